@@ -1,0 +1,27 @@
+# edge-relay — see README.md
+SHELL := /bin/bash
+NODE_MODULES := node_modules/.package-lock.json
+TEST_FILES = $(sort $(wildcard test/unit/*.test.ts) $(wildcard test/e2e/*.test.ts))
+
+.PHONY: all build run test test-deps bench binary clean
+
+all: build
+
+$(NODE_MODULES): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build: $(NODE_MODULES)
+	npx tsc -p tsconfig.json
+
+run: build
+	bin/edge-relay serve
+
+test-deps:
+	@bash scripts/test-deps.sh
+
+test: build test-deps
+	node --import tsx --test --test-concurrency=2 --test-reporter=spec $(TEST_FILES)
+
+clean:
+	rm -rf build dist

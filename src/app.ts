@@ -1,0 +1,72 @@
+/**
+ * The composition root: builds every service from the config, starts them
+ * in order (storage first, listeners last) and stops them in reverse.
+ */
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { Bouncer } from './bounce/bouncer.js';
+import type { ConfigStore } from './config/store.js';
+import { Deliverer } from './deliver/deliverer.js';
+import { MxDelivery } from './deliver/mx.js';
+import { Intake } from './intake/server.js';
+import type { Logger } from './log.js';
+import { MailboxStore } from './mailbox/store.js';
+import { QueueAdmin } from './queue/admin.js';
+import { QueueRunner } from './queue/runner.js';
+import { NO_UPSTREAM } from './route/router.js';
+import { Spool } from './spool/spool.js';
+import { ensureDir } from './util/fsx.js';
+import { claimPidFile } from './util/pidfile.js';
+
+export interface Relay {
+  smtp: AddressInfo;
+  spool: Spool;
+  mailboxes: MailboxStore;
+  runner: QueueRunner;
+  queue: QueueAdmin;
+  stop(): Promise<void>;
+}
+
+/** How long in-flight work may take to finish on SIGTERM before we let go (CONTRACT: exit within 10 s) */
+const STOP_GRACE_MS = 7_000;
+
+export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay> {
+  const config = () => store.config;
+  const dataDir = path.resolve(config().dataDir);
+  await ensureDir(dataDir);
+  const releasePid = await claimPidFile(dataDir);
+  const spool = await Spool.open(dataDir, log);
+  const recovered = await spool.recover();
+  const mailboxes = await MailboxStore.open(dataDir, log);
+  await mailboxes.recover();
+  await mailboxes.ensure(config().mailbox.postmaster);
+
+  const bouncer = new Bouncer({ spool, config, log, postmasterExists: () => mailboxes.exists(config().mailbox.postmaster) });
+  const deliverer = new Deliverer({ config, mailboxes, mx: new MxDelivery({ config, log }), log });
+  const runner = new QueueRunner({ spool, deliverer, bouncer, config, log });
+  const queue = new QueueAdmin(spool, () => void runner.rescan());
+  store.onChange(() => runner.retryAllNow());
+  await runner.start();
+
+  const intake = new Intake({ config, spool, log, mailboxes });
+  const smtp = await intake.start();
+  log.info({ smtp: `${smtp.address}:${smtp.port}`, dataDir, config: store.source, queued: recovered.messages }, 'edge-relay is running');
+  if (config().delivery.mode === 'smarthost' && !config().delivery.smarthost.host) log.warn(NO_UPSTREAM);
+
+  const onNudge = () => void runner.rescan();
+  process.on('SIGUSR2', onNudge);
+
+  return {
+    smtp,
+    spool,
+    mailboxes,
+    runner,
+    queue,
+    async stop() {
+      process.off('SIGUSR2', onNudge);
+      await Promise.all([intake.stop(), runner.stop(STOP_GRACE_MS)]);
+      await releasePid();
+      log.info('edge-relay stopped');
+    },
+  };
+}

@@ -1,0 +1,85 @@
+/** Delivery status notifications, RFC 3464 (pure) */
+import { randomBytes } from 'node:crypto';
+import { rfc5322Date } from '../intake/received.js';
+
+export interface FailedRecipient {
+  address: string;
+  /** The reason as recorded, usually the remote server's exact reply and its host */
+  error: string;
+}
+
+export interface DsnInput {
+  reportingMta: string;
+  queueId: string;
+  arrivalDate: string;
+  originalSender: string;
+  failed: FailedRecipient[];
+  /** The original message's header section, CRLF line endings */
+  originalHeaders: string;
+  to: string;
+  date: Date;
+}
+
+const STATUS = /\b([245])\.(\d{1,3})\.(\d{1,3})\b/;
+const REPLY = /^(\d{3})\s/;
+const REMOTE = /\(([^\s(),]+?):\d+(?:,|\))/;
+
+/** The enhanced status of a failure: from the reply, else from its code, else "5.0.0" */
+export function failureStatus(error: string): string {
+  const enhanced = STATUS.exec(error);
+  if (enhanced && enhanced[1] === '5') return `${enhanced[1]}.${enhanced[2]}.${enhanced[3]}`;
+  if (/^Gave up after/.test(error)) return '4.4.7';
+  return REPLY.test(error) ? '5.0.0' : '5.4.0';
+}
+
+const oneLine = (text: string): string => text.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?');
+
+export function buildDsn(input: DsnInput): string {
+  const boundary = `edge-relay-${randomBytes(8).toString('hex')}`;
+  const human = input.failed.map((f) => `<${oneLine(f.address)}>:\r\n    ${oneLine(f.error)}`).join('\r\n\r\n');
+  const perRecipient = input.failed
+    .map((f) => {
+      const remote = REMOTE.exec(f.error)?.[1];
+      const reply = REPLY.test(f.error) ? `Diagnostic-Code: smtp; ${oneLine(f.error)}\r\n` : `Diagnostic-Code: x-edge-relay; ${oneLine(f.error)}\r\n`;
+      return `Final-Recipient: rfc822; ${oneLine(f.address)}\r\nAction: failed\r\nStatus: ${failureStatus(f.error)}\r\n${remote ? `Remote-MTA: dns; ${remote}\r\n` : ''}${reply}`;
+    })
+    .join('\r\n');
+  return [
+    `From: Mail Delivery System <MAILER-DAEMON@${input.reportingMta}>`,
+    `To: <${oneLine(input.to)}>`,
+    `Subject: Undelivered Mail Returned to Sender`,
+    `Date: ${rfc5322Date(input.date)}`,
+    `Message-ID: <${input.queueId}.${boundary.slice(-8)}.bounce@${input.reportingMta}>`,
+    'Auto-Submitted: auto-replied',
+    'MIME-Version: 1.0',
+    `Content-Type: multipart/report; report-type=delivery-status; boundary="${boundary}"`,
+    '',
+    'This is a MIME-encapsulated message.',
+    '',
+    `--${boundary}`,
+    'Content-Type: text/plain; charset=us-ascii',
+    '',
+    `This is the mail system at ${input.reportingMta} (edge-relay).`,
+    '',
+    `A message from <${oneLine(input.originalSender)}> (queue id ${input.queueId}) could not be`,
+    'delivered to one or more of its recipients. It will not be retried.',
+    '',
+    human,
+    '',
+    `--${boundary}`,
+    'Content-Type: message/delivery-status',
+    '',
+    `Reporting-MTA: dns; ${input.reportingMta}`,
+    `X-Edge-Relay-Queue-ID: ${input.queueId}`,
+    `Arrival-Date: ${rfc5322Date(new Date(input.arrivalDate))}`,
+    '',
+    perRecipient,
+    `--${boundary}`,
+    'Content-Type: text/rfc822-headers',
+    '',
+    input.originalHeaders.replace(/(\r\n)*$/, ''),
+    '',
+    `--${boundary}--`,
+    '',
+  ].join('\r\n');
+}

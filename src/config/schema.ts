@@ -1,0 +1,88 @@
+/**
+ * The configuration schema (pure). Every key is known: an unknown key, a wrong
+ * type or a bad CIDR is an error that names the key.
+ */
+import { z } from 'zod';
+import ipaddr from 'ipaddr.js';
+import { parseDuration } from '../util/duration.js';
+
+const duration = z.string().refine((text) => parseDuration(text) !== null, {
+  message: 'Expected a duration like "30s", "5m", "2h" or "5d"',
+});
+
+const port = z.number().int().min(0).max(65535);
+
+const cidr = z.string().refine(
+  (text) => {
+    try {
+      ipaddr.parseCIDR(text);
+      return true;
+    } catch {
+      return ipaddr.isValid(text);
+    }
+  },
+  { message: 'Expected a network like "192.168.1.0/24" or an address' },
+);
+
+const hostPort = z.string().refine((text) => /^(\[[0-9a-fA-F:.]+\]|[0-9a-fA-F:.]+?)(:\d{1,5})?$/.test(text) && ipaddr.isValid(splitHostPort(text).host), {
+  message: 'Expected a resolver as "IP" or "IP:PORT"',
+});
+
+const domain = z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, 'Expected a domain name');
+
+export const configSchema = z.strictObject({
+  hostname: z.string().min(1),
+  dataDir: z.string().min(1),
+  smtp: z.strictObject({
+    host: z.string(),
+    port,
+    allowNetworks: z.array(cidr),
+    maxMessageSize: z.number().int().positive(),
+    maxRecipients: z.number().int().positive(),
+    maxConnections: z.number().int().positive(),
+    idleTimeout: duration,
+    tls: z.strictObject({
+      starttls: z.boolean(),
+      port,
+      profile: z.enum(['modern', 'legacy']),
+      certFile: z.string(),
+      keyFile: z.string(),
+    }),
+  }),
+  pop3: z.strictObject({ host: z.string(), port }),
+  web: z.strictObject({ host: z.string(), port }),
+  delivery: z.strictObject({
+    mode: z.enum(['smarthost', 'mx']),
+    smarthost: z.strictObject({
+      host: z.string(),
+      port,
+      security: z.enum(['starttls', 'tls', 'none']),
+      user: z.string(),
+      password: z.string(),
+    }),
+    tls: z.strictObject({ verify: z.boolean(), caFile: z.string() }),
+    mx: z.strictObject({ port }),
+    dns: z.strictObject({ servers: z.array(hostPort) }),
+    retry: z.strictObject({ delays: z.array(duration).min(1), maxAge: duration }),
+    concurrency: z.number().int().min(1).max(100),
+    timeout: duration,
+    bounce: z.strictObject({ notifySender: z.boolean() }),
+  }),
+  mailbox: z.strictObject({
+    localDomains: z.array(domain),
+    postmaster: z.string().regex(/^[a-z0-9._-]+$/i, 'Expected a mailbox name'),
+  }),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export function splitHostPort(text: string): { host: string; port: number | undefined } {
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
+  if (bracketed) return { host: bracketed[1] ?? '', port: bracketed[2] ? Number(bracketed[2]) : undefined };
+  const colons = text.split(':').length - 1;
+  if (colons === 1) {
+    const [host, portText] = text.split(':');
+    return { host: host ?? '', port: Number(portText) };
+  }
+  return { host: text, port: undefined };
+}

@@ -1,0 +1,27 @@
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { DEFAULT_CONFIG } from './defaults.js';
+import { deepMerge } from './merge.js';
+import { configSchema, type Config } from './schema.js';
+
+function keyPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((text, part) => (typeof part === 'number' ? `${text}[${part}]` : text ? `${text}.${String(part)}` : String(part)), '');
+}
+
+export function describeIssue(issue: z.core.$ZodIssue): string {
+  const at = keyPath(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => `Unknown config key "${at ? `${at}.${key}` : key}"`).join('; ');
+  }
+  return `Config key "${at}": ${issue.message}`;
+}
+
+/** Overrides merged over the defaults and validated; throws ConfigError naming the first bad key */
+export function resolveConfig(overrides: unknown, source: string): Config {
+  const result = configSchema.safeParse(deepMerge(DEFAULT_CONFIG, overrides ?? {}));
+  if (!result.success) {
+    const text = result.error.issues.map(describeIssue).join('\n');
+    throw new ConfigError(`Invalid configuration in ${source}:\n${text}`);
+  }
+  return result.data;
+}

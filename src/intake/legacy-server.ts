@@ -1,0 +1,88 @@
+/**
+ * smtp-server, adapted for LAN devices. Two changes, both in subclasses of the
+ * library's own classes (no monkey-patching), and both guarded by tests that
+ * fail if the library's internals they rely on change (test/unit/legacy-server.test.ts):
+ *
+ * 1. No greeting delay. SMTPConnection.init() waits a hard-coded 100 ms before
+ *    the 220 banner to catch early talkers. Printers open one connection per
+ *    message, so that wait caps a device at ~10 messages/s. We greet at once.
+ * 2. Bare LF line endings. Old devices end lines (and the data, "\n.\n") with
+ *    LF alone; the library only ends DATA on CRLF.CRLF, so such a device hangs
+ *    until timeout. The parser here turns every bare LF into CRLF before the
+ *    library sees it. Everything we store and forward therefore has proper CRLF
+ *    line endings, which also means we never pass a bare LF on to an upstream
+ *    (the SMTP smuggling vector).
+ */
+import type net from 'node:net';
+import type tls from 'node:tls';
+import { SMTPServer } from 'smtp-server';
+import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
+import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+/** Inserts CR before every LF that lacks one; `previous` is the byte before `chunk` */
+export function crlfNormalize(chunk: Buffer, previous: number): Buffer {
+  let bare = 0;
+  for (let i = 0; i < chunk.length; i++) {
+    if (chunk[i] === LF && (i === 0 ? previous : chunk[i - 1]) !== CR) bare++;
+  }
+  if (bare === 0) return chunk;
+  const out = Buffer.allocUnsafe(chunk.length + bare);
+  let o = 0;
+  for (let i = 0; i < chunk.length; i++) {
+    const byte = chunk[i] as number;
+    if (byte === LF && (i === 0 ? previous : chunk[i - 1]) !== CR) out[o++] = CR;
+    out[o++] = byte;
+  }
+  return out;
+}
+
+/**
+ * The parser re-enters _write with the unread rest of a chunk it already saw
+ * (after a command switches modes); normalizing is idempotent on such a
+ * remainder because it never starts with a bare LF.
+ */
+export class LegacySMTPStream extends SMTPStream {
+  private lastByte = -1;
+
+  override _write(chunk: Buffer, encoding: BufferEncoding | 'buffer', next: (err?: Error | null) => void): void {
+    if (!chunk || chunk.length === 0) return super._write(chunk, encoding, next);
+    const normalized = crlfNormalize(chunk, this.lastByte);
+    this.lastByte = normalized[normalized.length - 1] as number;
+    super._write(normalized, encoding, next);
+  }
+}
+
+export class LegacySMTPConnection extends SMTPConnection {
+  /** The library's parser wiring, with our parser class */
+  override _createParser(): SMTPStream {
+    const parser = new LegacySMTPStream({ maxCommandLength: this._server.options.maxCommandLength });
+    parser.oncommand = (command, callback) => this._onCommand(command, callback);
+    parser.on('error', (err: Error) => this.send(421, `Error: ${err.message}`));
+    return parser;
+  }
+
+  /** The library's init() without the 100 ms early-talker wait */
+  override init(): void {
+    this._setListeners(() => {
+      const { maxClients } = this._server.options;
+      if (maxClients && this._server.connections.size > maxClients) {
+        return this.send(421, `${this.name} Too many connected clients, try again in a moment`, false);
+      }
+      this.connectionReady();
+    });
+  }
+}
+
+export class LegacySMTPServer extends SMTPServer {
+  /** The library's connect() with our connection class */
+  override connect(socket: net.Socket | tls.TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {
+    const connection = new LegacySMTPConnection(this, socket, socketOptions);
+    this.connections.add(connection);
+    connection.on('error', (err: Error) => this._onError(err));
+    connection.on('connect', (data) => this._onClientConnect(data));
+    connection.init();
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Streams a received message and makes it fit to forward: our Received header
+ * first, Date and Message-ID added at the end of the header section when the
+ * device left them out, and the size limit enforced. Body bytes pass through
+ * untouched (8-bit included); only the header section is ever buffered, and
+ * at most MAX_HEADER_SCAN bytes of it.
+ */
+import { Transform, type TransformCallback } from 'node:stream';
+import { RelayError } from '../errors.js';
+
+const MAX_HEADER_SCAN = 256 * 1024;
+const HEADER_END = Buffer.from('\r\n\r\n');
+const FIELD_LINE = /^[!-9;-~]+:/;
+
+export interface MessageFixerOptions {
+  /** Complete header lines to put first, each ending in CRLF */
+  prepend: string;
+  /** Called once the header section is known, with the headers the device left out to be filled in */
+  missing: (has: { date: boolean; messageId: boolean }) => string;
+  /** Message bytes allowed, not counting what we add */
+  maxBytes: number;
+}
+
+export class MessageFixer extends Transform {
+  private head: Buffer[] = [];
+  private headLength = 0;
+  private scanning = true;
+  private received = 0;
+
+  constructor(private readonly options: MessageFixerOptions) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.received += chunk.length;
+    if (this.received > this.options.maxBytes) {
+      // Keep reading to the end of DATA so the reply comes at the right moment, but store nothing more
+      this.head = [];
+      this.scanning = false;
+      return done();
+    }
+    if (!this.scanning) return done(null, chunk);
+    this.head.push(chunk);
+    this.headLength += chunk.length;
+    const buffered = Buffer.concat(this.head, this.headLength);
+    this.head = [buffered];
+    const end = headerEnd(buffered);
+    if (end >= 0) {
+      this.emitHead(buffered.subarray(0, end), buffered.subarray(end));
+    } else if (this.headLength > MAX_HEADER_SCAN) {
+      // A header section this long is not one we can safely edit; pass it on as it is
+      this.push(this.options.prepend);
+      this.push(buffered);
+      this.scanning = false;
+    }
+    done();
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (this.received > this.options.maxBytes) {
+      return done(new RelayError(`Message size exceeds fixed maximum message size of ${this.options.maxBytes} bytes`, { kind: 'permanent', smtpCode: 552, enhanced: '5.3.4' }));
+    }
+    if (this.scanning) {
+      const buffered = Buffer.concat(this.head, this.headLength);
+      const headers = buffered.length && !buffered.subarray(-2).equals(Buffer.from('\r\n')) ? Buffer.concat([buffered, Buffer.from('\r\n')]) : buffered;
+      this.emitHead(headers, Buffer.alloc(0));
+    }
+    done();
+  }
+
+  /** `headers` ends with the last header line's CRLF; `rest` starts with the blank line */
+  private emitHead(headers: Buffer, rest: Buffer): void {
+    this.scanning = false;
+    this.head = [];
+    const text = headers.toString('latin1');
+    if (text.length > 0 && !FIELD_LINE.test(text)) {
+      // No header section at all: the device sent a bare body
+      this.push(this.options.prepend + this.options.missing({ date: false, messageId: false }) + '\r\n');
+      this.push(headers);
+      this.push(rest);
+      return;
+    }
+    this.push(this.options.prepend);
+    this.push(headers);
+    this.push(this.options.missing({ date: /^date:/im.test(text), messageId: /^message-id:/im.test(text) }));
+    this.push(rest.length ? rest : '\r\n');
+  }
+}
+
+/** Index just past the last header line's CRLF, or -1 while the blank line has not arrived */
+function headerEnd(buffer: Buffer): number {
+  if (buffer.subarray(0, 2).equals(Buffer.from('\r\n'))) return 0;
+  const index = buffer.indexOf(HEADER_END);
+  return index < 0 ? -1 : index + 2;
+}

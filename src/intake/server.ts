@@ -1,0 +1,172 @@
+/**
+ * SMTP intake: smtp-server wired to our policies and the spool. The hooks
+ * decide; the spool stores; the 250 after DATA is sent only once the spool
+ * says the message is durable.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Readable } from 'node:stream';
+import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import type { Config } from '../config/schema.js';
+import { RelayError, errorMessage, smtpReject } from '../errors.js';
+import type { Logger } from '../log.js';
+import { isLocalDomain } from '../route/router.js';
+import { mailboxName, parseAddress } from '../route/address.js';
+import { newQueueId } from '../spool/ids.js';
+import { storageError, type Spool } from '../spool/spool.js';
+import { parseDuration } from '../util/duration.js';
+import { LegacySMTPServer } from './legacy-server.js';
+import { MessageFixer } from './message-fixer.js';
+import { NetworkPolicy } from './policy.js';
+import { missingHeaders, receivedHeader } from './received.js';
+
+/** What intake needs to know about local mailboxes */
+export interface LocalRecipients {
+  exists(mailbox: string): boolean;
+}
+
+export interface IntakeOptions {
+  config: () => Config;
+  spool: Spool;
+  log: Logger;
+  mailboxes: LocalRecipients;
+}
+
+/** Keep a little room so the spool's own records can still be written when the disk is nearly full */
+const MIN_FREE_BYTES = 1024 * 1024;
+
+/** smtp-server sends err.message as the reply text; ours carries its enhanced status code */
+function hookError(err: unknown): Error {
+  const relay = err instanceof RelayError ? err : storageError(err);
+  return Object.assign(new Error(`${relay.enhanced} ${relay.message}`), { responseCode: relay.smtpCode });
+}
+
+export class Intake {
+  private server: LegacySMTPServer | undefined;
+  private policy: NetworkPolicy;
+  private policySource: readonly string[];
+
+  constructor(private readonly options: IntakeOptions) {
+    this.policySource = options.config().smtp.allowNetworks;
+    this.policy = new NetworkPolicy(this.policySource);
+  }
+
+  async start(): Promise<AddressInfo> {
+    const config = this.options.config();
+    const server = new LegacySMTPServer({
+      name: config.hostname,
+      banner: 'edge-relay ESMTP ready',
+      size: config.smtp.maxMessageSize,
+      maxRecipients: config.smtp.maxRecipients,
+      maxClients: config.smtp.maxConnections,
+      socketTimeout: parseDuration(config.smtp.idleTimeout) ?? 300_000,
+      closeTimeout: 8_000,
+      authOptional: true,
+      allowInsecureAuth: true,
+      authMethods: ['PLAIN', 'LOGIN'],
+      disabledCommands: ['STARTTLS'],
+      hideENHANCEDSTATUSCODES: true,
+      disableReverseLookup: true,
+      logger: false,
+      onAuth: (auth, session, callback) => this.onAuth(auth, session, callback),
+      onMailFrom: (address, session, callback) => void this.onMailFrom(address, session).then(() => callback(), (err) => callback(hookError(err))),
+      onRcptTo: (address, session, callback) => {
+        try {
+          this.onRcptTo(address, session);
+          callback();
+        } catch (err) {
+          callback(hookError(err));
+        }
+      },
+      onData: (stream, session, callback) =>
+        void this.onData(stream, session).then(
+          (id) => callback(null, `2.0.0 Ok: queued as ${id}`),
+          (err) => callback(hookError(err)),
+        ),
+    });
+    server.on('error', (err) => this.options.log.warn({ err: errorMessage(err) }, 'SMTP connection error'));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.server.once('error', reject);
+      server.listen(config.smtp.port, config.smtp.host, () => resolve());
+    });
+    return server.server.address() as AddressInfo;
+  }
+
+  /** Stops accepting; open sessions get up to closeTimeout to finish, then 421 */
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private currentPolicy(): NetworkPolicy {
+    const networks = this.options.config().smtp.allowNetworks;
+    if (networks !== this.policySource) {
+      this.policySource = networks;
+      this.policy = new NetworkPolicy(networks);
+    }
+    return this.policy;
+  }
+
+  /** Devices that insist on AUTH get it; any credentials pass, and nothing is required */
+  private onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, callback: (err: Error | null | undefined, response?: { user: string }) => void): void {
+    this.options.log.debug({ session: session.id, method: auth.method, user: auth.username }, 'Device authenticated (any credentials are accepted)');
+    callback(null, { user: auth.username || 'device' });
+  }
+
+  private async onMailFrom(address: SMTPServerAddress, session: SMTPServerSession): Promise<void> {
+    if (address.address && !parseAddress(address.address)) throw smtpReject(553, '5.1.7', `Bad sender address syntax "${address.address}"`);
+    const declared = (address.args && Number(address.args.SIZE)) || 0;
+    const free = await this.options.spool.freeBytes();
+    if (free < MIN_FREE_BYTES + declared) {
+      this.options.log.error({ session: session.id, free, declared }, 'Refusing mail: the data disk is full');
+      throw smtpReject(452, '4.3.1', 'Insufficient system storage, try again later');
+    }
+  }
+
+  private onRcptTo(address: SMTPServerAddress, session: SMTPServerSession): void {
+    const config = this.options.config();
+    const client = session.remoteAddress;
+    if (!this.currentPolicy().allows(client)) {
+      this.options.log.warn({ session: session.id, client, rcpt: address.address }, 'Refused a client outside smtp.allowNetworks');
+      throw smtpReject(554, '5.7.1', `Relay access denied: client ${client} is not in the allowed networks`);
+    }
+    const parsed = parseAddress(address.address);
+    if (!parsed) throw smtpReject(553, '5.1.3', `Bad recipient address syntax "${address.address}"`);
+    if (parsed.domain.startsWith('[')) throw smtpReject(553, '5.1.3', 'Address literals are not accepted as recipients');
+    if (isLocalDomain(parsed.domain, config) && !this.options.mailboxes.exists(mailboxName(parsed.local))) {
+      throw smtpReject(550, '5.1.1', `No such mailbox here: ${address.address}`);
+    }
+  }
+
+  private async onData(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+    const config = this.options.config();
+    const now = new Date();
+    const id = newQueueId(now.getTime());
+    const recipients = session.envelope.rcptTo.map((r) => r.address);
+    const helo = session.hostNameAppearsAs || '';
+    const fixer = new MessageFixer({
+      maxBytes: config.smtp.maxMessageSize,
+      prepend: receivedHeader({
+        helo,
+        clientAddress: session.remoteAddress,
+        byHost: config.hostname,
+        protocol: session.transmissionType || 'SMTP',
+        queueId: id,
+        recipients,
+        date: now,
+      }),
+      missing: (has) => missingHeaders(has, id, config.hostname, now),
+    });
+    const log = this.options.log.child({ queueId: id, session: session.id });
+    const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+    try {
+      const { size } = await this.options.spool.accept({ id, from, to: recipients, client: { address: session.remoteAddress, helo } }, stream as Readable, [fixer], now);
+      log.info({ from, to: recipients, client: session.remoteAddress, helo, size }, 'Message queued');
+      return id;
+    } catch (err) {
+      log.warn({ client: session.remoteAddress, err: errorMessage(err) }, 'Message not accepted');
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * What a person can do to the queue, for the CLI and the web page alike.
+ * Every change takes the message's lock, so it never races a delivery in
+ * progress, then tells the running server to look again.
+ */
+import { UsageError } from '../errors.js';
+import type { QueueId } from '../spool/ids.js';
+import { toListItem, type DeliveryState, type QueueEntry, type QueueListItem } from '../spool/records.js';
+import type { Spool } from '../spool/spool.js';
+
+export type QueueAction = 'retry' | 'hold' | 'release' | 'delete';
+
+export class QueueAdmin {
+  constructor(
+    private readonly spool: Spool,
+    /** Tells the delivering process that the spool changed */
+    private readonly notify: () => void,
+  ) {}
+
+  async list(): Promise<QueueListItem[]> {
+    return (await this.spool.list()).map(toListItem);
+  }
+
+  async show(id: QueueId): Promise<{ item: QueueListItem; headers: string }> {
+    const entry = await this.require(id);
+    return { item: toListItem(entry), headers: await this.headers(id) };
+  }
+
+  async apply(action: QueueAction, id: QueueId): Promise<void> {
+    await this.spool.withLock(id, async () => {
+      const entry = await this.require(id);
+      if (action === 'delete') await this.spool.remove(id);
+      else await this.spool.saveState(id, change(action, entry.state));
+    });
+    this.notify();
+  }
+
+  /** Retries every message that is not on hold; returns how many */
+  async retryAll(): Promise<number> {
+    let count = 0;
+    for (const entry of await this.spool.list()) {
+      if (entry.state.held) continue;
+      await this.apply('retry', entry.arrival.id).then(() => count++, () => undefined);
+    }
+    return count;
+  }
+
+  private async require(id: QueueId): Promise<QueueEntry> {
+    const entry = await this.spool.get(id);
+    if (!entry) throw new UsageError(`No message ${id} in the queue`);
+    return entry;
+  }
+
+  /** The message's header section, for a person to read (bounded) */
+  private async headers(id: QueueId): Promise<string> {
+    const body = await this.spool.openBody(id);
+    let text = '';
+    for await (const chunk of body) {
+      text += (chunk as Buffer).toString('utf8');
+      if (text.includes('\r\n\r\n') || text.length > 65_536) break;
+    }
+    body.destroy();
+    const end = text.indexOf('\r\n\r\n');
+    return end >= 0 ? text.slice(0, end + 2) : text.slice(0, 65_536);
+  }
+}
+
+function change(action: Exclude<QueueAction, 'delete'>, state: DeliveryState): DeliveryState {
+  const now = new Date().toISOString();
+  switch (action) {
+    case 'retry':
+      return { ...state, nextAttempt: now };
+    case 'hold':
+      return { ...state, held: true };
+    case 'release':
+      return { ...state, held: false, nextAttempt: now };
+  }
+}

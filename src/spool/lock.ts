@@ -1,0 +1,57 @@
+/**
+ * Per-message locks shared by every process that touches the spool (the
+ * running server, the CLI): a lock file created with O_EXCL holding the pid.
+ * A lock whose process is gone is stale and taken over.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { RelayError } from '../errors.js';
+import { isPidAlive } from '../util/fsx.js';
+
+export type Release = () => Promise<void>;
+
+export class BusyError extends RelayError {
+  constructor(what: string) {
+    super(`${what} is being worked on right now; try again in a moment`, { kind: 'temporary', smtpCode: 451, enhanced: '4.3.0' });
+    this.name = 'BusyError';
+  }
+}
+
+export class LockDir {
+  constructor(private readonly dir: string) {}
+
+  async acquire(name: string): Promise<Release> {
+    const file = path.join(this.dir, name);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const handle = await fs.open(file, 'wx', 0o600);
+        await handle.writeFile(String(process.pid));
+        await handle.close();
+        return () => fs.rm(file, { force: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        if (!(await this.removeIfStale(file))) break;
+      }
+    }
+    throw new BusyError(`Message ${name}`);
+  }
+
+  /** Removes locks left by processes that no longer run (a crash, kill -9) */
+  async removeStale(): Promise<void> {
+    const names = await fs.readdir(this.dir).catch(() => [] as string[]);
+    await Promise.all(names.map((name) => this.removeIfStale(path.join(this.dir, name))));
+  }
+
+  private async removeIfStale(file: string): Promise<boolean> {
+    const owner = Number(await fs.readFile(file, 'utf8').catch(() => '0'));
+    if (owner ? isPidAlive(owner) : await isFresh(file)) return false;
+    await fs.rm(file, { force: true });
+    return true;
+  }
+}
+
+/** A lock file still empty was created an instant ago and its pid is on the way */
+async function isFresh(file: string): Promise<boolean> {
+  const stat = await fs.stat(file).catch(() => undefined);
+  return stat !== undefined && Date.now() - stat.mtimeMs < 10_000;
+}
