@@ -13,21 +13,61 @@ export const DEFAULT_CONFIG = {
     maxMessageSize: 52_428_800,
     maxRecipients: 100,
     maxConnections: 100,
+    maxConnectionsPerClient: 20,
+    maxMessagesPerMinute: 600,
     idleTimeout: '5m',
     tls: { starttls: false, port: 0, profile: 'modern', certFile: '', keyFile: '' },
   },
-  pop3: { host: '0.0.0.0', port: 1110 },
-  web: { host: '0.0.0.0', port: 8080 },
+  pop3: {
+    host: '0.0.0.0',
+    port: 1110,
+    /** Implicit-TLS port (995 style); 0 = off. STLS is offered whenever a certificate is available */
+    tls: { port: 0, certFile: '', keyFile: '' },
+    /** Refuse USER/PASS and AUTH on a connection that is not encrypted */
+    requireTlsForLogin: false,
+    idleTimeout: '10m',
+    maxConnections: 50,
+  },
+  web: {
+    host: '0.0.0.0',
+    port: 8080,
+    tls: { enabled: false, certFile: '', keyFile: '' },
+    sessionTtl: '12h',
+  },
   delivery: {
     mode: 'smarthost',
     smarthost: { host: '', port: 587, security: 'starttls', user: '', password: '' },
     tls: { verify: true, caFile: '' },
-    mx: { port: 25 },
-    dns: { servers: [] as string[] },
+    /** tls: the policy for MX hosts: none | may (STARTTLS when offered) | encrypt | verify */
+    mx: { port: 25, tls: 'may' },
+    /** Per-domain overrides, e.g. {"example.com": {"route": "host", "host": "10.0.0.5", "port": 25, "tls": "encrypt"}} */
+    domains: {} as Record<string, { route: 'mx' | 'smarthost' | 'host'; host?: string; port?: number; tls?: 'none' | 'may' | 'encrypt' | 'verify' }>,
+    /** MTA-STS (RFC 8461); port is the HTTPS port policies are fetched from (443; tests change it) */
+    mtaSts: { enabled: true, port: 443 },
+    dns: { servers: [] as string[], timeout: '10s' },
     retry: { delays: ['1m', '5m', '15m', '30m', '1h', '2h', '4h'], maxAge: '5d' },
     concurrency: 8,
     timeout: '2m',
     bounce: { notifySender: false },
+    /** Send a "still trying" notice after a message waited this long; "" = never */
+    delayWarning: '',
   },
-  mailbox: { localDomains: ['edge-relay.lan'], postmaster: 'postmaster' },
+  mailbox: {
+    localDomains: ['edge-relay.lan'],
+    postmaster: 'postmaster',
+    retention: '30d',
+    quota: 1_073_741_824,
+    /** Keep a copy of relayed mail in a local mailbox: [{"mailbox": "archive", "senders": [], "networks": []}] (empty lists match all) */
+    copies: [] as { mailbox: string; senders?: string[]; networks?: string[] }[],
+  },
+  alerts: {
+    /** Alert when the upstream has failed for this long */
+    upstreamFailingFor: '15m',
+    /** Alert when this many messages wait in the queue; 0 = never */
+    queueThreshold: 100,
+    /** JSON POST to this URL as well as mail to the postmaster mailbox; "" = off */
+    webhook: '',
+    /** Daily digest: cron schedule and recipient address ("" = off) */
+    digest: { schedule: '0 7 * * *', to: '' },
+  },
 } as const;

@@ -30,8 +30,11 @@ const hostPort = z.string().refine((text) => /^(\[[0-9a-fA-F:.]+\]|[0-9a-fA-F:.]
 
 const domain = z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, 'Expected a domain name');
 
+const tlsPolicy = z.enum(['none', 'may', 'encrypt', 'verify']);
+const certPair = { certFile: z.string(), keyFile: z.string() };
+
 export const configSchema = z.strictObject({
-  hostname: z.string().min(1),
+  hostname: domain,
   dataDir: z.string().min(1),
   smtp: z.strictObject({
     host: z.string(),
@@ -40,17 +43,25 @@ export const configSchema = z.strictObject({
     maxMessageSize: z.number().int().positive(),
     maxRecipients: z.number().int().positive(),
     maxConnections: z.number().int().positive(),
+    maxConnectionsPerClient: z.number().int().positive(),
+    maxMessagesPerMinute: z.number().int().positive(),
     idleTimeout: duration,
-    tls: z.strictObject({
-      starttls: z.boolean(),
-      port,
-      profile: z.enum(['modern', 'legacy']),
-      certFile: z.string(),
-      keyFile: z.string(),
-    }),
+    tls: z.strictObject({ starttls: z.boolean(), port, profile: z.enum(['modern', 'legacy']), ...certPair }),
   }),
-  pop3: z.strictObject({ host: z.string(), port }),
-  web: z.strictObject({ host: z.string(), port }),
+  pop3: z.strictObject({
+    host: z.string(),
+    port,
+    tls: z.strictObject({ port, ...certPair }),
+    requireTlsForLogin: z.boolean(),
+    idleTimeout: duration,
+    maxConnections: z.number().int().positive(),
+  }),
+  web: z.strictObject({
+    host: z.string(),
+    port,
+    tls: z.strictObject({ enabled: z.boolean(), ...certPair }),
+    sessionTtl: duration,
+  }),
   delivery: z.strictObject({
     mode: z.enum(['smarthost', 'mx']),
     smarthost: z.strictObject({
@@ -61,16 +72,37 @@ export const configSchema = z.strictObject({
       password: z.string(),
     }),
     tls: z.strictObject({ verify: z.boolean(), caFile: z.string() }),
-    mx: z.strictObject({ port }),
-    dns: z.strictObject({ servers: z.array(hostPort) }),
+    mx: z.strictObject({ port, tls: tlsPolicy }),
+    domains: z.record(
+      domain,
+      z.strictObject({ route: z.enum(['mx', 'smarthost', 'host']), host: z.string().optional(), port: port.optional(), tls: tlsPolicy.optional() }),
+    ),
+    mtaSts: z.strictObject({ enabled: z.boolean(), port }),
+    dns: z.strictObject({ servers: z.array(hostPort), timeout: duration }),
     retry: z.strictObject({ delays: z.array(duration).min(1), maxAge: duration }),
     concurrency: z.number().int().min(1).max(100),
     timeout: duration,
     bounce: z.strictObject({ notifySender: z.boolean() }),
+    delayWarning: z.union([z.literal(''), duration]),
   }),
   mailbox: z.strictObject({
     localDomains: z.array(domain),
-    postmaster: z.string().regex(/^[a-z0-9._-]+$/i, 'Expected a mailbox name'),
+    postmaster: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'Expected a mailbox name (lowercase letters, digits, ".", "_", "-")'),
+    retention: duration,
+    quota: z.number().int().positive(),
+    copies: z.array(
+      z.strictObject({
+        mailbox: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'Expected a mailbox name'),
+        senders: z.array(z.string()).optional(),
+        networks: z.array(cidr).optional(),
+      }),
+    ),
+  }),
+  alerts: z.strictObject({
+    upstreamFailingFor: duration,
+    queueThreshold: z.number().int().min(0),
+    webhook: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]),
+    digest: z.strictObject({ schedule: z.string(), to: z.string() }),
   }),
 });
 

@@ -1,0 +1,155 @@
+/**
+ * Runs the real product for tests: `bin/edge-relay serve` in a child process
+ * with a config file in a fresh temp dir, on ports chosen by the OS (port 0).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const BIN = path.join(ROOT, 'bin/edge-relay');
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+export interface RunningRelay {
+  dir: string;
+  configFile: string;
+  dataDir: string;
+  smtpPort: number;
+  pop3Port: number | undefined;
+  webPort: number | undefined;
+  process: ChildProcess;
+  logs: LogLine[];
+  /** Raw stdout + stderr, for assertions that nothing secret was printed */
+  output: () => string;
+  waitForLog(match: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  stop(): Promise<number | null>;
+  kill(): Promise<void>;
+  cli(args: string[], stdin?: string): Promise<CliResult>;
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Base test config: every listener on loopback, port 0; deep-merged with `overrides` by the product */
+export function testConfig(dataDir: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  const base = {
+    hostname: 'relay.test',
+    dataDir,
+    smtp: { host: '127.0.0.1', port: 0 },
+    pop3: { host: '127.0.0.1', port: 0 },
+    web: { host: '127.0.0.1', port: 0 },
+    mailbox: { localDomains: ['relay.test'] },
+    delivery: { retry: { delays: ['1s'], maxAge: '5d' } },
+  };
+  return merge(base, overrides);
+}
+
+function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k];
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && prev && typeof prev === 'object' && !Array.isArray(prev) ? merge(prev as Record<string, unknown>, v as Record<string, unknown>) : v;
+  }
+  return out;
+}
+
+export function runCli(args: string[], options: { stdin?: string; cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? ROOT, env: options.env ?? process.env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdin.end(options.stdin ?? '');
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+export interface StartOptions {
+  config?: Record<string, unknown>;
+  /** Reuse a directory (restart after a crash) */
+  dir?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function startRelay(options: StartOptions = {}): Promise<RunningRelay> {
+  const dir = options.dir ?? mkdtempSync(path.join(tmpdir(), 'edge-relay-test-'));
+  const dataDir = path.join(dir, 'data');
+  const configFile = path.join(dir, 'config.json');
+  writeFileSync(configFile, JSON.stringify(testConfig(dataDir, options.config), null, 2));
+  const child = spawn(process.execPath, [BIN, 'serve', '--config', configFile], { cwd: dir, env: { ...process.env, ...options.env } });
+  const logs: LogLine[] = [];
+  const waiters: (() => void)[] = [];
+  let raw = '';
+  let pending = '';
+  const onText = (text: string) => {
+    raw += text;
+    pending += text;
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      try {
+        logs.push(JSON.parse(line) as LogLine);
+      } catch {
+        logs.push({ level: 0, msg: line });
+      }
+    }
+    waiters.splice(0).forEach((wake) => wake());
+  };
+  child.stdout.on('data', (d: Buffer) => onText(d.toString()));
+  child.stderr.on('data', (d: Buffer) => onText(d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+
+  const waitForLog = (match: (line: LogLine) => boolean, timeoutMs = 15_000) =>
+    new Promise<LogLine>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`Log line not seen in ${timeoutMs} ms. Output:\n${raw.slice(-4000)}`)), timeoutMs);
+      const check = () => {
+        const found = logs.find(match);
+        if (found) {
+          clearTimeout(timer);
+          resolve(found);
+        } else waiters.push(check);
+      };
+      void exited.then(() => {
+        if (!logs.find(match)) {
+          clearTimeout(timer);
+          reject(new Error(`Relay exited. Output:\n${raw.slice(-4000)}`));
+        }
+      });
+      check();
+    });
+
+  const ready = await waitForLog((l) => l.msg === 'edge-relay is running');
+  const portOf = (value: unknown) => (typeof value === 'string' ? Number(value.split(':').pop()) : undefined);
+  return {
+    dir,
+    configFile,
+    dataDir,
+    smtpPort: portOf(ready.smtp) ?? 0,
+    pop3Port: portOf(ready.pop3),
+    webPort: portOf(ready.web),
+    process: child,
+    logs,
+    output: () => raw,
+    waitForLog,
+    async stop() {
+      child.kill('SIGTERM');
+      return exited;
+    },
+    async kill() {
+      child.kill('SIGKILL');
+      await exited;
+    },
+    cli: (args, stdin) => runCli([...args, '--config', configFile], { stdin, cwd: dir }),
+  };
+}
