@@ -23,5 +23,8 @@ test-deps:
 test: build test-deps
 	node --import tsx --test --test-concurrency=2 --test-reporter=spec $(TEST_FILES)
 
+# Packaging, benchmarks and soak targets live in their own files
+-include mk/*.mk
+
 clean:
 	rm -rf build dist
