@@ -20,6 +20,7 @@ import { claimPidFile } from './util/pidfile.js';
 
 export interface Relay {
   smtp: AddressInfo;
+  intake: Intake;
   spool: Spool;
   mailboxes: MailboxStore;
   runner: QueueRunner;
@@ -58,6 +59,7 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
 
   return {
     smtp,
+    intake,
     spool,
     mailboxes,
     runner,

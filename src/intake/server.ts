@@ -3,6 +3,7 @@
  * decide; the spool stores; the 250 after DATA is sent only once the spool
  * says the message is durable.
  */
+import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
@@ -34,18 +35,33 @@ export interface IntakeOptions {
 /** Keep a little room so the spool's own records can still be written when the disk is nearly full */
 const MIN_FREE_BYTES = 1024 * 1024;
 
+const asRelayError = (err: unknown): RelayError => (err instanceof RelayError ? err : storageError(err));
+
 /** smtp-server sends err.message as the reply text; ours carries its enhanced status code */
-function hookError(err: unknown): Error {
-  const relay = err instanceof RelayError ? err : storageError(err);
+function hookError(relay: RelayError): Error {
   return Object.assign(new Error(`${relay.enhanced} ${relay.message}`), { responseCode: relay.smtpCode });
 }
 
-export class Intake {
+export interface DeviceEvent {
+  client: string;
+  helo: string;
+  at: Date;
+}
+
+export interface IntakeEvents {
+  /** A message was accepted and is durable in the spool */
+  queued: [DeviceEvent & { id: string; from: string; to: string[]; size: number }];
+  /** A command was refused (policy, syntax, size, disk) */
+  rejected: [DeviceEvent & { stage: 'mail' | 'rcpt' | 'data'; code: number; reason: string }];
+}
+
+export class Intake extends EventEmitter<IntakeEvents> {
   private server: LegacySMTPServer | undefined;
   private policy: NetworkPolicy;
   private policySource: readonly string[];
 
   constructor(private readonly options: IntakeOptions) {
+    super();
     this.policySource = options.config().smtp.allowNetworks;
     this.policy = new NetworkPolicy(this.policySource);
   }
@@ -68,19 +84,19 @@ export class Intake {
       disableReverseLookup: true,
       logger: false,
       onAuth: (auth, session, callback) => this.onAuth(auth, session, callback),
-      onMailFrom: (address, session, callback) => void this.onMailFrom(address, session).then(() => callback(), (err) => callback(hookError(err))),
+      onMailFrom: (address, session, callback) => void this.onMailFrom(address, session).then(() => callback(), (err) => callback(this.refuse('mail', session, err))),
       onRcptTo: (address, session, callback) => {
         try {
           this.onRcptTo(address, session);
           callback();
         } catch (err) {
-          callback(hookError(err));
+          callback(this.refuse('rcpt', session, err));
         }
       },
       onData: (stream, session, callback) =>
         void this.onData(stream, session).then(
           (id) => callback(null, `2.0.0 Ok: queued as ${id}`),
-          (err) => callback(hookError(err)),
+          (err) => callback(this.refuse('data', session, err)),
         ),
     });
     server.on('error', (err) => this.options.log.warn({ err: errorMessage(err) }, 'SMTP connection error'));
@@ -97,6 +113,12 @@ export class Intake {
     const server = this.server;
     if (!server) return;
     await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private refuse(stage: 'mail' | 'rcpt' | 'data', session: SMTPServerSession, err: unknown): Error {
+    const relay = asRelayError(err);
+    this.emit('rejected', { client: session.remoteAddress, helo: session.hostNameAppearsAs || '', at: new Date(), stage, code: relay.smtpCode, reason: relay.message });
+    return hookError(relay);
   }
 
   private currentPolicy(): NetworkPolicy {
@@ -163,6 +185,7 @@ export class Intake {
     try {
       const { size } = await this.options.spool.accept({ id, from, to: recipients, client: { address: session.remoteAddress, helo } }, stream as Readable, [fixer], now);
       log.info({ from, to: recipients, client: session.remoteAddress, helo, size }, 'Message queued');
+      this.emit('queued', { id, client: session.remoteAddress, helo, at: now, from, to: recipients, size });
       return id;
     } catch (err) {
       log.warn({ client: session.remoteAddress, err: errorMessage(err) }, 'Message not accepted');
