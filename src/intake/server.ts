@@ -16,6 +16,8 @@ import { newQueueId } from '../spool/ids.js';
 import { storageError, type Spool } from '../spool/spool.js';
 import { parseDuration } from '../util/duration.js';
 import { LegacySMTPServer } from './legacy-server.js';
+import { copyRecipients } from './copies.js';
+import { ClientLimits } from './limits.js';
 import { MessageFixer } from './message-fixer.js';
 import { NetworkPolicy } from './policy.js';
 import { missingHeaders, receivedHeader } from './received.js';
@@ -58,6 +60,9 @@ export interface IntakeEvents {
 export class Intake extends EventEmitter<IntakeEvents> {
   private server: LegacySMTPServer | undefined;
   private policy: NetworkPolicy;
+  private readonly limits = new ClientLimits();
+  /** Sessions counted against their client's connection limit */
+  private readonly counted = new Set<string>();
   private policySource: readonly string[];
 
   constructor(private readonly options: IntakeOptions) {
@@ -83,6 +88,8 @@ export class Intake extends EventEmitter<IntakeEvents> {
       hideENHANCEDSTATUSCODES: true,
       disableReverseLookup: true,
       logger: false,
+      onConnect: (session, callback) => callback(this.onConnect(session)),
+      onClose: (session) => this.onClose(session),
       onAuth: (auth, session, callback) => this.onAuth(auth, session, callback),
       onMailFrom: (address, session, callback) => void this.onMailFrom(address, session).then(() => callback(), (err) => callback(this.refuse('mail', session, err))),
       onRcptTo: (address, session, callback) => {
@@ -130,6 +137,20 @@ export class Intake extends EventEmitter<IntakeEvents> {
     return this.policy;
   }
 
+  private onConnect(session: SMTPServerSession): Error | undefined {
+    const { maxConnectionsPerClient } = this.options.config().smtp;
+    if (this.limits.openConnection(session.remoteAddress, maxConnectionsPerClient)) {
+      this.counted.add(session.id);
+      return undefined;
+    }
+    this.options.log.warn({ session: session.id, client: session.remoteAddress, limit: maxConnectionsPerClient }, 'Too many connections from one client');
+    return hookError(smtpReject(421, '4.7.0', `Too many connections from ${session.remoteAddress}, try again later`));
+  }
+
+  private onClose(session: SMTPServerSession): void {
+    if (this.counted.delete(session.id)) this.limits.closeConnection(session.remoteAddress);
+  }
+
   /** Devices that insist on AUTH get it; any credentials pass, and nothing is required */
   private onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, callback: (err: Error | null | undefined, response?: { user: string }) => void): void {
     this.options.log.debug({ session: session.id, method: auth.method, user: auth.username }, 'Device authenticated (any credentials are accepted)');
@@ -138,6 +159,12 @@ export class Intake extends EventEmitter<IntakeEvents> {
 
   private async onMailFrom(address: SMTPServerAddress, session: SMTPServerSession): Promise<void> {
     if (address.address && !parseAddress(address.address)) throw smtpReject(553, '5.1.7', `Bad sender address syntax "${address.address}"`);
+    const { maxMessagesPerMinute } = this.options.config().smtp;
+    const now = Date.now();
+    this.limits.prune(now);
+    if (!this.limits.takeMessage(session.remoteAddress, maxMessagesPerMinute, now)) {
+      throw smtpReject(450, '4.7.1', `Too many messages from ${session.remoteAddress} (limit ${maxMessagesPerMinute} a minute), try again shortly`);
+    }
     const declared = (address.args && Number(address.args.SIZE)) || 0;
     const free = await this.options.spool.freeBytes();
     if (free < MIN_FREE_BYTES + declared) {
@@ -165,8 +192,10 @@ export class Intake extends EventEmitter<IntakeEvents> {
     const config = this.options.config();
     const now = new Date();
     const id = newQueueId(now.getTime());
-    const recipients = session.envelope.rcptTo.map((r) => r.address);
     const helo = session.hostNameAppearsAs || '';
+    const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+    const given = session.envelope.rcptTo.map((r) => r.address);
+    const recipients = [...given, ...copyRecipients(config, { from, client: session.remoteAddress, recipients: given }, (name) => this.options.mailboxes.exists(name))];
     const fixer = new MessageFixer({
       maxBytes: config.smtp.maxMessageSize,
       prepend: receivedHeader({
@@ -181,7 +210,6 @@ export class Intake extends EventEmitter<IntakeEvents> {
       missing: (has) => missingHeaders(has, id, config.hostname, now),
     });
     const log = this.options.log.child({ queueId: id, session: session.id });
-    const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
     try {
       const { size } = await this.options.spool.accept({ id, from, to: recipients, client: { address: session.remoteAddress, helo } }, stream as Readable, [fixer], now);
       log.info({ from, to: recipients, client: session.remoteAddress, helo, size }, 'Message queued');

@@ -1,0 +1,219 @@
+/** Retries, per-recipient results, bounces and the queue commands, against a real upstream */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { makeCerts } from '../support/certs.js';
+import { RawSmtp, smtplibSend } from '../support/clients.js';
+import { startRelay, type RunningRelay } from '../support/relay.js';
+import { startUpstream, type Upstream } from '../support/upstream.js';
+import { waitUntil } from '../support/wait.js';
+
+interface Item {
+  id: string;
+  from: string;
+  recipients: { address: string; status: string }[];
+  size: number;
+  attempts: number;
+  nextAttempt: string | null;
+  lastError: string | null;
+}
+
+const smarthost = (upstream: Upstream) => ({
+  delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'starttls' }, tls: { caFile: makeCerts().caFile } },
+});
+
+async function queueList(relay: RunningRelay): Promise<Item[]> {
+  const result = await relay.cli(['queue', 'list', '--json']);
+  assert.equal(result.code, 0, result.stderr);
+  return JSON.parse(result.stdout) as Item[];
+}
+
+const postmasterMessages = (relay: RunningRelay): string[] => {
+  const dir = path.join(relay.dataDir, 'mailboxes/postmaster/new');
+  return readdirSync(dir).map((file) => readFileSync(path.join(dir, file), 'utf8'));
+};
+
+const message = (subject: string) => `From: dev@office.test\r\nSubject: ${subject}\r\n\r\nbody\r\n`;
+
+describe('temporary failure, then recovery', () => {
+  let upstream: Upstream;
+  let relay: RunningRelay;
+  before(async () => {
+    upstream = await startUpstream({ requireTls: true, dataReply: (attempt) => (attempt === 1 ? [451, '4.3.0 Upstream busy, try later'] : undefined) });
+    relay = await startRelay({ config: { ...smarthost(upstream), delivery: { ...smarthost(upstream).delivery, retry: { delays: ['2s'], maxAge: '5d' } } } });
+  });
+  after(async () => {
+    await relay.stop();
+    await upstream.close();
+  });
+
+  test('a 451 defers with the reply as lastError, then the retry delivers it', async () => {
+    await smtplibSend(relay.smtpPort, 'dev@office.test', ['a@example.com'], message('retry me'));
+    const deferred = await waitUntil(async () => (await queueList(relay)).find((i) => i.attempts === 1), 10_000, 'a deferred message');
+    assert.equal(deferred.recipients[0]?.status, 'deferred');
+    assert.match(deferred.lastError ?? '', /^451 .*Upstream busy, try later \(127\.0\.0\.1:\d+/);
+    assert.ok(deferred.nextAttempt && Date.parse(deferred.nextAttempt) > Date.now() - 1000);
+    await upstream.waitFor(1, 15_000);
+    assert.equal(upstream.dataAttempts, 2, 'exactly one retry');
+    await waitUntil(async () => (await queueList(relay)).length === 0, 5000, 'an empty queue');
+  });
+});
+
+describe('permanent failure for one recipient', () => {
+  let upstream: Upstream;
+  let relay: RunningRelay;
+  before(async () => {
+    upstream = await startUpstream({ rcptReply: (address) => (address.startsWith('nobody@') ? [550, '5.1.1 No such user here'] : undefined) });
+    relay = await startRelay({ config: smarthost(upstream) });
+  });
+  after(async () => {
+    await relay.stop();
+    await upstream.close();
+  });
+
+  test('the rejected recipient bounces to postmaster, the other is delivered', async () => {
+    await smtplibSend(relay.smtpPort, 'scanner@office.test', ['nobody@example.com', 'boss@example.com'], message('partial'));
+    const [delivered] = await upstream.waitFor(1);
+    assert.deepEqual(delivered?.to, ['boss@example.com']);
+    const bounce = await waitUntil(() => postmasterMessages(relay).find((m) => m.includes('multipart/report')), 10_000, 'a bounce report');
+    assert.match(bounce, /report-type=delivery-status/);
+    assert.match(bounce, /Final-Recipient: rfc822; nobody@example\.com\r\nAction: failed\r\nStatus: 5\.1\.1/);
+    assert.match(bounce, /550 5\.1\.1 No such user here/);
+    assert.ok(!bounce.includes('Final-Recipient: rfc822; boss@example.com'), 'the bounce names only the rejected recipient');
+    assert.match(bounce, /Content-Type: text\/rfc822-headers\r\n\r\nReceived: from printer\.lan/);
+    assert.match(bounce, /Subject: partial/);
+    assert.equal((await queueList(relay)).length, 0);
+  });
+});
+
+describe('queue commands while the upstream is unreachable', () => {
+  let relay: RunningRelay;
+  before(async () => {
+    // Nothing listens on port 9 of 127.0.0.1: every attempt is refused
+    relay = await startRelay({ config: { delivery: { smarthost: { host: '127.0.0.1', port: 9, security: 'none' }, retry: { delays: ['1h'], maxAge: '5d' } } } });
+  });
+  after(async () => {
+    await relay.stop();
+  });
+
+  test('list shows deferred recipients with the connection error', async () => {
+    await smtplibSend(relay.smtpPort, 'ups@office.test', ['ops@example.com'], message('queued'));
+    const [item] = await waitUntil(async () => {
+      const items = await queueList(relay);
+      return items.length === 1 && items[0]?.attempts === 1 ? items : undefined;
+    });
+    assert.ok(item);
+    assert.equal(item.from, 'ups@office.test');
+    assert.equal(item.recipients[0]?.status, 'deferred');
+    assert.match(item.lastError ?? '', /ECONNREFUSED|connect/i);
+    assert.ok(item.size > 0);
+  });
+
+  test('hold, release, retry, show and delete', async () => {
+    const [item] = await queueList(relay);
+    assert.ok(item);
+    assert.equal((await relay.cli(['queue', 'hold', item.id])).code, 0);
+    let [held] = await queueList(relay);
+    assert.equal(held?.recipients[0]?.status, 'held');
+    assert.equal(held?.nextAttempt, null);
+    const released = await relay.cli(['queue', 'release', item.id]);
+    assert.equal(released.code, 0, released.stderr);
+    await waitUntil(async () => (await queueList(relay))[0]?.attempts === 2, 10_000, 'a second attempt after release');
+    [held] = await queueList(relay);
+    assert.equal(held?.recipients[0]?.status, 'deferred');
+    const retry = await relay.cli(['queue', 'retry', '--all']);
+    assert.match(retry.stdout, /Retrying 1 message/);
+    await waitUntil(async () => (await queueList(relay))[0]?.attempts === 3, 10_000, 'a third attempt after retry --all');
+    const show = await relay.cli(['queue', 'show', item.id]);
+    assert.match(show.stdout, /Subject: queued/);
+    assert.equal((await relay.cli(['queue', 'delete', item.id])).code, 0);
+    assert.deepEqual(await queueList(relay), []);
+  });
+
+  test('bad ids are refused clearly', async () => {
+    const result = await relay.cli(['queue', 'show', '../../etc/passwd']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /Not a queue id: "\.\.\/\.\.\/etc\/passwd"/);
+    const missing = await relay.cli(['queue', 'delete', 'AAAAAAAAAAAAAAAAAAA']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /No message AAAAAAAAAAAAAAAAAAA in the queue/);
+  });
+});
+
+describe('intake policy and limits', () => {
+  let relay: RunningRelay;
+  before(async () => {
+    relay = await startRelay({
+      config: { smtp: { allowNetworks: ['127.0.0.1/32'], maxMessageSize: 10_000, maxConnectionsPerClient: 3 }, mailbox: { copies: [{ mailbox: 'archive' }] } },
+    });
+    assert.equal((await relay.cli(['mailbox', 'add', 'archive', '--password-stdin'], 'archive-pass-1\n')).code, 0);
+  });
+  after(async () => {
+    await relay.stop();
+  });
+
+  test('no upstream configured: accepted, then deferred with what to do', async () => {
+    await smtplibSend(relay.smtpPort, 'cam@office.test', ['sec@example.com'], message('no upstream'));
+    const item = await waitUntil(async () => (await queueList(relay)).find((i) => i.attempts >= 1 && i.from === 'cam@office.test'));
+    const remote = item.recipients.find((r) => r.address === 'sec@example.com');
+    assert.equal(remote?.status, 'deferred');
+    assert.match(item.lastError ?? '', /No upstream configured/);
+  });
+
+  test('a copy rule keeps relayed mail in the archive mailbox', async () => {
+    const dir = path.join(relay.dataDir, 'mailboxes/archive/new');
+    await waitUntil(() => readdirSync(dir).some((f) => readFileSync(path.join(dir, f), 'utf8').includes('Subject: no upstream')), 10_000, 'the archived copy');
+  });
+
+  test('a client outside allowNetworks is refused at RCPT', async () => {
+    const smtp = await RawSmtp.connect(relay.smtpPort, { localAddress: '127.0.0.2' });
+    await smtp.reply();
+    await smtp.command('EHLO outsider\r\n');
+    assert.match(await smtp.command('MAIL FROM:<x@outside.test>\r\n'), /^250/);
+    assert.match(await smtp.command('RCPT TO:<victim@example.com>\r\n'), /^554 5\.7\.1 Relay access denied/);
+    assert.match(await smtp.command('RCPT TO:<postmaster@relay.test>\r\n'), /^554 5\.7\.1/);
+    smtp.close();
+  });
+
+  test('unknown local mailbox: 550 at RCPT', async () => {
+    const smtp = await RawSmtp.connect(relay.smtpPort);
+    await smtp.reply();
+    await smtp.command('HELO printer\r\n');
+    await smtp.command('MAIL FROM:<p@office.test>\r\n');
+    assert.match(await smtp.command('RCPT TO:<nosuchuser@relay.test>\r\n'), /^550 5\.1\.1 No such mailbox here/);
+    assert.match(await smtp.command('RCPT TO:<Archive+scans@RELAY.test>\r\n'), /^250/, 'case and +tag map to the mailbox');
+    smtp.close();
+  });
+
+  test('over maxMessageSize without a SIZE declaration: 552 after DATA, nothing queued', async () => {
+    const before = (await queueList(relay)).length;
+    const smtp = await RawSmtp.connect(relay.smtpPort);
+    await smtp.reply();
+    await smtp.command('HELO printer\r\n');
+    await smtp.command('MAIL FROM:<p@office.test>\r\n');
+    await smtp.command('RCPT TO:<x@example.com>\r\n');
+    assert.match(await smtp.command('DATA\r\n'), /^354/);
+    assert.match(await smtp.command(`Subject: big\r\n\r\n${'x'.repeat(998)}\r\n`.repeat(20) + '.\r\n'), /^552 5\.3\.4 Message size exceeds/);
+    assert.match(await smtp.command('MAIL FROM:<p@office.test>\r\n'), /^250/, 'the session goes on');
+    smtp.close();
+    assert.equal((await queueList(relay)).length, before);
+  });
+
+  test('a declared SIZE over the limit is refused at MAIL', async () => {
+    const smtp = await RawSmtp.connect(relay.smtpPort);
+    await smtp.reply();
+    await smtp.command('EHLO printer\r\n');
+    assert.match(await smtp.command('MAIL FROM:<p@office.test> SIZE=20000\r\n'), /^552 /);
+    smtp.close();
+  });
+
+  test('too many connections from one client: 421', async () => {
+    const open = await Promise.all([1, 2, 3].map(() => RawSmtp.connect(relay.smtpPort)));
+    await Promise.all(open.map((s) => s.reply()));
+    const fourth = await RawSmtp.connect(relay.smtpPort);
+    assert.match(await fourth.reply(), /^421 4\.7\.0 Too many connections from 127\.0\.0\.1/);
+    open.forEach((s) => s.close());
+    fourth.close();
+  });
+});
