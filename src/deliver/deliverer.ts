@@ -1,6 +1,7 @@
 /**
  * Carries one group of recipients (one destination) of one message: into a
- * local mailbox, to the smarthost, or to the domain's MX hosts.
+ * local mailbox, to the smarthost, to the domain's MX hosts, or to the host
+ * a per-domain override names.
  */
 import type { Readable } from 'node:stream';
 import type { Config } from '../config/schema.js';
@@ -51,9 +52,10 @@ export class Deliverer {
       case 'local':
         return this.deliverLocal(job, destination.mailbox);
       case 'smarthost':
-        return sendOne(smarthostTarget(this.options.config()), { from: job.from, to: job.recipients }, await job.openBody());
+        return sendOne(smarthostTarget(this.options.config()), { from: job.from, to: job.recipients }, job.openBody);
       case 'mx':
-        return this.options.mx.deliver(destination.domain, { from: job.from, to: job.recipients }, job.openBody);
+      case 'host':
+        return this.options.mx.deliver(destination, { from: job.from, to: job.recipients }, job.openBody);
       case 'unroutable':
         return allRecipients(job.recipients, destination.permanent ? { status: 'bounced', error: destination.reason } : { status: 'deferred', error: destination.reason });
     }

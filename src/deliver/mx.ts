@@ -1,20 +1,131 @@
-/** Direct delivery to a domain's MX hosts (RFC 5321 section 5) */
+/**
+ * Direct delivery (RFC 5321 section 5): find the domain's MX hosts (or the
+ * host a per-domain override names), narrow them by the domain's MTA-STS
+ * policy, then try each address in order until one answers the transaction.
+ * Refused, timed out, a 4xx greeting or a failed TLS check: the next host.
+ */
 import type { Readable } from 'node:stream';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import { allRecipients, type RecipientOutcome } from './outcome.js';
-import type { Envelope } from './smtp-client.js';
+import type { HostDestination, MxDestination } from '../route/router.js';
+import { parseDuration } from '../util/duration.js';
+import { Dns } from './dns.js';
+import { lookupExchanges, resolveHosts, type MxHost, type MxName } from './mx-resolve.js';
+import { MtaSts } from './mta-sts.js';
+import { policyAllows, type StsPolicy } from './mta-sts-policy.js';
+import { allRecipients, type Outcome, type RecipientOutcome } from './outcome.js';
+import { attemptDelivery, type Envelope, type SmtpTarget } from './smtp-client.js';
+import { stricter, tlsSettings, type TlsPolicy } from './tls-policy.js';
 
 export interface MxDeliveryOptions {
   config: () => Config;
   log: Logger;
 }
 
-export class MxDelivery {
-  constructor(private readonly options: MxDeliveryOptions) {}
+/** Postfix tries 5 addresses per delivery (smtp_mx_address_limit); a few more costs little */
+const MAX_ADDRESSES = 10;
 
-  async deliver(domain: string, envelope: Envelope, _openBody: () => Promise<Readable>): Promise<RecipientOutcome[]> {
-    this.options.log.warn({ domain }, 'MX delivery is not available in this build');
-    return allRecipients(envelope.to, { status: 'deferred', error: `MX delivery to ${domain} is not available yet` });
+type Plan = { kind: 'ready'; hosts: MxHost[]; port: number; tls: TlsPolicy; sts: StsPolicy | null } | { kind: 'failed'; outcome: Outcome };
+
+export class MxDelivery {
+  private readonly dns: Dns;
+  private readonly mtaSts: MtaSts;
+
+  constructor(private readonly options: MxDeliveryOptions) {
+    this.dns = new Dns(options.config);
+    this.mtaSts = new MtaSts({ config: options.config, dns: this.dns, log: options.log });
   }
+
+  async deliver(destination: MxDestination | HostDestination, envelope: Envelope, openBody: () => Promise<Readable>): Promise<RecipientOutcome[]> {
+    const plan = destination.kind === 'mx' ? await this.planMx(destination) : await this.planHost(destination);
+    if (plan.kind === 'failed') return allRecipients(envelope.to, plan.outcome);
+    return this.tryHosts(plan, envelope, openBody);
+  }
+
+  private async planMx(destination: MxDestination): Promise<Plan> {
+    const { domain } = destination;
+    const exchanges = await lookupExchanges(this.dns, domain);
+    if (exchanges.kind !== 'found') return failed(exchanges.kind, exchanges.error);
+    const sts = await this.mtaSts.policyFor(domain);
+    const allowed = this.applySts(domain, exchanges.hosts, sts);
+    if (!allowed.length) {
+      const names = exchanges.hosts.map((h) => h.name).join(', ');
+      return failed('temporary', `MTA-STS policy of "${domain}" allows none of its MX hosts (${names}); policy mx: ${sts?.mx.join(', ')}`);
+    }
+    return this.ready(allowed, this.options.config().delivery.mx.port, sts?.mode === 'enforce' ? stricter(destination.tls, 'verify') : destination.tls, sts);
+  }
+
+  private planHost(destination: HostDestination): Promise<Plan> {
+    return this.ready([{ name: destination.host.toLowerCase(), preference: 0 }], destination.port, destination.tls, null);
+  }
+
+  private async ready(names: MxName[], port: number, tls: TlsPolicy, sts: StsPolicy | null): Promise<Plan> {
+    const resolved = await resolveHosts(this.dns, names);
+    if (resolved.kind !== 'found') return failed(resolved.kind, resolved.error);
+    return { kind: 'ready', hosts: resolved.hosts, port, tls, sts };
+  }
+
+  /** Enforce: only matching hosts. Testing: every host, mismatches logged (RFC 8461 section 5) */
+  private applySts(domain: string, hosts: MxName[], sts: StsPolicy | null): MxName[] {
+    if (!sts || sts.mode === 'none') return hosts;
+    const mismatched = hosts.filter((host) => !policyAllows(sts, host.name));
+    if (mismatched.length) {
+      const names = mismatched.map((h) => h.name);
+      this.options.log.warn({ domain, mode: sts.mode, mx: names, policy: sts.mx }, `MTA-STS: MX hosts not in the policy${sts.mode === 'enforce' ? ', not used' : ' (testing mode, used anyway)'}`);
+    }
+    return sts.mode === 'enforce' ? hosts.filter((host) => policyAllows(sts, host.name)) : hosts;
+  }
+
+  private async tryHosts(plan: Extract<Plan, { kind: 'ready' }>, envelope: Envelope, openBody: () => Promise<Readable>): Promise<RecipientOutcome[]> {
+    const candidates = plan.hosts.flatMap((host) => host.addresses.map((address) => ({ name: host.name, address }))).slice(0, MAX_ADDRESSES);
+    const failures: Outcome[] = [];
+    for (const { name, address } of candidates) {
+      const target = this.target(name, address, plan.port, plan.tls);
+      const attempt = await this.attempt(target, plan.sts, envelope, openBody);
+      if (attempt.kind === 'answered') {
+        this.options.log.info({ mx: name, address, port: plan.port, tls: plan.tls }, 'MX host answered');
+        return attempt.outcomes;
+      }
+      this.options.log.info({ mx: name, address, port: plan.port, error: errorOf(attempt.outcome) }, 'MX host unreachable; trying the next one');
+      failures.push(attempt.outcome);
+    }
+    return allRecipients(envelope.to, combine(failures));
+  }
+
+  /**
+   * In MTA-STS testing mode the verified connection is tried first; when only
+   * its TLS check fails, that is logged and the host is tried again under the
+   * domain's ordinary policy (RFC 8461 section 5: report, but deliver).
+   */
+  private async attempt(target: SmtpTarget, sts: StsPolicy | null, envelope: Envelope, openBody: () => Promise<Readable>) {
+    if (sts?.mode !== 'testing' || target.verify) return attemptDelivery(target, envelope, openBody);
+    const strict = await attemptDelivery({ ...target, ...tlsSettings('verify') }, envelope, openBody);
+    if (strict.kind === 'answered' || !strict.tlsFailed) return strict;
+    this.options.log.warn({ mx: target.servername, error: errorOf(strict.outcome) }, 'MTA-STS (testing mode): TLS check failed; delivering anyway');
+    return attemptDelivery(target, envelope, openBody);
+  }
+
+  private target(name: string, address: string, port: number, tls: TlsPolicy): SmtpTarget {
+    const config = this.options.config();
+    return {
+      host: address,
+      port,
+      // The certificate must name the MX host, not the address we connect to
+      servername: name,
+      ...tlsSettings(tls),
+      caFile: config.delivery.tls.caFile || undefined,
+      name: config.hostname,
+      timeoutMs: parseDuration(config.delivery.timeout) ?? 120_000,
+    };
+  }
+}
+
+const failed = (kind: 'permanent' | 'temporary', error: string): Plan => ({ kind: 'failed', outcome: kind === 'permanent' ? { status: 'bounced', error } : { status: 'deferred', error } });
+
+const errorOf = (outcome: Outcome): string => (outcome.status === 'deferred' || outcome.status === 'bounced' ? outcome.error : outcome.detail);
+
+/** Every host failed before a transaction: retry if any failure was temporary, bounce only when all were permanent */
+function combine(failures: Outcome[]): Outcome {
+  const error = failures.map(errorOf).join('; ') || 'No MX host addresses to try';
+  return failures.length && failures.every((f) => f.status === 'bounced') ? { status: 'bounced', error } : { status: 'deferred', error };
 }

@@ -1,14 +1,17 @@
 /**
  * One SMTP transaction to one upstream host with nodemailer's SMTP connection:
  * connect (TLS as the policy says), authenticate when configured, send one
- * message to its recipients, and report each recipient's outcome.
+ * message to its recipients, and report each recipient's outcome. A failure
+ * before the transaction began (connect, greeting, EHLO, TLS) is told apart,
+ * so MX delivery can move on to the next host.
  */
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
-import { allRecipients, type RecipientOutcome } from './outcome.js';
-import { classifyFailure, describeFailure, type SmtpFailure } from './classify.js';
+import { allRecipients, type Outcome, type RecipientOutcome } from './outcome.js';
+import { classifyFailure, type SmtpFailure } from './classify.js';
 
 export type TlsMode = 'starttls' | 'tls' | 'none' | 'opportunistic';
 
@@ -23,7 +26,7 @@ export interface SmtpTarget {
   auth?: { user: string; pass: string };
   /** Our EHLO name */
   name: string;
-  /** Certificate name to check; defaults to host */
+  /** Certificate name to check and to name the host in errors (the MX name when host is its address); defaults to host */
   servername?: string;
   timeoutMs: number;
 }
@@ -33,7 +36,7 @@ export interface Envelope {
   to: string[];
 }
 
-function trustStore(caFile: string | undefined): string[] | undefined {
+export function trustStore(caFile: string | undefined): string[] | undefined {
   if (!caFile) return undefined;
   return [...tls.rootCertificates, readFileSync(caFile, 'utf8')];
 }
@@ -52,7 +55,8 @@ function connectionOptions(target: SmtpTarget): ConstructorParameters<typeof SMT
     socketTimeout: target.timeoutMs,
     tls: {
       rejectUnauthorized: target.verify,
-      servername: target.servername ?? target.host,
+      // No SNI for an address (RFC 6066); Node then checks the certificate against the address
+      servername: target.servername ?? (net.isIP(target.host) ? undefined : target.host),
       ca: trustStore(target.caFile),
       minVersion: 'TLSv1.2',
     },
@@ -62,32 +66,61 @@ function connectionOptions(target: SmtpTarget): ConstructorParameters<typeof SMT
 
 const asFailure = (err: unknown): SmtpFailure => (err instanceof Error ? (err as SmtpFailure) : { message: String(err) });
 
-export async function sendOne(target: SmtpTarget, envelope: Envelope, body: Readable): Promise<RecipientOutcome[]> {
-  const where = `${target.host}:${target.port}`;
+/** What one connection achieved */
+export type Attempt =
+  /** The server answered the transaction: each recipient has its outcome */
+  | { kind: 'answered'; outcomes: RecipientOutcome[] }
+  /** No transaction happened (refused, timeout, greeting, EHLO, TLS): another host may do better */
+  | { kind: 'unreachable'; outcome: Outcome; tlsFailed: boolean };
+
+export const describeTarget = (target: SmtpTarget): string => `${target.servername ?? target.host}:${target.port}`;
+
+function connect(connection: SMTPConnection): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    connection.once('error', reject);
+    connection.connect(() => {
+      connection.removeListener('error', reject);
+      resolve();
+    });
+  });
+}
+
+export async function attemptDelivery(target: SmtpTarget, envelope: Envelope, openBody: () => Promise<Readable>): Promise<Attempt> {
+  const where = describeTarget(target);
   const connection = new SMTPConnection(connectionOptions(target));
   connection.on('error', () => undefined);
   try {
-    await new Promise<void>((resolve, reject) => {
-      connection.once('error', reject);
-      connection.connect(() => {
-        connection.removeListener('error', reject);
-        resolve();
-      });
-    });
-    if (target.auth?.user) {
-      await new Promise<void>((resolve, reject) => connection.login({ user: target.auth!.user, pass: target.auth!.pass }, (err) => (err ? reject(err) : resolve())));
+    try {
+      await connect(connection);
+      if (target.auth?.user) {
+        await new Promise<void>((resolve, reject) => connection.login({ user: target.auth!.user, pass: target.auth!.pass }, (err) => (err ? reject(err) : resolve())));
+      }
+    } catch (err) {
+      const failure = asFailure(err);
+      // STARTTLS refused, or the handshake (certificate check included) failed
+      const tlsFailed = failure.code === 'ETLS' || connection.upgrading === true;
+      return { kind: 'unreachable', outcome: classifyFailure(failure, where), tlsFailed };
     }
-    const info = await new Promise<SMTPConnection.SentMessageInfo>((resolve, reject) =>
-      connection.send({ from: envelope.from, to: envelope.to }, body, (err, result) => (err ? reject(err) : resolve(result))),
-    );
-    return outcomesFromInfo(envelope, info, where);
-  } catch (err) {
-    body.destroy();
-    return outcomesFromError(envelope, err, where);
+    const body = await openBody();
+    try {
+      const info = await new Promise<SMTPConnection.SentMessageInfo>((resolve, reject) =>
+        connection.send({ from: envelope.from, to: envelope.to }, body, (err, result) => (err ? reject(err) : resolve(result))),
+      );
+      return { kind: 'answered', outcomes: outcomesFromInfo(envelope, info, where) };
+    } catch (err) {
+      body.destroy();
+      return { kind: 'answered', outcomes: outcomesFromError(envelope, err, where) };
+    }
   } finally {
     connection.quit();
     connection.close();
   }
+}
+
+/** One host, no fallback: the smarthost */
+export async function sendOne(target: SmtpTarget, envelope: Envelope, openBody: () => Promise<Readable>): Promise<RecipientOutcome[]> {
+  const attempt = await attemptDelivery(target, envelope, openBody);
+  return attempt.kind === 'answered' ? attempt.outcomes : allRecipients(envelope.to, attempt.outcome);
 }
 
 function outcomesFromInfo(envelope: Envelope, info: SMTPConnection.SentMessageInfo, where: string): RecipientOutcome[] {

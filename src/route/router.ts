@@ -1,16 +1,25 @@
 /**
- * Where each recipient goes (pure): a local mailbox, the smarthost, or the
- * recipient domain's MX hosts. Recipients of one message that share a
- * destination travel together in one transaction.
+ * Where each recipient goes (pure): a local mailbox, the smarthost, the
+ * recipient domain's MX hosts, or a host named for that domain in
+ * `delivery.domains`. Recipients of one message that share a destination
+ * travel together in one transaction.
  */
 import type { Config } from '../config/schema.js';
+import type { TlsPolicy } from '../deliver/tls-policy.js';
 import { mailboxName, parseAddress } from './address.js';
+
+export type MxDestination = { kind: 'mx'; domain: string; tls: TlsPolicy };
+/** A per-domain override to one host (name or address), delivered like an MX host without the MX lookup */
+export type HostDestination = { kind: 'host'; host: string; port: number; tls: TlsPolicy };
 
 export type Destination =
   | { kind: 'local'; mailbox: string }
   | { kind: 'smarthost'; host: string; port: number }
-  | { kind: 'mx'; domain: string }
+  | MxDestination
+  | HostDestination
   | { kind: 'unroutable'; reason: string; permanent: boolean };
+
+type DomainOverride = Config['delivery']['domains'][string];
 
 export const NO_UPSTREAM = 'No upstream configured: set delivery.smarthost.host (or delivery.mode "mx") in the settings';
 
@@ -23,7 +32,26 @@ export function route(recipient: string, config: Config): Destination {
   const address = parseAddress(recipient);
   if (!address) return { kind: 'unroutable', reason: `Bad recipient address "${recipient}"`, permanent: true };
   if (isLocalDomain(address.domain, config)) return { kind: 'local', mailbox: mailboxName(address.local) };
-  if (config.delivery.mode === 'mx') return { kind: 'mx', domain: address.domain };
+  const override = domainOverride(address.domain, config);
+  const tls = override?.tls ?? config.delivery.mx.tls;
+  switch (override?.route ?? config.delivery.mode) {
+    case 'mx':
+      return { kind: 'mx', domain: address.domain, tls };
+    case 'host':
+      if (!override?.host) return { kind: 'unroutable', reason: `No host set for "${address.domain}" in delivery.domains`, permanent: false };
+      return { kind: 'host', host: override.host, port: override.port ?? config.delivery.mx.port, tls };
+    case 'smarthost':
+      return smarthost(config);
+  }
+}
+
+/** The override for a domain: exact name, case-insensitive */
+function domainOverride(domain: string, config: Config): DomainOverride | undefined {
+  const entry = Object.entries(config.delivery.domains).find(([name]) => name.toLowerCase() === domain);
+  return entry?.[1];
+}
+
+function smarthost(config: Config): Destination {
   const { host, port } = config.delivery.smarthost;
   if (!host) return { kind: 'unroutable', reason: NO_UPSTREAM, permanent: false };
   return { kind: 'smarthost', host, port };
@@ -36,7 +64,9 @@ export const destinationKey = (d: Destination): string => {
     case 'smarthost':
       return `smarthost:${d.host}:${d.port}`;
     case 'mx':
-      return `mx:${d.domain}`;
+      return `mx:${d.domain}:${d.tls}`;
+    case 'host':
+      return `host:${d.host}:${d.port}:${d.tls}`;
     case 'unroutable':
       return `unroutable:${d.reason}`;
   }
