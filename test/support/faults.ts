@@ -1,0 +1,197 @@
+/**
+ * Fault injection for the reliability suite, all real: a tmpfs that fills up,
+ * upstreams that misbehave at the socket level, and the relay process's own
+ * memory as the kernel reports it.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
+import type { RunningRelay } from './relay.js';
+import type { ReceivedMessage } from './upstream.js';
+
+/** Resident set size of a process in KiB, from /proc/<pid>/status */
+export function rssKb(pid: number): number {
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!match) throw new Error(`No VmRSS for pid ${pid}`);
+  return Number(match[1]);
+}
+
+/** Proportional set size in KiB (shared pages split among their users) */
+export function pssKb(pid: number): number {
+  const match = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+  if (!match) throw new Error(`No Pss for pid ${pid}`);
+  return Number(match[1]);
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function mountTmpfs(dir: string, size: string): void {
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
+}
+
+export function unmount(dir: string): void {
+  execFileSync('umount', ['-l', dir]);
+}
+
+export interface QueueItem {
+  id: string;
+  from: string;
+  recipients: { address: string; status: string; lastError?: string }[];
+  attempts: number;
+  lastError: string | null;
+  held: boolean;
+}
+
+export async function queueList(relay: Pick<RunningRelay, 'cli'>): Promise<QueueItem[]> {
+  const result = await relay.cli(['queue', 'list', '--json']);
+  if (result.code !== 0) throw new Error(`queue list failed (${result.code}): ${result.stderr}`);
+  return JSON.parse(result.stdout) as QueueItem[];
+}
+
+/** Polls `check` until it returns a value, or throws with `what` after `timeoutMs` */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+/** The relay's queue id, from the Received header it puts first */
+export function relayQueueId(message: ReceivedMessage): string | undefined {
+  return /with [A-Z]+ id ([0-9A-Z]+)/.exec(message.raw.subarray(0, 2048).toString('latin1'))?.[1];
+}
+
+/** How often each queue id reached the upstream */
+export function deliveriesById(messages: readonly ReceivedMessage[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const message of messages) {
+    const id = relayQueueId(message) ?? '?';
+    counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** A port on loopback where nothing listens (connections are refused) */
+export async function refusedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * Upstreams that break in one specific way, written at the socket level
+ * because a well-behaved SMTP library can't be made to misbehave like this.
+ */
+export type BadBehaviour =
+  /** Accepts the TCP connection and never says a word */
+  | 'silent'
+  /** 421 at the greeting, then closes */
+  | 'greet421'
+  /** A normal dialogue until DATA's 354, then drops the connection after the first data bytes */
+  | 'dropMidData'
+  /** A normal dialogue, answering one byte every `slowMs` */
+  | 'slow'
+  /** Takes the whole message, then never answers the final dot */
+  | 'hangAfterData';
+
+export interface BadUpstream {
+  port: number;
+  /** TCP connections it accepted */
+  connections: number;
+  /** Times a client got as far as sending message data */
+  dataStarts: number;
+  close(): Promise<void>;
+}
+
+export async function startBadUpstream(behaviour: BadBehaviour, options: { slowMs?: number } = {}): Promise<BadUpstream> {
+  const sockets = new Set<net.Socket>();
+  const stats = { connections: 0, dataStarts: 0 };
+  const server = net.createServer((socket) => {
+    stats.connections++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    converse(socket, behaviour, options.slowMs ?? 1000, () => stats.dataStarts++);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    get connections() {
+      return stats.connections;
+    },
+    get dataStarts() {
+      return stats.dataStarts;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function converse(socket: net.Socket, behaviour: BadBehaviour, slowMs: number, onData: () => void): void {
+  if (behaviour === 'silent') return;
+  if (behaviour === 'greet421') {
+    socket.end('421 4.3.2 upstream.test Service not available, closing channel\r\n');
+    return;
+  }
+  const say = behaviour === 'slow' ? slowWriter(socket, slowMs) : (text: string) => void socket.write(text);
+  let inData = false;
+  let buffer = '';
+  say('220 upstream.test ESMTP\r\n');
+  socket.on('data', (chunk: Buffer) => {
+    if (inData) {
+      if (behaviour === 'dropMidData') return void socket.destroy();
+      buffer += chunk.toString('latin1');
+      if (buffer.includes('\r\n.\r\n') && behaviour !== 'hangAfterData') say('250 2.0.0 Ok\r\n');
+      return;
+    }
+    buffer += chunk.toString('latin1');
+    let end: number;
+    while ((end = buffer.indexOf('\r\n')) >= 0) {
+      const line = buffer.slice(0, end).toUpperCase();
+      buffer = buffer.slice(end + 2);
+      if (line.startsWith('EHLO')) say('250-upstream.test\r\n250 8BITMIME\r\n');
+      else if (line.startsWith('QUIT')) return void socket.end('221 Bye\r\n');
+      else if (line === 'DATA') {
+        inData = true;
+        onData();
+        say('354 Go ahead\r\n');
+        if (buffer) socket.emit('data', Buffer.alloc(0));
+      } else say('250 Ok\r\n');
+    }
+  });
+}
+
+/** Sends text one byte at a time, `delayMs` apart (a link at a few bytes per second) */
+function slowWriter(socket: net.Socket, delayMs: number): (text: string) => void {
+  let queue = '';
+  let timer: NodeJS.Timeout | undefined;
+  const tick = () => {
+    if (socket.destroyed || queue === '') {
+      timer = undefined;
+      return;
+    }
+    socket.write(queue[0] ?? '');
+    queue = queue.slice(1);
+    timer = setTimeout(tick, delayMs);
+  };
+  socket.on('close', () => clearTimeout(timer));
+  return (text) => {
+    queue += text;
+    timer ??= setTimeout(tick, delayMs);
+  };
+}
