@@ -1,0 +1,86 @@
+/** The pure intake parts: network policy, addresses, header fixing, limits, copy rules */
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import { test } from 'node:test';
+import { resolveConfig } from '../../src/config/validate.js';
+import { copyRecipients } from '../../src/intake/copies.js';
+import { ClientLimits } from '../../src/intake/limits.js';
+import { MessageFixer } from '../../src/intake/message-fixer.js';
+import { NetworkPolicy } from '../../src/intake/policy.js';
+import { mailboxName, parseAddress } from '../../src/route/address.js';
+
+test('network policy: IPv4, IPv6, IPv4-mapped IPv6, single addresses', () => {
+  const policy = new NetworkPolicy(['192.168.0.0/16', 'fc00::/7', '10.1.2.3', '::ffff:172.16.0.0/108']);
+  assert.ok(policy.allows('192.168.1.20'));
+  assert.ok(policy.allows('::ffff:192.168.1.20'), 'mapped address counts as IPv4');
+  assert.ok(policy.allows('fd12::1'));
+  assert.ok(policy.allows('10.1.2.3'));
+  assert.ok(policy.allows('172.16.5.5'), 'mapped CIDR applies to IPv4');
+  assert.ok(!policy.allows('10.1.2.4'));
+  assert.ok(!policy.allows('8.8.8.8'));
+  assert.ok(!policy.allows('2001:db8::1'));
+  assert.ok(!policy.allows('not an ip'));
+});
+
+test('addresses: relay tricks are refused, not interpreted', () => {
+  assert.deepEqual(parseAddress('Scan@Office.TEST'), { local: 'Scan', domain: 'office.test' });
+  for (const trick of ['@a.test:b@c.test', 'user%victim.test@relay.test', 'a!b@relay.test', 'noat', '@x.test', 'a@', 'a@b..c', 'a@[1.2.3.4]x']) {
+    assert.equal(parseAddress(trick), null, trick);
+  }
+  assert.ok(parseAddress('"quoted local"@relay.test'));
+  assert.equal(mailboxName('Alice+Scans'), 'alice');
+});
+
+async function fix(input: string, maxBytes = 1_000_000): Promise<string> {
+  const fixer = new MessageFixer({
+    prepend: 'Received: test\r\n',
+    missing: (has) => (has.date ? '' : 'Date: D\r\n') + (has.messageId ? '' : 'Message-ID: <M>\r\n'),
+    maxBytes,
+  });
+  return (await buffer(Readable.from([Buffer.from(input, 'latin1')]).pipe(fixer))).toString('latin1');
+}
+
+test('message fixer: Received first, Date and Message-ID only when missing, body untouched', async () => {
+  assert.equal(await fix('Subject: a\r\n\r\nbody\r\n'), 'Received: test\r\nSubject: a\r\nDate: D\r\nMessage-ID: <M>\r\n\r\nbody\r\n');
+  assert.equal(await fix('DATE: x\r\nmessage-id: <y>\r\n\r\n\xe9\r\n'), 'Received: test\r\nDATE: x\r\nmessage-id: <y>\r\n\r\n\xe9\r\n');
+  assert.equal(await fix('Subject: only headers\r\n'), 'Received: test\r\nSubject: only headers\r\nDate: D\r\nMessage-ID: <M>\r\n\r\n');
+  assert.equal(await fix('just text, no headers\r\n'), 'Received: test\r\nDate: D\r\nMessage-ID: <M>\r\n\r\njust text, no headers\r\n');
+  assert.equal(await fix('\r\nbody only\r\n'), 'Received: test\r\nDate: D\r\nMessage-ID: <M>\r\n\r\nbody only\r\n');
+});
+
+test('message fixer: headers split across many chunks', async () => {
+  const fixer = new MessageFixer({ prepend: 'R: 1\r\n', missing: () => 'Date: D\r\n', maxBytes: 1000 });
+  const text = 'Subject: split\r\nX: y\r\n\r\nbody\r\n';
+  const out = await buffer(Readable.from([...text].map((c) => Buffer.from(c))).pipe(fixer));
+  assert.equal(out.toString(), 'R: 1\r\nSubject: split\r\nX: y\r\nDate: D\r\n\r\nbody\r\n');
+});
+
+test('message fixer: over the limit fails with 552 after reading everything', async () => {
+  await assert.rejects(fix(`Subject: big\r\n\r\n${'x'.repeat(2000)}`, 1000), (err: Error & { smtpCode?: number }) => err.smtpCode === 552);
+});
+
+test('client limits: connections per client and messages per minute', () => {
+  const limits = new ClientLimits();
+  assert.ok(limits.openConnection('a', 2));
+  assert.ok(limits.openConnection('a', 2));
+  assert.ok(!limits.openConnection('a', 2));
+  assert.ok(limits.openConnection('b', 2), 'per client');
+  limits.closeConnection('a');
+  assert.ok(limits.openConnection('a', 2));
+  assert.ok(limits.takeMessage('a', 2, 0));
+  assert.ok(limits.takeMessage('a', 2, 1000));
+  assert.ok(!limits.takeMessage('a', 2, 2000));
+  assert.ok(limits.takeMessage('a', 2, 60_500), 'the window slides');
+});
+
+test('copy rules match by sender and network, only for existing mailboxes, never twice', () => {
+  const config = resolveConfig(
+    { mailbox: { localDomains: ['box.lan'], copies: [{ mailbox: 'archive' }, { mailbox: 'scans', senders: ['@printers.lan'], networks: ['10.0.0.0/8'] }, { mailbox: 'gone' }] } },
+    'test',
+  );
+  const exists = (name: string) => name !== 'gone';
+  assert.deepEqual(copyRecipients(config, { from: 'mfp@printers.lan', client: '10.1.1.1', recipients: ['x@example.com'] }, exists), ['archive@box.lan', 'scans@box.lan']);
+  assert.deepEqual(copyRecipients(config, { from: 'mfp@printers.lan', client: '192.168.1.1', recipients: [] }, exists), ['archive@box.lan']);
+  assert.deepEqual(copyRecipients(config, { from: 'a@b.lan', client: '10.1.1.1', recipients: ['ARCHIVE@box.lan'] }, exists), []);
+});
