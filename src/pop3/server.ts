@@ -1,0 +1,118 @@
+/**
+ * The POP3 listeners: the plain port (STLS offered) and, when configured, an
+ * implicit-TLS port (995 style). Caps concurrent connections with a clear
+ * -ERR, and on stop lets each session finish its current command.
+ */
+import { randomBytes } from 'node:crypto';
+import net, { type AddressInfo } from 'node:net';
+import tls from 'node:tls';
+import type { Config } from '../config/schema.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import { MailboxLocks } from '../mailbox/locks.js';
+import type { MailboxStore } from '../mailbox/store.js';
+import { parseDuration } from '../util/duration.js';
+import { loadOrCreateCertificate } from '../util/tls-cert.js';
+import { mailboxBackend } from './backend.js';
+import { Session } from './session.js';
+import { LoginThrottle } from './throttle.js';
+
+export interface Pop3Options {
+  config: () => Config;
+  mailboxes: MailboxStore;
+  log: Logger;
+  dataDir: string;
+  /** Shared with housekeeping (retention, quota) so it never touches a mailbox a session has open */
+  locks?: MailboxLocks;
+}
+
+export interface Pop3Server {
+  addresses: { pop3: AddressInfo; pop3s?: AddressInfo };
+  locks: MailboxLocks;
+  stop(): Promise<void>;
+}
+
+/** How long stop() lets sessions finish their current command (a RETR, a QUIT's deletions) */
+const STOP_GRACE_MS = 4_000;
+const DEFAULT_IDLE_MS = 10 * 60_000;
+
+export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
+  const { config, log } = options;
+  const settings = config().pop3;
+  const certificate = await loadOrCreateCertificate({
+    dataDir: options.dataDir,
+    name: 'pop3',
+    certFile: settings.tls.certFile,
+    keyFile: settings.tls.keyFile,
+    hostname: config().hostname,
+    log,
+  });
+  const secureContext = tls.createSecureContext({ key: certificate.key, cert: certificate.cert, minVersion: 'TLSv1.2' });
+  const locks = options.locks ?? new MailboxLocks();
+  const backend = mailboxBackend(options.mailboxes, locks);
+  const throttle = new LoginThrottle();
+  const sessions = new Map<Session, Promise<void>>();
+  const sockets = new Set<net.Socket>();
+
+  const accept = (socket: net.Socket, secure: boolean) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', (err) => log.debug({ err: errorMessage(err) }, 'POP3 socket error'));
+    const current = config().pop3;
+    if (sessions.size >= current.maxConnections) {
+      log.warn({ client: socket.remoteAddress, limit: current.maxConnections }, 'POP3 connection refused: too many connections');
+      socket.end(`-ERR [SYS/TEMP] Too many POP3 connections (limit ${current.maxConnections}), try again later\r\n`);
+      return;
+    }
+    const session = new Session({
+      id: randomBytes(5).toString('hex'),
+      socket,
+      secure,
+      backend,
+      throttle,
+      secureContext,
+      requireTlsForLogin: current.requireTlsForLogin,
+      idleTimeoutMs: parseDuration(current.idleTimeout) ?? DEFAULT_IDLE_MS,
+      log,
+    });
+    sessions.set(
+      session,
+      session.run().finally(() => sessions.delete(session)),
+    );
+  };
+
+  const plain = net.createServer((socket) => accept(socket, false));
+  const servers: net.Server[] = [plain];
+  const pop3 = await listen(plain, settings.port, settings.host);
+  let pop3s: AddressInfo | undefined;
+  if (settings.tls.port) {
+    const server = tls.createServer({ secureContext, minVersion: 'TLSv1.2' }, (socket) => accept(socket, true));
+    server.on('tlsClientError', (err, socket) => log.info({ client: socket.remoteAddress, err: errorMessage(err) }, 'POP3S handshake failed'));
+    servers.push(server);
+    pop3s = await listen(server, settings.tls.port, settings.host);
+  }
+
+  return {
+    addresses: pop3s ? { pop3, pop3s } : { pop3 },
+    locks,
+    async stop() {
+      const closed = servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+      for (const session of sessions.keys()) session.shutdown();
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, STOP_GRACE_MS).unref());
+      await Promise.race([Promise.all(sessions.values()), grace]);
+      for (const socket of sockets) socket.destroy();
+      await Promise.all(closed);
+    },
+  };
+}
+
+async function listen(server: net.Server, port: number, host: string): Promise<AddressInfo> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server.address() as AddressInfo;
+}
