@@ -5,6 +5,7 @@
  */
 import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
+import net from 'node:net';
 
 export type DnsRecord =
   | { type: 'A'; address: string }
@@ -140,4 +141,27 @@ export async function startDnsServer(zone: Record<string, DnsEntry> = {}): Promi
     queries,
     close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
   };
+}
+
+/**
+ * A port free on every one of `hosts` at once: every MX host is contacted on
+ * the same port (delivery.mx.port), so upstreams on 127.0.0.10, .11, ... share it.
+ */
+export async function freePortOn(hosts: readonly string[]): Promise<number> {
+  const listen = (host: string, port: number) =>
+    new Promise<net.Server | null>((resolve) => {
+      const server = net.createServer();
+      server.once('error', () => resolve(null));
+      server.listen(port, host, () => resolve(server));
+    });
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const first = await listen(hosts[0] ?? '127.0.0.1', 0);
+    if (!first) continue;
+    const port = (first.address() as AddressInfo).port;
+    const rest = await Promise.all(hosts.slice(1).map((host) => listen(host, port)));
+    const all = [first, ...rest];
+    await Promise.all(all.map((server) => server && new Promise((resolve) => server.close(resolve))));
+    if (rest.every(Boolean)) return port;
+  }
+  throw new Error(`No port free on all of ${hosts.join(', ')}`);
 }
