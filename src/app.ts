@@ -29,7 +29,7 @@ export interface Relay {
 }
 
 /** How long in-flight work may take to finish on SIGTERM before we let go (CONTRACT: exit within 10 s) */
-const STOP_GRACE_MS = 7_000;
+const STOP_GRACE_MS = 5_000;
 
 export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay> {
   const config = () => store.config;

@@ -18,5 +18,6 @@ export async function serveCommand(ctx: CommandContext): Promise<number> {
     process.on('SIGINT', onSignal);
   });
   await relay.stop();
-  return 0;
+  // Sockets the library is still tearing down must not hold the exit past the 10 s promise
+  process.exit(0);
 }

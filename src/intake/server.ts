@@ -37,6 +37,9 @@ export interface IntakeOptions {
 /** Keep a little room so the spool's own records can still be written when the disk is nearly full */
 const MIN_FREE_BYTES = 1024 * 1024;
 
+/** How long a session in progress may take to finish when we stop (CONTRACT: exit within 10 s) */
+const CLOSE_GRACE_MS = 5_000;
+
 const asRelayError = (err: unknown): RelayError => (err instanceof RelayError ? err : storageError(err));
 
 /** smtp-server sends err.message as the reply text; ours carries its enhanced status code */
@@ -80,7 +83,7 @@ export class Intake extends EventEmitter<IntakeEvents> {
       maxRecipients: config.smtp.maxRecipients,
       maxClients: config.smtp.maxConnections,
       socketTimeout: parseDuration(config.smtp.idleTimeout) ?? 300_000,
-      closeTimeout: 8_000,
+      closeTimeout: CLOSE_GRACE_MS,
       authOptional: true,
       allowInsecureAuth: true,
       authMethods: ['PLAIN', 'LOGIN'],
@@ -115,11 +118,15 @@ export class Intake extends EventEmitter<IntakeEvents> {
     return server.server.address() as AddressInfo;
   }
 
-  /** Stops accepting; open sessions get up to closeTimeout to finish, then 421 */
+  /**
+   * Stops accepting; open sessions get CLOSE_GRACE_MS to finish, then 421. A
+   * client that never closes its end of the socket does not hold us longer.
+   */
   async stop(): Promise<void> {
     const server = this.server;
     if (!server) return;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS + 500).unref())]);
   }
 
   private refuse(stage: 'mail' | 'rcpt' | 'data', session: SMTPServerSession, err: unknown): Error {
