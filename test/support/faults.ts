@@ -101,10 +101,12 @@ export type BadBehaviour =
   | 'greet421'
   /** A normal dialogue until DATA's 354, then drops the connection after the first data bytes */
   | 'dropMidData'
-  /** A normal dialogue, answering one byte every `slowMs` */
+  /** A prompt greeting, then every reply one byte every `slowMs` */
   | 'slow'
   /** Takes the whole message, then never answers the final dot */
-  | 'hangAfterData';
+  | 'hangAfterData'
+  /** Answers 250 to the message, then drops the connection before QUIT */
+  | 'dropAfter250';
 
 export interface BadUpstream {
   port: number;
@@ -112,18 +114,20 @@ export interface BadUpstream {
   connections: number;
   /** Times a client got as far as sending message data */
   dataStarts: number;
+  /** Messages it answered 250 to */
+  accepted: number;
   close(): Promise<void>;
 }
 
 export async function startBadUpstream(behaviour: BadBehaviour, options: { slowMs?: number } = {}): Promise<BadUpstream> {
   const sockets = new Set<net.Socket>();
-  const stats = { connections: 0, dataStarts: 0 };
+  const stats = { connections: 0, dataStarts: 0, accepted: 0 };
   const server = net.createServer((socket) => {
     stats.connections++;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
-    converse(socket, behaviour, options.slowMs ?? 1000, () => stats.dataStarts++);
+    converse(socket, behaviour, options.slowMs ?? 1000, stats);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
@@ -134,6 +138,9 @@ export async function startBadUpstream(behaviour: BadBehaviour, options: { slowM
     get dataStarts() {
       return stats.dataStarts;
     },
+    get accepted() {
+      return stats.accepted;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
@@ -142,37 +149,44 @@ export async function startBadUpstream(behaviour: BadBehaviour, options: { slowM
   };
 }
 
-function converse(socket: net.Socket, behaviour: BadBehaviour, slowMs: number, onData: () => void): void {
+function converse(socket: net.Socket, behaviour: BadBehaviour, slowMs: number, stats: { dataStarts: number; accepted: number }): void {
   if (behaviour === 'silent') return;
   if (behaviour === 'greet421') {
     socket.end('421 4.3.2 upstream.test Service not available, closing channel\r\n');
     return;
   }
+  socket.write('220 upstream.test ESMTP\r\n');
   const say = behaviour === 'slow' ? slowWriter(socket, slowMs) : (text: string) => void socket.write(text);
   let inData = false;
   let buffer = '';
-  say('220 upstream.test ESMTP\r\n');
   socket.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString('latin1');
     if (inData) {
       if (behaviour === 'dropMidData') return void socket.destroy();
-      buffer += chunk.toString('latin1');
-      if (buffer.includes('\r\n.\r\n') && behaviour !== 'hangAfterData') say('250 2.0.0 Ok\r\n');
-      return;
+      if (!buffer.includes('\r\n.\r\n') || behaviour === 'hangAfterData') return;
+      stats.accepted++;
+      if (behaviour === 'dropAfter250') {
+        socket.removeAllListeners('data');
+        return void socket.end('250 2.0.0 Ok: queued\r\n');
+      }
+      inData = false;
+      buffer = buffer.slice(buffer.indexOf('\r\n.\r\n') + 5);
+      say('250 2.0.0 Ok: queued\r\n');
     }
-    buffer += chunk.toString('latin1');
     let end: number;
-    while ((end = buffer.indexOf('\r\n')) >= 0) {
+    while (!inData && (end = buffer.indexOf('\r\n')) >= 0) {
       const line = buffer.slice(0, end).toUpperCase();
       buffer = buffer.slice(end + 2);
       if (line.startsWith('EHLO')) say('250-upstream.test\r\n250 8BITMIME\r\n');
       else if (line.startsWith('QUIT')) return void socket.end('221 Bye\r\n');
       else if (line === 'DATA') {
         inData = true;
-        onData();
+        stats.dataStarts++;
         say('354 Go ahead\r\n');
-        if (buffer) socket.emit('data', Buffer.alloc(0));
       } else say('250 Ok\r\n');
     }
+    // Message bytes that came in the same packet as DATA
+    if (inData && buffer) socket.emit('data', Buffer.alloc(0));
   });
 }
 

@@ -1,0 +1,118 @@
+/**
+ * Upstream faults: every way a smarthost can fail ends in a deferral with a
+ * lastError a person can act on, the message stays queued, and a message the
+ * upstream answered 250 to is never sent to it again.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { makeCerts } from '../support/certs.js';
+import { smtplibSend } from '../support/clients.js';
+import { eventually, queueList, refusedPort, startBadUpstream, type BadBehaviour, type QueueItem } from '../support/faults.js';
+import { startRelay, type RunningRelay } from '../support/relay.js';
+import { startUpstream } from '../support/upstream.js';
+
+type Security = 'none' | 'starttls';
+
+const started: { close(): Promise<unknown> }[] = [];
+
+async function relayTo(port: number, security: Security): Promise<RunningRelay> {
+  const relay = await startRelay({
+    config: {
+      delivery: {
+        smarthost: { host: '127.0.0.1', port, security },
+        tls: { verify: true, caFile: makeCerts().caFile },
+        timeout: '2s',
+        retry: { delays: ['1s'], maxAge: '5d' },
+      },
+    },
+  });
+  started.push({ close: () => relay.stop() });
+  return relay;
+}
+
+async function sendOne(relay: RunningRelay, subject: string): Promise<string> {
+  const reply = await smtplibSend(relay.smtpPort, 'ups@office.test', ['ops@example.com'], `Subject: ${subject}\r\n\r\nbody\r\n`);
+  const id = /queued as ([0-9A-Z]+)/.exec(reply)?.[1];
+  assert.ok(id, reply);
+  return id;
+}
+
+/** Waits until the message has been tried and deferred; returns its queue entry */
+async function deferred(relay: RunningRelay, id: string, timeoutMs = 20_000): Promise<QueueItem> {
+  return eventually(`message ${id} deferred with a lastError`, async () => {
+    const item = (await queueList(relay)).find((i) => i.id === id);
+    return item && item.attempts >= 1 && item.lastError ? item : undefined;
+  }, timeoutMs, 250);
+}
+
+function assertDeferred(item: QueueItem, expected: RegExp): void {
+  console.log(`fault-upstream: lastError ${JSON.stringify(item.lastError)}`);
+  assert.deepEqual(item.recipients.map((r) => r.status), ['deferred'], JSON.stringify(item));
+  assert.match(item.lastError ?? '', expected);
+  assert.match(item.lastError ?? '', /127\.0\.0\.1:\d+/, 'lastError names the upstream');
+}
+
+const socketFaults: [string, BadBehaviour, RegExp][] = [
+  ['accepts the connection, then never speaks', 'silent', /greeting|timed? ?out|ETIMEDOUT/i],
+  ['answers 421 at the greeting', 'greet421', /^421 /],
+  ['drops the connection in the middle of DATA', 'dropMidData', /closed|ECONNRESET|ESOCKET|EPIPE|unexpected/i],
+  ['takes the whole message, then never answers the final dot', 'hangAfterData', /timed? ?out|ETIMEDOUT/i],
+];
+
+describe('upstream faults are deferrals with a clear lastError', { concurrency: 3 }, () => {
+  after(async () => {
+    await Promise.all(started.map((s) => s.close()));
+  });
+
+  test('refuses connections', async () => {
+    const relay = await relayTo(await refusedPort(), 'none');
+    const item = await deferred(relay, await sendOne(relay, 'refused'));
+    assertDeferred(item, /ECONNREFUSED|refused/i);
+  });
+
+  for (const [name, behaviour, expected] of socketFaults) {
+    test(name, async () => {
+      const upstream = await startBadUpstream(behaviour);
+      started.push(upstream);
+      const relay = await relayTo(upstream.port, 'none');
+      const item = await deferred(relay, await sendOne(relay, behaviour));
+      assertDeferred(item, expected);
+      assert.ok(upstream.connections >= 1, 'the relay did connect');
+    });
+  }
+
+  test('replies at one byte a second: the attempt is cut off by delivery.timeout and deferred', async () => {
+    const upstream = await startBadUpstream('slow', { slowMs: 1000 });
+    started.push(upstream);
+    const relay = await relayTo(upstream.port, 'none');
+    const id = await sendOne(relay, 'slow');
+    const began = Date.now();
+    // A whole transaction at 1 byte/s takes minutes; delivery.timeout is 2 s
+    const item = await deferred(relay, id, 15_000);
+    assertDeferred(item, /timed? ?out|ETIMEDOUT/i);
+    assert.ok(Date.now() - began < 15_000);
+  });
+
+  for (const certificate of ['selfsigned', 'expired', 'wrongname'] as const) {
+    test(`presents a ${certificate} certificate: nothing is sent, the message waits`, async () => {
+      const upstream = await startUpstream({ certificate, requireTls: true });
+      started.push(upstream);
+      const relay = await relayTo(upstream.port, 'starttls');
+      const item = await deferred(relay, await sendOne(relay, certificate));
+      const reason = { selfsigned: /self[- ]signed|unable to verify|certificate/i, expired: /expired/i, wrongname: /altnames|hostname|does not match|not-this-host/i }[certificate];
+      assertDeferred(item, reason);
+      assert.equal(upstream.messages.length, 0, 'no message went to an unverified upstream');
+    });
+  }
+
+  test('answers 250 then drops the connection before QUIT: delivered once, never sent again', async () => {
+    const upstream = await startBadUpstream('dropAfter250');
+    started.push(upstream);
+    const relay = await relayTo(upstream.port, 'none');
+    const id = await sendOne(relay, 'once');
+    await eventually('the queue to be empty', async () => ((await queueList(relay)).length === 0 ? true : undefined));
+    // Retry delay is 1 s: give a wrongly kept message three chances to go again
+    await new Promise((resolve) => setTimeout(resolve, 3500));
+    assert.equal(upstream.accepted, 1, `message ${id} was accepted ${upstream.accepted} times`);
+  });
+});
