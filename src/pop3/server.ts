@@ -47,7 +47,8 @@ export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
     hostname: config().hostname,
     log,
   });
-  const secureContext = tls.createSecureContext({ key: certificate.key, cert: certificate.cert, minVersion: 'TLSv1.2' });
+  const tlsOptions = { key: certificate.key, cert: certificate.cert, minVersion: 'TLSv1.2' } as const;
+  const secureContext = tls.createSecureContext(tlsOptions);
   const locks = options.locks ?? new MailboxLocks();
   const backend = mailboxBackend(options.mailboxes, locks);
   const throttle = new LoginThrottle();
@@ -86,7 +87,7 @@ export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
   const pop3 = await listen(plain, settings.port, settings.host);
   let pop3s: AddressInfo | undefined;
   if (settings.tls.port) {
-    const server = tls.createServer({ secureContext, minVersion: 'TLSv1.2' }, (socket) => accept(socket, true));
+    const server = tls.createServer(tlsOptions, (socket) => accept(socket, true));
     server.on('tlsClientError', (err, socket) => log.info({ client: socket.remoteAddress, err: errorMessage(err) }, 'POP3S handshake failed'));
     servers.push(server);
     pop3s = await listen(server, settings.tls.port, settings.host);

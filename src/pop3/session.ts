@@ -73,6 +73,7 @@ export class Session implements CommandContext {
 
   async run(): Promise<void> {
     this.watch(this.socket);
+    this.reader.attach(this.socket);
     this.log.debug({ secure: this.encrypted }, 'POP3 connection');
     try {
       await this.ok('edge-relay POP3 server ready');
