@@ -11,6 +11,7 @@ import { MxDelivery } from './deliver/mx.js';
 import { Intake } from './intake/server.js';
 import type { Logger } from './log.js';
 import { MailboxStore } from './mailbox/store.js';
+import { startPop3 } from './pop3/server.js';
 import { QueueAdmin } from './queue/admin.js';
 import { QueueRunner } from './queue/runner.js';
 import { NO_UPSTREAM } from './route/router.js';
@@ -51,7 +52,9 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
 
   const intake = new Intake({ config, spool, log, mailboxes });
   const smtp = await intake.start();
-  log.info({ smtp: `${smtp.address}:${smtp.port}`, dataDir, config: store.source, queued: recovered.messages }, 'edge-relay is running');
+  const pop3 = await startPop3({ config, mailboxes, log, dataDir });
+  const { pop3: pop3Addr, pop3s: pop3sAddr } = pop3.addresses;
+  log.info({ smtp: `${smtp.address}:${smtp.port}`, ...(intake.tlsAddress ? { smtps: `${intake.tlsAddress.address}:${intake.tlsAddress.port}` } : {}), pop3: `${pop3Addr.address}:${pop3Addr.port}`, ...(pop3sAddr && { pop3s: `${pop3sAddr.address}:${pop3sAddr.port}` }), dataDir, config: store.source, queued: recovered.messages }, 'edge-relay is running');
   if (config().delivery.mode === 'smarthost' && !config().delivery.smarthost.host) log.warn(NO_UPSTREAM);
 
   const onNudge = () => void runner.rescan();
@@ -66,7 +69,7 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
     queue,
     async stop() {
       process.off('SIGUSR2', onNudge);
-      await Promise.all([intake.stop(), runner.stop(STOP_GRACE_MS)]);
+      await Promise.all([intake.stop(), pop3.stop(), runner.stop(STOP_GRACE_MS)]);
       await releasePid();
       log.info('edge-relay stopped');
     },
