@@ -4,6 +4,7 @@
 set -euo pipefail
 need=()
 command -v swaks >/dev/null || need+=(swaks)
+perl -MNet::SSLeay -e1 2>/dev/null || need+=(libnet-ssleay-perl libio-socket-ssl-perl)
 command -v fetchmail >/dev/null || need+=(fetchmail)
 command -v curl >/dev/null || need+=(curl)
 command -v openssl >/dev/null || need+=(openssl)

@@ -15,11 +15,13 @@ import { mailboxName, parseAddress } from '../route/address.js';
 import { newQueueId } from '../spool/ids.js';
 import { storageError, type Spool } from '../spool/spool.js';
 import { parseDuration } from '../util/duration.js';
+import { loadOrCreateCertificate } from '../util/tls-cert.js';
 import { LegacySMTPServer } from './legacy-server.js';
 import { copyRecipients } from './copies.js';
 import { ClientLimits } from './limits.js';
 import { MessageFixer } from './message-fixer.js';
 import { NetworkPolicy } from './policy.js';
+import { tlsServerOptions, wantsTls, type TlsServerOptions } from './tls.js';
 import { missingHeaders, receivedHeader } from './received.js';
 
 /** What intake needs to know about local mailboxes */
@@ -60,8 +62,17 @@ export interface IntakeEvents {
   rejected: [DeviceEvent & { stage: 'mail' | 'rcpt' | 'data'; code: number; reason: string }];
 }
 
+function listen(server: LegacySMTPServer, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(port, host, () => resolve(server.server.address() as AddressInfo));
+  });
+}
+
 export class Intake extends EventEmitter<IntakeEvents> {
-  private server: LegacySMTPServer | undefined;
+  private readonly servers: LegacySMTPServer[] = [];
+  /** The implicit-TLS listener's address, when smtp.tls.port is set */
+  tlsAddress: AddressInfo | undefined;
   private policy: NetworkPolicy;
   private readonly limits = new ClientLimits();
   /** Sessions counted against their client's connection limit */
@@ -74,9 +85,31 @@ export class Intake extends EventEmitter<IntakeEvents> {
     this.policy = new NetworkPolicy(this.policySource);
   }
 
+  /** Starts the SMTP listener, and the implicit-TLS one when smtp.tls.port is set; returns the plain listener's address */
   async start(): Promise<AddressInfo> {
     const config = this.options.config();
+    const tlsOptions = wantsTls(config) ? await this.tlsOptions(config) : undefined;
+    const plain = this.createServer(config, config.smtp.tls.starttls ? tlsOptions : undefined, false);
+    this.servers.push(plain);
+    const address = await listen(plain, config.smtp.port, config.smtp.host);
+    if (tlsOptions && config.smtp.tls.port) {
+      const secure = this.createServer(config, tlsOptions, true);
+      this.servers.push(secure);
+      this.tlsAddress = await listen(secure, config.smtp.tls.port, config.smtp.host);
+    }
+    return address;
+  }
+
+  private async tlsOptions(config: Config): Promise<TlsServerOptions> {
+    const { certFile, keyFile, profile } = config.smtp.tls;
+    const pair = await loadOrCreateCertificate({ dataDir: config.dataDir, name: 'smtp', certFile, keyFile, hostname: config.hostname, log: this.options.log });
+    return tlsServerOptions(profile, pair);
+  }
+
+  private createServer(config: Config, tls: TlsServerOptions | undefined, implicit: boolean): LegacySMTPServer {
     const server = new LegacySMTPServer({
+      ...tls,
+      secure: implicit,
       name: config.hostname,
       banner: 'edge-relay ESMTP ready',
       size: config.smtp.maxMessageSize,
@@ -87,7 +120,7 @@ export class Intake extends EventEmitter<IntakeEvents> {
       authOptional: true,
       allowInsecureAuth: true,
       authMethods: ['PLAIN', 'LOGIN'],
-      disabledCommands: ['STARTTLS'],
+      disabledCommands: tls && !implicit ? [] : ['STARTTLS'],
       hideENHANCEDSTATUSCODES: true,
       disableReverseLookup: true,
       logger: false,
@@ -110,12 +143,7 @@ export class Intake extends EventEmitter<IntakeEvents> {
         ),
     });
     server.on('error', (err) => this.options.log.warn({ err: errorMessage(err) }, 'SMTP connection error'));
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.server.once('error', reject);
-      server.listen(config.smtp.port, config.smtp.host, () => resolve());
-    });
-    return server.server.address() as AddressInfo;
+    return server;
   }
 
   /**
@@ -123,10 +151,8 @@ export class Intake extends EventEmitter<IntakeEvents> {
    * client that never closes its end of the socket does not hold us longer.
    */
   async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS + 500).unref())]);
+    const closing = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    await Promise.race([Promise.all(closing), new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS + 500).unref())]);
   }
 
   private refuse(stage: 'mail' | 'rcpt' | 'data', session: SMTPServerSession, err: unknown): Error {

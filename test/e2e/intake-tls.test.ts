@@ -1,0 +1,82 @@
+/** Intake TLS for devices: off by default, STARTTLS and implicit TLS when asked, a legacy profile for TLS 1.0 devices */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { RawSmtp, run } from '../support/clients.js';
+import { freePort } from '../support/ports.js';
+import { startRelay, type RunningRelay } from '../support/relay.js';
+
+/** s_client's summary line once a handshake succeeded (a failed one says "Cipher is (NONE)") */
+const HANDSHAKE_DONE = /New, [^,]+, Cipher is (?!\(NONE\))/;
+
+/** openssl's client offering only TLS 1.0 (and the low security level such old ciphers need) */
+const tls1Handshake = (args: string[]) =>
+  run('openssl', ['s_client', '-tls1', '-cipher', 'DEFAULT:@SECLEVEL=0', ...args], { input: 'QUIT\r\n', timeoutMs: 15_000 });
+
+test('STARTTLS is not offered by default', async () => {
+  const relay = await startRelay();
+  try {
+    const smtp = await RawSmtp.connect(relay.smtpPort);
+    await smtp.reply();
+    const ehlo = await smtp.command('EHLO printer\r\n');
+    assert.doesNotMatch(ehlo, /STARTTLS/);
+    assert.match(await smtp.command('STARTTLS\r\n'), /^5\d\d /);
+    smtp.close();
+  } finally {
+    await relay.stop();
+  }
+});
+
+describe('legacy profile', () => {
+  let relay: RunningRelay;
+  let smtpsPort: number;
+  before(async () => {
+    smtpsPort = await freePort();
+    relay = await startRelay({ config: { smtp: { tls: { starttls: true, port: smtpsPort, profile: 'legacy' } } } });
+  });
+  after(async () => {
+    await relay.stop();
+  });
+
+  test('a TLS 1.0 client completes STARTTLS', async () => {
+    const result = await tls1Handshake(['-connect', `127.0.0.1:${relay.smtpPort}`, '-starttls', 'smtp']);
+    assert.match(result.stdout, HANDSHAKE_DONE, result.stdout + result.stderr);
+    assert.match(result.stdout, /Protocol\s*: TLSv1\b/);
+  });
+
+  test('a TLS 1.0 client connects to the implicit-TLS port', async () => {
+    const result = await tls1Handshake(['-connect', `127.0.0.1:${smtpsPort}`]);
+    assert.match(result.stdout, HANDSHAKE_DONE);
+    assert.match(result.stdout, /Protocol\s*: TLSv1\b/);
+  });
+
+  test('swaks sends through STARTTLS', async () => {
+    const result = await run('swaks', ['--server', '127.0.0.1', '--port', String(relay.smtpPort), '--tls', '--from', 'mfp@office.test', '--to', 'someone@example.com', '--header', 'Subject: over TLS']);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, /<~\s+250 .*queued as [0-9A-Z]+/);
+    assert.match(result.stdout, /TLS started/);
+  });
+
+  test('the generated certificate is kept in the data dir and reused', async () => {
+    const first = await run('openssl', ['s_client', '-connect', `127.0.0.1:${smtpsPort}`], { input: 'QUIT\r\n' });
+    const cert = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(first.stdout)?.[0];
+    assert.ok(cert);
+    await relay.stop();
+    relay = await startRelay({ dir: relay.dir, config: { smtp: { tls: { starttls: true, port: smtpsPort, profile: 'legacy' } } } });
+    const second = await run('openssl', ['s_client', '-connect', `127.0.0.1:${smtpsPort}`], { input: 'QUIT\r\n' });
+    assert.ok(second.stdout.includes(cert), 'the same certificate after a restart');
+  });
+});
+
+test('the modern profile refuses TLS 1.0', async () => {
+  const relay = await startRelay({ config: { smtp: { tls: { starttls: true, profile: 'modern' } } } });
+  try {
+    const result = await tls1Handshake(['-connect', `127.0.0.1:${relay.smtpPort}`, '-starttls', 'smtp']);
+    assert.match(result.stdout, /Cipher is \(NONE\)/, 'no TLS session came up');
+    assert.notEqual(result.code, 0);
+    const modern = await run('openssl', ['s_client', '-connect', `127.0.0.1:${relay.smtpPort}`, '-starttls', 'smtp'], { input: 'QUIT\r\n' });
+    assert.match(modern.stdout, HANDSHAKE_DONE);
+    assert.match(modern.stdout, /New, TLSv1\.[23],/);
+  } finally {
+    await relay.stop();
+  }
+});
