@@ -1,0 +1,112 @@
+/**
+ * Connection flood on loopback: 500 connections that never speak and 50
+ * slow-loris senders (one byte every 400 ms) at once. A real device is still
+ * served promptly, and the silent connections are closed by the idle timeout.
+ * Counts scale with FLOOD_IDLE / FLOOD_LORIS (`make soak` uses more).
+ */
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { RawSmtp, smtplibSend } from '../support/clients.js';
+import { eventually, isAlive, rssKb } from '../support/faults.js';
+import { startRelay, type RunningRelay } from '../support/relay.js';
+import { startUpstream, type Upstream } from '../support/upstream.js';
+
+const IDLE = Number(process.env.FLOOD_IDLE ?? 500);
+const LORIS = Number(process.env.FLOOD_LORIS ?? 50);
+const IDLE_TIMEOUT_MS = 3000;
+
+interface Probe {
+  socket: net.Socket;
+  received: string;
+  closedAt: number | undefined;
+}
+
+function open(port: number, localAddress: string): Promise<Probe> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host: '127.0.0.1', localAddress });
+    const probe: Probe = { socket, received: '', closedAt: undefined };
+    socket.on('data', (d: Buffer) => (probe.received += d.toString('latin1')));
+    socket.on('close', () => (probe.closedAt = Date.now()));
+    socket.on('error', () => undefined);
+    socket.once('connect', () => resolve(probe));
+    socket.once('error', reject);
+  });
+}
+
+/** Trickles a command one byte at a time: never idle long enough to time out */
+function trickle(probe: Probe, text: string, everyMs: number): NodeJS.Timeout {
+  let i = 0;
+  const timer = setInterval(() => {
+    if (probe.socket.destroyed) return clearInterval(timer);
+    probe.socket.write(text[i % text.length] ?? '');
+    i++;
+  }, everyMs);
+  return timer;
+}
+
+describe(`connection flood: ${IDLE} silent connections + ${LORIS} slow-loris senders`, () => {
+  let upstream: Upstream;
+  let relay: RunningRelay;
+  const idle: Probe[] = [];
+  const loris: Probe[] = [];
+  const timers: NodeJS.Timeout[] = [];
+  let floodStarted = 0;
+
+  before(async () => {
+    upstream = await startUpstream({ offerTls: false });
+    relay = await startRelay({
+      config: {
+        smtp: { idleTimeout: `${IDLE_TIMEOUT_MS / 1000}s`, maxConnections: IDLE + LORIS + 100, maxConnectionsPerClient: IDLE + LORIS + 100 },
+        delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' } },
+      },
+    });
+    floodStarted = Date.now();
+    for (let i = 0; i < IDLE; i += 50) idle.push(...(await Promise.all(Array.from({ length: Math.min(50, IDLE - i) }, () => open(relay.smtpPort, '127.0.0.3')))));
+    for (let i = 0; i < LORIS; i++) {
+      const probe = await open(relay.smtpPort, '127.0.0.4');
+      loris.push(probe);
+      timers.push(trickle(probe, 'EHLO slow-loris.example\r\nMAIL FROM:<x@example.com>\r\n', 400));
+    }
+  });
+  after(async () => {
+    timers.forEach(clearInterval);
+    for (const probe of [...idle, ...loris]) probe.socket.destroy();
+    await relay?.stop();
+    await upstream?.close();
+  });
+
+  test('a real device is served promptly while the flood is on', async () => {
+    assert.ok(idle.filter((p) => p.closedAt === undefined).length > IDLE / 2, 'the flood is still connected');
+    const reply = await smtplibSend(relay.smtpPort, 'printer@office.test', ['boss@example.com'], 'Subject: during the flood\r\n\r\nhello\r\n');
+    assert.match(reply, /^250 /);
+    // The same transaction timed on a socket, without Python's start-up
+    const began = Date.now();
+    const smtp = await RawSmtp.connect(relay.smtpPort);
+    await smtp.reply();
+    for (const line of ['EHLO printer.lan', 'MAIL FROM:<printer@office.test>', 'RCPT TO:<boss@example.com>', 'DATA']) await smtp.command(`${line}\r\n`);
+    assert.match(await smtp.command('Subject: timed\r\n\r\nhello\r\n.\r\n'), /^250 /);
+    smtp.close();
+    const took = Date.now() - began;
+    console.log(`load-flood: a device transaction took ${took} ms with ${IDLE + LORIS} hostile connections open; relay RSS ${rssKb(relay.process.pid!)} kB`);
+    assert.ok(took < 500, `served in ${took} ms`);
+    await upstream.waitFor(2);
+  });
+
+  test('silent connections were greeted, then closed with 421 by the idle timeout', async () => {
+    await eventually('every silent connection closed', () => (idle.every((p) => p.closedAt !== undefined) ? true : undefined), IDLE_TIMEOUT_MS + 15_000);
+    const latest = Math.max(...idle.map((p) => p.closedAt ?? 0)) - floodStarted;
+    console.log(`load-flood: ${IDLE} silent connections closed, the last ${latest} ms after the flood began (idle timeout ${IDLE_TIMEOUT_MS} ms)`);
+    const unanswered = idle.filter((p) => !/^220 [^\r\n]*\r\n(.*\r\n)*421 [^\r\n]*\r\n$/s.test(p.received));
+    assert.deepEqual(unanswered.slice(0, 3).map((p) => p.received), [], 'each got a 220 greeting and a 421 goodbye');
+  });
+
+  test('the relay is still alive and serving after the flood', async () => {
+    timers.forEach(clearInterval);
+    for (const probe of loris) probe.socket.destroy();
+    assert.ok(isAlive(relay.process.pid!));
+    const reply = await smtplibSend(relay.smtpPort, 'printer@office.test', ['boss@example.com'], 'Subject: after the flood\r\n\r\nhello\r\n');
+    assert.match(reply, /^250 /);
+    await upstream.waitFor(3);
+  });
+});
