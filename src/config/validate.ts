@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_CONFIG } from './defaults.js';
-import { deepMerge } from './merge.js';
+import { deepMerge, isPlainObject } from './merge.js';
 import { configSchema, type Config } from './schema.js';
 
 function keyPath(path: readonly PropertyKey[]): string {
@@ -16,9 +16,16 @@ export function describeIssue(issue: z.core.$ZodIssue): string {
   return `Config key "${at}": ${issue.message}`;
 }
 
+/** JSON has no comments; a key named "//" holds one, at any level, and is ignored */
+export function stripComments(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(stripComments);
+  if (!isPlainObject(value)) return value;
+  return Object.fromEntries(Object.entries(value).filter(([key]) => key !== '//').map(([key, v]) => [key, stripComments(v)]));
+}
+
 /** Overrides merged over the defaults and validated; throws ConfigError naming the first bad key */
 export function resolveConfig(overrides: unknown, source: string): Config {
-  const result = configSchema.safeParse(deepMerge(DEFAULT_CONFIG, overrides ?? {}));
+  const result = configSchema.safeParse(deepMerge(DEFAULT_CONFIG, stripComments(overrides ?? {})));
   if (!result.success) {
     const text = result.error.issues.map(describeIssue).join('\n');
     throw new ConfigError(`Invalid configuration in ${source}:\n${text}`);

@@ -83,3 +83,12 @@ test('version matches package.json', async () => {
   assert.equal(VERSION, pkg.version);
   assert.equal((await runCli(['--version'])).stdout.trim(), pkg.version);
 });
+
+test('config/default.json is the embedded default, and config/example.json (with // comments) is valid', async () => {
+  const shipped = JSON.parse(readFileSync(new URL('../../config/default.json', import.meta.url), 'utf8')) as unknown;
+  assert.deepEqual(shipped, JSON.parse(JSON.stringify(DEFAULT_CONFIG)));
+  const example = new URL('../../config/example.json', import.meta.url).pathname;
+  const result = await runCli(['config', 'check', '--config', example]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /smarthost smtp\.office365\.com:587 \(starttls\)/);
+});
