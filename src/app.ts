@@ -17,6 +17,7 @@ import { QueueRunner } from './queue/runner.js';
 import { NO_UPSTREAM } from './route/router.js';
 import { Spool } from './spool/spool.js';
 import { ensureDir } from './util/fsx.js';
+import { startAdmin } from './web/start.js';
 import { claimPidFile } from './util/pidfile.js';
 
 export interface Relay {
@@ -54,7 +55,8 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
   const smtp = await intake.start();
   const pop3 = await startPop3({ config, mailboxes, log, dataDir });
   const { pop3: pop3Addr, pop3s: pop3sAddr } = pop3.addresses;
-  log.info({ smtp: `${smtp.address}:${smtp.port}`, ...(intake.tlsAddress ? { smtps: `${intake.tlsAddress.address}:${intake.tlsAddress.port}` } : {}), pop3: `${pop3Addr.address}:${pop3Addr.port}`, ...(pop3sAddr && { pop3s: `${pop3sAddr.address}:${pop3sAddr.port}` }), dataDir, config: store.source, queued: recovered.messages }, 'edge-relay is running');
+  const admin = await startAdmin({ store, log, intake, spool, mailboxes, mailboxLocks: pop3.locks, runner, queue });
+  log.info({ smtp: `${smtp.address}:${smtp.port}`, ...(intake.tlsAddress ? { smtps: `${intake.tlsAddress.address}:${intake.tlsAddress.port}` } : {}), pop3: `${pop3Addr.address}:${pop3Addr.port}`, ...(pop3sAddr && { pop3s: `${pop3sAddr.address}:${pop3sAddr.port}` }), web: `${admin.web.address}:${admin.web.port}`, dataDir, config: store.source, queued: recovered.messages }, 'edge-relay is running');
   if (config().delivery.mode === 'smarthost' && !config().delivery.smarthost.host) log.warn(NO_UPSTREAM);
 
   const onNudge = () => void runner.rescan();
@@ -69,6 +71,7 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
     queue,
     async stop() {
       process.off('SIGUSR2', onNudge);
+      await admin.stop();
       await Promise.all([intake.stop(), pop3.stop(), runner.stop(STOP_GRACE_MS)]);
       await releasePid();
       log.info('edge-relay stopped');

@@ -1,0 +1,49 @@
+/**
+ * The upstream probe: connect to the smarthost, read its greeting, EHLO and
+ * (when the policy says so) STARTTLS with the same certificate checks as
+ * delivery, then QUIT. No login and no message, so it can run often.
+ */
+import net from 'node:net';
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import { smarthostTarget } from '../deliver/deliverer.js';
+import { trustStore } from '../deliver/smtp-client.js';
+import type { Config } from '../config/schema.js';
+import { errorMessage } from '../errors.js';
+
+export type ProbeResult = { ok: true; text: string } | { ok: false; text: string } | { ok: null; text: string };
+
+const PROBE_TIMEOUT_MS = 15_000;
+
+export async function probeUpstream(config: Config): Promise<ProbeResult> {
+  if (config.delivery.mode === 'mx') return { ok: null, text: 'Direct MX delivery: no single upstream to probe' };
+  const target = smarthostTarget(config);
+  if (!target.host) return { ok: null, text: 'No upstream configured' };
+  const where = `${target.host}:${target.port}`;
+  const connection = new SMTPConnection({
+    host: target.host,
+    port: target.port,
+    name: target.name,
+    secure: target.security === 'tls',
+    requireTLS: target.security === 'starttls',
+    ignoreTLS: target.security === 'none',
+    connectionTimeout: PROBE_TIMEOUT_MS,
+    greetingTimeout: PROBE_TIMEOUT_MS,
+    socketTimeout: PROBE_TIMEOUT_MS,
+    tls: { rejectUnauthorized: target.verify, // No SNI for an address (RFC 6066), as in delivery
+      servername: net.isIP(target.host) ? undefined : target.host, ca: trustStore(target.caFile), minVersion: 'TLSv1.2' },
+    logger: false,
+  });
+  connection.on('error', () => undefined);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      connection.once('error', reject);
+      connection.connect(() => resolve());
+    });
+    return { ok: true, text: `${where} answered EHLO${connection.secure ? ' over TLS' : ''}` };
+  } catch (err) {
+    return { ok: false, text: `${where}: ${errorMessage(err)}` };
+  } finally {
+    connection.quit();
+    connection.close();
+  }
+}

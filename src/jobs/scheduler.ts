@@ -1,0 +1,56 @@
+/**
+ * The housekeeping timetable (node-cron, in this process). Each job is a
+ * row: a name, a schedule and what to run; a job that is still running
+ * when its next turn comes is skipped, and a failure is logged, never fatal.
+ */
+import cron, { type ScheduledTask } from 'node-cron';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+
+export interface Job {
+  name: string;
+  /** node-cron expression; six fields = with seconds */
+  schedule: string;
+  run: () => Promise<unknown>;
+}
+
+export class Scheduler {
+  private readonly tasks = new Map<string, ScheduledTask>();
+
+  constructor(private readonly log: Logger) {}
+
+  /** Adds or replaces a job (the digest's schedule comes from the settings) */
+  set(job: Job): void {
+    void this.tasks.get(job.name)?.destroy();
+    this.tasks.delete(job.name);
+    if (!cron.validate(job.schedule)) {
+      this.log.warn({ job: job.name, schedule: job.schedule }, `Job "${job.name}" has an invalid schedule "${job.schedule}"; not scheduled`);
+      return;
+    }
+    const task = cron.schedule(job.schedule, () => this.runJob(job), { name: job.name, noOverlap: true });
+    task.unref();
+    this.tasks.set(job.name, task);
+  }
+
+  remove(name: string): void {
+    void this.tasks.get(name)?.destroy();
+    this.tasks.delete(name);
+  }
+
+  names(): string[] {
+    return [...this.tasks.keys()];
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.tasks.values()].map((task) => task.destroy()));
+    this.tasks.clear();
+  }
+
+  private async runJob(job: Job): Promise<void> {
+    try {
+      await job.run();
+    } catch (err) {
+      this.log.error({ job: job.name, err: errorMessage(err) }, `Job "${job.name}" failed`);
+    }
+  }
+}

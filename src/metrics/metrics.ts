@@ -1,0 +1,94 @@
+/**
+ * Prometheus metrics on a registry of our own (no global state). Counters
+ * are fed by intake and runner events; queue depth is read from the spool
+ * when scraped, so it is never stale.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Outcome } from '../deliver/outcome.js';
+import type { AttemptReport } from '../queue/runner.js';
+import type { Spool } from '../spool/spool.js';
+import type { HealthSnapshot } from '../alerts/upstream-health.js';
+
+/** A bounded label for a failure: the SMTP reply code when there is one, else "other" */
+export function reasonOf(outcome: Outcome): string {
+  if (outcome.status === 'delivered' || outcome.status === 'local') return 'ok';
+  return /\b([245]\d\d)\b/.exec(outcome.error)?.[1] ?? 'other';
+}
+
+export type QueueCounts = Record<'queued' | 'deferred' | 'held', number>;
+
+export async function queueCounts(spool: Spool): Promise<QueueCounts> {
+  const counts: QueueCounts = { queued: 0, deferred: 0, held: 0 };
+  for (const entry of await spool.list()) {
+    if (entry.state.held) counts.held++;
+    else if (entry.state.attempts === 0) counts.queued++;
+    else counts.deferred++;
+  }
+  return counts;
+}
+
+export class RelayMetrics {
+  readonly registry = new Registry();
+  private readonly accepted = new Counter({ name: 'edge_relay_messages_accepted_total', help: 'Messages accepted from devices', registers: [this.registry] });
+  private readonly rejected = new Counter({ name: 'edge_relay_messages_rejected_total', help: 'SMTP commands refused, by stage and reply code', labelNames: ['stage', 'code'], registers: [this.registry] });
+  private readonly recipients = new Counter({
+    name: 'edge_relay_recipients_total',
+    help: 'Delivery results per recipient, by status (delivered, local, deferred, bounced) and reason (reply code)',
+    labelNames: ['status', 'reason'],
+    registers: [this.registry],
+  });
+  private readonly latency = new Histogram({
+    name: 'edge_relay_delivery_duration_seconds',
+    help: 'How long one delivery attempt took',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    registers: [this.registry],
+  });
+  private readonly upstreamErrors = new Counter({ name: 'edge_relay_upstream_errors_total', help: 'Failed deliveries or probes to the upstream', registers: [this.registry] });
+
+  constructor(spool: Spool, health: () => HealthSnapshot) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'edge_relay_' });
+    new Gauge({
+      name: 'edge_relay_queue_messages',
+      help: 'Messages waiting in the queue, by state',
+      labelNames: ['state'],
+      registers: [this.registry],
+      async collect() {
+        for (const [state, count] of Object.entries(await queueCounts(spool))) this.set({ state }, count);
+      },
+    });
+    new Gauge({
+      name: 'edge_relay_upstream_up',
+      help: '1 when the last contact with the upstream worked, 0 when it failed, -1 when unknown or not configured',
+      registers: [this.registry],
+      collect() {
+        const { reachability } = health();
+        this.set(reachability === 'reachable' ? 1 : reachability === 'failing' ? 0 : -1);
+      },
+    });
+  }
+
+  messageAccepted(): void {
+    this.accepted.inc();
+  }
+
+  messageRejected(stage: string, code: number): void {
+    this.rejected.inc({ stage, code: String(code) });
+  }
+
+  attempt(report: AttemptReport): void {
+    this.latency.observe(report.durationMs / 1000);
+    for (const { outcome } of report.outcomes) this.recipients.inc({ status: outcome.status, reason: reasonOf(outcome) });
+  }
+
+  upstreamError(): void {
+    this.upstreamErrors.inc();
+  }
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

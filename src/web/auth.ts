@@ -1,0 +1,149 @@
+/**
+ * Who may do what: first-start setup (setup token), login and logout, and
+ * the gate in front of everything else. Pages need a session; /api and
+ * /metrics also take a bearer token. Every state-changing request made with
+ * a session must carry that session's CSRF token.
+ */
+import type { Context, MiddlewareHandler } from 'hono';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { UsageError } from '../errors.js';
+import { parseDuration } from '../util/duration.js';
+import { VERSION } from '../version.js';
+import type { WebApp, WebState } from './context.js';
+import { SESSION_COOKIE, sameSecret, type Session } from './sessions.js';
+import { loginPage, setupPage } from './views/auth-pages.js';
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const DEFAULT_TTL_MS = 12 * 3_600_000;
+
+const clientOf = (c: Context): string => getConnInfo(c).remote.address ?? 'unknown';
+
+const wantsJson = (path: string): boolean => path.startsWith('/api/') || path === '/api' || path === '/metrics';
+
+function setSessionCookie(c: Context, state: WebState, session: Session): void {
+  setCookie(c, SESSION_COOKIE, session.id, {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'Strict',
+    secure: state.https,
+    maxAge: Math.max(1, Math.round((session.expires - Date.now()) / 1000)),
+  });
+}
+
+/** The request's session, or a new anonymous one (for the login and setup forms) */
+function currentOrAnonymous(c: Context, state: WebState): Session {
+  const existing = state.sessions.get(getCookie(c, SESSION_COOKIE));
+  if (existing) return existing;
+  const session = state.sessions.anonymous();
+  setSessionCookie(c, state, session);
+  return session;
+}
+
+async function formField(c: Context, name: string): Promise<string> {
+  const type = c.req.header('content-type') ?? '';
+  if (!type.startsWith('application/x-www-form-urlencoded') && !type.startsWith('multipart/form-data')) return '';
+  const value = (await c.req.parseBody())[name];
+  return typeof value === 'string' ? value : '';
+}
+
+async function csrfValid(c: Context, session: Session): Promise<boolean> {
+  const sent = c.req.header('x-csrf-token') ?? (await formField(c, '_csrf'));
+  return sent !== '' && sameSecret(sent, session.csrf);
+}
+
+const sessionTtl = (state: WebState): number => parseDuration(state.store.config.web.sessionTtl) ?? DEFAULT_TTL_MS;
+
+export function authRoutes(app: WebApp, state: WebState): void {
+  const frame = () => ({ hostname: state.store.config.hostname, version: VERSION });
+
+  app.get('/setup', async (c) => {
+    if (await state.credentials.isSet()) return c.redirect('/login', 303);
+    return c.html(setupPage({ ...frame(), csrf: currentOrAnonymous(c, state).csrf, tokenFile: state.setup.file }));
+  });
+
+  app.post('/setup', async (c) => {
+    if (await state.credentials.isSet()) return c.redirect('/login', 303);
+    const session = currentOrAnonymous(c, state);
+    const show = (error: string, status: 400 | 401 | 403) => c.html(setupPage({ ...frame(), csrf: session.csrf, tokenFile: state.setup.file, error }), status);
+    if (!(await csrfValid(c, session))) return show('The form expired; please try again', 403);
+    const client = clientOf(c);
+    await state.throttle.wait(client);
+    const body = await c.req.parseBody();
+    const [token, password, confirm] = ['token', 'password', 'confirm'].map((key) => String(body[key] ?? ''));
+    if (!state.setup.matches(token ?? '')) {
+      state.throttle.failed(client);
+      return show('That setup token is not right. Copy it from the log or the setup-token file', 401);
+    }
+    if (password !== confirm) return show('The two passwords differ', 400);
+    try {
+      await state.credentials.set(password ?? '');
+    } catch (err) {
+      if (err instanceof UsageError) return show(err.message, 400);
+      throw err;
+    }
+    state.throttle.succeeded(client);
+    await state.setup.retire();
+    state.sessions.endAll();
+    const authenticated = state.sessions.authenticate(undefined, sessionTtl(state));
+    authenticated.flash = { kind: 'ok', text: 'Admin password set. Next step: enter your upstream under Settings, then send a test mail' };
+    setSessionCookie(c, state, authenticated);
+    state.log.info('Admin password set through the web page');
+    return c.redirect('/', 303);
+  });
+
+  app.get('/login', async (c) => {
+    if (!(await state.credentials.isSet())) return c.redirect('/setup', 303);
+    const session = currentOrAnonymous(c, state);
+    if (session.authenticated) return c.redirect('/', 303);
+    return c.html(loginPage({ ...frame(), csrf: session.csrf }));
+  });
+
+  app.post('/login', async (c) => {
+    const session = currentOrAnonymous(c, state);
+    const show = (error: string, status: 401 | 403) => c.html(loginPage({ ...frame(), csrf: session.csrf, error }), status);
+    if (!(await csrfValid(c, session))) return show('The form expired; please try again', 403);
+    const client = clientOf(c);
+    await state.throttle.wait(client);
+    if (!(await state.credentials.verify(await formField(c, 'password')))) {
+      state.throttle.failed(client);
+      state.log.warn({ client }, 'Wrong admin password on the web page');
+      return show('Wrong password', 401);
+    }
+    state.throttle.succeeded(client);
+    setSessionCookie(c, state, state.sessions.authenticate(session, sessionTtl(state)));
+    return c.redirect('/', 303);
+  });
+}
+
+/** The gate: sets `principal`, or answers 401 / redirects to login or setup */
+export function requireLogin(state: WebState): MiddlewareHandler {
+  return async (c, next) => {
+    const bearer = /^Bearer (\S+)$/.exec(c.req.header('authorization') ?? '')?.[1];
+    if (bearer && wantsJson(c.req.path)) {
+      const token = await state.tokens.verify(bearer);
+      if (!token) return c.json({ error: 'Invalid API token' }, 401);
+      c.set('principal', { kind: 'token', token });
+      return next();
+    }
+    const session = state.sessions.get(getCookie(c, SESSION_COOKIE));
+    if (!session?.authenticated) {
+      if (wantsJson(c.req.path)) return c.json({ error: 'Log in or send "Authorization: Bearer <API token>"' }, 401);
+      return c.redirect((await state.credentials.isSet()) ? '/login' : '/setup', 303);
+    }
+    if (!SAFE_METHODS.has(c.req.method) && !(await csrfValid(c, session))) {
+      return c.json({ error: 'Missing or wrong CSRF token; reload the page and try again' }, 403);
+    }
+    c.set('principal', { kind: 'session', session });
+    return next();
+  };
+}
+
+export function logoutRoute(app: WebApp, state: WebState): void {
+  app.post('/logout', (c) => {
+    const principal = c.get('principal');
+    if (principal.kind === 'session') state.sessions.end(principal.session);
+    deleteCookie(c, SESSION_COOKIE, { path: '/', secure: state.https });
+    return c.redirect('/login', 303);
+  });
+}

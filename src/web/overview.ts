@@ -1,0 +1,43 @@
+/** The dashboard's facts, gathered once for the page and for GET /api/status */
+import { promises as fs } from 'node:fs';
+import type { HealthSnapshot } from '../alerts/upstream-health.js';
+import type { AlertState } from '../alerts/rules.js';
+import type { DayCounts, RecentDelivery } from '../metrics/activity.js';
+import { queueCounts, type QueueCounts } from '../metrics/metrics.js';
+import { VERSION } from '../version.js';
+import type { WebServices } from './context.js';
+
+export interface Overview {
+  version: string;
+  hostname: string;
+  uptimeSeconds: number;
+  upstream: HealthSnapshot & { mode: 'smarthost' | 'mx'; target: string };
+  queue: QueueCounts;
+  today: DayCounts;
+  recent: readonly RecentDelivery[];
+  disk: { path: string; freeBytes: number; totalBytes: number };
+  alerts: AlertState;
+  configPersistent: boolean;
+}
+
+export async function overview(services: WebServices, now = new Date()): Promise<Overview> {
+  const config = services.store.config;
+  const { smarthost } = config.delivery;
+  const stats = await fs.statfs(services.dataDir);
+  return {
+    version: VERSION,
+    hostname: config.hostname,
+    uptimeSeconds: Math.round((now.getTime() - services.startedAt.getTime()) / 1000),
+    upstream: {
+      ...services.health.snapshot(),
+      mode: config.delivery.mode,
+      target: config.delivery.mode === 'mx' ? 'direct to each domain\'s MX hosts' : smarthost.host ? `${smarthost.host}:${smarthost.port} (${smarthost.security})` : '',
+    },
+    queue: await queueCounts(services.spool),
+    today: services.activity.today(now),
+    recent: services.activity.recent(),
+    disk: { path: services.dataDir, freeBytes: stats.bavail * stats.bsize, totalBytes: stats.blocks * stats.bsize },
+    alerts: services.alerter.current(),
+    configPersistent: services.store.persistent,
+  };
+}

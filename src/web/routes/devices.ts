@@ -1,0 +1,27 @@
+/** The devices page and /api/devices: the inventory, and naming a device */
+import { UsageError } from '../../errors.js';
+import type { WebApp, WebState } from '../context.js';
+import { devicesView } from '../views/devices.js';
+import { field, redirectWith, render } from './render.js';
+
+export function deviceRoutes(app: WebApp, state: WebState): void {
+  app.get('/devices', (c) => {
+    const devices = state.devices.list();
+    return render(c, state, 'devices', 'Devices', (csrf) => devicesView(devices, csrf));
+  });
+  app.post('/devices/name', async (c) => {
+    try {
+      const device = await state.devices.rename(await field(c, 'address'), await field(c, 'name'));
+      return redirectWith(c, '/devices', { kind: 'ok', text: `Saved the name of ${device.address}` });
+    } catch (err) {
+      if (err instanceof UsageError) return redirectWith(c, '/devices', { kind: 'error', text: err.message });
+      throw err;
+    }
+  });
+
+  app.get('/api/devices', (c) => c.json(state.devices.list()));
+  app.post('/api/devices/:address/name', async (c) => {
+    const body = (await c.req.json().catch(() => ({}))) as { name?: unknown };
+    return c.json(await state.devices.rename(c.req.param('address'), String(body.name ?? '')));
+  });
+}

@@ -1,0 +1,22 @@
+/** The test-mail page and POST /api/test-mail */
+import type { WebApp, WebState } from '../context.js';
+import { sendTestMail } from '../test-mail.js';
+import { testMailView } from '../views/test-mail.js';
+import { field, render } from './render.js';
+
+export function testMailRoutes(app: WebApp, state: WebState): void {
+  const send = (to: string) => sendTestMail(state.store.config, state.spool, state.health, to);
+
+  app.get('/test-mail', (c) => render(c, state, 'test-mail', 'Send a test mail', (csrf) => testMailView(csrf, '')));
+  app.post('/test-mail', async (c) => {
+    const to = await field(c, 'to');
+    const result = await send(to);
+    return render(c, state, 'test-mail', 'Send a test mail', (csrf) => testMailView(csrf, to, result));
+  });
+
+  app.post('/api/test-mail', async (c) => {
+    const body = (await c.req.json().catch(() => ({}))) as { to?: unknown };
+    const result = await send(String(body.to ?? ''));
+    return c.json(result, result.kind === 'refused' ? 400 : 200);
+  });
+}

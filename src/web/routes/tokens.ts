@@ -1,0 +1,37 @@
+/** The API tokens page and /api/tokens */
+import { UsageError } from '../../errors.js';
+import type { WebApp, WebState } from '../context.js';
+import { tokensView } from '../views/tokens.js';
+import { field, redirectWith, render } from './render.js';
+
+export function tokenRoutes(app: WebApp, state: WebState): void {
+  app.get('/tokens', async (c) => {
+    const tokens = await state.tokens.list();
+    return render(c, state, 'tokens', 'API tokens', (csrf) => tokensView(tokens, csrf));
+  });
+  app.post('/tokens', async (c) => {
+    try {
+      const created = await state.tokens.create(await field(c, 'label'));
+      const tokens = await state.tokens.list();
+      return render(c, state, 'tokens', 'API tokens', (csrf) => tokensView(tokens, csrf, { label: created.info.label, token: created.token }));
+    } catch (err) {
+      if (err instanceof UsageError) return redirectWith(c, '/tokens', { kind: 'error', text: err.message });
+      throw err;
+    }
+  });
+  app.post('/tokens/revoke', async (c) => {
+    await state.tokens.revoke(await field(c, 'id'));
+    return redirectWith(c, '/tokens', { kind: 'ok', text: 'Token revoked' });
+  });
+
+  app.get('/api/tokens', async (c) => c.json(await state.tokens.list()));
+  app.post('/api/tokens', async (c) => {
+    const body = (await c.req.json().catch(() => ({}))) as { label?: unknown };
+    const created = await state.tokens.create(String(body.label ?? ''));
+    return c.json({ ...created.info, token: created.token }, 201);
+  });
+  app.delete('/api/tokens/:id', async (c) => {
+    await state.tokens.revoke(c.req.param('id'));
+    return c.json({ ok: true });
+  });
+}

@@ -1,0 +1,67 @@
+/**
+ * "Send a test mail": through the smarthost directly, so the page can show
+ * the upstream's own reply; to a local mailbox or by MX, through the queue
+ * (the page then says where to watch it).
+ */
+import { Readable } from 'node:stream';
+import type { UpstreamHealth } from '../alerts/upstream-health.js';
+import type { Config } from '../config/schema.js';
+import { smarthostTarget } from '../deliver/deliverer.js';
+import { sendOne } from '../deliver/smtp-client.js';
+import { formatAddress, parseAddress } from '../route/address.js';
+import { route } from '../route/router.js';
+import { newQueueId } from '../spool/ids.js';
+import type { Spool } from '../spool/spool.js';
+
+export type TestMailResult =
+  | { kind: 'delivered'; to: string; reply: string }
+  | { kind: 'failed'; to: string; status: 'deferred' | 'bounced'; reply: string }
+  | { kind: 'queued'; to: string; id: string; route: 'local' | 'mx' | 'host' }
+  | { kind: 'refused'; to: string; reason: string };
+
+function testMessage(config: Config, to: string, now: Date): Buffer {
+  return Buffer.from(
+    [
+      `From: edge-relay <postmaster@${config.hostname}>`,
+      `To: <${to}>`,
+      `Subject: edge-relay test message`,
+      `Date: ${now.toUTCString().replace('GMT', '+0000')}`,
+      `Message-ID: <test-${now.getTime()}@${config.hostname}>`,
+      'MIME-Version: 1.0',
+      'Content-Type: text/plain; charset=utf-8',
+      '',
+      `This is a test message from edge-relay on ${config.hostname}, sent from its admin page at ${now.toISOString()}.`,
+      'If you can read it, mail from your devices gets through too.',
+      '',
+    ].join('\r\n'),
+  );
+}
+
+export async function sendTestMail(config: Config, spool: Spool, health: UpstreamHealth, toText: string, now = new Date()): Promise<TestMailResult> {
+  const address = parseAddress(toText.trim());
+  if (!address) return { kind: 'refused', to: toText, reason: `Not an email address: "${toText}"` };
+  const to = formatAddress(address);
+  const from = `postmaster@${config.hostname}`;
+  const destination = route(to, config);
+  switch (destination.kind) {
+    case 'unroutable':
+      return { kind: 'refused', to, reason: destination.reason };
+    case 'smarthost': {
+      const [result] = await sendOne(smarthostTarget(config), { from, to: [to] }, async () => Readable.from([testMessage(config, to, now)]));
+      const outcome = result?.outcome ?? { status: 'deferred', error: 'No result from the upstream' };
+      if (outcome.status === 'delivered' || outcome.status === 'local') {
+        health.success(outcome.detail);
+        return { kind: 'delivered', to, reply: outcome.detail };
+      }
+      if (outcome.status === 'deferred') health.failure(outcome.error);
+      return { kind: 'failed', to, status: outcome.status, reply: outcome.error };
+    }
+    case 'local':
+    case 'mx':
+    case 'host': {
+      const message = { id: newQueueId(), from, to: [to], client: { address: '127.0.0.1', helo: 'edge-relay-admin-page' } };
+      const { id } = await spool.accept(message, Readable.from([testMessage(config, to, now)]), [], now);
+      return { kind: 'queued', to, id, route: destination.kind };
+    }
+  }
+}

@@ -1,0 +1,58 @@
+/** The dashboard: is mail flowing, and if not, why */
+import { html } from 'hono/html';
+import type { Overview } from '../overview.js';
+import { formatBytes, formatUptime, pill, when, type Html } from './layout.js';
+
+const REACHABILITY: Record<Overview['upstream']['reachability'], string> = {
+  reachable: 'Reachable',
+  failing: 'Failing',
+  unknown: 'Not contacted yet',
+  'not-configured': 'Not configured',
+};
+
+function upstreamCard(o: Overview): Html {
+  const u = o.upstream;
+  return html`<div class="card"><h2>Upstream</h2>
+<p>${pill(u.reachability, REACHABILITY[u.reachability])}</p>
+${u.reachability === 'not-configured' ? html`<p>No upstream is set, so mail waits in the queue. <a href="/settings">Enter your provider's SMTP server</a>.</p>` : ''}
+<dl class="facts small"><dt>Sends via</dt><dd>${u.target || '—'}</dd>
+<dt>Last success</dt><dd>${when(u.lastSuccess?.at)}</dd>
+<dt>Last error</dt><dd>${u.lastError ? html`${when(u.lastError.at)}<br><span class="muted">${u.lastError.text}</span>` : html`<span class="muted">none</span>`}</dd>
+${u.failingSince ? html`<dt>Failing since</dt><dd>${when(u.failingSince)}</dd>` : ''}</dl></div>`;
+}
+
+function queueCard(o: Overview): Html {
+  const total = o.queue.queued + o.queue.deferred + o.queue.held;
+  return html`<div class="card"><h2>Queue</h2><div class="big">${total}</div><p class="muted small">messages waiting</p>
+<dl class="facts small"><dt>New</dt><dd>${o.queue.queued}</dd><dt>Waiting to retry</dt><dd>${o.queue.deferred}</dd><dt>On hold</dt><dd>${o.queue.held}</dd></dl>
+<p class="small"><a href="/queue">Open the queue</a></p></div>`;
+}
+
+function todayCard(o: Overview): Html {
+  const t = o.today;
+  return html`<div class="card"><h2>Today</h2><div class="big">${t.accepted}</div><p class="muted small">messages received from devices</p>
+<dl class="facts small"><dt>Delivered</dt><dd>${t.delivered}</dd><dt>To local mailboxes</dt><dd>${t.local}</dd>
+<dt>Retries</dt><dd>${t.deferred}</dd><dt>Bounced</dt><dd>${t.bounced}</dd><dt>Refused</dt><dd>${t.rejected}</dd></dl></div>`;
+}
+
+function systemCard(o: Overview): Html {
+  const usedShare = o.disk.totalBytes ? 1 - o.disk.freeBytes / o.disk.totalBytes : 0;
+  return html`<div class="card"><h2>This box</h2>
+<dl class="facts small"><dt>Free disk</dt><dd>${formatBytes(o.disk.freeBytes)} of ${formatBytes(o.disk.totalBytes)} ${usedShare > 0.9 ? pill('failing', 'almost full') : ''}</dd>
+<dt>Data folder</dt><dd><code>${o.disk.path}</code></dd><dt>Version</dt><dd>${o.version}</dd><dt>Running for</dt><dd>${formatUptime(o.uptimeSeconds)}</dd>
+<dt>Alerts</dt><dd>${o.alerts.upstream.firing || o.alerts.queue.firing ? pill('failing', 'active') : pill('delivered', 'none')}</dd></dl></div>`;
+}
+
+function recentTable(o: Overview): Html {
+  if (o.recent.length === 0) return html`<p class="muted">No deliveries since the relay started.</p>`;
+  return html`<div class="table-wrap"><table><thead><tr><th>When</th><th>From</th><th>To</th><th>Result</th><th>Details</th></tr></thead><tbody>
+${o.recent.map((r) => html`<tr><td>${when(r.at)}</td><td>${r.from || '<>'}</td><td>${r.to}</td><td>${pill(r.status)}</td><td class="small muted">${r.text}</td></tr>`)}
+</tbody></table></div>`;
+}
+
+export function dashboardView(o: Overview): Html {
+  return html`<h1>Dashboard</h1>
+${o.configPersistent ? '' : html`<div class="notice warn">Settings changed on this page last only until the relay restarts: it was started without <code>--config FILE</code>.</div>`}
+<div class="grid">${upstreamCard(o)}${queueCard(o)}${todayCard(o)}${systemCard(o)}</div>
+<h2>Recent deliveries</h2>${recentTable(o)}`;
+}
