@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import { newQueueId } from '../spool/ids.js';
 import type { QueueEntry, RecipientState } from '../spool/records.js';
 import type { Spool } from '../spool/spool.js';
-import { buildDsn } from './dsn.js';
+import { buildDsn, type DsnAction } from './dsn.js';
 
 const MAX_HEADER_BYTES = 64 * 1024;
 
@@ -33,16 +33,17 @@ export class Bouncer {
     return [...to];
   }
 
-  async report(entry: QueueEntry, failed: RecipientState[]): Promise<void> {
+  async report(entry: QueueEntry, failed: RecipientState[], action: DsnAction = 'failed'): Promise<void> {
     const { arrival } = entry;
     const log = this.options.log.child({ queueId: arrival.id });
     if (!arrival.from) {
-      log.warn({ failed: failed.map((f) => f.address) }, 'Not sending a bounce report about a bounce report');
+      log.warn({ recipients: failed.map((f) => f.address), action }, 'Not reporting on a bounce report');
       return;
     }
     const to = this.recipients(arrival.from);
     const config = this.options.config();
     const report = buildDsn({
+      action,
       reportingMta: config.hostname,
       queueId: arrival.id,
       arrivalDate: arrival.receivedAt,
@@ -54,7 +55,7 @@ export class Bouncer {
     });
     const id = newQueueId();
     await this.options.spool.accept({ id, from: '', to, client: { address: '127.0.0.1', helo: config.hostname } }, Readable.from([Buffer.from(report)]));
-    log.info({ bounceId: id, to, failed: failed.map((f) => f.address) }, 'Bounce report queued');
+    log.info({ bounceId: id, to, action, recipients: failed.map((f) => f.address) }, action === 'failed' ? 'Bounce report queued' : 'Delay warning queued');
   }
 
   private async originalHeaders(entry: QueueEntry): Promise<string> {

@@ -8,7 +8,11 @@ export interface FailedRecipient {
   error: string;
 }
 
+/** failed: final, the message won't be retried; delayed: a warning while it still is */
+export type DsnAction = 'failed' | 'delayed';
+
 export interface DsnInput {
+  action: DsnAction;
   reportingMta: string;
   queueId: string;
   arrivalDate: string;
@@ -24,13 +28,19 @@ const STATUS = /\b([245])\.(\d{1,3})\.(\d{1,3})\b/;
 const REPLY = /^(\d{3})\s/;
 const REMOTE = /\(([^\s(),]+?):\d+(?:,|\))/;
 
-/** The enhanced status of a failure: from the reply, else from its code, else "5.0.0" */
-export function failureStatus(error: string): string {
+/** The enhanced status of a failure: from the reply, else from its code, else "5.0.0"; delays are 4.x.x */
+export function failureStatus(error: string, action: DsnAction = 'failed'): string {
+  if (action === 'delayed') return STATUS.exec(error)?.[1] === '4' ? (STATUS.exec(error)?.[0] ?? '4.0.0') : '4.0.0';
   const enhanced = STATUS.exec(error);
   if (enhanced && enhanced[1] === '5') return `${enhanced[1]}.${enhanced[2]}.${enhanced[3]}`;
   if (/^Gave up after/.test(error)) return '4.4.7';
   return REPLY.test(error) ? '5.0.0' : '5.4.0';
 }
+
+const TEXT: Record<DsnAction, { subject: string; body: string }> = {
+  failed: { subject: 'Undelivered Mail Returned to Sender', body: 'could not be\r\ndelivered to one or more of its recipients. It will not be retried.' },
+  delayed: { subject: 'Delayed Mail (still being retried)', body: 'has not been\r\ndelivered yet to the recipients below. It is still being retried; no action is needed.' },
+};
 
 const oneLine = (text: string): string => text.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?');
 
@@ -41,13 +51,13 @@ export function buildDsn(input: DsnInput): string {
     .map((f) => {
       const remote = REMOTE.exec(f.error)?.[1];
       const reply = REPLY.test(f.error) ? `Diagnostic-Code: smtp; ${oneLine(f.error)}\r\n` : `Diagnostic-Code: x-edge-relay; ${oneLine(f.error)}\r\n`;
-      return `Final-Recipient: rfc822; ${oneLine(f.address)}\r\nAction: failed\r\nStatus: ${failureStatus(f.error)}\r\n${remote ? `Remote-MTA: dns; ${remote}\r\n` : ''}${reply}`;
+      return `Final-Recipient: rfc822; ${oneLine(f.address)}\r\nAction: ${input.action}\r\nStatus: ${failureStatus(f.error, input.action)}\r\n${remote ? `Remote-MTA: dns; ${remote}\r\n` : ''}${reply}`;
     })
     .join('\r\n');
   return [
     `From: Mail Delivery System <MAILER-DAEMON@${input.reportingMta}>`,
     `To: <${oneLine(input.to)}>`,
-    `Subject: Undelivered Mail Returned to Sender`,
+    `Subject: ${TEXT[input.action].subject}`,
     `Date: ${rfc5322Date(input.date)}`,
     `Message-ID: <${input.queueId}.${boundary.slice(-8)}.bounce@${input.reportingMta}>`,
     'Auto-Submitted: auto-replied',
@@ -61,8 +71,7 @@ export function buildDsn(input: DsnInput): string {
     '',
     `This is the mail system at ${input.reportingMta} (edge-relay).`,
     '',
-    `A message from <${oneLine(input.originalSender)}> (queue id ${input.queueId}) could not be`,
-    'delivered to one or more of its recipients. It will not be retried.',
+    `A message from <${oneLine(input.originalSender)}> (queue id ${input.queueId}) ${TEXT[input.action].body}`,
     '',
     human,
     '',

@@ -13,7 +13,8 @@ import type { Logger } from '../log.js';
 import { groupByDestination } from '../route/router.js';
 import type { QueueId } from '../spool/ids.js';
 import { BusyError } from '../spool/lock.js';
-import { pendingRecipients, type QueueEntry } from '../spool/records.js';
+import { pendingRecipients, type DeliveryState, type QueueEntry } from '../spool/records.js';
+import { parseDuration } from '../util/duration.js';
 import type { Spool } from '../spool/spool.js';
 import { applyOutcomes } from './apply.js';
 import { retryPolicy } from './backoff.js';
@@ -133,6 +134,11 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     }
   }
 
+  private dueForDelayWarning(entry: QueueEntry, state: DeliveryState): boolean {
+    const after = parseDuration(this.options.config().delivery.delayWarning);
+    return after !== null && !state.delayWarned && Date.now() - Date.parse(entry.arrival.receivedAt) >= after;
+  }
+
   private async deliver(id: QueueId, log: Logger): Promise<void> {
     const { spool, deliverer, bouncer } = this.options;
     const entry = await spool.get(id);
@@ -154,6 +160,10 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
       else log.info({ rcpt: address, status: outcome.status, detail: outcome.detail }, `Recipient ${outcome.status}`);
     }
     if (result.bounced.length) await bouncer.report({ ...entry, state: result.state }, result.bounced);
+    if (!result.finished && this.dueForDelayWarning(entry, result.state)) {
+      result.state.delayWarned = true;
+      await bouncer.report({ ...entry, state: result.state }, pendingRecipients(result.state), 'delayed');
+    }
     if (result.finished) {
       await spool.remove(id);
       log.info({ attempts: result.state.attempts }, 'Message done, removed from the queue');

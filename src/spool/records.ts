@@ -42,6 +42,8 @@ export interface DeliveryState {
   lastError: string | null;
   held: boolean;
   recipients: RecipientState[];
+  /** A delay warning was sent (at most one per message) */
+  delayWarned?: boolean;
 }
 
 export interface QueueEntry {

@@ -217,3 +217,23 @@ describe('intake policy and limits', () => {
     fourth.close();
   });
 });
+
+describe('delay warnings', () => {
+  let relay: RunningRelay;
+  before(async () => {
+    relay = await startRelay({ config: { delivery: { smarthost: { host: '127.0.0.1', port: 9, security: 'none' }, retry: { delays: ['1s'], maxAge: '5d' }, delayWarning: '2s' } } });
+  });
+  after(async () => {
+    await relay.stop();
+  });
+
+  test('one "still trying" notice reaches postmaster once the message waited past delivery.delayWarning', async () => {
+    await smtplibSend(relay.smtpPort, 'ups@office.test', ['ops@example.com'], message('slow'));
+    const warning = await waitUntil(() => postmasterMessages(relay).find((m) => m.includes('Action: delayed')), 15_000, 'a delay warning');
+    assert.match(warning, /Subject: Delayed Mail \(still being retried\)/);
+    assert.match(warning, /Final-Recipient: rfc822; ops@example\.com/);
+    await waitUntil(async () => ((await queueList(relay))[0]?.attempts ?? 0) >= 5, 15_000, 'more attempts');
+    assert.equal(postmasterMessages(relay).filter((m) => m.includes('Action: delayed')).length, 1, 'no warning storm');
+    assert.equal((await queueList(relay)).filter((i) => i.from === 'ups@office.test').length, 1, 'still queued');
+  });
+});

@@ -49,6 +49,7 @@ test('a deferral past maxAge becomes a bounce that says why', () => {
 
 test('the DSN is a multipart/report naming each failed recipient with the remote reply', () => {
   const text = buildDsn({
+    action: 'failed',
     reportingMta: 'relay.test',
     queueId: arrival.id,
     arrivalDate: arrival.receivedAt,
@@ -66,4 +67,20 @@ test('the DSN is a multipart/report naming each failed recipient with the remote
   assert.ok(!/[^\r]\n/.test(text), 'CRLF only');
   assert.equal(failureStatus('Gave up after 5d in the queue; last error: x'), '4.4.7');
   assert.equal(failureStatus('Bad recipient address "x"'), '5.4.0');
+});
+
+test('a delay warning says the message is still being retried', () => {
+  const text = buildDsn({
+    action: 'delayed',
+    reportingMta: 'relay.test',
+    queueId: arrival.id,
+    arrivalDate: arrival.receivedAt,
+    originalSender: arrival.from,
+    failed: [{ address: 'b@example.com', error: '451 4.4.1 No answer from host (mx:25)' }],
+    originalHeaders: 'Subject: scan\r\n',
+    to: 'postmaster@relay.test',
+    date: new Date('2026-11-26T11:00:00Z'),
+  });
+  assert.match(text, /Subject: Delayed Mail \(still being retried\)/);
+  assert.match(text, /Action: delayed\r\nStatus: 4\.4\.1/);
 });
