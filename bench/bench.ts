@@ -1,0 +1,180 @@
+/**
+ * `make bench`: edge-relay and a private Postfix instance under the same
+ * load, in the same run, both relaying to the same smtp-sink on loopback.
+ * Prints `name value unit` lines, then a side-by-side table with ratios.
+ * Figures, not tests: nothing here passes or fails.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startRelay } from '../test/support/relay.js';
+import { hwmKb, nowMs, sampleMemory, smtpSource, startSink, treePssKb, treeRssKb, type Sink } from './measure.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 3000);
+const LATENCY_MESSAGES = 300;
+const MB = 1024 * 1024;
+
+interface Target {
+  name: string;
+  port: number;
+  roots(): number[];
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function startPostfix(sink: Sink): Promise<Target> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-bench-postfix-'));
+  const port = await freePort();
+  execFileSync('bash', [path.join(HERE, 'postfix.sh'), dir, String(port), String(sink.port), 'start'], { stdio: 'pipe' });
+  const master = Number(readFileSync(path.join(dir, 'queue/pid/master.pid'), 'utf8').trim());
+  await waitListening(port);
+  return {
+    name: 'postfix',
+    port,
+    roots: () => [master],
+    async stop() {
+      execFileSync('bash', [path.join(HERE, 'postfix.sh'), dir, String(port), String(sink.port), 'stop'], { stdio: 'pipe' });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function startEdge(sink: Sink): Promise<Target> {
+  const relay = await startRelay({
+    config: {
+      smtp: { maxMessageSize: 100 * MB, maxConnections: 200, maxConnectionsPerClient: 200, maxMessagesPerMinute: 1_000_000 },
+      delivery: { smarthost: { host: '127.0.0.1', port: sink.port, security: 'none' } },
+    },
+  });
+  return {
+    name: 'edge-relay',
+    port: relay.smtpPort,
+    roots: () => [relay.process.pid!],
+    async stop() {
+      await relay.stop();
+      rmSync(relay.dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitListening(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ port, host: '127.0.0.1' }, () => (socket.destroy(), resolve(true)));
+      socket.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`Nothing listening on 127.0.0.1:${port}`);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+type Figures = Map<string, [number, string]>;
+
+async function measure(target: Target, sink: Sink): Promise<Figures> {
+  const figures: Figures = new Map();
+  const put = (name: string, value: number, unit: string) => {
+    figures.set(name, [value, unit]);
+    console.log(`${target.name}.${name} ${Number(value.toFixed(2))} ${unit}`);
+  };
+  await sleep(2000);
+  put('idle_rss', treeRssKb(target.roots()) / 1024, 'MB');
+
+  const warm = sink.count();
+  const latencyMs = await smtpSource(target.port, { sessions: 1, messages: LATENCY_MESSAGES, bytes: 2048 });
+  put('single_session_latency', latencyMs / LATENCY_MESSAGES, 'ms/msg');
+  await sink.waitFor(warm + LATENCY_MESSAGES, 60_000);
+
+  await sleep(1000);
+  const before = sink.count();
+  const sampler = sampleMemory(target.roots);
+  const started = nowMs();
+  const acceptMs = await smtpSource(target.port, { sessions: 20, messages: MESSAGES, bytes: 2048 });
+  const relayedAt = await sink.waitFor(before + MESSAGES, 300_000);
+  const loaded = sampler.stop();
+  put('accept_rate_20_sessions', MESSAGES / (acceptMs / 1000), 'msg/s');
+  put('relay_rate_end_to_end', MESSAGES / ((relayedAt - started) / 1000), 'msg/s');
+  put('peak_rss_under_load', loaded.rssKb / 1024, 'MB');
+  put('peak_pss_under_load', loaded.pssKb / 1024, 'MB');
+
+  const big = sampleMemory(target.roots, 10);
+  const bigMs = await smtpSource(target.port, { sessions: 1, messages: 1, bytes: 25 * MB });
+  put('accept_25mb', bigMs / 1000, 's');
+  put('peak_rss_25mb', big.stop().rssKb / 1024, 'MB');
+  return figures;
+}
+
+/** Peak RSS for one message of `size` on a fresh instance (so earlier peaks don't hide it) */
+async function peakFor(start: () => Promise<Target>, sizeMb: number): Promise<number> {
+  const target = await start();
+  try {
+    await sleep(1000);
+    const sampler = sampleMemory(target.roots, 10);
+    await smtpSource(target.port, { sessions: 1, messages: 1, bytes: sizeMb * MB });
+    await sleep(500);
+    const sampled = sampler.stop().rssKb;
+    // For a single process the kernel's own high-water mark is exact
+    const roots = target.roots();
+    const peak = roots.length === 1 && target.name === 'edge-relay' ? Math.max(sampled, hwmKb(roots[0]!)) : sampled;
+    console.log(`${target.name}.peak_rss_${sizeMb}mb ${(peak / 1024).toFixed(2)} MB`);
+    return peak / 1024;
+  } finally {
+    await target.stop();
+  }
+}
+
+function table(results: Map<string, Figures>): void {
+  const higherIsBetter = new Set(['accept_rate_20_sessions', 'relay_rate_end_to_end']);
+  const postfix = results.get('postfix')!;
+  const edge = results.get('edge-relay')!;
+  const rows = [['metric', 'postfix', 'edge-relay', 'edge/postfix']];
+  for (const [name, [value, unit]] of edge) {
+    const other = postfix.get(name)?.[0];
+    const ratio = other ? (value / other).toFixed(2) + (higherIsBetter.has(name) ? ' (higher is better)' : ' (lower is better)') : '-';
+    rows.push([`${name} (${unit})`, other === undefined ? '-' : other.toFixed(2), value.toFixed(2), ratio]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  console.log('');
+  for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  '));
+}
+
+async function main(): Promise<void> {
+  const sink = await startSink(await freePort());
+  const results = new Map<string, Figures>();
+  try {
+    for (const start of [startPostfix, startEdge]) {
+      const target = await start(sink);
+      try {
+        results.set(target.name, await measure(target, sink));
+      } finally {
+        await target.stop();
+      }
+    }
+    for (const [name, start] of [['postfix', startPostfix], ['edge-relay', startEdge]] as const) {
+      const figures = results.get(name)!;
+      const p30 = await peakFor(() => start(sink), 30);
+      const p60 = await peakFor(() => start(sink), 60);
+      figures.set('peak_rss_30mb', [p30, 'MB']);
+      figures.set('peak_rss_60mb', [p60, 'MB']);
+      figures.set('peak_rss_60mb_minus_30mb', [p60 - p30, 'MB']);
+      console.log(`${name}.peak_rss_60mb_minus_30mb ${(p60 - p30).toFixed(2)} MB`);
+    }
+    table(results);
+  } finally {
+    sink.stop();
+  }
+}
+
+await main();
