@@ -1,0 +1,227 @@
+/**
+ * The admin page over plain HTTP: setup with the one-time token, login and
+ * its growing delay, cookie flags, security headers, CSRF on every
+ * state-changing route, escaping, no upstream password anywhere, /healthz,
+ * /metrics and API tokens. The relay is the real product in a child process.
+ */
+import assert from 'node:assert/strict';
+import { promises as fs, statSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { makeCerts } from '../support/certs.js';
+import { RawSmtp, smtplibSend } from '../support/clients.js';
+import { setupAdmin, WebClient } from '../support/browser.js';
+import { startRelay, type RunningRelay } from '../support/relay.js';
+import { startUpstream, type Upstream } from '../support/upstream.js';
+
+const SECRET = 'upstream-Secret-42';
+const ADMIN = 'correct horse battery';
+
+describe('admin web page over HTTP', () => {
+  let upstream: Upstream;
+  let relay: RunningRelay;
+  let base: string;
+  let admin: WebClient;
+
+  before(async () => {
+    upstream = await startUpstream({ requireTls: true, auth: { user: 'relay@contoso.test', pass: SECRET } });
+    relay = await startRelay({
+      config: {
+        delivery: {
+          smarthost: { host: '127.0.0.1', port: upstream.port, security: 'starttls', user: 'relay@contoso.test', password: SECRET },
+          tls: { verify: true, caFile: makeCerts().caFile },
+        },
+      },
+    });
+    base = `http://127.0.0.1:${relay.webPort}`;
+  });
+  after(async () => {
+    await relay.stop();
+    await upstream.close();
+  });
+
+  test('first start offers only setup; the token is in the log and in a 0600 file; a wrong token is refused', async () => {
+    const line = await relay.waitForLog((l) => typeof l.setupToken === 'string');
+    const token = String(line.setupToken);
+    const file = path.join(relay.dataDir, 'setup-token');
+    assert.equal((await fs.readFile(file, 'utf8')).trim(), token);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    const anonymous = new WebClient(base);
+    assert.equal((await anonymous.get('/')).location, '/setup');
+    assert.equal((await anonymous.get('/login')).location, '/setup');
+    await anonymous.get('/setup');
+    const wrong = await anonymous.post('/setup', { token: 'not-the-token', password: ADMIN, confirm: ADMIN });
+    assert.equal(wrong.status, 401);
+    assert.match(wrong.text, /setup token is not right/);
+    admin = await setupAdmin(base, token, ADMIN);
+    await assert.rejects(fs.stat(file), 'the used token file is gone');
+    assert.equal((await new WebClient(base).get('/setup')).location, '/login', 'setup is closed once a password exists');
+  });
+
+  test('the session cookie is HttpOnly and SameSite=Strict (no Secure over plain HTTP)', async () => {
+    const client = new WebClient(base);
+    const response = await client.get('/login');
+    const cookie = response.headers.get('set-cookie') ?? '';
+    assert.match(cookie, /HttpOnly/);
+    assert.match(cookie, /SameSite=Strict/);
+    assert.doesNotMatch(cookie, /Secure/);
+  });
+
+  test('every response carries the CSP and security headers', async () => {
+    for (const [client, route] of [[new WebClient(base), '/healthz'], [new WebClient(base), '/login'], [admin, '/'], [admin, '/nope'], [admin, '/api/status'], [new WebClient(base), '/metrics']] as const) {
+      const response = await client.get(route);
+      assert.match(response.headers.get('content-security-policy') ?? '', /default-src 'none'/, route);
+      assert.match(response.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/, route);
+      assert.equal(response.headers.get('x-content-type-options'), 'nosniff', route);
+      assert.equal(response.headers.get('x-frame-options'), 'DENY', route);
+    }
+  });
+
+  test('login: a wrong password is refused with a growing delay; logout ends the session', async () => {
+    const client = new WebClient(base);
+    await client.get('/login');
+    const first = await client.post('/login', { password: 'wrong-password-1' });
+    assert.equal(first.status, 401);
+    assert.match(first.text, /Wrong password/);
+    const started = Date.now();
+    assert.equal((await client.post('/login', { password: 'wrong-password-2' })).status, 401);
+    assert.ok(Date.now() - started >= 450, `second failure was delayed (${Date.now() - started} ms)`);
+    const ok = await client.post('/login', { password: ADMIN });
+    assert.equal(ok.status, 303);
+    assert.equal((await client.get('/')).status, 200);
+    await client.post('/logout');
+    assert.equal((await client.get('/')).location, '/login');
+  });
+
+  test('every state-changing route refuses a request without a valid CSRF token', async () => {
+    const forms = ['/logout', '/queue', '/settings', '/mailboxes', '/mailboxes/remove', '/mailboxes/password', '/devices/name', '/test-mail', '/tokens', '/tokens/revoke'];
+    for (const route of forms) {
+      for (const csrf of [undefined, 'forged-token']) {
+        const form: Record<string, string> = { name: 'evil', password: 'evil-password-1', to: 'victim@example.com', label: 'evil', do: 'retry-all', host: 'evil.example' };
+        const response = await admin.request('POST', route, { form: csrf ? { ...form, _csrf: csrf } : form });
+        assert.equal(response.status, 403, `${route} with CSRF ${csrf ?? 'missing'}`);
+      }
+    }
+    const api: [string, string, unknown][] = [
+      ['POST', '/api/queue/retry-all', {}], ['POST', '/api/queue/0000000000000000000A/delete', {}], ['PATCH', '/api/settings', { smtp: { maxMessageSize: 1 } }],
+      ['POST', '/api/mailboxes', { name: 'evil', password: 'evil-password-1' }], ['DELETE', '/api/mailboxes/postmaster', {}], ['POST', '/api/mailboxes/postmaster/password', { password: 'evil-password-1' }],
+      ['POST', '/api/devices/127.0.0.1/name', { name: 'evil' }], ['POST', '/api/test-mail', { to: 'victim@example.com' }], ['POST', '/api/tokens', { label: 'evil' }], ['DELETE', '/api/tokens/abcdef01', {}],
+    ];
+    for (const [method, route, json] of api) {
+      assert.equal((await admin.request(method, route, { json })).status, 403, `${method} ${route} without X-CSRF-Token`);
+      assert.equal((await admin.request(method, route, { json, headers: { 'x-csrf-token': 'forged' } })).status, 403, `${method} ${route} with a forged token`);
+    }
+    const login = new WebClient(base);
+    await login.get('/login');
+    assert.equal((await login.request('POST', '/login', { form: { password: ADMIN } })).status, 403, 'login form without its CSRF token');
+    // Nothing happened: the session still works, no mailbox "evil", no token, settings unchanged
+    const mailboxes = await admin.get('/api/mailboxes');
+    assert.equal(mailboxes.status, 200);
+    assert.doesNotMatch(mailboxes.text, /evil/);
+    assert.equal((await admin.get('/api/tokens')).text, '[]');
+    assert.doesNotMatch(await fs.readFile(relay.configFile, 'utf8'), /maxMessageSize|evil/);
+  });
+
+  test('names, HELOs and addresses from devices are escaped on the page', async () => {
+    const smtp = await RawSmtp.connect(relay.smtpPort);
+    await smtp.reply();
+    assert.match(await smtp.command('EHLO <script>alert(1)</script>\r\n'), /^250/);
+    assert.match(await smtp.command("MAIL FROM:<o'neil&co@evil.test>\r\n"), /^250/);
+    assert.match(await smtp.command('RCPT TO:<someone@example.com>\r\n'), /^250/);
+    assert.match(await smtp.command('DATA\r\n'), /^354/);
+    assert.match(await smtp.command('Subject: hi\r\n\r\nbody\r\n.\r\n'), /^250/);
+    smtp.close();
+    await upstream.waitFor(1);
+    await admin.get('/devices');
+    const named = await admin.post('/devices/name', { address: '127.0.0.1', name: '<b onmouseover=alert(3)>copier</b>' });
+    assert.equal(named.status, 303);
+    const page = await waitForPage(admin, '/devices', /onmouseover/);
+    assert.doesNotMatch(page, /<script>alert|<b onmouseover/, 'no live markup from the HELO or the name');
+    assert.match(page, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/, 'the HELO is shown as text');
+    assert.match(page, /&lt;b onmouseover=alert\(3\)&gt;copier/, 'the name is shown as text');
+    assert.match(await waitForPage(admin, '/', /neil/), /o&#39;neil&amp;co@evil\.test/, 'the sender address is escaped in recent deliveries');
+  });
+
+  test('no page or API response contains the upstream password', async () => {
+    await admin.get('/settings');
+    const saved = await admin.post('/settings', { mode: 'smarthost', host: '127.0.0.1', port: String(upstream.port), security: 'starttls', user: 'relay@contoso.test', password: '', verify: 'on', allowNetworks: '127.0.0.0/8', localDomains: 'relay.test', maxMessageSize: '50', retryDelays: '1s', maxAge: '5d', upstreamFailingFor: '15m', queueThreshold: '100', webhook: '', digestTo: '' });
+    assert.equal(saved.status, 303, 'saved with an empty password field');
+    assert.match(await fs.readFile(relay.configFile, 'utf8'), new RegExp(SECRET), 'the stored password was kept');
+    const bad = await admin.post('/settings', { host: '127.0.0.1', port: '99999', allowNetworks: '10.0.0.0/33', password: '' });
+    assert.equal(bad.status, 400);
+    const sent = await admin.post('/test-mail', { to: 'check@example.com' });
+    assert.match(sent.text, /Accepted by the upstream/);
+    const pages = ['/', '/queue', '/settings', '/mailboxes', '/devices', '/test-mail', '/tokens', '/api/status', '/api/settings', '/api/queue', '/api/devices', '/api/mailboxes', '/api/tokens', '/metrics', '/healthz'];
+    for (const route of pages) {
+      const response = await admin.get(route);
+      assert.equal(response.status, 200, route);
+      assert.ok(!response.text.includes(SECRET), `${route} does not contain the password`);
+    }
+    for (const text of [saved.text, bad.text, sent.text]) assert.ok(!text.includes(SECRET));
+    assert.match((await admin.get('/api/settings')).text, /"passwordSet":true/);
+    assert.ok(!relay.output().includes(SECRET), 'nor does the log');
+  });
+
+  test('settings errors are shown next to the field and nothing is saved', async () => {
+    await admin.get('/settings');
+    const before = await fs.readFile(relay.configFile, 'utf8');
+    const bad = await admin.post('/settings', { mode: 'smarthost', host: '127.0.0.1', port: '587', security: 'starttls', allowNetworks: '127.0.0.0/8\n10.0.0.0/33', localDomains: 'relay.test', maxMessageSize: '50', retryDelays: '1m, soon', maxAge: '5d', upstreamFailingFor: '15m', queueThreshold: '100' });
+    assert.equal(bad.status, 400);
+    assert.match(bad.text, /<div class="field-error" id="allowNetworks-error">Entry 2: Expected a network/);
+    assert.match(bad.text, /<div class="field-error" id="retryDelays-error">Entry 2: Expected a duration/);
+    assert.match(bad.text, /10\.0\.0\.0\/33/, 'what was typed is kept in the form');
+    assert.equal(await fs.readFile(relay.configFile, 'utf8'), before);
+  });
+
+  test('API tokens: /metrics and /api need a session or a token; a revoked token stops working', async () => {
+    assert.equal((await new WebClient(base).get('/metrics')).status, 401);
+    assert.equal((await new WebClient(base).get('/api/status')).status, 401);
+    const created = await admin.request('POST', '/api/tokens', { json: { label: 'Prometheus' }, headers: { 'x-csrf-token': admin.csrf } });
+    assert.equal(created.status, 201);
+    const { token, id } = JSON.parse(created.text) as { token: string; id: string };
+    const bot = new WebClient(base);
+    const metrics = await bot.get('/metrics', { authorization: `Bearer ${token}` });
+    assert.equal(metrics.status, 200);
+    assert.match(metrics.text, /^edge_relay_messages_accepted_total [1-9]/m);
+    assert.match(metrics.text, /^edge_relay_recipients_total\{status="delivered",reason="ok"\} [1-9]/m);
+    assert.match(metrics.text, /^edge_relay_queue_messages\{state="deferred"\} \d+/m);
+    assert.match(metrics.text, /^edge_relay_delivery_duration_seconds_bucket/m);
+    const retried = await bot.request('POST', '/api/queue/retry-all', { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(retried.status, 200, 'a token needs no CSRF token (browsers never send it by themselves)');
+    assert.equal((await bot.get('/', { authorization: `Bearer ${token}` })).location, '/login', 'a token does not open the pages');
+    assert.equal((await admin.request('DELETE', `/api/tokens/${id}`, { headers: { 'x-csrf-token': admin.csrf } })).status, 200);
+    assert.equal((await bot.get('/metrics', { authorization: `Bearer ${token}` })).status, 401);
+    assert.ok(!(await fs.readFile(path.join(relay.dataDir, 'api-tokens.json'), 'utf8')).includes(token.split('_')[2] ?? 'x'), 'only a hash is stored');
+  });
+
+  test('/healthz: 200 JSON without login, 503 when the spool is not writable', async () => {
+    await smtplibSend(relay.smtpPort, 'ups@office.test', ['ops@example.com'], 'Subject: x\r\n\r\ny\r\n');
+    const healthy = await new WebClient(base).get('/healthz');
+    assert.equal(healthy.status, 200);
+    const body = JSON.parse(healthy.text) as { status: string; queue: { depth: number } };
+    assert.equal(body.status, 'ok');
+    assert.equal(typeof body.queue.depth, 'number');
+    const tmp = path.join(relay.dataDir, 'spool', 'tmp');
+    await fs.rename(tmp, `${tmp}.aside`);
+    await fs.writeFile(tmp, 'not a folder');
+    try {
+      const broken = await new WebClient(base).get('/healthz');
+      assert.equal(broken.status, 503);
+      assert.equal((JSON.parse(broken.text) as { status: string }).status, 'unavailable');
+    } finally {
+      await fs.rm(tmp);
+      await fs.rename(`${tmp}.aside`, tmp);
+    }
+    assert.equal((await new WebClient(base).get('/healthz')).status, 200);
+  });
+});
+
+/** The inventory and recent list fill in as events arrive: poll briefly */
+async function waitForPage(client: WebClient, route: string, pattern: RegExp): Promise<string> {
+  for (let i = 0; i < 50; i++) {
+    const page = await client.get(route);
+    if (pattern.test(page.text)) return page.text;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${route} never matched ${pattern}`);
+}
