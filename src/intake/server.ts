@@ -21,6 +21,7 @@ import { copyRecipients } from './copies.js';
 import { ClientLimits } from './limits.js';
 import { MessageFixer } from './message-fixer.js';
 import { NetworkPolicy } from './policy.js';
+import { TranscriptLog } from './transcripts.js';
 import { tlsServerOptions, wantsTls, type TlsServerOptions } from './tls.js';
 import { missingHeaders, receivedHeader } from './received.js';
 
@@ -75,6 +76,8 @@ export class Intake extends EventEmitter<IntakeEvents> {
   tlsAddress: AddressInfo | undefined;
   private policy: NetworkPolicy;
   private readonly limits = new ClientLimits();
+  /** The last sessions of each device, for troubleshooting from the admin page */
+  readonly transcripts = new TranscriptLog();
   /** Sessions counted against their client's connection limit */
   private readonly counted = new Set<string>();
   private policySource: readonly string[];
@@ -123,7 +126,7 @@ export class Intake extends EventEmitter<IntakeEvents> {
       disabledCommands: tls && !implicit ? [] : ['STARTTLS'],
       hideENHANCEDSTATUSCODES: true,
       disableReverseLookup: true,
-      logger: false,
+      logger: this.transcripts.sink,
       onConnect: (session, callback) => callback(this.onConnect(session)),
       onClose: (session) => this.onClose(session),
       onAuth: (auth, session, callback) => this.onAuth(auth, session, callback),
@@ -171,6 +174,7 @@ export class Intake extends EventEmitter<IntakeEvents> {
   }
 
   private onConnect(session: SMTPServerSession): Error | undefined {
+    this.transcripts.start(session.id, session.remoteAddress);
     const { maxConnectionsPerClient } = this.options.config().smtp;
     if (this.limits.openConnection(session.remoteAddress, maxConnectionsPerClient)) {
       this.counted.add(session.id);
@@ -181,6 +185,7 @@ export class Intake extends EventEmitter<IntakeEvents> {
   }
 
   private onClose(session: SMTPServerSession): void {
+    this.transcripts.finish(session.id);
     if (this.counted.delete(session.id)) this.limits.closeConnection(session.remoteAddress);
   }
 
