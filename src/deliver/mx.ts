@@ -55,8 +55,10 @@ export class MxDelivery {
     return this.ready(allowed, this.options.config().delivery.mx.port, sts?.mode === 'enforce' ? stricter(destination.tls, 'verify') : destination.tls, sts);
   }
 
-  private planHost(destination: HostDestination): Promise<Plan> {
-    return this.ready([{ name: destination.host.toLowerCase(), preference: 0 }], destination.port, destination.tls, null);
+  private async planHost(destination: HostDestination): Promise<Plan> {
+    const plan = await this.ready([{ name: destination.host.toLowerCase(), preference: 0 }], destination.port, destination.tls, null);
+    // A host the admin named that has no address is a setting to fix, not a reason to throw mail away
+    return plan.kind === 'failed' && plan.outcome.status === 'bounced' ? failed('temporary', `${plan.outcome.error} (delivery.domains host)`) : plan;
   }
 
   private async ready(names: MxName[], port: number, tls: TlsPolicy, sts: StsPolicy | null): Promise<Plan> {

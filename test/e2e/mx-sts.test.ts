@@ -142,7 +142,7 @@ describe('MTA-STS on direct MX delivery', () => {
 
   test('enforce, MX not in the policy: not delivered there, deferred', async () => {
     const id = await send('ops@sts-mismatch.test');
-    const item = await waitUntil(async () => ((await queueItem(id))?.attempts ?? 0) >= 1 && queueItem(id), 10_000, 'attempted');
+    const item = await waitUntil(async () => ((await queueItem(id))?.attempts ?? 0) >= 1 && queueItem(id), 15_000, 'attempted');
     assert.equal(item?.recipients[0]?.status, 'deferred');
     assert.match(item?.lastError ?? '', /MTA-STS policy of "sts-mismatch\.test" allows none of its MX hosts \(rogue\.sts-mismatch\.test\)/);
     assert.equal(upstreams.mismatch!.messages.length, 0);
@@ -150,7 +150,7 @@ describe('MTA-STS on direct MX delivery', () => {
 
   test('enforce, listed MX with a certificate for another name: not delivered there, deferred', async () => {
     const id = await send('ops@sts-badcert.test');
-    const item = await waitUntil(async () => ((await queueItem(id))?.attempts ?? 0) >= 1 && queueItem(id), 10_000, 'attempted');
+    const item = await waitUntil(async () => ((await queueItem(id))?.attempts ?? 0) >= 1 && queueItem(id), 15_000, 'attempted');
     assert.equal(item?.recipients[0]?.status, 'deferred');
     assert.match(item?.lastError ?? '', /mx\.sts-badcert\.test:\d+/);
     assert.match(item?.lastError ?? '', /altnames|certificate/i);
