@@ -109,6 +109,10 @@ export async function startRelay(options: StartOptions = {}): Promise<RunningRel
   child.stdout.on('data', (d: Buffer) => onText(d.toString()));
   child.stderr.on('data', (d: Buffer) => onText(d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // A test file that dies must not leave relays running behind it
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  void exited.then(() => process.off('exit', reap));
 
   const waitForLog = (match: (line: LogLine) => boolean, timeoutMs = 15_000) =>
     new Promise<LogLine>((resolve, reject) => {
