@@ -75,6 +75,10 @@ export function runCli(args: string[], options: { stdin?: string; cwd?: string; 
   });
 }
 
+/** A test file that dies must not leave relays running behind it */
+const running = new Set<ChildProcess>();
+process.once('exit', () => running.forEach((child) => child.kill('SIGKILL')));
+
 export interface StartOptions {
   config?: Record<string, unknown>;
   /** Reuse a directory (restart after a crash) */
@@ -109,10 +113,8 @@ export async function startRelay(options: StartOptions = {}): Promise<RunningRel
   child.stdout.on('data', (d: Buffer) => onText(d.toString()));
   child.stderr.on('data', (d: Buffer) => onText(d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  // A test file that dies must not leave relays running behind it
-  const reap = () => child.kill('SIGKILL');
-  process.once('exit', reap);
-  void exited.then(() => process.off('exit', reap));
+  running.add(child);
+  void exited.then(() => running.delete(child));
 
   const waitForLog = (match: (line: LogLine) => boolean, timeoutMs = 15_000) =>
     new Promise<LogLine>((resolve, reject) => {
