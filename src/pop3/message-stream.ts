@@ -19,17 +19,17 @@ export class DotStuffer extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     if (chunk.length === 0) return callback();
-    const pieces: Buffer[] = [];
+    // Views into the chunk, not copies: a message full of dotted lines costs no extra memory
     let start = 0;
-    if (this.atLineStart && chunk[0] === DOT) pieces.push(DOT_BUFFER);
+    if (this.atLineStart && chunk[0] === DOT) this.push(DOT_BUFFER);
     for (let lf = chunk.indexOf(LF); lf !== -1 && lf + 1 < chunk.length; lf = chunk.indexOf(LF, lf + 1)) {
       if (chunk[lf + 1] !== DOT) continue;
-      pieces.push(chunk.subarray(start, lf + 1), DOT_BUFFER);
+      this.push(chunk.subarray(start, lf + 1));
+      this.push(DOT_BUFFER);
       start = lf + 1;
     }
-    pieces.push(chunk.subarray(start));
     this.atLineStart = chunk[chunk.length - 1] === LF;
-    callback(null, pieces.length === 1 ? chunk : Buffer.concat(pieces));
+    callback(null, chunk.subarray(start));
   }
 
   override _flush(callback: TransformCallback): void {

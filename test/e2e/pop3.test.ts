@@ -73,6 +73,12 @@ async function addMailbox(relay: RunningRelay, name: string, password: string): 
   assert.equal(result.code, 0, result.stderr);
 }
 
+/** The relay process's peak resident memory so far (VmHWM) */
+function peakRssBytes(relay: RunningRelay): number {
+  const status = readFileSync(`/proc/${relay.process.pid}/status`, 'utf8');
+  return Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1]) * 1024;
+}
+
 const BODY = 'Scan attached.\r\n.leading dot line\r\nsecond line\r\nthird line\r\n';
 
 describe('POP3 with real clients', () => {
@@ -217,6 +223,35 @@ second.user('alice'); print(second.pass_('alice-secret-1').decode()); second.qui
     }
     const [login] = await poplib(relay.pop3Port!, 'dave', 'dave-secret-44', ['login', 'quit']);
     assert.match(String(login), /^\+OK Mailbox dave has 0 messages/);
+  });
+
+  test('RETR of a 50 MB message streams: the relay process does not hold it in memory', async (t) => {
+    const line = `${'x'.repeat(98)}\r\n`;
+    const body = Buffer.from(`Subject: big scan\r\n\r\n${`.${line}${line.repeat(99)}`.repeat(5_000)}`);
+    const uid = 'zzzzzzzz.big50mb';
+    writeFileSync(path.join(relay.dataDir, 'mailboxes/dave/new', uid), body);
+    const peakBefore = peakRssBytes(relay);
+    const result = await python(
+      `
+import poplib, sys
+p = poplib.POP3('127.0.0.1', int(sys.argv[1]), timeout=60)
+p.user('dave'); p.pass_('dave-secret-44')
+resp, lines, octets = p.retr(1)
+print(resp.decode(), '|', octets, sum(len(l) + 2 for l in lines), len(lines))
+p.dele(1); p.quit()
+`,
+      [String(relay.pop3Port)],
+    );
+    assert.equal(result.code, 0, result.stderr);
+    const [status, numbers = ''] = result.stdout.trim().split(' | ');
+    const [octets, unstuffed, count] = numbers.split(' ').map(Number);
+    assert.equal(status, `+OK ${body.length} octets`, 'the announced size is exact');
+    assert.equal(unstuffed, body.length, 'every byte arrived, dot-stuffing undone');
+    assert.equal(octets, body.length, 'poplib counts the same octets');
+    assert.equal(count, 2 + 100 * 5_000);
+    const grown = peakRssBytes(relay) - peakBefore;
+    t.diagnostic(`relay peak RSS grew by ${(grown / 1048576).toFixed(1)} MB during RETR of ${(body.length / 1048576).toFixed(1)} MB`);
+    assert.ok(grown < 25 * 1024 * 1024, `peak RSS grew by ${(grown / 1048576).toFixed(1)} MB for a ${(body.length / 1048576).toFixed(0)} MB message`);
   });
 
   test('UIDLs and messages survive a relay restart', async () => {
