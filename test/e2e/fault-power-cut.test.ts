@@ -13,10 +13,9 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { RawSmtp } from '../support/clients.js';
-import { deliveriesById, eventually, queueList } from '../support/faults.js';
+import { deliveriesById, eventually, queueList, startCountingUpstream } from '../support/faults.js';
 import { Rng } from '../support/fuzz.js';
 import { startRelay, type RunningRelay } from '../support/relay.js';
-import { startUpstream, type Upstream } from '../support/upstream.js';
 
 const CUTS = Number(process.env.POWER_CUTS ?? 8);
 const DEVICES = 4;
@@ -45,7 +44,7 @@ async function device(port: number, name: string, acked: string[]): Promise<void
 }
 
 describe(`power cut (kill -9) at random moments, ${CUTS} times`, () => {
-  let upstream: Upstream;
+  let upstream: Awaited<ReturnType<typeof startCountingUpstream>>;
   let relay: RunningRelay;
   const acked: string[] = [];
   const config = () => ({
@@ -54,7 +53,7 @@ describe(`power cut (kill -9) at random moments, ${CUTS} times`, () => {
   });
 
   before(async () => {
-    upstream = await startUpstream({ offerTls: false });
+    upstream = await startCountingUpstream();
     const rng = new Rng(SEED);
     let dir: string | undefined;
     for (let cut = 0; cut < CUTS; cut++) {

@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
 import type { RunningRelay } from './relay.js';
 import type { ReceivedMessage } from './upstream.js';
 
@@ -67,12 +68,12 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
 }
 
 /** The relay's queue id, from the Received header it puts first */
-export function relayQueueId(message: ReceivedMessage): string | undefined {
+export function relayQueueId(message: Pick<ReceivedMessage, 'raw'>): string | undefined {
   return /with [A-Z]+ id ([0-9A-Z]+)/.exec(message.raw.subarray(0, 2048).toString('latin1'))?.[1];
 }
 
 /** How often each queue id reached the upstream */
-export function deliveriesById(messages: readonly ReceivedMessage[]): Map<string, number> {
+export function deliveriesById(messages: readonly Pick<ReceivedMessage, 'raw'>[]): Map<string, number> {
   const counts = new Map<string, number>();
   for (const message of messages) {
     const id = relayQueueId(message) ?? '?';
@@ -207,5 +208,35 @@ function slowWriter(socket: net.Socket, delayMs: number): (text: string) => void
   return (text) => {
     queue += text;
     timer ??= setTimeout(tick, delayMs);
+  };
+}
+
+/**
+ * A plain upstream that keeps counting while its clients are killed under it
+ * (the shared test upstream has no listener for the connection resets a
+ * kill -9 causes). Records only what the power-cut tests need.
+ */
+export async function startCountingUpstream(): Promise<{ port: number; messages: Pick<ReceivedMessage, 'raw'>[]; close(): Promise<void> }> {
+  const messages: Pick<ReceivedMessage, 'raw'>[] = [];
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['AUTH', 'STARTTLS'],
+    logger: false,
+    disableReverseLookup: true,
+    onData(stream, _session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => {
+        messages.push({ raw: Buffer.concat(chunks) });
+        callback(null, 'Ok: accepted by counting upstream');
+      });
+    },
+  });
+  server.on('error', () => undefined);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    port: (server.server.address() as AddressInfo).port,
+    messages,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
