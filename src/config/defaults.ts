@@ -17,6 +17,8 @@ export const DEFAULT_CONFIG = {
     maxMessagesPerMinute: 600,
     idleTimeout: '5m',
     tls: { starttls: false, port: 0, profile: 'modern', certFile: '', keyFile: '' },
+    /** Per-device policy by client address: {"10.0.0.5": {"allowDomains": ["contoso.com"], "maxMessagesPerMinute": 10, "rewriteFrom": "scanner@contoso.com"}} */
+    devices: {} as Record<string, { allowDomains?: string[]; maxMessagesPerMinute?: number; rewriteFrom?: string }>,
   },
   pop3: {
     host: '0.0.0.0',
@@ -36,12 +38,37 @@ export const DEFAULT_CONFIG = {
   },
   delivery: {
     mode: 'smarthost',
-    smarthost: { host: '', port: 587, security: 'starttls', user: '', password: '' },
+    smarthost: {
+      host: '',
+      port: 587,
+      security: 'starttls',
+      user: '',
+      password: '',
+      /** password: AUTH PLAIN/LOGIN with user + password; oauth2: XOAUTH2 with tokens from delivery.oauth2 */
+      auth: 'password',
+    },
+    /** OAuth2 for the smarthost (Microsoft 365, Google, or a generic provider) */
+    oauth2: {
+      provider: 'microsoft',
+      /** device: an admin signs in once on the web page; client_credentials: app-only (Microsoft 365 service principal) */
+      flow: 'device',
+      tenant: '',
+      clientId: '',
+      clientSecret: '',
+      /** Only for provider "generic" (and tests): the token and device-authorization endpoints, and the scope */
+      tokenUrl: '',
+      deviceUrl: '',
+      scope: '',
+    },
+    /** Sender alignment for SPF/DMARC: rewrite the envelope sender and/or From; the device's address goes to Reply-To */
+    rewrite: { envelopeFrom: '', headerFrom: '', useDeviceName: false },
+    /** DKIM signing with a key generated on the box; the page shows the DNS record to publish */
+    dkim: { enabled: false, domain: '', selector: 'edge-relay' },
     tls: { verify: true, caFile: '' },
     /** tls: the policy for MX hosts: none | may (STARTTLS when offered) | encrypt | verify */
     mx: { port: 25, tls: 'may' },
     /** Per-domain overrides, e.g. {"example.com": {"route": "host", "host": "10.0.0.5", "port": 25, "tls": "encrypt"}} */
-    domains: {} as Record<string, { route: 'mx' | 'smarthost' | 'host'; host?: string; port?: number; tls?: 'none' | 'may' | 'encrypt' | 'verify' }>,
+    domains: {} as Record<string, { route: 'mx' | 'smarthost' | 'host'; host?: string; port?: number; tls?: 'none' | 'may' | 'encrypt' | 'verify'; rewrite?: { envelopeFrom?: string; headerFrom?: string } }>,
     /** MTA-STS (RFC 8461); port is the HTTPS port policies are fetched from (443; tests change it) */
     mtaSts: { enabled: true, port: 443 },
     dns: { servers: [] as string[], timeout: '10s' },

@@ -30,6 +30,8 @@ const hostPort = z.string().refine((text) => /^(\[[0-9a-fA-F:.]+\]|[0-9a-fA-F:.]
 
 const domain = z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, 'Expected a domain name');
 
+const emailOrEmpty = z.union([z.literal(''), z.email()]);
+
 const tlsPolicy = z.enum(['none', 'may', 'encrypt', 'verify']);
 const certPair = { certFile: z.string(), keyFile: z.string() };
 
@@ -47,6 +49,14 @@ export const configSchema = z.strictObject({
     maxMessagesPerMinute: z.number().int().positive(),
     idleTimeout: duration,
     tls: z.strictObject({ starttls: z.boolean(), port, profile: z.enum(['modern', 'legacy']), ...certPair }),
+    devices: z.record(
+      z.string().refine((text) => ipaddr.isValid(text), { message: 'Expected a device IP address' }),
+      z.strictObject({
+        allowDomains: z.array(domain).optional(),
+        maxMessagesPerMinute: z.number().int().positive().optional(),
+        rewriteFrom: emailOrEmpty.optional(),
+      }),
+    ),
   }),
   pop3: z.strictObject({
     host: z.string(),
@@ -70,12 +80,31 @@ export const configSchema = z.strictObject({
       security: z.enum(['starttls', 'tls', 'none']),
       user: z.string(),
       password: z.string(),
+      auth: z.enum(['password', 'oauth2']),
     }),
+    oauth2: z.strictObject({
+      provider: z.enum(['microsoft', 'google', 'generic']),
+      flow: z.enum(['device', 'client_credentials']),
+      tenant: z.string(),
+      clientId: z.string(),
+      clientSecret: z.string(),
+      tokenUrl: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]),
+      deviceUrl: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]),
+      scope: z.string(),
+    }),
+    rewrite: z.strictObject({ envelopeFrom: emailOrEmpty, headerFrom: emailOrEmpty, useDeviceName: z.boolean() }),
+    dkim: z.strictObject({ enabled: z.boolean(), domain: z.union([z.literal(''), domain]), selector: z.string().regex(/^[a-z0-9][a-z0-9-]*$/i, 'Expected a DKIM selector') }),
     tls: z.strictObject({ verify: z.boolean(), caFile: z.string() }),
     mx: z.strictObject({ port, tls: tlsPolicy }),
     domains: z.record(
       domain,
-      z.strictObject({ route: z.enum(['mx', 'smarthost', 'host']), host: z.string().optional(), port: port.optional(), tls: tlsPolicy.optional() }),
+      z.strictObject({
+        route: z.enum(['mx', 'smarthost', 'host']),
+        host: z.string().optional(),
+        port: port.optional(),
+        tls: tlsPolicy.optional(),
+        rewrite: z.strictObject({ envelopeFrom: emailOrEmpty.optional(), headerFrom: emailOrEmpty.optional() }).optional(),
+      }),
     ),
     mtaSts: z.strictObject({ enabled: z.boolean(), port }),
     dns: z.strictObject({ servers: z.array(hostPort), timeout: duration }),
