@@ -2,6 +2,7 @@
 import { UsageError } from '../../errors.js';
 import type { QueueAction } from '../../queue/admin.js';
 import { parseQueueId } from '../../spool/ids.js';
+import { BusyError } from '../../spool/lock.js';
 import type { WebApp, WebState } from '../context.js';
 import { messageView, queueView } from '../views/queue.js';
 import { field, fields, redirectWith, render } from './render.js';
@@ -13,11 +14,26 @@ function parseAction(text: string): QueueAction {
   return text as QueueAction;
 }
 
+/** A delivery attempt holds the message's lock for a moment: wait for it briefly instead of failing the click */
+async function whenFree(work: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (err) {
+      if (!(err instanceof BusyError) || attempt >= BUSY_RETRIES) throw err;
+      await new Promise((resolve) => setTimeout(resolve, BUSY_WAIT_MS));
+    }
+  }
+}
+
+const BUSY_RETRIES = 10;
+const BUSY_WAIT_MS = 250;
+
 const PAST: Record<QueueAction, string> = { retry: 'will be retried now', hold: 'put on hold', release: 'released', delete: 'deleted' };
 
 export function queueRoutes(app: WebApp, state: WebState): void {
   const apply = async (action: QueueAction, ids: string[]): Promise<number> => {
-    for (const id of ids) await state.queue.apply(action, parseQueueId(id));
+    for (const id of ids) await whenFree(() => state.queue.apply(action, parseQueueId(id)));
     return ids.length;
   };
 
@@ -42,7 +58,7 @@ export function queueRoutes(app: WebApp, state: WebState): void {
       const count = await apply(action, ids);
       return redirectWith(c, '/queue', { kind: 'ok', text: `${count} message(s) ${PAST[action]}` });
     } catch (err) {
-      if (err instanceof UsageError) return redirectWith(c, '/queue', { kind: 'error', text: err.message });
+      if (err instanceof UsageError || err instanceof BusyError) return redirectWith(c, '/queue', { kind: 'error', text: err.message });
       throw err;
     }
   });

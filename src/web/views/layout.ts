@@ -62,7 +62,7 @@ export function when(at: Date | string | null | undefined, now = Date.now()): Ht
   const seconds = Math.round((now - date.getTime()) / 1000);
   const ago = Math.abs(seconds);
   const text = ago < 60 ? `${ago} s` : ago < 3600 ? `${Math.round(ago / 60)} min` : ago < 172_800 ? `${Math.round(ago / 3600)} h` : `${Math.round(ago / 86_400)} days`;
-  return html`<span title="${date.toISOString()}">${seconds >= 0 ? `${text} ago` : `in ${text}`}</span>`;
+  return html`<span class="when" title="${date.toISOString()}">${seconds >= 0 ? `${text} ago` : `in ${text}`}</span>`;
 }
 
 const TONE: Record<string, 'ok' | 'warn' | 'bad' | ''> = {

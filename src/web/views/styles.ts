@@ -23,6 +23,7 @@ p.lead { color:var(--muted); margin-top:-.6rem; }
 .grid .card { margin-bottom:0; }
 .big { font-size:1.9rem; font-weight:600; line-height:1.2; }
 .muted { color:var(--muted); }
+.when { white-space:nowrap; }
 .small { font-size:.85rem; }
 dl.facts { display:grid; grid-template-columns:max-content 1fr; gap:.25rem 1rem; margin:0; }
 dl.facts dt { color:var(--muted); }
