@@ -9,6 +9,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { ConfigError, RelayError, UsageError, errorMessage } from '../errors.js';
+import { BusyError } from '../spool/lock.js';
 import { authRoutes, logoutRoute, requireLogin } from './auth.js';
 import type { WebEnv, WebServices, WebState } from './context.js';
 import { dashboardRoutes } from './routes/dashboard.js';
@@ -38,8 +39,10 @@ export interface WebServer {
 
 const MAX_BODY_BYTES = 256 * 1024;
 
-function errorStatus(err: unknown): 400 | 404 | 500 {
-  if (err instanceof UsageError || err instanceof ConfigError) return /^No /.test(err.message) ? 404 : 400;
+/** A person's mistake (bad id, weak password, bad setting) is a 400; anything else is ours */
+function errorStatus(err: unknown): 400 | 503 | 500 {
+  if (err instanceof UsageError || err instanceof ConfigError) return 400;
+  if (err instanceof BusyError) return 503;
   return err instanceof RelayError && err.kind === 'permanent' ? 400 : 500;
 }
 
