@@ -197,7 +197,8 @@ export class Intake extends EventEmitter<IntakeEvents> {
 
   private async onMailFrom(address: SMTPServerAddress, session: SMTPServerSession): Promise<void> {
     if (address.address && !parseAddress(address.address)) throw smtpReject(553, '5.1.7', `Bad sender address syntax "${address.address}"`);
-    const { maxMessagesPerMinute } = this.options.config().smtp;
+    const { smtp } = this.options.config();
+    const maxMessagesPerMinute = smtp.devices[session.remoteAddress]?.maxMessagesPerMinute ?? smtp.maxMessagesPerMinute;
     const now = Date.now();
     this.limits.prune(now);
     if (!this.limits.takeMessage(session.remoteAddress, maxMessagesPerMinute, now)) {
@@ -221,6 +222,10 @@ export class Intake extends EventEmitter<IntakeEvents> {
     const parsed = parseAddress(address.address);
     if (!parsed) throw smtpReject(553, '5.1.3', `Bad recipient address syntax "${address.address}"`);
     if (parsed.domain.startsWith('[')) throw smtpReject(553, '5.1.3', 'Address literals are not accepted as recipients');
+    const allowed = config.smtp.devices[client]?.allowDomains;
+    if (allowed && !isLocalDomain(parsed.domain, config) && !allowed.some((d) => d.toLowerCase() === parsed.domain)) {
+      throw smtpReject(550, '5.7.1', `This device may only send to ${allowed.join(', ')}`);
+    }
     if (isLocalDomain(parsed.domain, config) && !this.options.mailboxes.exists(mailboxName(parsed.local))) {
       throw smtpReject(550, '5.1.1', `No such mailbox here: ${address.address}`);
     }

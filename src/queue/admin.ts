@@ -5,8 +5,11 @@
  */
 import { UsageError } from '../errors.js';
 import type { QueueId } from '../spool/ids.js';
+import { BusyError } from '../spool/lock.js';
 import { toListItem, type DeliveryState, type QueueEntry, type QueueListItem } from '../spool/records.js';
 import type { Spool } from '../spool/spool.js';
+
+const LOCK_PATIENCE_MS = 10_000;
 
 export type QueueAction = 'retry' | 'hold' | 'release' | 'delete';
 
@@ -27,7 +30,7 @@ export class QueueAdmin {
   }
 
   async apply(action: QueueAction, id: QueueId): Promise<void> {
-    await this.spool.withLock(id, async () => {
+    await this.withPatience(id, async () => {
       const entry = await this.require(id);
       if (action === 'delete') await this.spool.remove(id);
       else await this.spool.saveState(id, change(action, entry.state));
@@ -43,6 +46,19 @@ export class QueueAdmin {
       await this.apply('retry', entry.arrival.id).then(() => count++, () => undefined);
     }
     return count;
+  }
+
+  /** A delivery in progress holds the lock for a moment: wait for it rather than fail at once */
+  private async withPatience(id: QueueId, work: () => Promise<void>): Promise<void> {
+    const deadline = Date.now() + LOCK_PATIENCE_MS;
+    for (;;) {
+      try {
+        return await this.spool.withLock(id, work);
+      } catch (err) {
+        if (!(err instanceof BusyError) || Date.now() > deadline) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
   }
 
   private async require(id: QueueId): Promise<QueueEntry> {

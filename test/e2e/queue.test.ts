@@ -237,3 +237,33 @@ describe('delay warnings', () => {
     assert.equal((await queueList(relay)).filter((i) => i.from === 'ups@office.test').length, 1, 'still queued');
   });
 });
+
+describe('per-device policy', () => {
+  let relay: RunningRelay;
+  before(async () => {
+    relay = await startRelay({ config: { smtp: { devices: { '127.0.0.3': { allowDomains: ['contoso.test'], maxMessagesPerMinute: 2 } } } } });
+  });
+  after(async () => {
+    await relay.stop();
+  });
+
+  test('a device limited to some domains is refused others; its own rate limit applies; other devices are not affected', async () => {
+    const device = await RawSmtp.connect(relay.smtpPort, { localAddress: '127.0.0.3' });
+    await device.reply();
+    await device.command('HELO mfp\r\n');
+    assert.match(await device.command('MAIL FROM:<mfp@contoso.test>\r\n'), /^250/);
+    assert.match(await device.command('RCPT TO:<someone@gmail.test>\r\n'), /^550 5\.7\.1 This device may only send to contoso\.test/);
+    assert.match(await device.command('RCPT TO:<boss@contoso.test>\r\n'), /^250/);
+    await device.command('RSET\r\n');
+    assert.match(await device.command('MAIL FROM:<mfp@contoso.test>\r\n'), /^250/);
+    await device.command('RSET\r\n');
+    assert.match(await device.command('MAIL FROM:<mfp@contoso.test>\r\n'), /^450 4\.7\.1 Too many messages from 127\.0\.0\.3 \(limit 2 a minute\)/);
+    device.close();
+    const other = await RawSmtp.connect(relay.smtpPort, { localAddress: '127.0.0.4' });
+    await other.reply();
+    await other.command('HELO pc\r\n');
+    assert.match(await other.command('MAIL FROM:<pc@office.test>\r\n'), /^250/);
+    assert.match(await other.command('RCPT TO:<someone@gmail.test>\r\n'), /^250/);
+    other.close();
+  });
+});
