@@ -6,6 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { promises as fs, statSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeCerts } from '../support/certs.js';
@@ -225,3 +227,22 @@ async function waitForPage(client: WebClient, route: string, pattern: RegExp): P
   }
   throw new Error(`${route} never matched ${pattern}`);
 }
+
+describe('admin web page over HTTPS', () => {
+  test('a self-signed certificate is generated; cookies are Secure; HSTS is sent', async () => {
+    const relay = await startRelay({ config: { web: { tls: { enabled: true } } } });
+    try {
+      const cert = await fs.readFile(path.join(relay.dataDir, 'tls', 'web.crt'), 'utf8');
+      const response = await new Promise<IncomingMessage>((resolve, reject) => {
+        // Trust exactly the generated certificate; its name is the relay's hostname, not 127.0.0.1
+        https.get({ host: '127.0.0.1', port: relay.webPort, path: '/setup', ca: cert, checkServerIdentity: () => undefined }, resolve).on('error', reject);
+      });
+      response.resume();
+      assert.equal(response.statusCode, 200);
+      assert.match(String(response.headers['set-cookie']), /HttpOnly; Secure; SameSite=Strict/);
+      assert.match(String(response.headers['strict-transport-security']), /max-age=/);
+    } finally {
+      await relay.stop();
+    }
+  });
+});
