@@ -55,9 +55,13 @@ export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
   const sessions = new Map<Session, Promise<void>>();
   const sockets = new Set<net.Socket>();
 
-  const accept = (socket: net.Socket, secure: boolean) => {
+  /** Every raw connection, also those still in a TLS handshake, so stop() can end them all */
+  const track = (socket: net.Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
+  };
+
+  const accept = (socket: net.Socket, secure: boolean) => {
     socket.on('error', (err) => log.debug({ err: errorMessage(err) }, 'POP3 socket error'));
     const current = config().pop3;
     if (sessions.size >= current.maxConnections) {
@@ -83,11 +87,13 @@ export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
   };
 
   const plain = net.createServer((socket) => accept(socket, false));
+  plain.on('connection', track);
   const servers: net.Server[] = [plain];
   const pop3 = await listen(plain, settings.port, settings.host);
   let pop3s: AddressInfo | undefined;
   if (settings.tls.port) {
     const server = tls.createServer(tlsOptions, (socket) => accept(socket, true));
+    server.on('connection', track);
     server.on('tlsClientError', (err, socket) => log.info({ client: socket.remoteAddress, err: errorMessage(err) }, 'POP3S handshake failed'));
     servers.push(server);
     pop3s = await listen(server, settings.tls.port, settings.host);

@@ -307,6 +307,17 @@ describe('POP3 session: TLS', () => {
     assert.ok(!(await c.multiCommand('CAPA')).includes('STLS'));
     await f.login(c);
   });
+
+  test('stop() also ends a connection stuck before its TLS handshake', async () => {
+    const f = await setup({ tls: { port: await freePort() } });
+    const silent = net.connect(f.server.addresses.pop3s?.port ?? 0, '127.0.0.1');
+    silent.on('error', () => undefined);
+    await new Promise((resolve) => silent.once('connect', resolve));
+    running = undefined;
+    const outcome = await Promise.race([f.server.stop().then(() => 'stopped'), new Promise((resolve) => setTimeout(resolve, 6_000, 'still waiting after 6 s'))]);
+    silent.destroy();
+    assert.equal(outcome, 'stopped');
+  });
 });
 
 describe('mailbox limits and POP3 locks', () => {
