@@ -24,6 +24,8 @@ export interface MessageFixerOptions {
 export class MessageFixer extends Transform {
   private head: Buffer[] = [];
   private headLength = 0;
+  /** The last bytes held, where a CRLFCRLF split across chunks may have begun */
+  private carry = Buffer.alloc(0);
   private scanning = true;
   private received = 0;
 
@@ -40,20 +42,34 @@ export class MessageFixer extends Transform {
       return done();
     }
     if (!this.scanning) return done(null, chunk);
+    const end = this.findHeaderEnd(chunk);
     this.head.push(chunk);
     this.headLength += chunk.length;
-    const buffered = Buffer.concat(this.head, this.headLength);
-    this.head = [buffered];
-    const end = headerEnd(buffered);
     if (end >= 0) {
+      const buffered = Buffer.concat(this.head, this.headLength);
       this.emitHead(buffered.subarray(0, end), buffered.subarray(end));
     } else if (this.headLength > MAX_HEADER_SCAN) {
       // A header section this long is not one we can safely edit; pass it on as it is
       this.push(this.options.prepend);
-      this.push(buffered);
+      for (const part of this.head) this.push(part);
+      this.head = [];
       this.scanning = false;
     }
     done();
+  }
+
+  /**
+   * Where the header section ends, counting `chunk` as appended to what we
+   * hold: just past the last header line's CRLF, or -1. Only the new bytes and
+   * the 3 before them are searched, so a long header section costs linear time.
+   */
+  private findHeaderEnd(chunk: Buffer): number {
+    const window = Buffer.concat([this.carry, chunk]);
+    const windowStart = this.headLength - this.carry.length;
+    this.carry = window.subarray(Math.max(0, window.length - 3));
+    if (windowStart === 0 && window[0] === 0x0d && window[1] === 0x0a) return 0;
+    const index = window.indexOf(HEADER_END);
+    return index < 0 ? -1 : windowStart + index + 2;
   }
 
   override _flush(done: TransformCallback): void {
@@ -85,11 +101,4 @@ export class MessageFixer extends Transform {
     this.push(this.options.missing({ date: /^date:/im.test(text), messageId: /^message-id:/im.test(text) }));
     this.push(rest.length ? rest : '\r\n');
   }
-}
-
-/** Index just past the last header line's CRLF, or -1 while the blank line has not arrived */
-function headerEnd(buffer: Buffer): number {
-  if (buffer.subarray(0, 2).equals(Buffer.from('\r\n'))) return 0;
-  const index = buffer.indexOf(HEADER_END);
-  return index < 0 ? -1 : index + 2;
 }

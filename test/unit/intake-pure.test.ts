@@ -84,3 +84,16 @@ test('copy rules match by sender and network, only for existing mailboxes, never
   assert.deepEqual(copyRecipients(config, { from: 'mfp@printers.lan', client: '192.168.1.1', recipients: [] }, exists), ['archive@box.lan']);
   assert.deepEqual(copyRecipients(config, { from: 'a@b.lan', client: '10.1.1.1', recipients: ['ARCHIVE@box.lan'] }, exists), []);
 });
+
+test('message fixer: an empty header section split across chunks, and a long one', async () => {
+  const run = async (parts: string[]) => {
+    const fixer = new MessageFixer({ prepend: 'R: 1\r\n', missing: () => 'Date: D\r\n', maxBytes: 10_000_000 });
+    return (await buffer(Readable.from(parts.map((p) => Buffer.from(p))).pipe(fixer))).toString();
+  };
+  assert.equal(await run(['\r', '\nbody\r\n']), 'R: 1\r\nDate: D\r\n\r\nbody\r\n');
+  const many = Array.from({ length: 3000 }, (_, i) => `X-H${i}: ${'v'.repeat(60)}\r\n`);
+  const out = await run([...many, '\r\nbody\r\n']);
+  assert.ok(out.startsWith('R: 1\r\nX-H0: '));
+  assert.ok(out.endsWith('\r\nbody\r\n'));
+  assert.ok(!out.includes('Date: D'), 'over 256 KB of headers pass through unedited');
+});
