@@ -14,7 +14,7 @@ import type { MailboxStore } from '../mailbox/store.js';
 import { parseDuration } from '../util/duration.js';
 import { loadOrCreateCertificate } from '../util/tls-cert.js';
 import { mailboxBackend } from './backend.js';
-import { Session } from './session.js';
+import { hangUp, Session } from './session.js';
 import { LoginThrottle } from './throttle.js';
 
 export interface Pop3Options {
@@ -66,7 +66,7 @@ export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
     const current = config().pop3;
     if (sessions.size >= current.maxConnections) {
       log.warn({ client: socket.remoteAddress, limit: current.maxConnections }, 'POP3 connection refused: too many connections');
-      socket.end(`-ERR [SYS/TEMP] Too many POP3 connections (limit ${current.maxConnections}), try again later\r\n`);
+      hangUp(socket, `-ERR [SYS/TEMP] Too many POP3 connections (limit ${current.maxConnections}), try again later\r\n`);
       return;
     }
     const session = new Session({

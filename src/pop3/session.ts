@@ -93,7 +93,7 @@ export class Session implements CommandContext {
 
   private async loop(): Promise<void> {
     for (;;) {
-      const line = await this.reader.next();
+      const line = this.stopping ? null : await this.reader.next();
       if (this.stopping) return this.write('-ERR [SYS/TEMP] edge-relay is shutting down, try again in a minute\r\n');
       if (!line) return;
       this.busy = true;
@@ -129,7 +129,7 @@ export class Session implements CommandContext {
     socket.on('timeout', () => {
       if (socket !== this.socket) return;
       this.log.info('POP3 session idle for too long; closing');
-      socket.end('-ERR Idle for too long, closing the connection\r\n');
+      hangUp(socket, '-ERR Idle for too long, closing the connection\r\n');
       this.reader.stop();
       if (this.busy) socket.destroy();
     });
@@ -269,8 +269,12 @@ export class Session implements CommandContext {
       this.log.info({ mailbox: state.maildrop.mailbox, marked }, marked ? 'POP3 session ended without QUIT; nothing deleted' : 'POP3 session ended without QUIT');
     }
     this.reader.detach();
-    const socket = this.socket;
-    socket.end();
-    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    hangUp(this.socket);
   }
+}
+
+/** Sends a last line and closes; a client that does not close its side in time is dropped */
+export function hangUp(socket: net.Socket, lastLine = ''): void {
+  if (!socket.writableEnded) socket.end(lastLine);
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
