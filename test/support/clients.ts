@@ -14,6 +14,8 @@ export function run(command: string, args: string[], options: { input?: string |
       const code = err ? (typeof (err as NodeJS.ErrnoException & { code?: unknown }).code === 'number' ? ((err as unknown as { code: number }).code) : (child.exitCode ?? 1)) : 0;
       resolve({ code, stdout: stdout.toString(), stderr: stderr.toString() });
     });
+    // A child that exits before reading its input must not crash the test with EPIPE
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(options.input ?? '');
   });
 }
