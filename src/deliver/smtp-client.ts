@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { allRecipients, type Outcome, type RecipientOutcome } from './outcome.js';
 import { classifyFailure, type SmtpFailure } from './classify.js';
+import { login, type SmtpAuth } from './smtp-auth.js';
 
 export type TlsMode = 'starttls' | 'tls' | 'none' | 'opportunistic';
 
@@ -23,7 +24,7 @@ export interface SmtpTarget {
   verify: boolean;
   /** Extra trusted CA certificates (PEM file), added to Node's bundled store */
   caFile?: string;
-  auth?: { user: string; pass: string };
+  auth?: SmtpAuth;
   /** Our EHLO name */
   name: string;
   /** Certificate name to check and to name the host in errors (the MX name when host is its address); defaults to host */
@@ -92,9 +93,7 @@ export async function attemptDelivery(target: SmtpTarget, envelope: Envelope, op
   try {
     try {
       await connect(connection);
-      if (target.auth?.user) {
-        await new Promise<void>((resolve, reject) => connection.login({ user: target.auth!.user, pass: target.auth!.pass }, (err) => (err ? reject(err) : resolve())));
-      }
+      if (target.auth) await login(connection, target.auth);
     } catch (err) {
       const failure = asFailure(err);
       // STARTTLS refused, or the handshake (certificate check included) failed

@@ -1,0 +1,55 @@
+/**
+ * Where each OAuth2 provider's endpoints are and which scope SMTP sending
+ * needs (pure). `tokenUrl`, `deviceUrl` and `scope` in the settings override
+ * the provider's values: that is how the generic provider and tests work.
+ */
+import type { Config } from '../config/schema.js';
+
+export type OAuthSettings = Config['delivery']['oauth2'];
+
+export interface Endpoints {
+  tokenUrl: string;
+  /** "" when the provider has no device-authorization endpoint */
+  deviceUrl: string;
+  scope: string;
+}
+
+/** Delegated (device sign-in) and app-only (client credentials) scopes differ at Microsoft */
+const MICROSOFT_SCOPE = { device: 'https://outlook.office365.com/SMTP.Send offline_access', client_credentials: 'https://outlook.office365.com/.default' } as const;
+
+function providerEndpoints(settings: OAuthSettings): Endpoints {
+  switch (settings.provider) {
+    case 'microsoft': {
+      // "organizations" lets any work account sign in when no tenant is set; app-only needs the tenant
+      const base = `https://login.microsoftonline.com/${encodeURIComponent(settings.tenant || 'organizations')}/oauth2/v2.0`;
+      return { tokenUrl: `${base}/token`, deviceUrl: `${base}/devicecode`, scope: MICROSOFT_SCOPE[settings.flow] };
+    }
+    case 'google':
+      return { tokenUrl: 'https://oauth2.googleapis.com/token', deviceUrl: 'https://oauth2.googleapis.com/device/code', scope: 'https://mail.google.com/' };
+    case 'generic':
+      return { tokenUrl: '', deviceUrl: '', scope: '' };
+  }
+}
+
+export function endpoints(settings: OAuthSettings): Endpoints {
+  const base = providerEndpoints(settings);
+  return { tokenUrl: settings.tokenUrl || base.tokenUrl, deviceUrl: settings.deviceUrl || base.deviceUrl, scope: settings.scope || base.scope };
+}
+
+/** The upstream each provider expects, for the settings page to pre-fill */
+export const PROVIDER_SMARTHOST = {
+  microsoft: { host: 'smtp.office365.com', port: 587, security: 'starttls' },
+  google: { host: 'smtp.gmail.com', port: 587, security: 'starttls' },
+} as const;
+
+/** What is missing before tokens can be fetched, or null when the settings are complete */
+export function missingSetting(settings: OAuthSettings): string | null {
+  const ends = endpoints(settings);
+  if (!settings.clientId) return 'delivery.oauth2.clientId is empty';
+  if (!ends.tokenUrl) return 'delivery.oauth2.tokenUrl is empty (needed for provider "generic")';
+  if (!ends.scope) return 'delivery.oauth2.scope is empty (needed for provider "generic")';
+  if (settings.flow === 'client_credentials' && !settings.clientSecret) return 'delivery.oauth2.clientSecret is empty (needed for flow "client_credentials")';
+  if (settings.flow === 'client_credentials' && settings.provider === 'microsoft' && !settings.tenant) return 'delivery.oauth2.tenant is empty (needed for Microsoft app-only sign-in)';
+  if (settings.flow === 'device' && !ends.deviceUrl) return 'delivery.oauth2.deviceUrl is empty (needed for flow "device")';
+  return null;
+}

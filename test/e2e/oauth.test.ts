@@ -1,0 +1,175 @@
+/**
+ * XOAUTH2 to the smarthost end to end: the relay (a child process) gets its
+ * tokens from a local HTTPS token endpoint and logs in to an upstream that
+ * accepts XOAUTH2 only and checks every token with that endpoint.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { resolveConfig } from '../../src/config/validate.js';
+import { silentLogger } from '../../src/log.js';
+import { OAuthClient } from '../../src/oauth/client.js';
+import { makeCerts } from '../support/certs.js';
+import { smtplibSend } from '../support/clients.js';
+import { startOAuthServer, type OAuthServer } from '../support/oauth-server.js';
+import { startRelay, type RunningRelay } from '../support/relay.js';
+import { startUpstream, type Upstream } from '../support/upstream.js';
+import { waitUntil } from '../support/wait.js';
+
+const MAILBOX = 'scanner@contoso.test';
+
+interface AuthLog {
+  seen: { token: string; accepted: boolean }[];
+}
+
+/** An upstream that takes XOAUTH2 only; a bad token gets a plain 535 (Microsoft) or the error challenge (Google) */
+async function xoauthUpstream(oauth: OAuthServer, style: 'plain535' | 'challenge', log: AuthLog): Promise<Upstream> {
+  return startUpstream({
+    requireTls: true,
+    auth: { user: MAILBOX, pass: 'unused' },
+    extra: {
+      authMethods: ['XOAUTH2'],
+      onAuth(auth, _session, callback) {
+        const accepted = auth.method === 'XOAUTH2' && auth.username === MAILBOX && oauth.isValid(auth.accessToken ?? '');
+        log.seen.push({ token: auth.accessToken ?? '', accepted });
+        if (accepted) return callback(null, { user: MAILBOX });
+        if (style === 'challenge') return callback(null, { data: { status: '401', schemes: 'bearer', scope: 'https://mail.google.com/' } });
+        callback(Object.assign(new Error('5.7.3 Authentication unsuccessful'), { responseCode: 535 }));
+      },
+    },
+  });
+}
+
+function relayConfig(upstream: Upstream, oauth: OAuthServer, flow: 'device' | 'client_credentials') {
+  return {
+    delivery: {
+      smarthost: { host: '127.0.0.1', port: upstream.port, security: 'starttls', user: MAILBOX, auth: 'oauth2' },
+      oauth2: { provider: 'generic', flow, clientId: oauth.clientId, clientSecret: flow === 'client_credentials' ? oauth.clientSecret : '', tokenUrl: oauth.tokenUrl, deviceUrl: oauth.deviceUrl, scope: 'smtp offline_access' },
+      tls: { verify: true, caFile: makeCerts().caFile },
+    },
+  };
+}
+
+const mail = (subject: string) => `From: scanner@office.test\r\nTo: boss@example.com\r\nSubject: ${subject}\r\n\r\nscan attached\r\n`;
+
+const doneAttempts = (relay: RunningRelay, count: number) => relay.waitForLog((l) => l.msg === 'Message done, removed from the queue' && relay.logs.filter((x) => x.msg === l.msg).length >= count);
+
+function assertNoSecrets(relay: RunningRelay, oauth: OAuthServer): void {
+  const output = relay.output();
+  for (const secret of oauth.secrets()) assert.ok(!output.includes(secret), `a token or secret (${secret.slice(0, 8)}...) appeared in the log`);
+}
+
+describe('XOAUTH2 with client credentials (Microsoft-style 535)', () => {
+  let oauth: OAuthServer;
+  let upstream: Upstream;
+  let relay: RunningRelay;
+  const authLog: AuthLog = { seen: [] };
+
+  before(async () => {
+    oauth = await startOAuthServer({ expiresIn: 3 });
+    upstream = await xoauthUpstream(oauth, 'plain535', authLog);
+    relay = await startRelay({ config: relayConfig(upstream, oauth, 'client_credentials') });
+  });
+  after(async () => {
+    await relay.stop();
+    await upstream.close();
+    await oauth.close();
+  });
+
+  test('fetches a token and delivers with XOAUTH2', async () => {
+    await smtplibSend(relay.smtpPort, 'scanner@office.test', ['boss@example.com'], mail('one'));
+    const [message] = await upstream.waitFor(1);
+    assert.equal(message?.user, MAILBOX);
+    assert.deepEqual(oauth.requests, ['client_credentials']);
+    assert.equal(authLog.seen.length, 1);
+    assert.ok(authLog.seen[0]?.accepted);
+  });
+
+  test('a token past half its life is renewed before use', async () => {
+    await new Promise((resolve) => setTimeout(resolve, 1_700));
+    await smtplibSend(relay.smtpPort, 'scanner@office.test', ['boss@example.com'], mail('two'));
+    await upstream.waitFor(2);
+    assert.deepEqual(oauth.requests, ['client_credentials', 'client_credentials']);
+    assert.notEqual(authLog.seen[1]?.token, authLog.seen[0]?.token);
+    assert.ok(authLog.seen.every((s) => s.accepted), 'the stale token was never offered');
+  });
+
+  test('a 535 for a revoked token: a fresh token, retried in the same attempt', async () => {
+    oauth.setExpiresIn(3600);
+    await new Promise((resolve) => setTimeout(resolve, 1_700));
+    await smtplibSend(relay.smtpPort, 'scanner@office.test', ['boss@example.com'], mail('three'));
+    await upstream.waitFor(3);
+    const current = authLog.seen.at(-1)?.token ?? '';
+    oauth.revokeAccessToken(current);
+    const seenBefore = authLog.seen.length;
+    await smtplibSend(relay.smtpPort, 'scanner@office.test', ['boss@example.com'], mail('four'));
+    await upstream.waitFor(4);
+    const tries = authLog.seen.slice(seenBefore);
+    assert.deepEqual(tries.map((t) => t.accepted), [false, true], 'refused once, then accepted');
+    assert.equal(tries[0]?.token, current);
+    const done = await doneAttempts(relay, 4);
+    assert.equal(done.attempts, 1, 'delivered in the first attempt, not after a deferral');
+  });
+
+  test('no token or client secret in any log line', () => assertNoSecrets(relay, oauth));
+});
+
+describe('XOAUTH2 with a device sign-in (Google-style challenge), then revoked', () => {
+  let oauth: OAuthServer;
+  let upstream: Upstream;
+  let relay: RunningRelay;
+  const authLog: AuthLog = { seen: [] };
+
+  before(async () => {
+    oauth = await startOAuthServer({ expiresIn: 3600 });
+    upstream = await xoauthUpstream(oauth, 'challenge', authLog);
+    // The admin signs in once (what the web page does), into the data dir the relay will use
+    const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-test-'));
+    const config = resolveConfig({ ...relayConfig(upstream, oauth, 'device'), dataDir: path.join(dir, 'data') }, 'test');
+    const client = await OAuthClient.open({ config: () => config, dataDir: config.dataDir, log: silentLogger() });
+    const code = await client.startDeviceLogin();
+    oauth.approve(code.userCode);
+    await waitUntil(() => client.deviceLoginState().state === 'done', 10_000, `the device sign-in (${JSON.stringify(client.deviceLoginState())})`);
+    relay = await startRelay({ dir, config: relayConfig(upstream, oauth, 'device') });
+  });
+  after(async () => {
+    await relay.stop();
+    await upstream.close();
+    await oauth.close();
+  });
+
+  test('the stored refresh token gets an access token; delivered', async () => {
+    await smtplibSend(relay.smtpPort, 'scanner@office.test', ['boss@example.com'], mail('device one'));
+    await upstream.waitFor(1);
+    assert.deepEqual(oauth.requests, ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token']);
+  });
+
+  test('the error challenge for a revoked access token: refreshed and retried on the same connection', async () => {
+    oauth.revokeAccessToken(authLog.seen.at(-1)?.token ?? '');
+    const seenBefore = authLog.seen.length;
+    await smtplibSend(relay.smtpPort, 'scanner@office.test', ['boss@example.com'], mail('device two'));
+    await upstream.waitFor(2);
+    assert.deepEqual(authLog.seen.slice(seenBefore).map((t) => t.accepted), [false, true]);
+    assert.equal((await doneAttempts(relay, 2)).attempts, 1);
+  });
+
+  test('revoked sign-in: deferred, lastError says re-consent is needed, needs-consent logged', async () => {
+    oauth.revokeRefreshTokens();
+    oauth.revokeAccessToken(authLog.seen.at(-1)?.token ?? '');
+    const reply = await smtplibSend(relay.smtpPort, 'scanner@office.test', ['boss@example.com'], mail('device three'));
+    const id = /queued as ([0-9A-Z]+)/.exec(reply)?.[1];
+    const warning = await relay.waitForLog((l) => l.oauth === 'needs-consent');
+    assert.match(String(warning.reason), /invalid_grant.*sign in again/);
+    const item = await waitUntil(async () => {
+      const list = JSON.parse((await relay.cli(['queue', 'list', '--json'])).stdout) as { id: string; lastError: string | null; recipients: { status: string }[] }[];
+      return list.find((entry) => entry.id === id && entry.lastError);
+    }, 15_000, 'the deferred message');
+    assert.equal(item.recipients[0]?.status, 'deferred');
+    assert.match(item.lastError ?? '', /re-consent is needed/);
+    assert.equal(upstream.messages.length, 2, 'nothing more delivered');
+  });
+
+  test('no token in any log line', () => assertNoSecrets(relay, oauth));
+});
