@@ -21,7 +21,7 @@ test-deps:
 	@bash scripts/test-deps.sh
 
 test: build test-deps
-	node --import tsx --test --test-concurrency=2 --test-reporter=spec $(TEST_FILES)
+	node --import tsx --test --test-concurrency=2 --test-timeout=240000 --test-force-exit --test-reporter=spec $(TEST_FILES)
 
 # Packaging, benchmarks and soak targets live in their own files
 -include mk/*.mk
