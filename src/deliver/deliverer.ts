@@ -9,10 +9,12 @@ import type { Config } from '../config/schema.js';
 import { RelayError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MailboxStore } from '../mailbox/store.js';
-import type { Destination } from '../route/router.js';
+import type { Destination, HostDestination, MxDestination } from '../route/router.js';
+import type { ClientInfo } from '../spool/records.js';
 import { parseDuration } from '../util/duration.js';
 import type { MxDelivery } from './mx.js';
 import { allRecipients, type RecipientOutcome } from './outcome.js';
+import { outboundParts } from './outbound.js';
 import { OAuthClient, type AccessTokenSource } from '../oauth/client.js';
 import type { SmtpAuth } from './smtp-auth.js';
 import { sendOne, type SmtpTarget } from './smtp-client.js';
@@ -23,13 +25,19 @@ export interface DeliveryJob {
   recipients: string[];
   destination: Destination;
   openBody: () => Promise<Readable>;
+  /** The device that sent it (the arrival's client): per-device sender rewrite and display name */
+  client?: ClientInfo;
 }
+
+type RelayDestination = Extract<Destination, { kind: 'smarthost' }> | MxDestination | HostDestination;
 
 export interface DelivererOptions {
   config: () => Config;
   mailboxes: MailboxStore;
   mx: MxDelivery;
   log: Logger;
+  /** The admin-given name of a device by its address (the device inventory), for the rewritten From's display name */
+  deviceName?: (address: string) => string | undefined;
   /** The process's one OAuth2 client (shared with the web page); made here on first use when not given */
   oauth?: OAuthClient;
 }
@@ -79,13 +87,24 @@ export class Deliverer {
       case 'local':
         return this.deliverLocal(job, destination.mailbox);
       case 'smarthost':
-        return sendOne(smarthostTarget(this.options.config(), await this.oauthClient()), { from: job.from, to: job.recipients }, job.openBody);
       case 'mx':
       case 'host':
-        return this.options.mx.deliver(destination, { from: job.from, to: job.recipients }, job.openBody);
+        return this.relay(job, destination);
       case 'unroutable':
         return allRecipients(job.recipients, destination.permanent ? { status: 'bounced', error: destination.reason } : { status: 'deferred', error: destination.reason });
     }
+  }
+
+  /** Each part (recipients sharing a sender rewrite) is its own transaction */
+  private async relay(job: DeliveryJob, destination: RelayDestination): Promise<RecipientOutcome[]> {
+    const config = this.options.config();
+    const context = { client: job.client, deviceName: job.client && this.options.deviceName?.(job.client.address) };
+    const outcomes: RecipientOutcome[] = [];
+    for (const part of outboundParts(job, config, context)) {
+      if (part.plan.envelopeFrom || part.plan.headerFrom) this.options.log.info({ queueId: job.queueId, envelopeFrom: part.envelope.from, headerFrom: part.plan.headerFrom || undefined }, 'Sender aligned');
+      outcomes.push(...(destination.kind === 'smarthost' ? await sendOne(smarthostTarget(config, await this.oauthClient()), part.envelope, part.openBody) : await this.options.mx.deliver(destination, part.envelope, part.openBody)));
+    }
+    return outcomes;
   }
 
   private async deliverLocal(job: DeliveryJob, mailbox: string): Promise<RecipientOutcome[]> {
