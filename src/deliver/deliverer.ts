@@ -14,6 +14,7 @@ import type { ClientInfo } from '../spool/records.js';
 import { parseDuration } from '../util/duration.js';
 import type { MxDelivery } from './mx.js';
 import { allRecipients, type RecipientOutcome } from './outcome.js';
+import { DkimSigner } from './dkim.js';
 import { outboundParts } from './outbound.js';
 import { OAuthClient, type AccessTokenSource } from '../oauth/client.js';
 import type { SmtpAuth } from './smtp-auth.js';
@@ -38,6 +39,8 @@ export interface DelivererOptions {
   log: Logger;
   /** The admin-given name of a device by its address (the device inventory), for the rewritten From's display name */
   deviceName?: (address: string) => string | undefined;
+  /** The DKIM signer (shared with the page, which shows its DNS record); made here when not given */
+  dkim?: DkimSigner;
   /** The process's one OAuth2 client (shared with the web page); made here on first use when not given */
   oauth?: OAuthClient;
 }
@@ -69,9 +72,12 @@ export function smarthostTarget(config: Config, tokens?: AccessTokenSource): Smt
 
 export class Deliverer {
   private oauth: Promise<OAuthClient> | undefined;
+  /** For the page: the DNS record to publish is `dkim.record(domain, selector)` */
+  readonly dkim: DkimSigner;
 
   constructor(private readonly options: DelivererOptions) {
     if (options.oauth) this.oauth = Promise.resolve(options.oauth);
+    this.dkim = options.dkim ?? new DkimSigner(path.resolve(options.config().dataDir));
   }
 
   /** The OAuth2 client, for the page's status and sign-in */
@@ -102,7 +108,8 @@ export class Deliverer {
     const outcomes: RecipientOutcome[] = [];
     for (const part of outboundParts(job, config, context)) {
       if (part.plan.envelopeFrom || part.plan.headerFrom) this.options.log.info({ queueId: job.queueId, envelopeFrom: part.envelope.from, headerFrom: part.plan.headerFrom || undefined }, 'Sender aligned');
-      outcomes.push(...(destination.kind === 'smarthost' ? await sendOne(smarthostTarget(config, await this.oauthClient()), part.envelope, part.openBody) : await this.options.mx.deliver(destination, part.envelope, part.openBody)));
+      const openBody = this.dkim.wrap(config, part.openBody);
+      outcomes.push(...(destination.kind === 'smarthost' ? await sendOne(smarthostTarget(config, await this.oauthClient()), part.envelope, openBody) : await this.options.mx.deliver(destination, part.envelope, openBody)));
     }
     return outcomes;
   }
