@@ -28,6 +28,8 @@ export interface DeliveryJob {
   openBody: () => Promise<Readable>;
   /** The device that sent it (the arrival's client): per-device sender rewrite and display name */
   client?: ClientInfo;
+  /** Message size in bytes: how long a transaction may take grows with it */
+  size?: number;
 }
 
 type RelayDestination = Extract<Destination, { kind: 'smarthost' }> | MxDestination | HostDestination;
@@ -109,7 +111,8 @@ export class Deliverer {
     for (const part of outboundParts(job, config, context)) {
       if (part.plan.envelopeFrom || part.plan.headerFrom) this.options.log.info({ queueId: job.queueId, envelopeFrom: part.envelope.from, headerFrom: part.plan.headerFrom || undefined }, 'Sender aligned');
       const openBody = this.dkim.wrap(config, part.openBody);
-      outcomes.push(...(destination.kind === 'smarthost' ? await sendOne(smarthostTarget(config, await this.oauthClient()), part.envelope, openBody) : await this.options.mx.deliver(destination, part.envelope, openBody)));
+      const envelope = { ...part.envelope, size: job.size };
+      outcomes.push(...(destination.kind === 'smarthost' ? await sendOne(smarthostTarget(config, await this.oauthClient()), envelope, openBody) : await this.options.mx.deliver(destination, envelope, openBody)));
     }
     return outcomes;
   }

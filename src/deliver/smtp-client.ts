@@ -13,6 +13,7 @@ import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { allRecipients, type Outcome, type RecipientOutcome } from './outcome.js';
 import { classifyFailure, type SmtpFailure } from './classify.js';
 import { login, type SmtpAuth } from './smtp-auth.js';
+import { formatDuration } from '../util/duration.js';
 
 export type TlsMode = 'starttls' | 'tls' | 'none' | 'opportunistic';
 
@@ -35,7 +36,20 @@ export interface SmtpTarget {
 export interface Envelope {
   from: string;
   to: string[];
+  /** Message size in bytes, when known: allows slow links more time */
+  size?: number;
 }
+
+/** The slowest upload we wait for (64 kbit/s): a 50 MB scan gets ~100 minutes on top of the base */
+const MIN_BYTES_PER_SECOND = 8 * 1024;
+
+/**
+ * The whole transaction's deadline. The socket timeout only fires on silence,
+ * so an upstream that drips one byte a second would otherwise hold a delivery
+ * slot for ever.
+ */
+export const transactionDeadlineMs = (target: SmtpTarget, envelope: Envelope): number =>
+  3 * target.timeoutMs + Math.ceil(((envelope.size ?? 0) / MIN_BYTES_PER_SECOND) * 1000);
 
 export function trustStore(caFile: string | undefined): string[] | undefined {
   if (!caFile) return undefined;
@@ -90,7 +104,16 @@ export async function attemptDelivery(target: SmtpTarget, envelope: Envelope, op
   const where = describeTarget(target);
   const connection = new SMTPConnection(connectionOptions(target));
   connection.on('error', () => undefined);
-  try {
+  let phase: 'setup' | 'transaction' = 'setup';
+  const limit = transactionDeadlineMs(target, envelope);
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<Attempt>((resolve) => {
+    timer = setTimeout(() => {
+      const outcome: Outcome = { status: 'deferred', error: `ETIMEDOUT: no complete SMTP transaction within ${formatDuration(limit)} (${where})` };
+      resolve(phase === 'setup' ? { kind: 'unreachable', outcome, tlsFailed: false } : { kind: 'answered', outcomes: allRecipients(envelope.to, outcome) });
+    }, limit);
+  });
+  const work = async (): Promise<Attempt> => {
     try {
       await connect(connection);
       if (target.auth) await login(connection, target.auth);
@@ -100,6 +123,7 @@ export async function attemptDelivery(target: SmtpTarget, envelope: Envelope, op
       const tlsFailed = failure.code === 'ETLS' || connection.upgrading === true;
       return { kind: 'unreachable', outcome: classifyFailure(failure, where), tlsFailed };
     }
+    phase = 'transaction';
     const body = await openBody();
     try {
       const info = await new Promise<SMTPConnection.SentMessageInfo>((resolve, reject) =>
@@ -110,7 +134,11 @@ export async function attemptDelivery(target: SmtpTarget, envelope: Envelope, op
       body.destroy();
       return { kind: 'answered', outcomes: outcomesFromError(envelope, err, where) };
     }
+  };
+  try {
+    return await Promise.race([work(), expired]);
   } finally {
+    clearTimeout(timer);
     connection.quit();
     connection.close();
   }

@@ -150,7 +150,15 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     const outcomes = (
       await Promise.all(
         groups.map((group) =>
-          deliverer.deliver({ queueId: id, from: entry.arrival.from, recipients: group.recipients, destination: group.destination, openBody: () => spool.openBody(id) }),
+          deliverer.deliver({
+            queueId: id,
+            from: entry.arrival.from,
+            recipients: group.recipients,
+            destination: group.destination,
+            openBody: () => spool.openBody(id),
+            client: entry.arrival.client,
+            size: entry.size,
+          }),
         ),
       )
     ).flat();
