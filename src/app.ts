@@ -14,6 +14,7 @@ import { MailboxStore } from './mailbox/store.js';
 import { startPop3 } from './pop3/server.js';
 import { QueueAdmin } from './queue/admin.js';
 import { QueueRunner } from './queue/runner.js';
+import { OAuthClient } from './oauth/client.js';
 import { NO_UPSTREAM } from './route/router.js';
 import { Spool } from './spool/spool.js';
 import { ensureDir } from './util/fsx.js';
@@ -45,7 +46,8 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
   await mailboxes.ensure(config().mailbox.postmaster);
 
   const bouncer = new Bouncer({ spool, config, log, postmasterExists: () => mailboxes.exists(config().mailbox.postmaster) });
-  const deliverer = new Deliverer({ config, mailboxes, mx: new MxDelivery({ config, log }), log });
+  const oauth = await OAuthClient.open({ config, dataDir, log });
+  const deliverer = new Deliverer({ config, mailboxes, mx: new MxDelivery({ config, log }), log, oauth });
   const runner = new QueueRunner({ spool, deliverer, bouncer, config, log });
   const queue = new QueueAdmin(spool, () => void runner.rescan());
   store.onChange(() => runner.retryAllNow());
@@ -73,6 +75,7 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
       process.off('SIGUSR2', onNudge);
       await admin.stop();
       await Promise.all([intake.stop(), pop3.stop(), runner.stop(STOP_GRACE_MS)]);
+      oauth.stop();
       await releasePid();
       log.info('edge-relay stopped');
     },
