@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, linkSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, linkSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
@@ -26,8 +26,14 @@ interface Target {
   env: NodeJS.ProcessEnv;
 }
 
-/** A directory with nothing in it, used as PATH and as working directory */
-const emptyDir = () => mkdtempSync(path.join(tmpdir(), 'edge-relay-bin-'));
+/** A directory with nothing in it, used as PATH and as working directory; removed at the end */
+const temps: string[] = [];
+const emptyDir = () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-bin-'));
+  temps.push(dir);
+  return dir;
+};
+after(() => temps.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
 const TARGETS: Target[] = [
   { arch: 'x64', command: (exe) => [exe], env: {} },
