@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, linkSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
@@ -40,9 +40,13 @@ const TARGETS: Target[] = [
   { arch: 'arm64', command: (exe) => ['/usr/bin/qemu-aarch64-static', exe], env: { QEMU_LD_PREFIX } },
 ];
 
-/** Builds the executables when missing or older than the sources (a no-op otherwise) */
+/**
+ * Builds the executables when missing or older than the sources (a no-op
+ * otherwise); the lock keeps test files running in parallel from building twice at once
+ */
 function ensureBuilt(): void {
-  execFileSync('make', ['--no-print-directory', 'binary'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 });
+  mkdirSync(path.join(ROOT, 'dist'), { recursive: true });
+  execFileSync('flock', ['dist/.make.lock', 'make', '--no-print-directory', 'binary'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 });
 }
 
 /** Puts the executable alone in an empty directory: a hard link, or a copy across file systems */

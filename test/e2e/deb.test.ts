@@ -69,8 +69,10 @@ const idOf = (root: string, file: 'passwd' | 'group') => {
   return line === undefined ? undefined : Number(line.split(':')[2]);
 };
 
+/** Builds the packages when missing or stale; the lock is shared with binary.test.ts, which may run in parallel */
 before(() => {
-  execFileSync('make', ['--no-print-directory', 'deb'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 });
+  mkdirSync(path.join(ROOT, 'dist'), { recursive: true });
+  execFileSync('flock', ['dist/.make.lock', 'make', '--no-print-directory', 'deb'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 });
 });
 
 for (const arch of ['amd64', 'arm64'] as const) {
