@@ -20,7 +20,7 @@ run: build
 test-deps:
 	@bash scripts/test-deps.sh
 
-test: build test-deps
+test: build test-deps binary deb
 	node --import tsx --test --test-concurrency=2 --test-timeout=240000 --test-force-exit --test-reporter=spec $(TEST_FILES)
 
 # Packaging, benchmarks and soak targets live in their own files

@@ -15,6 +15,7 @@ command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)
 [ -e /usr/aarch64-linux-gnu/lib/libstdc++.so.6 ] || need+=(libstdc++6-arm64-cross)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v dpkg-deb >/dev/null || need+=(dpkg)
+command -v flock >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
