@@ -57,7 +57,7 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
   const smtp = await intake.start();
   const pop3 = await startPop3({ config, mailboxes, log, dataDir });
   const { pop3: pop3Addr, pop3s: pop3sAddr } = pop3.addresses;
-  const admin = await startAdmin({ store, log, intake, spool, mailboxes, mailboxLocks: pop3.locks, runner, queue });
+  const admin = await startAdmin({ store, log, intake, spool, mailboxes, mailboxLocks: pop3.locks, runner, queue, oauth, dkim: deliverer.dkim });
   log.info({ smtp: `${smtp.address}:${smtp.port}`, ...(intake.tlsAddress ? { smtps: `${intake.tlsAddress.address}:${intake.tlsAddress.port}` } : {}), pop3: `${pop3Addr.address}:${pop3Addr.port}`, ...(pop3sAddr && { pop3s: `${pop3sAddr.address}:${pop3sAddr.port}` }), web: `${admin.web.address}:${admin.web.port}`, dataDir, config: store.source, queued: recovered.messages }, 'edge-relay is running');
   if (config().delivery.mode === 'smarthost' && !config().delivery.smarthost.host) log.warn(NO_UPSTREAM);
 

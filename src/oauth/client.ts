@@ -195,7 +195,7 @@ export class OAuthClient extends EventEmitter<OAuthClientEvents> implements Acce
   }
 }
 
-const NOT_SIGNED_IN = 'Nobody has signed in yet: start the sign-in on the settings page';
+const NOT_SIGNED_IN = 'Nobody has signed in yet: start the sign-in on the Sender page of the admin web page';
 
 /** Plain-language reason for a refused token request */
 function explain(result: Extract<TokenResult, { kind: 'refused' }>, flow: Config['delivery']['oauth2']['flow']): string {

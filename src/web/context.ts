@@ -5,7 +5,10 @@ import type { Alerter } from '../alerts/alerter.js';
 import type { UpstreamHealth } from '../alerts/upstream-health.js';
 import type { ConfigStore } from '../config/store.js';
 import type { DeviceInventory } from '../devices/inventory.js';
+import type { DkimSigner } from '../deliver/dkim.js';
+import type { Intake } from '../intake/server.js';
 import type { Logger } from '../log.js';
+import type { OAuthClient } from '../oauth/client.js';
 import type { MailboxStore } from '../mailbox/store.js';
 import type { Activity } from '../metrics/activity.js';
 import type { RelayMetrics } from '../metrics/metrics.js';
@@ -33,6 +36,9 @@ export interface WebServices {
   log: Logger;
   startedAt: Date;
   dataDir: string;
+  oauth: OAuthClient;
+  dkim: DkimSigner;
+  intake: Intake;
 }
 
 /** Built by the server for the routes */

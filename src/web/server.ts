@@ -14,6 +14,7 @@ import { authRoutes, logoutRoute, requireLogin } from './auth.js';
 import type { WebEnv, WebServices, WebState } from './context.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { deviceRoutes } from './routes/devices.js';
+import { senderRoutes } from './routes/sender.js';
 import { mailboxRoutes } from './routes/mailboxes.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { publicRoutes } from './routes/public.js';
@@ -54,7 +55,7 @@ export function buildApp(state: WebState): Hono<WebEnv> {
   authRoutes(app, state);
   app.use('*', requireLogin(state));
   logoutRoute(app, state);
-  for (const routes of [dashboardRoutes, queueRoutes, settingsRoutes, mailboxRoutes, deviceRoutes, testMailRoutes, tokenRoutes, metricsRoutes]) routes(app, state);
+  for (const routes of [dashboardRoutes, queueRoutes, settingsRoutes, mailboxRoutes, deviceRoutes, senderRoutes, testMailRoutes, tokenRoutes, metricsRoutes]) routes(app, state);
   app.notFound((c) => (c.req.path.startsWith('/api/') ? c.json({ error: `No such API route "${c.req.path}"` }, 404) : c.text('Not found', 404)));
   app.onError((err, c) => {
     const status = errorStatus(err);

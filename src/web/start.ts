@@ -9,6 +9,8 @@ import { AdminCredentials } from '../admin/credentials.js';
 import { Alerter } from '../alerts/alerter.js';
 import { UpstreamHealth, upstreamConfigured, upstreamSignal } from '../alerts/upstream-health.js';
 import type { ConfigStore } from '../config/store.js';
+import type { DkimSigner } from '../deliver/dkim.js';
+import type { OAuthClient } from '../oauth/client.js';
 import { DeviceInventory } from '../devices/inventory.js';
 import type { Intake, IntakeEvents } from '../intake/server.js';
 import type { Logger } from '../log.js';
@@ -35,6 +37,8 @@ export interface AdminDeps {
   mailboxLocks: MailboxLocks;
   runner: QueueRunner;
   queue: QueueAdmin;
+  oauth: OAuthClient;
+  dkim: DkimSigner;
 }
 
 export interface AdminConsole {

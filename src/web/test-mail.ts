@@ -3,6 +3,7 @@
  * the upstream's own reply; to a local mailbox or by MX, through the queue
  * (the page then says where to watch it).
  */
+import type { AccessTokenSource } from '../oauth/client.js';
 import { Readable } from 'node:stream';
 import type { UpstreamHealth } from '../alerts/upstream-health.js';
 import type { Config } from '../config/schema.js';
@@ -37,7 +38,7 @@ function testMessage(config: Config, to: string, now: Date): Buffer {
   );
 }
 
-export async function sendTestMail(config: Config, spool: Spool, health: UpstreamHealth, toText: string, now = new Date()): Promise<TestMailResult> {
+export async function sendTestMail(config: Config, spool: Spool, health: UpstreamHealth, tokens: AccessTokenSource, toText: string, now = new Date()): Promise<TestMailResult> {
   const address = parseAddress(toText.trim());
   if (!address) return { kind: 'refused', to: toText, reason: `Not an email address: "${toText}"` };
   const to = formatAddress(address);
@@ -47,7 +48,7 @@ export async function sendTestMail(config: Config, spool: Spool, health: Upstrea
     case 'unroutable':
       return { kind: 'refused', to, reason: destination.reason };
     case 'smarthost': {
-      const [result] = await sendOne(smarthostTarget(config), { from, to: [to] }, async () => Readable.from([testMessage(config, to, now)]));
+      const [result] = await sendOne(smarthostTarget(config, tokens), { from, to: [to] }, async () => Readable.from([testMessage(config, to, now)]));
       const outcome = result?.outcome ?? { status: 'deferred', error: 'No result from the upstream' };
       if (outcome.status === 'delivered' || outcome.status === 'local') {
         health.success(outcome.detail);

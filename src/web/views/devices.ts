@@ -8,7 +8,7 @@ export function devicesView(devices: Device[], csrf: string): Html {
   return html`<h1>Devices</h1><p class="lead">Every address that connected, with what it sent today. Give devices a name so you recognise them.</p>
 <div class="table-wrap"><table><thead><tr><th>Address</th><th>Name</th><th>HELO name</th><th class="num">Today</th><th class="num">Bytes today</th><th class="num">Refused today</th><th>Last seen</th><th>Last result</th></tr></thead><tbody>
 ${devices.map(
-  (d) => html`<tr><td><code>${d.address}</code></td>
+  (d) => html`<tr><td><code>${d.address}</code><br><a class="small" href="/devices/${encodeURIComponent(d.address)}/transcripts">transcripts</a></td>
 <td><form method="post" action="/devices/name" class="actions">${csrfField(csrf)}<input type="hidden" name="address" value="${d.address}">
 <input type="text" name="name" value="${d.name}" placeholder="e.g. 3rd floor copier" aria-label="Name for ${d.address}"><button class="small">Save</button></form></td>
 <td>${d.helo || '—'}</td><td class="num">${d.today.messages}</td><td class="num">${formatBytes(d.today.bytes)}</td><td class="num">${d.today.rejects}</td>

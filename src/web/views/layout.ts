@@ -5,7 +5,7 @@ import type { Flash } from '../sessions.js';
 
 export type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 
-export type NavKey = 'dashboard' | 'queue' | 'devices' | 'mailboxes' | 'settings' | 'test-mail' | 'tokens';
+export type NavKey = 'dashboard' | 'queue' | 'devices' | 'mailboxes' | 'settings' | 'sender' | 'test-mail' | 'tokens';
 
 const NAV: [NavKey, string, string][] = [
   ['dashboard', '/', 'Dashboard'],
@@ -13,6 +13,7 @@ const NAV: [NavKey, string, string][] = [
   ['devices', '/devices', 'Devices'],
   ['mailboxes', '/mailboxes', 'Mailboxes'],
   ['settings', '/settings', 'Settings'],
+  ['sender', '/sender', 'Sender'],
   ['test-mail', '/test-mail', 'Send a test mail'],
   ['tokens', '/tokens', 'API tokens'],
 ];

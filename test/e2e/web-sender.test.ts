@@ -1,0 +1,105 @@
+/**
+ * The Sender page: the OAuth2 device sign-in shown on the page and completed
+ * by "the admin" on a local token server, the DKIM record to publish, the
+ * pre-flight check against a loopback DNS server; and device transcripts.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { makeCerts } from '../support/certs.js';
+import { RawSmtp } from '../support/clients.js';
+import { setupAdmin, type WebClient } from '../support/browser.js';
+import { startDnsServer, type DnsServer } from '../support/dns-server.js';
+import { startOAuthServer, type OAuthServer } from '../support/oauth-server.js';
+import { startRelay, type RunningRelay } from '../support/relay.js';
+import { waitUntil } from '../support/wait.js';
+
+describe('the Sender page and device transcripts', () => {
+  let oauth: OAuthServer;
+  let dns: DnsServer;
+  let relay: RunningRelay;
+  let admin: WebClient;
+
+  before(async () => {
+    oauth = await startOAuthServer({ interval: 1 });
+    dns = await startDnsServer({
+      'contoso.test': [
+        { type: 'MX', preference: 10, exchange: 'mx.contoso.test' },
+        { type: 'TXT', text: 'v=spf1 include:spf.protection.outlook.com -all' },
+      ],
+      'mx.contoso.test': [{ type: 'A', address: '127.0.0.50' }],
+      '_dmarc.contoso.test': [{ type: 'TXT', text: 'v=DMARC1; p=reject' }],
+    });
+    relay = await startRelay({
+      config: {
+        delivery: {
+          smarthost: { host: '127.0.0.1', port: 9, security: 'starttls', user: 'scanner@contoso.test', auth: 'oauth2' },
+          oauth2: { provider: 'generic', flow: 'device', clientId: oauth.clientId, tokenUrl: oauth.tokenUrl, deviceUrl: oauth.deviceUrl, scope: 'smtp offline_access' },
+          tls: { caFile: makeCerts().caFile },
+          dns: { servers: [dns.address] },
+          dkim: { enabled: true, domain: 'contoso.test', selector: 'box1' },
+        },
+      },
+    });
+    const line = await relay.waitForLog((l) => typeof l.setupToken === 'string');
+    admin = await setupAdmin(`http://127.0.0.1:${relay.webPort}`, String(line.setupToken), 'correct horse battery');
+  });
+  after(async () => {
+    await relay.stop();
+    await oauth.close();
+    await dns.close();
+  });
+
+  test('device sign-in: the code is on the page, and once approved the status turns ok', async () => {
+    const before = await admin.get('/sender');
+    assert.match(before.text, /needs-consent|not-configured/);
+    assert.equal((await admin.post('/sender/oauth/start', {})).status, 303);
+    const page = await admin.get('/sender');
+    const code = /<code id="user-code">([^<]+)<\/code>/.exec(page.text)?.[1];
+    assert.ok(code, 'the user code is shown');
+    assert.equal(code, oauth.lastUserCode());
+    oauth.approve(code);
+    await waitUntil(async () => /signed in<\/span>/.test((await admin.get('/sender')).text), 15_000, 'the sign-in to complete');
+    const status = (await admin.get('/api/sender')).text;
+    assert.match(status, /"state":"ok"/);
+    for (const secret of oauth.secrets()) assert.ok(!relay.output().includes(secret), 'no token in the log');
+  });
+
+  test('a state-changing sender route without the CSRF token is refused', async () => {
+    assert.equal((await admin.post('/sender/oauth/signout', { _csrf: 'forged' })).status, 403);
+  });
+
+  test('the DKIM record to publish is shown', async () => {
+    const page = await admin.get('/sender');
+    assert.match(page.text, /<code id="dkim-name">box1\._domainkey\.contoso\.test<\/code>/);
+    assert.match(page.text, /<code id="dkim-value"[^>]*>v=DKIM1; k=rsa; p=[A-Za-z0-9+/=]{200,}<\/code>/);
+  });
+
+  test('pre-flight names what is missing, in plain words', async () => {
+    const page = await admin.post('/sender/preflight', { domain: 'contoso.test' });
+    assert.equal(page.status, 200);
+    assert.match(page.text, /<strong>contoso\.test<\/strong>/);
+    for (const check of ['MX', 'SPF', 'DMARC', 'DKIM']) assert.ok(page.text.includes(`<td>${check}</td>`), check);
+    assert.match(page.text, /box1\._domainkey/, 'the missing DKIM record is named');
+  });
+
+  test('a device transcript shows the session with the password hidden', async () => {
+    const secret = Buffer.from('\0scanner\0Pa55-word-Printer').toString('base64');
+    const smtp = await RawSmtp.connect(relay.smtpPort);
+    await smtp.reply();
+    await smtp.command('EHLO mfp-lobby\r\n');
+    await smtp.command(`AUTH PLAIN ${secret}\r\n`);
+    await smtp.command('MAIL FROM:<scan@office.test>\r\n');
+    await smtp.command('RCPT TO:<boss@example.test>\r\n');
+    await smtp.command('DATA\r\n');
+    assert.match(await smtp.command('Subject: scan\r\n\r\nx\r\n.\r\n'), /^250/);
+    await smtp.command('QUIT\r\n');
+    smtp.close();
+    const page = await waitUntil(async () => {
+      const text = (await admin.get('/devices/127.0.0.1/transcripts')).text;
+      return text.includes('mfp-lobby') ? text : undefined;
+    }, 5000, 'the transcript');
+    assert.match(page, /device &gt; AUTH PLAIN \/\* secured \*\//);
+    assert.ok(!page.includes(secret));
+    assert.match((await admin.get('/devices')).text, /href="\/devices\/127\.0\.0\.1\/transcripts"/);
+  });
+});
