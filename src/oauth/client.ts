@@ -205,7 +205,7 @@ function explain(result: Extract<TokenResult, { kind: 'refused' }>, flow: Config
       return NOT_SIGNED_IN;
     case 'invalid_grant':
       return flow === 'device'
-        ? `The sign-in was revoked or has expired (invalid_grant): re-consent is needed, sign in again on the settings page${detail}`
+        ? `The sign-in was revoked or has expired (invalid_grant): re-consent is needed, sign in again on the Sender page${detail}`
         : `The token endpoint refused the grant (invalid_grant)${detail}`;
     case 'invalid_client':
     case 'unauthorized_client':
