@@ -56,7 +56,7 @@ export function trustStore(caFile: string | undefined): string[] | undefined {
   return [...tls.rootCertificates, readFileSync(caFile, 'utf8')];
 }
 
-function connectionOptions(target: SmtpTarget): ConstructorParameters<typeof SMTPConnection>[0] {
+export function connectionOptions(target: SmtpTarget): ConstructorParameters<typeof SMTPConnection>[0] {
   return {
     host: target.host,
     port: target.port,
@@ -90,7 +90,7 @@ export type Attempt =
 
 export const describeTarget = (target: SmtpTarget): string => `${target.servername ?? target.host}:${target.port}`;
 
-function connect(connection: SMTPConnection): Promise<void> {
+export function connect(connection: SMTPConnection): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     connection.once('error', reject);
     connection.connect(() => {

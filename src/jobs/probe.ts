@@ -3,10 +3,9 @@
  * (when the policy says so) STARTTLS with the same certificate checks as
  * delivery, then QUIT. No login and no message, so it can run often.
  */
-import net from 'node:net';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { smarthostTarget } from '../deliver/deliverer.js';
-import { trustStore } from '../deliver/smtp-client.js';
+import { connect, connectionOptions } from '../deliver/smtp-client.js';
 import type { Config } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 
@@ -19,26 +18,10 @@ export async function probeUpstream(config: Config): Promise<ProbeResult> {
   const target = smarthostTarget(config);
   if (!target.host) return { ok: null, text: 'No upstream configured' };
   const where = `${target.host}:${target.port}`;
-  const connection = new SMTPConnection({
-    host: target.host,
-    port: target.port,
-    name: target.name,
-    secure: target.security === 'tls',
-    requireTLS: target.security === 'starttls',
-    ignoreTLS: target.security === 'none',
-    connectionTimeout: PROBE_TIMEOUT_MS,
-    greetingTimeout: PROBE_TIMEOUT_MS,
-    socketTimeout: PROBE_TIMEOUT_MS,
-    tls: { rejectUnauthorized: target.verify, // No SNI for an address (RFC 6066), as in delivery
-      servername: net.isIP(target.host) ? undefined : target.host, ca: trustStore(target.caFile), minVersion: 'TLSv1.2' },
-    logger: false,
-  });
+  const connection = new SMTPConnection(connectionOptions({ ...target, timeoutMs: PROBE_TIMEOUT_MS }));
   connection.on('error', () => undefined);
   try {
-    await new Promise<void>((resolve, reject) => {
-      connection.once('error', reject);
-      connection.connect(() => resolve());
-    });
+    await connect(connection);
     return { ok: true, text: `${where} answered EHLO${connection.secure ? ' over TLS' : ''}` };
   } catch (err) {
     return { ok: false, text: `${where}: ${errorMessage(err)}` };
