@@ -21,6 +21,7 @@ test-deps:
 	@bash scripts/test-deps.sh
 
 test: build test-deps binary deb
+	npx tsc -p tsconfig.test.json
 	node --import tsx --test --test-concurrency=2 --test-timeout=240000 --test-force-exit --test-reporter=spec $(TEST_FILES)
 
 # Packaging, benchmarks and soak targets live in their own files

@@ -110,7 +110,8 @@ describe('OAuth2 client', () => {
     assert.equal(statSync(tokenFile).mode & 0o777, 0o600);
     const stored = readFileSync(tokenFile, 'utf8');
     const grant = await new TokenVault(dataDir).load();
-    assert.ok(grant?.refreshToken.startsWith('refresh-'));
+    assert.ok(grant, 'a grant is stored');
+    assert.ok(grant.refreshToken.startsWith('refresh-'));
     assert.ok(!stored.includes(grant.refreshToken), 'the refresh token is not in the file in clear');
     assert.ok(!stored.includes('refresh-'));
 
