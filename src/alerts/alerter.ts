@@ -67,6 +67,12 @@ export class Alerter {
     for (const transition of result.transitions) await this.send(composeNotice(transition, facts), now);
   }
 
+  /** A notice outside the rules (the OAuth2 sign-in); the caller sends it once per change */
+  announce(notice: Notice, now = new Date()): Promise<void> {
+    this.running = this.running.then(() => this.send(notice, now)).catch((err) => this.options.log.error({ err: errorMessage(err) }, 'Alert failed'));
+    return this.running;
+  }
+
   private async send(notice: Notice, now: Date): Promise<void> {
     const { config, mailboxes, log } = this.options;
     const { hostname, mailbox, alerts } = config();

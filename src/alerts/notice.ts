@@ -12,7 +12,8 @@ export interface AlertFacts {
 }
 
 export interface Notice {
-  kind: Transition['kind'];
+  /** upstream and queue come from the rules; oauth from the sign-in's status */
+  kind: Transition['kind'] | 'oauth';
   state: Transition['change'];
   title: string;
   message: string;
@@ -40,6 +41,18 @@ export function composeNotice(transition: Transition, facts: AlertFacts): Notice
   };
   const [title, message] = texts[transition.kind][transition.change];
   return { kind: transition.kind, state: transition.change, title: `[edge-relay] ${title}`, message };
+}
+
+/** The upstream sign-in (OAuth2) needs an admin, or works again */
+export function oauthNotice(change: Transition['change'], hostname: string, reason: string | undefined): Notice {
+  return change === 'firing'
+    ? {
+        kind: 'oauth',
+        state: change,
+        title: '[edge-relay] Sign-in to the upstream needed',
+        message: `edge-relay on ${hostname} can no longer get a token for the upstream.\n${reason ?? ''}\nOpen the Sender page of the admin web page and sign in again. Mail waits safely in the queue meanwhile.`,
+      }
+    : { kind: 'oauth', state: change, title: '[edge-relay] Upstream sign-in works again', message: `edge-relay on ${hostname} got a token for the upstream again.` };
 }
 
 /** A plain RFC 5322 message for the postmaster mailbox */

@@ -7,10 +7,11 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { AdminCredentials } from '../admin/credentials.js';
 import { Alerter } from '../alerts/alerter.js';
+import { oauthNotice } from '../alerts/notice.js';
 import { UpstreamHealth, upstreamConfigured, upstreamSignal } from '../alerts/upstream-health.js';
 import type { ConfigStore } from '../config/store.js';
 import type { DkimSigner } from '../deliver/dkim.js';
-import type { OAuthClient } from '../oauth/client.js';
+import type { OAuthClient, OAuthStatus } from '../oauth/client.js';
 import { DeviceInventory } from '../devices/inventory.js';
 import type { Intake, IntakeEvents } from '../intake/server.js';
 import type { Logger } from '../log.js';
@@ -80,6 +81,15 @@ export async function startAdmin(deps: AdminDeps): Promise<AdminConsole> {
     }
     void alerter.check();
   };
+  // One alert when the upstream sign-in needs an admin, one when it works again
+  let consentAlerted = false;
+  const onOAuthStatus = (status: OAuthStatus) => {
+    const needsConsent = status.state === 'needs-consent';
+    if (needsConsent === consentAlerted || (!needsConsent && status.state !== 'ok')) return;
+    consentAlerted = needsConsent;
+    void alerter.announce(oauthNotice(needsConsent ? 'firing' : 'recovered', config().hostname, status.reason));
+  };
+  deps.oauth.on('status', onOAuthStatus);
   intake.on('queued', onQueued);
   intake.on('rejected', onRejected);
   runner.on('attempt', onAttempt);
@@ -119,6 +129,7 @@ export async function startAdmin(deps: AdminDeps): Promise<AdminConsole> {
       intake.off('queued', onQueued);
       intake.off('rejected', onRejected);
       runner.off('attempt', onAttempt);
+      deps.oauth.off('status', onOAuthStatus);
       await Promise.all([jobs.stop(), web.stop()]);
       await devices.flush();
     },
