@@ -1,4 +1,5 @@
 /** The dashboard's facts, gathered once for the page and for GET /api/status */
+import type { OAuthStatus } from '../oauth/client.js';
 import { promises as fs } from 'node:fs';
 import type { HealthSnapshot } from '../alerts/upstream-health.js';
 import type { AlertState } from '../alerts/rules.js';
@@ -11,7 +12,7 @@ export interface Overview {
   version: string;
   hostname: string;
   uptimeSeconds: number;
-  upstream: HealthSnapshot & { mode: 'smarthost' | 'mx'; target: string };
+  upstream: HealthSnapshot & { mode: 'smarthost' | 'mx'; target: string; signIn: OAuthStatus | null };
   queue: QueueCounts;
   today: DayCounts;
   recent: readonly RecentDelivery[];
@@ -32,6 +33,7 @@ export async function overview(services: WebServices, now = new Date()): Promise
       ...services.health.snapshot(),
       mode: config.delivery.mode,
       target: config.delivery.mode === 'mx' ? 'direct to each domain\'s MX hosts' : smarthost.host ? `${smarthost.host}:${smarthost.port} (${smarthost.security})` : '',
+      signIn: config.delivery.mode === 'smarthost' && smarthost.auth === 'oauth2' ? services.oauth.status() : null,
     },
     queue: await queueCounts(services.spool),
     today: services.activity.today(now),

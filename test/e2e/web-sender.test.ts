@@ -52,6 +52,7 @@ describe('the Sender page and device transcripts', () => {
   test('device sign-in: the code is on the page, and once approved the status turns ok', async () => {
     const before = await admin.get('/sender');
     assert.match(before.text, /needs-consent|not-configured/);
+    assert.match((await admin.get('/')).text, /<dd id="sign-in"><span class="pill[^"]*">needs-consent<\/span> <span class="muted">Nobody has signed in yet/, 'the dashboard says why');
     assert.equal((await admin.post('/sender/oauth/start', {})).status, 303);
     const page = await admin.get('/sender');
     const code = /<code id="user-code">([^<]+)<\/code>/.exec(page.text)?.[1];
@@ -61,6 +62,7 @@ describe('the Sender page and device transcripts', () => {
     await waitUntil(async () => /signed in<\/span>/.test((await admin.get('/sender')).text), 15_000, 'the sign-in to complete');
     const status = (await admin.get('/api/sender')).text;
     assert.match(status, /"state":"ok"/);
+    assert.match((await admin.get('/')).text, /<dd id="sign-in"><span class="pill[^"]*">ok<\/span>/);
     for (const secret of oauth.secrets()) assert.ok(!relay.output().includes(secret), 'no token in the log');
   });
 

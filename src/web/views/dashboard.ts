@@ -18,7 +18,8 @@ ${u.reachability === 'not-configured' ? html`<p>No upstream is set, so mail wait
 <dl class="facts small"><dt>Sends via</dt><dd>${u.target || '—'}</dd>
 <dt>Last success</dt><dd>${when(u.lastSuccess?.at)}</dd>
 <dt>Last error</dt><dd>${u.lastError ? html`${when(u.lastError.at)}<br><span class="muted">${u.lastError.text}</span>` : html`<span class="muted">none</span>`}</dd>
-${u.failingSince ? html`<dt>Failing since</dt><dd>${when(u.failingSince)}</dd>` : ''}</dl></div>`;
+${u.failingSince ? html`<dt>Failing since</dt><dd>${when(u.failingSince)}</dd>` : ''}
+${u.signIn ? html`<dt>Sign-in</dt><dd id="sign-in">${pill(u.signIn.state === 'ok' ? 'delivered' : 'failing', u.signIn.state)} ${u.signIn.state === 'ok' ? '' : html`<span class="muted">${u.signIn.reason ?? ''}</span> <a href="/sender">Sign in</a>`}</dd>` : ''}</dl></div>`;
 }
 
 function queueCard(o: Overview): Html {
