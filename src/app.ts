@@ -31,6 +31,8 @@ export interface Relay {
   stop(): Promise<void>;
 }
 
+const hostPort = (address: AddressInfo): string => `${address.address}:${address.port}`;
+
 /** How long in-flight work may take to finish on SIGTERM before we let go (CONTRACT: exit within 10 s) */
 const STOP_GRACE_MS = 5_000;
 
@@ -56,9 +58,15 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
   const intake = new Intake({ config, spool, log, mailboxes });
   const smtp = await intake.start();
   const pop3 = await startPop3({ config, mailboxes, log, dataDir });
-  const { pop3: pop3Addr, pop3s: pop3sAddr } = pop3.addresses;
   const admin = await startAdmin({ store, log, intake, spool, mailboxes, mailboxLocks: pop3.locks, runner, queue, oauth, dkim: deliverer.dkim });
-  log.info({ smtp: `${smtp.address}:${smtp.port}`, ...(intake.tlsAddress ? { smtps: `${intake.tlsAddress.address}:${intake.tlsAddress.port}` } : {}), pop3: `${pop3Addr.address}:${pop3Addr.port}`, ...(pop3sAddr && { pop3s: `${pop3sAddr.address}:${pop3sAddr.port}` }), web: `${admin.web.address}:${admin.web.port}`, dataDir, config: store.source, queued: recovered.messages }, 'edge-relay is running');
+  const listening = {
+    smtp: hostPort(smtp),
+    ...(intake.tlsAddress && { smtps: hostPort(intake.tlsAddress) }),
+    pop3: hostPort(pop3.addresses.pop3),
+    ...(pop3.addresses.pop3s && { pop3s: hostPort(pop3.addresses.pop3s) }),
+    web: hostPort(admin.web),
+  };
+  log.info({ ...listening, dataDir, config: store.source, queued: recovered.messages }, 'edge-relay is running');
   if (config().delivery.mode === 'smarthost' && !config().delivery.smarthost.host) log.warn(NO_UPSTREAM);
 
   const onNudge = () => void runner.rescan();
