@@ -10,10 +10,9 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DkimKeys } from '../../src/deliver/dkim.js';
-import { makeCerts } from '../support/certs.js';
 import { smtplibSend } from '../support/clients.js';
 import { startRelay, type RunningRelay } from '../support/relay.js';
-import { startUpstream, type Upstream } from '../support/upstream.js';
+import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
 
 /** Header fields as [name, full field text] in order, folding kept */
 function fields(head: string): [string, string][] {
@@ -63,14 +62,10 @@ describe('DKIM signing of relayed mail', () => {
   before(async () => {
     upstream = await startUpstream({ requireTls: true });
     relay = await startRelay({
-      config: {
-        delivery: {
-          smarthost: { host: '127.0.0.1', port: upstream.port, security: 'starttls' },
-          tls: { verify: true, caFile: makeCerts().caFile },
-          dkim: { enabled: true, domain: 'contoso.test', selector: 'relay1' },
-          domains: { 'aligned.test': { route: 'smarthost', rewrite: { headerFrom: 'scanner@contoso.test' } } },
-        },
-      },
+      config: viaSmarthost(upstream, {
+        dkim: { enabled: true, domain: 'contoso.test', selector: 'relay1' },
+        domains: { 'aligned.test': { route: 'smarthost', rewrite: { headerFrom: 'scanner@contoso.test' } } },
+      }),
     });
   });
   after(async () => {

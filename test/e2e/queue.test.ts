@@ -3,10 +3,9 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { makeCerts } from '../support/certs.js';
 import { RawSmtp, smtplibSend } from '../support/clients.js';
 import { startRelay, type RunningRelay } from '../support/relay.js';
-import { startUpstream, type Upstream } from '../support/upstream.js';
+import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
 import { waitUntil } from '../support/wait.js';
 
 interface Item {
@@ -19,9 +18,6 @@ interface Item {
   lastError: string | null;
 }
 
-const smarthost = (upstream: Upstream) => ({
-  delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'starttls' }, tls: { caFile: makeCerts().caFile } },
-});
 
 async function queueList(relay: RunningRelay): Promise<Item[]> {
   const result = await relay.cli(['queue', 'list', '--json']);
@@ -41,7 +37,7 @@ describe('temporary failure, then recovery', () => {
   let relay: RunningRelay;
   before(async () => {
     upstream = await startUpstream({ requireTls: true, dataReply: (attempt) => (attempt === 1 ? [451, '4.3.0 Upstream busy, try later'] : undefined) });
-    relay = await startRelay({ config: { ...smarthost(upstream), delivery: { ...smarthost(upstream).delivery, retry: { delays: ['2s'], maxAge: '5d' } } } });
+    relay = await startRelay({ config: viaSmarthost(upstream, { retry: { delays: ['2s'], maxAge: '5d' } }) });
   });
   after(async () => {
     await relay.stop();
@@ -65,7 +61,7 @@ describe('permanent failure for one recipient', () => {
   let relay: RunningRelay;
   before(async () => {
     upstream = await startUpstream({ rcptReply: (address) => (address.startsWith('nobody@') ? [550, '5.1.1 No such user here'] : undefined) });
-    relay = await startRelay({ config: smarthost(upstream) });
+    relay = await startRelay({ config: viaSmarthost(upstream) });
   });
   after(async () => {
     await relay.stop();

@@ -13,7 +13,7 @@ import { silentLogger } from '../../src/log.js';
 import { makeCerts } from '../support/certs.js';
 import { RawSmtp, smtplibSend } from '../support/clients.js';
 import { startRelay, type RunningRelay } from '../support/relay.js';
-import { startUpstream, type Upstream } from '../support/upstream.js';
+import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
 
 const BODY = 'Caf\xe9 8-bit body\r\nFrom: not a header in the body\r\n';
 
@@ -24,14 +24,10 @@ describe('sender alignment to the smarthost', () => {
   before(async () => {
     upstream = await startUpstream({ requireTls: true });
     relay = await startRelay({
-      config: {
-        delivery: {
-          smarthost: { host: '127.0.0.1', port: upstream.port, security: 'starttls' },
-          tls: { verify: true, caFile: makeCerts().caFile },
-          rewrite: { envelopeFrom: 'bounces@contoso.test', headerFrom: 'scanner@contoso.test', useDeviceName: false },
-          domains: { 'partner.test': { route: 'smarthost', rewrite: { headerFrom: 'partners@contoso.test' } }, 'asis.test': { route: 'smarthost', rewrite: { envelopeFrom: '', headerFrom: '' } } },
-        },
-      },
+      config: viaSmarthost(upstream, {
+        rewrite: { envelopeFrom: 'bounces@contoso.test', headerFrom: 'scanner@contoso.test', useDeviceName: false },
+        domains: { 'partner.test': { route: 'smarthost', rewrite: { headerFrom: 'partners@contoso.test' } }, 'asis.test': { route: 'smarthost', rewrite: { envelopeFrom: '', headerFrom: '' } } },
+      }),
     });
   });
   after(async () => {
@@ -89,11 +85,7 @@ describe('per-device sender alignment', () => {
     relay = await startRelay({
       config: {
         smtp: { devices: { '127.0.0.1': { rewriteFrom: 'mfp@contoso.test' } } },
-        delivery: {
-          smarthost: { host: '127.0.0.1', port: upstream.port, security: 'starttls' },
-          tls: { verify: true, caFile: makeCerts().caFile },
-          rewrite: { envelopeFrom: 'bounces@contoso.test', headerFrom: 'scanner@contoso.test', useDeviceName: true },
-        },
+        ...viaSmarthost(upstream, { rewrite: { envelopeFrom: 'bounces@contoso.test', headerFrom: 'scanner@contoso.test', useDeviceName: true } }),
       },
     });
   });

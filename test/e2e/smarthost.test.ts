@@ -5,23 +5,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import nodemailer from 'nodemailer';
-import { makeCerts } from '../support/certs.js';
 import { RawSmtp, run, smtplibSend } from '../support/clients.js';
 import { startRelay, type RunningRelay } from '../support/relay.js';
-import { startUpstream, type Upstream } from '../support/upstream.js';
+import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
 
 const AUTH = { user: 'relay@contoso.test', pass: 'upstream-Secret-42' };
 
-function smarthost(upstream: Upstream, extra: Record<string, unknown> = {}) {
-  return {
-    delivery: {
-      mode: 'smarthost',
-      smarthost: { host: '127.0.0.1', port: upstream.port, security: 'starttls', user: AUTH.user, password: AUTH.pass },
-      tls: { verify: true, caFile: makeCerts().caFile },
-      ...extra,
-    },
-  };
-}
 
 const MESSAGE = [
   'From: Printer <printer@office.test>',
@@ -44,7 +33,7 @@ describe('relay to a smarthost over verified STARTTLS with AUTH', () => {
 
   before(async () => {
     upstream = await startUpstream({ requireTls: true, auth: AUTH });
-    relay = await startRelay({ config: smarthost(upstream) });
+    relay = await startRelay({ config: viaSmarthost(upstream, {}, { user: AUTH.user, password: AUTH.pass }) });
   });
   after(async () => {
     await relay.stop();

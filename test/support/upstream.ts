@@ -46,6 +46,20 @@ export interface Upstream {
   close(): Promise<void>;
 }
 
+/**
+ * Relay settings that send through `upstream` as the smarthost over verified
+ * STARTTLS (trusting the test CA); `delivery` adds or replaces delivery keys.
+ */
+export function viaSmarthost(upstream: Pick<Upstream, 'port'>, delivery: Record<string, unknown> = {}, smarthost: Record<string, unknown> = {}) {
+  return {
+    delivery: {
+      smarthost: { host: '127.0.0.1', port: upstream.port, security: 'starttls', ...smarthost },
+      tls: { verify: true, caFile: makeCerts().caFile },
+      ...delivery,
+    },
+  };
+}
+
 const reject = ([code, text]: Reply): Error => Object.assign(new Error(text), { responseCode: code });
 
 export async function startUpstream(options: UpstreamOptions = {}): Promise<Upstream> {

@@ -1,7 +1,7 @@
 /** Backoff, outcome folding and bounce reports (pure) */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildDsn, failureStatus } from '../../src/bounce/dsn.js';
+import { buildDsn, failureStatus, type DsnAction } from '../../src/bounce/dsn.js';
 import { applyOutcomes } from '../../src/queue/apply.js';
 import { delayAfter, type RetryPolicy } from '../../src/queue/backoff.js';
 import type { QueueId } from '../../src/spool/ids.js';
@@ -16,6 +16,18 @@ const arrival: Arrival = {
   receivedAt: '2026-11-26T10:00:00.000Z',
   client: { address: '10.0.0.5', helo: 'mfp' },
 };
+
+const dsnInput = (action: DsnAction, error: string) => ({
+  action,
+  reportingMta: 'relay.test',
+  queueId: arrival.id,
+  arrivalDate: arrival.receivedAt,
+  originalSender: arrival.from,
+  failed: [{ address: 'b@example.com', error }],
+  originalHeaders: 'Subject: scan\r\nFrom: scan@office.test\r\n',
+  to: 'postmaster@relay.test',
+  date: new Date('2026-11-26T11:00:00Z'),
+});
 
 test('backoff follows the list and repeats the last delay', () => {
   assert.deepEqual([1, 2, 3, 4, 10].map((n) => delayAfter(n, policy)), [60_000, 300_000, 900_000, 900_000, 900_000]);
@@ -48,17 +60,7 @@ test('a deferral past maxAge becomes a bounce that says why', () => {
 });
 
 test('the DSN is a multipart/report naming each failed recipient with the remote reply', () => {
-  const text = buildDsn({
-    action: 'failed',
-    reportingMta: 'relay.test',
-    queueId: arrival.id,
-    arrivalDate: arrival.receivedAt,
-    originalSender: arrival.from,
-    failed: [{ address: 'b@example.com', error: '550 5.1.1 <b@example.com>: no such user (mx1.example.com:25, after RCPT TO)' }],
-    originalHeaders: 'Subject: scan\r\nFrom: scan@office.test\r\n',
-    to: 'postmaster@relay.test',
-    date: new Date('2026-11-26T11:00:00Z'),
-  });
+  const text = buildDsn(dsnInput('failed', '550 5.1.1 <b@example.com>: no such user (mx1.example.com:25, after RCPT TO)'));
   assert.match(text, /^From: Mail Delivery System <MAILER-DAEMON@relay\.test>\r\n/);
   assert.match(text, /Content-Type: multipart\/report; report-type=delivery-status; boundary="(edge-relay-[0-9a-f]+)"/);
   assert.match(text, /Reporting-MTA: dns; relay\.test\r\n/);
@@ -70,17 +72,7 @@ test('the DSN is a multipart/report naming each failed recipient with the remote
 });
 
 test('a delay warning says the message is still being retried', () => {
-  const text = buildDsn({
-    action: 'delayed',
-    reportingMta: 'relay.test',
-    queueId: arrival.id,
-    arrivalDate: arrival.receivedAt,
-    originalSender: arrival.from,
-    failed: [{ address: 'b@example.com', error: '451 4.4.1 No answer from host (mx:25)' }],
-    originalHeaders: 'Subject: scan\r\n',
-    to: 'postmaster@relay.test',
-    date: new Date('2026-11-26T11:00:00Z'),
-  });
+  const text = buildDsn(dsnInput('delayed', '451 4.4.1 No answer from host (mx:25)'));
   assert.match(text, /Subject: Delayed Mail \(still being retried\)/);
   assert.match(text, /Action: delayed\r\nStatus: 4\.4\.1/);
 });
