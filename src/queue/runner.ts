@@ -13,11 +13,11 @@ import type { Logger } from '../log.js';
 import { groupByDestination } from '../route/router.js';
 import type { QueueId } from '../spool/ids.js';
 import { BusyError } from '../spool/lock.js';
-import { pendingRecipients, type DeliveryState, type QueueEntry } from '../spool/records.js';
+import { isFinished, pendingRecipients, unreportedBounces, type DeliveryState, type QueueEntry } from '../spool/records.js';
 import { parseDuration } from '../util/duration.js';
 import type { Spool } from '../spool/spool.js';
 import { applyOutcomes } from './apply.js';
-import { retryPolicy } from './backoff.js';
+import { delayAfter, retryPolicy } from './backoff.js';
 
 export interface AttemptReport {
   id: QueueId;
@@ -92,7 +92,7 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   }
 
   private scheduleEntry(entry: QueueEntry): void {
-    if (entry.state.held || pendingRecipients(entry.state).length === 0) return;
+    if (entry.state.held || isFinished(entry.state)) return;
     this.due.set(entry.arrival.id, Date.parse(entry.state.nextAttempt) || Date.now());
   }
 
@@ -129,8 +129,10 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
         this.due.set(id, Date.now() + 2_000);
         return;
       }
-      log.error({ err: errorMessage(err) }, 'Delivery attempt failed; will retry');
-      this.due.set(id, Date.now() + 60_000);
+      // Mostly a full disk: retry on the normal schedule, so freed space is used soon
+      const retryInMs = Math.min(delayAfter(1, retryPolicy(this.options.config())), MAX_TIMER_MS);
+      log.error({ err: errorMessage(err), retryInMs }, 'Delivery attempt failed; will retry');
+      this.due.set(id, Date.now() + retryInMs);
     }
   }
 
@@ -140,46 +142,77 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   }
 
   private async deliver(id: QueueId, log: Logger): Promise<void> {
-    const { spool, deliverer, bouncer } = this.options;
+    const { spool } = this.options;
     const entry = await spool.get(id);
     if (!entry || entry.state.held) return;
-    const config = this.options.config();
     const started = Date.now();
     const pending = pendingRecipients(entry.state).map((r) => r.address);
-    const groups = groupByDestination(pending, config);
-    const outcomes = (
-      await Promise.all(
-        groups.map((group) =>
-          deliverer.deliver({
-            queueId: id,
-            from: entry.arrival.from,
-            recipients: group.recipients,
-            destination: group.destination,
-            openBody: () => spool.openBody(id),
-            client: entry.arrival.client,
-            size: entry.size,
-          }),
-        ),
-      )
-    ).flat();
-    const result = applyOutcomes(entry.arrival, entry.state, outcomes, new Date(), retryPolicy(config));
+    const outcomes = pending.length ? await this.deliverTo(id, entry, pending) : [];
+    let state = entry.state;
+    if (outcomes.length) {
+      const result = applyOutcomes(entry.arrival, entry.state, outcomes, new Date(), retryPolicy(this.options.config()));
+      this.logOutcomes(outcomes, log);
+      state = { ...result.state, unreported: [...(entry.state.unreported ?? []), ...result.bounced.map((r) => r.address)] };
+      // The outcome is on disk before any report is written: a report that fails must not resend what was delivered
+      await this.save(id, state, log);
+    }
+    state = await this.report(entry, state, log);
+    if (!isFinished(state)) this.due.set(id, Date.parse(state.nextAttempt));
+    this.emit('attempt', { id, from: entry.arrival.from, outcomes, finished: isFinished(state), durationMs: Date.now() - started, receivedAt: entry.arrival.receivedAt });
+  }
+
+  private async deliverTo(id: QueueId, entry: QueueEntry, recipients: string[]): Promise<RecipientOutcome[]> {
+    const { spool, deliverer } = this.options;
+    const groups = groupByDestination(recipients, this.options.config());
+    const outcomes = await Promise.all(
+      groups.map((group) =>
+        deliverer.deliver({
+          queueId: id,
+          from: entry.arrival.from,
+          recipients: group.recipients,
+          destination: group.destination,
+          openBody: () => spool.openBody(id),
+          client: entry.arrival.client,
+          size: entry.size,
+        }),
+      ),
+    );
+    return outcomes.flat();
+  }
+
+  private logOutcomes(outcomes: RecipientOutcome[], log: Logger): void {
     for (const { address, outcome } of outcomes) {
       if (outcome.status === 'deferred' || outcome.status === 'bounced') log.warn({ rcpt: address, status: outcome.status, error: outcome.error }, `Recipient ${outcome.status}`);
       else log.info({ rcpt: address, status: outcome.status, detail: outcome.detail }, `Recipient ${outcome.status}`);
     }
-    if (result.bounced.length) await bouncer.report({ ...entry, state: result.state }, result.bounced);
-    if (!result.finished && this.dueForDelayWarning(entry, result.state)) {
-      result.state.delayWarned = true;
-      await bouncer.report({ ...entry, state: result.state }, pendingRecipients(result.state), 'delayed');
+  }
+
+  /** Queues the bounce report and the delay warning the state calls for, saving after each */
+  private async report(entry: QueueEntry, state: DeliveryState, log: Logger): Promise<DeliveryState> {
+    const { bouncer } = this.options;
+    const id = entry.arrival.id;
+    const bounced = unreportedBounces(state);
+    if (bounced.length) {
+      await bouncer.report({ ...entry, state }, bounced);
+      state = { ...state, unreported: [] };
+      await this.save(id, state, log);
     }
-    if (result.finished) {
-      await spool.remove(id);
-      log.info({ attempts: result.state.attempts }, 'Message done, removed from the queue');
+    if (pendingRecipients(state).length && this.dueForDelayWarning(entry, state)) {
+      await bouncer.report({ ...entry, state }, pendingRecipients(state), 'delayed');
+      state = { ...state, delayWarned: true };
+      await this.save(id, state, log);
+    }
+    return state;
+  }
+
+  /** Writes the state, or removes the message once nothing is left to do */
+  private async save(id: QueueId, state: DeliveryState, log: Logger): Promise<void> {
+    if (isFinished(state)) {
+      await this.options.spool.remove(id);
+      log.info({ attempts: state.attempts }, 'Message done, removed from the queue');
     } else {
-      await spool.saveState(id, result.state);
-      this.due.set(id, Date.parse(result.state.nextAttempt));
-      log.info({ attempts: result.state.attempts, nextAttempt: result.state.nextAttempt }, 'Message deferred');
+      await this.options.spool.saveState(id, state);
+      log.info({ attempts: state.attempts, nextAttempt: state.nextAttempt }, pendingRecipients(state).length ? 'Message deferred' : 'Message waits for its bounce report');
     }
-    this.emit('attempt', { id, from: entry.arrival.from, outcomes, finished: result.finished, durationMs: Date.now() - started, receivedAt: entry.arrival.receivedAt });
   }
 }

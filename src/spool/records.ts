@@ -44,6 +44,12 @@ export interface DeliveryState {
   recipients: RecipientState[];
   /** A delay warning was sent (at most one per message) */
   delayWarned?: boolean;
+  /**
+   * Bounced recipients whose report is not queued yet. The outcome is saved
+   * before the report is written, so a report that fails (a full disk) is
+   * retried instead of sending the delivered recipients a second copy.
+   */
+  unreported?: string[];
 }
 
 export interface QueueEntry {
@@ -65,7 +71,11 @@ export function initialState(arrival: Arrival): DeliveryState {
 
 export const pendingRecipients = (state: DeliveryState): RecipientState[] => state.recipients.filter((r) => PENDING.has(r.status));
 
-export const isFinished = (state: DeliveryState): boolean => pendingRecipients(state).length === 0;
+export const unreportedBounces = (state: DeliveryState): RecipientState[] =>
+  state.recipients.filter((r) => r.status === 'bounced' && state.unreported?.includes(r.address));
+
+/** Nothing left to deliver and nothing left to report: the message can leave the queue */
+export const isFinished = (state: DeliveryState): boolean => pendingRecipients(state).length === 0 && unreportedBounces(state).length === 0;
 
 export function visibleStatus(state: DeliveryState, recipient: RecipientState): RecipientStatus {
   return state.held && PENDING.has(recipient.status) ? 'held' : recipient.status;
@@ -135,6 +145,7 @@ export function parseState(text: string, arrival: Arrival): DeliveryState | null
   const ok =
     typeof s.attempts === 'number' && isString(s.nextAttempt) && typeof s.held === 'boolean' && Array.isArray(s.recipients) &&
     s.recipients.length === arrival.to.length &&
-    s.recipients.every((r) => isString(r?.address) && STORED.has(r.status));
+    s.recipients.every((r) => isString(r?.address) && STORED.has(r.status)) &&
+    (s.unreported === undefined || (Array.isArray(s.unreported) && s.unreported.every(isString)));
   return ok ? (s as DeliveryState) : null;
 }
