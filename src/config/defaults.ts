@@ -74,6 +74,8 @@ export const DEFAULT_CONFIG = {
     dns: { servers: [] as string[], timeout: '10s' },
     retry: { delays: ['1m', '5m', '15m', '30m', '1h', '2h', '4h'], maxAge: '5d' },
     concurrency: 8,
+    /** At most this many of the deliveries at once go to one destination (a domain, the smarthost), so one slow domain can't take every slot */
+    concurrencyPerDestination: 4,
     timeout: '2m',
     bounce: { notifySender: false },
     /** Send a "still trying" notice after a message waited this long; "" = never */

@@ -110,6 +110,7 @@ export const configSchema = z.strictObject({
     dns: z.strictObject({ servers: z.array(hostPort), timeout: duration }),
     retry: z.strictObject({ delays: z.array(duration).min(1), maxAge: duration }),
     concurrency: z.number().int().min(1).max(100),
+    concurrencyPerDestination: z.number().int().min(1).max(100),
     timeout: duration,
     bounce: z.strictObject({ notifySender: z.boolean() }),
     delayWarning: z.union([z.literal(''), duration]),

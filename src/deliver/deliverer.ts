@@ -19,6 +19,7 @@ import { outboundParts } from './outbound.js';
 import { OAuthClient, type AccessTokenSource } from '../oauth/client.js';
 import type { SmtpAuth } from './smtp-auth.js';
 import { sendOne, type SmtpTarget } from './smtp-client.js';
+import { SmtpPool } from './smtp-pool.js';
 
 export interface DeliveryJob {
   queueId: string;
@@ -45,6 +46,8 @@ export interface DelivererOptions {
   dkim?: DkimSigner;
   /** The process's one OAuth2 client (shared with the web page); made here on first use when not given */
   oauth?: OAuthClient;
+  /** Connections to the smarthost kept open between messages; made here when not given */
+  pool?: SmtpPool;
 }
 
 /** Password or OAuth2 per `smarthost.auth`; without a token source OAuth2 fails with a clear reason */
@@ -74,12 +77,20 @@ export function smarthostTarget(config: Config, tokens?: AccessTokenSource): Smt
 
 export class Deliverer {
   private oauth: Promise<OAuthClient> | undefined;
+  private readonly pool: SmtpPool;
   /** For the page: the DNS record to publish is `dkim.record(domain, selector)` */
   readonly dkim: DkimSigner;
 
   constructor(private readonly options: DelivererOptions) {
     if (options.oauth) this.oauth = Promise.resolve(options.oauth);
     this.dkim = options.dkim ?? new DkimSigner(path.resolve(options.config().dataDir));
+    this.pool = options.pool ?? new SmtpPool();
+  }
+
+  /** Closes the connections kept open for reuse (at shutdown) */
+  close(): void {
+    this.pool.close();
+    this.options.mx.close();
   }
 
   /** The OAuth2 client, for the page's status and sign-in */
@@ -112,7 +123,7 @@ export class Deliverer {
       if (part.plan.envelopeFrom || part.plan.headerFrom) this.options.log.info({ queueId: job.queueId, envelopeFrom: part.envelope.from, headerFrom: part.plan.headerFrom || undefined }, 'Sender aligned');
       const openBody = this.dkim.wrap(config, part.openBody);
       const envelope = { ...part.envelope, size: job.size };
-      outcomes.push(...(destination.kind === 'smarthost' ? await sendOne(smarthostTarget(config, await this.oauthClient()), envelope, openBody) : await this.options.mx.deliver(destination, envelope, openBody)));
+      outcomes.push(...(destination.kind === 'smarthost' ? await sendOne(smarthostTarget(config, await this.oauthClient()), envelope, openBody, this.pool) : await this.options.mx.deliver(destination, envelope, openBody)));
     }
     return outcomes;
   }

@@ -1,15 +1,18 @@
 /**
  * MTA-STS policy discovery (RFC 8461 section 3 and 5): the `_mta-sts` TXT
  * record says a policy exists and its id; the policy is fetched over HTTPS
- * (certificate verified, no redirects) from mta-sts.<domain> and kept in
- * memory for its max_age. When discovery fails, a still-valid cached policy
- * is used; without one, delivery goes on as if there were no policy.
+ * (certificate verified, no redirects) from mta-sts.<domain> and cached in
+ * the data dir for its max_age (mta-sts-cache.ts), across restarts. When
+ * discovery fails, a still-valid cached policy is used; without one,
+ * delivery goes on as if there were no policy.
  */
 import https from 'node:https';
+import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Dns } from './dns.js';
+import { StsCache } from './mta-sts-cache.js';
 import { parseStsPolicy, parseStsRecord, type StsPolicy } from './mta-sts-policy.js';
 import { trustStore } from './smtp-client.js';
 
@@ -17,12 +20,6 @@ const POLICY_PATH = '/.well-known/mta-sts.txt';
 /** Section 3.3: policies are small; anything larger is not one */
 const MAX_POLICY_BYTES = 64 * 1024;
 const FETCH_TIMEOUT_MS = 15_000;
-
-interface Cached {
-  id: string;
-  policy: StsPolicy;
-  expiresAt: number;
-}
 
 export interface MtaStsOptions {
   config: () => Config;
@@ -32,24 +29,25 @@ export interface MtaStsOptions {
 }
 
 export class MtaSts {
-  private readonly cache = new Map<string, Cached>();
+  private readonly cache: StsCache;
 
-  constructor(private readonly options: MtaStsOptions) {}
+  constructor(private readonly options: MtaStsOptions) {
+    this.cache = new StsCache({ dataDir: path.resolve(options.config().dataDir), log: options.log, now: options.now ?? Date.now });
+  }
 
   /** The policy that applies to mail for `domain` now, or null when none does */
   async policyFor(domain: string): Promise<StsPolicy | null> {
     const { config, dns, log } = this.options;
     if (!config().delivery.mtaSts.enabled) return null;
     const now = (this.options.now ?? Date.now)();
-    const cached = this.cache.get(domain);
-    const valid = cached && cached.expiresAt > now ? cached : undefined;
+    const valid = await this.cache.get(domain);
     const txt = await dns.txt(`_mta-sts.${domain}`);
     const record = txt.kind === 'found' ? parseStsRecord(txt.records) : null;
     if (!record?.ok) return valid?.policy ?? null;
     if (valid && valid.id === record.value.id) return valid.policy;
     try {
       const policy = await this.fetchPolicy(domain);
-      this.cache.set(domain, { id: record.value.id, policy, expiresAt: now + policy.maxAgeSeconds * 1000 });
+      await this.cache.set(domain, { id: record.value.id, policy, expiresAt: now + policy.maxAgeSeconds * 1000 });
       log.info({ domain, mode: policy.mode, mx: policy.mx, maxAge: policy.maxAgeSeconds }, 'MTA-STS policy fetched');
       return policy;
     } catch (err) {

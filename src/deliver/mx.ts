@@ -3,6 +3,7 @@
  * host a per-domain override names), narrow them by the domain's MTA-STS
  * policy, then try each address in order until one answers the transaction.
  * Refused, timed out, a 4xx greeting or a failed TLS check: the next host.
+ * Connections are reused between messages to the same host (smtp-pool.ts).
  */
 import type { Readable } from 'node:stream';
 import type { Config } from '../config/schema.js';
@@ -14,12 +15,15 @@ import { lookupExchanges, resolveHosts, type MxHost, type MxName } from './mx-re
 import { MtaSts } from './mta-sts.js';
 import { policyAllows, type StsPolicy } from './mta-sts-policy.js';
 import { allRecipients, type Outcome, type RecipientOutcome } from './outcome.js';
-import { attemptDelivery, type Envelope, type SmtpTarget } from './smtp-client.js';
+import { attemptDelivery, type Attempt, type Envelope, type SmtpTarget } from './smtp-client.js';
+import { SmtpPool } from './smtp-pool.js';
 import { stricter, tlsSettings, type TlsPolicy } from './tls-policy.js';
 
 export interface MxDeliveryOptions {
   config: () => Config;
   log: Logger;
+  /** Connections kept open between messages; made here when not given */
+  pool?: SmtpPool;
 }
 
 /** Postfix tries 5 addresses per delivery (smtp_mx_address_limit); a few more costs little */
@@ -30,10 +34,17 @@ type Plan = { kind: 'ready'; hosts: MxHost[]; port: number; tls: TlsPolicy; sts:
 export class MxDelivery {
   private readonly dns: Dns;
   private readonly mtaSts: MtaSts;
+  private readonly pool: SmtpPool;
 
   constructor(private readonly options: MxDeliveryOptions) {
     this.dns = new Dns(options.config);
     this.mtaSts = new MtaSts({ config: options.config, dns: this.dns, log: options.log });
+    this.pool = options.pool ?? new SmtpPool();
+  }
+
+  /** Closes the idle connections (at shutdown) */
+  close(): void {
+    this.pool.close();
   }
 
   async deliver(destination: MxDestination | HostDestination, envelope: Envelope, openBody: () => Promise<Readable>): Promise<RecipientOutcome[]> {
@@ -99,12 +110,25 @@ export class MxDelivery {
    * its TLS check fails, that is logged and the host is tried again under the
    * domain's ordinary policy (RFC 8461 section 5: report, but deliver).
    */
-  private async attempt(target: SmtpTarget, sts: StsPolicy | null, envelope: Envelope, openBody: () => Promise<Readable>) {
-    if (sts?.mode !== 'testing' || target.verify) return attemptDelivery(target, envelope, openBody);
-    const strict = await attemptDelivery({ ...target, ...tlsSettings('verify') }, envelope, openBody);
+  private async attempt(target: SmtpTarget, sts: StsPolicy | null, envelope: Envelope, openBody: () => Promise<Readable>): Promise<Attempt> {
+    if (sts?.mode !== 'testing' || target.verify) return this.attemptMay(target, envelope, openBody);
+    const strict = await attemptDelivery({ ...target, ...tlsSettings('verify') }, envelope, openBody, this.pool);
     if (strict.kind === 'answered' || !strict.tlsFailed) return strict;
     this.options.log.warn({ mx: target.servername, error: errorOf(strict.outcome) }, 'MTA-STS (testing mode): TLS check failed; delivering anyway');
-    return attemptDelivery(target, envelope, openBody);
+    return this.attemptMay(target, envelope, openBody);
+  }
+
+  /**
+   * Opportunistic TLS (policy "may", RFC 7435 section 3): a STARTTLS handshake
+   * that fails (an old MX that only speaks TLS 1.0, a broken server) is no
+   * worse than no STARTTLS at all, so the same host is tried again in plain
+   * text, as Postfix does. Never for encrypt/verify, which are not "may".
+   */
+  private async attemptMay(target: SmtpTarget, envelope: Envelope, openBody: () => Promise<Readable>): Promise<Attempt> {
+    const attempt = await attemptDelivery(target, envelope, openBody, this.pool);
+    if (target.security !== 'opportunistic' || attempt.kind === 'answered' || !attempt.tlsFailed) return attempt;
+    this.options.log.warn({ mx: target.servername, address: target.host, error: errorOf(attempt.outcome) }, 'STARTTLS failed under TLS policy "may"; retrying this host without TLS');
+    return attemptDelivery({ ...target, ...tlsSettings('none') }, envelope, openBody, this.pool);
   }
 
   private target(name: string, address: string, port: number, tls: TlsPolicy): SmtpTarget {

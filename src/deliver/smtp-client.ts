@@ -1,7 +1,8 @@
 /**
  * One SMTP transaction to one upstream host with nodemailer's SMTP connection:
- * connect (TLS as the policy says), authenticate when configured, send one
- * message to its recipients, and report each recipient's outcome. A failure
+ * connect (TLS as the policy says) and authenticate when configured, or reuse
+ * a pooled connection, send one message to its recipients, and report each
+ * recipient's outcome. A failure
  * before the transaction began (connect, greeting, EHLO, TLS) is told apart,
  * so MX delivery can move on to the next host.
  */
@@ -14,6 +15,7 @@ import { allRecipients, type Outcome, type RecipientOutcome } from './outcome.js
 import { classifyFailure, type SmtpFailure } from './classify.js';
 import { login, type SmtpAuth } from './smtp-auth.js';
 import { formatDuration } from '../util/duration.js';
+import { closeConnection, SmtpPool, type Lease } from './smtp-pool.js';
 
 export type TlsMode = 'starttls' | 'tls' | 'none' | 'opportunistic';
 
@@ -100,53 +102,86 @@ export function connect(connection: SMTPConnection): Promise<void> {
   });
 }
 
-export async function attemptDelivery(target: SmtpTarget, envelope: Envelope, openBody: () => Promise<Readable>): Promise<Attempt> {
-  const where = describeTarget(target);
+/** A new connection: connected, TLS as the target says, logged in */
+async function open(target: SmtpTarget): Promise<SMTPConnection> {
   const connection = new SMTPConnection(connectionOptions(target));
   connection.on('error', () => undefined);
-  let phase: 'setup' | 'transaction' = 'setup';
+  try {
+    await connect(connection);
+    if (target.auth) await login(connection, target.auth);
+    return connection;
+  } catch (err) {
+    // STARTTLS refused, or the handshake (certificate check included) failed
+    const tlsFailed = asFailure(err).code === 'ETLS' || connection.upgrading === true;
+    closeConnection(connection);
+    throw Object.assign(asFailure(err), { tlsFailed });
+  }
+}
+
+/** A pool that never keeps a connection: one-off sends (the page's test mail) */
+const oneShot = (): SmtpPool => new SmtpPool({ maxMessages: 1, idleMs: 0 });
+
+/**
+ * One transaction, over a pooled connection when `pool` has one for this
+ * target. Only a transaction the server answered with success gives the
+ * connection back; anything else closes it.
+ */
+export async function attemptDelivery(target: SmtpTarget, envelope: Envelope, openBody: () => Promise<Readable>, pool: SmtpPool = oneShot()): Promise<Attempt> {
+  const where = describeTarget(target);
+  const run: { phase: 'setup' | 'transaction'; lease?: Lease; timedOut: boolean } = { phase: 'setup', timedOut: false };
   const limit = transactionDeadlineMs(target, envelope);
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<Attempt>((resolve) => {
     timer = setTimeout(() => {
+      run.timedOut = true;
+      if (run.lease) closeConnection(run.lease.connection);
       const outcome: Outcome = { status: 'deferred', error: `ETIMEDOUT: no complete SMTP transaction within ${formatDuration(limit)} (${where})` };
-      resolve(phase === 'setup' ? { kind: 'unreachable', outcome, tlsFailed: false } : { kind: 'answered', outcomes: allRecipients(envelope.to, outcome) });
+      resolve(run.phase === 'setup' ? { kind: 'unreachable', outcome, tlsFailed: false } : { kind: 'answered', outcomes: allRecipients(envelope.to, outcome) });
     }, limit);
   });
   const work = async (): Promise<Attempt> => {
     try {
-      await connect(connection);
-      if (target.auth) await login(connection, target.auth);
+      run.lease = await pool.acquire(target, () => open(target));
     } catch (err) {
-      const failure = asFailure(err);
-      // STARTTLS refused, or the handshake (certificate check included) failed
-      const tlsFailed = failure.code === 'ETLS' || connection.upgrading === true;
-      return { kind: 'unreachable', outcome: classifyFailure(failure, where), tlsFailed };
+      const failure = asFailure(err) as SmtpFailure & { tlsFailed?: boolean };
+      return { kind: 'unreachable', outcome: classifyFailure(failure, where), tlsFailed: failure.tlsFailed === true };
     }
-    phase = 'transaction';
-    const body = await openBody();
+    const lease = run.lease;
+    let healthy = false;
     try {
-      const info = await new Promise<SMTPConnection.SentMessageInfo>((resolve, reject) =>
-        connection.send({ from: envelope.from, to: envelope.to }, body, (err, result) => (err ? reject(err) : resolve(result))),
-      );
-      return { kind: 'answered', outcomes: outcomesFromInfo(envelope, info, where) };
-    } catch (err) {
-      body.destroy();
-      return { kind: 'answered', outcomes: outcomesFromError(envelope, err, where) };
+      if (run.timedOut) return { kind: 'unreachable', outcome: { status: 'deferred', error: `ETIMEDOUT (${where})` }, tlsFailed: false };
+      run.phase = 'transaction';
+      const outcomes = await transaction(lease.connection, envelope, openBody, where);
+      healthy = outcomes.ok;
+      return { kind: 'answered', outcomes: outcomes.recipients };
+    } finally {
+      pool.release(lease, healthy && !run.timedOut);
     }
   };
   try {
     return await Promise.race([work(), expired]);
   } finally {
     clearTimeout(timer);
-    connection.quit();
-    connection.close();
+  }
+}
+
+/** MAIL, RCPT, DATA on an open connection; ok when the server accepted the message */
+async function transaction(connection: SMTPConnection, envelope: Envelope, openBody: () => Promise<Readable>, where: string): Promise<{ ok: boolean; recipients: RecipientOutcome[] }> {
+  const body = await openBody();
+  try {
+    const info = await new Promise<SMTPConnection.SentMessageInfo>((resolve, reject) =>
+      connection.send({ from: envelope.from, to: envelope.to }, body, (err, result) => (err ? reject(err) : resolve(result))),
+    );
+    return { ok: true, recipients: outcomesFromInfo(envelope, info, where) };
+  } catch (err) {
+    body.destroy();
+    return { ok: false, recipients: outcomesFromError(envelope, err, where) };
   }
 }
 
 /** One host, no fallback: the smarthost */
-export async function sendOne(target: SmtpTarget, envelope: Envelope, openBody: () => Promise<Readable>): Promise<RecipientOutcome[]> {
-  const attempt = await attemptDelivery(target, envelope, openBody);
+export async function sendOne(target: SmtpTarget, envelope: Envelope, openBody: () => Promise<Readable>, pool?: SmtpPool): Promise<RecipientOutcome[]> {
+  const attempt = await attemptDelivery(target, envelope, openBody, pool);
   return attempt.kind === 'answered' ? attempt.outcomes : allRecipients(envelope.to, attempt.outcome);
 }
 

@@ -1,7 +1,8 @@
 /**
  * The queue manager: knows when each message is due (a small in-memory
  * schedule rebuilt from the spool), runs a bounded number of deliveries at
- * once, and writes every outcome back to the spool before moving on.
+ * once, in total and per destination (so one slow domain can't take every
+ * slot), and writes every outcome back to the spool before moving on.
  */
 import { EventEmitter } from 'node:events';
 import type { Config } from '../config/schema.js';
@@ -10,7 +11,7 @@ import type { Deliverer } from '../deliver/deliverer.js';
 import type { RecipientOutcome } from '../deliver/outcome.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { groupByDestination } from '../route/router.js';
+import { destinationKey, groupByDestination } from '../route/router.js';
 import type { QueueId } from '../spool/ids.js';
 import { BusyError } from '../spool/lock.js';
 import { isFinished, pendingRecipients, unreportedBounces, type DeliveryState, type QueueEntry } from '../spool/records.js';
@@ -46,6 +47,10 @@ const MAX_TIMER_MS = 60_000;
 export class QueueRunner extends EventEmitter<RunnerEvents> {
   private readonly due = new Map<QueueId, number>();
   private readonly active = new Map<QueueId, Promise<void>>();
+  /** The recipients still to deliver of each scheduled message: where it will go decides when it may start */
+  private readonly pending = new Map<QueueId, string[]>();
+  /** Deliveries in flight per destination key */
+  private readonly busy = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = true;
 
@@ -64,6 +69,7 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   async rescan(): Promise<void> {
     const entries = await this.options.spool.list();
     this.due.clear();
+    this.pending.clear();
     for (const entry of entries) this.scheduleEntry(entry);
     this.pump();
   }
@@ -88,35 +94,62 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
 
   schedule(id: QueueId, at: number): void {
     this.due.set(id, at);
-    this.pump();
+    if (this.pending.has(id)) return this.pump();
+    // A new arrival: its recipients come from the spool before it may start
+    void this.options.spool.get(id).then(
+      (entry) => this.pending.set(id, entry ? pendingAddresses(entry.state) : []),
+      // Unreadable here: the attempt itself reports it, without a destination limit
+      () => this.pending.set(id, []),
+    ).finally(() => this.pump());
   }
 
   private scheduleEntry(entry: QueueEntry): void {
     if (entry.state.held || isFinished(entry.state)) return;
     this.due.set(entry.arrival.id, Date.parse(entry.state.nextAttempt) || Date.now());
+    this.pending.set(entry.arrival.id, pendingAddresses(entry.state));
   }
 
-  /** Starts every due message the concurrency limit allows, then sleeps until the next one */
+  /** The destinations a message's pending recipients go to now; undefined while they are being read */
+  private destinationsOf(id: QueueId): string[] | undefined {
+    const recipients = this.pending.get(id);
+    return recipients && [...new Set(groupByDestination(recipients, this.options.config()).map((group) => destinationKey(group.destination)))];
+  }
+
+  /**
+   * Starts every due message the limits allow, oldest first; one whose
+   * destination is full waits while later ones to other destinations start.
+   * Due messages left waiting start when a delivery ends, so the timer only
+   * wakes for future times.
+   */
   private pump(): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
     const now = Date.now();
-    const limit = this.options.config().delivery.concurrency;
+    const { concurrency, concurrencyPerDestination } = this.options.config().delivery;
     const ready = [...this.due.entries()].filter(([id, at]) => at <= now && !this.active.has(id)).sort((a, b) => a[1] - b[1]);
     for (const [id] of ready) {
-      if (this.active.size >= limit) break;
-      this.due.delete(id);
-      const run = this.attempt(id).finally(() => {
-        this.active.delete(id);
-        this.pump();
-      });
-      this.active.set(id, run);
+      if (this.active.size >= concurrency) break;
+      const destinations = this.destinationsOf(id);
+      if (!destinations || destinations.some((key) => (this.busy.get(key) ?? 0) >= concurrencyPerDestination)) continue;
+      this.launch(id, destinations);
     }
-    const next = Math.min(...[...this.due.entries()].filter(([id]) => !this.active.has(id)).map(([, at]) => at));
+    const next = Math.min(...[...this.due.entries()].filter(([id, at]) => at > now && !this.active.has(id)).map(([, at]) => at));
     if (Number.isFinite(next)) {
       this.timer = setTimeout(() => this.pump(), Math.min(Math.max(next - Date.now(), 0), MAX_TIMER_MS));
       this.timer.unref();
     }
+  }
+
+  private launch(id: QueueId, destinations: string[]): void {
+    this.due.delete(id);
+    const count = (key: string, by: number) => this.busy.set(key, (this.busy.get(key) ?? 0) + by);
+    destinations.forEach((key) => count(key, 1));
+    const run = this.attempt(id).finally(() => {
+      destinations.forEach((key) => count(key, -1));
+      this.active.delete(id);
+      this.pump();
+    });
+    this.active.set(id, run);
   }
 
   private async attempt(id: QueueId): Promise<void> {
@@ -144,9 +177,9 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   private async deliver(id: QueueId, log: Logger): Promise<void> {
     const { spool } = this.options;
     const entry = await spool.get(id);
-    if (!entry || entry.state.held) return;
+    if (!entry || entry.state.held) return void this.pending.delete(id);
     const started = Date.now();
-    const pending = pendingRecipients(entry.state).map((r) => r.address);
+    const pending = pendingAddresses(entry.state);
     const outcomes = pending.length ? await this.deliverTo(id, entry, pending) : [];
     let state = entry.state;
     if (outcomes.length) {
@@ -157,7 +190,11 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
       await this.save(id, state, log);
     }
     state = await this.report(entry, state, log);
-    if (!isFinished(state)) this.due.set(id, Date.parse(state.nextAttempt));
+    if (isFinished(state)) this.pending.delete(id);
+    else {
+      this.due.set(id, Date.parse(state.nextAttempt));
+      this.pending.set(id, pendingAddresses(state));
+    }
     this.emit('attempt', { id, from: entry.arrival.from, outcomes, finished: isFinished(state), durationMs: Date.now() - started, receivedAt: entry.arrival.receivedAt });
   }
 
@@ -216,3 +253,5 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     }
   }
 }
+
+const pendingAddresses = (state: DeliveryState): string[] => pendingRecipients(state).map((r) => r.address);
