@@ -38,8 +38,19 @@ export function poolKey(target: SmtpTarget): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }
 
+/** RSET: true when the server answered 2xx. A connection lost meanwhile never calls back, it errors or ends */
 function reset(connection: SMTPConnection): Promise<boolean> {
-  return new Promise((resolve) => connection.reset((err) => resolve(!err)));
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      connection.removeListener('error', lost);
+      connection.removeListener('end', lost);
+      resolve(ok);
+    };
+    const lost = () => done(false);
+    connection.once('error', lost);
+    connection.once('end', lost);
+    connection.reset((err) => done(!err));
+  });
 }
 
 /** QUIT politely, then make sure the socket goes */

@@ -165,4 +165,23 @@ describe('MTA-STS on direct MX delivery', () => {
     await relay.waitForLog((l) => /MTA-STS: MX hosts not in the policy/.test(l.msg) && l.mode === 'testing');
     await relay.waitForLog((l) => /MTA-STS \(testing mode\): TLS check failed/.test(l.msg));
   });
+
+  // Last: it restarts the relay and takes the policy host down
+  test('the cached policy survives a restart: with the policy host down, an MX outside the policy still gets nothing', async () => {
+    const cache = JSON.parse(readFileSync(path.join(relay.dataDir, 'mta-sts-policies.json'), 'utf8')) as { policies: Record<string, { id: string; expiresAt: number }> };
+    assert.equal(cache.policies['sts-good.test']?.id, '20260101T000000');
+    assert.ok((cache.policies['sts-good.test']?.expiresAt ?? 0) > Date.now() + 86_000_000, 'kept for max_age (86400 s)');
+    const config = JSON.parse(readFileSync(relay.configFile, 'utf8')) as Record<string, unknown>;
+    await relay.stop();
+    await policies.close();
+    // An attacker's MX for the domain, with a certificate valid for its own name
+    dns.set('sts-good.test', [{ type: 'MX', preference: 10, exchange: 'rogue.sts-mismatch.test' }]);
+    relay = await startRelay({ dir: relay.dir, config });
+    const before = upstreams.mismatch!.dataAttempts;
+    const id = await send('after-restart@sts-good.test');
+    const item = await waitUntil(async () => ((await queueItem(id))?.attempts ?? 0) >= 1 && queueItem(id), 15_000, 'attempted');
+    assert.equal(item?.recipients[0]?.status, 'deferred');
+    assert.match(item?.lastError ?? '', /MTA-STS policy of "sts-good\.test" allows none of its MX hosts \(rogue\.sts-mismatch\.test\)/);
+    assert.equal(upstreams.mismatch!.dataAttempts, before, 'nothing sent to the MX outside the policy');
+  });
 });

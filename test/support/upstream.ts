@@ -3,7 +3,7 @@
  * one) on loopback, with a real certificate, optionally requiring STARTTLS and
  * AUTH. Records every message it accepts, byte for byte.
  */
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { makeCerts } from './certs.js';
 
@@ -33,6 +33,12 @@ export interface UpstreamOptions {
   rcptReply?: (address: string) => Reply | undefined;
   /** Called per DATA with the 1-based attempt number of this upstream */
   dataReply?: (attempt: number, message: ReceivedMessage) => Reply | undefined;
+  /** Wait this long before answering each DATA (a slow destination) */
+  dataDelayMs?: number;
+  /** After answering the DATA with this 1-based attempt number, close that connection (the server ending a reused session) */
+  closeAfterData?: (attempt: number) => boolean;
+  /** Record every SMTP command verb the clients send, in `commands` */
+  recordCommands?: boolean;
   extra?: Partial<SMTPServerOptions>;
 }
 
@@ -41,6 +47,12 @@ export interface Upstream {
   host: string;
   messages: ReceivedMessage[];
   dataAttempts: number;
+  /** TCP connections accepted so far */
+  connections: number;
+  /** The most connections that were open at the same time */
+  peakConnections: number;
+  /** Command verbs in arrival order ("EHLO", "MAIL", "RSET", ...), with recordCommands */
+  commands: string[];
   /** Resolves once `count` messages have been accepted */
   waitFor(count: number, timeoutMs?: number): Promise<ReceivedMessage[]>;
   close(): Promise<void>;
@@ -60,6 +72,9 @@ export function viaSmarthost(upstream: Pick<Upstream, 'port'>, delivery: Record<
   };
 }
 
+/** smtp-server's open sessions (not in its typings): each has the session id and close() */
+const connectionsOf = (server: SMTPServer): Set<{ id: string; close(): void }> => (server as unknown as { connections: Set<{ id: string; close(): void }> }).connections;
+
 const reject = ([code, text]: Reply): Error => Object.assign(new Error(text), { responseCode: code });
 
 export async function startUpstream(options: UpstreamOptions = {}): Promise<Upstream> {
@@ -72,7 +87,9 @@ export async function startUpstream(options: UpstreamOptions = {}): Promise<Upst
   }[options.certificate ?? 'good'];
   const messages: ReceivedMessage[] = [];
   const waiters: (() => void)[] = [];
-  const state = { dataAttempts: 0 };
+  const state = { dataAttempts: 0, connections: 0, open: 0, peakConnections: 0 };
+  const commands: string[] = [];
+  const recordCommands = { debug: (entry: { tnx?: string; command?: string }) => void (entry.tnx === 'command' && entry.command && commands.push(entry.command)), info: () => undefined, warn: () => undefined, error: () => undefined };
   const server = new SMTPServer({
     key: pair[0],
     cert: pair[1],
@@ -81,7 +98,7 @@ export async function startUpstream(options: UpstreamOptions = {}): Promise<Upst
     disabledCommands: [...(options.auth ? [] : ['AUTH']), ...(options.offerTls === false ? ['STARTTLS'] : [])],
     authOptional: !options.auth,
     authMethods: ['PLAIN', 'LOGIN'],
-    logger: false,
+    logger: options.recordCommands ? (recordCommands as unknown as SMTPServerOptions['logger']) : false,
     disableReverseLookup: true,
     onAuth(auth, _session, callback) {
       if (options.auth && auth.username === options.auth.user && auth.password === options.auth.pass) return callback(null, { user: auth.username });
@@ -107,17 +124,32 @@ export async function startUpstream(options: UpstreamOptions = {}): Promise<Upst
           secure: session.secure,
           user: typeof session.user === 'string' ? session.user : undefined,
         };
-        const reply = options.dataReply?.(state.dataAttempts, message);
-        if (reply) return callback(reject(reply));
-        messages.push(message);
-        waiters.splice(0).forEach((wake) => wake());
-        callback(null, 'Ok: accepted by test upstream');
+        const attempt = state.dataAttempts;
+        const reply = options.dataReply?.(attempt, message);
+        const answer = () => {
+          if (reply) callback(reject(reply));
+          else {
+            messages.push(message);
+            waiters.splice(0).forEach((wake) => wake());
+            callback(null, 'Ok: accepted by test upstream');
+          }
+          // After the reply is written: the client has its answer, then loses the connection
+          if (options.closeAfterData?.(attempt)) setImmediate(() => [...connectionsOf(server)].find((c) => c.id === session.id)?.close());
+        };
+        if (options.dataDelayMs) setTimeout(answer, options.dataDelayMs);
+        else answer();
       });
     },
     ...options.extra,
   });
   // A relay killed mid-delivery resets its connection; that is expected, not a test failure
   server.on('error', () => undefined);
+  server.server.on('connection', (socket: Socket) => {
+    state.connections++;
+    state.open++;
+    state.peakConnections = Math.max(state.peakConnections, state.open);
+    socket.once('close', () => state.open--);
+  });
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, rejectListen) => {
     server.server.once('error', rejectListen);
@@ -131,6 +163,13 @@ export async function startUpstream(options: UpstreamOptions = {}): Promise<Upst
     get dataAttempts() {
       return state.dataAttempts;
     },
+    get connections() {
+      return state.connections;
+    },
+    get peakConnections() {
+      return state.peakConnections;
+    },
+    commands,
     waitFor(count, timeoutMs = 15_000) {
       return new Promise((resolve, rejectWait) => {
         const timer = setTimeout(() => rejectWait(new Error(`Upstream got ${messages.length} of ${count} messages in ${timeoutMs} ms`)), timeoutMs);

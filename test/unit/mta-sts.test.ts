@@ -1,6 +1,12 @@
-/** MTA-STS records, policies and MX patterns (RFC 8461, pure) */
+/** MTA-STS records, policies and MX patterns (RFC 8461, pure), and the policy cache file */
 import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
 import { test } from 'node:test';
+import { CACHE_FILE, StsCache } from '../../src/deliver/mta-sts-cache.js';
+import { createLogger } from '../../src/log.js';
 import { MAX_AGE_LIMIT, mxMatches, parseStsPolicy, parseStsRecord, policyAllows } from '../../src/deliver/mta-sts-policy.js';
 
 test('TXT record: the id of the one v=STSv1 record', () => {
@@ -39,4 +45,43 @@ test('mx patterns: exact names, and a wildcard for exactly one leftmost label', 
   assert.equal(mxMatches('*.example.com', 'mx1.example.com.evil.test'), false);
   assert.equal(policyAllows({ mode: 'enforce', mx: ['a.test', '*.b.test'], maxAgeSeconds: 1 }, 'x.b.test'), true);
   assert.equal(policyAllows({ mode: 'enforce', mx: ['a.test', '*.b.test'], maxAgeSeconds: 1 }, 'x.c.test'), false);
+});
+
+function cacheIn(dataDir: string, now: () => number) {
+  const logged: string[] = [];
+  const log = createLogger({ destination: new Writable({ write: (chunk, _e, done) => (logged.push(String(chunk)), done()) }) });
+  return { cache: new StsCache({ dataDir, log, now }), logged };
+}
+
+const POLICY = { mode: 'enforce', mx: ['mx.example.com'], maxAgeSeconds: 600 } as const;
+
+test('policy cache: survives a new instance (a restart), honours the expiry, leaves no temp files', async () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'sts-cache-'));
+  let now = 1_000_000;
+  await cacheIn(dataDir, () => now).cache.set('example.com', { id: 'abc', policy: { ...POLICY, mx: [...POLICY.mx] }, expiresAt: now + 600_000 });
+  assert.deepEqual(readdirSync(dataDir), [CACHE_FILE]);
+  const restarted = cacheIn(dataDir, () => now).cache;
+  assert.deepEqual(await restarted.get('example.com'), { id: 'abc', policy: POLICY, expiresAt: 1_600_000 });
+  now += 600_000;
+  assert.equal(await restarted.get('example.com'), undefined, 'expired at max_age');
+  await restarted.set('other.com', { id: 'x1', policy: { ...POLICY, mx: [...POLICY.mx] }, expiresAt: now + 1_000 });
+  const saved = JSON.parse(readFileSync(path.join(dataDir, CACHE_FILE), 'utf8')) as { policies: Record<string, unknown> };
+  assert.deepEqual(Object.keys(saved.policies), ['other.com'], 'expired entries are not written back');
+});
+
+test('policy cache: a damaged file or entry is logged and ignored, and the next save repairs it', async () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'sts-cache-'));
+  const file = path.join(dataDir, CACHE_FILE);
+  writeFileSync(file, '{"version": 1, "policies": {"exa');
+  const broken = cacheIn(dataDir, () => 0);
+  assert.equal(await broken.cache.get('example.com'), undefined);
+  assert.match(broken.logged.join(''), /MTA-STS policy cache unreadable/);
+  await broken.cache.set('example.com', { id: 'abc', policy: { ...POLICY, mx: [...POLICY.mx] }, expiresAt: 10 });
+  assert.equal(JSON.parse(readFileSync(file, 'utf8')).policies['example.com'].id, 'abc');
+
+  writeFileSync(file, JSON.stringify({ version: 1, policies: { 'bad.com': { id: 'no spaces!', policy: POLICY, expiresAt: 10 }, 'good.com': { id: 'ok1', policy: POLICY, expiresAt: 10 } } }));
+  const partly = cacheIn(dataDir, () => 0);
+  assert.equal(await partly.cache.get('bad.com'), undefined);
+  assert.equal((await partly.cache.get('good.com'))?.id, 'ok1');
+  assert.match(partly.logged.join(''), /damaged entry ignored/);
 });
