@@ -1,0 +1,21 @@
+# Raspberry Pi appliance image (included by the Makefile). Slow (minutes,
+# root needed), so not part of `make test`: CI runs `make image-test` when
+# the image's inputs change. The debootstrap root is cached in .cache/image/.
+.PHONY: image image-test image-deps
+
+IMAGE := dist/edge-relay-arm64.img
+# Own copy of the version: this file is read before mk/package.mk
+IMAGE_DEB := dist/edge-relay_$(shell node -p 'require("./package.json").version' 2>/dev/null)_arm64.deb
+IMAGE_INPUTS := scripts/build-image.sh scripts/image-deps.sh $(wildcard scripts/image/*.sh) \
+	$(wildcard image/firstboot/*)
+
+image-deps:
+	@bash scripts/image-deps.sh
+
+image: $(IMAGE)
+
+$(IMAGE): $(IMAGE_DEB) $(IMAGE_INPUTS)
+	bash scripts/build-image.sh
+
+image-test: $(IMAGE) test-deps image-deps
+	node --import tsx --test --test-concurrency=1 --test-timeout=600000 --test-force-exit --test-reporter=spec $(sort $(wildcard test/image/*.test.ts))

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Turns a copy of the base root into the appliance: our arm64 package, the
+# hostname, DHCP on the wired port, file systems by partition id, the Pi boot
+# files regenerated for them, and the welcome unit for the console.
+#
+# Usage: scripts/image/customize.sh <root> <edge-relay arm64 .deb>
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/scripts/image/lib.sh"
+. "$ROOT/scripts/image/layout.sh"
+
+stage=${1:?Usage: customize.sh <root> <deb>}
+deb=${2:?Usage: customize.sh <root> <deb>}
+in_root() { bash "$ROOT/scripts/image/chroot.sh" "$stage" "$@"; }
+
+log "installing $(basename "$deb")"
+cp "$deb" "$stage/tmp/edge-relay.deb"
+in_root dpkg -i /tmp/edge-relay.deb >&2
+rm "$stage/tmp/edge-relay.deb"
+
+echo "$HOSTNAME_" >"$stage/etc/hostname"
+printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' "$HOSTNAME_" >"$stage/etc/hosts"
+
+# The kernel command line says net.ifnames=0, so the wired port is eth0
+cat >"$stage/etc/network/interfaces.d/eth0" <<NET
+auto eth0
+allow-hotplug eth0
+iface eth0 inet dhcp
+iface eth0 inet6 auto
+NET
+# debootstrap copied the build machine's resolver; DHCP writes the box's own
+rm -f "$stage/etc/resolv.conf"
+touch "$stage/etc/resolv.conf"
+
+cat >"$stage/etc/fstab" <<FSTAB
+# <file system>          <mount point>   <type> <options>                <dump> <pass>
+PARTUUID=$ROOT_PARTUUID  /               ext4   defaults,noatime         0      1
+PARTUUID=$BOOT_PARTUUID  /boot/firmware  vfat   defaults,noatime,umask=022  0   2
+FSTAB
+
+# raspi-firmware writes config.txt and cmdline.txt from these settings and
+# copies the kernel, initrd and device trees; its kernel hook runs again here
+# (it acts only when told "configure"). Root by partition id, so the card
+# boots in any slot or USB adapter; the screen (tty0) is the last console, so
+# boot messages and the welcome text show there as well as on the serial
+# port; no cma= (Debian warns it can stop a Pi 4 from booting)
+cat >>"$stage/etc/default/raspi-firmware" <<FIRMWARE
+
+# edge-relay appliance image
+ROOTPART=PARTUUID=$ROOT_PARTUUID
+CONSOLES="ttyS1,115200 tty0"
+CMA=0
+FIRMWARE
+in_root /usr/bin/env DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firmware >&2
+grep -q "root=PARTUUID=$ROOT_PARTUUID " "$stage/boot/firmware/cmdline.txt" || die "cmdline.txt does not name the root partition"
+
+install -D -m 0755 "$ROOT/image/firstboot/welcome" "$stage/usr/lib/edge-relay/welcome"
+install -D -m 0644 "$ROOT/image/firstboot/edge-relay-welcome.service" "$stage/lib/systemd/system/edge-relay-welcome.service"
+in_root systemctl enable edge-relay-welcome.service >&2
+
+# Console login as root without a password until one is set (as Debian's own
+# Raspberry Pi images do): only someone at the screen and keyboard gets in
+in_root passwd -d root >&2
+
+# Unique per box: systemd makes a machine id on first boot when the file is empty
+: >"$stage/etc/machine-id"
+rm -f "$stage/var/lib/dbus/machine-id"
+rm -rf "$stage"/var/cache/apt/*.bin "$stage"/var/log/*.log "$stage"/tmp/* "$stage"/var/tmp/*

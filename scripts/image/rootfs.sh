@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The cached base root: a minimal Debian 12 arm64 system with the kernel and
+# the Raspberry Pi firmware, made by debootstrap (second stage under qemu
+# user-mode emulation). Only Debian's mirror is contacted.
+#
+# Usage: scripts/image/rootfs.sh   -> prints the cached root dir
+# The cache key is a hash of this script (suite, mirror, package list), so
+# editing any of them builds a fresh root; an unchanged one is reused.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/scripts/image/lib.sh"
+
+SUITE=bookworm
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# raspi-firmware lives in non-free-firmware; the rest is a bootable minimal
+# system with DHCP networking and a network clock (the Pi has no RTC, and TLS
+# to the upstream needs the right time)
+COMPONENTS=main,non-free-firmware
+PACKAGES=systemd-sysv,udev,kmod,ifupdown,isc-dhcp-client,iproute2,iputils-ping,netbase,systemd-timesyncd,procps,less,nano,libstdc++6,linux-image-arm64,raspi-firmware
+
+key=$( { cat "$0"; echo "$MIRROR"; } | sha256sum | cut -c1-16)
+cache="$ROOT/.cache/image/rootfs-$key"
+if [ -e "$cache/.complete" ]; then
+  echo "$cache"
+  exit 0
+fi
+
+ensure_binfmt
+rm -rf "$cache" "$cache.partial"
+mkdir -p "$(dirname "$cache")"
+log "debootstrap $SUITE arm64 into $cache (a few minutes)"
+# debootstrap mounts proc/sys itself for the second stage; a failure may leave them
+trap 'unmount_under "$cache.partial"' EXIT
+debootstrap --arch=arm64 --variant=minbase --components="$COMPONENTS" \
+  --include="$PACKAGES" "$SUITE" "$cache.partial" "$MIRROR" >&2 ||
+  die "debootstrap failed: see $cache.partial/debootstrap/debootstrap.log"
+unmount_under "$cache.partial"
+# Downloaded .debs are not needed in the image
+rm -rf "$cache.partial"/var/cache/apt/archives/*.deb "$cache.partial"/var/lib/apt/lists/*_Packages
+mv "$cache.partial" "$cache"
+touch "$cache/.complete"
+# Older roots (other keys) are dead weight
+find "$ROOT/.cache/image" -maxdepth 1 -name 'rootfs-*' ! -name "rootfs-$key" -exec rm -rf {} +
+echo "$cache"

@@ -1,0 +1,161 @@
+/**
+ * The root file system of the image, copied out of the ext4 partition with
+ * debugfs and entered with chroot under qemu user-mode emulation: our package
+ * is installed and its units enabled and valid; the installed arm64 relay
+ * starts, as its service user, with the appliance config (moved to loopback
+ * and free ports) and relays a message to a real upstream over verified
+ * STARTTLS; the welcome step turns the relay's own log into the console text.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test, type TestContext } from 'node:test';
+import { makeCerts } from '../support/certs.js';
+import { smtplibSend } from '../support/clients.js';
+import { ROOT } from '../support/relay.js';
+import { startUpstream, type Upstream } from '../support/upstream.js';
+import { SCRATCH, ensureImage, extractPartition, ok } from './image-files.js';
+
+const CHROOT = path.join(ROOT, 'scripts/image/chroot.sh');
+const WANTS = 'etc/systemd/system/multi-user.target.wants';
+
+const MESSAGE = [
+  'From: scanner@office.test',
+  'To: boss@example.com',
+  'Subject: Scan from the Raspberry Pi image',
+  'Date: Fri, 27 Nov 2026 10:00:00 +0000',
+  'Message-ID: <scan-8@scanner.office.test>',
+  '',
+  'Page 1 of 1',
+  '',
+].join('\r\n');
+
+interface Served {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+  running: Record<string, unknown>;
+}
+
+/** Starts a command in the root through chroot.sh; resolves once the relay logs that it is running */
+function serveInRoot(root: string, argv: string[], timeoutMs: number): Promise<Served> {
+  const child = spawn('bash', [CHROOT, root, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let raw = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`Not running after ${timeoutMs} ms:\n${raw}`)), timeoutMs);
+    void exited.then((code) => reject(new Error(`Exited with ${code} before running:\n${raw}`)));
+    const onData = (d: Buffer) => {
+      raw += d.toString();
+      const line = raw.split('\n').find((l) => l.includes('"edge-relay is running"'));
+      if (!line) return;
+      clearTimeout(timer);
+      resolve({ child, output: () => raw, exited, running: JSON.parse(line) as Record<string, unknown> });
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+  });
+}
+
+const mountsUnder = (dir: string) => ok('findmnt', ['-rn', '-o', 'TARGET']).split('\n').filter((t) => t === dir || t.startsWith(`${dir}/`));
+
+describe('the appliance root, under emulation', { timeout: 1_800_000 }, () => {
+  const root = path.join(SCRATCH, 'root');
+  const at = (file: string) => path.join(root, file);
+  let upstream: Upstream;
+  let relayLog = '';
+
+  before(async () => {
+    ensureImage();
+    const { file } = extractPartition(1, 'root.ext4');
+    rmSync(root, { recursive: true, force: true });
+    mkdirSync(root, { recursive: true });
+    // rdump keeps modes, owners and symlinks; device nodes come from the bind-mounted /dev
+    ok('debugfs', ['-R', `rdump / ${root}`, file]);
+    rmSync(file);
+    upstream = await startUpstream({ requireTls: true });
+  });
+  after(async () => {
+    await upstream?.close();
+    assert.deepEqual(mountsUnder(root), [], 'chroot mounts cleaned up');
+    rmSync(SCRATCH, { recursive: true, force: true });
+  });
+
+  test('our package is installed and both units are enabled', () => {
+    const status = readFileSync(at('var/lib/dpkg/status'), 'utf8');
+    assert.match(status, /^Package: edge-relay\nStatus: install ok installed$/m);
+    for (const unit of ['edge-relay.service', 'edge-relay-welcome.service']) {
+      const link = at(`${WANTS}/${unit}`);
+      assert.ok(lstatSync(link).isSymbolicLink(), `${unit} enabled`);
+      assert.ok(existsSync(at(readlinkSync(link).slice(1))), `${unit} link points at an installed unit`);
+    }
+    assert.equal(statSync(at('usr/lib/edge-relay/welcome')).mode & 0o777, 0o755);
+    assert.equal(readFileSync(at('etc/machine-id'), 'utf8'), '', 'each box makes its own machine id on first boot');
+  });
+
+  test('systemd-analyze verify passes on the relay unit and the welcome unit, and catches a broken one', () => {
+    for (const unit of ['edge-relay.service', 'edge-relay-welcome.service']) {
+      ok('systemd-analyze', ['verify', `--root=${root}`, `/lib/systemd/system/${unit}`]);
+    }
+    const unit = readFileSync(at('lib/systemd/system/edge-relay-welcome.service'), 'utf8');
+    writeFileSync(at('lib/systemd/system/broken-welcome.service'), unit.replace('/usr/lib/edge-relay/welcome', '/usr/lib/edge-relay/missing'));
+    try {
+      const broken = spawnSync('systemd-analyze', ['verify', `--root=${root}`, '/lib/systemd/system/broken-welcome.service'], { stdio: 'ignore', timeout: 60_000 });
+      assert.notEqual(broken.status, 0, 'verify is not a rubber stamp');
+    } finally {
+      rmSync(at('lib/systemd/system/broken-welcome.service'));
+    }
+  });
+
+  test('the installed relay starts with the appliance config as its service user and relays a message', async (t: TestContext) => {
+    const appliance = JSON.parse(readFileSync(at('etc/edge-relay/config.json'), 'utf8')) as Record<string, unknown>;
+    assert.equal(appliance.dataDir, '/var/lib/edge-relay');
+    // Same config, but on loopback and free ports: a test never binds outside 127.0.0.0/8
+    copyFileSync(makeCerts().caFile, at('tmp/test-ca.crt'));
+    const config = {
+      ...appliance,
+      smtp: { host: '127.0.0.1', port: 0 },
+      pop3: { host: '127.0.0.1', port: 0 },
+      web: { host: '127.0.0.1', port: 0 },
+      delivery: { mode: 'smarthost', smarthost: { host: '127.0.0.1', port: upstream.port, security: 'starttls' }, tls: { verify: true, caFile: '/tmp/test-ca.crt' } },
+    };
+    writeFileSync(at('tmp/test-config.json'), JSON.stringify(config));
+    const started = performance.now();
+    const relay = await serveInRoot(root, ['/usr/bin/setpriv', '--reuid=edge-relay', '--regid=edge-relay', '--init-groups', '/usr/bin/edge-relay', 'serve', '--config', '/tmp/test-config.json'], 120_000);
+    try {
+      t.diagnostic(`listening after ${Math.round(performance.now() - started)} ms under emulation`);
+      assert.equal(relay.running.dataDir, '/var/lib/edge-relay');
+      const smtpPort = Number(String(relay.running.smtp).split(':').pop());
+      const reply = await smtplibSend(smtpPort, 'scanner@office.test', ['boss@example.com'], MESSAGE);
+      assert.match(reply, /^250 .*queued as [0-9A-Z]+/);
+      const [message] = await upstream.waitFor(1, 60_000);
+      assert.equal(message?.secure, true, 'delivered over TLS');
+      const raw = message?.raw.toString() ?? '';
+      assert.equal(raw.slice(raw.indexOf('From: scanner')), MESSAGE, 'message bytes arrive unchanged');
+      relay.child.kill('SIGTERM');
+      assert.equal(await relay.exited, 0, relay.output());
+      relayLog = relay.output();
+    } finally {
+      relay.child.kill('SIGKILL');
+    }
+    assert.deepEqual(mountsUnder(root), [], 'chroot.sh unmounted proc, sys and dev');
+  });
+
+  test('the welcome step shows the web address and the setup token from the relay\'s log', () => {
+    assert.ok(relayLog, 'the relay ran in the previous test');
+    const token = readFileSync(at('var/lib/edge-relay/setup-token'), 'utf8').trim();
+    assert.match(token, /^[0-9a-f]{24}$/);
+    assert.ok(relayLog.includes(`"setupToken":"${token}"`), 'the relay logged the token it wrote');
+    const webPort = /"web":"127\.0\.0\.1:(\d+)"/.exec(relayLog)?.[1];
+    assert.ok(webPort);
+    writeFileSync(at('tmp/relay.log'), relayLog);
+    const shown = ok('bash', [CHROOT, root, '/usr/lib/edge-relay/welcome', '--log', '/tmp/relay.log']);
+    assert.match(shown, new RegExp(`Setup token: +${token}$`, 'm'));
+    assert.match(shown, new RegExp(`Admin web page: +http://\\S+:${webPort}/ +\\(or http://edge-relay:${webPort}/\\)`));
+    const issue = readFileSync(at('etc/issue.d/edge-relay.issue'), 'utf8');
+    assert.ok(issue.includes(`http://\\4:${webPort}/`), `the login screen fills in the address: ${issue}`);
+    assert.ok(issue.includes(token));
+  });
+});
+

@@ -1,0 +1,92 @@
+/**
+ * The disk image from `make image`, read without mounting it: an MBR with a
+ * bootable FAT boot partition and an ext4 root right behind it; the root file
+ * system checks clean; the boot partition holds the Raspberry Pi firmware,
+ * kernel and a config naming the root partition; fstab agrees with the table.
+ */
+import assert from 'node:assert/strict';
+import { rmSync, statSync } from 'node:fs';
+import { after, before, describe, test, type TestContext } from 'node:test';
+import { IMAGE, SCRATCH, ensureImage, ext4Cat, extractPartition, layout, ok, partitionTable, type Layout, type Partition } from './image-files.js';
+
+const MIB_SECTORS = 2048;
+
+describe('the Raspberry Pi image', { timeout: 1_800_000 }, () => {
+  let l: Layout;
+  let rootFs: string;
+  let bootOffset: number;
+  const boot = () => `${IMAGE}@@${bootOffset}`;
+
+  before(() => {
+    ensureImage();
+    l = layout();
+    rootFs = extractPartition(1, 'root.ext4').file;
+    bootOffset = partitionTable().partitions[0]!.start * 512;
+  });
+  after(() => rmSync(SCRATCH, { recursive: true, force: true }));
+
+  test('partition table: MBR, FAT32 boot partition (bootable) then Linux root to the end of the image', (t: TestContext) => {
+    const table = partitionTable();
+    assert.equal(table.label, 'dos');
+    assert.equal(table.id, `0x${l.DISK_ID}`);
+    assert.equal(table.partitions.length, 2);
+    const [bootPart, rootPart] = table.partitions as [Partition, Partition];
+    assert.equal(bootPart.type, 'c', 'W95 FAT32 (LBA)');
+    assert.equal(bootPart.bootable, true);
+    assert.equal(bootPart.start, Number(l.BOOT_START_MIB) * MIB_SECTORS);
+    assert.equal(bootPart.size, Number(l.BOOT_SIZE_MIB) * MIB_SECTORS);
+    assert.equal(rootPart.type, '83', 'Linux');
+    assert.equal(rootPart.start, bootPart.start + bootPart.size, 'root right behind boot');
+    assert.equal(rootPart.start % MIB_SECTORS, 0, 'aligned to 1 MiB');
+    const bytes = statSync(IMAGE).size;
+    assert.equal((rootPart.start + rootPart.size) * 512, bytes, 'root ends where the image ends');
+    // sfdisk -d is the form people paste into bug reports: it must name both partitions
+    const dump = ok('sfdisk', ['-d', IMAGE]);
+    assert.match(dump, /^label: dos$/m);
+    assert.equal(dump.split('\n').filter((line) => line.startsWith(IMAGE)).length, 2);
+    t.diagnostic(`image: ${Math.round(bytes / 2 ** 20)} MiB, ${Math.round(statSync(IMAGE).blocks * 512 / 2 ** 20)} MiB on disk`);
+  });
+
+  test('root file system: ext4, labelled, e2fsck -fn finds nothing to fix', () => {
+    const header = ok('dumpe2fs', ['-h', rootFs]);
+    assert.match(header, new RegExp(`^Filesystem volume name:\\s+${l.ROOT_LABEL}$`, 'm'));
+    assert.match(header, /^Filesystem features:.*\bextent\b/m);
+    ok('e2fsck', ['-fn', rootFs]);
+  });
+
+  test('root file system: fstab mounts both partitions by the table\'s ids, hostname is set', () => {
+    const fstab = ext4Cat(rootFs, '/etc/fstab');
+    assert.match(fstab, new RegExp(`^PARTUUID=${l.ROOT_PARTUUID}\\s+/\\s+ext4\\s`, 'm'));
+    assert.match(fstab, new RegExp(`^PARTUUID=${l.BOOT_PARTUUID}\\s+/boot/firmware\\s+vfat\\s`, 'm'));
+    assert.equal(ext4Cat(rootFs, '/etc/hostname').trim(), l.HOSTNAME_);
+    assert.match(ok('debugfs', ['-R', 'ls -l /boot/firmware', rootFs]), /\s\.\.\s*$/m, 'an empty mount point');
+  });
+
+  test('boot partition: FAT32 that checks clean, with firmware, kernel, initrd, device trees and the two configs', () => {
+    const { file } = extractPartition(0, 'boot.vfat');
+    ok('fsck.vfat', ['-n', file]);
+    const listing = ok('mdir', ['-b', '-i', boot(), '::/']);
+    for (const name of ['config.txt', 'cmdline.txt', 'start4.elf', 'fixup4.dat', 'bootcode.bin', 'bcm2711-rpi-4-b.dtb', 'bcm2837-rpi-3-b.dtb']) {
+      assert.ok(listing.split('\n').includes(`::/${name}`), `${name} on the boot partition:\n${listing}`);
+    }
+    assert.match(ok('minfo', ['-i', boot()]), new RegExp(`volume label=${l.BOOT_LABEL}\\b`));
+  });
+
+  test('boot config: the kernel is told the root partition, config.txt loads the 64-bit kernel and initrd', () => {
+    const cmdline = ok('mtype', ['-i', boot(), '::/cmdline.txt']);
+    assert.equal(cmdline.trim().split('\n').length, 1, 'one line, as the firmware wants');
+    assert.match(cmdline, new RegExp(`(^| )root=PARTUUID=${l.ROOT_PARTUUID}( |$)`, 'm'));
+    assert.match(cmdline, /(^| )rootwait( |$)/m);
+    assert.match(cmdline, /(^| )net\.ifnames=0( |$)/m, 'the wired port is eth0, as /etc/network/interfaces.d/eth0 expects');
+    const config = ok('mtype', ['-i', boot(), '::/config.txt']);
+    assert.match(config, /^arm_64bit=1$/m);
+    // The kernel and initrd config.txt names are on the partition
+    const listing = ok('mdir', ['-b', '-i', boot(), '::/']).split('\n');
+    const kernel = /^kernel=(vmlinuz-\S+)$/m.exec(config)?.[1];
+    const initrd = /^initramfs (initrd\.img-\S+)$/m.exec(config)?.[1];
+    assert.ok(kernel && listing.includes(`::/${kernel}`), `kernel ${kernel} present`);
+    assert.ok(initrd && listing.includes(`::/${initrd}`), `initrd ${initrd} present`);
+    assert.doesNotMatch(cmdline, /(^| )cma=/m, 'no cma= (can stop a Pi 4 from booting)');
+    assert.match(cmdline, /console=tty0\s+root=/, 'the screen is the main console');
+  });
+});
