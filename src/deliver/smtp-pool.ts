@@ -20,21 +20,29 @@ export const DEFAULT_POOL_LIMITS: PoolLimits = { maxMessages: 100, idleMs: 5_000
 
 /** A connection lent to one transaction */
 export interface Lease {
-  key: string;
+  /** null: this connection is never shared */
+  key: string | null;
   connection: SMTPConnection;
   /** Messages it carried before this one: 0 for a fresh connection */
   sent: number;
 }
 
 interface Idle extends Lease {
+  key: string;
   timer: NodeJS.Timeout;
   onEnd: () => void;
 }
 
-/** Connections are shared only between identical settings; the secret is hashed, never kept in a readable key */
-export function poolKey(target: SmtpTarget): string {
-  const auth = target.auth && (target.auth.method === 'password' ? ['password', target.auth.user, target.auth.pass] : ['oauth2', target.auth.user]);
-  const parts = [target.host, target.port, target.security, target.verify, target.caFile ?? '', target.servername ?? '', target.name, auth ?? ''];
+/**
+ * Connections are shared only between identical settings; the password is
+ * hashed, never kept in a readable key. OAuth2 sessions are not shared: each
+ * message presents the current token, so a revoked consent or token stops
+ * mail at the next message, not up to 100 messages later.
+ */
+export function poolKey(target: SmtpTarget): string | null {
+  if (target.auth?.method === 'oauth2') return null;
+  const auth = target.auth ? [target.auth.user, target.auth.pass] : [];
+  const parts = [target.host, target.port, target.security, target.verify, target.caFile ?? '', target.servername ?? '', target.name, ...auth];
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }
 
@@ -68,7 +76,7 @@ export class SmtpPool {
   /** An idle connection to the same upstream that answers RSET, else a new one from `open` */
   async acquire(target: SmtpTarget, open: () => Promise<SMTPConnection>): Promise<Lease> {
     const key = poolKey(target);
-    for (let lease = this.take(key); lease; lease = this.take(key)) {
+    for (let lease = key ? this.take(key) : undefined; key && lease; lease = this.take(key)) {
       if (await reset(lease.connection)) return lease;
       closeConnection(lease.connection);
     }
@@ -79,9 +87,10 @@ export class SmtpPool {
   release(lease: Lease, reusable: boolean): void {
     const { connection } = lease;
     const sent = lease.sent + 1;
-    if (!reusable || this.closed || sent >= this.limits.maxMessages || connection.destroyed) return closeConnection(connection);
+    const { key } = lease;
+    if (!key || !reusable || this.closed || sent >= this.limits.maxMessages || connection.destroyed) return closeConnection(connection);
     const entry: Idle = {
-      key: lease.key,
+      key,
       connection,
       sent,
       timer: setTimeout(() => this.drop(entry, true), this.limits.idleMs),
@@ -90,7 +99,7 @@ export class SmtpPool {
     };
     entry.timer.unref();
     connection.once('end', entry.onEnd);
-    this.idle.set(lease.key, [...(this.idle.get(lease.key) ?? []), entry]);
+    this.idle.set(key, [...(this.idle.get(key) ?? []), entry]);
   }
 
   /** Closes every idle connection; later releases close theirs at once */
