@@ -49,6 +49,8 @@ export interface Upstream {
   dataAttempts: number;
   /** TCP connections accepted so far */
   connections: number;
+  /** Connections open now */
+  openConnections: number;
   /** The most connections that were open at the same time */
   peakConnections: number;
   /** Command verbs in arrival order ("EHLO", "MAIL", "RSET", ...), with recordCommands */
@@ -165,6 +167,9 @@ export async function startUpstream(options: UpstreamOptions = {}): Promise<Upst
     },
     get connections() {
       return state.connections;
+    },
+    get openConnections() {
+      return state.open;
     },
     get peakConnections() {
       return state.peakConnections;
