@@ -85,9 +85,8 @@ export class SmtpPool {
 
   /** Back into the pool after a successful transaction, or closed */
   release(lease: Lease, reusable: boolean): void {
-    const { connection } = lease;
+    const { connection, key } = lease;
     const sent = lease.sent + 1;
-    const { key } = lease;
     if (!key || !reusable || this.closed || sent >= this.limits.maxMessages || connection.destroyed) return closeConnection(connection);
     const entry: Idle = {
       key,
