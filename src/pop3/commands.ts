@@ -8,6 +8,7 @@ import type { Release } from '../mailbox/locks.js';
 import type { StoredMessage } from './backend.js';
 import type { Maildrop } from './maildrop.js';
 import { decodePlain } from './sasl.js';
+import { printable } from './text.js';
 
 export type SessionState =
   | { name: 'authorization'; user: string | null }
@@ -114,7 +115,7 @@ const maildropCommands: [string, Command][] = [
     'TOP',
     command(['transaction'], async (ctx, { maildrop }, args) => {
       const [number, lines = '', ...rest] = args.trim().split(/ +/);
-      if (!TOP_LINES.test(lines) || rest.length) return ctx.err(`Use TOP <message> <lines>, not "TOP ${args.slice(0, 40)}"`);
+      if (!TOP_LINES.test(lines) || rest.length) return ctx.err(`Use TOP <message> <lines>, not "TOP ${printable(args)}"`);
       const found = maildrop.lookup(number);
       return found.ok ? ctx.send(maildrop.mailbox, found.message, Number(lines)) : ctx.err(found.error);
     }),
@@ -146,7 +147,7 @@ const loginCommands: [string, Command][] = [
       const user = args.trim();
       if (!user) return ctx.err('Use USER <mailbox name>');
       state.user = user;
-      return ctx.ok(`Send the password of ${user.slice(0, 64)}`);
+      return ctx.ok(`Send the password of ${printable(user, 64)}`);
     }),
   ],
   [
@@ -166,7 +167,7 @@ const loginCommands: [string, Command][] = [
       // A bare AUTH lists the mechanisms (what Outlook and others probe with)
       if (!mechanism) return ctx.multiline('Mechanisms follow', ctx.loginAllowed ? ['PLAIN'] : []);
       if (!ctx.loginAllowed) return ctx.err(LOGIN_NEEDS_TLS);
-      if (mechanism.toUpperCase() !== 'PLAIN' || rest.length) return ctx.err(`Unsupported SASL mechanism "${mechanism.slice(0, 20)}"; use PLAIN`);
+      if (mechanism.toUpperCase() !== 'PLAIN' || rest.length) return ctx.err(`Unsupported SASL mechanism "${printable(mechanism, 20)}"; use PLAIN`);
       return authPlain(ctx, initial);
     }),
   ],

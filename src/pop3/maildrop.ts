@@ -3,6 +3,7 @@
  * from 1, with deletion marks that only become real in the UPDATE state.
  */
 import type { StoredMessage } from './backend.js';
+import { printable } from './text.js';
 
 export type Lookup = { ok: true; number: number; message: StoredMessage } | { ok: false; error: string };
 
@@ -20,7 +21,7 @@ export class Maildrop {
   lookup(raw: string | undefined): Lookup {
     const text = raw?.trim();
     if (!text) return { ok: false, error: 'A message number is needed' };
-    if (!NUMBER.test(text)) return { ok: false, error: `Not a message number: "${text.slice(0, 20)}"` };
+    if (!NUMBER.test(text)) return { ok: false, error: `Not a message number: "${printable(text, 20)}"` };
     const number = Number(text);
     const message = this.messages[number - 1];
     if (!message) return { ok: false, error: `No message ${number}; there are ${this.messages.length}` };

@@ -17,6 +17,7 @@ import { COMMANDS, type CommandContext, type SessionState } from './commands.js'
 import { LineReader } from './lines.js';
 import { Maildrop } from './maildrop.js';
 import { DotStuffer, headerAndLines } from './message-stream.js';
+import { printable } from './text.js';
 import type { LoginThrottle } from './throttle.js';
 
 export interface SessionOptions {
@@ -36,11 +37,10 @@ export interface SessionOptions {
 export const MAX_LINE = 4096;
 /** After this many -ERR replies the client is confused or hostile: hang up */
 export const MAX_ERRORS = 20;
+/** A TLS handshake on a LAN takes milliseconds, even on a Raspberry Pi */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** How long a closed session waits for the client to hang up before dropping it */
 const LINGER_MS = 2_000;
-
-/** A client's text made safe to echo back and log */
-const printable = (text: string) => text.replace(/[^\x20-\x7e]/g, '?').slice(0, 40);
 
 export class Session implements CommandContext {
   private socket: net.Socket;
@@ -180,6 +180,12 @@ export class Session implements CommandContext {
       return this.err(`[SYS/TEMP] Cannot read message ${message.uid}`);
     }
     await this.ok(bodyLines === undefined ? `${message.size} octets` : `Header and ${bodyLines} body lines follow`);
+    // pipeline(..., socket, { end: false }) never settles on a socket that is already closed, and the
+    // session would keep the mailbox locked forever: a client that hung up gets nothing more
+    if (!this.socket.writable) {
+      source.destroy();
+      throw new Error(`The client hung up before message ${message.uid} was sent`);
+    }
     // The socket stays open afterwards; a failure midway destroys it, as nothing else would make sense
     if (bodyLines === undefined) await pipeline(source, new DotStuffer(), this.socket, { end: false });
     else await pipeline(source, (chunks: AsyncIterable<Buffer>) => headerAndLines(chunks, bodyLines), new DotStuffer(), this.socket, { end: false });
@@ -223,17 +229,23 @@ export class Session implements CommandContext {
     const secure = new tls.TLSSocket(plain, { isServer: true, secureContext: this.options.secureContext });
     this.socket = secure;
     this.watch(secure);
+    // Plain text sent after STLS is dropped (above), so a client that never starts TLS would otherwise wait for the idle timeout
+    const limitMs = Math.min(this.options.idleTimeoutMs, HANDSHAKE_TIMEOUT_MS);
+    let timer: NodeJS.Timeout | undefined;
     try {
       await new Promise<void>((resolve, reject) => {
         secure.once('secure', resolve);
         secure.once('error', reject);
         secure.once('close', () => reject(new Error('Connection closed during the TLS handshake')));
+        timer = setTimeout(() => reject(new Error(`No TLS handshake within ${limitMs} ms after STLS`)), limitMs);
       });
     } catch (err) {
       this.log.info({ err: errorMessage(err) }, 'POP3 STLS handshake failed');
       this.closing = true;
       secure.destroy();
       return;
+    } finally {
+      clearTimeout(timer);
     }
     this.encrypted = true;
     this.state = { name: 'authorization', user: null };

@@ -84,7 +84,8 @@ function address(rng: Rng, profile: FuzzProfile): string {
   ]);
 }
 
-function base64Junk(rng: Rng): string {
+/** Strings that are not valid SASL responses: bad padding, bad alphabet, binary, cancel, empty */
+export function base64Junk(rng: Rng): string {
   return rng.pick(['====', 'AGZvbwBiYXI', '%%%%', Buffer.from('\0\0\0').toString('base64'), 'dGVzdA==extra', rng.bytes(20).toString('latin1'), '*', '']);
 }
 
@@ -153,6 +154,8 @@ export function session(rng: Rng, profile: FuzzProfile): Buffer[] {
 
 /** What came back on one connection */
 export interface SessionResult {
+  /** Every byte the server sent */
+  raw: Buffer;
   replies: string[];
   /** Bytes after the last CRLF (a reply cut off mid-line) */
   trailing: string;
@@ -161,11 +164,20 @@ export interface SessionResult {
   error: string | undefined;
 }
 
+export interface PlayOptions {
+  /** How long to wait for the server to close the connection */
+  closeWaitMs: number;
+  localAddress?: string;
+  /** Hang up abruptly this many ms after the last chunk is written (a device losing power mid-command) */
+  dropAfterMs?: number;
+}
+
 /**
  * Plays a session: chunks are written one after another (pipelined, as junk
- * usually arrives), then we wait for the server to close the connection.
+ * usually arrives), then we wait for the server to close the connection, or
+ * drop it ourselves.
  */
-export function play(port: number, chunks: Buffer[], options: { closeWaitMs: number; localAddress?: string }): Promise<SessionResult> {
+export function play(port: number, chunks: Buffer[], options: PlayOptions): Promise<SessionResult> {
   return new Promise((resolve) => {
     const received: Buffer[] = [];
     let error: string | undefined;
@@ -177,12 +189,16 @@ export function play(port: number, chunks: Buffer[], options: { closeWaitMs: num
     }, options.closeWaitMs);
     socket.on('data', (d: Buffer) => received.push(d));
     socket.on('error', (err: NodeJS.ErrnoException) => (error = err.code ?? err.message));
-    socket.on('connect', () => void writeAll(socket, chunks));
+    socket.on('connect', async () => {
+      await writeAll(socket, chunks);
+      const drop = options.dropAfterMs;
+      if (drop !== undefined) setTimeout(() => socket.destroy(), drop);
+    });
     socket.on('close', () => {
       clearTimeout(timer);
-      const text = Buffer.concat(received).toString('latin1');
-      const parts = text.split(CRLF);
-      resolve({ replies: parts.slice(0, -1), trailing: parts.at(-1) ?? '', hung, error });
+      const raw = Buffer.concat(received);
+      const parts = raw.toString('latin1').split(CRLF);
+      resolve({ raw, replies: parts.slice(0, -1), trailing: parts.at(-1) ?? '', hung, error });
     });
   });
 }
