@@ -31,6 +31,7 @@ export class Alerter {
   private state: AlertState = QUIET;
   /** Evaluations run one at a time, so two triggers can't both send the same notice */
   private running: Promise<void> = Promise.resolve();
+  private waiting: Promise<void> | undefined;
 
   private constructor(
     private readonly options: AlerterOptions,
@@ -48,9 +49,21 @@ export class Alerter {
     return this.state;
   }
 
-  check(now = new Date()): Promise<void> {
-    this.running = this.running.then(() => this.evaluateOnce(now)).catch((err) => this.options.log.error({ err: errorMessage(err) }, 'Alert check failed'));
-    return this.running;
+  /**
+   * Every delivery attempt asks for a check, and each reads the spool folder:
+   * under a backlog they would queue by the thousand. A check that has not
+   * started yet answers every request made meanwhile.
+   */
+  check(): Promise<void> {
+    if (this.waiting) return this.waiting;
+    this.waiting = this.running
+      .then(() => {
+        this.waiting = undefined;
+        return this.evaluateOnce(new Date());
+      })
+      .catch((err) => this.options.log.error({ err: errorMessage(err) }, 'Alert check failed'));
+    this.running = this.waiting;
+    return this.waiting;
   }
 
   private async evaluateOnce(now: Date): Promise<void> {

@@ -7,7 +7,6 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { generate } from 'selfsigned';
 import { ConfigError, errnoCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { ensureDir, writeFileAtomic } from './fsx.js';
@@ -75,6 +74,8 @@ async function selfSigned(hostname: string): Promise<{ key: string; cert: string
   const notBeforeDate = new Date(Date.now() - 60_000);
   const notAfterDate = new Date(notBeforeDate);
   notAfterDate.setFullYear(notAfterDate.getFullYear() + VALID_YEARS);
+  // Loaded only when a certificate has to be made: its X.509 library costs several MB a running relay never needs again
+  const { generate } = await import('selfsigned');
   const pems = await generate([{ name: 'commonName', value: hostname }], {
     keySize: 2048,
     algorithm: 'sha256',
