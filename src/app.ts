@@ -83,6 +83,7 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
       process.off('SIGUSR2', onNudge);
       await admin.stop();
       await Promise.all([intake.stop(), pop3.stop(), runner.stop(STOP_GRACE_MS)]);
+      deliverer.close();
       oauth.stop();
       await releasePid();
       log.info('edge-relay stopped');

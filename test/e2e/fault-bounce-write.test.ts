@@ -6,12 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { smtplibSend } from '../support/clients.js';
 import { eventually, queueList, unmount } from '../support/faults.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { newMail, startRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
 
 function makeReadOnly(dir: string): void {
@@ -19,11 +18,7 @@ function makeReadOnly(dir: string): void {
   execFileSync('mount', ['-o', 'remount,bind,ro', dir]);
 }
 
-const postmasterReports = (relay: RunningRelay): string[] => {
-  const dir = path.join(relay.dataDir, 'mailboxes/postmaster/new');
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir).map((file) => readFileSync(path.join(dir, file), 'utf8')).filter((text) => text.includes('multipart/report'));
-};
+const postmasterReports = (relay: RunningRelay): string[] => newMail(relay, 'postmaster').filter((text) => text.includes('multipart/report'));
 
 describe('a bounce report that cannot be written', () => {
   let upstream: Upstream;

@@ -4,7 +4,7 @@
  * accepts XOAUTH2 only and checks every token with that endpoint.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,7 +14,7 @@ import { OAuthClient } from '../../src/oauth/client.js';
 import { makeCerts } from '../support/certs.js';
 import { smtplibSend } from '../support/clients.js';
 import { startOAuthServer, type OAuthServer } from '../support/oauth-server.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { newMail, startRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -170,8 +170,7 @@ describe('XOAUTH2 with a device sign-in (Google-style challenge), then revoked',
     assert.match(item.lastError ?? '', /re-consent is needed/);
     assert.equal(upstream.messages.length, 2, 'nothing more delivered');
     const alerts = await waitUntil(() => {
-      const dir = path.join(relay.dataDir, 'mailboxes/postmaster/new');
-      const found = readdirSync(dir).map((f) => readFileSync(path.join(dir, f), 'utf8')).filter((m) => m.includes('Sign-in to the upstream needed'));
+      const found = newMail(relay, 'postmaster').filter((m) => m.includes('Sign-in to the upstream needed'));
       return found.length ? found : undefined;
     }, 10_000, 'the re-consent alert in the postmaster mailbox');
     assert.equal(alerts.length, 1, 'one alert, no storm');

@@ -1,34 +1,11 @@
 /** Retries, per-recipient results, bounces and the queue commands, against a real upstream */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { RawSmtp, smtplibSend } from '../support/clients.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { queueList } from '../support/faults.js';
+import { newMail, startRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
 import { waitUntil } from '../support/wait.js';
-
-interface Item {
-  id: string;
-  from: string;
-  recipients: { address: string; status: string }[];
-  size: number;
-  attempts: number;
-  nextAttempt: string | null;
-  lastError: string | null;
-}
-
-
-async function queueList(relay: RunningRelay): Promise<Item[]> {
-  const result = await relay.cli(['queue', 'list', '--json']);
-  assert.equal(result.code, 0, result.stderr);
-  return JSON.parse(result.stdout) as Item[];
-}
-
-const postmasterMessages = (relay: RunningRelay): string[] => {
-  const dir = path.join(relay.dataDir, 'mailboxes/postmaster/new');
-  return readdirSync(dir).map((file) => readFileSync(path.join(dir, file), 'utf8'));
-};
 
 const message = (subject: string) => `From: dev@office.test\r\nSubject: ${subject}\r\n\r\nbody\r\n`;
 
@@ -72,7 +49,7 @@ describe('permanent failure for one recipient', () => {
     await smtplibSend(relay.smtpPort, 'scanner@office.test', ['nobody@example.com', 'boss@example.com'], message('partial'));
     const [delivered] = await upstream.waitFor(1);
     assert.deepEqual(delivered?.to, ['boss@example.com']);
-    const bounce = await waitUntil(() => postmasterMessages(relay).find((m) => m.includes('multipart/report')), 10_000, 'a bounce report');
+    const bounce = await waitUntil(() => newMail(relay, 'postmaster').find((m) => m.includes('multipart/report')), 10_000, 'a bounce report');
     assert.match(bounce, /report-type=delivery-status/);
     assert.match(bounce, /Final-Recipient: rfc822; nobody@example\.com\r\nAction: failed\r\nStatus: 5\.1\.1/);
     assert.match(bounce, /550 5\.1\.1 No such user here/);
@@ -158,8 +135,7 @@ describe('intake policy and limits', () => {
   });
 
   test('a copy rule keeps relayed mail in the archive mailbox', async () => {
-    const dir = path.join(relay.dataDir, 'mailboxes/archive/new');
-    await waitUntil(() => readdirSync(dir).some((f) => readFileSync(path.join(dir, f), 'utf8').includes('Subject: no upstream')), 10_000, 'the archived copy');
+    await waitUntil(() => newMail(relay, 'archive').some((text) => text.includes('Subject: no upstream')), 10_000, 'the archived copy');
   });
 
   test('a client outside allowNetworks is refused at RCPT', async () => {
@@ -225,11 +201,11 @@ describe('delay warnings', () => {
 
   test('one "still trying" notice reaches postmaster once the message waited past delivery.delayWarning', async () => {
     await smtplibSend(relay.smtpPort, 'ups@office.test', ['ops@example.com'], message('slow'));
-    const warning = await waitUntil(() => postmasterMessages(relay).find((m) => m.includes('Action: delayed')), 15_000, 'a delay warning');
+    const warning = await waitUntil(() => newMail(relay, 'postmaster').find((m) => m.includes('Action: delayed')), 15_000, 'a delay warning');
     assert.match(warning, /Subject: Delayed Mail \(still being retried\)/);
     assert.match(warning, /Final-Recipient: rfc822; ops@example\.com/);
     await waitUntil(async () => ((await queueList(relay))[0]?.attempts ?? 0) >= 5, 15_000, 'more attempts');
-    assert.equal(postmasterMessages(relay).filter((m) => m.includes('Action: delayed')).length, 1, 'no warning storm');
+    assert.equal(newMail(relay, 'postmaster').filter((m) => m.includes('Action: delayed')).length, 1, 'no warning storm');
     assert.equal((await queueList(relay)).filter((i) => i.from === 'ups@office.test').length, 1, 'still queued');
   });
 });

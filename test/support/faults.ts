@@ -45,7 +45,9 @@ export interface QueueItem {
   id: string;
   from: string;
   recipients: { address: string; status: string; lastError?: string }[];
+  size: number;
   attempts: number;
+  nextAttempt: string | null;
   lastError: string | null;
   held: boolean;
 }

@@ -3,7 +3,7 @@
  * with a config file in a fresh temp dir, on ports chosen by the OS (port 0).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -158,4 +158,11 @@ export async function startRelay(options: StartOptions = {}): Promise<RunningRel
     },
     cli: (args, stdin) => runCli([...args, '--config', configFile], { stdin, cwd: dir }),
   };
+}
+
+/** The texts of the unread messages in a local mailbox ([] while it has none) */
+export function newMail(relay: Pick<RunningRelay, 'dataDir'>, mailbox: string): string[] {
+  const dir = path.join(relay.dataDir, 'mailboxes', mailbox, 'new');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).map((file) => readFileSync(path.join(dir, file), 'utf8'));
 }
