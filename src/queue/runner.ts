@@ -51,6 +51,9 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   private readonly pending = new Map<QueueId, string[]>();
   /** Deliveries in flight per destination key */
   private readonly busy = new Map<string, number>();
+  /** Destination keys per message, worked out once per settings version */
+  private readonly routed = new Map<QueueId, string[]>();
+  private routedWith: Config | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = true;
 
@@ -70,6 +73,7 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     const entries = await this.options.spool.list();
     this.due.clear();
     this.pending.clear();
+    this.routed.clear();
     for (const entry of entries) this.scheduleEntry(entry);
     this.pump();
   }
@@ -97,22 +101,40 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     if (this.pending.has(id)) return this.pump();
     // A new arrival: its recipients come from the spool before it may start
     void this.options.spool.get(id).then(
-      (entry) => this.pending.set(id, entry ? pendingAddresses(entry.state) : []),
+      (entry) => this.setPending(id, entry ? pendingAddresses(entry.state) : []),
       // Unreadable here: the attempt itself reports it, without a destination limit
-      () => this.pending.set(id, []),
+      () => this.setPending(id, []),
     ).finally(() => this.pump());
   }
 
   private scheduleEntry(entry: QueueEntry): void {
     if (entry.state.held || isFinished(entry.state)) return;
     this.due.set(entry.arrival.id, Date.parse(entry.state.nextAttempt) || Date.now());
-    this.pending.set(entry.arrival.id, pendingAddresses(entry.state));
+    this.setPending(entry.arrival.id, pendingAddresses(entry.state));
   }
 
   /** The destinations a message's pending recipients go to now; undefined while they are being read */
   private destinationsOf(id: QueueId): string[] | undefined {
+    const config = this.options.config();
+    // Routing depends on the settings: a change re-routes every message
+    if (config !== this.routedWith) {
+      this.routed.clear();
+      this.routedWith = config;
+    }
     const recipients = this.pending.get(id);
-    return recipients && [...new Set(groupByDestination(recipients, this.options.config()).map((group) => destinationKey(group.destination)))];
+    if (!recipients) return undefined;
+    let keys = this.routed.get(id);
+    if (!keys) {
+      keys = [...new Set(groupByDestination(recipients, config).map((group) => destinationKey(group.destination)))];
+      this.routed.set(id, keys);
+    }
+    return keys;
+  }
+
+  private setPending(id: QueueId, recipients: string[] | undefined): void {
+    this.routed.delete(id);
+    if (recipients) this.pending.set(id, recipients);
+    else this.pending.delete(id);
   }
 
   /**
@@ -126,14 +148,22 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     clearTimeout(this.timer);
     const now = Date.now();
     const { concurrency, concurrencyPerDestination } = this.options.config().delivery;
-    const ready = [...this.due.entries()].filter(([id, at]) => at <= now && !this.active.has(id)).sort((a, b) => a[1] - b[1]);
-    for (const [id] of ready) {
-      if (this.active.size >= concurrency) break;
+    // Map order is scheduling order, near enough oldest first, and saves sorting a long backlog on every call
+    const full = new Set<string>();
+    let next = Infinity;
+    for (const [id, at] of this.due) {
+      if (this.active.has(id)) continue;
+      if (at > now) {
+        next = Math.min(next, at);
+        continue;
+      }
+      if (this.active.size >= concurrency) continue;
       const destinations = this.destinationsOf(id);
-      if (!destinations || destinations.some((key) => (this.busy.get(key) ?? 0) >= concurrencyPerDestination)) continue;
-      this.launch(id, destinations);
+      if (!destinations || destinations.some((key) => full.has(key))) continue;
+      const busy = destinations.find((key) => (this.busy.get(key) ?? 0) >= concurrencyPerDestination);
+      if (busy) full.add(busy);
+      else this.launch(id, destinations);
     }
-    const next = Math.min(...[...this.due.entries()].filter(([id, at]) => at > now && !this.active.has(id)).map(([, at]) => at));
     if (Number.isFinite(next)) {
       this.timer = setTimeout(() => this.pump(), Math.min(Math.max(next - Date.now(), 0), MAX_TIMER_MS));
       this.timer.unref();
@@ -177,7 +207,7 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   private async deliver(id: QueueId, log: Logger): Promise<void> {
     const { spool } = this.options;
     const entry = await spool.get(id);
-    if (!entry || entry.state.held) return void this.pending.delete(id);
+    if (!entry || entry.state.held) return this.setPending(id, undefined);
     const started = Date.now();
     const pending = pendingAddresses(entry.state);
     const outcomes = pending.length ? await this.deliverTo(id, entry, pending) : [];
@@ -190,10 +220,10 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
       await this.save(id, state, log);
     }
     state = await this.report(entry, state, log);
-    if (isFinished(state)) this.pending.delete(id);
+    if (isFinished(state)) this.setPending(id, undefined);
     else {
       this.due.set(id, Date.parse(state.nextAttempt));
-      this.pending.set(id, pendingAddresses(state));
+      this.setPending(id, pendingAddresses(state));
     }
     this.emit('attempt', { id, from: entry.arrival.from, outcomes, finished: isFinished(state), durationMs: Date.now() - started, receivedAt: entry.arrival.receivedAt });
   }
