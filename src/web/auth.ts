@@ -10,11 +10,13 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { UsageError } from '../errors.js';
 import { parseDuration } from '../util/duration.js';
 import { VERSION } from '../version.js';
+import { formBody } from './body.js';
 import type { WebApp, WebState } from './context.js';
 import { SESSION_COOKIE, sameSecret, type Session } from './sessions.js';
-import { loginPage, setupPage } from './views/auth-pages.js';
+import { loginPage, problemPage, setupPage } from './views/auth-pages.js';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const CSRF_REFUSED = 'Missing or wrong CSRF token (the form is from an old page or another site)';
 const DEFAULT_TTL_MS = 12 * 3_600_000;
 
 const clientOf = (c: Context): string => getConnInfo(c).remote.address ?? 'unknown';
@@ -43,7 +45,7 @@ function currentOrAnonymous(c: Context, state: WebState): Session {
 async function formField(c: Context, name: string): Promise<string> {
   const type = c.req.header('content-type') ?? '';
   if (!type.startsWith('application/x-www-form-urlencoded') && !type.startsWith('multipart/form-data')) return '';
-  const value = (await c.req.parseBody())[name];
+  const value = (await formBody(c))[name];
   return typeof value === 'string' ? value : '';
 }
 
@@ -69,7 +71,7 @@ export function authRoutes(app: WebApp, state: WebState): void {
     if (!(await csrfValid(c, session))) return show('The form expired; please try again', 403);
     const client = clientOf(c);
     await state.throttle.wait(client);
-    const body = await c.req.parseBody();
+    const body = await formBody(c);
     const [token, password, confirm] = ['token', 'password', 'confirm'].map((key) => String(body[key] ?? ''));
     if (!state.setup.matches(token ?? '')) {
       state.throttle.failed(client);
@@ -132,7 +134,9 @@ export function requireLogin(state: WebState): MiddlewareHandler {
       return c.redirect((await state.credentials.isSet()) ? '/login' : '/setup', 303);
     }
     if (!SAFE_METHODS.has(c.req.method) && !(await csrfValid(c, session))) {
-      return c.json({ error: 'Missing or wrong CSRF token; reload the page and try again' }, 403);
+      if (wantsJson(c.req.path)) return c.json({ error: `${CSRF_REFUSED}: send the session's token in X-CSRF-Token` }, 403);
+      // A person clicked a stale or forged form: a page, not JSON
+      return c.html(problemPage({ hostname: state.store.config.hostname, version: VERSION, title: 'Form expired', text: `${CSRF_REFUSED}: go back, reload the page and try again` }), 403);
     }
     c.set('principal', { kind: 'session', session });
     return next();

@@ -38,7 +38,9 @@ export interface WebServer {
   stop(): Promise<void>;
 }
 
+/** Every form and API body is small; the largest is a settings patch */
 const MAX_BODY_BYTES = 256 * 1024;
+const TOO_LARGE = `Request body too large: the limit is ${MAX_BODY_BYTES} bytes (${MAX_BODY_BYTES / 1024} KB)`;
 
 /** A person's mistake (bad id, weak password, bad setting) is a 400; anything else is ours */
 function errorStatus(err: unknown): 400 | 503 | 500 {
@@ -50,7 +52,7 @@ function errorStatus(err: unknown): 400 | 503 | 500 {
 export function buildApp(state: WebState): Hono<WebEnv> {
   const app = new Hono<WebEnv>();
   app.use('*', securityHeaders(state.https));
-  app.use('*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => c.text('Request too large', 413) }));
+  app.use('*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => (c.req.path.startsWith('/api/') ? c.json({ error: TOO_LARGE }, 413) : c.text(TOO_LARGE, 413)) }));
   publicRoutes(app, state);
   authRoutes(app, state);
   app.use('*', requireLogin(state));

@@ -1,5 +1,6 @@
 /** The devices page and /api/devices: the inventory, and naming a device */
 import { UsageError } from '../../errors.js';
+import { jsonFields, textField } from '../body.js';
 import type { WebApp, WebState } from '../context.js';
 import { devicesView } from '../views/devices.js';
 import { field, redirectWith, render } from './render.js';
@@ -21,7 +22,6 @@ export function deviceRoutes(app: WebApp, state: WebState): void {
 
   app.get('/api/devices', (c) => c.json(state.devices.list()));
   app.post('/api/devices/:address/name', async (c) => {
-    const body = (await c.req.json().catch(() => ({}))) as { name?: unknown };
-    return c.json(await state.devices.rename(c.req.param('address'), String(body.name ?? '')));
+    return c.json(await state.devices.rename(c.req.param('address'), textField(await jsonFields(c), 'name')));
   });
 }

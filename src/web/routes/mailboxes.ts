@@ -1,5 +1,6 @@
 /** The mailboxes page and /api/mailboxes: list with usage, add, remove, set password */
 import { UsageError } from '../../errors.js';
+import { jsonFields, textField } from '../body.js';
 import type { WebApp, WebContext, WebState } from '../context.js';
 import { mailboxesView, type MailboxRow } from '../views/mailboxes.js';
 import { field, redirectWith, render } from './render.js';
@@ -51,8 +52,8 @@ export function mailboxRoutes(app: WebApp, state: WebState): void {
 
   app.get('/api/mailboxes', async (c) => c.json(await rows()));
   app.post('/api/mailboxes', async (c) => {
-    const body = (await c.req.json().catch(() => ({}))) as { name?: unknown; password?: unknown };
-    await state.mailboxes.add(String(body.name ?? ''), String(body.password ?? ''));
+    const body = await jsonFields(c);
+    await state.mailboxes.add(textField(body, 'name'), textField(body, 'password'));
     return c.json({ ok: true }, 201);
   });
   app.delete('/api/mailboxes/:name', async (c) => {
@@ -61,8 +62,7 @@ export function mailboxRoutes(app: WebApp, state: WebState): void {
     return c.json({ ok: true });
   });
   app.post('/api/mailboxes/:name/password', async (c) => {
-    const body = (await c.req.json().catch(() => ({}))) as { password?: unknown };
-    await state.mailboxes.setPassword(c.req.param('name'), String(body.password ?? ''));
+    await state.mailboxes.setPassword(c.req.param('name'), textField(await jsonFields(c), 'password'));
     return c.json({ ok: true });
   });
 }

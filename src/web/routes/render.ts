@@ -1,6 +1,7 @@
 /** Renders a page in the frame, with the session's CSRF token and flash message */
 import { VERSION } from '../../version.js';
 import { sessionOf, takeFlash, type WebContext, type WebState } from '../context.js';
+import { formBody } from '../body.js';
 import type { Flash } from '../sessions.js';
 import { page, type Html, type NavKey } from '../views/layout.js';
 
@@ -18,12 +19,12 @@ export function redirectWith(c: WebContext, to: string, flash: Flash) {
 
 /** A form's field as one string ("" when absent) */
 export async function field(c: WebContext, name: string): Promise<string> {
-  const value = (await c.req.parseBody())[name];
+  const value = (await formBody(c))[name];
   return typeof value === 'string' ? value : '';
 }
 
 /** A form's repeated field (checkboxes) as strings */
 export async function fields(c: WebContext, name: string): Promise<string[]> {
-  const value = (await c.req.parseBody({ all: true }))[name];
+  const value = (await formBody(c, { all: true }))[name];
   return (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === 'string');
 }

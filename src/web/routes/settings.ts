@@ -1,6 +1,7 @@
 /** The settings page and /api/settings: read (never the password), validate, save, apply */
 import type { Config } from '../../config/schema.js';
 import { isPlainObject, type JsonObject } from '../../config/merge.js';
+import { formBody } from '../body.js';
 import type { WebApp, WebContext, WebState } from '../context.js';
 import { FIELDS, formPatch, formValues, validatePatch, type FieldErrors, type FormValues } from '../settings-form.js';
 import { settingsView } from '../views/settings.js';
@@ -38,7 +39,7 @@ export function settingsRoutes(app: WebApp, state: WebState): void {
   app.get('/settings', (c) => show(c, formValues(state.store.config), {}, []));
 
   app.post('/settings', async (c) => {
-    const body = await c.req.parseBody();
+    const body = await formBody(c);
     const form: FormValues = {};
     for (const name of [...FIELDS.map((f) => f.name), 'clearPassword']) form[name] = typeof body[name] === 'string' ? body[name] : '';
     const problems = await save(formPatch(form));

@@ -1,4 +1,5 @@
 /** The test-mail page and POST /api/test-mail */
+import { jsonFields, textField } from '../body.js';
 import type { WebApp, WebState } from '../context.js';
 import { sendTestMail } from '../test-mail.js';
 import { testMailView } from '../views/test-mail.js';
@@ -15,8 +16,7 @@ export function testMailRoutes(app: WebApp, state: WebState): void {
   });
 
   app.post('/api/test-mail', async (c) => {
-    const body = (await c.req.json().catch(() => ({}))) as { to?: unknown };
-    const result = await send(String(body.to ?? ''));
+    const result = await send(textField(await jsonFields(c), 'to'));
     return c.json(result, result.kind === 'refused' ? 400 : 200);
   });
 }

@@ -1,5 +1,6 @@
 /** The API tokens page and /api/tokens */
 import { UsageError } from '../../errors.js';
+import { jsonFields, textField } from '../body.js';
 import type { WebApp, WebState } from '../context.js';
 import { tokensView } from '../views/tokens.js';
 import { field, redirectWith, render } from './render.js';
@@ -26,8 +27,7 @@ export function tokenRoutes(app: WebApp, state: WebState): void {
 
   app.get('/api/tokens', async (c) => c.json(await state.tokens.list()));
   app.post('/api/tokens', async (c) => {
-    const body = (await c.req.json().catch(() => ({}))) as { label?: unknown };
-    const created = await state.tokens.create(String(body.label ?? ''));
+    const created = await state.tokens.create(textField(await jsonFields(c), 'label'));
     return c.json({ ...created.info, token: created.token }, 201);
   });
   app.delete('/api/tokens/:id', async (c) => {

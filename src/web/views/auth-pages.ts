@@ -28,6 +28,14 @@ ${problem(options.error)}
   );
 }
 
+/** A refusal a person sees after clicking something (an expired form): what happened and the way back */
+export function problemPage(options: { hostname: string; version: string; title: string; text: string }): Html {
+  return page(
+    { title: options.title, hostname: options.hostname, version: options.version },
+    html`<div class="login card"><h1>${options.title}</h1>${problem(options.text)}<p><a href="/">Back to the dashboard</a></p></div>`,
+  );
+}
+
 export function loginPage(options: AuthPageOptions): Html {
   return page(
     { title: 'Log in', hostname: options.hostname, version: options.version },
