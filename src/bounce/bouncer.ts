@@ -59,7 +59,7 @@ export class Bouncer {
   }
 
   private async originalHeaders(entry: QueueEntry): Promise<string> {
-    const body = await this.options.spool.openBody(entry.arrival.id);
+    const body = this.options.spool.bodyOf(entry);
     let text = '';
     for await (const chunk of body) {
       text += (chunk as Buffer).toString('latin1');

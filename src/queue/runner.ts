@@ -238,7 +238,7 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
           from: entry.arrival.from,
           recipients: group.recipients,
           destination: group.destination,
-          openBody: () => spool.openBody(id),
+          openBody: async () => spool.bodyOf(entry),
           client: entry.arrival.client,
           size: entry.size,
         }),

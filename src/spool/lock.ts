@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { RelayError } from '../errors.js';
-import { isPidAlive } from '../util/fsx.js';
+import { isPidAlive, unlinkIfThere } from '../util/fsx.js';
 
 export type Release = () => Promise<void>;
 
@@ -27,7 +27,7 @@ export class LockDir {
         const handle = await fs.open(file, 'wx', 0o600);
         await handle.writeFile(String(process.pid));
         await handle.close();
-        return () => fs.rm(file, { force: true });
+        return () => unlinkIfThere(file);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         if (!(await this.removeIfStale(file))) break;

@@ -57,6 +57,8 @@ export interface QueueEntry {
   state: DeliveryState;
   /** Message size in bytes, as received (including our Received header) */
   size: number;
+  /** Where the message bytes start in the spool file, after the arrival record */
+  bodyOffset: number;
 }
 
 export function initialState(arrival: Arrival): DeliveryState {

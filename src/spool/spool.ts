@@ -17,7 +17,7 @@ import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RelayError, errnoCode, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { ensureDir, fsyncDir, writeFileAtomic } from '../util/fsx.js';
+import { ensureDir, fsyncDir, unlinkIfThere, writeFileAtomic } from '../util/fsx.js';
 import { isQueueId, type QueueId } from './ids.js';
 import { LockDir, type Release } from './lock.js';
 import { initialState, parseArrival, parseState, type Arrival, type ClientInfo, type DeliveryState, type QueueEntry } from './records.js';
@@ -117,7 +117,7 @@ export class Spool extends EventEmitter<SpoolEvents> {
     const head = await this.readArrival(id);
     if (!head) return undefined;
     const state = await this.readState(head.arrival);
-    return { arrival: head.arrival, state: state ?? initialState(head.arrival), size: head.size };
+    return { arrival: head.arrival, state: state ?? initialState(head.arrival), size: head.size, bodyOffset: head.offset };
   }
 
   async list(): Promise<QueueEntry[]> {
@@ -127,9 +127,14 @@ export class Spool extends EventEmitter<SpoolEvents> {
 
   /** The message bytes as received, without the arrival record */
   async openBody(id: QueueId): Promise<Readable> {
-    const head = await this.readArrival(id);
-    if (!head) throw new RelayError(`Message ${id} is not in the queue`, { kind: 'permanent' });
-    return createReadStream(this.messageFile(id), { start: head.offset });
+    const entry = await this.get(id);
+    if (!entry) throw new RelayError(`Message ${id} is not in the queue`, { kind: 'permanent' });
+    return this.bodyOf(entry);
+  }
+
+  /** The message bytes of an entry already read: no second read of its arrival record */
+  bodyOf(entry: QueueEntry): Readable {
+    return createReadStream(this.messageFile(entry.arrival.id), { start: entry.bodyOffset });
   }
 
   async saveState(id: QueueId, state: DeliveryState): Promise<void> {
@@ -139,9 +144,9 @@ export class Spool extends EventEmitter<SpoolEvents> {
 
   /** Removes a finished or deleted message: the message file first, so a crash can't resurrect it */
   async remove(id: QueueId): Promise<void> {
-    await fs.rm(this.messageFile(id), { force: true });
+    await unlinkIfThere(this.messageFile(id));
     await fsyncDir(this.dir('messages'));
-    await fs.rm(this.stateFile(id), { force: true });
+    await unlinkIfThere(this.stateFile(id));
     this.emit('changed', id);
   }
 

@@ -70,6 +70,15 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
   await fsyncDir(dir);
 }
 
+/** Removes a file; one already gone is fine. Cheaper than fs.rm, which looks before it leaps */
+export async function unlinkIfThere(file: string): Promise<void> {
+  try {
+    await fs.unlink(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
 export async function ensureDir(dir: string, mode = 0o700): Promise<void> {
   await fs.mkdir(dir, { recursive: true, mode });
 }
