@@ -36,16 +36,8 @@ describe('sender alignment to the smarthost', () => {
   });
 
   test('MAIL FROM and From rewritten; the device in Reply-To and X-Original-From; body intact', async () => {
-    const smtp = await RawSmtp.connect(relay.smtpPort);
-    await smtp.reply();
-    await smtp.command('HELO MFP-3F\r\n');
-    await smtp.command('MAIL FROM:<printer@office.lan>\r\n');
-    await smtp.command('RCPT TO:<boss@example.com>\r\n');
-    await smtp.command('DATA\r\n');
-    const reply = await smtp.command(Buffer.from(`From: Printer <printer@office.lan>\r\nTo: boss@example.com\r\nSubject: Scan\r\n\r\n${BODY}.\r\n`, 'latin1'));
-    assert.match(reply, /^250 /);
-    await smtp.command('QUIT\r\n');
-    smtp.close();
+    const data = Buffer.from(`From: Printer <printer@office.lan>\r\nTo: boss@example.com\r\nSubject: Scan\r\n\r\n${BODY}.\r\n`, 'latin1');
+    assert.match(await RawSmtp.send(relay.smtpPort, { helo: 'MFP-3F', from: 'printer@office.lan', to: 'boss@example.com', data }), /^250 /);
     const [message] = await upstream.waitFor(1);
     assert.equal(message?.from, 'bounces@contoso.test');
     const raw = message?.raw.toString('latin1') ?? '';
@@ -95,15 +87,8 @@ describe('per-device sender alignment', () => {
   });
 
   test('the device setting wins over the global one; its HELO name is the display name', async () => {
-    const smtp = await RawSmtp.connect(relay.smtpPort);
-    await smtp.reply();
-    await smtp.command('HELO MFP-3F\r\n');
-    await smtp.command('MAIL FROM:<printer@office.lan>\r\n');
-    await smtp.command('RCPT TO:<boss@example.com>\r\n');
-    await smtp.command('DATA\r\n');
-    assert.match(await smtp.command('From: printer@office.lan\r\nSubject: Scan\r\n\r\nscan\r\n.\r\n'), /^250 /);
-    await smtp.command('QUIT\r\n');
-    smtp.close();
+    const data = 'From: printer@office.lan\r\nSubject: Scan\r\n\r\nscan\r\n.\r\n';
+    assert.match(await RawSmtp.send(relay.smtpPort, { helo: 'MFP-3F', from: 'printer@office.lan', to: 'boss@example.com', data }), /^250 /);
     const [message] = await upstream.waitFor(1);
     assert.equal(message?.from, 'mfp@contoso.test');
     // smtp-server lowercases the HELO name

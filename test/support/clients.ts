@@ -100,4 +100,21 @@ export class RawSmtp {
   close(): void {
     this.socket.destroy();
   }
+
+  /** One message the way a simple device sends it (HELO, no pipelining); resolves with the reply to the data, after QUIT */
+  static async send(port: number, message: { helo: string; from: string; to: string; data: string | Buffer }): Promise<string> {
+    const smtp = await RawSmtp.connect(port);
+    try {
+      await smtp.reply();
+      await smtp.command(`HELO ${message.helo}\r\n`);
+      await smtp.command(`MAIL FROM:<${message.from}>\r\n`);
+      await smtp.command(`RCPT TO:<${message.to}>\r\n`);
+      await smtp.command('DATA\r\n');
+      const reply = await smtp.command(message.data);
+      await smtp.command('QUIT\r\n');
+      return reply;
+    } finally {
+      smtp.close();
+    }
+  }
 }
