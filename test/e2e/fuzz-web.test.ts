@@ -196,10 +196,11 @@ describe(`web fuzzing (seed ${SEED})`, () => {
   });
 
   test('JSON fields that are objects without a usable toString read as empty (a 400, or an emptied name), never a 500', async () => {
-    for (const [method, route] of [['POST', '/api/mailboxes'], ['POST', '/api/tokens'], ['POST', '/api/test-mail'], ['POST', '/api/devices/127.0.0.1/name'], ['POST', '/api/mailboxes/postmaster/password']]) {
+    const routes = ['/api/mailboxes', '/api/tokens', '/api/test-mail', '/api/devices/127.0.0.1/name', '/api/mailboxes/postmaster/password'];
+    for (const route of routes) {
       const body = Buffer.from('{"name":{"toString":null},"password":{"valueOf":null},"label":{"toString":null},"to":{"toString":null}}');
-      const response = await rawRequest(port, method!, route!, { ...auth(), 'content-type': 'application/json' }, body);
-      assert.equal(response.status, route.endsWith('/name') ? 200 : 400, `${method} ${route}: ${response.text}`);
+      const response = await rawRequest(port, 'POST', route, { ...auth(), 'content-type': 'application/json' }, body);
+      assert.equal(response.status, route.endsWith('/name') ? 200 : 400, `POST ${route}: ${response.text}`);
       assert.doesNotThrow(() => JSON.parse(response.text), route);
     }
   });
