@@ -5,6 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { DEFAULT_CONFIG } from '../../src/config/defaults.js';
 import { ConfigStore } from '../../src/config/store.js';
+import { deepMerge } from '../../src/config/merge.js';
 import { resolveConfig } from '../../src/config/validate.js';
 import { ConfigError } from '../../src/errors.js';
 import { runCli } from '../support/relay.js';
@@ -91,4 +92,12 @@ test('config/default.json is the embedded default, and config/example.json (with
   const result = await runCli(['config', 'check', '--config', example]);
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /smarthost smtp\.office365\.com:587 \(starttls\)/);
+});
+
+test('a settings patch with __proto__ or constructor keys changes no prototype', () => {
+  const patch = JSON.parse('{"__proto__": {"polluted": true}, "constructor": {"prototype": {"polluted": true}}, "smtp": {"port": 2525}}') as unknown;
+  const merged = deepMerge({ smtp: { port: 25, host: '0.0.0.0' } }, patch) as Record<string, unknown>;
+  assert.deepEqual(merged, { smtp: { port: 2525, host: '0.0.0.0' } });
+  assert.equal(Object.getPrototypeOf(merged), Object.prototype);
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
 });
