@@ -22,7 +22,7 @@ mv "$stage/boot/firmware" "$firmware"
 install -d -m 0755 "$stage/boot/firmware"
 boot="$work/boot.vfat"
 rm -f "$boot"
-mkfs.vfat -C -F 32 -n "$BOOT_LABEL" -i "$DISK_ID" "$boot" $((BOOT_SIZE_MIB * 1024)) >/dev/null
+mkfs.vfat -C -F 32 -n "$BOOT_LABEL" -i "$DISK_ID" -h $((BOOT_START_MIB * 2048)) "$boot" $((BOOT_SIZE_MIB * 1024)) >/dev/null
 mcopy -i "$boot" -s -p -m "$firmware"/* ::/
 
 log "root partition"

@@ -72,5 +72,5 @@ export function extractPartition(index: number, name: string): { file: string; o
   return { file, offset: part.start * 512 };
 }
 
-/** One file's text from an ext4 image, read by debugfs (no mount) */
-export const ext4Cat = (fsImage: string, file: string) => execFileSync('debugfs', ['-R', `cat ${file}`, fsImage], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+/** Output of one debugfs request on an ext4 image (no mount); its banner on stderr is dropped */
+export const debugfs = (fsImage: string, request: string) => execFileSync('debugfs', ['-R', request, fsImage], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
