@@ -29,3 +29,5 @@ cp -a "$base/." "$stage"
 rm -f "$stage/.complete"
 bash scripts/image/customize.sh "$stage" "$deb"
 bash scripts/image/assemble.sh "$stage" "$work" dist/edge-relay-arm64.img
+# The staged root (~850 MB) is in the image now; on failure it stays for a look
+rm -rf "$work"
