@@ -26,12 +26,14 @@ export interface AlerterOptions {
 }
 
 const WEBHOOK_TIMEOUT_MS = 10_000;
+const MIN_CHECK_GAP_MS = 1_000;
 
 export class Alerter {
   private state: AlertState = QUIET;
   /** Evaluations run one at a time, so two triggers can't both send the same notice */
   private running: Promise<void> = Promise.resolve();
   private waiting: Promise<void> | undefined;
+  private lastCheck = 0;
 
   private constructor(
     private readonly options: AlerterOptions,
@@ -52,13 +54,17 @@ export class Alerter {
   /**
    * Every delivery attempt asks for a check, and each reads the spool folder:
    * under a backlog they would queue by the thousand. A check that has not
-   * started yet answers every request made meanwhile.
+   * started yet answers every request made meanwhile, and checks start at
+   * most once a second.
    */
   check(): Promise<void> {
     if (this.waiting) return this.waiting;
     this.waiting = this.running
-      .then(() => {
+      .then(async () => {
+        const wait = this.lastCheck + MIN_CHECK_GAP_MS - Date.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
         this.waiting = undefined;
+        this.lastCheck = Date.now();
         return this.evaluateOnce(new Date());
       })
       .catch((err) => this.options.log.error({ err: errorMessage(err) }, 'Alert check failed'));

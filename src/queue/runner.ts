@@ -59,7 +59,7 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
 
   constructor(private readonly options: RunnerOptions) {
     super();
-    options.spool.on('accepted', (id) => this.schedule(id, Date.now()));
+    options.spool.on('accepted', (id) => this.arrived(id));
   }
 
   /** Rebuilds the schedule from the spool and starts delivering */
@@ -96,15 +96,29 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     return this.active.size;
   }
 
-  schedule(id: QueueId, at: number): void {
-    this.due.set(id, at);
-    if (this.pending.has(id)) return this.pump();
-    // A new arrival: its recipients come from the spool before it may start
+  /**
+   * A new arrival: its recipients come from the spool, then it starts at once
+   * if the limits allow. Only this message is looked at: one that has to wait
+   * is started by the pump when a delivery ends.
+   */
+  private arrived(id: QueueId): void {
+    this.due.set(id, Date.now());
     void this.options.spool.get(id).then(
       (entry) => this.setPending(id, entry ? pendingAddresses(entry.state) : []),
       // Unreadable here: the attempt itself reports it, without a destination limit
       () => this.setPending(id, []),
-    ).finally(() => this.pump());
+    ).finally(() => this.startIfAllowed(id));
+  }
+
+  private startIfAllowed(id: QueueId): void {
+    if (this.stopped || this.active.has(id) || !this.due.has(id)) return;
+    const destinations = this.destinationsOf(id);
+    if (destinations && this.roomFor(destinations)) this.launch(id, destinations);
+  }
+
+  private roomFor(destinations: string[]): boolean {
+    const { concurrency, concurrencyPerDestination } = this.options.config().delivery;
+    return this.active.size < concurrency && destinations.every((key) => (this.busy.get(key) ?? 0) < concurrencyPerDestination);
   }
 
   private scheduleEntry(entry: QueueEntry): void {

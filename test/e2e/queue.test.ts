@@ -14,7 +14,7 @@ describe('temporary failure, then recovery', () => {
   let relay: RunningRelay;
   before(async () => {
     upstream = await startUpstream({ requireTls: true, dataReply: (attempt) => (attempt === 1 ? [451, '4.3.0 Upstream busy, try later'] : undefined) });
-    relay = await startRelay({ config: viaSmarthost(upstream, { retry: { delays: ['2s'], maxAge: '5d' } }) });
+    relay = await startRelay({ config: viaSmarthost(upstream, { retry: { delays: ['5s'], maxAge: '5d' } }) });
   });
   after(async () => {
     await relay.stop();
@@ -23,11 +23,12 @@ describe('temporary failure, then recovery', () => {
 
   test('a 451 defers with the reply as lastError, then the retry delivers it', async () => {
     await smtplibSend(relay.smtpPort, 'dev@office.test', ['a@example.com'], message('retry me'));
+    // The retry comes 5 s later: room for a slow `queue list` on a busy machine to see the message waiting
     const deferred = await waitUntil(async () => (await queueList(relay)).find((i) => i.attempts === 1), 10_000, 'a deferred message');
     assert.equal(deferred.recipients[0]?.status, 'deferred');
     assert.match(deferred.lastError ?? '', /^451 .*Upstream busy, try later \(127\.0\.0\.1:\d+/);
     assert.ok(deferred.nextAttempt && Date.parse(deferred.nextAttempt) > Date.now() - 1000);
-    await upstream.waitFor(1, 15_000);
+    await upstream.waitFor(1, 20_000);
     assert.equal(upstream.dataAttempts, 2, 'exactly one retry');
     await waitUntil(async () => (await queueList(relay)).length === 0, 5000, 'an empty queue');
   });
