@@ -16,7 +16,10 @@ MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # system with DHCP networking and a network clock (the Pi has no RTC, and TLS
 # to the upstream needs the right time)
 COMPONENTS=main,non-free-firmware
-PACKAGES=systemd-sysv,udev,kmod,ifupdown,isc-dhcp-client,iproute2,iputils-ping,netbase,systemd-timesyncd,procps,less,nano,libstdc++6,linux-image-arm64,raspi-firmware
+PACKAGES=systemd-sysv,udev,kmod,ifupdown,isc-dhcp-client,iproute2,iputils-ping,netbase,systemd-timesyncd,procps,less,nano,libstdc++6
+# Installed afterwards with update-initramfs diverted: inside debootstrap the
+# initrd is made twice (kernel hook, then a trigger), ~18 min each under emulation
+BOOT_PACKAGES="linux-image-arm64 raspi-firmware"
 
 key=$( { cat "$0"; echo "$MIRROR"; } | sha256sum | cut -c1-16)
 cache="$ROOT/.cache/image/rootfs-$key"
@@ -35,6 +38,18 @@ debootstrap --arch=arm64 --variant=minbase --components="$COMPONENTS" \
   --include="$PACKAGES" "$SUITE" "$cache.partial" "$MIRROR" >&2 ||
   die "debootstrap failed: see $cache.partial/debootstrap/debootstrap.log"
 unmount_under "$cache.partial"
+in_root() { bash "$ROOT/scripts/image/chroot.sh" "$cache.partial" "$@"; }
+log "kernel and firmware"
+in_root dpkg-divert --quiet --local --rename --add /usr/sbin/update-initramfs
+ln -s /bin/true "$cache.partial/usr/sbin/update-initramfs"
+DEBIAN_FRONTEND=noninteractive in_root apt-get -qq update >&2
+DEBIAN_FRONTEND=noninteractive in_root apt-get -qq install -y --no-install-recommends $BOOT_PACKAGES >&2
+rm "$cache.partial/usr/sbin/update-initramfs"
+in_root dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs
+log "initrd (about 18 minutes under emulation)"
+kernel=$(basename "$(ls "$cache.partial"/boot/vmlinuz-* | sort -V | tail -n 1)")
+in_root update-initramfs -c -k "${kernel#vmlinuz-}" >&2
+[ -s "$cache.partial/boot/initrd.img-${kernel#vmlinuz-}" ] || die "No initrd made for ${kernel#vmlinuz-}"
 # Downloaded .debs are not needed in the image
 rm -rf "$cache.partial"/var/cache/apt/archives/*.deb "$cache.partial"/var/lib/apt/lists/*_Packages
 mv "$cache.partial" "$cache"
