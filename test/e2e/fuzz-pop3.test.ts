@@ -12,8 +12,8 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { python } from '../support/clients.js';
-import { eventually, isAlive, rssKb } from '../support/faults.js';
-import { Rng, play } from '../support/fuzz.js';
+import { eventually, rssKb } from '../support/faults.js';
+import { Rng, assertSurvived, play, reportIfExited } from '../support/fuzz.js';
 import { RawPop3 } from '../support/pop3.js';
 import { pop3Session, readPop3Replies, type Pop3Account, type Pop3Targets } from '../support/pop3-fuzz.js';
 import { startRelay, type RunningRelay } from '../support/relay.js';
@@ -176,14 +176,12 @@ describe(`POP3 fuzzing: ${SESSIONS} hostile sessions (seed ${SEED})`, () => {
   after(async () => {
     clearInterval(keepAlive);
     holder?.close();
-    if (relay && relay.process.exitCode !== null) console.log(`fuzz-pop3: the relay exited with ${relay.process.exitCode}:\n${relay.output().slice(-4000)}`);
+    reportIfExited('fuzz-pop3', relay);
     await relay?.stop();
   });
 
   test('the relay process survived', () => {
-    assert.equal(tally.sessions, SESSIONS);
-    assert.ok(isAlive(relay.process.pid!), 'relay still running');
-    assert.equal(relay.process.exitCode, null);
+    assertSurvived(relay, tally.sessions, SESSIONS);
   });
 
   test('every reply was well-formed: +OK/-ERR lines, complete multi-line responses ending in ".", RETR sizes as announced', () => {

@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { smtplibSend } from '../support/clients.js';
-import { deliveriesById, eventually, isAlive, queueList, rssKb } from '../support/faults.js';
-import { Rng, badReplyLines, play, queuedIds, session, type FuzzProfile } from '../support/fuzz.js';
+import { deliveriesById, eventually, queueList, rssKb } from '../support/faults.js';
+import { Rng, assertSurvived, badReplyLines, play, queuedIds, reportIfExited, session, type FuzzProfile } from '../support/fuzz.js';
 import { startRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
@@ -81,15 +81,13 @@ describe(`SMTP fuzzing: ${SESSIONS} hostile sessions (seed ${SEED})`, () => {
     );
   });
   after(async () => {
-    if (relay && relay.process.exitCode !== null) console.log(`fuzz-smtp: the relay exited with ${relay.process.exitCode}:\n${relay.output().slice(-4000)}`);
+    reportIfExited('fuzz-smtp', relay);
     await relay?.stop();
     await upstream?.close();
   });
 
   test('the relay process survived', () => {
-    assert.equal(tally.sessions, SESSIONS);
-    assert.ok(isAlive(relay.process.pid!), 'relay still running');
-    assert.equal(relay.process.exitCode, null);
+    assertSurvived(relay, tally.sessions, SESSIONS);
   });
 
   test('every reply line was a well-formed SMTP reply (NNN text, printable, <= 512 octets)', () => {

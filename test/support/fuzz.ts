@@ -6,7 +6,10 @@
  * junk. The same seed always gives the same sessions, so a failure can be
  * replayed with FUZZ_SEED.
  */
+import assert from 'node:assert/strict';
 import net from 'node:net';
+import { isAlive } from './faults.js';
+import type { RunningRelay } from './relay.js';
 
 /** mulberry32: tiny, fast and good enough to drive a fuzzer */
 export class Rng {
@@ -222,3 +225,15 @@ export function badReplyLines(result: SessionResult): string[] {
 /** Queue ids from "250 ... queued as ID" replies */
 export const queuedIds = (result: SessionResult): string[] =>
   result.replies.flatMap((line) => /^250 .*queued as ([0-9A-Z]+)/.exec(line)?.[1] ?? []);
+
+/** What every fuzzer checks first: all sessions were played and the relay is still the same running process */
+export function assertSurvived(relay: Pick<RunningRelay, 'process'>, played: number, planned: number): void {
+  assert.equal(played, planned);
+  assert.ok(isAlive(relay.process.pid!), 'relay still running');
+  assert.equal(relay.process.exitCode, null);
+}
+
+/** After a run: if the relay died, its last words belong in the test output */
+export function reportIfExited(name: string, relay: Pick<RunningRelay, 'process' | 'output'> | undefined): void {
+  if (relay && relay.process.exitCode !== null) console.log(`${name}: the relay exited with ${relay.process.exitCode}:\n${relay.output().slice(-4000)}`);
+}
