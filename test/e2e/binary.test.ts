@@ -6,14 +6,14 @@
  * emulation. Prints size, time to listening and RSS as diagnostics.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { makeCerts } from '../support/certs.js';
 import { smtplibSend } from '../support/clients.js';
-import { ROOT, testConfig } from '../support/relay.js';
+import { ROOT, serveUntilRunning, testConfig } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -71,37 +71,6 @@ function runOnce(argv: string[], env: NodeJS.ProcessEnv, cwd: string): { status:
     const e = err as { status: number | null; stdout: string; stderr: string };
     return { status: e.status, stdout: e.stdout, stderr: e.stderr };
   }
-}
-
-interface Served {
-  child: ChildProcess;
-  smtpPort: number;
-  startupMs: number;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-/** Starts `serve` and resolves once the relay logs that it is running */
-function serve(argv: string[], env: NodeJS.ProcessEnv, cwd: string, timeoutMs = 30_000): Promise<Served> {
-  const [command, ...args] = argv as [string, ...string[]];
-  const started = performance.now();
-  const child = spawn(command, args, { cwd, env });
-  let raw = '';
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Not running after ${timeoutMs} ms:\n${raw}`)), timeoutMs);
-    void exited.then((code) => reject(new Error(`Exited with ${code} before running:\n${raw}`)));
-    const onData = (d: Buffer) => {
-      raw += d.toString();
-      const line = raw.split('\n').find((l) => l.includes('"edge-relay is running"'));
-      if (!line) return;
-      clearTimeout(timer);
-      const smtp = (JSON.parse(line) as { smtp: string }).smtp;
-      resolve({ child, smtpPort: Number(smtp.split(':').pop()), startupMs: performance.now() - started, output: () => raw, exited });
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-  });
 }
 
 /** Resident memory of a process in MB (for qemu: the emulator and the guest together) */
@@ -167,7 +136,7 @@ for (const target of TARGETS) {
       const smarthost = { host: '127.0.0.1', port: upstream.port, security: 'starttls' };
       const config = testConfig(path.join(dir, 'data'), { delivery: { mode: 'smarthost', smarthost, tls: { verify: true, caFile: makeCerts().caFile } } });
       writeFileSync(configFile, JSON.stringify(config));
-      const relay = await serve([...target.command(exe), 'serve', '--config', configFile], env, dir);
+      const relay = await serveUntilRunning([...target.command(exe), 'serve', '--config', configFile], { env, cwd: dir, timeoutMs: 30_000 });
       try {
         t.diagnostic(`linux-${target.arch}: listening after ${Math.round(relay.startupMs)} ms, RSS ${rssMb(relay.child.pid ?? 0)} MB`);
         const reply = await smtplibSend(relay.smtpPort, 'scanner@office.test', ['boss@example.com'], MESSAGE);

@@ -7,13 +7,13 @@
  * STARTTLS; the welcome step turns the relay's own log into the console text.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { makeCerts } from '../support/certs.js';
 import { smtplibSend } from '../support/clients.js';
-import { ROOT } from '../support/relay.js';
+import { ROOT, serveUntilRunning } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { SCRATCH, ensureImage, extractPartition, ok } from './image-files.js';
 
@@ -30,33 +30,6 @@ const MESSAGE = [
   'Page 1 of 1',
   '',
 ].join('\r\n');
-
-interface Served {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-  running: Record<string, unknown>;
-}
-
-/** Starts a command in the root through chroot.sh; resolves once the relay logs that it is running */
-function serveInRoot(root: string, argv: string[], timeoutMs: number): Promise<Served> {
-  const child = spawn('bash', [CHROOT, root, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let raw = '';
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Not running after ${timeoutMs} ms:\n${raw}`)), timeoutMs);
-    void exited.then((code) => reject(new Error(`Exited with ${code} before running:\n${raw}`)));
-    const onData = (d: Buffer) => {
-      raw += d.toString();
-      const line = raw.split('\n').find((l) => l.includes('"edge-relay is running"'));
-      if (!line) return;
-      clearTimeout(timer);
-      resolve({ child, output: () => raw, exited, running: JSON.parse(line) as Record<string, unknown> });
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-  });
-}
 
 const mountsUnder = (dir: string) => ok('findmnt', ['-rn', '-o', 'TARGET']).split('\n').filter((t) => t === dir || t.startsWith(`${dir}/`));
 
@@ -122,12 +95,11 @@ describe('the appliance root, under emulation', { timeout: 1_800_000 }, () => {
     };
     writeFileSync(at('tmp/test-config.json'), JSON.stringify(config));
     const started = performance.now();
-    const relay = await serveInRoot(root, ['/usr/bin/setpriv', '--reuid=edge-relay', '--regid=edge-relay', '--init-groups', '/usr/bin/edge-relay', 'serve', '--config', '/tmp/test-config.json'], 120_000);
+    const relay = await serveUntilRunning(['bash', CHROOT, root, '/usr/bin/setpriv', '--reuid=edge-relay', '--regid=edge-relay', '--init-groups', '/usr/bin/edge-relay', 'serve', '--config', '/tmp/test-config.json'], { timeoutMs: 120_000 });
     try {
       t.diagnostic(`listening after ${Math.round(performance.now() - started)} ms under emulation`);
       assert.equal(relay.running.dataDir, '/var/lib/edge-relay');
-      const smtpPort = Number(String(relay.running.smtp).split(':').pop());
-      const reply = await smtplibSend(smtpPort, 'scanner@office.test', ['boss@example.com'], MESSAGE);
+      const reply = await smtplibSend(relay.smtpPort, 'scanner@office.test', ['boss@example.com'], MESSAGE);
       assert.match(reply, /^250 .*queued as [0-9A-Z]+/);
       const [message] = await upstream.waitFor(1, 60_000);
       assert.equal(message?.secure, true, 'delivered over TLS');

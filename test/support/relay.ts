@@ -166,3 +166,40 @@ export function newMail(relay: Pick<RunningRelay, 'dataDir'>, mailbox: string): 
   if (!existsSync(dir)) return [];
   return readdirSync(dir).map((file) => readFileSync(path.join(dir, file), 'utf8'));
 }
+
+export interface ServedProcess {
+  child: ChildProcess;
+  /** The "edge-relay is running" log record: listening addresses, data dir */
+  running: Record<string, unknown>;
+  smtpPort: number;
+  startupMs: number;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/**
+ * Starts a command that runs the relay (a single executable, a chroot, an
+ * emulator) and resolves once it logs that it is running.
+ */
+export function serveUntilRunning(argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs: number }): Promise<ServedProcess> {
+  const [command, ...args] = argv as [string, ...string[]];
+  const started = performance.now();
+  const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let raw = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`Not running after ${options.timeoutMs} ms:\n${raw}`)), options.timeoutMs);
+    void exited.then((code) => reject(new Error(`Exited with ${code} before running:\n${raw}`)));
+    const onData = (d: Buffer) => {
+      raw += d.toString();
+      const line = raw.split('\n').find((l) => l.includes('"edge-relay is running"'));
+      if (!line) return;
+      clearTimeout(timer);
+      const running = JSON.parse(line) as Record<string, unknown>;
+      const smtpPort = Number(String(running.smtp).split(':').pop());
+      resolve({ child, running, smtpPort, startupMs: performance.now() - started, output: () => raw, exited });
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+  });
+}
