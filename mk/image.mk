@@ -1,6 +1,6 @@
 # Raspberry Pi appliance image (included by the Makefile). Slow (about 25
-# minutes cold, root needed), so not part of `make test`; .ci/run runs
-# `make image-test` after it. The debootstrap root is cached in .cache/image/.
+# minutes cold, root needed), so not part of `make test`; .ci/run runs it
+# before `make test`. The debootstrap root is cached in .cache/image/.
 .PHONY: image image-test image-deps
 
 IMAGE := dist/edge-relay-arm64.img
