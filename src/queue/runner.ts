@@ -59,7 +59,7 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
 
   constructor(private readonly options: RunnerOptions) {
     super();
-    options.spool.on('accepted', (id) => this.arrived(id));
+    options.spool.on('accepted', (id, recipients) => this.arrived(id, recipients));
   }
 
   /** Rebuilds the schedule from the spool and starts delivering */
@@ -97,23 +97,15 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   }
 
   /**
-   * A new arrival: its recipients come from the spool, then it starts at once
-   * if the limits allow. Only this message is looked at: one that has to wait
-   * is started by the pump when a delivery ends.
+   * A new arrival starts at once if the limits allow. Only this message is
+   * looked at: one that has to wait is started by the pump when a delivery ends.
    */
-  private arrived(id: QueueId): void {
+  private arrived(id: QueueId, recipients: string[]): void {
     this.due.set(id, Date.now());
-    void this.options.spool.get(id).then(
-      (entry) => this.setPending(id, entry ? pendingAddresses(entry.state) : []),
-      // Unreadable here: the attempt itself reports it, without a destination limit
-      () => this.setPending(id, []),
-    ).finally(() => this.startIfAllowed(id));
-  }
-
-  private startIfAllowed(id: QueueId): void {
-    if (this.stopped || this.active.has(id) || !this.due.has(id)) return;
+    this.setPending(id, recipients);
+    if (this.stopped) return;
     const destinations = this.destinationsOf(id);
-    if (destinations && this.roomFor(destinations)) this.launch(id, destinations);
+    if (this.roomFor(destinations)) this.launch(id, destinations);
   }
 
   private roomFor(destinations: string[]): boolean {
@@ -127,18 +119,17 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     this.setPending(entry.arrival.id, pendingAddresses(entry.state));
   }
 
-  /** The destinations a message's pending recipients go to now; undefined while they are being read */
-  private destinationsOf(id: QueueId): string[] | undefined {
+  /** The destinations a message's pending recipients go to now */
+  private destinationsOf(id: QueueId): string[] {
     const config = this.options.config();
     // Routing depends on the settings: a change re-routes every message
     if (config !== this.routedWith) {
       this.routed.clear();
       this.routedWith = config;
     }
-    const recipients = this.pending.get(id);
-    if (!recipients) return undefined;
     let keys = this.routed.get(id);
     if (!keys) {
+      const recipients = this.pending.get(id) ?? [];
       keys = [...new Set(groupByDestination(recipients, config).map((group) => destinationKey(group.destination)))];
       this.routed.set(id, keys);
     }
@@ -173,7 +164,7 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
       }
       if (this.active.size >= concurrency) continue;
       const destinations = this.destinationsOf(id);
-      if (!destinations || destinations.some((key) => full.has(key))) continue;
+      if (destinations.some((key) => full.has(key))) continue;
       const busy = destinations.find((key) => (this.busy.get(key) ?? 0) >= concurrencyPerDestination);
       if (busy) full.add(busy);
       else this.launch(id, destinations);

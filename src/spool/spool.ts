@@ -34,7 +34,8 @@ export interface NewMessage {
 }
 
 export interface SpoolEvents {
-  accepted: [QueueId];
+  /** A new message is durable; its recipients, all still to deliver */
+  accepted: [QueueId, string[]];
   changed: [QueueId];
 }
 
@@ -99,7 +100,7 @@ export class Spool extends EventEmitter<SpoolEvents> {
       await fs.rm(temp, { force: true }).catch(() => undefined);
       throw storageError(err);
     }
-    this.emit('accepted', id);
+    this.emit('accepted', id, arrival.to);
     return { id, size };
   }
 
@@ -127,9 +128,9 @@ export class Spool extends EventEmitter<SpoolEvents> {
 
   /** The message bytes as received, without the arrival record */
   async openBody(id: QueueId): Promise<Readable> {
-    const entry = await this.get(id);
-    if (!entry) throw new RelayError(`Message ${id} is not in the queue`, { kind: 'permanent' });
-    return this.bodyOf(entry);
+    const head = await this.readArrival(id);
+    if (!head) throw new RelayError(`Message ${id} is not in the queue`, { kind: 'permanent' });
+    return createReadStream(this.messageFile(id), { start: head.offset });
   }
 
   /** The message bytes of an entry already read: no second read of its arrival record */
