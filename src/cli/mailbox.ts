@@ -27,7 +27,7 @@ export async function mailboxCommand(ctx: CommandContext): Promise<number> {
       ctx.out(`Password of mailbox ${name} changed`);
       return 0;
     case 'remove':
-      await store.remove(requireName(name, sub));
+      await store.remove(requireName(name, sub), config.mailbox.postmaster);
       ctx.out(`Mailbox ${name} removed with its messages`);
       return 0;
     default:

@@ -6,15 +6,17 @@
  *   <name>/new/         delivered messages, one file each, stored with CRLF line endings
  *   <name>/delete.json  deletions being applied (a redo journal; see deleteMany)
  *
- * A message file's name is its stable POP3 unique id.
+ * A message file's name is its stable POP3 unique id. A message from the queue
+ * is named after its queue id, so delivering it again after a crash (the
+ * mailbox had it, the queue had not yet noted that) finds it and adds no copy.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, promises as fs } from 'node:fs';
+import { createReadStream, existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { RelayError, UsageError, errnoCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import { isQueueId } from '../spool/ids.js';
 import { ensureDir, fsyncDir, readJsonFile, writeFileAtomic } from '../util/fsx.js';
 import { hashPassword, passwordProblem, verifyPassword } from '../util/password.js';
 
@@ -99,8 +101,13 @@ export class MailboxStore {
     await writeFileAtomic(this.usersFile(), JSON.stringify(users, null, 2), 0o600);
   }
 
-  async remove(nameText: string): Promise<void> {
+  /**
+   * Removes a mailbox with its messages. Every caller (CLI, web page, API)
+   * names the postmaster mailbox, which must stay: bounces and alerts go there
+   */
+  async remove(nameText: string, postmaster: string): Promise<void> {
     const name = parseMailboxName(nameText);
+    if (name === postmaster) throw new UsageError(`The postmaster mailbox "${name}" receives bounces and alerts and can't be removed`);
     const users = await this.readUsers();
     if (!users[name]) throw new UsageError(`No mailbox named "${name}"`);
     delete users[name];
@@ -121,22 +128,32 @@ export class MailboxStore {
     return hashPassword(password);
   }
 
-  /** Delivers atomically and durably: tmp -> fsync -> rename into new/ -> fsync folder */
+  /**
+   * Delivers atomically and durably: tmp -> fsync -> rename into new/ -> fsync folder.
+   * `tag` is a queue id (delivered at most once) or a word such as "alert"
+   */
   async deliver(name: string, source: Readable, tag = 'msg'): Promise<MailboxMessage> {
     if (!this.exists(name)) throw new RelayError(`No such mailbox here: ${name}`, { kind: 'permanent', smtpCode: 550, enhanced: '5.1.1' });
     const now = new Date();
-    const uid = `${now.getTime().toString(36)}.${tag.replace(/[^0-9A-Za-z_-]/g, '')}${randomBytes(3).toString('hex')}`;
+    const uid = messageUid(tag, now);
+    const final = path.join(this.dir(name, 'new'), uid);
+    const already = await fs.stat(final).catch(() => undefined);
+    if (already) {
+      source.destroy();
+      this.log.info({ mailbox: name, uid }, 'Message already in the mailbox (delivered before a restart); not added again');
+      return { uid, size: already.size, deliveredAt: already.mtime };
+    }
     const temp = path.join(this.dir(name, 'tmp'), uid);
     try {
-      await pipeline(source, createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true }));
-      await fs.rename(temp, path.join(this.dir(name, 'new'), uid));
+      await writeDurably(temp, source);
+      await fs.rename(temp, final);
       await fsyncDir(this.dir(name, 'new'));
     } catch (err) {
       await fs.rm(temp, { force: true });
       const full = errnoCode(err) === 'ENOSPC';
       throw new RelayError(`Could not store the message in mailbox ${name}: ${full ? 'disk full' : errnoCode(err) ?? String(err)}`, { kind: 'temporary', smtpCode: full ? 452 : 451, cause: err });
     }
-    const { size } = await fs.stat(path.join(this.dir(name, 'new'), uid));
+    const { size } = await fs.stat(final);
     return { uid, size, deliveredAt: now };
   }
 
@@ -200,5 +217,26 @@ export class MailboxStore {
   /** Removes one message by uid (retention, quota); logged by the caller */
   async removeMessage(name: string, uid: string): Promise<void> {
     await fs.rm(path.join(this.dir(name, 'new'), uid), { force: true });
+  }
+}
+
+/** A queue id makes the same name on every attempt; anything else gets a fresh unique one */
+function messageUid(tag: string, now: Date): string {
+  if (isQueueId(tag)) return `${tag.slice(0, 9).toLowerCase()}.${tag}`;
+  return `${now.getTime().toString(36)}.${tag.replace(/[^0-9A-Za-z_-]/g, '')}${randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * Streams `source` into a new file and fsyncs it through the file handle, so
+ * durability does not hang on createWriteStream's `flush` (Node >= 20.10 only)
+ */
+async function writeDurably(file: string, source: Readable): Promise<void> {
+  const handle = await fs.open(file, 'w', 0o600);
+  try {
+    // writeFile on a handle writes the whole chunk at the current position
+    for await (const chunk of source) await handle.writeFile(chunk as Buffer);
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }

@@ -8,9 +8,8 @@ import { field, redirectWith, render } from './render.js';
 export function mailboxRoutes(app: WebApp, state: WebState): void {
   const rows = async (): Promise<MailboxRow[]> => Promise.all((await state.mailboxes.names()).map(async (name) => ({ name, ...(await state.mailboxes.usage(name)) })));
 
-  const postmasterGuard = (name: string) => {
-    if (name.toLowerCase() === state.store.config.mailbox.postmaster) throw new UsageError(`The postmaster mailbox "${name}" receives bounces and alerts and can't be removed`);
-  };
+  /** The store refuses to remove the postmaster mailbox: it is told which one that is */
+  const remove = (name: string) => state.mailboxes.remove(name, state.store.config.mailbox.postmaster);
 
   /** Runs a form action; a UsageError (bad name, weak password) becomes a message on the page */
   const act = async (c: WebContext, work: () => Promise<string>) => {
@@ -37,8 +36,7 @@ export function mailboxRoutes(app: WebApp, state: WebState): void {
   app.post('/mailboxes/remove', (c) =>
     act(c, async () => {
       const name = await field(c, 'name');
-      postmasterGuard(name);
-      await state.mailboxes.remove(name);
+      await remove(name);
       return `Mailbox "${name}" removed with its messages`;
     }),
   );
@@ -57,8 +55,7 @@ export function mailboxRoutes(app: WebApp, state: WebState): void {
     return c.json({ ok: true }, 201);
   });
   app.delete('/api/mailboxes/:name', async (c) => {
-    postmasterGuard(c.req.param('name'));
-    await state.mailboxes.remove(c.req.param('name'));
+    await remove(c.req.param('name'));
     return c.json({ ok: true });
   });
   app.post('/api/mailboxes/:name/password', async (c) => {
