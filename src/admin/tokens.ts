@@ -1,13 +1,14 @@
 /**
  * API tokens for scripts and Prometheus: "er_<id>_<secret>", shown once when
- * created. Only a SHA-256 of the secret is stored (it is 32 random bytes,
- * so a slow hash adds nothing), in <dataDir>/api-tokens.json, mode 0600.
+ * created (on the web page or by "edge-relay admin token create"). Only a
+ * SHA-256 of the secret is stored (it is 32 random bytes, so a slow hash
+ * adds nothing), in <dataDir>/api-tokens.json, mode 0600. The running relay
+ * reads the file on each check, so a token made or revoked by the CLI counts at once.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { readJsonFile, writeFileAtomic } from '../util/fsx.js';
-import { sameSecret } from './sessions.js';
 
 export interface TokenInfo {
   id: string;
@@ -23,6 +24,9 @@ const TOKEN = /^er_([0-9a-f]{8})_([A-Za-z0-9_-]{43})$/;
 const MAX_LABEL = 60;
 
 const digest = (secret: string): string => createHash('sha256').update(secret).digest('hex');
+
+/** Both are SHA-256 hex digests, so always the same length */
+const sameDigest = (a: string, b: string): boolean => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 
 export class ApiTokens {
   private readonly file: string;
@@ -56,7 +60,7 @@ export class ApiTokens {
     const match = TOKEN.exec(token);
     if (!match) return undefined;
     const stored = (await this.read()).find((t) => t.id === match[1]);
-    return stored && sameSecret(stored.hash, digest(match[2] ?? '')) ? { id: stored.id, label: stored.label, createdAt: stored.createdAt } : undefined;
+    return stored && sameDigest(stored.hash, digest(match[2] ?? '')) ? { id: stored.id, label: stored.label, createdAt: stored.createdAt } : undefined;
   }
 
   private async read(): Promise<StoredToken[]> {

@@ -8,6 +8,9 @@ import type { Outcome } from '../deliver/outcome.js';
 import type { AttemptReport } from '../queue/runner.js';
 import type { Spool } from '../spool/spool.js';
 import type { HealthSnapshot } from '../alerts/upstream-health.js';
+import type { Pop3LoginResult } from '../pop3/session.js';
+
+const POP3_RESULTS: readonly Pop3LoginResult[] = ['ok', 'failed', 'in_use'];
 
 /** A bounded label for a failure: the SMTP reply code when there is one, else "other" */
 export function reasonOf(outcome: Outcome): string {
@@ -44,9 +47,12 @@ export class RelayMetrics {
     registers: [this.registry],
   });
   private readonly upstreamErrors = new Counter({ name: 'edge_relay_upstream_errors_total', help: 'Failed deliveries or probes to the upstream', registers: [this.registry] });
+  private readonly pop3Logins = new Counter({ name: 'edge_relay_pop3_logins_total', help: 'POP3 logins, by result (ok, failed, in_use)', labelNames: ['result'], registers: [this.registry] });
 
   constructor(spool: Spool, health: () => HealthSnapshot) {
     collectDefaultMetrics({ register: this.registry, prefix: 'edge_relay_' });
+    // Every result shows from the start, so a rate() over "failed" works before the first failure
+    for (const result of POP3_RESULTS) this.pop3Logins.inc({ result }, 0);
     new Gauge({
       name: 'edge_relay_queue_messages',
       help: 'Messages waiting in the queue, by state',
@@ -82,6 +88,10 @@ export class RelayMetrics {
 
   upstreamError(): void {
     this.upstreamErrors.inc();
+  }
+
+  pop3Login(result: Pop3LoginResult): void {
+    this.pop3Logins.inc({ result });
   }
 
   async text(): Promise<string> {

@@ -4,6 +4,7 @@
  * -ERR, and on stop lets each session finish its current command.
  */
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import type { Config } from '../config/schema.js';
@@ -14,7 +15,7 @@ import type { MailboxStore } from '../mailbox/store.js';
 import { parseDuration } from '../util/duration.js';
 import { loadOrCreateCertificate } from '../util/tls-cert.js';
 import { mailboxBackend } from './backend.js';
-import { hangUp, Session } from './session.js';
+import { hangUp, Session, type Pop3LoginResult } from './session.js';
 import { LoginThrottle } from './throttle.js';
 
 export interface Pop3Options {
@@ -26,9 +27,15 @@ export interface Pop3Options {
   locks?: MailboxLocks;
 }
 
+export interface Pop3Events {
+  login: [result: Pop3LoginResult];
+}
+
 export interface Pop3Server {
   addresses: { pop3: AddressInfo; pop3s?: AddressInfo };
   locks: MailboxLocks;
+  /** Login results, for the metrics (the server is built before them) */
+  events: EventEmitter<Pop3Events>;
   stop(): Promise<void>;
 }
 
@@ -52,6 +59,7 @@ export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
   const locks = options.locks ?? new MailboxLocks();
   const backend = mailboxBackend(options.mailboxes, locks);
   const throttle = new LoginThrottle();
+  const events = new EventEmitter<Pop3Events>();
   const sessions = new Map<Session, Promise<void>>();
   const sockets = new Set<net.Socket>();
 
@@ -79,6 +87,7 @@ export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
       requireTlsForLogin: current.requireTlsForLogin,
       idleTimeoutMs: parseDuration(current.idleTimeout) ?? DEFAULT_IDLE_MS,
       log,
+      onLogin: (result) => events.emit('login', result),
     });
     sessions.set(
       session,
@@ -102,6 +111,7 @@ export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
   return {
     addresses: pop3s ? { pop3, pop3s } : { pop3 },
     locks,
+    events,
     async stop() {
       const closed = servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
       for (const session of sessions.keys()) session.shutdown();

@@ -31,7 +31,12 @@ export interface SessionOptions {
   requireTlsForLogin: boolean;
   idleTimeoutMs: number;
   log: Logger;
+  /** Told every login's result, for the metrics */
+  onLogin: (result: Pop3LoginResult) => void;
 }
+
+/** How a login ended: in, wrong name or password, or the mailbox open in another session */
+export type Pop3LoginResult = 'ok' | 'failed' | 'in_use';
 
 /** Generous next to RFC 2449's 255 octets: AUTH PLAIN with a long password still fits */
 export const MAX_LINE = 4096;
@@ -197,12 +202,14 @@ export class Session implements CommandContext {
     if (!mailbox) {
       const delayMs = this.options.throttle.failed(this.client);
       this.log.warn({ user: printable(user), delayMs }, 'POP3 login failed');
+      this.options.onLogin('failed');
       await sleep(delayMs);
       return this.err('[AUTH] Wrong mailbox name or password');
     }
     const release = backend.lock(mailbox, `POP3 session ${this.options.id} from ${this.client}`);
     if (!release) {
       this.log.info({ mailbox, holder: backend.lockHolder(mailbox) }, 'POP3 login refused: mailbox in use');
+      this.options.onLogin('in_use');
       return this.err(`[IN-USE] Mailbox "${mailbox}" is open in another session; try again when that one ends`);
     }
     let messages: StoredMessage[];
@@ -217,6 +224,7 @@ export class Session implements CommandContext {
     this.state = { name: 'transaction', maildrop, release };
     const { count, bytes } = maildrop.stat();
     this.log.info({ mailbox, messages: count, bytes, secure: this.encrypted }, 'POP3 login');
+    this.options.onLogin('ok');
     return this.ok(`Mailbox ${mailbox} has ${count} messages (${bytes} octets)`);
   }
 

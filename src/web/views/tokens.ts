@@ -1,6 +1,6 @@
 /** API tokens: create (shown once), list, revoke */
 import { html } from 'hono/html';
-import type { TokenInfo } from '../tokens.js';
+import type { TokenInfo } from '../../admin/tokens.js';
 import { csrfField, when, type Html } from './layout.js';
 
 export function tokensView(tokens: TokenInfo[], csrf: string, created?: { label: string; token: string }): Html {
