@@ -11,7 +11,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeCerts } from '../support/certs.js';
-import { RawSmtp, smtplibSend } from '../support/clients.js';
+import { RawSmtp, run, smtplibSend } from '../support/clients.js';
 import { setupAdmin, WebClient } from '../support/browser.js';
 import { startRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
@@ -241,6 +241,45 @@ describe('admin web page over HTTPS', () => {
       assert.equal(response.statusCode, 200);
       assert.match(String(response.headers['set-cookie']), /HttpOnly; Secure; SameSite=Strict/);
       assert.match(String(response.headers['strict-transport-security']), /max-age=/);
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  test('an admin-supplied certificate is served (curl verifies it); "admin password --password-stdin" ends setup and its password logs in', async () => {
+    const certs = makeCerts();
+    const relay = await startRelay({ config: { web: { tls: { enabled: true, certFile: path.join(certs.dir, 'server.crt'), keyFile: path.join(certs.dir, 'server.key') } } } });
+    try {
+      const base = `https://127.0.0.1:${relay.webPort}`;
+      const jar = path.join(relay.dir, 'cookies.txt');
+      const curl = async (route: string, form?: Record<string, string>) => {
+        const args = ['-sS', '-i', '--cacert', certs.caFile, '-b', jar, '-c', jar, ...(form ? ['--data', new URLSearchParams(form).toString()] : []), `${base}${route}`];
+        const result = await run('curl', args);
+        assert.equal(result.code, 0, `curl ${route}: ${result.stderr}`);
+        const [head = '', ...body] = result.stdout.split('\r\n\r\n');
+        return { status: Number(/^HTTP\/\S+ (\d+)/.exec(head)?.[1]), head, body: body.join('\r\n\r\n') };
+      };
+      const setupFile = path.join(relay.dataDir, 'setup-token');
+      await relay.waitForLog((l) => typeof l.setupToken === 'string');
+      const setup = await curl('/setup');
+      assert.equal(setup.status, 200, 'verified against the test CA');
+      assert.match(setup.head, /^set-cookie: edge_relay_session=[^;]+;.*HttpOnly; Secure; SameSite=Strict/im);
+      const untrusted = await run('curl', ['-sS', `${base}/setup`]);
+      assert.equal(untrusted.code, 60, 'without the CA the certificate is not trusted: it is ours, not a public one');
+      assert.ok(statSync(setupFile).isFile());
+
+      const set = await relay.cli(['admin', 'password', '--password-stdin'], `${ADMIN}\n`);
+      assert.equal(set.code, 0, set.stderr);
+      await assert.rejects(fs.stat(setupFile), 'the setup token file is gone with the password set');
+      assert.match((await curl('/setup')).head, /^location: \/login\r?$/im, 'setup is closed');
+
+      const login = await curl('/login');
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(login.body)?.[1] ?? '';
+      assert.equal((await curl('/login', { _csrf: csrf, password: 'not the password' })).status, 401);
+      const ok = await curl('/login', { _csrf: csrf, password: ADMIN });
+      assert.equal(ok.status, 303);
+      assert.match(ok.head, /^location: \/\r?$/im);
+      assert.match((await curl('/')).body, /<h1>Dashboard<\/h1>/);
     } finally {
       await relay.stop();
     }
