@@ -23,6 +23,8 @@ export interface Preflight {
   checkedAt: string;
   /** The worst of the checks */
   status: CheckStatus;
+  /** One sentence for a person: will mail sent as this domain arrive, and what to do first */
+  verdict: string;
   checks: Check[];
 }
 
@@ -130,9 +132,30 @@ async function checkDkim(dns: Dns, domain: string, expected: ExpectedDkim): Prom
   return { name: 'dkim', status: 'problem', summary: `The DKIM key at ${name} is not the one this box signs with`, fix, records };
 }
 
+const listed = (checks: Check[]): string => checks.map((c) => c.name.toUpperCase()).join(' and ');
+
+/** The overall verdict in plain words, led by the most serious finding */
+export function verdict(domain: string, status: CheckStatus, checks: Check[]): string {
+  const having = (wanted: CheckStatus) => checks.filter((c) => c.status === wanted);
+  switch (status) {
+    case 'ok':
+      return `Mail sent as ${domain} through this box should be accepted: ${listed(checks)} are in order.`;
+    case 'problem': {
+      const problems = having('problem');
+      return `Mail sent as ${domain} is likely to be refused or put in spam until you fix ${listed(problems)}: ${problems[0]?.summary ?? ''}.`;
+    }
+    case 'warning': {
+      const warnings = having('warning');
+      return `Mail sent as ${domain} will probably arrive, but some receivers may distrust it until you fix ${listed(warnings)}: ${warnings[0]?.summary ?? ''}.`;
+    }
+    case 'unknown':
+      return `The check could not finish: this box got no answer for ${listed(having('unknown'))} of ${domain}. Check its DNS servers (Settings) and try again.`;
+  }
+}
+
 export async function preflight(dns: Dns, config: Config, domain: string, dkim?: ExpectedDkim): Promise<Preflight> {
   const name = domain.trim().toLowerCase().replace(/\.$/, '');
   const checks = await Promise.all([checkMx(dns, name), checkSpf(dns, config, name), checkDmarc(dns, name), ...(dkim ? [checkDkim(dns, name, dkim)] : [])]);
   const status = checks.reduce<CheckStatus>((worst, check) => (RANK[check.status] > RANK[worst] ? check.status : worst), 'ok');
-  return { domain: name, checkedAt: new Date().toISOString(), status, checks };
+  return { domain: name, checkedAt: new Date().toISOString(), status, verdict: verdict(name, status, checks), checks };
 }

@@ -5,6 +5,7 @@
  * after changes (and on stop), so a burst of mail means one write.
  */
 import path from 'node:path';
+import ipaddr from 'ipaddr.js';
 import { UsageError, errorMessage } from '../errors.js';
 import type { DeviceEvent, IntakeEvents } from '../intake/server.js';
 import type { Logger } from '../log.js';
@@ -38,6 +39,7 @@ const MAX_DEVICES = 2_000;
 const MAX_TRACKED = 10_000;
 const MAX_NAME = 80;
 
+const plainAddress = (address: string): string => (ipaddr.isValid(address) ? ipaddr.process(address).toString() : address);
 
 export class DeviceInventory {
   private readonly devices = new Map<string, Device>();
@@ -101,6 +103,12 @@ export class DeviceInventory {
     this.changed();
     await this.flush();
     return device;
+  }
+
+  /** The admin-given name of the device at `address` (a dual-stack "::ffff:10.0.0.5" is "10.0.0.5"), for the rewritten From */
+  name(address: string): string | undefined {
+    const device = this.devices.get(address) ?? this.devices.get(plainAddress(address));
+    return device?.name || undefined;
   }
 
   /** Devices, most recently seen first, with today's counts reset on a new day */

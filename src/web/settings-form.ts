@@ -1,31 +1,50 @@
 /**
  * The settings form <-> config keys. One table says which field edits which
  * key and how its text is read; validation is the config schema itself, and
- * its complaints are mapped back to the field they are about.
+ * its complaints are mapped back to the field they are about. A field the
+ * submitted form does not carry is left alone, so a partial form (or an older
+ * page) never resets settings it did not show.
  */
 import type { Config } from '../config/schema.js';
 import { configSchema } from '../config/schema.js';
 import { deepMerge, type JsonObject } from '../config/merge.js';
 
-type Kind = 'text' | 'number' | 'megabytes' | 'lines' | 'words' | 'checkbox' | 'secret';
+type ValueKind = 'text' | 'number' | 'megabytes' | 'lines' | 'words' | 'checkbox';
 
-export interface FieldSpec {
+interface FieldBase {
   name: string;
   key: readonly string[];
-  kind: Kind;
 }
+
+/** A secret is write-only: never shown; empty keeps the stored one; its `clear` checkbox removes it */
+export type FieldSpec = (FieldBase & { kind: ValueKind }) | (FieldBase & { kind: 'secret'; clear: string });
 
 export const FIELDS: readonly FieldSpec[] = [
   { name: 'mode', key: ['delivery', 'mode'], kind: 'text' },
   { name: 'host', key: ['delivery', 'smarthost', 'host'], kind: 'text' },
   { name: 'port', key: ['delivery', 'smarthost', 'port'], kind: 'number' },
   { name: 'security', key: ['delivery', 'smarthost', 'security'], kind: 'text' },
+  { name: 'auth', key: ['delivery', 'smarthost', 'auth'], kind: 'text' },
   { name: 'user', key: ['delivery', 'smarthost', 'user'], kind: 'text' },
-  { name: 'password', key: ['delivery', 'smarthost', 'password'], kind: 'secret' },
+  { name: 'password', key: ['delivery', 'smarthost', 'password'], kind: 'secret', clear: 'clearPassword' },
   { name: 'verify', key: ['delivery', 'tls', 'verify'], kind: 'checkbox' },
+  { name: 'oauthProvider', key: ['delivery', 'oauth2', 'provider'], kind: 'text' },
+  { name: 'oauthFlow', key: ['delivery', 'oauth2', 'flow'], kind: 'text' },
+  { name: 'oauthTenant', key: ['delivery', 'oauth2', 'tenant'], kind: 'text' },
+  { name: 'oauthClientId', key: ['delivery', 'oauth2', 'clientId'], kind: 'text' },
+  { name: 'oauthClientSecret', key: ['delivery', 'oauth2', 'clientSecret'], kind: 'secret', clear: 'clearOauthClientSecret' },
+  { name: 'rewriteEnvelopeFrom', key: ['delivery', 'rewrite', 'envelopeFrom'], kind: 'text' },
+  { name: 'rewriteHeaderFrom', key: ['delivery', 'rewrite', 'headerFrom'], kind: 'text' },
+  { name: 'rewriteUseDeviceName', key: ['delivery', 'rewrite', 'useDeviceName'], kind: 'checkbox' },
+  { name: 'dkimEnabled', key: ['delivery', 'dkim', 'enabled'], kind: 'checkbox' },
+  { name: 'dkimDomain', key: ['delivery', 'dkim', 'domain'], kind: 'text' },
+  { name: 'dkimSelector', key: ['delivery', 'dkim', 'selector'], kind: 'text' },
   { name: 'allowNetworks', key: ['smtp', 'allowNetworks'], kind: 'lines' },
   { name: 'localDomains', key: ['mailbox', 'localDomains'], kind: 'lines' },
   { name: 'maxMessageSize', key: ['smtp', 'maxMessageSize'], kind: 'megabytes' },
+  { name: 'tlsStarttls', key: ['smtp', 'tls', 'starttls'], kind: 'checkbox' },
+  { name: 'tlsPort', key: ['smtp', 'tls', 'port'], kind: 'number' },
+  { name: 'tlsProfile', key: ['smtp', 'tls', 'profile'], kind: 'text' },
   { name: 'retryDelays', key: ['delivery', 'retry', 'delays'], kind: 'words' },
   { name: 'maxAge', key: ['delivery', 'retry', 'maxAge'], kind: 'text' },
   { name: 'upstreamFailingFor', key: ['alerts', 'upstreamFailingFor'], kind: 'text' },
@@ -34,13 +53,16 @@ export const FIELDS: readonly FieldSpec[] = [
   { name: 'digestTo', key: ['alerts', 'digest', 'to'], kind: 'text' },
 ];
 
+/** The hidden field listing the checkboxes a page showed: an unticked box is absent from a posted form */
+export const CHECKBOXES_FIELD = '_checkboxes';
+
 const MB = 1_048_576;
 
-/** What the form shows: every field as text; the password never */
+/** What the form shows: every field as text; secrets never */
 export type FormValues = Record<string, string>;
 export type FieldErrors = Record<string, string>;
 
-function valueAt(config: unknown, key: readonly string[]): unknown {
+export function valueAt(config: unknown, key: readonly string[]): unknown {
   return key.reduce<unknown>((node, part) => (node as JsonObject | undefined)?.[part], config);
 }
 
@@ -59,8 +81,21 @@ export function formValues(config: Config): FormValues {
   return values;
 }
 
-function parseField(spec: FieldSpec, text: string): unknown {
-  switch (spec.kind) {
+/** The fields a posted form carries: given ones as text, listed-but-unticked checkboxes as "" */
+export function postedForm(body: Record<string, unknown>): FormValues {
+  const form: FormValues = {};
+  const shown = typeof body[CHECKBOXES_FIELD] === 'string' ? body[CHECKBOXES_FIELD].split(',') : [];
+  for (const spec of FIELDS) {
+    const value = body[spec.name];
+    if (typeof value === 'string') form[spec.name] = value;
+    else if (spec.kind === 'checkbox' && shown.includes(spec.name)) form[spec.name] = '';
+    if (spec.kind === 'secret' && body[spec.clear] === 'on') form[spec.clear] = 'on';
+  }
+  return form;
+}
+
+function parseField(kind: ValueKind, text: string): unknown {
+  switch (kind) {
     case 'number':
       return text.trim() === '' ? Number.NaN : Number(text);
     case 'megabytes':
@@ -71,20 +106,28 @@ function parseField(spec: FieldSpec, text: string): unknown {
       return text.split(/[\s,]+/).filter(Boolean);
     case 'checkbox':
       return text === 'on';
-    default:
+    case 'text':
       return text.trim();
   }
 }
 
-/** The patch a submitted form means; an empty password field keeps the stored one */
+/** The value a field's text means, or undefined when the field leaves its key alone */
+function fieldValue(spec: FieldSpec, form: FormValues): unknown {
+  const text = form[spec.name];
+  if (spec.kind !== 'secret') return text === undefined ? undefined : parseField(spec.kind, text);
+  if (form[spec.clear] === 'on') return '';
+  return text ? text : undefined;
+}
+
+/** The patch a submitted form means: absent fields and empty secrets keep what is stored */
 export function formPatch(form: FormValues): JsonObject {
   const patch: JsonObject = {};
   for (const spec of FIELDS) {
-    const text = form[spec.name] ?? '';
-    if (spec.kind === 'secret' && text === '' && form.clearPassword !== 'on') continue;
+    const value = fieldValue(spec, form);
+    if (value === undefined) continue;
     let node = patch;
     for (const part of spec.key.slice(0, -1)) node = (node[part] ??= {}) as JsonObject;
-    node[spec.key.at(-1) as string] = spec.kind === 'secret' ? text : parseField(spec, text);
+    node[spec.key.at(-1) as string] = value;
   }
   return patch;
 }

@@ -2,6 +2,7 @@
 import { Dns } from '../../deliver/dns.js';
 import { preflight } from '../../deliver/preflight.js';
 import { RelayError, errorMessage } from '../../errors.js';
+import { parseAddress } from '../../route/address.js';
 import type { WebApp, WebState } from '../context.js';
 import { senderView, transcriptsView, type SenderPage } from '../views/sender.js';
 import { field, redirectWith, render } from './render.js';
@@ -12,6 +13,10 @@ async function dkimRecord(state: WebState): Promise<SenderPage['dkim']> {
   return state.dkim.record(dkim.domain, dkim.selector).catch((err: unknown) => ({ error: errorMessage(err) }));
 }
 
+/** The domain the rewritten From uses: what an admin most likely wants to check */
+const alignedDomain = (state: WebState): string => parseAddress(state.store.config.delivery.rewrite.headerFrom)?.domain ?? '';
+
+/** `domain`: the one to check now ("" = no check; the box shows the aligned sender's domain) */
 async function senderPage(state: WebState, domain: string): Promise<SenderPage> {
   const config = state.store.config;
   const dkim = await dkimRecord(state);
@@ -22,7 +27,7 @@ async function senderPage(state: WebState, domain: string): Promise<SenderPage> 
     login: state.oauth.deviceLoginState(),
     dkim,
     preflight: domain ? await preflight(new Dns(() => state.store.config), config, domain, expected) : undefined,
-    domain,
+    domain: domain || alignedDomain(state),
   };
 }
 

@@ -1,19 +1,46 @@
-/** The settings page and /api/settings: read (never the password), validate, save, apply */
+/** The settings page and /api/settings: read (never a secret), validate, save, apply, say when a restart is needed */
 import type { Config } from '../../config/schema.js';
 import { isPlainObject, type JsonObject } from '../../config/merge.js';
 import { formBody } from '../body.js';
 import type { WebApp, WebContext, WebState } from '../context.js';
-import { FIELDS, formPatch, formValues, validatePatch, type FieldErrors, type FormValues } from '../settings-form.js';
+import { formPatch, formValues, postedForm, validatePatch, valueAt, type FieldErrors, type FormValues } from '../settings-form.js';
 import { settingsView } from '../views/settings.js';
 import { redirectWith, render } from './render.js';
 
-/** The config as the API shows it: the upstream password replaced by whether one is set */
-export function redactedConfig(config: Config): JsonObject {
-  const { password, ...smarthost } = config.delivery.smarthost;
-  return { ...config, delivery: { ...config.delivery, smarthost: { ...smarthost, passwordSet: password !== '' } } };
+/**
+ * A key whose name ends like this holds a secret (smarthost.password,
+ * oauth2.clientSecret, and any added later under such a name): the API shows
+ * only whether one is set, as `<key>Set`.
+ */
+const SECRET_KEY = /(password|secret|token)$/i;
+
+function redact(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(redact);
+  if (!isPlainObject(node)) return node;
+  const out: JsonObject = {};
+  for (const [key, value] of Object.entries(node)) {
+    if (SECRET_KEY.test(key) && typeof value === 'string') out[`${key}Set`] = value !== '';
+    else out[key] = redact(value);
+  }
+  return out;
+}
+
+/** The config as the API shows it: every secret replaced by whether one is set */
+export const redactedConfig = (config: Config): JsonObject => redact(config) as JsonObject;
+
+/** Read once when the listeners start: changing them takes a restart */
+const LISTENER_KEYS = [['smtp', 'host'], ['smtp', 'port'], ['smtp', 'tls'], ['pop3', 'host'], ['pop3', 'port'], ['pop3', 'tls'], ['web', 'host'], ['web', 'port'], ['web', 'tls'], ['dataDir']] as const;
+
+/** The listener keys whose value differs from what the running listeners were started with */
+export function restartKeys(running: Config, current: Config): string[] {
+  return LISTENER_KEYS.filter((key) => JSON.stringify(valueAt(running, key)) !== JSON.stringify(valueAt(current, key))).map((key) => key.join('.'));
 }
 
 export function settingsRoutes(app: WebApp, state: WebState): void {
+  // The routes are set up once the listeners run: this is the config they run with
+  const running = state.store.config;
+  const pending = () => restartKeys(running, state.store.config);
+
   const show = (c: WebContext, values: FormValues, errors: FieldErrors, other: string[]) => {
     const config = state.store.config;
     const model = {
@@ -22,8 +49,9 @@ export function settingsRoutes(app: WebApp, state: WebState): void {
       other,
       persistent: state.store.persistent,
       source: state.store.source,
-      passwordSet: config.delivery.smarthost.password !== '',
+      secretsSet: { password: config.delivery.smarthost.password !== '', oauthClientSecret: config.delivery.oauth2.clientSecret !== '' },
       ports: { smtp: config.smtp.port, pop3: config.pop3.port, web: config.web.port },
+      restartKeys: pending(),
     };
     return render(c, state, 'settings', 'Settings', (csrf) => settingsView(model, csrf), Object.keys(errors).length || other.length ? 400 : 200);
   };
@@ -36,18 +64,24 @@ export function settingsRoutes(app: WebApp, state: WebState): void {
     return undefined;
   };
 
+  const savedText = () => {
+    const restart = pending();
+    if (restart.length) return `Settings saved. Restart needed: the relay still listens with the old ${restart.join(', ')}`;
+    return state.store.persistent ? 'Settings saved and in use' : 'Settings in use until the relay restarts (no config file)';
+  };
+
   app.get('/settings', (c) => show(c, formValues(state.store.config), {}, []));
 
   app.post('/settings', async (c) => {
-    const body = await formBody(c);
-    const form: FormValues = {};
-    for (const name of [...FIELDS.map((f) => f.name), 'clearPassword']) form[name] = typeof body[name] === 'string' ? body[name] : '';
+    const form = postedForm(await formBody(c));
     const problems = await save(formPatch(form));
-    if (problems) return show(c, { ...form, password: '' }, problems.errors, problems.other);
-    return redirectWith(c, '/settings', { kind: 'ok', text: state.store.persistent ? 'Settings saved and in use' : 'Settings in use until the relay restarts (no config file)' });
+    if (problems) return show(c, { ...formValues(state.store.config), ...form, password: '', oauthClientSecret: '' }, problems.errors, problems.other);
+    return redirectWith(c, '/settings', { kind: 'ok', text: savedText() });
   });
 
-  app.get('/api/settings', (c) => c.json({ persistent: state.store.persistent, config: redactedConfig(state.store.config) }));
+  const current = () => ({ persistent: state.store.persistent, restartNeeded: pending().length > 0, restartKeys: pending(), config: redactedConfig(state.store.config) });
+
+  app.get('/api/settings', (c) => c.json(current()));
 
   /** Body: a partial config, e.g. {"delivery": {"smarthost": {"host": "smtp.example.com"}}} */
   app.patch('/api/settings', async (c) => {
@@ -55,6 +89,6 @@ export function settingsRoutes(app: WebApp, state: WebState): void {
     if (!isPlainObject(patch)) return c.json({ error: 'Send a JSON object with the keys to change' }, 400);
     const problems = await save(patch);
     if (problems) return c.json({ error: 'Invalid settings', fields: problems.errors, other: problems.other }, 400);
-    return c.json({ persistent: state.store.persistent, config: redactedConfig(state.store.config) });
+    return c.json(current());
   });
 }

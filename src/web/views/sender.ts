@@ -20,7 +20,7 @@ const OAUTH_TONE: Record<OAuthStatus['state'], string> = { ok: 'delivered', 'nee
 
 function oauthCard(p: SenderPage, csrf: string): Html {
   if (!p.oauthEnabled) {
-    return html`<div class="card"><h2>Sign-in to the upstream (OAuth2)</h2><p>Off: the smarthost uses a user name and password. Microsoft 365 and Google are retiring passwords for SMTP; switch <em>Settings → upstream → authentication</em> to OAuth2 (see the README, "Microsoft 365 in depth").</p></div>`;
+    return html`<div class="card"><h2>Sign-in to the upstream (OAuth2)</h2><p>Off: the smarthost uses a user name and password. Microsoft 365 and Google are retiring passwords for SMTP; set <a href="/settings#oauth"><em>Settings → Upstream → Authentication</em></a> to OAuth2 and fill in <em>Upstream sign-in (OAuth2)</em>, then come back here to sign in (see the README, "Microsoft 365 in depth").</p></div>`;
   }
   const login = p.login;
   return html`<div class="card"><h2>Sign-in to the upstream (OAuth2)</h2>
@@ -48,6 +48,7 @@ function preflightCard(p: SenderPage, csrf: string): Html {
 <form method="post" action="/sender/preflight" class="actions">${csrfField(csrf)}<input type="text" name="domain" value="${p.domain}" placeholder="contoso.com" aria-label="Sender domain"><button>Check</button></form>
 ${result
   ? html`<p>${pill(result.status === 'ok' ? 'delivered' : result.status === 'problem' ? 'failing' : 'deferred', result.status)} <strong>${result.domain}</strong></p>
+<p class="lead" id="preflight-verdict">${result.verdict}</p>
 <div class="table-wrap"><table><thead><tr><th>Check</th><th>Result</th><th>What it means</th><th>Fix</th></tr></thead><tbody>
 ${result.checks.map((c) => html`<tr><td>${c.name.toUpperCase()}</td><td>${pill(c.status === 'ok' ? 'delivered' : c.status === 'problem' ? 'failing' : 'deferred', c.status)}</td><td>${c.summary}</td><td>${c.fix ?? ''}</td></tr>`)}
 </tbody></table></div>`
@@ -59,6 +60,8 @@ export function senderView(p: SenderPage, csrf: string): Html {
 ${oauthCard(p, csrf)}${dkimCard(p.dkim)}${preflightCard(p, csrf)}`;
 }
 
+const TRANSCRIPT_PREFIX: Record<Transcript['lines'][0]['dir'], string> = { C: 'device >', S: 'relay  <', E: '   !!!  ' };
+
 export function transcriptsView(address: string, transcripts: Transcript[]): Html {
   return html`<h1>Transcripts of <code>${address}</code></h1><p class="lead">The last SMTP sessions of this device as the box saw them (passwords hidden, message bodies left out; kept in memory until a restart).</p>
 ${transcripts.length === 0 ? html`<div class="card"><p>No session from this address since the last start.</p></div>` : ''}
@@ -66,7 +69,7 @@ ${transcripts
   .slice()
   .reverse()
   .map(
-    (t) => html`<div class="card"><h2>${t.startedAt}</h2><pre class="small">${t.lines.map((l) => `${l.dir === 'C' ? 'device >' : 'relay  <'} ${l.text}\n`).join('')}${t.truncated ? '… (later lines not kept)\n' : ''}</pre></div>`,
+    (t) => html`<div class="card"><h2>${t.startedAt}</h2><pre class="small">${t.lines.map((l) => `${TRANSCRIPT_PREFIX[l.dir]} ${l.text}\n`).join('')}${t.truncated ? '… (later lines not kept)\n' : ''}</pre></div>`,
   )}
 <p><a href="/devices">Back to devices</a></p>`;
 }

@@ -1,6 +1,6 @@
-/** The settings form: upstream, who may send, local domains, limits, retries, alerts */
+/** The settings form: upstream and its sign-in, sender alignment, DKIM, who may send, device TLS, limits, retries, alerts */
 import { html } from 'hono/html';
-import type { FieldErrors, FormValues } from '../settings-form.js';
+import { CHECKBOXES_FIELD, FIELDS, type FieldErrors, type FormValues } from '../settings-form.js';
 import { csrfField, type Html } from './layout.js';
 
 export interface SettingsModel {
@@ -9,8 +9,11 @@ export interface SettingsModel {
   other: string[];
   persistent: boolean;
   source: string;
-  passwordSet: boolean;
+  /** Whether each write-only field has a stored value */
+  secretsSet: { password: boolean; oauthClientSecret: boolean };
   ports: { smtp: number; pop3: number; web: number };
+  /** Listener settings changed since the start: they apply after a restart */
+  restartKeys: string[];
 }
 
 function row(m: SettingsModel, name: string, label: string, hint: string, input: Html): Html {
@@ -19,13 +22,23 @@ function row(m: SettingsModel, name: string, label: string, hint: string, input:
 ${error ? html`<div class="field-error" id="${name}-error">${error}</div>` : ''}</div>`;
 }
 
-const text = (m: SettingsModel, name: string, type = 'text'): Html => html`<input type="${type}" id="${name}" name="${name}" value="${m.values[name] ?? ''}">`;
+const text = (m: SettingsModel, name: string, type = 'text', placeholder = ''): Html => html`<input type="${type}" id="${name}" name="${name}" value="${m.values[name] ?? ''}" placeholder="${placeholder}">`;
 
 function select(m: SettingsModel, name: string, options: [string, string][]): Html {
   return html`<select id="${name}" name="${name}">${options.map(([value, label]) => html`<option value="${value}" ${m.values[name] === value ? 'selected' : ''}>${label}</option>`)}</select>`;
 }
 
 const textarea = (m: SettingsModel, name: string): Html => html`<textarea id="${name}" name="${name}">${m.values[name] ?? ''}</textarea>`;
+
+const checkbox = (m: SettingsModel, name: string, label: string): Html =>
+  html`<label class="hint"><input type="checkbox" id="${name}" name="${name}" ${m.values[name] === 'on' ? 'checked' : ''}> ${label}</label>`;
+
+/** Write-only: the page never holds the stored value, only whether there is one */
+function secret(m: SettingsModel, name: keyof SettingsModel['secretsSet'], clear: string, label: string): Html {
+  const set = m.secretsSet[name];
+  return html`${row(m, name, label, set ? 'one is stored; leave empty to keep it' : 'none stored', html`<input type="password" id="${name}" name="${name}" value="" autocomplete="new-password">`)}
+${set ? html`<label class="hint"><input type="checkbox" name="${clear}"> Remove the stored ${label.toLowerCase()}</label>` : ''}`;
+}
 
 function persistenceNotice(m: SettingsModel): Html {
   if (m.persistent) return html`<p class="lead">Saved to <code>${m.source}</code> and used at once: the next message already follows them.</p>`;
@@ -34,27 +47,75 @@ To keep settings, create a file containing <code>{}</code> (for example <code>/e
 <code>edge-relay serve --config /etc/edge-relay/config.json</code>; this page then saves into that file.</div>`;
 }
 
-export function settingsView(m: SettingsModel, csrf: string): Html {
-  return html`<h1>Settings</h1>${persistenceNotice(m)}
-${m.other.length ? html`<div class="notice error">${m.other.map((o) => html`<div>${o}</div>`)}</div>` : ''}
-${Object.keys(m.errors).length ? html`<div class="notice error" role="alert">Nothing was saved: please fix the fields marked below.</div>` : ''}
-<form method="post" action="/settings" class="stack">${csrfField(csrf)}
-<fieldset><legend>Upstream: where mail goes out</legend>
+function restartNotice(m: SettingsModel): Html {
+  if (m.restartKeys.length === 0) return html``;
+  return html`<div class="notice warn" id="restart-needed"><strong>Restart needed.</strong> These settings changed but the relay still listens with the old ones until it restarts
+(<code>systemctl restart edge-relay</code>): ${m.restartKeys.map((k, i) => html`${i ? ', ' : ''}<code>${k}</code>`)}.</div>`;
+}
+
+function upstream(m: SettingsModel): Html {
+  return html`<fieldset><legend>Upstream: where mail goes out</legend>
 ${row(m, 'mode', 'Delivery', '', select(m, 'mode', [['smarthost', "Through my provider's SMTP server (smarthost)"], ['mx', "Directly to each recipient's mail server (MX)"]]))}
-${row(m, 'host', 'SMTP server', 'e.g. smtp.office365.com', text(m, 'host'))}
+${row(m, 'host', 'SMTP server', 'Microsoft 365: smtp.office365.com; Google: smtp.gmail.com', text(m, 'host'))}
 ${row(m, 'port', 'Port', '587 for STARTTLS, 465 for TLS', text(m, 'port', 'number'))}
 ${row(m, 'security', 'Encryption', '', select(m, 'security', [['starttls', 'STARTTLS (required)'], ['tls', 'TLS from the start (port 465)'], ['none', 'None (only for a server on this LAN)']]))}
-${row(m, 'user', 'User name', 'leave empty if the server needs no login', text(m, 'user'))}
-${row(m, 'password', 'Password', m.passwordSet ? 'a password is stored; leave empty to keep it' : 'no password stored', html`<input type="password" id="password" name="password" value="" autocomplete="new-password">`)}
-${m.passwordSet ? html`<label class="hint"><input type="checkbox" name="clearPassword"> Remove the stored password</label>` : ''}
-${row(m, 'verify', 'Certificate check', '', html`<label class="hint"><input type="checkbox" id="verify" name="verify" ${m.values.verify === 'on' ? 'checked' : ''}> Verify the server's certificate (keep this on)</label>`)}
+${row(m, 'auth', 'Authentication', 'OAuth2 for Microsoft 365 and Google, which are retiring passwords for SMTP', select(m, 'auth', [['password', 'User name and password'], ['oauth2', 'OAuth2 (sign in with Microsoft, Google or another provider)']]))}
+${row(m, 'user', 'User name', 'the mailbox to send as, e.g. scanner@contoso.com; empty if the server needs no login', text(m, 'user'))}
+${secret(m, 'password', 'clearPassword', 'Password')}
+${row(m, 'verify', 'Certificate check', '', checkbox(m, 'verify', "Verify the server's certificate (keep this on)"))}
+</fieldset>`;
+}
+
+function oauth(m: SettingsModel): Html {
+  return html`<fieldset id="oauth"><legend>Upstream sign-in (OAuth2)</legend>
+<p class="hint">Used when Authentication is OAuth2. Register an app with your provider (see the README), fill in its IDs here, save, then open the
+<a href="/sender">Sender</a> page and press <em>Sign in (device code)</em>. App-only sign-in (Microsoft 365 client credentials) needs no sign-in there.</p>
+${row(m, 'oauthProvider', 'Provider', '', select(m, 'oauthProvider', [['microsoft', 'Microsoft 365'], ['google', 'Google Workspace / Gmail'], ['generic', 'Other (token URL and scope in the config file)']]))}
+${row(m, 'oauthFlow', 'Sign-in', '', select(m, 'oauthFlow', [['device', 'An admin signs in once (device code)'], ['client_credentials', 'App-only with a client secret (Microsoft 365 only)']]))}
+${row(m, 'oauthTenant', 'Tenant', 'Microsoft: your tenant ID or domain (required for app-only)', text(m, 'oauthTenant', 'text', 'contoso.onmicrosoft.com'))}
+${row(m, 'oauthClientId', 'Client ID', 'the application (client) ID of the app you registered', text(m, 'oauthClientId'))}
+${secret(m, 'oauthClientSecret', 'clearOauthClientSecret', 'Client secret')}
+</fieldset>`;
+}
+
+function alignment(m: SettingsModel): Html {
+  return html`<fieldset id="rewrite"><legend>Sender alignment (off by default)</legend>
+<div class="hint" id="why-rewrite"><p><strong>Why turn it on?</strong> Receivers check that a message's From address belongs to a domain that allows
+the sending server (SPF) or signed it (DKIM); a domain with a DMARC policy asks them to refuse or spam-folder mail that fails. Devices often send as
+<code>scanner@printer.local</code>, or as a person's address the upstream may not send for: such mail is refused (for example
+<code>550 5.7.1</code> or <code>554 5.7.5</code>) or lands in spam. Microsoft 365 and Google also refuse a From the signed-in mailbox may not use.</p>
+<p>With an address below, every message leaves with that verified sender. The device's own address goes to <code>Reply-To</code> (unless there is one),
+so replies still reach the right person, and the original From is kept in <code>X-Original-From</code>. Leave both empty to keep it off.
+Per-device addresses (<code>smtp.devices</code>) and per-domain ones (<code>delivery.domains</code>) are set in the config file.</p></div>
+${row(m, 'rewriteHeaderFrom', 'From address', 'the verified address people see, e.g. scanner@contoso.com', text(m, 'rewriteHeaderFrom', 'text', 'scanner@contoso.com'))}
+${row(m, 'rewriteEnvelopeFrom', 'Envelope sender', 'where bounces go (MAIL FROM); usually the same address', text(m, 'rewriteEnvelopeFrom', 'text', 'scanner@contoso.com'))}
+${row(m, 'rewriteUseDeviceName', 'Display name', '', checkbox(m, 'rewriteUseDeviceName', 'Show the device\'s name from the Devices page, e.g. "3rd floor MFP" <scanner@contoso.com>'))}
 </fieldset>
-<fieldset><legend>Devices and mailboxes</legend>
+<fieldset id="dkim"><legend>DKIM signing</legend>
+<p class="hint">Signs relayed mail with a key made on this box; the <a href="/sender">Sender</a> page then shows the DNS record to publish.</p>
+${row(m, 'dkimEnabled', 'Signing', '', checkbox(m, 'dkimEnabled', 'Sign outgoing mail'))}
+${row(m, 'dkimDomain', 'Signing domain', 'usually the domain of the From address', text(m, 'dkimDomain', 'text', 'contoso.com'))}
+${row(m, 'dkimSelector', 'Selector', 'the name of the key in DNS', text(m, 'dkimSelector'))}
+</fieldset>`;
+}
+
+function devices(m: SettingsModel): Html {
+  return html`<fieldset><legend>Devices and mailboxes</legend>
 ${row(m, 'allowNetworks', 'Networks allowed to send', 'one per line, e.g. 192.168.1.0/24', textarea(m, 'allowNetworks'))}
 ${row(m, 'localDomains', 'Local domains', 'mail to these goes to mailboxes on this box; one per line', textarea(m, 'localDomains'))}
 ${row(m, 'maxMessageSize', 'Largest message', 'in MB', text(m, 'maxMessageSize', 'number'))}
 </fieldset>
-<fieldset><legend>Retries</legend>
+<fieldset id="intake-tls"><legend>Encryption for devices (needs a restart)</legend>
+<p class="hint">Off by default: many old printers stop sending when the server offers STARTTLS. Turn it on only for devices that want it; a device that
+connects and then goes silent after STARTTLS needs the <em>legacy</em> profile (see its transcript on the Devices page).</p>
+${row(m, 'tlsStarttls', 'STARTTLS', '', checkbox(m, 'tlsStarttls', 'Offer STARTTLS on the SMTP port'))}
+${row(m, 'tlsPort', 'Implicit-TLS port', 'e.g. 465; 0 = off', text(m, 'tlsPort', 'number'))}
+${row(m, 'tlsProfile', 'Profile', '', select(m, 'tlsProfile', [['modern', 'Modern (TLS 1.2 and newer)'], ['legacy', 'Legacy (also TLS 1.0/1.1 and old ciphers, for old devices)']]))}
+</fieldset>`;
+}
+
+function retriesAndAlerts(m: SettingsModel): Html {
+  return html`<fieldset><legend>Retries</legend>
 ${row(m, 'retryDelays', 'Waits between attempts', 'e.g. 1m, 5m, 15m, 1h (the last one repeats)', text(m, 'retryDelays'))}
 ${row(m, 'maxAge', 'Give up after', 'then a bounce report goes to the postmaster mailbox, e.g. 5d', text(m, 'maxAge'))}
 </fieldset>
@@ -63,7 +124,17 @@ ${row(m, 'upstreamFailingFor', 'Alert when the upstream has failed for', 'e.g. 1
 ${row(m, 'queueThreshold', 'Alert when the queue holds more than', 'messages; 0 = never', text(m, 'queueThreshold', 'number'))}
 ${row(m, 'webhook', 'Webhook URL', 'optional: alerts are also POSTed here as JSON (ntfy, Apprise, Teams)', text(m, 'webhook'))}
 ${row(m, 'digestTo', 'Daily summary to', 'optional: an address or a mailbox name', text(m, 'digestTo'))}
-</fieldset>
+</fieldset>`;
+}
+
+const CHECKBOXES = FIELDS.filter((f) => f.kind === 'checkbox').map((f) => f.name).join(',');
+
+export function settingsView(m: SettingsModel, csrf: string): Html {
+  return html`<h1>Settings</h1>${persistenceNotice(m)}${restartNotice(m)}
+${m.other.length ? html`<div class="notice error">${m.other.map((o) => html`<div>${o}</div>`)}</div>` : ''}
+${Object.keys(m.errors).length ? html`<div class="notice error" role="alert">Nothing was saved: please fix the fields marked below.</div>` : ''}
+<form method="post" action="/settings" class="stack">${csrfField(csrf)}<input type="hidden" name="${CHECKBOXES_FIELD}" value="${CHECKBOXES}">
+${upstream(m)}${oauth(m)}${alignment(m)}${devices(m)}${retriesAndAlerts(m)}
 <div class="actions"><button type="submit" class="primary">Save settings</button></div></form>
 <p class="muted small">Listening ports (SMTP ${m.ports.smtp}, POP3 ${m.ports.pop3}, web ${m.ports.web}) are set in the config file and need a restart to change.</p>`;
 }
