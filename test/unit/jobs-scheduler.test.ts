@@ -1,0 +1,74 @@
+/**
+ * The housekeeping scheduler on node-cron's real clock: a job that throws is
+ * logged with its name and runs again at its next turn; a bad schedule is
+ * refused with a warning; stop() ends every job.
+ */
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import { Scheduler } from '../../src/jobs/scheduler.js';
+import { createLogger } from '../../src/log.js';
+import { waitUntil } from '../support/wait.js';
+
+interface Line {
+  level: number;
+  msg: string;
+  job?: string;
+  err?: string;
+  schedule?: string;
+}
+
+function capture(): { lines: Line[]; log: ReturnType<typeof createLogger> } {
+  const lines: Line[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const text of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(text) as Line);
+      done();
+    },
+  });
+  return { lines, log: createLogger({ level: 'info', destination }) };
+}
+
+test('a job that throws is logged and runs again at its next turn; stop() ends it', async () => {
+  const { lines, log } = capture();
+  const scheduler = new Scheduler(log);
+  let runs = 0;
+  scheduler.set({
+    name: 'flaky',
+    schedule: '* * * * * *',
+    run: async () => {
+      runs++;
+      if (runs === 1) throw new Error('Disk on fire');
+    },
+  });
+  try {
+    await waitUntil(() => runs >= 2, 5_000, 'a second run after the failure');
+  } finally {
+    await scheduler.stop();
+  }
+  const failure = lines.find((l) => l.job === 'flaky');
+  assert.equal(failure?.level, 50, 'logged as an error');
+  assert.equal(failure?.msg, 'Job "flaky" failed');
+  assert.equal(failure?.err, 'Disk on fire');
+  assert.equal(lines.filter((l) => l.job === 'flaky').length, 1, 'only the failed run is logged');
+  assert.deepEqual(scheduler.names(), []);
+  const stoppedAt = runs;
+  await new Promise((resolve) => setTimeout(resolve, 1_300));
+  assert.equal(runs, stoppedAt, 'no run after stop()');
+});
+
+test('an invalid schedule is refused with a warning naming it; set() replaces a job of the same name', async () => {
+  const { lines, log } = capture();
+  const scheduler = new Scheduler(log);
+  const idle = async () => undefined;
+  scheduler.set({ name: 'digest', schedule: '0 7 * * *', run: idle });
+  scheduler.set({ name: 'digest', schedule: '30 6 * * *', run: idle });
+  scheduler.set({ name: 'broken', schedule: 'every tuesday', run: idle });
+  assert.deepEqual(scheduler.names(), ['digest']);
+  const warning = lines.find((l) => l.job === 'broken');
+  assert.equal(warning?.level, 40);
+  assert.equal(warning?.msg, 'Job "broken" has an invalid schedule "every tuesday"; not scheduled');
+  scheduler.set({ name: 'digest', schedule: 'nonsense', run: idle });
+  assert.deepEqual(scheduler.names(), [], 'a bad new schedule removes the old one rather than keeping a stale time');
+  await scheduler.stop();
+});
