@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { makeCerts } from '../support/certs.js';
 import { python, run, smtplibSend } from '../support/clients.js';
 import { RawPop3 } from '../support/pop3.js';
+import { freePort } from '../support/ports.js';
 import { startRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
@@ -72,6 +73,31 @@ async function deliverLocal(relay: RunningRelay, to: string, subject: string, bo
 async function addMailbox(relay: RunningRelay, name: string, password: string): Promise<void> {
   const result = await relay.cli(['mailbox', 'add', name, '--password-stdin'], `${password}\n`);
   assert.equal(result.code, 0, result.stderr);
+}
+
+/**
+ * A fetchmail configuration for one mailbox (STLS, the relay's generated
+ * certificate verified, each message into its own file in outDir) and a run of it
+ */
+function fetchmailSetup(relay: RunningRelay, user: string, password: string, options: string[]) {
+  const home = mkdtempSync(path.join(tmpdir(), 'edge-relay-fetchmail-'));
+  const outDir = path.join(home, 'out');
+  mkdirSync(outDir);
+  const rc = path.join(home, 'fetchmailrc');
+  writeFileSync(
+    rc,
+    [
+      'set no syslog',
+      `poll relay.test via 127.0.0.1 port ${relay.pop3Port} protocol pop3 uidl`,
+      `  user "${user}" there with password "${password}" is "root" here ${options.join(' ')}`,
+      `  sslproto "auto" sslcertck sslcertfile "${path.join(relay.dataDir, 'tls/pop3.crt')}" sslcommonname "relay.test"`,
+      `  mda "/bin/sh -c 'cat > ${outDir}/msg.$$'"`,
+      '',
+    ].join('\n'),
+  );
+  chmodSync(rc, 0o600);
+  const fetched = () => readdirSync(outDir).map((file) => readFileSync(path.join(outDir, file), 'utf8'));
+  return { fetched, run: () => run('fetchmail', ['-f', rc, '-N', '-v'], { env: { ...process.env, FETCHMAILHOME: home }, timeoutMs: 60_000 }) };
 }
 
 /** The relay process's peak resident memory so far (VmHWM) */
@@ -145,33 +171,38 @@ describe('POP3 with real clients', () => {
   test('fetchmail: STLS with the generated certificate verified, fetches every message and deletes it', async () => {
     await deliverLocal(relay, 'carol@relay.test', 'Alert 1', 'Toner low\r\n');
     await deliverLocal(relay, 'carol@relay.test', 'Alert 2', 'Paper jam\r\n');
-    const home = mkdtempSync(path.join(tmpdir(), 'edge-relay-fetchmail-'));
-    const outDir = path.join(home, 'out');
-    mkdirSync(outDir);
-    const rc = path.join(home, 'fetchmailrc');
-    writeFileSync(
-      rc,
-      [
-        'set no syslog',
-        `poll relay.test via 127.0.0.1 port ${relay.pop3Port} protocol pop3 uidl`,
-        `  user "carol" there with password "carol-secret-3" is "root" here`,
-        `  sslproto "auto" sslcertck sslcertfile "${path.join(relay.dataDir, 'tls/pop3.crt')}" sslcommonname "relay.test"`,
-        `  mda "/bin/sh -c 'cat > ${outDir}/msg.$$'"`,
-        '',
-      ].join('\n'),
-    );
-    chmodSync(rc, 0o600);
-    const result = await run('fetchmail', ['-f', rc, '-N', '-v'], { env: { ...process.env, FETCHMAILHOME: home }, timeoutMs: 60_000 });
+    const fetchmail = fetchmailSetup(relay, 'carol', 'carol-secret-3', []);
+    const result = await fetchmail.run();
     const transcript = result.stdout + result.stderr;
     assert.equal(result.code, 0, transcript);
     assert.match(transcript, /POP3> STLS/);
     assert.match(transcript, /upgrade to TLS succeeded/);
-    const bodies = readdirSync(outDir).map((file) => readFileSync(path.join(outDir, file), 'utf8'));
+    const bodies = fetchmail.fetched();
     assert.equal(bodies.length, 2);
     assert.ok(bodies.some((b) => b.includes('Subject: Alert 1') && b.includes('Toner low')));
     assert.ok(bodies.some((b) => b.includes('Subject: Alert 2') && b.includes('Paper jam')));
     const [, stat] = await poplib(relay.pop3Port!, 'carol', 'carol-secret-3', ['login', 'stat', 'quit']);
     assert.deepEqual(stat, [0, 0], 'fetchmail deleted what it fetched');
+  });
+
+  test('fetchmail with keep: a second run fetches nothing again (UIDL), a third only the new message', async () => {
+    await deliverLocal(relay, 'carol@relay.test', 'Kept 1', 'first\r\n');
+    await deliverLocal(relay, 'carol@relay.test', 'Kept 2', 'second\r\n');
+    const fetchmail = fetchmailSetup(relay, 'carol', 'carol-secret-3', ['keep']);
+    const first = await fetchmail.run();
+    assert.equal(first.code, 0, first.stdout + first.stderr);
+    assert.equal(fetchmail.fetched().length, 2);
+    const second = await fetchmail.run();
+    assert.equal(second.code, 1, `fetchmail's "no mail" exit: ${second.stdout}${second.stderr}`);
+    assert.equal(fetchmail.fetched().length, 2, 'nothing fetched twice');
+    await deliverLocal(relay, 'carol@relay.test', 'Kept 3', 'third\r\n');
+    const third = await fetchmail.run();
+    assert.equal(third.code, 0, third.stdout + third.stderr);
+    const bodies = fetchmail.fetched();
+    assert.equal(bodies.length, 3);
+    assert.equal(bodies.filter((b) => b.includes('Subject: Kept 3')).length, 1);
+    const [, stat] = await poplib(relay.pop3Port!, 'carol', 'carol-secret-3', ['login', 'stat', 'quit']);
+    assert.equal((stat as number[])[0], 3, 'keep left every message on the server');
   });
 
   test('DELE without QUIT keeps the message', async () => {
@@ -325,5 +356,56 @@ describe('bounces in the postmaster mailbox', () => {
     assert.match(report, /nobody@example\.com/);
     assert.match(report, /550/);
     assert.match(report, /Subject: Scan for nobody/, 'the original headers are included');
+  });
+});
+
+describe("POP3 TLS with the admin's own certificate", () => {
+  let relay: RunningRelay;
+  let pop3s: number;
+  const certs = makeCerts();
+
+  before(async () => {
+    pop3s = await freePort();
+    relay = await startRelay({
+      config: { pop3: { tls: { port: pop3s, certFile: path.join(certs.dir, 'server.crt'), keyFile: path.join(certs.dir, 'server.key') }, requireTlsForLogin: true } },
+    });
+    await addMailbox(relay, 'erin', 'erin-secret-55');
+    await deliverLocal(relay, 'erin@relay.test', 'Over TLS', 'secret scan\r\n');
+  });
+  after(async () => {
+    await relay.stop();
+  });
+
+  /** Logs in over TLS verified with the test CA: implicit TLS, or STLS on the plain port; prints version, certificate subject, STAT */
+  const TLS_LOGIN = `
+import json, poplib, ssl, sys
+mode, port, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+context = ssl.create_default_context(cafile=cafile)
+if mode == 'implicit':
+    p = poplib.POP3_SSL('127.0.0.1', port, context=context, timeout=20)
+else:
+    p = poplib.POP3('127.0.0.1', port, timeout=20)
+    p.stls(context)
+subject = dict(pair[0] for pair in p.sock.getpeercert()['subject'])
+p.user('erin'); p.pass_('erin-secret-55')
+print(json.dumps({'version': p.sock.version(), 'cn': subject['commonName'], 'stat': list(p.stat())}))
+p.quit()
+`;
+
+  for (const mode of ['implicit', 'stls'] as const) {
+    test(`${mode === 'implicit' ? 'the implicit-TLS port' : 'STLS on the plain port'} presents the configured certificate; poplib verifies it with the CA and reads the mailbox`, async () => {
+      const result = await python(TLS_LOGIN, [mode, String(mode === 'implicit' ? pop3s : relay.pop3Port), certs.caFile]);
+      assert.equal(result.code, 0, result.stderr);
+      const seen = JSON.parse(result.stdout) as { version: string; cn: string; stat: number[] };
+      assert.match(seen.version, /^TLSv1\.[23]$/);
+      assert.equal(seen.cn, 'server', 'the certificate from pop3.tls.certFile, not a generated one');
+      assert.equal(seen.stat[0], 1);
+    });
+  }
+
+  test('with requireTlsForLogin, a plaintext login is refused and no certificate was generated', async () => {
+    const [login] = await poplib(relay.pop3Port!, 'erin', 'erin-secret-55', ['login']);
+    assert.deepEqual(login, { error: '-ERR [SYS/PERM] Log in only over an encrypted connection: send STLS first, or use the POP3S port' });
+    assert.equal(relay.logs.filter((l) => l.msg === 'Generated a self-signed TLS certificate' && l.listener === 'pop3').length, 0);
   });
 });
