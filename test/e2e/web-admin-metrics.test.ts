@@ -5,10 +5,12 @@
  * CLI: create, list, revoke (then 401).
  */
 import assert from 'node:assert/strict';
+import { readFileSync, statfsSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { python, RawSmtp, smtplibSend } from '../support/clients.js';
 import { RawPop3 } from '../support/pop3.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { ROOT, startRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -27,6 +29,22 @@ async function cliToken(relay: RunningRelay, label: string): Promise<{ token: st
   const match = /\(id ([0-9a-f]{8})\)[\s\S]*\n(er_\S+)/.exec(created.stdout);
   assert.ok(match?.[1] && match[2], `token printed: ${created.stdout}`);
   return { id: match[1], token: match[2] };
+}
+
+interface Sighting {
+  at: string;
+  text: string;
+}
+
+/** GET /api/status as JSON (src/web/overview.ts) */
+interface Status {
+  version: string;
+  uptimeSeconds: number;
+  disk: { path: string; freeBytes: number; totalBytes: number };
+  queue: Record<'queued' | 'deferred' | 'held', number>;
+  today: { day: string; accepted: number; rejected: number; delivered: number; local: number; deferred: number; bounced: number };
+  recent: { to: string; status: string; text: string }[];
+  upstream: { mode: string; target: string; reachability: string; lastSuccess: Sighting | null; lastError: Sighting | null; failingSince: string | null };
 }
 
 /** A POP3 login with Python's poplib; prints "ok" or the server's error */
@@ -116,6 +134,33 @@ describe('metrics with a CLI-made API token', () => {
     assert.equal(sample(text, 'edge_relay_messages_accepted_total'), 2);
     assert.equal(sample(text, 'edge_relay_queue_messages{state="deferred"}'), 1);
     assert.ok((sample(text, 'edge_relay_delivery_duration_seconds_count') ?? 0) >= 3, 'every attempt is timed');
+  });
+
+  test('GET /api/status has what the dashboard shows: upstream, queue, today, recent, disk, version, uptime', async () => {
+    const response = await fetch(`http://127.0.0.1:${relay.webPort}/api/status`, { headers: { authorization: `Bearer ${token}` } });
+    const status = (await response.json()) as Status;
+    const { version } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    assert.equal(status.version, version);
+    assert.ok(status.uptimeSeconds >= 1 && status.uptimeSeconds < 300, `uptime ${status.uptimeSeconds} s`);
+    const disk = statfsSync(relay.dataDir);
+    assert.equal(status.disk.path, relay.dataDir);
+    assert.equal(status.disk.totalBytes, disk.blocks * disk.bsize);
+    assert.ok(Math.abs(status.disk.freeBytes - disk.bavail * disk.bsize) < 256 * 1024 * 1024, 'free space as the system sees it');
+    assert.deepEqual(status.queue, { queued: 0, deferred: 1, held: 0 });
+    const { day, deferred, ...today } = status.today;
+    assert.match(day, /^\d{4}-\d\d-\d\d$/);
+    assert.ok(deferred >= 1);
+    assert.deepEqual(today, { accepted: 2, rejected: 1, delivered: 0, local: 1, bounced: 1 });
+    assert.ok(status.recent.some((r) => r.to === 'gone@example.com' && r.status === 'bounced' && /550/.test(r.text)));
+    assert.ok(status.recent.some((r) => r.to === 'later@example.com' && r.status === 'deferred' && /451/.test(r.text)));
+    assert.equal(status.upstream.mode, 'smarthost');
+    assert.equal(status.upstream.target, `127.0.0.1:${upstream.port} (starttls)`);
+    assert.equal(status.upstream.reachability, 'failing');
+    assert.match(status.upstream.lastError?.text ?? '', /451/);
+    assert.ok(status.upstream.failingSince, 'failing since the first 451');
+    // The probe a second after start reached the upstream (it sends no message, so the 451 never hit it)
+    assert.match(status.upstream.lastSuccess?.text ?? '', /answered EHLO over TLS/);
+    assert.ok(Date.parse(status.upstream.lastSuccess?.at ?? '') < Date.parse(status.upstream.lastError?.at ?? ''));
   });
 
   test('POP3 logins are counted by result: ok, failed, in_use', async () => {
