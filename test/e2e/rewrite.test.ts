@@ -4,13 +4,8 @@
  * per-domain overrides, and body bytes unchanged.
  */
 import assert from 'node:assert/strict';
-import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { resolveConfig } from '../../src/config/validate.js';
-import { Deliverer } from '../../src/deliver/deliverer.js';
-import { MxDelivery } from '../../src/deliver/mx.js';
-import { silentLogger } from '../../src/log.js';
-import { makeCerts } from '../support/certs.js';
+import { setupAdmin, type WebClient } from '../support/browser.js';
 import { RawSmtp, smtplibSend } from '../support/clients.js';
 import { startRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
@@ -63,14 +58,11 @@ describe('sender alignment to the smarthost', () => {
 
 });
 
-/**
- * These need the queue runner to hand the arrival's client to the deliverer
- * (`client: entry.arrival.client` in src/queue/runner.ts, not this module's
- * file): marked todo until that line is in, so they report but do not count.
- */
+/** Per-device address and display name: the HELO name until the admin names the device on the Devices page */
 describe('per-device sender alignment', () => {
   let upstream: Upstream;
   let relay: RunningRelay;
+  let admin: WebClient;
 
   before(async () => {
     upstream = await startUpstream({ requireTls: true });
@@ -80,6 +72,8 @@ describe('per-device sender alignment', () => {
         ...viaSmarthost(upstream, { rewrite: { envelopeFrom: 'bounces@contoso.test', headerFrom: 'scanner@contoso.test', useDeviceName: true } }),
       },
     });
+    const line = await relay.waitForLog((l) => typeof l.setupToken === 'string');
+    admin = await setupAdmin(`http://127.0.0.1:${relay.webPort}`, String(line.setupToken), 'correct horse battery');
   });
   after(async () => {
     await relay.stop();
@@ -94,40 +88,16 @@ describe('per-device sender alignment', () => {
     // smtp-server lowercases the HELO name
     assert.match(message?.raw.toString() ?? '', /^From: mfp-3f <mfp@contoso\.test>\r\n/m);
   });
-});
 
-describe('per-device sender alignment, through the deliverer itself', () => {
-  test('a job that names its device gets the device address and name', async () => {
-    const upstream = await startUpstream({ requireTls: true });
-    try {
-      const config = resolveConfig(
-        {
-          smtp: { devices: { '10.0.0.5': { rewriteFrom: 'mfp@contoso.test' } } },
-          delivery: {
-            smarthost: { host: '127.0.0.1', port: upstream.port, security: 'starttls' },
-            tls: { verify: true, caFile: makeCerts().caFile },
-            rewrite: { envelopeFrom: 'bounces@contoso.test', headerFrom: 'scanner@contoso.test', useDeviceName: true },
-          },
-        },
-        'test',
-      );
-      const log = silentLogger();
-      // Local delivery is not used here: no mailbox store
-      const deliverer = new Deliverer({ config: () => config, mailboxes: undefined as never, mx: new MxDelivery({ config: () => config, log }), log, deviceName: (ip) => (ip === '10.0.0.5' ? '3rd floor MFP' : undefined) });
-      const outcomes = await deliverer.deliver({
-        queueId: 'TEST1',
-        from: 'printer@office.lan',
-        recipients: ['boss@example.com'],
-        destination: { kind: 'smarthost', host: '127.0.0.1', port: upstream.port },
-        openBody: async () => Readable.from([Buffer.from('From: printer@office.lan\r\nSubject: Scan\r\n\r\nscan\r\n')]),
-        client: { address: '10.0.0.5', helo: 'MFP-3F' },
-      });
-      assert.equal(outcomes[0]?.outcome.status, 'delivered');
-      const [message] = await upstream.waitFor(1);
-      assert.equal(message?.from, 'mfp@contoso.test');
-      assert.match(message?.raw.toString() ?? '', /^From: 3rd floor MFP <mfp@contoso\.test>\r\nX-Original-From: printer@office\.lan\r\nReply-To: printer@office\.lan\r\n/);
-    } finally {
-      await upstream.close();
-    }
+  test('a device named on the Devices page: its name is the display name of the next message', async () => {
+    // The device is known from the first test's message; the admin names it as a person would
+    const named = await admin.post('/devices/name', { address: '127.0.0.1', name: '3rd floor MFP' });
+    assert.equal(named.status, 303);
+    assert.match((await admin.get('/devices')).text, /value="3rd floor MFP"/, 'the name was saved');
+    const data = 'From: printer@office.lan\r\nSubject: Scan 2\r\n\r\nscan\r\n.\r\n';
+    assert.match(await RawSmtp.send(relay.smtpPort, { helo: 'MFP-3F', from: 'printer@office.lan', to: 'boss@example.com', data }), /^250 /);
+    const message = (await upstream.waitFor(2))[1];
+    assert.equal(message?.from, 'mfp@contoso.test');
+    assert.match(message?.raw.toString() ?? '', /^From: 3rd floor MFP <mfp@contoso\.test>\r\nX-Original-From: printer@office\.lan\r\nReply-To: printer@office\.lan\r\n/m);
   });
 });
