@@ -130,7 +130,8 @@ export class TranscriptLog {
     if (!transcript || (entry.tnx !== 'command' && entry.tnx !== 'send' && entry.tnx !== 'data')) return;
     const line = format(...args);
     const dir = line.startsWith('S:') ? 'S' : 'C';
-    this.push(transcript, dir, line.replace(/^[CS]:\s*/, ''));
+    // A multi-line reply (EHLO's) reads best one line each, as on the wire
+    for (const text of line.replace(/^[CS]:\s*/, '').split(/\r?\n/).filter(Boolean)) this.push(transcript, dir, text);
   }
 
   private push(transcript: Transcript, dir: TranscriptLine['dir'], text: string): void {

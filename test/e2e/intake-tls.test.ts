@@ -1,9 +1,11 @@
 /** Intake TLS for devices: off by default, STARTTLS and implicit TLS when asked, a legacy profile for TLS 1.0 devices */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setupAdmin, type WebClient } from '../support/browser.js';
 import { RawSmtp, run } from '../support/clients.js';
 import { freePort } from '../support/ports.js';
 import { startRelay, type RunningRelay } from '../support/relay.js';
+import { waitUntil } from '../support/wait.js';
 
 /** s_client's summary line once a handshake succeeded (a failed one says "Cipher is (NONE)") */
 const HANDSHAKE_DONE = /New, [^,]+, Cipher is (?!\(NONE\))/;
@@ -67,16 +69,54 @@ describe('legacy profile', () => {
   });
 });
 
-test('the modern profile refuses TLS 1.0', async () => {
-  const relay = await startRelay({ config: { smtp: { tls: { starttls: true, profile: 'modern' } } } });
-  try {
+describe('modern profile', () => {
+  let relay: RunningRelay;
+  let smtpsPort: number;
+  let admin: WebClient;
+  before(async () => {
+    smtpsPort = await freePort();
+    relay = await startRelay({ config: { smtp: { tls: { starttls: true, port: smtpsPort, profile: 'modern' } } } });
+    const line = await relay.waitForLog((l) => typeof l.setupToken === 'string');
+    admin = await setupAdmin(`http://127.0.0.1:${relay.webPort}`, String(line.setupToken), 'correct horse battery');
+  });
+  after(async () => {
+    await relay.stop();
+  });
+
+  const transcriptLines = async (): Promise<string[]> => {
+    const transcripts = JSON.parse((await admin.get('/api/devices/127.0.0.1/transcripts')).text) as { lines: { dir: string; text: string }[] }[];
+    return transcripts.flatMap((t) => t.lines.map((l) => `${l.dir} ${l.text}`));
+  };
+
+  test('refuses TLS 1.0 and still speaks TLS 1.2+', async () => {
     const result = await tls1Handshake(['-connect', `127.0.0.1:${relay.smtpPort}`, '-starttls', 'smtp']);
     assert.match(result.stdout, /Cipher is \(NONE\)/, 'no TLS session came up');
     assert.notEqual(result.code, 0);
     const modern = await run('openssl', ['s_client', '-connect', `127.0.0.1:${relay.smtpPort}`, '-starttls', 'smtp'], { input: 'QUIT\r\n' });
     assert.match(modern.stdout, HANDSHAKE_DONE);
     assert.match(modern.stdout, /New, TLSv1\.[23],/);
-  } finally {
-    await relay.stop();
-  }
+  });
+
+  test("the refused STARTTLS handshake is in the device's transcript, with the fix", async () => {
+    const lines = await waitUntil(async () => {
+      const found = await transcriptLines();
+      return found.some((l) => l.startsWith('E TLS handshake failed')) ? found : undefined;
+    }, 5_000, 'the handshake line in the transcript');
+    const starttls = lines.indexOf('C STARTTLS');
+    const failed = lines.findIndex((l) => l.startsWith('E TLS handshake failed'));
+    assert.ok(starttls >= 0 && failed > starttls, `STARTTLS, then the failure: ${lines.join(' | ')}`);
+    assert.equal(lines[failed], 'E TLS handshake failed: unsupported protocol (device offered TLSv1); an old device needs smtp.tls.profile "legacy"');
+    const page = (await admin.get('/devices/127.0.0.1/transcripts')).text;
+    assert.match(page, /!!! +TLS handshake failed: unsupported protocol \(device offered TLSv1\)/);
+  });
+
+  test('a refused handshake on the implicit-TLS port gets a transcript of its own', async () => {
+    const result = await tls1Handshake(['-connect', `127.0.0.1:${smtpsPort}`]);
+    assert.match(result.stdout, /Cipher is \(NONE\)/);
+    const lines = await waitUntil(async () => {
+      const found = await transcriptLines();
+      return found.filter((l) => l.startsWith('E TLS handshake failed')).length >= 2 ? found : undefined;
+    }, 5_000, 'a second handshake line');
+    assert.equal(lines.at(-1), 'E TLS handshake failed: unsupported protocol (device offered TLSv1); an old device needs smtp.tls.profile "legacy"');
+  });
 });
