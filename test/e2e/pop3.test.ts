@@ -12,7 +12,6 @@ import { after, before, describe, test } from 'node:test';
 import { makeCerts } from '../support/certs.js';
 import { python, run, smtplibSend } from '../support/clients.js';
 import { RawPop3 } from '../support/pop3.js';
-import { freePort } from '../support/ports.js';
 import { startRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
@@ -356,56 +355,5 @@ describe('bounces in the postmaster mailbox', () => {
     assert.match(report, /nobody@example\.com/);
     assert.match(report, /550/);
     assert.match(report, /Subject: Scan for nobody/, 'the original headers are included');
-  });
-});
-
-describe("POP3 TLS with the admin's own certificate", () => {
-  let relay: RunningRelay;
-  let pop3s: number;
-  const certs = makeCerts();
-
-  before(async () => {
-    pop3s = await freePort();
-    relay = await startRelay({
-      config: { pop3: { tls: { port: pop3s, certFile: path.join(certs.dir, 'server.crt'), keyFile: path.join(certs.dir, 'server.key') }, requireTlsForLogin: true } },
-    });
-    await addMailbox(relay, 'erin', 'erin-secret-55');
-    await deliverLocal(relay, 'erin@relay.test', 'Over TLS', 'secret scan\r\n');
-  });
-  after(async () => {
-    await relay.stop();
-  });
-
-  /** Logs in over TLS verified with the test CA: implicit TLS, or STLS on the plain port; prints version, certificate subject, STAT */
-  const TLS_LOGIN = `
-import json, poplib, ssl, sys
-mode, port, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-context = ssl.create_default_context(cafile=cafile)
-if mode == 'implicit':
-    p = poplib.POP3_SSL('127.0.0.1', port, context=context, timeout=20)
-else:
-    p = poplib.POP3('127.0.0.1', port, timeout=20)
-    p.stls(context)
-subject = dict(pair[0] for pair in p.sock.getpeercert()['subject'])
-p.user('erin'); p.pass_('erin-secret-55')
-print(json.dumps({'version': p.sock.version(), 'cn': subject['commonName'], 'stat': list(p.stat())}))
-p.quit()
-`;
-
-  for (const mode of ['implicit', 'stls'] as const) {
-    test(`${mode === 'implicit' ? 'the implicit-TLS port' : 'STLS on the plain port'} presents the configured certificate; poplib verifies it with the CA and reads the mailbox`, async () => {
-      const result = await python(TLS_LOGIN, [mode, String(mode === 'implicit' ? pop3s : relay.pop3Port), certs.caFile]);
-      assert.equal(result.code, 0, result.stderr);
-      const seen = JSON.parse(result.stdout) as { version: string; cn: string; stat: number[] };
-      assert.match(seen.version, /^TLSv1\.[23]$/);
-      assert.equal(seen.cn, 'server', 'the certificate from pop3.tls.certFile, not a generated one');
-      assert.equal(seen.stat[0], 1);
-    });
-  }
-
-  test('with requireTlsForLogin, a plaintext login is refused and no certificate was generated', async () => {
-    const [login] = await poplib(relay.pop3Port!, 'erin', 'erin-secret-55', ['login']);
-    assert.deepEqual(login, { error: '-ERR [SYS/PERM] Log in only over an encrypted connection: send STLS first, or use the POP3S port' });
-    assert.equal(relay.logs.filter((l) => l.msg === 'Generated a self-signed TLS certificate' && l.listener === 'pop3').length, 0);
   });
 });
