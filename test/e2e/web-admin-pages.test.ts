@@ -119,7 +119,6 @@ describe('admin pages: queue, mailboxes, settings that count at once', () => {
     assert.match(await click('/mailboxes/remove', { name: 'postmaster' }, '/mailboxes'), /<div class="notice error" role="status">The postmaster mailbox &quot;postmaster&quot; receives bounces and alerts and can&#39;t be removed<\/div>/);
     assert.match(await click('/mailboxes/remove', { name: 'scans' }, '/mailboxes'), /removed with its messages/);
     assert.deepEqual((await api<{ name: string }[]>('/api/mailboxes')).map((r) => r.name), ['postmaster']);
-    assert.doesNotMatch((await relay.cli(['mailbox', 'list'])).stdout, /scans/);
   });
 
   test('a short session lifetime set through the API: a new login expires and goes back to /login', async () => {
@@ -128,7 +127,7 @@ describe('admin pages: queue, mailboxes, settings that count at once', () => {
     await short.get('/login');
     assert.equal((await short.post('/login', { password: ADMIN })).location, '/');
     assert.equal((await short.get('/')).status, 200);
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
     assert.equal((await short.get('/')).location, '/login', 'expired: back to the login page');
     assert.equal((await short.get('/api/status')).status, 401);
     assert.equal((await admin.get('/')).status, 200, 'a session keeps the lifetime it was given at login');
