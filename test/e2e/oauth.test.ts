@@ -5,12 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { resolveConfig } from '../../src/config/validate.js';
 import { silentLogger } from '../../src/log.js';
 import { OAuthClient } from '../../src/oauth/client.js';
+import { setupAdmin, type WebClient } from '../support/browser.js';
 import { makeCerts } from '../support/certs.js';
 import { smtplibSend } from '../support/clients.js';
 import { startOAuthServer, type OAuthServer } from '../support/oauth-server.js';
@@ -42,13 +45,39 @@ async function xoauthUpstream(oauth: OAuthServer, style: 'plain535' | 'challenge
   });
 }
 
-function relayConfig(upstream: Upstream, oauth: OAuthServer, flow: 'device' | 'client_credentials') {
+function relayConfig(upstream: Upstream, oauth: OAuthServer, flow: 'device' | 'client_credentials', oauth2: Record<string, unknown> = {}) {
   return {
     delivery: {
       smarthost: { host: '127.0.0.1', port: upstream.port, security: 'starttls', user: MAILBOX, auth: 'oauth2' },
-      oauth2: { provider: 'generic', flow, clientId: oauth.clientId, clientSecret: flow === 'client_credentials' ? oauth.clientSecret : '', tokenUrl: oauth.tokenUrl, deviceUrl: oauth.deviceUrl, scope: 'smtp offline_access' },
+      oauth2: { provider: 'generic', flow, clientId: oauth.clientId, clientSecret: flow === 'client_credentials' ? oauth.clientSecret : '', tokenUrl: oauth.tokenUrl, deviceUrl: oauth.deviceUrl, scope: 'smtp offline_access', ...oauth2 },
       tls: { verify: true, caFile: makeCerts().caFile },
     },
+  };
+}
+
+/** An HTTPS hop in front of the token server that keeps every form the relay sends (the server itself keeps only grant types) */
+async function recordingHop(target: OAuthServer): Promise<{ tokenUrl: string; forms: URLSearchParams[]; close(): Promise<void> }> {
+  const certs = makeCerts();
+  const forms: URLSearchParams[] = [];
+  const server = https.createServer({ key: certs.key, cert: certs.cert }, (request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const body = Buffer.concat(chunks);
+      forms.push(new URLSearchParams(body.toString('utf8')));
+      const onward = https.request(`${target.url}${request.url ?? ''}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, ca: certs.ca }, (reply) => {
+        response.writeHead(reply.statusCode ?? 502, { 'content-type': 'application/json' });
+        reply.pipe(response);
+      });
+      onward.on('error', () => response.destroy());
+      onward.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    tokenUrl: `https://127.0.0.1:${(server.address() as AddressInfo).port}/token`,
+    forms,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
 
@@ -116,10 +145,48 @@ describe('XOAUTH2 with client credentials (Microsoft-style 535)', () => {
   test('no token or client secret in any log line', () => assertNoSecrets(relay, oauth));
 });
 
+describe('provider "microsoft", app-only (client credentials), endpoints pointed at the local token server', () => {
+  let oauth: OAuthServer;
+  let hop: Awaited<ReturnType<typeof recordingHop>>;
+  let upstream: Upstream;
+  let relay: RunningRelay;
+  const authLog: AuthLog = { seen: [] };
+
+  before(async () => {
+    oauth = await startOAuthServer({ expiresIn: 3600 });
+    hop = await recordingHop(oauth);
+    upstream = await xoauthUpstream(oauth, 'plain535', authLog);
+    // No scope set: the Microsoft provider's own app-only scope is used
+    relay = await startRelay({ config: relayConfig(upstream, oauth, 'client_credentials', { provider: 'microsoft', tenant: 'contoso.test', tokenUrl: hop.tokenUrl, deviceUrl: '', scope: '' }) });
+  });
+  after(async () => {
+    await relay.stop();
+    await upstream.close();
+    await hop.close();
+    await oauth.close();
+  });
+
+  test('the token request carries the .default scope and the secret; the message goes out with XOAUTH2', async () => {
+    await smtplibSend(relay.smtpPort, 'scanner@office.test', ['boss@example.com'], mail('microsoft'));
+    const [message] = await upstream.waitFor(1);
+    assert.equal(message?.user, MAILBOX);
+    assert.equal(hop.forms.length, 1);
+    const form = hop.forms[0];
+    assert.equal(form?.get('grant_type'), 'client_credentials');
+    assert.equal(form?.get('scope'), 'https://outlook.office365.com/.default');
+    assert.equal(form?.get('client_id'), oauth.clientId);
+    assert.equal(form?.get('client_secret'), oauth.clientSecret);
+    assert.ok(authLog.seen[0]?.accepted);
+  });
+
+  test('no token or client secret in any log line', () => assertNoSecrets(relay, oauth));
+});
+
 describe('XOAUTH2 with a device sign-in (Google-style challenge), then revoked', () => {
   let oauth: OAuthServer;
   let upstream: Upstream;
   let relay: RunningRelay;
+  let admin: WebClient;
   const authLog: AuthLog = { seen: [] };
 
   before(async () => {
@@ -133,6 +200,8 @@ describe('XOAUTH2 with a device sign-in (Google-style challenge), then revoked',
     oauth.approve(code.userCode);
     await waitUntil(() => client.deviceLoginState().state === 'done', 10_000, `the device sign-in (${JSON.stringify(client.deviceLoginState())})`);
     relay = await startRelay({ dir, config: relayConfig(upstream, oauth, 'device') });
+    const line = await relay.waitForLog((l) => typeof l.setupToken === 'string');
+    admin = await setupAdmin(`http://127.0.0.1:${relay.webPort}`, String(line.setupToken), 'correct horse battery');
   });
   after(async () => {
     await relay.stop();
@@ -175,6 +244,11 @@ describe('XOAUTH2 with a device sign-in (Google-style challenge), then revoked',
     }, 10_000, 'the re-consent alert in the postmaster mailbox');
     assert.equal(alerts.length, 1, 'one alert, no storm');
     assert.match(alerts[0] ?? '', /Sender page/);
+  });
+
+  test('the dashboard says why: the revoked sign-in (invalid_grant) and that re-consent is needed', async () => {
+    const page = (await admin.get('/')).text;
+    assert.match(page, /<dd id="sign-in"><span class="pill[^"]*">needs-consent<\/span> <span class="muted">The sign-in was revoked or has expired \(invalid_grant\): re-consent is needed, sign in again on the Sender page \(AADSTS50173[^<]*<\/span> <a href="\/sender">Sign in<\/a>/);
   });
 
   test('no token in any log line', () => assertNoSecrets(relay, oauth));
