@@ -2,10 +2,12 @@
  * The admin page in headless Chromium, as an IT generalist uses it on first
  * start: setup with the token from the log, log in (a wrong password is
  * refused), act on the queue, enter the upstream and watch waiting mail go
- * out, add a mailbox, send a test mail, and a screenshot of the dashboard.
+ * out, add a mailbox, send a test mail, and a screenshot of the dashboard
+ * (always saved as test-artifacts/dashboard.png; UPDATE_DOCS_SCREENSHOT=1
+ * also copies it to docs/dashboard.png for the README).
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
@@ -133,6 +135,13 @@ describe('admin page in a real browser', () => {
     mkdirSync(dir, { recursive: true });
     const file = path.join(dir, 'dashboard.png');
     await page.screenshot({ path: file, fullPage: true });
+    // Saved as a test artifact on every run: a real PNG of the whole page, not an empty or error frame
+    const png = readFileSync(file);
+    assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'PNG signature');
+    assert.equal(png.toString('latin1', 12, 16), 'IHDR');
+    assert.equal(png.readUInt32BE(16), 1280, 'as wide as the viewport');
+    assert.ok(png.readUInt32BE(20) >= 600, `full page height (${png.readUInt32BE(20)} px)`);
+    assert.ok(png.length > 30_000 && png.length < 5_000_000, `a plausible size for a rendered dashboard (${png.length} bytes)`);
     if (process.env.UPDATE_DOCS_SCREENSHOT) copyFileSync(file, path.join(ROOT, 'docs', 'dashboard.png'));
   });
 });
