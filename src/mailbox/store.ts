@@ -43,6 +43,9 @@ export function parseMailboxName(text: string): string {
 }
 
 export class MailboxStore {
+  /** The users file's changes, one after another (see updateUsers) */
+  private usersTurn: Promise<unknown> = Promise.resolve();
+
   private constructor(
     readonly root: string,
     private readonly log: Logger,
@@ -66,6 +69,22 @@ export class MailboxStore {
     return (await readJsonFile<Users>(this.usersFile())) ?? {};
   }
 
+  /**
+   * Read, change, write the users file as one step: two changes at once
+   * (the page and the API, two admins) would otherwise each write their own
+   * copy and one would be lost. Slow work (hashing) happens before the turn
+   */
+  private updateUsers<T>(change: (users: Users) => T | Promise<T>): Promise<T> {
+    const run = this.usersTurn.then(async () => {
+      const users = await this.readUsers();
+      const result = await change(users);
+      await writeFileAtomic(this.usersFile(), JSON.stringify(users, null, 2), 0o600);
+      return result;
+    });
+    this.usersTurn = run.catch(() => undefined);
+    return run;
+  }
+
   /** Whether mail for NAME is delivered here (the folder is the source of truth, so other processes see changes at once) */
   exists(name: string): boolean {
     return NAME.test(name) && existsSync(this.dir(name, 'new'));
@@ -78,12 +97,13 @@ export class MailboxStore {
   /** Creates a mailbox; a null password makes one that receives mail but can't log in yet */
   async add(nameText: string, password: string | null): Promise<void> {
     const name = parseMailboxName(nameText);
-    const users = await this.readUsers();
-    if (users[name]) throw new UsageError(`Mailbox "${name}" already exists`);
-    users[name] = { hash: password === null ? null : await this.hash(password), createdAt: new Date().toISOString() };
-    await ensureDir(this.dir(name, 'tmp'));
-    await ensureDir(this.dir(name, 'new'));
-    await writeFileAtomic(this.usersFile(), JSON.stringify(users, null, 2), 0o600);
+    const hash = password === null ? null : await this.hash(password);
+    await this.updateUsers(async (users) => {
+      if (users[name]) throw new UsageError(`Mailbox "${name}" already exists`);
+      users[name] = { hash, createdAt: new Date().toISOString() };
+      await ensureDir(this.dir(name, 'tmp'));
+      await ensureDir(this.dir(name, 'new'));
+    });
     this.log.info({ mailbox: name }, 'Mailbox created');
   }
 
@@ -94,11 +114,12 @@ export class MailboxStore {
 
   async setPassword(nameText: string, password: string): Promise<void> {
     const name = parseMailboxName(nameText);
-    const users = await this.readUsers();
-    const user = users[name];
-    if (!user) throw new UsageError(`No mailbox named "${name}"`);
-    user.hash = await this.hash(password);
-    await writeFileAtomic(this.usersFile(), JSON.stringify(users, null, 2), 0o600);
+    const hash = await this.hash(password);
+    await this.updateUsers((users) => {
+      const user = users[name];
+      if (!user) throw new UsageError(`No mailbox named "${name}"`);
+      user.hash = hash;
+    });
   }
 
   /**
@@ -108,10 +129,10 @@ export class MailboxStore {
   async remove(nameText: string, postmaster: string): Promise<void> {
     const name = parseMailboxName(nameText);
     if (name === postmaster) throw new UsageError(`The postmaster mailbox "${name}" receives bounces and alerts and can't be removed`);
-    const users = await this.readUsers();
-    if (!users[name]) throw new UsageError(`No mailbox named "${name}"`);
-    delete users[name];
-    await writeFileAtomic(this.usersFile(), JSON.stringify(users, null, 2), 0o600);
+    await this.updateUsers((users) => {
+      if (!users[name]) throw new UsageError(`No mailbox named "${name}"`);
+      delete users[name];
+    });
     await fs.rm(this.dir(name), { recursive: true, force: true });
     this.log.info({ mailbox: name }, 'Mailbox removed');
   }

@@ -88,3 +88,12 @@ test('the postmaster mailbox cannot be removed; another one can', async () => {
   assert.equal(store.exists('alice'), false);
   await assert.rejects(store.remove('alice', 'postmaster'), /No mailbox named "alice"/);
 });
+
+test('mailboxes added and changed at the same moment (two admins, a script) are all kept', async () => {
+  const store = await openStore();
+  const names = ['bob', 'carol', 'dave', 'erin', 'frank'];
+  await Promise.all([...names.map((name) => store.add(name, `${name}-secret-1`)), store.setPassword('alice', 'alice-secret-2')]);
+  assert.deepEqual(await store.names(), ['alice', ...names]);
+  assert.ok(await store.verify('alice', 'alice-secret-2'), 'the password change is kept too');
+  for (const name of names) assert.ok(await store.verify(name, `${name}-secret-1`), name);
+});
