@@ -31,7 +31,11 @@ describe('the Sender page and device transcripts', () => {
     });
     relay = await startRelay({
       config: {
+        // The device may mail only example.test (and the local domain): anything else is refused at RCPT
+        smtp: { devices: { '127.0.0.1': { allowDomains: ['example.test'] } } },
         delivery: {
+          retry: { delays: ['1h'], maxAge: '5d' },
+          rewrite: { headerFrom: 'scanner@contoso.test', envelopeFrom: '', useDeviceName: false },
           smarthost: { host: '127.0.0.1', port: 9, security: 'starttls', user: 'scanner@contoso.test', auth: 'oauth2' },
           oauth2: { provider: 'generic', flow: 'device', clientId: oauth.clientId, tokenUrl: oauth.tokenUrl, deviceUrl: oauth.deviceUrl, scope: 'smtp offline_access' },
           tls: { caFile: makeCerts().caFile },
@@ -76,12 +80,49 @@ describe('the Sender page and device transcripts', () => {
     assert.match(page.text, /<code id="dkim-value"[^>]*>v=DKIM1; k=rsa; p=[A-Za-z0-9+/=]{200,}<\/code>/);
   });
 
-  test('pre-flight names what is missing, in plain words', async () => {
+  test('pre-flight: the box holds the aligned sender domain; the check names what is missing, in plain words', async () => {
+    assert.match((await admin.get('/sender')).text, /<input type="text" name="domain" value="contoso\.test"/, 'pre-filled from the rewritten From');
     const page = await admin.post('/sender/preflight', { domain: 'contoso.test' });
     assert.equal(page.status, 200);
     assert.match(page.text, /<strong>contoso\.test<\/strong>/);
+    assert.match(page.text, /<p class="lead" id="preflight-verdict">Mail sent as contoso\.test is likely to be refused or put in spam until you fix DKIM: No DKIM key is published at box1\._domainkey\.contoso\.test: signed mail will not verify\.<\/p>/);
     for (const check of ['MX', 'SPF', 'DMARC', 'DKIM']) assert.ok(page.text.includes(`<td>${check}</td>`), check);
     assert.match(page.text, /box1\._domainkey/, 'the missing DKIM record is named');
+  });
+
+  test('the Devices page and /api/devices: first seen, totals, refusals and the last result', async () => {
+    type Device = { address: string; helo: string; firstSeen: string; lastSeen: string; total: { messages: number; bytes: number; rejects: number }; today: { messages: number; rejects: number }; lastResult: { status: string; text: string } | null };
+    const device = async () => (JSON.parse((await admin.get('/api/devices')).text) as Device[]).find((d) => d.address === '127.0.0.1');
+    const accepted = await RawSmtp.send(relay.smtpPort, { helo: 'mfp-2f', from: 'scan@office.test', to: 'postmaster@relay.test', data: 'Subject: scan\r\n\r\nx\r\n.\r\n' });
+    assert.match(accepted, /^250 /);
+    const afterAccepted = await waitUntil(async () => {
+      const found = await device();
+      return found?.lastResult?.status === 'local' ? found : undefined;
+    }, 10_000, 'the local delivery of the accepted message');
+    const smtp = await RawSmtp.connect(relay.smtpPort);
+    await smtp.reply();
+    await smtp.command('EHLO mfp-2f\r\n');
+    await smtp.command('MAIL FROM:<scan@office.test>\r\n');
+    assert.match(await smtp.command('RCPT TO:<someone@other.test>\r\n'), /^550 5\.7\.1 This device may only send to example\.test/);
+    await smtp.command('QUIT\r\n');
+    smtp.close();
+    const found = await waitUntil(async () => {
+      const d = await device();
+      return d?.lastResult?.status === 'rejected' ? d : undefined;
+    }, 5_000, 'the refusal in the inventory');
+    assert.equal(found.total.messages, afterAccepted.total.messages);
+    assert.equal(found.total.messages, 1, 'one message accepted so far');
+    assert.ok(found.total.bytes > 0);
+    assert.equal(found.total.rejects, 1);
+    assert.equal(found.today.rejects, 1);
+    assert.equal(found.helo, 'mfp-2f');
+    assert.equal(found.firstSeen, afterAccepted.firstSeen, 'first seen does not move');
+    assert.ok(found.firstSeen <= found.lastSeen);
+    assert.equal(found.lastResult?.text, '550 This device may only send to example.test');
+    const row = /<tr data-address="127\.0\.0\.1">[\s\S]*?<\/tr>/.exec((await admin.get('/devices')).text)?.[0] ?? '';
+    assert.match(row, /<td class="first-seen"><span class="when" title="[^"]+">/);
+    assert.match(row, /<td class="num total-messages">1<\/td><td class="num total-bytes">\d+ B<\/td><td class="num total-rejects">1<\/td>/);
+    assert.match(row, /<td class="last-result"><span class="pill bad">rejected<\/span> <span class="small muted">550 This device may only send to example\.test<\/span>/);
   });
 
   test('a device transcript shows the session with the password hidden', async () => {
