@@ -5,11 +5,12 @@
  * logged and POP3 STAT shows what is left.
  */
 import assert from 'node:assert/strict';
-import { utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { python } from '../support/clients.js';
-import { startRelay } from '../support/relay.js';
+import { runCli, startRelay, testConfig } from '../support/relay.js';
 
 const DAY_S = 86_400;
 const SIZE = 1_000;
@@ -25,22 +26,25 @@ p.quit()
 
 test('retention and quota: old messages, then the oldest beyond the quota, are removed and logged; POP3 STAT shows the rest', { timeout: 60_000 }, async () => {
   const config = { mailbox: { retention: '30d', quota: QUOTA } };
-  const first = await startRelay({ config });
-  const added = await first.cli(['mailbox', 'add', 'scans', '--password-stdin'], 'scans-secret-1\n');
+  // The mailbox and its messages are there before the relay starts, as after a restart
+  const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-test-'));
+  const dataDir = path.join(dir, 'data');
+  const configFile = path.join(dir, 'config.json');
+  writeFileSync(configFile, JSON.stringify(testConfig(dataDir, config)));
+  const added = await runCli(['mailbox', 'add', 'scans', '--password-stdin', '--config', configFile], { stdin: 'scans-secret-1\n', cwd: dir });
   assert.equal(added.code, 0, added.stderr);
-  assert.equal(await first.stop(), 0);
 
   // Two messages 40 and 35 days old, four recent ones a minute apart: 6000 bytes for a 3000-byte quota
   const now = Date.now() / 1000;
   const ages = [40 * DAY_S, 35 * DAY_S, 240, 180, 120, 60];
   const uids = ages.map((_, n) => `old${n}.fixture`);
   for (const [n, age] of ages.entries()) {
-    const file = path.join(first.dataDir, 'mailboxes/scans/new', uids[n]!);
+    const file = path.join(dataDir, 'mailboxes/scans/new', uids[n]!);
     writeFileSync(file, `Subject: message ${n}\r\n\r\n`.padEnd(SIZE - 2, 'x') + '\r\n');
     utimesSync(file, now - age, now - age);
   }
 
-  const relay = await startRelay({ config, dir: first.dir });
+  const relay = await startRelay({ config, dir });
   try {
     const removals = () => relay.logs.filter((l) => typeof l.reason === 'string' && l.mailbox === 'scans');
     await relay.waitForLog(() => removals().length >= 3, 20_000);
