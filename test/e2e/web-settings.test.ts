@@ -57,12 +57,15 @@ describe('the Settings page: sign-in, sender alignment, device TLS, secrets, res
     assert.match((await admin.get('/sender')).text, /href="\/settings#oauth"><em>Settings → Upstream → Authentication<\/em><\/a>/, 'the Sender page points at a field that exists');
   });
 
-  test('a bad address is reported beside its field and nothing is saved', async () => {
+  test('a bad address, or a sign-in the provider does not offer, is reported beside its field and nothing is saved', async () => {
     const before = await fs.readFile(relay.configFile, 'utf8');
     const bad = await admin.post('/settings', { rewriteHeaderFrom: 'not an address', rewriteEnvelopeFrom: '' });
     assert.equal(bad.status, 400);
     assert.match(bad.text, /<div class="field-error" id="rewriteHeaderFrom-error">[^<]*email/i);
     assert.match(bad.text, /value="not an address"/, 'what was typed is kept');
+    const google = await admin.post('/settings', { auth: 'oauth2', oauthProvider: 'google', oauthFlow: 'client_credentials' });
+    assert.equal(google.status, 400, 'valid keys, but a sign-in Google does not offer for SMTP');
+    assert.match(google.text, /<div class="field-error" id="oauthFlow-error">delivery\.oauth2\.flow &quot;client_credentials&quot; is not supported by Google for SMTP/);
     assert.equal(await fs.readFile(relay.configFile, 'utf8'), before);
   });
 

@@ -1,5 +1,6 @@
 /** The settings form: upstream and its sign-in, sender alignment, DKIM, who may send, device TLS, limits, retries, alerts */
 import { html } from 'hono/html';
+import { PROVIDER_SMARTHOST } from '../../oauth/providers.js';
 import { CHECKBOXES_FIELD, FIELDS, type FieldErrors, type FormValues } from '../settings-form.js';
 import { csrfField, type Html } from './layout.js';
 
@@ -53,10 +54,12 @@ function restartNotice(m: SettingsModel): Html {
 (<code>systemctl restart edge-relay</code>): ${m.restartKeys.map((k, i) => html`${i ? ', ' : ''}<code>${k}</code>`)}.</div>`;
 }
 
+const PROVIDER_HINT = `Microsoft 365: ${PROVIDER_SMARTHOST.microsoft.host} port ${PROVIDER_SMARTHOST.microsoft.port}; Google: ${PROVIDER_SMARTHOST.google.host} port ${PROVIDER_SMARTHOST.google.port}`;
+
 function upstream(m: SettingsModel): Html {
   return html`<fieldset><legend>Upstream: where mail goes out</legend>
 ${row(m, 'mode', 'Delivery', '', select(m, 'mode', [['smarthost', "Through my provider's SMTP server (smarthost)"], ['mx', "Directly to each recipient's mail server (MX)"]]))}
-${row(m, 'host', 'SMTP server', 'Microsoft 365: smtp.office365.com; Google: smtp.gmail.com', text(m, 'host'))}
+${row(m, 'host', 'SMTP server', PROVIDER_HINT, text(m, 'host'))}
 ${row(m, 'port', 'Port', '587 for STARTTLS, 465 for TLS', text(m, 'port', 'number'))}
 ${row(m, 'security', 'Encryption', '', select(m, 'security', [['starttls', 'STARTTLS (required)'], ['tls', 'TLS from the start (port 465)'], ['none', 'None (only for a server on this LAN)']]))}
 ${row(m, 'auth', 'Authentication', 'OAuth2 for Microsoft 365 and Google, which are retiring passwords for SMTP', select(m, 'auth', [['password', 'User name and password'], ['oauth2', 'OAuth2 (sign in with Microsoft, Google or another provider)']]))}
