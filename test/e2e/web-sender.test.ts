@@ -120,6 +120,7 @@ describe('the Sender page and device transcripts', () => {
     assert.ok(found.firstSeen <= found.lastSeen);
     assert.equal(found.lastResult?.text, '550 This device may only send to example.test');
     const row = /<tr data-address="127\.0\.0\.1">[\s\S]*?<\/tr>/.exec((await admin.get('/devices')).text)?.[0] ?? '';
+    assert.match(row, /<span class="small muted rules">Rules: only to example\.test<\/span>/, 'the rule that refused it is shown');
     assert.match(row, /<td class="first-seen"><span class="when" title="[^"]+">/);
     assert.match(row, /<td class="num total-messages">1<\/td><td class="num total-bytes">\d+ B<\/td><td class="num total-rejects">1<\/td>/);
     assert.match(row, /<td class="last-result"><span class="pill bad">rejected<\/span> <span class="small muted">550 This device may only send to example\.test<\/span>/);

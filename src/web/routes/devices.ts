@@ -8,7 +8,8 @@ import { field, redirectWith, render } from './render.js';
 export function deviceRoutes(app: WebApp, state: WebState): void {
   app.get('/devices', (c) => {
     const devices = state.devices.list();
-    return render(c, state, 'devices', 'Devices', (csrf) => devicesView(devices, csrf));
+    const rules = state.store.config.smtp.devices;
+    return render(c, state, 'devices', 'Devices', (csrf) => devicesView(devices, (address) => rules[address], csrf));
   });
   app.post('/devices/name', async (c) => {
     try {
