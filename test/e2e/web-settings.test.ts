@@ -16,6 +16,8 @@ import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.
 const PASSWORD = 'Upstream-Pa55word-7f3a';
 const CLIENT_SECRET = 'Client-Secret-9c1e-from-config';
 const NEW_CLIENT_SECRET = 'Client-Secret-42aa-typed-on-the-page';
+/** Should anything ask for a token, it goes nowhere but loopback (nothing listens on port 9) */
+const LOOPBACK_TOKEN_URL = 'https://127.0.0.1:9/token';
 
 describe('the Settings page: sign-in, sender alignment, device TLS, secrets, restart', () => {
   let upstream: Upstream;
@@ -26,7 +28,7 @@ describe('the Settings page: sign-in, sender alignment, device TLS, secrets, res
     upstream = await startUpstream({ requireTls: true, auth: { user: 'relay@contoso.test', pass: PASSWORD } });
     relay = await startRelay({
       config: {
-        ...viaSmarthost(upstream, { oauth2: { provider: 'microsoft', flow: 'client_credentials', tenant: 'contoso.test', clientId: 'app-1', clientSecret: CLIENT_SECRET } }, { user: 'relay@contoso.test', password: PASSWORD }),
+        ...viaSmarthost(upstream, { oauth2: { provider: 'microsoft', flow: 'client_credentials', tenant: 'contoso.test', clientId: 'app-1', clientSecret: CLIENT_SECRET, tokenUrl: LOOPBACK_TOKEN_URL } }, { user: 'relay@contoso.test', password: PASSWORD }),
       },
     });
     const line = await relay.waitForLog((l) => typeof l.setupToken === 'string');
@@ -124,5 +126,12 @@ describe('the Settings page: sign-in, sender alignment, device TLS, secrets, res
     const tls = await admin.post('/settings', { tlsStarttls: 'on', tlsProfile: 'legacy', _checkboxes: 'tlsStarttls' });
     assert.equal(tls.status, 303);
     assert.match((await admin.get('/settings')).text, /Settings saved\. Restart needed: the relay still listens with the old smtp\.port, smtp\.tls/);
+  });
+
+  test('with app-only OAuth2 the Sender page offers no sign-in button, and says why', async () => {
+    assert.equal((await admin.post('/settings', { auth: 'oauth2' })).status, 303);
+    const page = (await admin.get('/sender')).text;
+    assert.match(page, /<p id="app-only">App-only sign-in \(client credentials\): nobody signs in here/);
+    assert.doesNotMatch(page, /Sign in \(device code\)/);
   });
 });

@@ -23,6 +23,7 @@ async function senderPage(state: WebState, domain: string): Promise<SenderPage> 
   const expected = dkim && !('error' in dkim) ? { selector: config.delivery.dkim.selector, publicKey: dkim.publicKey } : undefined;
   return {
     oauthEnabled: config.delivery.smarthost.auth === 'oauth2',
+    flow: config.delivery.oauth2.flow,
     oauth: state.oauth.status(),
     login: state.oauth.deviceLoginState(),
     dkim,

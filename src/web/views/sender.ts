@@ -9,6 +9,8 @@ import { csrfField, pill, type Html } from './layout.js';
 
 export interface SenderPage {
   oauthEnabled: boolean;
+  /** device: an admin signs in here; client_credentials: app-only, nobody signs in */
+  flow: 'device' | 'client_credentials';
   oauth: OAuthStatus;
   login: DeviceLoginState;
   dkim: DkimRecord | { error: string } | undefined;
@@ -31,8 +33,10 @@ ${login.state === 'waiting'
   : ''}
 ${login.state === 'failed' ? html`<p>${pill('failing', 'sign-in failed')} ${login.reason}</p>` : ''}
 ${login.state === 'done' ? html`<p>${pill('delivered', 'signed in')} at ${login.at}</p>` : ''}
-<form method="post" action="/sender/oauth/start" class="actions">${csrfField(csrf)}<button>Sign in (device code)</button></form>
-<form method="post" action="/sender/oauth/signout" class="actions">${csrfField(csrf)}<button class="small">Sign out</button></form></div>`;
+${p.flow === 'client_credentials'
+  ? html`<p id="app-only">App-only sign-in (client credentials): nobody signs in here. The relay gets its tokens with the client secret from <a href="/settings#oauth">Settings</a>; the status above turns <em>ok</em> with the first token.</p>`
+  : html`<form method="post" action="/sender/oauth/start" class="actions">${csrfField(csrf)}<button>Sign in (device code)</button></form>
+<form method="post" action="/sender/oauth/signout" class="actions">${csrfField(csrf)}<button class="small">Sign out</button></form>`}</div>`;
 }
 
 function dkimCard(record: SenderPage['dkim']): Html {
