@@ -39,7 +39,7 @@ function unusableSignIn(config: Config): FieldErrors {
 const LISTENER_KEYS = [['smtp', 'host'], ['smtp', 'port'], ['smtp', 'tls'], ['pop3', 'host'], ['pop3', 'port'], ['pop3', 'tls'], ['web', 'host'], ['web', 'port'], ['web', 'tls'], ['dataDir']] as const;
 
 /** The listener keys whose value differs from what the running listeners were started with */
-export function restartKeys(running: Config, current: Config): string[] {
+function restartKeys(running: Config, current: Config): string[] {
   return LISTENER_KEYS.filter((key) => JSON.stringify(valueAt(running, key)) !== JSON.stringify(valueAt(current, key))).map((key) => key.join('.'));
 }
 
