@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Bouncer } from './bounce/bouncer.js';
 import type { ConfigStore } from './config/store.js';
 import { Deliverer } from './deliver/deliverer.js';
+import { DeviceInventory } from './devices/inventory.js';
 import { MxDelivery } from './deliver/mx.js';
 import { Intake } from './intake/server.js';
 import type { Logger } from './log.js';
@@ -49,7 +50,9 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
 
   const bouncer = new Bouncer({ spool, config, log, postmasterExists: () => mailboxes.exists(config().mailbox.postmaster) });
   const oauth = await OAuthClient.open({ config, dataDir, log });
-  const deliverer = new Deliverer({ config, mailboxes, mx: new MxDelivery({ config, log }), log, oauth });
+  // Opened before the deliverer: an admin-given device name can be the rewritten From's display name
+  const devices = await DeviceInventory.open(dataDir, log);
+  const deliverer = new Deliverer({ config, mailboxes, mx: new MxDelivery({ config, log }), log, oauth, deviceName: (address) => devices.name(address) });
   const runner = new QueueRunner({ spool, deliverer, bouncer, config, log });
   const queue = new QueueAdmin(spool, () => void runner.rescan());
   store.onChange(() => runner.retryAllNow());
@@ -58,7 +61,7 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
   const intake = new Intake({ config, spool, log, mailboxes });
   const smtp = await intake.start();
   const pop3 = await startPop3({ config, mailboxes, log, dataDir });
-  const admin = await startAdmin({ store, log, intake, spool, mailboxes, mailboxLocks: pop3.locks, runner, queue, oauth, dkim: deliverer.dkim });
+  const admin = await startAdmin({ store, log, intake, spool, mailboxes, mailboxLocks: pop3.locks, pop3Events: pop3.events, runner, queue, oauth, dkim: deliverer.dkim, devices });
   const listening = {
     smtp: hostPort(smtp),
     ...(intake.tlsAddress && { smtps: hostPort(intake.tlsAddress) }),

@@ -19,6 +19,7 @@ Usage:
   edge-relay mailbox password NAME --password-stdin [--config FILE]
   edge-relay mailbox list | remove NAME   [--config FILE]
   edge-relay admin password --password-stdin [--config FILE]
+  edge-relay admin token create NAME | list | revoke ID   [--config FILE]
   edge-relay config check [--config FILE]
   edge-relay --version | --help
 

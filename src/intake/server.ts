@@ -145,7 +145,11 @@ export class Intake extends EventEmitter<IntakeEvents> {
           (err) => callback(this.refuse('data', session, err)),
         ),
     });
-    server.on('error', (err) => this.options.log.warn({ err: errorMessage(err) }, 'SMTP connection error'));
+    server.on('error', (err) => {
+      // A failed handshake on the implicit-TLS port has no session yet: its transcript line is made here
+      this.transcripts.serverError(err);
+      this.options.log.warn({ err: errorMessage(err) }, 'SMTP connection error');
+    });
     return server;
   }
 

@@ -65,11 +65,8 @@ export function housekeeping(deps: HousekeepingDeps): { stop(): Promise<void> } 
       if (removed) log.info({ removed }, 'Removed stale files from the spool');
     },
   });
-  scheduler.set({
-    name: 'mailbox-limits',
-    schedule: '23 * * * *',
-    run: () => enforceMailboxLimits({ mailboxes: deps.mailboxes, locks: deps.mailboxLocks, config, log }),
-  });
+  const mailboxLimits = () => enforceMailboxLimits({ mailboxes: deps.mailboxes, locks: deps.mailboxLocks, config, log });
+  scheduler.set({ name: 'mailbox-limits', schedule: '23 * * * *', run: mailboxLimits });
 
   const scheduleDigest = (current: Config) => {
     const { schedule, to } = current.alerts.digest;
@@ -88,9 +85,12 @@ export function housekeeping(deps: HousekeepingDeps): { stop(): Promise<void> } 
   deps.store.onChange(scheduleDigest);
   // The dashboard should know about the upstream without waiting five minutes
   const firstProbe = setTimeout(() => void probe().catch(() => undefined), 1_000).unref();
+  // A box that was off at :23, or restarted after a retention change, applies the limits soon after start
+  const firstLimits = setTimeout(() => void mailboxLimits().catch(() => undefined), 2_000).unref();
   return {
     async stop() {
       clearTimeout(firstProbe);
+      clearTimeout(firstLimits);
       await scheduler.stop();
     },
   };

@@ -18,7 +18,7 @@ import type { Session } from './sessions.js';
 import type { SessionStore } from './sessions.js';
 import type { SetupToken } from './setup-token.js';
 import type { LoginThrottle } from './throttle.js';
-import type { ApiTokens, TokenInfo } from './tokens.js';
+import type { ApiTokens, TokenInfo } from '../admin/tokens.js';
 
 export interface WebServices {
   store: ConfigStore;

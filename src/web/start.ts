@@ -12,13 +12,14 @@ import { UpstreamHealth, upstreamConfigured, upstreamSignal } from '../alerts/up
 import type { ConfigStore } from '../config/store.js';
 import type { DkimSigner } from '../deliver/dkim.js';
 import type { OAuthClient, OAuthStatus } from '../oauth/client.js';
-import { DeviceInventory } from '../devices/inventory.js';
+import type { DeviceInventory } from '../devices/inventory.js';
 import type { Intake, IntakeEvents } from '../intake/server.js';
 import type { Logger } from '../log.js';
 import type { MailboxLocks } from '../mailbox/locks.js';
 import type { MailboxStore } from '../mailbox/store.js';
 import { Activity } from '../metrics/activity.js';
 import { RelayMetrics } from '../metrics/metrics.js';
+import type { Pop3Server } from '../pop3/server.js';
 import type { QueueAdmin } from '../queue/admin.js';
 import type { AttemptReport, QueueRunner } from '../queue/runner.js';
 import type { Spool } from '../spool/spool.js';
@@ -26,7 +27,7 @@ import { loadOrCreateCertificate } from '../util/tls-cert.js';
 import { housekeeping } from '../jobs/housekeeping.js';
 import { SetupToken } from './setup-token.js';
 import { startWeb } from './server.js';
-import { ApiTokens } from './tokens.js';
+import { ApiTokens } from '../admin/tokens.js';
 
 export interface AdminDeps {
   store: ConfigStore;
@@ -36,10 +37,14 @@ export interface AdminDeps {
   mailboxes: MailboxStore;
   /** The POP3 server's locks, so retention never touches a mailbox a session has open */
   mailboxLocks: MailboxLocks;
+  /** The POP3 server's login results, for the metrics */
+  pop3Events: Pop3Server['events'];
   runner: QueueRunner;
   queue: QueueAdmin;
   oauth: OAuthClient;
   dkim: DkimSigner;
+  /** Opened by the composition root (the deliverer reads device names from it); saved here at stop */
+  devices: DeviceInventory;
 }
 
 export interface AdminConsole {
@@ -48,14 +53,13 @@ export interface AdminConsole {
 }
 
 export async function startAdmin(deps: AdminDeps): Promise<AdminConsole> {
-  const { store, log, intake, spool, runner } = deps;
+  const { store, log, intake, spool, runner, devices } = deps;
   const config = () => store.config;
   const dataDir = path.resolve(config().dataDir);
   const health = new UpstreamHealth();
   health.setConfigured(upstreamConfigured(config()));
   store.onChange((next) => health.setConfigured(upstreamConfigured(next)));
   const activity = new Activity();
-  const devices = await DeviceInventory.open(dataDir, log);
   const metrics = new RelayMetrics(spool, () => health.snapshot());
   const alerter = await Alerter.open({ dataDir, config, health, mailboxes: deps.mailboxes, queueDepth: async () => (await spool.ids()).length, log });
 
@@ -89,7 +93,9 @@ export async function startAdmin(deps: AdminDeps): Promise<AdminConsole> {
     consentAlerted = needsConsent;
     void alerter.announce(oauthNotice(needsConsent ? 'firing' : 'recovered', config().hostname, status.reason));
   };
+  const onPop3Login = (result: Parameters<RelayMetrics['pop3Login']>[0]) => metrics.pop3Login(result);
   deps.oauth.on('status', onOAuthStatus);
+  deps.pop3Events.on('login', onPop3Login);
   intake.on('queued', onQueued);
   intake.on('rejected', onRejected);
   runner.on('attempt', onAttempt);
@@ -130,6 +136,7 @@ export async function startAdmin(deps: AdminDeps): Promise<AdminConsole> {
       intake.off('rejected', onRejected);
       runner.off('attempt', onAttempt);
       deps.oauth.off('status', onOAuthStatus);
+      deps.pop3Events.off('login', onPop3Login);
       await Promise.all([jobs.stop(), web.stop()]);
       await devices.flush();
     },
