@@ -51,6 +51,8 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   private readonly pending = new Map<QueueId, string[]>();
   /** Deliveries in flight per destination key */
   private readonly busy = new Map<string, number>();
+  /** Arrival records of messages taken in by this process: a delivery need not read them back */
+  private readonly known = new Map<QueueId, QueueEntry>();
   /** Destination keys per message, worked out once per settings version */
   private readonly routed = new Map<QueueId, string[]>();
   private routedWith: Config | undefined;
@@ -59,7 +61,7 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
 
   constructor(private readonly options: RunnerOptions) {
     super();
-    options.spool.on('accepted', (id, recipients) => this.arrived(id, recipients));
+    options.spool.on('accepted', (entry) => this.arrived(entry));
   }
 
   /** Rebuilds the schedule from the spool and starts delivering */
@@ -74,6 +76,7 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     this.due.clear();
     this.pending.clear();
     this.routed.clear();
+    this.known.clear();
     for (const entry of entries) this.scheduleEntry(entry);
     this.pump();
   }
@@ -100,9 +103,11 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
    * A new arrival starts at once if the limits allow. Only this message is
    * looked at: one that has to wait is started by the pump when a delivery ends.
    */
-  private arrived(id: QueueId, recipients: string[]): void {
+  private arrived(entry: QueueEntry): void {
+    const id = entry.arrival.id;
     this.due.set(id, Date.now());
-    this.setPending(id, recipients);
+    this.known.set(id, entry);
+    this.setPending(id, pendingAddresses(entry.state));
     if (this.stopped) return;
     const destinations = this.destinationsOf(id);
     if (this.roomFor(destinations)) this.launch(id, destinations);
@@ -138,8 +143,12 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
 
   private setPending(id: QueueId, recipients: string[] | undefined): void {
     this.routed.delete(id);
-    if (recipients) this.pending.set(id, recipients);
-    else this.pending.delete(id);
+    if (recipients) {
+      this.pending.set(id, recipients);
+      return;
+    }
+    this.pending.delete(id);
+    this.known.delete(id);
   }
 
   /**
@@ -211,7 +220,8 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
 
   private async deliver(id: QueueId, log: Logger): Promise<void> {
     const { spool } = this.options;
-    const entry = await spool.get(id);
+    const known = this.known.get(id);
+    const entry = known ? await spool.refresh(known) : await spool.get(id);
     if (!entry || entry.state.held) return this.setPending(id, undefined);
     const started = Date.now();
     const pending = pendingAddresses(entry.state);

@@ -6,8 +6,19 @@ export type QueueId = string & { readonly __brand: 'QueueId' };
 
 const QUEUE_ID = /^[0-9A-Z]{12,24}$/;
 
+/** Random bytes are drawn in batches: one call into the kernel for 512 ids, not one per message */
+const RANDOM_BYTES_PER_ID = 6;
+let entropy = Buffer.alloc(0);
+
+function randomNumber(): number {
+  if (entropy.length < RANDOM_BYTES_PER_ID) entropy = randomBytes(RANDOM_BYTES_PER_ID * 512);
+  const value = entropy.readUIntBE(0, RANDOM_BYTES_PER_ID);
+  entropy = entropy.subarray(RANDOM_BYTES_PER_ID);
+  return value;
+}
+
 export function newQueueId(now = Date.now()): QueueId {
-  const random = BigInt(`0x${randomBytes(6).toString('hex')}`).toString(36).padStart(10, '0');
+  const random = randomNumber().toString(36).padStart(10, '0');
   return `${now.toString(36).padStart(9, '0')}${random}`.toUpperCase() as QueueId;
 }
 

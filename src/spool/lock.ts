@@ -1,7 +1,10 @@
 /**
  * Per-message locks shared by every process that touches the spool (the
- * running server, the CLI): a lock file created with O_EXCL holding the pid.
- * A lock whose process is gone is stale and taken over.
+ * running server, the CLI): a symbolic link whose target is the owner's pid.
+ * Creating it is one atomic system call that fails if the lock exists, and it
+ * is never seen half-written. A lock whose process is gone is stale and taken
+ * over. Plain files holding the pid (earlier versions, file systems without
+ * symbolic links) are understood too.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -24,9 +27,7 @@ export class LockDir {
     const file = path.join(this.dir, name);
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        const handle = await fs.open(file, 'wx', 0o600);
-        await handle.writeFile(String(process.pid));
-        await handle.close();
+        await createLock(file);
         return () => unlinkIfThere(file);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -43,15 +44,32 @@ export class LockDir {
   }
 
   private async removeIfStale(file: string): Promise<boolean> {
-    const owner = Number(await fs.readFile(file, 'utf8').catch(() => '0'));
+    const owner = await ownerOf(file);
     if (owner ? isPidAlive(owner) : await isFresh(file)) return false;
     await fs.rm(file, { force: true });
     return true;
   }
 }
 
-/** A lock file still empty was created an instant ago and its pid is on the way */
+async function createLock(file: string): Promise<void> {
+  try {
+    await fs.symlink(String(process.pid), file);
+  } catch (err) {
+    // A file system without symbolic links (FAT): a plain file holding the pid
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+    const handle = await fs.open(file, 'wx', 0o600);
+    await handle.writeFile(String(process.pid)).finally(() => handle.close());
+  }
+}
+
+/** The pid holding a lock; 0 when unknown */
+async function ownerOf(file: string): Promise<number> {
+  const target = await fs.readlink(file).catch((err: NodeJS.ErrnoException) => (err.code === 'EINVAL' ? fs.readFile(file, 'utf8').catch(() => '0') : '0'));
+  return Number(target) || 0;
+}
+
+/** An empty plain lock file may have been created an instant ago, its pid on the way */
 async function isFresh(file: string): Promise<boolean> {
-  const stat = await fs.stat(file).catch(() => undefined);
+  const stat = await fs.lstat(file).catch(() => undefined);
   return stat !== undefined && Date.now() - stat.mtimeMs < 10_000;
 }

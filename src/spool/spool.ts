@@ -23,6 +23,7 @@ import { LockDir, type Release } from './lock.js';
 import { initialState, parseArrival, parseState, type Arrival, type ClientInfo, type DeliveryState, type QueueEntry } from './records.js';
 
 const MAX_ARRIVAL_LINE = 4 * 1024 * 1024;
+const FREE_SPACE_MAX_AGE_MS = 1_000;
 const SPOOL_DIRS = ['tmp', 'messages', 'state', 'locks', 'corrupt'] as const;
 type SpoolDir = (typeof SPOOL_DIRS)[number];
 
@@ -34,8 +35,8 @@ export interface NewMessage {
 }
 
 export interface SpoolEvents {
-  /** A new message is durable; its recipients, all still to deliver */
-  accepted: [QueueId, string[]];
+  /** A new message is durable: its entry as written, every recipient still to deliver */
+  accepted: [QueueEntry];
   changed: [QueueId];
 }
 
@@ -52,6 +53,7 @@ export function storageError(err: unknown): RelayError {
 export class Spool extends EventEmitter<SpoolEvents> {
   readonly root: string;
   private readonly locks: LockDir;
+  private free: { at: number; bytes: Promise<number> } | undefined;
 
   private constructor(root: string, private readonly log: Logger) {
     super();
@@ -100,7 +102,7 @@ export class Spool extends EventEmitter<SpoolEvents> {
       await fs.rm(temp, { force: true }).catch(() => undefined);
       throw storageError(err);
     }
-    this.emit('accepted', id, arrival.to);
+    this.emit('accepted', { arrival, state: initialState(arrival), size, bodyOffset: header.length });
     return { id, size };
   }
 
@@ -119,6 +121,23 @@ export class Spool extends EventEmitter<SpoolEvents> {
     if (!head) return undefined;
     const state = await this.readState(head.arrival);
     return { arrival: head.arrival, state: state ?? initialState(head.arrival), size: head.size, bodyOffset: head.offset };
+  }
+
+  /**
+   * An entry whose arrival record we already hold, as it is on disk now: the
+   * arrival never changes, but the CLI may have changed the state or deleted
+   * the message since. Two small reads instead of reading the message's head again.
+   */
+  async refresh(known: QueueEntry): Promise<QueueEntry | undefined> {
+    const { arrival } = known;
+    const [state, present] = await Promise.all([
+      this.readState(arrival),
+      fs.access(this.messageFile(arrival.id)).then(
+        () => true,
+        (err) => (errnoCode(err) === 'ENOENT' ? false : Promise.reject(err)),
+      ),
+    ]);
+    return present ? { ...known, state: state ?? initialState(arrival) } : undefined;
   }
 
   async list(): Promise<QueueEntry[]> {
@@ -165,10 +184,16 @@ export class Spool extends EventEmitter<SpoolEvents> {
     }
   }
 
-  /** Free bytes on the spool's file system */
+  /**
+   * Free bytes on the spool's file system, at most a second old: asked at
+   * every MAIL FROM, and a full disk is caught at the write anyway.
+   */
   async freeBytes(): Promise<number> {
-    const stats = await fs.statfs(this.root);
-    return stats.bavail * stats.bsize;
+    if (!this.free || Date.now() - this.free.at > FREE_SPACE_MAX_AGE_MS) {
+      this.free = { at: Date.now(), bytes: fs.statfs(this.root).then((stats) => stats.bavail * stats.bsize) };
+      this.free.bytes.catch(() => (this.free = undefined));
+    }
+    return this.free.bytes;
   }
 
   /**

@@ -1,6 +1,6 @@
 /** The spool over real files: accept, recovery of half-written and damaged files, locks */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -71,10 +71,31 @@ test('recovery: temp files removed, damaged records moved aside, damaged state h
 test('locks: one holder at a time; a dead holder is taken over', async () => {
   const spool = await open();
   const id = newQueueId();
+  const lockFile = path.join(spool.dir('locks'), id);
   const release = await spool.lock(id);
+  assert.equal(readlinkSync(lockFile), String(process.pid));
   await assert.rejects(spool.lock(id), BusyError);
   await release();
-  writeFileSync(path.join(spool.dir('locks'), id), '999999999');
-  const again = await spool.lock(id);
-  await again();
+  assert.equal(existsSync(lockFile), false);
+  for (const leaveDeadLock of [() => symlinkSync('999999999', lockFile), () => writeFileSync(lockFile, '999999999')]) {
+    leaveDeadLock();
+    const again = await spool.lock(id);
+    await again();
+  }
+  // A live holder's plain-file lock (an earlier version's CLI) is respected
+  writeFileSync(lockFile, String(process.pid));
+  await assert.rejects(spool.lock(id), BusyError);
+});
+
+test('refresh: the state as on disk now, and nothing once the message is gone', async () => {
+  const spool = await open();
+  const id = newQueueId();
+  const accepted = new Promise<unknown>((resolve) => spool.once('accepted', resolve));
+  await spool.accept(meta(id), Readable.from([Buffer.from('Subject: x\r\n\r\nhi\r\n')]));
+  const known = (await accepted) as Awaited<ReturnType<Spool['get']>>;
+  assert.deepEqual(known, await spool.get(id));
+  await spool.saveState(id, { ...known!.state, held: true });
+  assert.equal((await spool.refresh(known!))?.state.held, true);
+  unlinkSync(path.join(spool.dir('messages'), `${id}.eml`));
+  assert.equal(await spool.refresh(known!), undefined);
 });
