@@ -24,6 +24,7 @@ import { initialState, parseArrival, parseState, type Arrival, type ClientInfo, 
 
 const MAX_ARRIVAL_LINE = 4 * 1024 * 1024;
 const FREE_SPACE_MAX_AGE_MS = 1_000;
+const TRUST_ESTIMATE_ABOVE_BYTES = 256 * 1024 * 1024;
 const SPOOL_DIRS = ['tmp', 'messages', 'state', 'locks', 'corrupt'] as const;
 type SpoolDir = (typeof SPOOL_DIRS)[number];
 
@@ -53,7 +54,7 @@ export function storageError(err: unknown): RelayError {
 export class Spool extends EventEmitter<SpoolEvents> {
   readonly root: string;
   private readonly locks: LockDir;
-  private free: { at: number; bytes: Promise<number> } | undefined;
+  private free: { at: number; bytes: Promise<number>; takenSince: number } | undefined;
 
   private constructor(root: string, private readonly log: Logger) {
     super();
@@ -102,6 +103,7 @@ export class Spool extends EventEmitter<SpoolEvents> {
       await fs.rm(temp, { force: true }).catch(() => undefined);
       throw storageError(err);
     }
+    if (this.free) this.free.takenSince += header.length + size;
     this.emit('accepted', { arrival, state: initialState(arrival), size, bodyOffset: header.length });
     return { id, size };
   }
@@ -185,15 +187,21 @@ export class Spool extends EventEmitter<SpoolEvents> {
   }
 
   /**
-   * Free bytes on the spool's file system, at most a second old: asked at
-   * every MAIL FROM, and a full disk is caught at the write anyway.
+   * Free bytes on the spool's file system. Asked at every MAIL FROM, so with
+   * plenty of room the file system is asked at most once a second, and what
+   * this spool took in since is subtracted from its answer.
    */
   async freeBytes(): Promise<number> {
-    if (!this.free || Date.now() - this.free.at > FREE_SPACE_MAX_AGE_MS) {
-      this.free = { at: Date.now(), bytes: fs.statfs(this.root).then((stats) => stats.bavail * stats.bsize) };
-      this.free.bytes.catch(() => (this.free = undefined));
+    if (this.free && Date.now() - this.free.at <= FREE_SPACE_MAX_AGE_MS) {
+      const { bytes, takenSince } = this.free;
+      const estimate = (await bytes) - takenSince;
+      // Near full, ask every time: space freed a moment ago must count at once
+      if (estimate > TRUST_ESTIMATE_ABOVE_BYTES) return estimate;
     }
-    return this.free.bytes;
+    const free = { at: Date.now(), bytes: fs.statfs(this.root).then((stats) => stats.bavail * stats.bsize), takenSince: 0 };
+    free.bytes.catch(() => (this.free = undefined));
+    this.free = free;
+    return free.bytes;
   }
 
   /**
