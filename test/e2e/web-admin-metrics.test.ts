@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, statfsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { python, RawSmtp, smtplibSend } from '../support/clients.js';
+import { poplibLogin, RawSmtp, smtplibSend } from '../support/clients.js';
 import { RawPop3 } from '../support/pop3.js';
 import { ROOT, startRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
@@ -46,16 +46,6 @@ interface Status {
   recent: { to: string; status: string; text: string }[];
   upstream: { mode: string; target: string; reachability: string; lastSuccess: Sighting | null; lastError: Sighting | null; failingSince: string | null };
 }
-
-/** A POP3 login with Python's poplib; prints "ok" or the server's error */
-const POPLIB_LOGIN = `
-import poplib, sys
-p = poplib.POP3('127.0.0.1', int(sys.argv[1]), timeout=20)
-try:
-    p.user(sys.argv[2]); p.pass_(sys.argv[3]); print('ok'); p.quit()
-except poplib.error_proto as e:
-    print(e.args[0].decode())
-`;
 
 describe('metrics with a CLI-made API token', () => {
   let upstream: Upstream;
@@ -165,15 +155,15 @@ describe('metrics with a CLI-made API token', () => {
   test('POP3 logins are counted by result: ok, failed, in_use', async () => {
     const before = await metrics();
     for (const result of ['ok', 'failed', 'in_use']) assert.equal(sample(before, `edge_relay_pop3_logins_total{result="${result}"}`), 0, `${result} starts at 0`);
-    const port = String(relay.pop3Port);
-    assert.equal((await python(POPLIB_LOGIN, [port, 'scans', MAILBOX_PASSWORD])).stdout.trim(), 'ok');
-    assert.match((await python(POPLIB_LOGIN, [port, 'scans', 'not-the-password'])).stdout, /^-ERR \[AUTH\]/);
+    const port = relay.pop3Port!;
+    assert.equal(await poplibLogin(port, 'scans', MAILBOX_PASSWORD), 'ok');
+    assert.match(await poplibLogin(port, 'scans', 'not-the-password'), /^-ERR \[AUTH\]/);
     const holder = await RawPop3.connect(relay.pop3Port ?? 0);
     try {
       await holder.line();
       await holder.command('USER scans');
       assert.match(await holder.command(`PASS ${MAILBOX_PASSWORD}`), /^\+OK/);
-      assert.match((await python(POPLIB_LOGIN, [port, 'scans', MAILBOX_PASSWORD])).stdout, /^-ERR \[IN-USE\]/);
+      assert.match(await poplibLogin(port, 'scans', MAILBOX_PASSWORD), /^-ERR \[IN-USE\]/);
     } finally {
       holder.close();
     }

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { python, smtplibSend } from '../support/clients.js';
+import { poplibLogin, smtplibSend } from '../support/clients.js';
 import { setupAdmin, WebClient } from '../support/browser.js';
 import { newMail, startRelay, type RunningRelay } from '../support/relay.js';
 import { waitUntil } from '../support/wait.js';
@@ -19,16 +19,6 @@ interface Item {
   held: boolean;
   recipients: { address: string }[];
 }
-
-/** A POP3 login with Python's poplib; prints "ok" or the server's error */
-const POPLIB_LOGIN = `
-import poplib, sys
-p = poplib.POP3('127.0.0.1', int(sys.argv[1]), timeout=20)
-try:
-    p.user(sys.argv[2]); p.pass_(sys.argv[3]); print('ok'); p.quit()
-except poplib.error_proto as e:
-    print(e.args[0].decode())
-`;
 
 describe('admin pages: queue, mailboxes, settings that count at once', () => {
   let relay: RunningRelay;
@@ -111,10 +101,10 @@ describe('admin pages: queue, mailboxes, settings that count at once', () => {
     const page = (await admin.get('/mailboxes')).text;
     assert.match(page, new RegExp(`<strong>scans</strong></td>\\s*<td class="num">2</td><td class="num">${(row.bytes / 1024).toFixed(1)} KB</td>`));
 
-    const port = String(relay.pop3Port);
+    const port = relay.pop3Port!;
     assert.match(await click('/mailboxes/password', { name: 'scans', password: 'scans-password-2' }, '/mailboxes'), /<div class="notice ok" role="status">Password of &quot;scans&quot; changed<\/div>/);
-    assert.equal((await python(POPLIB_LOGIN, [port, 'scans', 'scans-password-2'])).stdout.trim(), 'ok', 'the new password opens the mailbox');
-    assert.match((await python(POPLIB_LOGIN, [port, 'scans', 'scans-password-1'])).stdout, /^-ERR \[AUTH\]/, 'the old one does not');
+    assert.equal(await poplibLogin(port, 'scans', 'scans-password-2'), 'ok', 'the new password opens the mailbox');
+    assert.match(await poplibLogin(port, 'scans', 'scans-password-1'), /^-ERR \[AUTH\]/, 'the old one does not');
 
     assert.match(await click('/mailboxes/remove', { name: 'postmaster' }, '/mailboxes'), /<div class="notice error" role="status">The postmaster mailbox &quot;postmaster&quot; receives bounces and alerts and can&#39;t be removed<\/div>/);
     assert.match(await click('/mailboxes/remove', { name: 'scans' }, '/mailboxes'), /removed with its messages/);

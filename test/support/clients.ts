@@ -24,6 +24,20 @@ export function run(command: string, args: string[], options: { input?: string |
 export const python = (code: string, args: string[] = [], input?: string | Buffer) => run('python3', ['-c', code, ...args], { input });
 
 /** Sends one message with smtplib; prints the DATA reply ("code text") on stdout */
+const POPLIB_LOGIN = `
+import poplib, sys
+p = poplib.POP3('127.0.0.1', int(sys.argv[1]), timeout=20)
+try:
+    p.user(sys.argv[2]); p.pass_(sys.argv[3]); print('ok'); p.quit()
+except poplib.error_proto as e:
+    print(e.args[0].decode())
+`;
+
+/** A POP3 login with Python's poplib: "ok", or the server's error line */
+export async function poplibLogin(port: number, user: string, password: string): Promise<string> {
+  return (await python(POPLIB_LOGIN, [String(port), user, password])).stdout.trim();
+}
+
 export const SMTPLIB_SEND = `
 import smtplib, sys
 port, sender, rcpts = int(sys.argv[1]), sys.argv[2], sys.argv[3].split(',')
