@@ -5,10 +5,11 @@
  * adds nothing), in <dataDir>/api-tokens.json, mode 0600. The running relay
  * reads the file on each check, so a token made or revoked by the CLI counts at once.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { readJsonFile, writeFileAtomic } from '../util/fsx.js';
+import { sameSecret } from '../util/password.js';
 
 export interface TokenInfo {
   id: string;
@@ -25,8 +26,6 @@ const MAX_LABEL = 60;
 
 const digest = (secret: string): string => createHash('sha256').update(secret).digest('hex');
 
-/** Both are SHA-256 hex digests, so always the same length */
-const sameDigest = (a: string, b: string): boolean => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 
 export class ApiTokens {
   private readonly file: string;
@@ -60,7 +59,7 @@ export class ApiTokens {
     const match = TOKEN.exec(token);
     if (!match) return undefined;
     const stored = (await this.read()).find((t) => t.id === match[1]);
-    return stored && sameDigest(stored.hash, digest(match[2] ?? '')) ? { id: stored.id, label: stored.label, createdAt: stored.createdAt } : undefined;
+    return stored && sameSecret(stored.hash, digest(match[2] ?? '')) ? { id: stored.id, label: stored.label, createdAt: stored.createdAt } : undefined;
   }
 
   private async read(): Promise<StoredToken[]> {

@@ -5,7 +5,7 @@
  * From header are rewritten separately. The device's own address is kept in
  * Reply-To (when there is none) and the original From in X-Original-From.
  */
-import ipaddr from 'ipaddr.js';
+import { plainAddress } from '../util/ip.js';
 import addressparser from 'nodemailer/lib/addressparser';
 import { encodeWord } from 'nodemailer/lib/mime-funcs';
 import type { Config } from '../config/schema.js';
@@ -31,10 +31,7 @@ export interface RewriteContext {
 function deviceSetting(config: Config, address: string | undefined): string | undefined {
   if (!address) return undefined;
   const devices = config.smtp.devices;
-  if (address in devices) return devices[address]?.rewriteFrom;
-  // "::ffff:10.0.0.5" from a dual-stack listener is the device configured as "10.0.0.5"
-  const plain = ipaddr.isValid(address) ? ipaddr.process(address).toString() : address;
-  return devices[plain]?.rewriteFrom;
+  return (devices[address] ?? devices[plainAddress(address)])?.rewriteFrom;
 }
 
 function domainSetting(config: Config, recipientDomain: string): Config['delivery']['domains'][string]['rewrite'] {

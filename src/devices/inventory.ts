@@ -5,7 +5,7 @@
  * after changes (and on stop), so a burst of mail means one write.
  */
 import path from 'node:path';
-import ipaddr from 'ipaddr.js';
+import { plainAddress } from '../util/ip.js';
 import { UsageError, errorMessage } from '../errors.js';
 import type { DeviceEvent, IntakeEvents } from '../intake/server.js';
 import type { Logger } from '../log.js';
@@ -39,7 +39,6 @@ const MAX_DEVICES = 2_000;
 const MAX_TRACKED = 10_000;
 const MAX_NAME = 80;
 
-const plainAddress = (address: string): string => (ipaddr.isValid(address) ? ipaddr.process(address).toString() : address);
 
 export class DeviceInventory {
   private readonly devices = new Map<string, Device>();

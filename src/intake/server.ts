@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import { isLocalDomain } from '../route/router.js';
 import { mailboxName, parseAddress } from '../route/address.js';
 import { newQueueId } from '../spool/ids.js';
+import { plainAddress } from '../util/ip.js';
 import { storageError, type Spool } from '../spool/spool.js';
 import { parseDuration } from '../util/duration.js';
 import { loadOrCreateCertificate } from '../util/tls-cert.js';
@@ -81,6 +82,7 @@ export class Intake extends EventEmitter<IntakeEvents> {
   /** Sessions counted against their client's connection limit */
   private readonly counted = new Set<string>();
   private policySource: readonly string[];
+  private settingsSource: Config | undefined;
 
   constructor(private readonly options: IntakeOptions) {
     super();
@@ -113,12 +115,8 @@ export class Intake extends EventEmitter<IntakeEvents> {
     const server = new LegacySMTPServer({
       ...tls,
       secure: implicit,
-      name: config.hostname,
+      ...settingLimits(config),
       banner: 'edge-relay ESMTP ready',
-      size: config.smtp.maxMessageSize,
-      maxRecipients: config.smtp.maxRecipients,
-      maxClients: config.smtp.maxConnections,
-      socketTimeout: parseDuration(config.smtp.idleTimeout) ?? 300_000,
       closeTimeout: CLOSE_GRACE_MS,
       authOptional: true,
       allowInsecureAuth: true,
@@ -177,7 +175,20 @@ export class Intake extends EventEmitter<IntakeEvents> {
     return this.policy;
   }
 
+  /**
+   * smtp-server reads these from its options at each connection and command:
+   * a settings change is applied to the running listeners, no restart needed
+   */
+  private applySettings(config: Config): void {
+    if (config === this.settingsSource) return;
+    this.settingsSource = config;
+    for (const server of this.servers) Object.assign(server.options, settingLimits(config));
+  }
+
   private onConnect(session: SMTPServerSession): Error | undefined {
+    this.applySettings(this.options.config());
+    // One spelling per device from here on (limits, per-device rules, inventory, Received)
+    session.remoteAddress = plainAddress(session.remoteAddress);
     this.transcripts.start(session.id, session.remoteAddress);
     const { maxConnectionsPerClient } = this.options.config().smtp;
     if (this.limits.openConnection(session.remoteAddress, maxConnectionsPerClient)) {
@@ -267,4 +278,15 @@ export class Intake extends EventEmitter<IntakeEvents> {
       throw err;
     }
   }
+}
+
+/** The listener options that follow the settings while running */
+function settingLimits(config: Config) {
+  return {
+    name: config.hostname,
+    size: config.smtp.maxMessageSize,
+    maxRecipients: config.smtp.maxRecipients,
+    maxClients: config.smtp.maxConnections,
+    socketTimeout: parseDuration(config.smtp.idleTimeout) ?? 300_000,
+  };
 }

@@ -65,8 +65,7 @@ export function housekeeping(deps: HousekeepingDeps): { stop(): Promise<void> } 
       if (removed) log.info({ removed }, 'Removed stale files from the spool');
     },
   });
-  const mailboxLimits = () => enforceMailboxLimits({ mailboxes: deps.mailboxes, locks: deps.mailboxLocks, config, log });
-  scheduler.set({ name: 'mailbox-limits', schedule: '23 * * * *', run: mailboxLimits });
+  scheduler.set({ name: 'mailbox-limits', schedule: '23 * * * *', run: () => enforceMailboxLimits({ mailboxes: deps.mailboxes, locks: deps.mailboxLocks, config, log }) });
 
   const scheduleDigest = (current: Config) => {
     const { schedule, to } = current.alerts.digest;
@@ -84,13 +83,11 @@ export function housekeeping(deps: HousekeepingDeps): { stop(): Promise<void> } 
   scheduleDigest(config());
   deps.store.onChange(scheduleDigest);
   // The dashboard should know about the upstream without waiting five minutes
-  const firstProbe = setTimeout(() => void probe().catch(() => undefined), 1_000).unref();
+  scheduler.runSoon('upstream-probe', 1_000);
   // A box that was off at :23, or restarted after a retention change, applies the limits soon after start
-  const firstLimits = setTimeout(() => void mailboxLimits().catch(() => undefined), 2_000).unref();
+  scheduler.runSoon('mailbox-limits', 2_000);
   return {
     async stop() {
-      clearTimeout(firstProbe);
-      clearTimeout(firstLimits);
       await scheduler.stop();
     },
   };

@@ -16,6 +16,9 @@ export interface Job {
 
 export class Scheduler {
   private readonly tasks = new Map<string, ScheduledTask>();
+  private readonly jobs = new Map<string, Job>();
+  private readonly running = new Set<string>();
+  private readonly soon = new Set<NodeJS.Timeout>();
 
   constructor(private readonly log: Logger) {}
 
@@ -30,11 +33,24 @@ export class Scheduler {
     const task = cron.schedule(job.schedule, () => this.runJob(job), { name: job.name, noOverlap: true });
     task.unref();
     this.tasks.set(job.name, task);
+    this.jobs.set(job.name, job);
   }
 
   remove(name: string): void {
     void this.tasks.get(name)?.destroy();
     this.tasks.delete(name);
+    this.jobs.delete(name);
+  }
+
+  /** Runs a scheduled job once, `afterMs` from now, as its schedule would: errors logged, never two runs at once */
+  runSoon(name: string, afterMs: number): void {
+    const timer = setTimeout(() => {
+      this.soon.delete(timer);
+      const job = this.jobs.get(name);
+      if (job) void this.runJob(job);
+    }, afterMs);
+    timer.unref();
+    this.soon.add(timer);
   }
 
   names(): string[] {
@@ -42,15 +58,20 @@ export class Scheduler {
   }
 
   async stop(): Promise<void> {
+    for (const timer of this.soon) clearTimeout(timer);
     await Promise.all([...this.tasks.values()].map((task) => task.destroy()));
     this.tasks.clear();
   }
 
   private async runJob(job: Job): Promise<void> {
+    if (this.running.has(job.name)) return;
+    this.running.add(job.name);
     try {
       await job.run();
     } catch (err) {
       this.log.error({ job: job.name, err: errorMessage(err) }, `Job "${job.name}" failed`);
+    } finally {
+      this.running.delete(job.name);
     }
   }
 }

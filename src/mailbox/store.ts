@@ -161,6 +161,8 @@ export class MailboxStore {
     const already = await fs.stat(final).catch(() => undefined);
     if (already) {
       source.destroy();
+      // An earlier attempt may have renamed it and failed before the folder was on disk
+      await fsyncDir(this.dir(name, 'new'));
       this.log.info({ mailbox: name, uid }, 'Message already in the mailbox (delivered before a restart); not added again');
       return { uid, size: already.size, deliveredAt: already.mtime };
     }

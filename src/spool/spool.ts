@@ -104,7 +104,12 @@ export class Spool extends EventEmitter<SpoolEvents> {
       throw storageError(err);
     }
     if (this.free) this.free.takenSince += header.length + size;
-    this.emit('accepted', { arrival, state: initialState(arrival), size, bodyOffset: header.length });
+    try {
+      this.emit('accepted', { arrival, state: initialState(arrival), size, bodyOffset: header.length });
+    } catch (err) {
+      // The message is safe on disk and the device must hear 250, or it sends it again; the queue sweep finds it
+      this.log.error({ queueId: id, err: errorMessage(err) }, 'Could not schedule a new message at once');
+    }
     return { id, size };
   }
 

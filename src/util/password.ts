@@ -28,3 +28,10 @@ export function passwordProblem(password: string): string | null {
   if (password.length > 1024) return 'Password must be at most 1024 characters';
   return null;
 }
+
+/** Compares two secrets in constant time, so the time taken tells an attacker nothing */
+export function sameSecret(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}

@@ -12,7 +12,8 @@ import { parseDuration } from '../util/duration.js';
 import { VERSION } from '../version.js';
 import { formBody } from './body.js';
 import type { WebApp, WebState } from './context.js';
-import { SESSION_COOKIE, sameSecret, type Session } from './sessions.js';
+import { sameSecret } from '../util/password.js';
+import { SESSION_COOKIE, type Session } from './sessions.js';
 import { loginPage, problemPage, setupPage } from './views/auth-pages.js';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);

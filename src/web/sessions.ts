@@ -4,7 +4,7 @@
  * CSRF token for the login and setup forms; logging in replaces it with a
  * fresh id, so a planted cookie is worth nothing.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 
 export interface Flash {
   kind: 'ok' | 'error';
@@ -24,12 +24,6 @@ const ANONYMOUS_TTL_MS = 3_600_000;
 const MAX_SESSIONS = 1_000;
 
 const randomToken = (): string => randomBytes(32).toString('base64url');
-
-export function sameSecret(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
-}
 
 export class SessionStore {
   private readonly sessions = new Map<string, Session>();

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/fsx.js';
-import { sameSecret } from './sessions.js';
+import { sameSecret } from '../util/password.js';
 
 export class SetupToken {
   private token: string | undefined;

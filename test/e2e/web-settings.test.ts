@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { setupAdmin, type WebClient } from '../support/browser.js';
-import { smtplibSend } from '../support/clients.js';
+import { RawSmtp, smtplibSend } from '../support/clients.js';
 import { freePort } from '../support/ports.js';
 import { startRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
@@ -111,6 +111,20 @@ describe('the Settings page: sign-in, sender alignment, device TLS, secrets, res
     assert.equal(config.delivery.oauth2.clientSecretSet, true);
     assert.ok(!('password' in config.delivery.smarthost) && !('clientSecret' in config.delivery.oauth2));
     for (const secret of secrets) assert.ok(!relay.output().includes(secret), 'nor the log');
+  });
+
+  test('a smaller message size limit counts from the next connection, without a restart', async () => {
+    const patched = await admin.request('PATCH', '/api/settings', { json: { smtp: { maxMessageSize: 20_000 } }, headers: { 'x-csrf-token': admin.csrf } });
+    assert.equal(JSON.parse(patched.text).restartNeeded, false);
+    const smtp = await RawSmtp.connect(relay.smtpPort);
+    try {
+      await smtp.reply();
+      assert.match(await smtp.command('EHLO printer.lan\r\n'), /^250[- ]SIZE 20000\r?$/m, 'EHLO advertises the new limit');
+      assert.match(await smtp.command('MAIL FROM:<scan@office.test> SIZE=30000\r\n'), /^552 /, 'a declared size over it is refused at MAIL');
+    } finally {
+      smtp.close();
+    }
+    await admin.request('PATCH', '/api/settings', { json: { smtp: { maxMessageSize: 52_428_800 } }, headers: { 'x-csrf-token': admin.csrf } });
   });
 
   test('a listener change answers restartNeeded, and the page says a restart is needed', async () => {

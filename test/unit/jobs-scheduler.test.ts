@@ -72,3 +72,30 @@ test('an invalid schedule is refused with a warning naming it; set() replaces a 
   assert.deepEqual(scheduler.names(), [], 'a bad new schedule removes the old one rather than keeping a stale time');
   await scheduler.stop();
 });
+
+test('runSoon runs a job once ahead of its schedule, never beside a run still going, and not after stop()', async () => {
+  const { lines, log } = capture();
+  const scheduler = new Scheduler(log);
+  let runs = 0;
+  let finish = () => undefined as void;
+  scheduler.set({
+    name: 'limits',
+    schedule: '0 0 1 1 *',
+    run: async () => {
+      runs++;
+      await new Promise<void>((resolve) => (finish = resolve));
+      throw new Error('disk gone');
+    },
+  });
+  scheduler.runSoon('limits', 10);
+  scheduler.runSoon('limits', 60);
+  await waitUntil(() => runs === 1, 2_000);
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  assert.equal(runs, 1, 'the second start found the first still running');
+  finish();
+  await waitUntil(() => lines.some((l) => l.job === 'limits' && l.level === 50), 2_000);
+  scheduler.runSoon('limits', 50);
+  await scheduler.stop();
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  assert.equal(runs, 1, 'nothing runs after stop()');
+});
