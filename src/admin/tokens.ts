@@ -8,7 +8,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
-import { readJsonFile, writeFileAtomic } from '../util/fsx.js';
+import { readJsonFile } from '../util/fsx.js';
+import { updateJsonFile } from '../util/locks.js';
 import { sameSecret } from '../util/password.js';
 
 export interface TokenInfo {
@@ -45,14 +46,16 @@ export class ApiTokens {
     const id = randomBytes(4).toString('hex');
     const secret = randomBytes(32).toString('base64url');
     const info = { id, label, createdAt: new Date().toISOString() };
-    await this.write([...(await this.read()), { ...info, hash: digest(secret) }]);
+    await updateJsonFile<StoredToken[], void>(this.file, () => [], (tokens) => void tokens.push({ ...info, hash: digest(secret) }));
     return { info, token: `er_${id}_${secret}` };
   }
 
   async revoke(id: string): Promise<void> {
-    const tokens = await this.read();
-    if (!tokens.some((t) => t.id === id)) throw new UsageError(`No token with id "${id}"`);
-    await this.write(tokens.filter((t) => t.id !== id));
+    await updateJsonFile<StoredToken[], void>(this.file, () => [], (tokens) => {
+      const at = tokens.findIndex((t) => t.id === id);
+      if (at < 0) throw new UsageError(`No token with id "${id}"`);
+      tokens.splice(at, 1);
+    });
   }
 
   async verify(token: string): Promise<TokenInfo | undefined> {
@@ -64,9 +67,5 @@ export class ApiTokens {
 
   private async read(): Promise<StoredToken[]> {
     return (await readJsonFile<StoredToken[]>(this.file)) ?? [];
-  }
-
-  private async write(tokens: StoredToken[]): Promise<void> {
-    await writeFileAtomic(this.file, JSON.stringify(tokens, null, 2), 0o600);
   }
 }

@@ -91,6 +91,9 @@ export const configSchema = z.strictObject({
       tokenUrl: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]),
       deviceUrl: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]),
       scope: z.string(),
+    }).refine((oauth) => !(oauth.provider === 'google' && oauth.flow === 'client_credentials'), {
+      path: ['flow'],
+      message: 'Google does not offer app-only sign-in (client_credentials) for SMTP: use "device"',
     }),
     rewrite: z.strictObject({ envelopeFrom: emailOrEmpty, headerFrom: emailOrEmpty, useDeviceName: z.boolean() }),
     dkim: z.strictObject({ enabled: z.boolean(), domain: z.union([z.literal(''), domain]), selector: z.string().regex(/^[a-z0-9][a-z0-9-]*$/i, 'Expected a DKIM selector') }),

@@ -18,6 +18,7 @@ import { RelayError, UsageError, errnoCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isQueueId } from '../spool/ids.js';
 import { ensureDir, fsyncDir, readJsonFile, writeFileAtomic } from '../util/fsx.js';
+import { updateJsonFile } from '../util/locks.js';
 import { hashPassword, passwordProblem, verifyPassword } from '../util/password.js';
 
 export interface MailboxMessage {
@@ -43,9 +44,6 @@ export function parseMailboxName(text: string): string {
 }
 
 export class MailboxStore {
-  /** The users file's changes, one after another (see updateUsers) */
-  private usersTurn: Promise<unknown> = Promise.resolve();
-
   private constructor(
     readonly root: string,
     private readonly log: Logger,
@@ -69,20 +67,9 @@ export class MailboxStore {
     return (await readJsonFile<Users>(this.usersFile())) ?? {};
   }
 
-  /**
-   * Read, change, write the users file as one step: two changes at once
-   * (the page and the API, two admins) would otherwise each write their own
-   * copy and one would be lost. Slow work (hashing) happens before the turn
-   */
+  /** Read, change, write the users file as one step, against other processes too; slow work (hashing) happens before */
   private updateUsers<T>(change: (users: Users) => T | Promise<T>): Promise<T> {
-    const run = this.usersTurn.then(async () => {
-      const users = await this.readUsers();
-      const result = await change(users);
-      await writeFileAtomic(this.usersFile(), JSON.stringify(users, null, 2), 0o600);
-      return result;
-    });
-    this.usersTurn = run.catch(() => undefined);
-    return run;
+    return updateJsonFile<Users, T>(this.usersFile(), () => ({}), change);
   }
 
   /** Whether mail for NAME is delivered here (the folder is the source of truth, so other processes see changes at once) */

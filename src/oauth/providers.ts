@@ -42,23 +42,12 @@ export const PROVIDER_SMARTHOST = {
   google: { host: 'smtp.gmail.com', port: 587, security: 'starttls' },
 } as const;
 
-/**
- * A provider and flow that cannot work together, or null. Google's service
- * accounts need domain-wide delegation (a signed JWT), not a client secret:
- * SMTP with client credentials cannot work there.
- */
-export function unsupportedFlow(settings: OAuthSettings): string | null {
-  return settings.provider === 'google' && settings.flow === 'client_credentials' ? 'delivery.oauth2.flow "client_credentials" is not supported by Google for SMTP: use flow "device"' : null;
-}
-
 /** What is missing before tokens can be fetched, or null when the settings are complete */
 export function missingSetting(settings: OAuthSettings): string | null {
   const ends = endpoints(settings);
   if (!settings.clientId) return 'delivery.oauth2.clientId is empty';
   if (!ends.tokenUrl) return 'delivery.oauth2.tokenUrl is empty (needed for provider "generic")';
   if (!ends.scope) return 'delivery.oauth2.scope is empty (needed for provider "generic")';
-  const unsupported = unsupportedFlow(settings);
-  if (unsupported) return unsupported;
   if (settings.flow === 'client_credentials' && !settings.clientSecret) return 'delivery.oauth2.clientSecret is empty (needed for flow "client_credentials")';
   if (settings.flow === 'client_credentials' && settings.provider === 'microsoft' && !settings.tenant) return 'delivery.oauth2.tenant is empty (needed for Microsoft app-only sign-in)';
   if (settings.flow === 'device' && !ends.deviceUrl) return 'delivery.oauth2.deviceUrl is empty (needed for flow "device")';

@@ -5,7 +5,7 @@
  */
 import { UsageError } from '../errors.js';
 import type { QueueId } from '../spool/ids.js';
-import { BusyError } from '../spool/lock.js';
+import { BusyError } from '../util/locks.js';
 import { toListItem, type DeliveryState, type QueueEntry, type QueueListItem } from '../spool/records.js';
 import type { Spool } from '../spool/spool.js';
 

@@ -13,7 +13,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { destinationKey, groupByDestination } from '../route/router.js';
 import type { QueueId } from '../spool/ids.js';
-import { BusyError } from '../spool/lock.js';
+import { BusyError } from '../util/locks.js';
 import { isFinished, pendingRecipients, unreportedBounces, type DeliveryState, type QueueEntry } from '../spool/records.js';
 import { parseDuration } from '../util/duration.js';
 import type { Spool } from '../spool/spool.js';

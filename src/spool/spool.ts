@@ -19,7 +19,7 @@ import { RelayError, errnoCode, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { ensureDir, fsyncDir, unlinkIfThere, writeFileAtomic } from '../util/fsx.js';
 import { isQueueId, type QueueId } from './ids.js';
-import { LockDir, type Release } from './lock.js';
+import { LockDir, type Release } from '../util/locks.js';
 import { initialState, parseArrival, parseState, type Arrival, type ClientInfo, type DeliveryState, type QueueEntry } from './records.js';
 
 const MAX_ARRIVAL_LINE = 4 * 1024 * 1024;

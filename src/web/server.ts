@@ -9,7 +9,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { ConfigError, RelayError, UsageError, errorMessage } from '../errors.js';
-import { BusyError } from '../spool/lock.js';
+import { BusyError } from '../util/locks.js';
 import { authRoutes, logoutRoute, requireLogin } from './auth.js';
 import type { WebEnv, WebServices, WebState } from './context.js';
 import { dashboardRoutes } from './routes/dashboard.js';

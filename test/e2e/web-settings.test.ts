@@ -67,7 +67,7 @@ describe('the Settings page: sign-in, sender alignment, device TLS, secrets, res
     assert.match(bad.text, /value="not an address"/, 'what was typed is kept');
     const google = await admin.post('/settings', { auth: 'oauth2', oauthProvider: 'google', oauthFlow: 'client_credentials' });
     assert.equal(google.status, 400, 'valid keys, but a sign-in Google does not offer for SMTP');
-    assert.match(google.text, /<div class="field-error" id="oauthFlow-error">delivery\.oauth2\.flow &quot;client_credentials&quot; is not supported by Google for SMTP/);
+    assert.match(google.text, /<div class="field-error" id="oauthFlow-error">Google does not offer app-only sign-in \(client_credentials\) for SMTP/);
     assert.equal(await fs.readFile(relay.configFile, 'utf8'), before);
   });
 

@@ -37,6 +37,7 @@ const bad: [string, unknown, RegExp][] = [
   ['bad duration', { delivery: { retry: { maxAge: '5 days' } } }, /Config key "delivery\.retry\.maxAge": Expected a duration/],
   ['bad enum', { delivery: { smarthost: { security: 'ssl' } } }, /Config key "delivery\.smarthost\.security"/],
   ['bad resolver', { delivery: { dns: { servers: ['dns.google'] } } }, /Config key "delivery\.dns\.servers\[0\]"/],
+  ['a sign-in Google does not offer', { delivery: { oauth2: { provider: 'google', flow: 'client_credentials' } } }, /Config key "delivery\.oauth2\.flow": Google does not offer app-only sign-in/],
 ];
 for (const [name, overrides, message] of bad) {
   test(`invalid config (${name}) names the key`, () => {

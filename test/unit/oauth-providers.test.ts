@@ -62,10 +62,6 @@ describe('what is missing before tokens can be fetched', () => {
     assert.match(missingSetting(settings({ provider: 'microsoft', flow: 'client_credentials', clientId: 'app', clientSecret: 's' })) ?? '', /tenant is empty \(needed for Microsoft app-only sign-in\)/);
   });
 
-  test('Google with client credentials is refused: Google does not accept app-only tokens for SMTP', () => {
-    assert.equal(missingSetting(settings({ provider: 'google', flow: 'client_credentials', clientId: 'app', clientSecret: 's' })), 'delivery.oauth2.flow "client_credentials" is not supported by Google for SMTP: use flow "device"');
-  });
-
   test('generic needs its token URL and scope', () => {
     assert.match(missingSetting(settings({ provider: 'generic', flow: 'device', clientId: 'app' })) ?? '', /tokenUrl is empty/);
     assert.match(missingSetting(settings({ provider: 'generic', flow: 'device', clientId: 'app', tokenUrl: 'https://127.0.0.1:1/t' })) ?? '', /scope is empty/);

@@ -7,7 +7,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { test } from 'node:test';
 import { silentLogger } from '../../src/log.js';
 import { newQueueId, type QueueId } from '../../src/spool/ids.js';
-import { BusyError } from '../../src/spool/lock.js';
+import { BusyError } from '../../src/util/locks.js';
 import { Spool } from '../../src/spool/spool.js';
 
 const open = async () => Spool.open(mkdtempSync(path.join(tmpdir(), 'edge-relay-spool-')), silentLogger());

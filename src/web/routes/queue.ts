@@ -2,7 +2,7 @@
 import { UsageError } from '../../errors.js';
 import type { QueueAction } from '../../queue/admin.js';
 import { parseQueueId } from '../../spool/ids.js';
-import { BusyError } from '../../spool/lock.js';
+import { BusyError } from '../../util/locks.js';
 import type { WebApp, WebState } from '../context.js';
 import { messageView, queueView } from '../views/queue.js';
 import { field, fields, redirectWith, render } from './render.js';

@@ -1,7 +1,6 @@
 /** The settings page and /api/settings: read (never a secret), validate, save, apply, say when a restart is needed */
 import type { Config } from '../../config/schema.js';
-import { deepMerge, isPlainObject, type JsonObject } from '../../config/merge.js';
-import { unsupportedFlow } from '../../oauth/providers.js';
+import { isPlainObject, type JsonObject } from '../../config/merge.js';
 import { formBody } from '../body.js';
 import type { WebApp, WebContext, WebState } from '../context.js';
 import { formPatch, formValues, postedForm, validatePatch, valueAt, type FieldErrors, type FormValues } from '../settings-form.js';
@@ -28,12 +27,6 @@ function redact(node: unknown): unknown {
 
 /** The config as the API shows it: every secret replaced by whether one is set */
 export const redactedConfig = (config: Config): JsonObject => redact(config) as JsonObject;
-
-/** A sign-in that valid keys still cannot make work, reported beside the field that decides it */
-function unusableSignIn(config: Config): FieldErrors {
-  const problem = config.delivery.smarthost.auth === 'oauth2' ? unsupportedFlow(config.delivery.oauth2) : null;
-  return problem ? { oauthFlow: problem } : {};
-}
 
 /** Read once when the listeners start: changing them takes a restart */
 const LISTENER_KEYS = [['smtp', 'host'], ['smtp', 'port'], ['smtp', 'tls'], ['pop3', 'host'], ['pop3', 'port'], ['pop3', 'tls'], ['web', 'host'], ['web', 'port'], ['web', 'tls'], ['dataDir']] as const;
@@ -65,7 +58,6 @@ export function settingsRoutes(app: WebApp, state: WebState): void {
 
   const save = async (patch: JsonObject) => {
     const problems = validatePatch(state.store.config, patch);
-    if (!Object.keys(problems.errors).length && !problems.other.length) Object.assign(problems.errors, unusableSignIn(deepMerge(state.store.config, patch) as Config));
     if (Object.keys(problems.errors).length || problems.other.length) return problems;
     await state.store.update(patch);
     state.log.info({ keys: Object.keys(patch) }, 'Settings changed on the web page');

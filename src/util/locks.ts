@@ -1,6 +1,7 @@
 /**
- * Per-message locks shared by every process that touches the spool (the
- * running server, the CLI): a symbolic link whose target is the owner's pid.
+ * Locks shared by every process that touches the data dir (the running
+ * server, the CLI): queue messages, and the small JSON files both may change
+ * (mailbox users, API tokens). A lock is a symbolic link whose target is the owner's pid.
  * Creating it is one atomic system call that fails if the lock exists, and it
  * is never seen half-written. A lock whose process is gone is stale and taken
  * over. Plain files holding the pid (earlier versions, file systems without
@@ -9,7 +10,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { RelayError } from '../errors.js';
-import { isPidAlive, unlinkIfThere } from '../util/fsx.js';
+import { isPidAlive, readJsonFile, unlinkIfThere, writeFileAtomic } from './fsx.js';
+
+/** How long a change to a shared JSON file waits for another process's change to finish */
+const JSON_LOCK_WAIT_MS = 5_000;
+const JSON_LOCK_POLL_MS = 20;
 
 export type Release = () => Promise<void>;
 
@@ -35,6 +40,19 @@ export class LockDir {
       }
     }
     throw new BusyError(`Message ${name}`);
+  }
+
+  /** Like acquire, but a busy lock is tried again until `waitMs` has passed */
+  async acquireWaiting(name: string, waitMs: number): Promise<Release> {
+    const until = Date.now() + waitMs;
+    for (;;) {
+      try {
+        return await this.acquire(name);
+      } catch (err) {
+        if (!(err instanceof BusyError) || Date.now() >= until) throw err;
+        await new Promise((resolve) => setTimeout(resolve, JSON_LOCK_POLL_MS));
+      }
+    }
   }
 
   /** Removes locks left by processes that no longer run (a crash, kill -9) */
@@ -72,4 +90,21 @@ async function ownerOf(file: string): Promise<number> {
 async function isFresh(file: string): Promise<boolean> {
   const stat = await fs.lstat(file).catch(() => undefined);
   return stat !== undefined && Date.now() - stat.mtimeMs < 10_000;
+}
+
+/**
+ * Read, change and write a JSON file as one step, also against another
+ * process doing the same (the CLI beside the running server): without it,
+ * two changes at once each write their own copy and one is lost.
+ */
+export async function updateJsonFile<T, R>(file: string, empty: () => T, change: (data: T) => R | Promise<R>): Promise<R> {
+  const release = await new LockDir(path.dirname(file)).acquireWaiting(`.${path.basename(file)}.lock`, JSON_LOCK_WAIT_MS);
+  try {
+    const data = (await readJsonFile<T>(file)) ?? empty();
+    const result = await change(data);
+    await writeFileAtomic(file, JSON.stringify(data, null, 2), 0o600);
+    return result;
+  } finally {
+    await release();
+  }
 }
