@@ -9,7 +9,7 @@ import { AdminCredentials } from '../admin/credentials.js';
 import { ApiTokens } from '../admin/tokens.js';
 import { UsageError } from '../errors.js';
 import { ensureDir } from '../util/fsx.js';
-import { SetupToken } from '../web/setup-token.js';
+import { SetupToken } from '../admin/setup-token.js';
 import { loadConfig, readPasswordFromStdin, type CommandContext } from './context.js';
 
 const USAGE = 'use "admin password --password-stdin" or "admin token create NAME | list | revoke ID"';

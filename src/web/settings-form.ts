@@ -53,6 +53,14 @@ export const FIELDS: readonly FieldSpec[] = [
   { name: 'digestTo', key: ['alerts', 'digest', 'to'], kind: 'text' },
 ];
 
+type SecretSpec = Extract<FieldSpec, { kind: 'secret' }>;
+const SECRETS = FIELDS.filter((spec): spec is SecretSpec => spec.kind === 'secret');
+
+/** Per secret field: its "remove" checkbox, and whether a value is stored (all the page may know of it) */
+export function secretStates(config: Config): Record<string, { clear: string; stored: boolean }> {
+  return Object.fromEntries(SECRETS.map((spec) => [spec.name, { clear: spec.clear, stored: valueAt(config, spec.key) !== '' }]));
+}
+
 /** The hidden field listing the checkboxes a page showed: an unticked box is absent from a posted form */
 export const CHECKBOXES_FIELD = '_checkboxes';
 

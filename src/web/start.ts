@@ -25,7 +25,7 @@ import type { AttemptReport, QueueRunner } from '../queue/runner.js';
 import type { Spool } from '../spool/spool.js';
 import { loadOrCreateCertificate } from '../util/tls-cert.js';
 import { housekeeping } from '../jobs/housekeeping.js';
-import { SetupToken } from './setup-token.js';
+import { SetupToken } from '../admin/setup-token.js';
 import { startWeb } from './server.js';
 import { ApiTokens } from '../admin/tokens.js';
 

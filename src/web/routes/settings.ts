@@ -3,7 +3,7 @@ import type { Config } from '../../config/schema.js';
 import { isPlainObject, type JsonObject } from '../../config/merge.js';
 import { formBody } from '../body.js';
 import type { WebApp, WebContext, WebState } from '../context.js';
-import { formPatch, formValues, postedForm, validatePatch, valueAt, type FieldErrors, type FormValues } from '../settings-form.js';
+import { formPatch, formValues, postedForm, secretStates, validatePatch, valueAt, type FieldErrors, type FormValues } from '../settings-form.js';
 import { settingsView } from '../views/settings.js';
 import { redirectWith, render } from './render.js';
 
@@ -49,7 +49,7 @@ export function settingsRoutes(app: WebApp, state: WebState): void {
       other,
       persistent: state.store.persistent,
       source: state.store.source,
-      secretsSet: { password: config.delivery.smarthost.password !== '', oauthClientSecret: config.delivery.oauth2.clientSecret !== '' },
+      secrets: secretStates(config),
       ports: { smtp: config.smtp.port, pop3: config.pop3.port, web: config.web.port },
       restartKeys: pending(),
     };

@@ -11,7 +11,7 @@ export interface SettingsModel {
   persistent: boolean;
   source: string;
   /** Whether each write-only field has a stored value */
-  secretsSet: { password: boolean; oauthClientSecret: boolean };
+  secrets: Record<string, { clear: string; stored: boolean }>;
   ports: { smtp: number; pop3: number; web: number };
   /** Listener settings changed since the start: they apply after a restart */
   restartKeys: string[];
@@ -35,8 +35,8 @@ const checkbox = (m: SettingsModel, name: string, label: string): Html =>
   html`<label class="hint"><input type="checkbox" id="${name}" name="${name}" ${m.values[name] === 'on' ? 'checked' : ''}> ${label}</label>`;
 
 /** Write-only: the page never holds the stored value, only whether there is one */
-function secret(m: SettingsModel, name: keyof SettingsModel['secretsSet'], clear: string, label: string): Html {
-  const set = m.secretsSet[name];
+function secret(m: SettingsModel, name: string, label: string): Html {
+  const { clear, stored: set } = m.secrets[name] ?? { clear: '', stored: false };
   return html`${row(m, name, label, set ? 'one is stored; leave empty to keep it' : 'none stored', html`<input type="password" id="${name}" name="${name}" value="" autocomplete="new-password">`)}
 ${set ? html`<label class="hint"><input type="checkbox" name="${clear}"> Remove the stored ${label.toLowerCase()}</label>` : ''}`;
 }
@@ -64,7 +64,7 @@ ${row(m, 'port', 'Port', '587 for STARTTLS, 465 for TLS', text(m, 'port', 'numbe
 ${row(m, 'security', 'Encryption', '', select(m, 'security', [['starttls', 'STARTTLS (required)'], ['tls', 'TLS from the start (port 465)'], ['none', 'None (only for a server on this LAN)']]))}
 ${row(m, 'auth', 'Authentication', 'OAuth2 for Microsoft 365 and Google, which are retiring passwords for SMTP', select(m, 'auth', [['password', 'User name and password'], ['oauth2', 'OAuth2 (sign in with Microsoft, Google or another provider)']]))}
 ${row(m, 'user', 'User name', 'the mailbox to send as, e.g. scanner@contoso.com; empty if the server needs no login', text(m, 'user'))}
-${secret(m, 'password', 'clearPassword', 'Password')}
+${secret(m, 'password', 'Password')}
 ${row(m, 'verify', 'Certificate check', '', checkbox(m, 'verify', "Verify the server's certificate (keep this on)"))}
 </fieldset>`;
 }
@@ -77,7 +77,7 @@ ${row(m, 'oauthProvider', 'Provider', '', select(m, 'oauthProvider', [['microsof
 ${row(m, 'oauthFlow', 'Sign-in', '', select(m, 'oauthFlow', [['device', 'An admin signs in once (device code)'], ['client_credentials', 'App-only with a client secret (Microsoft 365 only)']]))}
 ${row(m, 'oauthTenant', 'Tenant', 'Microsoft: your tenant ID or domain (required for app-only)', text(m, 'oauthTenant', 'text', 'contoso.onmicrosoft.com'))}
 ${row(m, 'oauthClientId', 'Client ID', 'the application (client) ID of the app you registered', text(m, 'oauthClientId'))}
-${secret(m, 'oauthClientSecret', 'clearOauthClientSecret', 'Client secret')}
+${secret(m, 'oauthClientSecret', 'Client secret')}
 </fieldset>`;
 }
 
