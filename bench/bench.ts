@@ -1,10 +1,11 @@
 /**
- * `make bench`: edge-relay and a private Postfix instance under the same
- * load, in the same run, both relaying to the same smtp-sink on loopback.
- * Prints `name value unit` lines, then a side-by-side table with ratios.
- * Figures, not tests: nothing here passes or fails.
+ * `make bench`: edge-relay, a private Postfix instance and the library floor
+ * (bench/floor.mjs: the design card's libraries with none of our own work)
+ * under the same load, in the same run, all relaying to the same smtp-sink
+ * on loopback. Prints `name value unit` lines, then a side-by-side table with
+ * ratios. Figures, not tests: nothing here passes or fails.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -68,6 +69,25 @@ async function startEdge(sink: Sink): Promise<Target> {
   };
 }
 
+/** The design card's libraries alone (see bench/floor.mjs): what no relay built on them can beat */
+async function startFloor(sink: Sink): Promise<Target> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-bench-floor-'));
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(HERE, 'floor.mjs'), String(port), String(sink.port), dir], { stdio: ['ignore', 'inherit', 'inherit'] });
+  await waitListening(port);
+  return {
+    name: 'floor',
+    port,
+    roots: () => [child.pid!],
+    async stop() {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 async function waitListening(port: number): Promise<void> {
   for (let i = 0; i < 100; i++) {
     const ok = await new Promise<boolean>((resolve) => {
@@ -127,7 +147,7 @@ async function peakFor(start: () => Promise<Target>, sizeMb: number): Promise<nu
     const sampled = sampler.stop().rssKb;
     // For a single process the kernel's own high-water mark is exact
     const roots = target.roots();
-    const peak = roots.length === 1 && target.name === 'edge-relay' ? Math.max(sampled, hwmKb(roots[0]!)) : sampled;
+    const peak = target.name === 'postfix' ? sampled : Math.max(sampled, hwmKb(roots[0]!));
     console.log(`${target.name}.peak_rss_${sizeMb}mb ${(peak / 1024).toFixed(2)} MB`);
     return peak / 1024;
   } finally {
@@ -137,13 +157,13 @@ async function peakFor(start: () => Promise<Target>, sizeMb: number): Promise<nu
 
 function table(results: Map<string, Figures>): void {
   const higherIsBetter = new Set(['accept_rate_20_sessions', 'relay_rate_end_to_end']);
-  const postfix = results.get('postfix')!;
-  const edge = results.get('edge-relay')!;
-  const rows = [['metric', 'postfix', 'edge-relay', 'edge/postfix']];
-  for (const [name, [value, unit]] of edge) {
-    const other = postfix.get(name)?.[0];
-    const ratio = other ? (value / other).toFixed(2) + (higherIsBetter.has(name) ? ' (higher is better)' : ' (lower is better)') : '-';
-    rows.push([`${name} (${unit})`, other === undefined ? '-' : other.toFixed(2), value.toFixed(2), ratio]);
+  const [postfix, floor, edge] = (['postfix', 'floor', 'edge-relay'] as const).map((name) => results.get(name)!);
+  const ratio = (value: number | undefined, base: number | undefined) => (value !== undefined && base ? (value / base).toFixed(2) : '-');
+  const rows = [['metric', 'postfix', 'floor', 'edge-relay', 'floor/postfix', 'edge/postfix', 'better']];
+  for (const [name, [value, unit]] of edge!) {
+    const [p, f] = [postfix!.get(name)?.[0], floor!.get(name)?.[0]];
+    const cell = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(2));
+    rows.push([`${name} (${unit})`, cell(p), cell(f), cell(value), ratio(f, p), ratio(value, p), higherIsBetter.has(name) ? 'higher' : 'lower']);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   console.log('');
@@ -154,7 +174,7 @@ async function main(): Promise<void> {
   const sink = await startSink(await freePort());
   const results = new Map<string, Figures>();
   try {
-    for (const start of [startPostfix, startEdge]) {
+    for (const start of [startPostfix, startFloor, startEdge]) {
       const target = await start(sink);
       try {
         results.set(target.name, await measure(target, sink));
@@ -162,7 +182,7 @@ async function main(): Promise<void> {
         await target.stop();
       }
     }
-    for (const [name, start] of [['postfix', startPostfix], ['edge-relay', startEdge]] as const) {
+    for (const [name, start] of [['postfix', startPostfix], ['floor', startFloor], ['edge-relay', startEdge]] as const) {
       const figures = results.get(name)!;
       const p30 = await peakFor(() => start(sink), 30);
       const p60 = await peakFor(() => start(sink), 60);
