@@ -19,6 +19,7 @@ import { parseDuration } from '../util/duration.js';
 import type { Spool } from '../spool/spool.js';
 import { applyOutcomes } from './apply.js';
 import { delayAfter, retryPolicy } from './backoff.js';
+import { Schedule } from './schedule.js';
 
 export interface AttemptReport {
   id: QueueId;
@@ -45,7 +46,7 @@ export interface RunnerOptions {
 const MAX_TIMER_MS = 60_000;
 
 export class QueueRunner extends EventEmitter<RunnerEvents> {
-  private readonly due = new Map<QueueId, number>();
+  private readonly schedule = new Schedule<QueueId>((id) => this.destinationsOf(id));
   private readonly active = new Map<QueueId, Promise<void>>();
   /** The recipients still to deliver of each scheduled message: where it will go decides when it may start */
   private readonly pending = new Map<QueueId, string[]>();
@@ -73,7 +74,7 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   /** Re-reads the spool: picks up what the CLI changed (retry, hold, release, delete) */
   async rescan(): Promise<void> {
     const entries = await this.options.spool.list();
-    this.due.clear();
+    this.schedule.clear();
     this.pending.clear();
     this.routed.clear();
     this.known.clear();
@@ -83,7 +84,7 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
 
   /** Makes every waiting message due now (after a settings change, or "retry --all") */
   retryAllNow(): void {
-    for (const id of this.due.keys()) this.due.set(id, Date.now());
+    this.schedule.allDueNow();
     this.pump();
   }
 
@@ -99,39 +100,34 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     return this.active.size;
   }
 
-  /**
-   * A new arrival starts at once if the limits allow. Only this message is
-   * looked at: one that has to wait is started by the pump when a delivery ends.
-   */
+  /** A new arrival starts at once if the limits allow */
   private arrived(entry: QueueEntry): void {
     const id = entry.arrival.id;
-    this.due.set(id, Date.now());
     this.known.set(id, entry);
     this.setPending(id, pendingAddresses(entry.state));
-    if (this.stopped) return;
-    const destinations = this.destinationsOf(id);
-    if (this.roomFor(destinations)) this.launch(id, destinations);
-  }
-
-  private roomFor(destinations: string[]): boolean {
-    const { concurrency, concurrencyPerDestination } = this.options.config().delivery;
-    return this.active.size < concurrency && destinations.every((key) => (this.busy.get(key) ?? 0) < concurrencyPerDestination);
+    this.schedule.set(id, Date.now());
+    this.pump();
   }
 
   private scheduleEntry(entry: QueueEntry): void {
     if (entry.state.held || isFinished(entry.state)) return;
-    this.due.set(entry.arrival.id, Date.parse(entry.state.nextAttempt) || Date.now());
     this.setPending(entry.arrival.id, pendingAddresses(entry.state));
+    this.schedule.set(entry.arrival.id, Date.parse(entry.state.nextAttempt) || Date.now());
+  }
+
+  /** Routing depends on the settings: after a change every message is routed again */
+  private followSettings(): void {
+    const config = this.options.config();
+    if (config === this.routedWith) return;
+    this.routed.clear();
+    this.routedWith = config;
+    this.schedule.regroup();
   }
 
   /** The destinations a message's pending recipients go to now */
   private destinationsOf(id: QueueId): string[] {
+    this.followSettings();
     const config = this.options.config();
-    // Routing depends on the settings: a change re-routes every message
-    if (config !== this.routedWith) {
-      this.routed.clear();
-      this.routedWith = config;
-    }
     let keys = this.routed.get(id);
     if (!keys) {
       const recipients = this.pending.get(id) ?? [];
@@ -149,6 +145,7 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     }
     this.pending.delete(id);
     this.known.delete(id);
+    this.schedule.delete(id);
   }
 
   /**
@@ -160,24 +157,17 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   private pump(): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
+    this.followSettings();
     const now = Date.now();
     const { concurrency, concurrencyPerDestination } = this.options.config().delivery;
-    // Map order is scheduling order, near enough oldest first, and saves sorting a long backlog on every call
-    const full = new Set<string>();
-    let next = Infinity;
-    for (const [id, at] of this.due) {
-      if (this.active.has(id)) continue;
-      if (at > now) {
-        next = Math.min(next, at);
-        continue;
-      }
-      if (this.active.size >= concurrency) continue;
-      const destinations = this.destinationsOf(id);
-      if (destinations.some((key) => full.has(key))) continue;
-      const busy = destinations.find((key) => (this.busy.get(key) ?? 0) >= concurrencyPerDestination);
-      if (busy) full.add(busy);
-      else this.launch(id, destinations);
+    const isRunning = (id: QueueId) => this.active.has(id);
+    const hasRoom = (destinations: string[]) => destinations.every((key) => (this.busy.get(key) ?? 0) < concurrencyPerDestination);
+    while (this.active.size < concurrency) {
+      const next = this.schedule.take(now, isRunning, hasRoom);
+      if (!next) break;
+      this.launch(next.id, next.destinations);
     }
+    const next = this.schedule.nextAt();
     if (Number.isFinite(next)) {
       this.timer = setTimeout(() => this.pump(), Math.min(Math.max(next - Date.now(), 0), MAX_TIMER_MS));
       this.timer.unref();
@@ -185,7 +175,6 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   }
 
   private launch(id: QueueId, destinations: string[]): void {
-    this.due.delete(id);
     const count = (key: string, by: number) => this.busy.set(key, (this.busy.get(key) ?? 0) + by);
     destinations.forEach((key) => count(key, 1));
     const run = this.attempt(id).finally(() => {
@@ -203,13 +192,13 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     } catch (err) {
       if (err instanceof BusyError) {
         // The CLI is working on it; look again shortly
-        this.due.set(id, Date.now() + 2_000);
+        this.schedule.set(id, Date.now() + 2_000);
         return;
       }
       // Mostly a full disk: retry on the normal schedule, so freed space is used soon
       const retryInMs = Math.min(delayAfter(1, retryPolicy(this.options.config())), MAX_TIMER_MS);
       log.error({ err: errorMessage(err), retryInMs }, 'Delivery attempt failed; will retry');
-      this.due.set(id, Date.now() + retryInMs);
+      this.schedule.set(id, Date.now() + retryInMs);
     }
   }
 
@@ -237,8 +226,8 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     state = await this.report(entry, state, log);
     if (isFinished(state)) this.setPending(id, undefined);
     else {
-      this.due.set(id, Date.parse(state.nextAttempt));
       this.setPending(id, pendingAddresses(state));
+      this.schedule.set(id, Date.parse(state.nextAttempt));
     }
     this.emit('attempt', { id, from: entry.arrival.from, outcomes, finished: isFinished(state), durationMs: Date.now() - started, receivedAt: entry.arrival.receivedAt });
   }
