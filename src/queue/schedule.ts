@@ -3,8 +3,8 @@
  * due now are grouped by the destinations they go to, so finding the next one
  * to start costs a step per destination, not per queued message: with a long
  * backlog for one busy smarthost, the queue manager doesn't walk the whole
- * backlog after every delivery (on a Pi that walk capped a 10,000-message
- * backlog at a few dozen deliveries a second).
+ * backlog after every delivery (that walk cost 0.78 ms per delivery with
+ * 10,000 queued, on the 2-CPU x86 test machine; a Pi is several times slower).
  */
 
 interface Group<Id> {
