@@ -57,6 +57,9 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   /** Destination keys per message, worked out once per settings version */
   private readonly routed = new Map<QueueId, string[]>();
   private routedWith: Config | undefined;
+  /** Rescans reading the spool right now, and what arrived meanwhile (their snapshot may miss it) */
+  private scanning = 0;
+  private readonly arrivedDuringScan = new Set<QueueId>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = true;
 
@@ -73,12 +76,26 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
 
   /** Re-reads the spool: picks up what the CLI changed (retry, hold, release, delete) */
   async rescan(): Promise<void> {
-    const entries = await this.options.spool.list();
+    this.scanning++;
+    let entries: QueueEntry[];
+    try {
+      entries = await this.options.spool.list();
+    } finally {
+      this.scanning--;
+    }
+    // A message that arrived while the folder was being read may be missing from the list; forgetting it would strand it until the next sweep
+    const listed = new Set(entries.map((entry) => entry.arrival.id));
+    const arrivedMeanwhile = [...this.arrivedDuringScan].filter((id) => !listed.has(id)).flatMap((id) => this.known.get(id) ?? []);
+    if (this.scanning === 0) this.arrivedDuringScan.clear();
     this.schedule.clear();
     this.pending.clear();
     this.routed.clear();
     this.known.clear();
     for (const entry of entries) this.scheduleEntry(entry);
+    for (const entry of arrivedMeanwhile) {
+      this.known.set(entry.arrival.id, entry);
+      this.scheduleEntry(entry);
+    }
     this.pump();
   }
 
@@ -103,6 +120,7 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   /** A new arrival starts at once if the limits allow */
   private arrived(entry: QueueEntry): void {
     const id = entry.arrival.id;
+    if (this.scanning) this.arrivedDuringScan.add(id);
     this.known.set(id, entry);
     this.setPending(id, pendingAddresses(entry.state));
     this.schedule.set(id, Date.now());
