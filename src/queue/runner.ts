@@ -57,9 +57,9 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   /** Destination keys per message, worked out once per settings version */
   private readonly routed = new Map<QueueId, string[]>();
   private routedWith: Config | undefined;
-  /** Rescans reading the spool right now, and what arrived meanwhile (their snapshot may miss it) */
+  /** Rescans reading the spool right now, and the messages whose schedule changed meanwhile (arrived, or an attempt ended) */
   private scanning = 0;
-  private readonly arrivedDuringScan = new Set<QueueId>();
+  private readonly changedDuringScan = new Set<QueueId>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = true;
 
@@ -83,19 +83,16 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     } finally {
       this.scanning--;
     }
-    // A message that arrived while the folder was being read may be missing from the list; forgetting it would strand it until the next sweep
-    const listed = new Set(entries.map((entry) => entry.arrival.id));
-    const arrivedMeanwhile = [...this.arrivedDuringScan].filter((id) => !listed.has(id)).flatMap((id) => this.known.get(id) ?? []);
-    if (this.scanning === 0) this.arrivedDuringScan.clear();
-    this.schedule.clear();
-    this.pending.clear();
+    // What changed while the folder was read is newer here than in the list (a new arrival may be missing
+    // from it, a deferral not yet in it): keep it as it is, or it waits for the next sweep or skips its backoff
+    const changed = new Set(this.changedDuringScan);
+    if (this.scanning === 0) this.changedDuringScan.clear();
+    const keep = (id: QueueId) => changed.has(id);
+    this.schedule.clear(keep);
+    for (const map of [this.pending, this.known]) for (const id of map.keys()) if (!keep(id)) map.delete(id);
+    this.followSettings();
     this.routed.clear();
-    this.known.clear();
-    for (const entry of entries) this.scheduleEntry(entry);
-    for (const entry of arrivedMeanwhile) {
-      this.known.set(entry.arrival.id, entry);
-      this.scheduleEntry(entry);
-    }
+    for (const entry of entries) if (!keep(entry.arrival.id)) this.scheduleEntry(entry);
     this.pump();
   }
 
@@ -120,7 +117,8 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   /** A new arrival starts at once if the limits allow */
   private arrived(entry: QueueEntry): void {
     const id = entry.arrival.id;
-    if (this.scanning) this.arrivedDuringScan.add(id);
+    this.noteChange(id);
+    this.followSettings();
     this.known.set(id, entry);
     this.setPending(id, pendingAddresses(entry.state));
     this.schedule.set(id, Date.now());
@@ -131,6 +129,10 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     if (entry.state.held || isFinished(entry.state)) return;
     this.setPending(entry.arrival.id, pendingAddresses(entry.state));
     this.schedule.set(entry.arrival.id, Date.parse(entry.state.nextAttempt) || Date.now());
+  }
+
+  private noteChange(id: QueueId): void {
+    if (this.scanning) this.changedDuringScan.add(id);
   }
 
   /** Routing depends on the settings: after a change every message is routed again */
@@ -144,7 +146,6 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
 
   /** The destinations a message's pending recipients go to now */
   private destinationsOf(id: QueueId): string[] {
-    this.followSettings();
     const config = this.options.config();
     let keys = this.routed.get(id);
     if (!keys) {
@@ -185,7 +186,7 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
       if (!next) break;
       this.launch(next.id, next.destinations);
     }
-    const next = this.schedule.nextAt();
+    const next = this.schedule.nextAt(now);
     if (Number.isFinite(next)) {
       this.timer = setTimeout(() => this.pump(), Math.min(Math.max(next - Date.now(), 0), MAX_TIMER_MS));
       this.timer.unref();
@@ -196,6 +197,7 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     const count = (key: string, by: number) => this.busy.set(key, (this.busy.get(key) ?? 0) + by);
     destinations.forEach((key) => count(key, 1));
     const run = this.attempt(id).finally(() => {
+      this.noteChange(id);
       destinations.forEach((key) => count(key, -1));
       this.active.delete(id);
       this.pump();

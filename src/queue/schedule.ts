@@ -24,8 +24,9 @@ export class Schedule<Id extends string> {
   /** Due now, by destinations, in the order the groups formed */
   private readonly ready = new Map<string, Group<Id>>();
   private readonly groupOf = new Map<Id, string>();
-  /** No message in `later` is due before this */
+  /** No message in `later` is due before this; exact unless `earliestStale` (the earliest one left) */
   private earliest = Infinity;
+  private earliestStale = false;
 
   /** `destinationsOf` is asked once when a message becomes due (and again after `regroup`) */
   constructor(private readonly destinationsOf: (id: Id) => string[]) {}
@@ -34,16 +35,20 @@ export class Schedule<Id extends string> {
     return this.later.size + this.groupOf.size;
   }
 
-  /** (Re)schedules a message for `at` */
+  /** (Re)schedules a message for `at`; a time that isn't a number means now */
   set(id: Id, at: number, now = Date.now()): void {
     this.delete(id);
-    if (at <= now) return this.makeReady(id);
+    if (!(at > now)) return this.makeReady(id);
     this.later.set(id, at);
     this.earliest = Math.min(this.earliest, at);
   }
 
   delete(id: Id): void {
-    this.later.delete(id);
+    const at = this.later.get(id);
+    if (at !== undefined) {
+      this.later.delete(id);
+      if (at <= this.earliest) this.earliestStale = true;
+    }
     const key = this.groupOf.get(id);
     if (key === undefined) return;
     this.groupOf.delete(id);
@@ -52,11 +57,9 @@ export class Schedule<Id extends string> {
     if (group.ids.size === 0) this.ready.delete(key);
   }
 
-  clear(): void {
-    this.later.clear();
-    this.ready.clear();
-    this.groupOf.clear();
-    this.earliest = Infinity;
+  /** Forgets every message, or every one `keep` does not want */
+  clear(keep: (id: Id) => boolean = () => false): void {
+    for (const id of [...this.later.keys(), ...this.groupOf.keys()]) if (!keep(id)) this.delete(id);
   }
 
   /** Makes every waiting message due now */
@@ -64,6 +67,7 @@ export class Schedule<Id extends string> {
     for (const id of this.later.keys()) this.makeReady(id);
     this.later.clear();
     this.earliest = Infinity;
+    this.earliestStale = false;
   }
 
   /** Where messages go changed (the settings did): asks for every due message's destinations again */
@@ -92,8 +96,9 @@ export class Schedule<Id extends string> {
     return undefined;
   }
 
-  /** When the next waiting message falls due; Infinity if none waits */
-  nextAt(): number {
+  /** When the next waiting message falls due, always after `now` (what is due by then moves to ready); Infinity if none waits */
+  nextAt(now: number): number {
+    if (this.earliestStale || this.earliest <= now) this.promote(now);
     return this.earliest;
   }
 
@@ -116,5 +121,6 @@ export class Schedule<Id extends string> {
       } else earliest = Math.min(earliest, at);
     }
     this.earliest = earliest;
+    this.earliestStale = false;
   }
 }

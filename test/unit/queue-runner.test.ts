@@ -21,10 +21,13 @@ import { Spool } from '../../src/spool/spool.js';
 const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-runner-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const config = resolveConfig({ dataDir: dir, delivery: { concurrency: 1, smarthost: { host: '127.0.0.1', port: 25, security: 'none' } } }, 'test');
+const config = resolveConfig({ dataDir: dir, delivery: { concurrency: 1, retry: { delays: ['1m'], maxAge: '1d' }, smarthost: { host: '127.0.0.1', port: 25, security: 'none' } } }, 'test');
 
-/** Delivers (records) each message once `release(id)` is called; `delivered` lists them in order */
-function heldDeliverer() {
+/**
+ * Delivers (records) each message once `release(id)` is called; `delivered`
+ * lists them in order. A message in `defer` gets a 4xx instead.
+ */
+function heldDeliverer(defer = new Set<string>()) {
   const gates = new Map<string, () => void>();
   const waiting = new Map<string, Promise<void>>();
   const gate = (id: string) => {
@@ -37,6 +40,7 @@ function heldDeliverer() {
     async deliver(job: DeliveryJob) {
       started.push(job.queueId);
       await gate(job.queueId);
+      if (defer.has(job.queueId)) return allRecipients(job.recipients, { status: 'deferred', error: '451 4.3.0 try later' });
       delivered.push(job.queueId);
       return allRecipients(job.recipients, { status: 'delivered', detail: 'recorded' });
     },
@@ -55,11 +59,32 @@ async function until(what: string, check: () => boolean, ms = 3_000): Promise<vo
 const send = (spool: Spool, id: QueueId) =>
   spool.accept({ id, from: 'scanner@office.test', to: ['archive@example.com'], client: { address: '10.0.0.5', helo: 'mfp' } }, Readable.from([Buffer.from('Subject: scan\r\n\r\nbody\r\n')]));
 
-test('a message that arrives while a rescan reads the spool is still delivered (not left for the next sweep)', async () => {
+/** Makes the next rescan wait, after reading the spool, until `apply()` */
+function holdRescan(spool: Spool) {
+  let apply!: () => void;
+  const held = new Promise<void>((resolve) => (apply = resolve));
+  const state = { snapshotTaken: false, apply };
+  const list = spool.list.bind(spool);
+  spool.list = async () => {
+    const snapshot = await list();
+    state.snapshotTaken = true;
+    await held;
+    spool.list = list;
+    return snapshot;
+  };
+  return state;
+}
+
+async function runnerWith(deliverer: Deliverer) {
   const spool = await Spool.open(dir, silentLogger());
-  const { deliverer, started, delivered, release } = heldDeliverer();
   const runner = new QueueRunner({ spool, deliverer, bouncer: {} as Bouncer, config: () => config, log: silentLogger() });
   await runner.start();
+  return { spool, runner };
+}
+
+test('a message that arrives while a rescan reads the spool is still delivered (not left for the next sweep)', async () => {
+  const { deliverer, started, delivered, release } = heldDeliverer();
+  const { spool, runner } = await runnerWith(deliverer);
   try {
     // First message: its delivery is held, so the one slot is taken
     const first = newQueueId();
@@ -67,23 +92,14 @@ test('a message that arrives while a rescan reads the spool is still delivered (
     await until('the first delivery starts', () => started.includes(first));
 
     // A rescan takes its snapshot of the spool, then is held before it applies it
-    let openScan!: () => void;
-    const scanHeld = new Promise<void>((resolve) => (openScan = resolve));
-    let snapshotTaken = false;
-    const list = spool.list.bind(spool);
-    spool.list = async () => {
-      const snapshot = await list();
-      snapshotTaken = true;
-      await scanHeld;
-      return snapshot;
-    };
+    const rescan = holdRescan(spool);
     const scan = runner.rescan();
-    await until('the rescan has read the spool', () => snapshotTaken);
+    await until('the rescan has read the spool', () => rescan.snapshotTaken);
 
     // The second message arrives after the snapshot and has to wait for the slot
     const second = newQueueId();
     await send(spool, second);
-    openScan();
+    rescan.apply();
     await scan;
     release(first);
     release(second);
@@ -93,5 +109,30 @@ test('a message that arrives while a rescan reads the spool is still delivered (
     assert.deepEqual(await spool.ids(), []);
   } finally {
     await runner.stop(1_000);
+  }
+});
+
+test('a deferral made while a rescan reads the spool keeps its backoff (the older snapshot does not restart it)', async () => {
+  const message = newQueueId();
+  const { deliverer, started, release } = heldDeliverer(new Set([message]));
+  const { spool, runner } = await runnerWith(deliverer);
+  try {
+    await send(spool, message);
+    await until('its delivery starts', () => started.includes(message));
+    // The snapshot still shows the message untried; then the attempt ends with a 4xx
+    const rescan = holdRescan(spool);
+    const scan = runner.rescan();
+    await until('the rescan has read the spool', () => rescan.snapshotTaken);
+    release(message);
+    await until('the attempt is over', () => runner.inFlight === 0);
+    rescan.apply();
+    await scan;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(started.filter((id) => id === message).length, 1, 'tried again at once instead of after the 1 minute retry delay');
+    const entry = (await spool.list()).find((e) => e.arrival.id === message);
+    assert.ok(entry && Date.parse(entry.state.nextAttempt) > Date.now() + 50_000, 'the deferral is on disk');
+  } finally {
+    await runner.stop(1_000);
+    for (const id of await spool.ids()) await spool.remove(id);
   }
 });

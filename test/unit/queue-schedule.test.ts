@@ -30,12 +30,12 @@ test('due messages start oldest first; waiting ones only once their time has com
   schedule.set('later', NOW + 5_000, NOW);
   schedule.set('b', NOW, NOW);
   assert.equal(schedule.size, 3);
-  assert.equal(schedule.nextAt(), NOW + 5_000);
+  assert.equal(schedule.nextAt(NOW), NOW + 5_000);
   assert.deepEqual(drain(schedule), ['a', 'b']);
   assert.equal(schedule.take(NOW + 4_999, never, always), undefined);
   assert.deepEqual(schedule.take(NOW + 5_000, never, always), { id: 'later', destinations: ['smarthost'] });
   assert.equal(schedule.size, 0);
-  assert.equal(schedule.nextAt(), Infinity);
+  assert.equal(schedule.nextAt(NOW), Infinity);
 });
 
 test('a full destination waits while messages to other destinations start', () => {
@@ -61,6 +61,37 @@ test('a message whose attempt is still running is passed over, not lost', () => 
   assert.equal(schedule.take(NOW, never, always)?.id, 'running');
 });
 
+test('nextAt is always in the future: what fell due moves to ready, a removed message no longer counts', () => {
+  const { schedule } = scheduleWith();
+  schedule.set('soon', NOW + 100, NOW);
+  schedule.set('later', NOW + 5_000, NOW);
+  schedule.delete('soon');
+  assert.equal(schedule.nextAt(NOW + 200), NOW + 5_000);
+  schedule.set('later', NOW + 9_000, NOW);
+  assert.equal(schedule.nextAt(NOW + 200), NOW + 9_000);
+  // Fallen due while every slot was busy: ready for the next free slot, and no timer for the past
+  assert.equal(schedule.nextAt(NOW + 9_000), Infinity);
+  assert.equal(schedule.take(NOW + 9_000, never, always)?.id, 'later');
+});
+
+test('a time that is not a number means now, and does not hold up the others', () => {
+  const { schedule } = scheduleWith();
+  schedule.set('damaged', Number.NaN, NOW);
+  schedule.set('later', NOW + 1_000, NOW);
+  assert.equal(schedule.nextAt(NOW), NOW + 1_000);
+  assert.deepEqual(drain(schedule, NOW + 1_000), ['damaged', 'later']);
+});
+
+test('clear can keep the messages a caller still knows better than the spool', () => {
+  const { schedule } = scheduleWith();
+  schedule.set('kept', NOW + 1_000, NOW);
+  schedule.set('ready-kept', NOW, NOW);
+  schedule.set('gone', NOW, NOW);
+  schedule.clear((id) => id.includes('kept'));
+  assert.equal(schedule.size, 2);
+  assert.deepEqual(drain(schedule, NOW + 1_000), ['ready-kept', 'kept']);
+});
+
 test('rescheduling moves a message; delete and clear forget it', () => {
   const { schedule } = scheduleWith();
   schedule.set('a', NOW, NOW);
@@ -74,7 +105,7 @@ test('rescheduling moves a message; delete and clear forget it', () => {
   schedule.set('c', NOW + 1, NOW);
   schedule.clear();
   assert.equal(schedule.size, 0);
-  assert.equal(schedule.nextAt(), Infinity);
+  assert.equal(schedule.nextAt(NOW), Infinity);
 });
 
 test('allDueNow (retry --all, a settings change) makes every waiting message due', () => {
@@ -82,7 +113,7 @@ test('allDueNow (retry --all, a settings change) makes every waiting message due
   schedule.set('a', NOW + 60_000, NOW);
   schedule.set('b', NOW + 3_600_000, NOW);
   schedule.allDueNow();
-  assert.equal(schedule.nextAt(), Infinity);
+  assert.equal(schedule.nextAt(NOW), Infinity);
   assert.deepEqual(drain(schedule), ['a', 'b']);
 });
 
