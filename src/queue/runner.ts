@@ -128,7 +128,7 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   private scheduleEntry(entry: QueueEntry): void {
     if (entry.state.held || isFinished(entry.state)) return;
     this.setPending(entry.arrival.id, pendingAddresses(entry.state));
-    this.schedule.set(entry.arrival.id, Date.parse(entry.state.nextAttempt) || Date.now());
+    this.schedule.set(entry.arrival.id, Date.parse(entry.state.nextAttempt));
   }
 
   private noteChange(id: QueueId): void {
