@@ -6,7 +6,7 @@
  * ratios. Figures, not tests: nothing here passes or fails.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,6 +15,17 @@ import { startRelay } from '../test/support/relay.js';
 import { hwmKb, nowMs, sampleMemory, smtpSource, startSink, treePssKb, treeRssKb, type Sink } from './measure.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+/**
+ * A private copy of node for the relays under test. PSS divides a page among
+ * the processes that map it: run by this script's own node binary, a relay
+ * would share the binary's pages with the benchmark and look smaller than it
+ * is on a box where it runs alone (as the single executable does).
+ */
+const NODE_DIR = mkdtempSync(path.join(tmpdir(), 'edge-relay-bench-node-'));
+const NODE = path.join(NODE_DIR, 'node');
+copyFileSync(process.execPath, NODE);
+process.once('exit', () => rmSync(NODE_DIR, { recursive: true, force: true }));
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 3000);
 const LATENCY_MESSAGES = 300;
 const MB = 1024 * 1024;
@@ -59,6 +70,7 @@ function serviceNodeOptions(): string {
 
 async function startEdge(sink: Sink): Promise<Target> {
   const relay = await startRelay({
+    node: NODE,
     env: { NODE_OPTIONS: serviceNodeOptions() },
     config: {
       smtp: { maxMessageSize: 100 * MB, maxConnections: 200, maxConnectionsPerClient: 200, maxMessagesPerMinute: 1_000_000 },
@@ -80,7 +92,7 @@ async function startEdge(sink: Sink): Promise<Target> {
 async function startFloor(sink: Sink): Promise<Target> {
   const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-bench-floor-'));
   const port = await freePort();
-  const child = spawn(process.execPath, [path.join(HERE, 'floor.mjs'), String(port), String(sink.port), dir], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(NODE, [...serviceNodeOptions().split(' ').filter(Boolean), path.join(HERE, 'floor.mjs'), String(port), String(sink.port), dir], { stdio: ['ignore', 'inherit', 'inherit'] });
   await waitListening(port);
   return {
     name: 'floor',

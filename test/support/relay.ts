@@ -84,6 +84,8 @@ export interface StartOptions {
   /** Reuse a directory (restart after a crash) */
   dir?: string;
   env?: NodeJS.ProcessEnv;
+  /** The node binary to run it with (the benchmark uses a private copy) */
+  node?: string;
 }
 
 export async function startRelay(options: StartOptions = {}): Promise<RunningRelay> {
@@ -91,7 +93,7 @@ export async function startRelay(options: StartOptions = {}): Promise<RunningRel
   const dataDir = path.join(dir, 'data');
   const configFile = path.join(dir, 'config.json');
   writeFileSync(configFile, JSON.stringify(testConfig(dataDir, options.config), null, 2));
-  const child = spawn(process.execPath, [BIN, 'serve', '--config', configFile], { cwd: dir, env: { ...process.env, ...options.env } });
+  const child = spawn(options.node ?? process.execPath, [BIN, 'serve', '--config', configFile], { cwd: dir, env: { ...process.env, ...options.env } });
   const logs: LogLine[] = [];
   const waiters: (() => void)[] = [];
   let raw = '';
