@@ -88,7 +88,7 @@ async function startEdge(sink: Sink): Promise<Target> {
   };
 }
 
-/** The design card's libraries alone (see bench/floor.mjs): what no relay built on them can beat */
+/** The design card's libraries alone (see bench/floor.mjs): the steps edge-relay takes per message, without its own work */
 async function startFloor(sink: Sink): Promise<Target> {
   const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-bench-floor-'));
   const port = await freePort();

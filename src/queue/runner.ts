@@ -54,9 +54,8 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   private readonly busy = new Map<string, number>();
   /** Arrival records of messages taken in by this process: a delivery need not read them back */
   private readonly known = new Map<QueueId, QueueEntry>();
-  /** Destination keys per message, worked out once per settings version */
-  private readonly routed = new Map<QueueId, string[]>();
-  private routedWith: Config | undefined;
+  /** The settings the schedule's groups were routed with */
+  private groupedWith: Config | undefined;
   /** Rescans reading the spool right now, and the messages whose schedule changed meanwhile (arrived, or an attempt ended) */
   private scanning = 0;
   private readonly changedDuringScan = new Set<QueueId>();
@@ -90,8 +89,6 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     const keep = (id: QueueId) => changed.has(id);
     this.schedule.clear(keep);
     for (const map of [this.pending, this.known]) for (const id of map.keys()) if (!keep(id)) map.delete(id);
-    this.followSettings();
-    this.routed.clear();
     for (const entry of entries) if (!keep(entry.arrival.id)) this.scheduleEntry(entry);
     this.pump();
   }
@@ -118,7 +115,6 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   private arrived(entry: QueueEntry): void {
     const id = entry.arrival.id;
     this.noteChange(id);
-    this.followSettings();
     this.known.set(id, entry);
     this.setPending(id, pendingAddresses(entry.state));
     this.schedule.set(id, Date.now());
@@ -135,29 +131,21 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     if (this.scanning) this.changedDuringScan.add(id);
   }
 
-  /** Routing depends on the settings: after a change every message is routed again */
+  /** Routing depends on the settings: after a change every due message is routed again */
   private followSettings(): void {
     const config = this.options.config();
-    if (config === this.routedWith) return;
-    this.routed.clear();
-    this.routedWith = config;
+    if (config === this.groupedWith) return;
+    this.groupedWith = config;
     this.schedule.regroup();
   }
 
-  /** The destinations a message's pending recipients go to now */
+  /** The destinations a message's pending recipients go to now (asked by the schedule once per message falling due) */
   private destinationsOf(id: QueueId): string[] {
-    const config = this.options.config();
-    let keys = this.routed.get(id);
-    if (!keys) {
-      const recipients = this.pending.get(id) ?? [];
-      keys = [...new Set(groupByDestination(recipients, config).map((group) => destinationKey(group.destination)))];
-      this.routed.set(id, keys);
-    }
-    return keys;
+    const recipients = this.pending.get(id) ?? [];
+    return [...new Set(groupByDestination(recipients, this.options.config()).map((group) => destinationKey(group.destination)))];
   }
 
   private setPending(id: QueueId, recipients: string[] | undefined): void {
-    this.routed.delete(id);
     if (recipients) {
       this.pending.set(id, recipients);
       return;

@@ -1,7 +1,7 @@
 /** Intake TLS for devices: off by default, STARTTLS and implicit TLS when asked, a legacy profile for TLS 1.0 devices */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { setupAdmin, type WebClient } from '../support/browser.js';
+import { type WebClient, setupAdminOf } from '../support/browser.js';
 import { RawSmtp, run } from '../support/clients.js';
 import { freePort } from '../support/ports.js';
 import { startRelay, type RunningRelay } from '../support/relay.js';
@@ -76,8 +76,7 @@ describe('modern profile', () => {
   before(async () => {
     smtpsPort = await freePort();
     relay = await startRelay({ config: { smtp: { tls: { starttls: true, port: smtpsPort, profile: 'modern' } } } });
-    const line = await relay.waitForLog((l) => typeof l.setupToken === 'string');
-    admin = await setupAdmin(`http://127.0.0.1:${relay.webPort}`, String(line.setupToken), 'correct horse battery');
+    admin = await setupAdminOf(relay);
   });
   after(async () => {
     await relay.stop();

@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { resolveConfig } from '../../src/config/validate.js';
 import { silentLogger } from '../../src/log.js';
 import { OAuthClient } from '../../src/oauth/client.js';
-import { setupAdmin, type WebClient } from '../support/browser.js';
+import { type WebClient, setupAdminOf } from '../support/browser.js';
 import { makeCerts } from '../support/certs.js';
 import { smtplibSend } from '../support/clients.js';
 import { startOAuthServer, type OAuthServer } from '../support/oauth-server.js';
@@ -200,8 +200,7 @@ describe('XOAUTH2 with a device sign-in (Google-style challenge), then revoked',
     oauth.approve(code.userCode);
     await waitUntil(() => client.deviceLoginState().state === 'done', 10_000, `the device sign-in (${JSON.stringify(client.deviceLoginState())})`);
     relay = await startRelay({ dir, config: relayConfig(upstream, oauth, 'device') });
-    const line = await relay.waitForLog((l) => typeof l.setupToken === 'string');
-    admin = await setupAdmin(`http://127.0.0.1:${relay.webPort}`, String(line.setupToken), 'correct horse battery');
+    admin = await setupAdminOf(relay);
   });
   after(async () => {
     await relay.stop();

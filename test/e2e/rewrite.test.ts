@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { setupAdmin, type WebClient } from '../support/browser.js';
+import { type WebClient, setupAdminOf } from '../support/browser.js';
 import { RawSmtp, smtplibSend } from '../support/clients.js';
 import { startRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
@@ -72,8 +72,7 @@ describe('per-device sender alignment', () => {
         ...viaSmarthost(upstream, { rewrite: { envelopeFrom: 'bounces@contoso.test', headerFrom: 'scanner@contoso.test', useDeviceName: true } }),
       },
     });
-    const line = await relay.waitForLog((l) => typeof l.setupToken === 'string');
-    admin = await setupAdmin(`http://127.0.0.1:${relay.webPort}`, String(line.setupToken), 'correct horse battery');
+    admin = await setupAdminOf(relay);
   });
   after(async () => {
     await relay.stop();

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { makeCerts } from '../support/certs.js';
 import { RawSmtp } from '../support/clients.js';
-import { setupAdmin, type WebClient } from '../support/browser.js';
+import { type WebClient, setupAdminOf } from '../support/browser.js';
 import { startDnsServer, type DnsServer } from '../support/dns-server.js';
 import { startOAuthServer, type OAuthServer } from '../support/oauth-server.js';
 import { startRelay, type RunningRelay } from '../support/relay.js';
@@ -44,8 +44,7 @@ describe('the Sender page and device transcripts', () => {
         },
       },
     });
-    const line = await relay.waitForLog((l) => typeof l.setupToken === 'string');
-    admin = await setupAdmin(`http://127.0.0.1:${relay.webPort}`, String(line.setupToken), 'correct horse battery');
+    admin = await setupAdminOf(relay);
   });
   after(async () => {
     await relay.stop();

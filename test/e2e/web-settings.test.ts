@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { setupAdmin, type WebClient } from '../support/browser.js';
+import { type WebClient, setupAdminOf } from '../support/browser.js';
 import { RawSmtp, smtplibSend } from '../support/clients.js';
 import { freePort } from '../support/ports.js';
 import { startRelay, type RunningRelay } from '../support/relay.js';
@@ -31,8 +31,7 @@ describe('the Settings page: sign-in, sender alignment, device TLS, secrets, res
         ...viaSmarthost(upstream, { oauth2: { provider: 'microsoft', flow: 'client_credentials', tenant: 'contoso.test', clientId: 'app-1', clientSecret: CLIENT_SECRET, tokenUrl: LOOPBACK_TOKEN_URL } }, { user: 'relay@contoso.test', password: PASSWORD }),
       },
     });
-    const line = await relay.waitForLog((l) => typeof l.setupToken === 'string');
-    admin = await setupAdmin(`http://127.0.0.1:${relay.webPort}`, String(line.setupToken), 'correct horse battery');
+    admin = await setupAdminOf(relay);
   });
   after(async () => {
     await relay.stop();

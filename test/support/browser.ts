@@ -4,6 +4,7 @@
  * cookie-keeping HTTP client for checks on every route and header.
  */
 import { chromium, type Browser } from 'playwright-core';
+import type { RunningRelay } from './relay.js';
 
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
@@ -61,6 +62,12 @@ export class WebClient {
 }
 
 /** Sets the admin password through the setup page with the token from the log; returns a logged-in client */
+/** The admin of a relay just started: its setup token from the log, then `password` */
+export async function setupAdminOf(relay: RunningRelay, password = 'correct horse battery'): Promise<WebClient> {
+  const line = await relay.waitForLog((l) => typeof l.setupToken === 'string');
+  return setupAdmin(`http://127.0.0.1:${relay.webPort}`, String(line.setupToken), password);
+}
+
 export async function setupAdmin(base: string, token: string, password: string): Promise<WebClient> {
   const client = new WebClient(base);
   await client.get('/setup');
