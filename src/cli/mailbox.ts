@@ -2,6 +2,7 @@
 import { UsageError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { MailboxStore } from '../mailbox/store.js';
+import { plural } from '../util/plural.js';
 import { loadConfig, readPasswordFromStdin, type CommandContext } from './context.js';
 
 export async function mailboxCommand(ctx: CommandContext): Promise<number> {
@@ -14,7 +15,7 @@ export async function mailboxCommand(ctx: CommandContext): Promise<number> {
       if (names.length === 0) ctx.out('No mailboxes yet');
       for (const mailbox of names) {
         const { messages, bytes } = await store.usage(mailbox);
-        ctx.out(`${mailbox.padEnd(24)} ${String(messages).padStart(6)} messages ${String(bytes).padStart(12)} bytes`);
+        ctx.out(`${mailbox.padEnd(24)} ${plural(messages, 'message').padStart(15)} ${plural(bytes, 'byte').padStart(18)}`);
       }
       return 0;
     }

@@ -7,6 +7,7 @@ import type { QueueListItem } from '../spool/records.js';
 import { Spool } from '../spool/spool.js';
 import { formatDuration } from '../util/duration.js';
 import { nudgeServer } from '../util/pidfile.js';
+import { plural } from '../util/plural.js';
 import { loadConfig, type CommandContext } from './context.js';
 
 export async function queueCommand(ctx: CommandContext): Promise<number> {
@@ -27,7 +28,7 @@ export async function queueCommand(ctx: CommandContext): Promise<number> {
     }
     case 'retry':
       if (ctx.flags.all) {
-        ctx.out(`Retrying ${await admin.retryAll()} message(s) now`);
+        ctx.out(`Retrying ${plural(await admin.retryAll(), 'message')} now`);
         return 0;
       }
       return act(ctx, admin, 'retry', idText);
@@ -59,7 +60,7 @@ function formatTable(items: QueueListItem[]): string {
     const age = formatDuration(now - Date.parse(item.receivedAt));
     const rcpts = item.recipients.map((r) => `${r.address} (${r.status})`).join(', ');
     const error = item.lastError ? `\n    last error: ${item.lastError}` : '';
-    return `${item.id}  ${String(item.size).padStart(9)} B  ${age.padStart(4)}  ${item.attempts} tries  <${item.from}> -> ${rcpts}${error}`;
+    return `${item.id}  ${String(item.size).padStart(9)} B  ${age.padStart(4)}  ${plural(item.attempts, 'try', 'tries').padStart(9)}  <${item.from}> -> ${rcpts}${error}`;
   });
-  return `${lines.join('\n')}\n-- ${items.length} message(s)`;
+  return `${lines.join('\n')}\n-- ${plural(items.length, 'message')}`;
 }

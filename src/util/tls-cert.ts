@@ -5,6 +5,7 @@
  * that accepted it once keep trusting it. selfsigned is pure JavaScript, so
  * the single executable needs no openssl.
  */
+import { X509Certificate } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, errnoCode } from '../errors.js';
@@ -49,7 +50,8 @@ export async function loadOrCreateCertificate(options: CertificateOptions): Prom
   // The key first: a crash in between leaves no certificate, so the next start makes a fresh pair
   await writeFileAtomic(files.key, made.key, 0o600);
   await writeFileAtomic(files.cert, made.cert, 0o600);
-  options.log.info({ listener: name, cert: files.cert, fingerprint: made.fingerprint }, 'Generated a self-signed TLS certificate');
+  // SHA-256, as mail programs show it and as `openssl x509 -noout -fingerprint -sha256` prints it, so a person can compare
+  options.log.info({ listener: name, cert: files.cert, sha256Fingerprint: new X509Certificate(made.cert).fingerprint256 }, 'Generated a self-signed TLS certificate');
   return { key: made.key, cert: made.cert, generated: true };
 }
 
@@ -70,7 +72,7 @@ async function readPair(keyFile: string, certFile: string): Promise<{ key: strin
   }
 }
 
-async function selfSigned(hostname: string): Promise<{ key: string; cert: string; fingerprint: string }> {
+async function selfSigned(hostname: string): Promise<{ key: string; cert: string }> {
   const notBeforeDate = new Date(Date.now() - 60_000);
   const notAfterDate = new Date(notBeforeDate);
   notAfterDate.setFullYear(notAfterDate.getFullYear() + VALID_YEARS);
@@ -88,5 +90,5 @@ async function selfSigned(hostname: string): Promise<{ key: string; cert: string
       { name: 'subjectAltName', altNames: [{ type: 2, value: hostname }, { type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] },
     ],
   });
-  return { key: pems.private, cert: pems.cert, fingerprint: pems.fingerprint };
+  return { key: pems.private, cert: pems.cert };
 }

@@ -8,6 +8,7 @@
 import type { Config } from '../config/schema.js';
 import { configSchema } from '../config/schema.js';
 import { deepMerge, type JsonObject } from '../config/merge.js';
+import { issueSentence } from './issue-text.js';
 
 type ValueKind = 'text' | 'number' | 'megabytes' | 'lines' | 'words' | 'checkbox';
 
@@ -150,7 +151,8 @@ export function validatePatch(config: Config, patch: JsonObject): { errors: Fiel
     const path = issue.path.map(String);
     const spec = FIELDS.find((f) => f.key.every((part, i) => path[i] === part));
     const index = spec && path.length > spec.key.length ? Number(path[spec.key.length]) : undefined;
-    const text = index !== undefined && Number.isInteger(index) ? `Entry ${index + 1}: ${issue.message}` : issue.message;
+    const sentence = issueSentence(issue);
+    const text = index !== undefined && Number.isInteger(index) ? `Entry ${index + 1}: ${sentence}` : sentence;
     if (spec) errors[spec.name] ??= text;
     else other.push(`${path.join('.')}: ${issue.message}`);
   }

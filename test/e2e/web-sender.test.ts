@@ -120,9 +120,9 @@ describe('the Sender page and device transcripts', () => {
     assert.equal(found.lastResult?.text, '550 This device may only send to example.test');
     const row = /<tr data-address="127\.0\.0\.1">[\s\S]*?<\/tr>/.exec((await admin.get('/devices')).text)?.[0] ?? '';
     assert.match(row, /<span class="small muted rules">Rules: only to example\.test<\/span>/, 'the rule that refused it is shown');
-    assert.match(row, /<td class="first-seen"><span class="when" title="[^"]+">/);
-    assert.match(row, /<td class="num total-messages">1<\/td><td class="num total-bytes">\d+ B<\/td><td class="num total-rejects">1<\/td>/);
-    assert.match(row, /<td class="last-result"><span class="pill bad">rejected<\/span> <span class="small muted">550 This device may only send to example\.test<\/span>/);
+    assert.match(row, /<div class="first-seen">first <span class="when" title="[^"]+">/);
+    assert.match(row, /<span class="total-messages">1<\/span> sent<br><span class="small muted"><span class="total-bytes">\d+ B<\/span>, <span class="total-rejects">1<\/span> refused/);
+    assert.match(row, /<td class="last-result detail"><span class="pill bad">rejected<\/span> <span class="small muted">550 This device may only send to example\.test<\/span>/);
   });
 
   test('a device transcript shows the session with the password hidden', async () => {

@@ -3,6 +3,7 @@ import { UsageError } from '../../errors.js';
 import type { QueueAction } from '../../queue/admin.js';
 import { parseQueueId } from '../../spool/ids.js';
 import { BusyError } from '../../util/locks.js';
+import { plural } from '../../util/plural.js';
 import type { WebApp, WebState } from '../context.js';
 import { messageView, queueView } from '../views/queue.js';
 import { field, fields, redirectWith, render } from './render.js';
@@ -50,13 +51,13 @@ export function queueRoutes(app: WebApp, state: WebState): void {
   app.post('/queue', async (c) => {
     const command = await field(c, 'do');
     try {
-      if (command === 'retry-all') return redirectWith(c, '/queue', { kind: 'ok', text: `${await state.queue.retryAll()} message(s) will be retried now` });
+      if (command === 'retry-all') return redirectWith(c, '/queue', { kind: 'ok', text: `${plural(await state.queue.retryAll(), 'message')} will be retried now` });
       const [actionText = '', single] = command.split(':');
       const action = parseAction(actionText);
       const ids = single ? [single] : await fields(c, 'ids');
       if (ids.length === 0) return redirectWith(c, '/queue', { kind: 'error', text: 'Select one or more messages first' });
       const count = await apply(action, ids);
-      return redirectWith(c, '/queue', { kind: 'ok', text: `${count} message(s) ${PAST[action]}` });
+      return redirectWith(c, '/queue', { kind: 'ok', text: `${plural(count, 'message')} ${PAST[action]}` });
     } catch (err) {
       if (err instanceof UsageError || err instanceof BusyError) return redirectWith(c, '/queue', { kind: 'error', text: err.message });
       throw err;

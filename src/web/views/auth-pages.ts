@@ -1,6 +1,6 @@
 /** The two pages shown before login: first-start setup and login */
 import { html } from 'hono/html';
-import { csrfField, page, type Html } from './layout.js';
+import { csrfField, page, pathCode, type Html } from './layout.js';
 
 interface AuthPageOptions {
   hostname: string;
@@ -16,7 +16,7 @@ export function setupPage(options: AuthPageOptions & { tokenFile: string }): Htm
     { title: 'First start', hostname: options.hostname, version: options.version },
     html`<div class="login card"><h1>Welcome to edge-relay</h1>
 <p>Choose the admin password for this page. To prove you run this box, enter the <strong>setup token</strong>:
-it is printed in the service log (line "Admin password not set") and stored in <code>${options.tokenFile}</code>.</p>
+it is printed in the service log (line "Admin password not set") and stored in ${pathCode(options.tokenFile)}.</p>
 ${problem(options.error)}
 <form method="post" action="/setup" class="stack">${csrfField(options.csrf)}
 <label for="token">Setup token</label><input type="text" id="token" name="token" autocomplete="off" required>

@@ -1,7 +1,7 @@
 /** The dashboard: is mail flowing, and if not, why */
 import { html } from 'hono/html';
 import type { Overview } from '../overview.js';
-import { formatBytes, formatUptime, pill, when, type Html } from './layout.js';
+import { formatBytes, formatUptime, pathCode, pill, when, type Html } from './layout.js';
 
 const REACHABILITY: Record<Overview['upstream']['reachability'], string> = {
   reachable: 'Reachable',
@@ -40,14 +40,14 @@ function systemCard(o: Overview): Html {
   const usedShare = o.disk.totalBytes ? 1 - o.disk.freeBytes / o.disk.totalBytes : 0;
   return html`<div class="card"><h2>This box</h2>
 <dl class="facts small"><dt>Free disk</dt><dd>${formatBytes(o.disk.freeBytes)} of ${formatBytes(o.disk.totalBytes)} ${usedShare > 0.9 ? pill('failing', 'almost full') : ''}</dd>
-<dt>Data folder</dt><dd><code>${o.disk.path}</code></dd><dt>Version</dt><dd>${o.version}</dd><dt>Running for</dt><dd>${formatUptime(o.uptimeSeconds)}</dd>
+<dt>Data folder</dt><dd>${pathCode(o.disk.path)}</dd><dt>Version</dt><dd>${o.version}</dd><dt>Running for</dt><dd>${formatUptime(o.uptimeSeconds)}</dd>
 <dt>Alerts</dt><dd>${o.alerts.upstream.firing || o.alerts.queue.firing ? pill('failing', 'active') : pill('delivered', 'none')}</dd></dl></div>`;
 }
 
 function recentTable(o: Overview): Html {
   if (o.recent.length === 0) return html`<p class="muted">No deliveries since the relay started.</p>`;
   return html`<div class="table-wrap"><table><thead><tr><th>When</th><th>From</th><th>To</th><th>Result</th><th>Details</th></tr></thead><tbody>
-${o.recent.map((r) => html`<tr><td>${when(r.at)}</td><td>${r.from || '<>'}</td><td>${r.to}</td><td>${pill(r.status)}</td><td class="small muted">${r.text}</td></tr>`)}
+${o.recent.map((r) => html`<tr><td>${when(r.at)}</td><td class="addr">${r.from || '<>'}</td><td class="addr">${r.to}</td><td>${pill(r.status)}</td><td class="small muted detail">${r.text}</td></tr>`)}
 </tbody></table></div>`;
 }
 

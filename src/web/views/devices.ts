@@ -21,15 +21,15 @@ function ruleText(rule: DeviceRule | undefined): Html {
 
 /** Messages, bytes, refused: the same three for today and since first seen */
 const counts = (c: Counts, period: 'today' | 'total'): Html =>
-  html`<td class="num ${period}-messages">${c.messages}</td><td class="num ${period}-bytes">${formatBytes(c.bytes)}</td><td class="num ${period}-rejects">${c.rejects}</td>`;
+  html`<td class="num nowrap"><span class="${period}-messages">${c.messages}</span> sent<br><span class="small muted"><span class="${period}-bytes">${formatBytes(c.bytes)}</span>, <span class="${period}-rejects">${c.rejects}</span> refused</span></td>`;
 
 function deviceRow(d: Device, rule: DeviceRule | undefined, csrf: string): Html {
-  return html`<tr data-address="${d.address}"><td><code>${d.address}</code><br><a class="small" href="/devices/${encodeURIComponent(d.address)}/transcripts">transcripts</a>${ruleText(rule)}</td>
+  return html`<tr data-address="${d.address}"><td><code>${d.address}</code><br><span class="small muted">HELO ${d.helo || '—'}</span><br><a class="small" href="/devices/${encodeURIComponent(d.address)}/transcripts">transcripts</a>${ruleText(rule)}</td>
 <td><form method="post" action="/devices/name" class="actions">${csrfField(csrf)}<input type="hidden" name="address" value="${d.address}">
-<input type="text" name="name" value="${d.name}" placeholder="e.g. 3rd floor copier" aria-label="Name for ${d.address}"><button class="small">Save</button></form></td>
-<td>${d.helo || '—'}</td><td class="first-seen">${when(d.firstSeen)}</td><td>${when(d.lastSeen)}</td>
+<input type="text" class="name" name="name" value="${d.name}" placeholder="e.g. 3rd floor copier" aria-label="Name for ${d.address}"><button class="small">Save</button></form></td>
+<td class="small nowrap"><div class="first-seen">first ${when(d.firstSeen)}</div><div>last ${when(d.lastSeen)}</div></td>
 ${counts(d.today, 'today')}${counts(d.total, 'total')}
-<td class="last-result">${d.lastResult ? html`${pill(d.lastResult.status)} <span class="small muted">${d.lastResult.text}</span>` : '—'}</td></tr>`;
+<td class="last-result detail">${d.lastResult ? html`${pill(d.lastResult.status)} <span class="small muted">${d.lastResult.text}</span>` : '—'}</td></tr>`;
 }
 
 export function devicesView(devices: Device[], rules: (address: string) => DeviceRule | undefined, csrf: string): Html {
@@ -38,8 +38,7 @@ export function devicesView(devices: Device[], rules: (address: string) => Devic
 Give devices a name so you recognise them (with sender alignment on, the name can be the display name of the From). When a device "can't send", open its transcripts.
 A device's own rules (allowed recipient domains, rate, sender address) are set under <code>smtp.devices</code> in the config file and shown here.</p>
 <div class="table-wrap"><table><thead>
-<tr><th rowspan="2">Address</th><th rowspan="2">Name</th><th rowspan="2">HELO name</th><th rowspan="2">First seen</th><th rowspan="2">Last seen</th><th colspan="3">Today</th><th colspan="3">Since first seen</th><th rowspan="2">Last result</th></tr>
-<tr><th class="num">Messages</th><th class="num">Bytes</th><th class="num">Refused</th><th class="num">Messages</th><th class="num">Bytes</th><th class="num">Refused</th></tr>
+<tr><th>Address</th><th>Name</th><th>Seen</th><th class="num">Today</th><th class="num">Since first seen</th><th>Last result</th></tr>
 </thead><tbody>
 ${devices.map((d) => deviceRow(d, rules(d.address), csrf))}</tbody></table></div>`;
 }

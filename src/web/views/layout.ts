@@ -14,7 +14,7 @@ const NAV: [NavKey, string, string][] = [
   ['mailboxes', '/mailboxes', 'Mailboxes'],
   ['settings', '/settings', 'Settings'],
   ['sender', '/sender', 'Sender'],
-  ['test-mail', '/test-mail', 'Send a test mail'],
+  ['test-mail', '/test-mail', 'Test mail'],
   ['tokens', '/tokens', 'API tokens'],
 ];
 
@@ -34,7 +34,7 @@ export function page(frame: PageFrame, body: Html): Html {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${frame.title} · edge-relay</title><link rel="stylesheet" href="/assets/app.css"></head>
-<body><header><div class="bar"><span class="brand">edge-relay</span><span class="host">${frame.hostname}</span>
+<body><header><div class="bar"><span class="brand">edge-relay<span class="host">${frame.hostname}</span></span>
 ${nav
   ? html`<nav>${NAV.map(([key, href, label]) => html`<a href="${href}" class="${key === nav.active ? 'active' : ''}">${label}</a>`)}</nav>
 <form method="post" action="/logout">${csrfField(nav.csrf)}<button type="submit" class="small">Log out</button></form>`
@@ -42,6 +42,12 @@ ${nav
 </div></header>
 <main>${frame.flash ? html`<div class="notice ${frame.flash.kind}" role="status">${frame.flash.text}</div>` : ''}${body}</main>
 <footer>edge-relay ${frame.version}</footer></body></html>`;
+}
+
+/** A file or folder path that may wrap after a slash but never inside a name (a hyphen is no place to break a path) */
+export function pathCode(path: string): Html {
+  const parts = path.split(/(?<=\/)/);
+  return html`<code class="path">${parts.map((part, i) => html`${i ? html`<wbr>` : ''}<span>${part}</span>`)}</code>`;
 }
 
 export function formatBytes(bytes: number): string {

@@ -5,7 +5,7 @@ import type { DkimRecord } from '../../deliver/dkim.js';
 import type { OAuthStatus } from '../../oauth/client.js';
 import type { DeviceLoginState } from '../../oauth/device-login.js';
 import type { Transcript } from '../../intake/transcripts.js';
-import { csrfField, pill, type Html } from './layout.js';
+import { csrfField, pill, when, type Html } from './layout.js';
 
 export interface SenderPage {
   oauthEnabled: boolean;
@@ -40,7 +40,7 @@ ${p.flow === 'client_credentials'
 }
 
 function dkimCard(record: SenderPage['dkim']): Html {
-  if (!record) return html`<div class="card"><h2>DKIM</h2><p>Off. Turn on <code>delivery.dkim</code> (domain and selector) to sign relayed mail; this page then shows the DNS record to publish.</p></div>`;
+  if (!record) return html`<div class="card"><h2>DKIM</h2><p>Off. To sign relayed mail, tick <a href="/settings#dkim"><em>Settings → DKIM signing</em></a> and enter the domain and selector; this page then shows the DNS record to publish.</p></div>`;
   if ('error' in record) return html`<div class="card"><h2>DKIM</h2><p>${pill('failing', 'problem')} ${record.error}</p></div>`;
   return html`<div class="card"><h2>DKIM</h2><p>Publish this TXT record in your DNS, then run the pre-flight check below.</p>
 <dl class="facts small"><dt>Name</dt><dd><code id="dkim-name">${record.name}</code></dd><dt>Type</dt><dd>TXT</dd><dt>Value</dt><dd><code id="dkim-value" style="word-break: break-all">${record.value}</code></dd></dl></div>`;
@@ -73,7 +73,7 @@ ${transcripts
   .slice()
   .reverse()
   .map(
-    (t) => html`<div class="card"><h2>${t.startedAt}</h2><pre class="small">${t.lines.map((l) => `${TRANSCRIPT_PREFIX[l.dir]} ${l.text}\n`).join('')}${t.truncated ? '… (later lines not kept)\n' : ''}</pre></div>`,
+    (t) => html`<div class="card"><h2>Session ${when(t.startedAt)}</h2><pre class="small">${t.lines.map((l) => `${TRANSCRIPT_PREFIX[l.dir]} ${l.text}\n`).join('')}${t.truncated ? '… (later lines not kept)\n' : ''}</pre></div>`,
   )}
 <p><a href="/devices">Back to devices</a></p>`;
 }

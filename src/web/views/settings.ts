@@ -2,7 +2,7 @@
 import { html } from 'hono/html';
 import { PROVIDER_SMARTHOST } from '../../oauth/providers.js';
 import { CHECKBOXES_FIELD, FIELDS, type FieldErrors, type FormValues } from '../settings-form.js';
-import { csrfField, type Html } from './layout.js';
+import { csrfField, pathCode, type Html } from './layout.js';
 
 export interface SettingsModel {
   values: FormValues;
@@ -42,7 +42,7 @@ ${set ? html`<label class="hint"><input type="checkbox" name="${clear}"> Remove 
 }
 
 function persistenceNotice(m: SettingsModel): Html {
-  if (m.persistent) return html`<p class="lead">Saved to <code>${m.source}</code> and used at once: the next message already follows them.</p>`;
+  if (m.persistent) return html`<p class="lead">Saved to ${pathCode(m.source)} and used at once: the next message already follows them.</p>`;
   return html`<div class="notice warn"><strong>Changes last only until the relay restarts.</strong> It was started without a config file.
 To keep settings, create a file containing <code>{}</code> (for example <code>/etc/edge-relay/config.json</code>) and start the relay with
 <code>edge-relay serve --config /etc/edge-relay/config.json</code>; this page then saves into that file.</div>`;
@@ -133,7 +133,8 @@ ${row(m, 'digestTo', 'Daily summary to', 'optional: an address or a mailbox name
 const CHECKBOXES = FIELDS.filter((f) => f.kind === 'checkbox').map((f) => f.name).join(',');
 
 export function settingsView(m: SettingsModel, csrf: string): Html {
-  return html`<h1>Settings</h1>${persistenceNotice(m)}${restartNotice(m)}
+  const failed = Object.keys(m.errors).length > 0 || m.other.length > 0;
+  return html`<h1>Settings</h1>${failed ? '' : persistenceNotice(m)}${restartNotice(m)}
 ${m.other.length ? html`<div class="notice error">${m.other.map((o) => html`<div>${o}</div>`)}</div>` : ''}
 ${Object.keys(m.errors).length ? html`<div class="notice error" role="alert">Nothing was saved: please fix the fields marked below.</div>` : ''}
 <form method="post" action="/settings" class="stack">${csrfField(csrf)}<input type="hidden" name="${CHECKBOXES_FIELD}" value="${CHECKBOXES}">

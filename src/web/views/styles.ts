@@ -5,16 +5,16 @@ export const STYLES = `
 * { box-sizing: border-box; }
 body { margin:0; font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; color:var(--ink); background:var(--bg); }
 header { background:#243b53; color:#fff; }
-header .bar { max-width:1120px; margin:0 auto; padding:.7rem 1.2rem; display:flex; align-items:center; gap:1.5rem; flex-wrap:wrap; }
-header .brand { font-weight:600; font-size:1.1rem; letter-spacing:.01em; }
-header .host { color:#bcccdc; font-size:.85rem; }
+header .bar { max-width:1280px; margin:0 auto; padding:.7rem 1.2rem; display:flex; align-items:center; gap:1rem; flex-wrap:wrap; }
+header .brand { font-weight:600; font-size:1.1rem; letter-spacing:.01em; display:flex; flex-direction:column; line-height:1.25; }
+header .host { color:#bcccdc; font-size:.8rem; font-weight:400; }
 nav { display:flex; gap:.2rem; flex-wrap:wrap; flex:1; }
-nav a { color:#d9e2ec; text-decoration:none; padding:.35rem .7rem; border-radius:6px; }
+nav a { color:#d9e2ec; text-decoration:none; padding:.35rem .6rem; border-radius:6px; white-space:nowrap; }
 nav a:hover { background:#334e68; }
 nav a.active { background:#fff; color:#243b53; }
 header form { margin:0; }
 header button { background:transparent; color:#d9e2ec; border:1px solid #486581; }
-main { max-width:1120px; margin:0 auto; padding:1.2rem; }
+main { max-width:1280px; margin:0 auto; padding:1.2rem; }
 h1 { font-size:1.45rem; margin:.2rem 0 1rem; font-weight:600; }
 h2 { font-size:1.1rem; margin:0 0 .6rem; font-weight:600; }
 p.lead { color:var(--muted); margin-top:-.6rem; }
@@ -23,7 +23,7 @@ p.lead { color:var(--muted); margin-top:-.6rem; }
 .grid .card { margin-bottom:0; }
 .big { font-size:1.9rem; font-weight:600; line-height:1.2; }
 .muted { color:var(--muted); }
-.when { white-space:nowrap; }
+.when, .nowrap { white-space:nowrap; }
 .small { font-size:.85rem; }
 dl.facts { display:grid; grid-template-columns:max-content 1fr; gap:.25rem 1rem; margin:0; }
 dl.facts dt { color:var(--muted); }
@@ -32,6 +32,10 @@ table { width:100%; border-collapse:collapse; background:var(--card); }
 th, td { text-align:left; padding:.45rem .6rem; border-bottom:1px solid var(--line); vertical-align:top; }
 th { font-weight:600; color:var(--muted); font-size:.85rem; }
 td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
+/* Addresses and reply texts may break anywhere, so a long one narrows its column instead of pushing the buttons out */
+td.addr, td.detail { overflow-wrap:anywhere; }
+td.detail { min-width:12rem; }
+.stacked { display:flex; flex-direction:column; gap:.3rem; align-items:stretch; }
 .table-wrap { overflow-x:auto; border:1px solid var(--line); border-radius:10px; background:var(--card); margin-bottom:1rem; }
 .table-wrap table { border:0; }
 .pill { display:inline-block; padding:.05rem .55rem; border-radius:999px; font-size:.8rem; font-weight:600; background:#e4e7eb; color:#3e4c59; white-space:nowrap; }
@@ -44,6 +48,7 @@ td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
 .notice.warn { background:var(--warn-bg); color:var(--warn); border-color:#f3d98b; }
 form.stack label { display:block; font-weight:600; margin:.8rem 0 .2rem; }
 form.stack .hint { font-weight:400; color:var(--muted); font-size:.85rem; }
+input.name { min-width:11rem; }
 input[type=text], input[type=password], input[type=number], input[type=email], select, textarea {
   font:inherit; padding:.4rem .55rem; border:1px solid #bcccdc; border-radius:6px; width:100%; max-width:32rem; background:#fff; }
 textarea { min-height:5.5rem; font-family:ui-monospace,SFMono-Regular,Menlo,monospace; font-size:.9rem; }
@@ -56,9 +61,12 @@ button.small { padding:.15rem .5rem; font-size:.82rem; }
 .actions { display:flex; gap:.4rem; flex-wrap:wrap; align-items:center; margin:.6rem 0; }
 .inline { display:inline; }
 pre { background:#f0f4f8; padding:.8rem; border-radius:8px; overflow-x:auto; white-space:pre-wrap; word-break:break-all; font-size:.85rem; }
-code { font-family:ui-monospace,SFMono-Regular,Menlo,monospace; font-size:.9em; }
-.login { max-width:26rem; margin:3rem auto; }
+code { font-family:ui-monospace,SFMono-Regular,Menlo,monospace; font-size:.9em; white-space:nowrap; }
+/* A path may wrap after a slash, never inside a name (see pathCode) */
+code.path { white-space:normal; }
+code.path span { white-space:nowrap; }
+.login { max-width:32rem; margin:3rem auto; }
 fieldset { border:1px solid var(--line); border-radius:8px; padding:.4rem 1rem 1rem; margin:0 0 1rem; }
 legend { font-weight:600; padding:0 .3rem; }
-footer { max-width:1120px; margin:0 auto; padding:0 1.2rem 2rem; color:var(--muted); font-size:.82rem; }
+footer { max-width:1280px; margin:0 auto; padding:0 1.2rem 2rem; color:var(--muted); font-size:.82rem; }
 `;
