@@ -14,8 +14,12 @@ $(NODE_MODULES): package.json package-lock.json
 build: $(NODE_MODULES)
 	npx tsc -p tsconfig.json
 
+# make run keeps what the admin page saves in a config file of its own (git-ignored, like data/)
+RUN_CONFIG := data/config.json
+
 run: build
-	bin/edge-relay serve
+	@test -f $(RUN_CONFIG) || { mkdir -p data && (umask 077 && echo '{}' > $(RUN_CONFIG)) && echo "Created $(RUN_CONFIG): settings saved on the admin page are kept there"; }
+	bin/edge-relay serve --config $(RUN_CONFIG)
 
 test-deps:
 	@bash scripts/test-deps.sh

@@ -23,7 +23,9 @@ Usage:
   edge-relay config check [--config FILE]
   edge-relay --version | --help
 
-Without --config the embedded defaults apply and ./data is the data directory.`;
+Without --config: the file named by $EDGE_RELAY_CONFIG, else /etc/edge-relay/config.json
+(the service's, when it exists), else the embedded defaults with ./data as the data folder.
+Commands other than serve say on stderr which configuration and data folder they use.`;
 
 const COMMANDS: Record<string, (ctx: CommandContext) => Promise<number>> = {
   serve: serveCommand,
@@ -61,7 +63,7 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`Unknown command "${name}"\n\n${HELP}`);
     return 2;
   }
-  return command({ args, configFile: values.config, flags: values, out: (text) => console.log(text), stdin: process.stdin });
+  return command({ args, configFile: values.config, flags: values, out: (text) => console.log(text), note: (text) => console.error(text), stdin: process.stdin });
 }
 
 function exitCodeFor(err: unknown): number {

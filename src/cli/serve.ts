@@ -1,10 +1,10 @@
 /** edge-relay serve: runs until SIGTERM/SIGINT, then stops cleanly */
 import { startRelay } from '../app.js';
 import { createLogger } from '../log.js';
-import { loadConfig, type CommandContext } from './context.js';
+import { openConfig, type CommandContext } from './context.js';
 
 export async function serveCommand(ctx: CommandContext): Promise<number> {
-  const { store } = await loadConfig(ctx);
+  const { store } = await openConfig(ctx);
   const log = createLogger();
   const relay = await startRelay(store, log);
   await new Promise<void>((resolve) => {
