@@ -21,6 +21,7 @@ import { Spool } from './spool/spool.js';
 import { ensureDir } from './util/fsx.js';
 import { startAdmin } from './web/start.js';
 import { claimPidFile } from './util/pidfile.js';
+import { checkListeners } from './util/listen-check.js';
 
 export interface Relay {
   smtp: AddressInfo;
@@ -40,6 +41,7 @@ const STOP_GRACE_MS = 5_000;
 export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay> {
   const config = () => store.config;
   const dataDir = path.resolve(config().dataDir);
+  await checkListeners(config(), store.source);
   await ensureDir(dataDir);
   const releasePid = await claimPidFile(dataDir);
   const spool = await Spool.open(dataDir, log);

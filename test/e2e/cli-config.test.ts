@@ -5,7 +5,8 @@
  * the service's user, so the service can still read what it wrote.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -62,4 +63,22 @@ describe('root acting on the service folder', { skip: process.getuid?.() !== 0 &
       assert.equal(statSync(made).uid, NOBODY, `${made} belongs to the service's user`);
     }
   });
+});
+
+test('a port in use is named with its setting, before anything is created', async () => {
+  const busy = net.createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  const port = (busy.address() as net.AddressInfo).port;
+  try {
+    const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-busy-'));
+    const dataDir = path.join(dir, 'data');
+    const configFile = path.join(dir, 'config.json');
+    writeFileSync(configFile, JSON.stringify(testConfig(dataDir, { pop3: { port } })));
+    const served = await runCli(['serve', '--config', configFile], { cwd: dir });
+    assert.equal(served.code, 1, 'a temporary failure: systemd may try again');
+    assert.match(served.stderr, new RegExp(`Port 127\\.0\\.0\\.1:${port} \\(pop3\\.port\\) is already in use .* set pop3\\.port to a free port in ${configFile}`));
+    assert.equal(existsSync(dataDir), false, 'no data folder, pid file or postmaster mailbox was made');
+  } finally {
+    busy.close();
+  }
 });
