@@ -8,7 +8,7 @@ BINARIES := dist/edge-relay-linux-x64 dist/edge-relay-linux-arm64
 DEBS := dist/edge-relay_$(PKG_VERSION)_amd64.deb dist/edge-relay_$(PKG_VERSION)_arm64.deb
 BINARY_INPUTS := $(shell find src -type f) package.json package-lock.json scripts/build-binary.sh
 DEB_INPUTS := scripts/build-deb.sh image/edge-relay.service image/config.json \
-	$(wildcard image/debian/*) docs/readme/install.md
+	$(wildcard image/debian/*) $(shell find docs -type f \( -name '*.md' -o -name '*.png' \))
 
 binary: $(BINARIES)
 

@@ -4,7 +4,8 @@
 #   /usr/bin/edge-relay                       the executable
 #   /lib/systemd/system/edge-relay.service    the hardened unit
 #   /etc/edge-relay/config.json               appliance config (a conffile)
-#   /usr/share/doc/edge-relay/                copyright, install guide
+#   /usr/share/doc/edge-relay/                copyright and the pages of docs/ (the
+#                                             unit's Documentation= names install.md)
 #
 # Usage: scripts/build-deb.sh x64|arm64    -> dist/edge-relay_<version>_<amd64|arm64>.deb
 set -euo pipefail
@@ -31,7 +32,10 @@ install -D -m 0755 "$binary" "$stage/usr/bin/edge-relay"
 install -D -m 0644 image/edge-relay.service "$stage/lib/systemd/system/edge-relay.service"
 install -D -m 0644 image/config.json "$stage/etc/edge-relay/config.json"
 install -D -m 0644 image/debian/copyright "$stage/usr/share/doc/edge-relay/copyright"
-install -D -m 0644 docs/readme/install.md "$stage/usr/share/doc/edge-relay/install.md"
+# The docs are copied from docs/, their one source, keeping their layout so
+# links between the pages still work
+(cd docs && find . -type f \( -name '*.md' -o -name '*.png' \) -printf '%P\0') |
+  xargs -0 -I{} install -D -m 0644 "docs/{}" "$stage/usr/share/doc/edge-relay/{}"
 
 install -d "$stage/DEBIAN"
 install -m 0755 image/debian/postinst image/debian/prerm image/debian/postrm "$stage/DEBIAN/"

@@ -136,6 +136,16 @@ describe('installing the amd64 package into a scratch root', () => {
     assert.match(ok('dpkg-query', [`--admindir=${at('var/lib/dpkg')}`, '-W', '-f=${Status} ${Version}', 'edge-relay']), new RegExp(`^install ok installed ${VERSION}`));
   });
 
+  test('the docs are installed from docs/, every page as it is', () => {
+    const pages = readdirSync(path.join(ROOT, 'docs'), { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.md'));
+    assert.ok(pages.includes('install.md'), 'docs/install.md, which the unit names');
+    for (const page of pages) {
+      const installed = at(`usr/share/doc/edge-relay/${page}`);
+      assert.ok(existsSync(installed), `${page} in /usr/share/doc/edge-relay`);
+      assert.equal(readFileSync(installed, 'utf8'), readFileSync(path.join(ROOT, 'docs', page), 'utf8'), `${page} as in docs/`);
+    }
+  });
+
   test('the installed executable accepts the installed appliance config', () => {
     const out = ok(at('usr/bin/edge-relay'), ['config', 'check', '--config', at(CONFIG.slice(1))]);
     assert.match(out, /0\.0\.0\.0:25\b/);

@@ -22,7 +22,7 @@ const OAUTH_TONE: Record<OAuthStatus['state'], string> = { ok: 'delivered', 'nee
 
 function oauthCard(p: SenderPage, csrf: string): Html {
   if (!p.oauthEnabled) {
-    return html`<div class="card"><h2>Sign-in to the upstream (OAuth2)</h2><p>Off: the smarthost uses a user name and password. Microsoft 365 and Google are retiring passwords for SMTP; set <a href="/settings#oauth"><em>Settings → Upstream → Authentication</em></a> to OAuth2 and fill in <em>Upstream sign-in (OAuth2)</em>, then come back here to sign in (see the README, "Microsoft 365 in depth").</p></div>`;
+    return html`<div class="card"><h2>Sign-in to the upstream (OAuth2)</h2><p>Off: the smarthost uses a user name and password. Microsoft 365 and Google are retiring passwords for SMTP; set <a href="/settings#oauth"><em>Settings → Upstream → Authentication</em></a> to OAuth2 and fill in <em>Upstream sign-in (OAuth2)</em>, then come back here to sign in (step by step in the docs: docs/upstreams.md, "Microsoft 365" or "Google Workspace").</p></div>`;
   }
   const login = p.login;
   return html`<div class="card"><h2>Sign-in to the upstream (OAuth2)</h2>

@@ -71,7 +71,7 @@ ${row(m, 'verify', 'Certificate check', '', checkbox(m, 'verify', "Verify the se
 
 function oauth(m: SettingsModel): Html {
   return html`<fieldset id="oauth"><legend>Upstream sign-in (OAuth2)</legend>
-<p class="hint">Used when Authentication is OAuth2. Register an app with your provider (see the README), fill in its IDs here, save, then open the
+<p class="hint">Used when Authentication is OAuth2. Register an app with your provider (step by step in the docs: docs/upstreams.md, "Microsoft 365" or "Google Workspace"), fill in its IDs here, save, then open the
 <a href="/sender">Sender</a> page and press <em>Sign in (device code)</em>. App-only sign-in (Microsoft 365 client credentials) needs no sign-in there.</p>
 ${row(m, 'oauthProvider', 'Provider', '', select(m, 'oauthProvider', [['microsoft', 'Microsoft 365'], ['google', 'Google Workspace / Gmail'], ['generic', 'Other (token URL and scope in the config file)']]))}
 ${row(m, 'oauthFlow', 'Sign-in', '', select(m, 'oauthFlow', [['device', 'An admin signs in once (device code)'], ['client_credentials', 'App-only with a client secret (Microsoft 365 only)']]))}
