@@ -20,7 +20,7 @@ import { NO_UPSTREAM } from './route/router.js';
 import { Spool } from './spool/spool.js';
 import { ensureDir } from './util/fsx.js';
 import { startAdmin } from './web/start.js';
-import { claimPidFile } from './util/pidfile.js';
+import { claimDataDir } from './util/serve-lock.js';
 
 export interface Relay {
   smtp: AddressInfo;
@@ -41,7 +41,7 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
   const config = () => store.config;
   const dataDir = path.resolve(config().dataDir);
   await ensureDir(dataDir);
-  const releasePid = await claimPidFile(dataDir);
+  const releaseDataDir = await claimDataDir(dataDir, log);
   const spool = await Spool.open(dataDir, log);
   const recovered = await spool.recover();
   const mailboxes = await MailboxStore.open(dataDir, log);
@@ -88,7 +88,7 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
       await Promise.all([intake.stop(), pop3.stop(), runner.stop(STOP_GRACE_MS)]);
       deliverer.close();
       oauth.stop();
-      await releasePid();
+      await releaseDataDir();
       log.info('edge-relay stopped');
     },
   };
