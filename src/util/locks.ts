@@ -50,6 +50,7 @@ export class LockDir {
     return taken.release;
   }
 
+  /** Takes the lock, or names the running process that has it (a stale lock is taken over) */
   async take(name: string): Promise<Taken> {
     const file = path.join(this.dir, name);
     let holder: Holder = { identity: undefined };

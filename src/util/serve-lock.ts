@@ -30,5 +30,11 @@ export async function claimDataDir(dataDir: string, log: Logger): Promise<Releas
 /** Asks a running server to re-read the spool now; harmless when none runs */
 export async function nudgeServer(dataDir: string): Promise<void> {
   const server = await new LockDir(dataDir).runningHolder(SERVE_LOCK);
-  if (server?.identity) process.kill(server.identity.pid, 'SIGUSR2');
+  if (!server?.identity) return;
+  try {
+    process.kill(server.identity.pid, 'SIGUSR2');
+  } catch (err) {
+    // Stopped a moment ago: it re-reads the spool when it starts again
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
 }

@@ -52,6 +52,7 @@ test('another process: running only while the record matches it', async () => {
     assert.equal(isRunning({ pid: sleeper.pid }), true, 'a bare pid of a live process is all an earlier version said');
   });
   assert.equal(isRunning({ pid: 999_999_999 }), false);
+  assert.equal(isRunning({ pid: 99_999_999_999 }), false, 'beyond what kill() takes');
 });
 
 test('a process that exited but is not reaped yet (a zombie) is not running', async () => {
