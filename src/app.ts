@@ -20,7 +20,7 @@ import { NO_UPSTREAM } from './route/router.js';
 import { Spool } from './spool/spool.js';
 import { ensureDir } from './util/fsx.js';
 import { startAdmin } from './web/start.js';
-import { claimPidFile } from './util/pidfile.js';
+import { claimDataDir } from './util/serve-lock.js';
 import { checkListeners } from './util/listen-check.js';
 
 export interface Relay {
@@ -43,7 +43,7 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
   const dataDir = path.resolve(config().dataDir);
   await checkListeners(config(), store.source);
   await ensureDir(dataDir);
-  const releasePid = await claimPidFile(dataDir);
+  const releaseDataDir = await claimDataDir(dataDir, log);
   const spool = await Spool.open(dataDir, log);
   const recovered = await spool.recover();
   const mailboxes = await MailboxStore.open(dataDir, log);
@@ -90,7 +90,7 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
       await Promise.all([intake.stop(), pop3.stop(), runner.stop(STOP_GRACE_MS)]);
       deliverer.close();
       oauth.stop();
-      await releasePid();
+      await releaseDataDir();
       log.info('edge-relay stopped');
     },
   };

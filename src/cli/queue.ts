@@ -6,7 +6,7 @@ import { parseQueueId } from '../spool/ids.js';
 import type { QueueListItem } from '../spool/records.js';
 import { Spool } from '../spool/spool.js';
 import { formatDuration } from '../util/duration.js';
-import { nudgeServer } from '../util/pidfile.js';
+import { nudgeServer } from '../util/serve-lock.js';
 import { plural } from '../util/plural.js';
 import { loadConfig, type CommandContext } from './context.js';
 

@@ -59,7 +59,7 @@ export class Spool extends EventEmitter<SpoolEvents> {
   private constructor(root: string, private readonly log: Logger) {
     super();
     this.root = root;
-    this.locks = new LockDir(this.dir('locks'));
+    this.locks = new LockDir(this.dir('locks'), log);
   }
 
   static async open(dataDir: string, log: Logger): Promise<Spool> {

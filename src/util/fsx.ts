@@ -91,12 +91,3 @@ export async function readJsonFile<T>(file: string): Promise<T | undefined> {
     throw err;
   }
 }
-
-export function isPidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

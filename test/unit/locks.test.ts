@@ -1,16 +1,20 @@
 /**
  * updateJsonFile: the mailbox users and the API tokens are changed by the
  * running server and by the CLI at the same time. Every change must survive,
- * within one process and across processes.
+ * within one process and across processes. LockDir: a lock left by an earlier
+ * process with this one's pid is taken over, one this process holds is not.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { updateJsonFile } from '../../src/util/locks.js';
+import { createLogger } from '../../src/log.js';
+import { BusyError, LockDir, updateJsonFile } from '../../src/util/locks.js';
+import { SELF, formatIdentity } from '../../src/util/process-identity.js';
 
 const LOCKS_MODULE = fileURLToPath(new URL('../../src/util/locks.ts', import.meta.url));
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -48,4 +52,47 @@ test('changes at once from four processes (the CLI beside the server): every one
   const entries = JSON.parse(readFileSync(file, 'utf8')) as string[];
   assert.equal(entries.length, 20, `kept: ${entries.join(' ')}`);
   assert.deepEqual(readdirSync(path.dirname(file)), ['api-tokens.json'], 'no lock is left');
+});
+
+/** Records left by earlier processes that had this process's pid: pid 1 in a container, the same pid after a reboot */
+function staleRecordsWithOurPid(): string[] {
+  const started = SELF.started!;
+  return [
+    String(SELF.pid),
+    formatIdentity({ pid: SELF.pid, started: { ...started, ticks: started.ticks - 1 } }),
+    formatIdentity({ pid: SELF.pid, started: { ...started, bootId: '00000000-0000-4000-8000-000000000000' } }),
+  ];
+}
+
+function capturedLog(): { lines: string[]; log: ReturnType<typeof createLogger> } {
+  const lines: string[] = [];
+  return { lines, log: createLogger({ destination: new Writable({ write: (chunk, _e, done) => (lines.push(String(chunk)), done()) }) }) };
+}
+
+test('a lock left by an earlier process with our pid is taken over and logged; the one we hold is not', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-locks-'));
+  const file = path.join(dir, 'message');
+  const { lines, log } = capturedLog();
+  const locks = new LockDir(dir, log);
+  for (const stale of staleRecordsWithOurPid()) {
+    symlinkSync(stale, file);
+    const release = await locks.acquire('message');
+    assert.equal(readlinkSync(file), formatIdentity(SELF));
+    await assert.rejects(locks.acquire('message'), BusyError, 'held by this very process: never stale to itself');
+    await release();
+    assert.ok(lines.some((line) => line.includes('Took over a lock whose holder no longer runs') && line.includes(`"holder":"${stale}"`)), `logged: ${lines.join('')}`);
+  }
+});
+
+test('at startup only the stale locks go, each with a log line', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-locks-'));
+  const { lines, log } = capturedLog();
+  const stale = staleRecordsWithOurPid();
+  stale.forEach((record, n) => symlinkSync(record, path.join(dir, `stale-${n}`)));
+  const release = await new LockDir(dir).acquire('held');
+  await new LockDir(dir, log).removeStale();
+  assert.deepEqual(readdirSync(dir), ['held']);
+  assert.equal(lines.length, stale.length);
+  await release();
+  assert.equal(existsSync(path.join(dir, 'held')), false);
 });
