@@ -22,6 +22,7 @@ import { copyRecipients } from './copies.js';
 import { ClientLimits } from './limits.js';
 import { MessageFixer } from './message-fixer.js';
 import { NetworkPolicy } from './policy.js';
+import { SessionWatch } from './sessions.js';
 import { TranscriptLog } from './transcripts.js';
 import { tlsServerOptions, wantsTls, type TlsServerOptions } from './tls.js';
 import { missingHeaders, receivedHeader } from './received.js';
@@ -44,12 +45,17 @@ const MIN_FREE_BYTES = 1024 * 1024;
 /** How long a session in progress may take to finish when we stop (CONTRACT: exit within 10 s) */
 const CLOSE_GRACE_MS = 5_000;
 
+/** How often sessions are checked against their progress deadline */
+const SWEEP_MS = 1_000;
+
 const asRelayError = (err: unknown): RelayError => (err instanceof RelayError ? err : storageError(err));
 
 /** smtp-server sends err.message as the reply text; ours carries its enhanced status code */
 function hookError(relay: RelayError): Error {
   return Object.assign(new Error(`${relay.enhanced} ${relay.message}`), { responseCode: relay.smtpCode });
 }
+
+type RefusalStage = 'connect' | 'mail' | 'rcpt' | 'data';
 
 export interface DeviceEvent {
   client: string;
@@ -60,8 +66,8 @@ export interface DeviceEvent {
 export interface IntakeEvents {
   /** A message was accepted and is durable in the spool */
   queued: [DeviceEvent & { id: string; from: string; to: string[]; size: number }];
-  /** A command was refused (policy, syntax, size, disk) */
-  rejected: [DeviceEvent & { stage: 'mail' | 'rcpt' | 'data'; code: number; reason: string }];
+  /** A client or a command was refused (network, policy, syntax, size, disk) */
+  rejected: [DeviceEvent & { stage: RefusalStage; code: number; reason: string }];
 }
 
 function listen(server: LegacySMTPServer, port: number, host: string): Promise<AddressInfo> {
@@ -77,10 +83,10 @@ export class Intake extends EventEmitter<IntakeEvents> {
   tlsAddress: AddressInfo | undefined;
   private policy: NetworkPolicy;
   private readonly limits = new ClientLimits();
+  private readonly sessions = new SessionWatch(this.servers);
+  private sweeper: NodeJS.Timeout | undefined;
   /** The last sessions of each device, for troubleshooting from the admin page */
   readonly transcripts = new TranscriptLog();
-  /** Sessions counted against their client's connection limit */
-  private readonly counted = new Set<string>();
   private policySource: readonly string[];
   private settingsSource: Config | undefined;
 
@@ -102,6 +108,7 @@ export class Intake extends EventEmitter<IntakeEvents> {
       this.servers.push(secure);
       this.tlsAddress = await listen(secure, config.smtp.tls.port, config.smtp.host);
     }
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS).unref();
     return address;
   }
 
@@ -112,7 +119,8 @@ export class Intake extends EventEmitter<IntakeEvents> {
   }
 
   private createServer(config: Config, tls: TlsServerOptions | undefined, implicit: boolean): LegacySMTPServer {
-    const server = new LegacySMTPServer({
+    const server = new LegacySMTPServer(
+      {
       ...tls,
       secure: implicit,
       ...settingLimits(config),
@@ -137,12 +145,18 @@ export class Intake extends EventEmitter<IntakeEvents> {
           callback(this.refuse('rcpt', session, err));
         }
       },
-      onData: (stream, session, callback) =>
-        void this.onData(stream, session).then(
-          (id) => callback(null, `2.0.0 Ok: queued as ${id}`),
-          (err) => callback(this.refuse('data', session, err)),
-        ),
-    });
+      onData: (stream, session, callback) => {
+        this.sessions.receiving(session.id, true);
+        void this.onData(stream, session)
+          .finally(() => this.sessions.receiving(session.id, false))
+          .then(
+            (id) => callback(null, `2.0.0 Ok: queued as ${id}`),
+            (err) => callback(this.refuse('data', session, err)),
+          );
+      },
+      },
+      this.sessions.makeRoom,
+    );
     server.on('error', (err) => {
       // A failed handshake on the implicit-TLS port has no session yet: its transcript line is made here
       this.transcripts.serverError(err);
@@ -156,11 +170,12 @@ export class Intake extends EventEmitter<IntakeEvents> {
    * client that never closes its end of the socket does not hold us longer.
    */
   async stop(): Promise<void> {
+    clearInterval(this.sweeper);
     const closing = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     await Promise.race([Promise.all(closing), new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS + 500).unref())]);
   }
 
-  private refuse(stage: 'mail' | 'rcpt' | 'data', session: SMTPServerSession, err: unknown): Error {
+  private refuse(stage: RefusalStage, session: SMTPServerSession, err: unknown): Error {
     const relay = asRelayError(err);
     this.emit('rejected', { client: session.remoteAddress, helo: session.hostNameAppearsAs || '', at: new Date(), stage, code: relay.smtpCode, reason: relay.message });
     return hookError(relay);
@@ -189,19 +204,31 @@ export class Intake extends EventEmitter<IntakeEvents> {
     this.applySettings(this.options.config());
     // One spelling per device from here on (limits, per-device rules, inventory, Received)
     session.remoteAddress = plainAddress(session.remoteAddress);
-    this.transcripts.start(session.id, session.remoteAddress);
-    const { maxConnectionsPerClient } = this.options.config().smtp;
-    if (this.limits.openConnection(session.remoteAddress, maxConnectionsPerClient)) {
-      this.counted.add(session.id);
-      return undefined;
+    const client = session.remoteAddress;
+    this.transcripts.start(session.id, client);
+    if (!this.currentPolicy().allows(client)) {
+      this.options.log.warn({ session: session.id, client }, 'Refused a client outside smtp.allowNetworks');
+      return this.refuse('connect', session, smtpReject(554, '5.7.1', `Access denied: client ${client} is not in the allowed networks of this relay`));
     }
-    this.options.log.warn({ session: session.id, client: session.remoteAddress, limit: maxConnectionsPerClient }, 'Too many connections from one client');
-    return hookError(smtpReject(421, '4.7.0', `Too many connections from ${session.remoteAddress}, try again later`));
+    const { maxConnectionsPerClient } = this.options.config().smtp;
+    if (this.sessions.connectionsFrom(client) >= maxConnectionsPerClient) {
+      this.options.log.warn({ session: session.id, client, limit: maxConnectionsPerClient }, 'Too many connections from one client');
+      return hookError(smtpReject(421, '4.7.0', `Too many connections from ${client}, try again later`));
+    }
+    this.sessions.opened(session.id, client);
+    return undefined;
   }
 
   private onClose(session: SMTPServerSession): void {
     this.transcripts.finish(session.id);
-    if (this.counted.delete(session.id)) this.limits.closeConnection(session.remoteAddress);
+    this.sessions.closed(session.id);
+  }
+
+  /** Closes the sessions past their progress deadline; the log says what a full listener or a stalled session cost */
+  private sweep(): void {
+    this.applySettings(this.options.config());
+    const { stalled, madeRoom } = this.sessions.sweep();
+    if (stalled || madeRoom) this.options.log.warn({ stalled, madeRoom }, 'Closed SMTP sessions that moved no mail, to keep room for devices (NOOP/RSET do not count as progress)');
   }
 
   /** Devices that insist on AUTH get it; any credentials pass, and nothing is required */
@@ -225,6 +252,7 @@ export class Intake extends EventEmitter<IntakeEvents> {
       this.options.log.error({ session: session.id, free, declared }, 'Refusing mail: the data disk is full');
       throw smtpReject(452, '4.3.1', 'Insufficient system storage, try again later');
     }
+    this.sessions.progressed(session.id);
   }
 
   private onRcptTo(address: SMTPServerAddress, session: SMTPServerSession): void {
@@ -244,6 +272,7 @@ export class Intake extends EventEmitter<IntakeEvents> {
     if (isLocalDomain(parsed.domain, config) && !this.options.mailboxes.exists(mailboxName(parsed.local))) {
       throw smtpReject(550, '5.1.1', `No such mailbox here: ${address.address}`);
     }
+    this.sessions.progressed(session.id);
   }
 
   private async onData(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {

@@ -1,0 +1,109 @@
+/**
+ * The open SMTP sessions as the pressure policy sees them, and the closing it
+ * decides on. The listeners' connection sets say what is open: the library
+ * takes a connection out of its set the moment the server closes it (QUIT, a
+ * 421), not when the client gets round to closing its socket, so a client that
+ * reconnects right after QUIT finds its slot free again.
+ */
+import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { formatDuration } from '../util/duration.js';
+import type { LegacySMTPServer } from './legacy-server.js';
+import { giveWay, progressDeadlineMs, stalled, underStress, type SessionState } from './pressure.js';
+
+interface Tracked {
+  client: string;
+  lastProgress: number;
+  receiving: boolean;
+}
+
+type Watched = SessionState & { connection: SMTPConnection };
+
+/** What a sweep or a full listener closed since the last report */
+export interface Reclaimed {
+  stalled: number;
+  madeRoom: number;
+}
+
+/** The library's idle timeout when none is set (smtp-server's SOCKET_TIMEOUT) */
+const LIBRARY_IDLE_MS = 60_000;
+
+export class SessionWatch {
+  private readonly sessions = new Map<string, Tracked>();
+  private madeRoom = 0;
+
+  constructor(
+    private readonly servers: readonly LegacySMTPServer[],
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Open sessions of `client` on every listener, counting only those the server has not closed */
+  connectionsFrom(client: string): number {
+    let open = 0;
+    for (const connection of this.connections()) if (this.sessions.get(connection.id)?.client === client) open++;
+    return open;
+  }
+
+  /** A session was admitted: its connect is its first progress */
+  opened(id: string, client: string): void {
+    this.sessions.set(id, { client, lastProgress: this.now(), receiving: false });
+  }
+
+  /** MAIL or RCPT was accepted */
+  progressed(id: string): void {
+    const session = this.sessions.get(id);
+    if (session) session.lastProgress = this.now();
+  }
+
+  /** A message body started arriving (true) or was received and decided on (false, which is progress) */
+  receiving(id: string, receiving: boolean): void {
+    const session = this.sessions.get(id);
+    if (!session) return;
+    session.receiving = receiving;
+    session.lastProgress = this.now();
+  }
+
+  closed(id: string): void {
+    this.sessions.delete(id);
+  }
+
+  /** For LegacySMTPServer: closes the session that gives way to a newcomer, if any may */
+  readonly makeRoom = (server: LegacySMTPServer): boolean => {
+    const connection = giveWay(this.states(server))?.connection;
+    if (!connection) return false;
+    connection.send(421, `4.4.2 ${connection.name} Idle connection closed: the relay is full and another client is waiting, try again later`);
+    this.madeRoom++;
+    return true;
+  };
+
+  /** Closes every session past its progress deadline; returns what was closed since the last sweep */
+  sweep(): Reclaimed {
+    let count = 0;
+    for (const server of this.servers) {
+      const { maxClients = Infinity, socketTimeout = LIBRARY_IDLE_MS } = server.options;
+      const open = server.connections.size;
+      const deadlineMs = progressDeadlineMs(open, maxClients, socketTimeout);
+      const why = underStress(open, maxClients) ? ' while the relay is busy' : '';
+      for (const { connection } of stalled(this.states(server), this.now(), deadlineMs)) {
+        connection.send(421, `4.4.2 ${connection.name} No mail transaction progress in ${formatDuration(deadlineMs)}${why} (NOOP, RSET and HELO do not count), closing connection`);
+        count++;
+      }
+    }
+    const reclaimed = { stalled: count, madeRoom: this.madeRoom };
+    this.madeRoom = 0;
+    return reclaimed;
+  }
+
+  private *connections(): Iterable<SMTPConnection> {
+    for (const server of this.servers) yield* server.connections;
+  }
+
+  /** Sessions admitted by onConnect; a connection still being greeted is not one yet */
+  private states(server: LegacySMTPServer): Watched[] {
+    const states: Watched[] = [];
+    for (const connection of server.connections) {
+      const tracked = this.sessions.get(connection.id);
+      if (tracked) states.push({ id: connection.id, ...tracked, inTransaction: Boolean(connection.session.envelope?.mailFrom), connection });
+    }
+    return states;
+  }
+}
