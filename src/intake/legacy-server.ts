@@ -75,7 +75,7 @@ export class LegacySMTPConnection extends SMTPConnection {
   override init(): void {
     this._setListeners(() => {
       const { maxClients } = this._server.options;
-      if (maxClients && this._server.connections.size > maxClients && !this._server.makeRoom()) {
+      if (maxClients && this._server.connections.size > maxClients && !this._server.makeRoom(this)) {
         return this.send(421, `${this.name} Too many connected clients, try again in a moment`, false);
       }
       this.connectionReady();
@@ -83,8 +83,8 @@ export class LegacySMTPConnection extends SMTPConnection {
   }
 }
 
-/** Closes one open connection so a newcomer fits; false when none may give way */
-export type MakeRoom = (server: LegacySMTPServer) => boolean;
+/** Closes one open connection of `server` so `newcomer` fits; false when none may give way */
+export type MakeRoom = (server: LegacySMTPServer, newcomer: SMTPConnection) => boolean;
 
 export class LegacySMTPServer extends SMTPServer {
   constructor(
@@ -94,8 +94,8 @@ export class LegacySMTPServer extends SMTPServer {
     super(options);
   }
 
-  makeRoom(): boolean {
-    return this.roomMaker(this);
+  makeRoom(newcomer: SMTPConnection): boolean {
+    return this.roomMaker(this, newcomer);
   }
 
   /** The library's connect() with our connection class */

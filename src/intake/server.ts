@@ -17,7 +17,7 @@ import { plainAddress } from '../util/ip.js';
 import { storageError, type Spool } from '../spool/spool.js';
 import { parseDuration } from '../util/duration.js';
 import { loadOrCreateCertificate } from '../util/tls-cert.js';
-import { LegacySMTPServer } from './legacy-server.js';
+import { LegacySMTPServer, type MakeRoom } from './legacy-server.js';
 import { copyRecipients } from './copies.js';
 import { ClientLimits } from './limits.js';
 import { MessageFixer } from './message-fixer.js';
@@ -155,7 +155,7 @@ export class Intake extends EventEmitter<IntakeEvents> {
           );
       },
       },
-      this.sessions.makeRoom,
+      this.makeRoom,
     );
     server.on('error', (err) => {
       // A failed handshake on the implicit-TLS port has no session yet: its transcript line is made here
@@ -206,18 +206,25 @@ export class Intake extends EventEmitter<IntakeEvents> {
     session.remoteAddress = plainAddress(session.remoteAddress);
     const client = session.remoteAddress;
     this.transcripts.start(session.id, client);
-    if (!this.currentPolicy().allows(client)) {
-      this.options.log.warn({ session: session.id, client }, 'Refused a client outside smtp.allowNetworks');
-      return this.refuse('connect', session, smtpReject(554, '5.7.1', `Access denied: client ${client} is not in the allowed networks of this relay`));
-    }
-    const { maxConnectionsPerClient } = this.options.config().smtp;
-    if (this.sessions.connectionsFrom(client) >= maxConnectionsPerClient) {
-      this.options.log.warn({ session: session.id, client, limit: maxConnectionsPerClient }, 'Too many connections from one client');
-      return hookError(smtpReject(421, '4.7.0', `Too many connections from ${client}, try again later`));
+    const refused = this.admission(client);
+    if (refused) {
+      this.options.log.warn({ session: session.id, client, reply: `${refused.smtpCode} ${refused.enhanced} ${refused.message}` }, 'SMTP connection refused');
+      return this.refuse('connect', session, refused);
     }
     this.sessions.opened(session.id, client);
     return undefined;
   }
+
+  /** Why a new connection from `client` is refused: outside smtp.allowNetworks, or over its connection limit */
+  private admission(client: string): RelayError | undefined {
+    if (!this.currentPolicy().allows(client)) return smtpReject(554, '5.7.1', `Access denied: client ${client} is not in the allowed networks of this relay`);
+    const { maxConnectionsPerClient } = this.options.config().smtp;
+    if (this.sessions.connectionsFrom(client) >= maxConnectionsPerClient) return smtpReject(421, '4.7.0', `Too many connections from ${client} (limit ${maxConnectionsPerClient}), try again later`);
+    return undefined;
+  }
+
+  /** A full listener makes room only for a newcomer it admits: an outsider, or a client at its limit, closes nobody's session */
+  private readonly makeRoom: MakeRoom = (server, newcomer) => !this.admission(plainAddress(newcomer.remoteAddress)) && this.sessions.makeRoom(server);
 
   private onClose(session: SMTPServerSession): void {
     this.transcripts.finish(session.id);

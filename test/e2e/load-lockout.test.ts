@@ -151,3 +151,33 @@ describe('a session that only ever says NOOP is closed after smtp.idleTimeout, e
     }
   });
 });
+
+describe('a full listener makes room only for a client it admits', () => {
+  let relay: RunningRelay;
+  before(async () => {
+    relay = await startRelay({ config: { smtp: { maxConnections: 5, maxConnectionsPerClient: 3, allowNetworks: ['127.0.0.1/32', '127.0.0.2/32'] } } });
+  });
+  after(async () => {
+    await relay?.stop();
+  });
+
+  test('an outsider or a client at its limit is refused and closes nobody; an admitted newcomer replaces the biggest holder\'s idle session', async () => {
+    const holders = [...(await openFlood(relay.smtpPort, ['127.0.0.1'], 3)), ...(await openFlood(relay.smtpPort, ['127.0.0.2'], 2))];
+    const knockers = [...(await openFlood(relay.smtpPort, ['127.0.0.3'], 5)), ...(await openFlood(relay.smtpPort, ['127.0.0.1'], 5))];
+    try {
+      await eventually('every knocker refused', () => (knockers.every((p) => p.closedAt !== undefined) ? true : undefined), 10_000, 20);
+      assert.deepEqual(new Set(knockers.map(lastReply)), new Set(['421 relay.test Too many connected clients, try again in a moment']));
+      assert.deepEqual(holders.map((p) => p.received.slice(0, 4)), Array(5).fill('220 '), 'no holder was closed for them');
+      const [newcomer] = await openFlood(relay.smtpPort, ['127.0.0.2'], 1);
+      holders.push(newcomer!);
+      await eventually('the newcomer greeted', () => (newcomer!.received.startsWith('220 ') ? true : undefined), 10_000, 20);
+      await eventually('one holder closed', () => holders.find((p) => p.closedAt !== undefined), 10_000, 20);
+      const closed = holders.filter((p) => p.closedAt !== undefined);
+      assert.equal(closed.length, 1);
+      assert.equal(closed[0], holders[0], '127.0.0.1 held the most; its longest-idle session gave way');
+      assert.match(lastReply(closed[0]!), /^421 4\.4\.2 .*the relay is full/);
+    } finally {
+      [...holders, ...knockers].forEach((p) => p.socket.destroy());
+    }
+  });
+});
