@@ -121,39 +121,39 @@ export class Intake extends EventEmitter<IntakeEvents> {
   private createServer(config: Config, tls: TlsServerOptions | undefined, implicit: boolean): LegacySMTPServer {
     const server = new LegacySMTPServer(
       {
-      ...tls,
-      secure: implicit,
-      ...settingLimits(config),
-      banner: 'edge-relay ESMTP ready',
-      closeTimeout: CLOSE_GRACE_MS,
-      authOptional: true,
-      allowInsecureAuth: true,
-      authMethods: ['PLAIN', 'LOGIN'],
-      disabledCommands: tls && !implicit ? [] : ['STARTTLS'],
-      hideENHANCEDSTATUSCODES: true,
-      disableReverseLookup: true,
-      logger: this.transcripts.sink,
-      onConnect: (session, callback) => callback(this.onConnect(session)),
-      onClose: (session) => this.onClose(session),
-      onAuth: (auth, session, callback) => this.onAuth(auth, session, callback),
-      onMailFrom: (address, session, callback) => void this.onMailFrom(address, session).then(() => callback(), (err) => callback(this.refuse('mail', session, err))),
-      onRcptTo: (address, session, callback) => {
-        try {
-          this.onRcptTo(address, session);
-          callback();
-        } catch (err) {
-          callback(this.refuse('rcpt', session, err));
-        }
-      },
-      onData: (stream, session, callback) => {
-        this.sessions.receiving(session.id, true);
-        void this.onData(stream, session)
-          .finally(() => this.sessions.receiving(session.id, false))
-          .then(
-            (id) => callback(null, `2.0.0 Ok: queued as ${id}`),
-            (err) => callback(this.refuse('data', session, err)),
-          );
-      },
+        ...tls,
+        secure: implicit,
+        ...settingLimits(config),
+        banner: 'edge-relay ESMTP ready',
+        closeTimeout: CLOSE_GRACE_MS,
+        authOptional: true,
+        allowInsecureAuth: true,
+        authMethods: ['PLAIN', 'LOGIN'],
+        disabledCommands: tls && !implicit ? [] : ['STARTTLS'],
+        hideENHANCEDSTATUSCODES: true,
+        disableReverseLookup: true,
+        logger: this.transcripts.sink,
+        onConnect: (session, callback) => callback(this.onConnect(session)),
+        onClose: (session) => this.onClose(session),
+        onAuth: (auth, session, callback) => this.onAuth(auth, session, callback),
+        onMailFrom: (address, session, callback) => void this.onMailFrom(address, session).then(() => callback(), (err) => callback(this.refuse('mail', session, err))),
+        onRcptTo: (address, session, callback) => {
+          try {
+            this.onRcptTo(address, session);
+            callback();
+          } catch (err) {
+            callback(this.refuse('rcpt', session, err));
+          }
+        },
+        onData: (stream, session, callback) => {
+          this.sessions.receiving(session.id, true);
+          void this.onData(stream, session)
+            .finally(() => this.sessions.receiving(session.id, false))
+            .then(
+              (id) => callback(null, `2.0.0 Ok: queued as ${id}`),
+              (err) => callback(this.refuse('data', session, err)),
+            );
+        },
       },
       this.makeRoom,
     );
