@@ -146,9 +146,10 @@ export class Intake extends EventEmitter<IntakeEvents> {
           }
         },
         onData: (stream, session, callback) => {
-          this.sessions.receiving(session.id, true);
+          this.sessions.body(session.id, 'arriving');
+          stream.once('end', () => this.sessions.body(session.id, 'in'));
           void this.onData(stream, session)
-            .finally(() => this.sessions.receiving(session.id, false))
+            .finally(() => this.sessions.body(session.id, 'none'))
             .then(
               (id) => callback(null, `2.0.0 Ok: queued as ${id}`),
               (err) => callback(this.refuse('data', session, err)),

@@ -8,12 +8,17 @@
 import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { formatDuration } from '../util/duration.js';
 import type { LegacySMTPServer } from './legacy-server.js';
-import { giveWay, progressDeadlineMs, stalled, underStress, type SessionState } from './pressure.js';
+import { bodyProgressed, giveWay, progressDeadlineMs, stalled, underStress, type SessionState } from './pressure.js';
+
+/** Where a session is with a message body: none, arriving from the client, or in and awaiting our reply */
+type Body = 'none' | 'arriving' | 'in';
 
 interface Tracked {
   client: string;
   lastProgress: number;
-  receiving: boolean;
+  body: Body;
+  /** The socket's bytesRead at the last progress, to measure a body's rate */
+  bytesAtProgress: number;
 }
 
 type Watched = SessionState & { connection: SMTPConnection };
@@ -45,7 +50,7 @@ export class SessionWatch {
 
   /** A session was admitted: its connect is its first progress */
   opened(id: string, client: string): void {
-    this.sessions.set(id, { client, lastProgress: this.now(), receiving: false });
+    this.sessions.set(id, { client, lastProgress: this.now(), body: 'none', bytesAtProgress: 0 });
   }
 
   /** MAIL or RCPT was accepted */
@@ -54,12 +59,14 @@ export class SessionWatch {
     if (session) session.lastProgress = this.now();
   }
 
-  /** A message body started arriving (true) or was received and decided on (false, which is progress) */
-  receiving(id: string, receiving: boolean): void {
+  /** DATA was accepted: the body starts arriving; `in` once it is all there; `none` once we replied (progress) */
+  body(id: string, body: Body): void {
     const session = this.sessions.get(id);
     if (!session) return;
-    session.receiving = receiving;
+    session.body = body;
+    if (body === 'in') return;
     session.lastProgress = this.now();
+    session.bytesAtProgress = this.find(id)?._socket.bytesRead ?? 0;
   }
 
   closed(id: string): void {
@@ -97,12 +104,29 @@ export class SessionWatch {
     for (const server of this.servers) yield* server.connections;
   }
 
-  /** Sessions admitted by onConnect; a connection still being greeted is not one yet */
+  private find(id: string): SMTPConnection | undefined {
+    for (const connection of this.connections()) if (connection.id === id) return connection;
+    return undefined;
+  }
+
+  /** A body arriving at MIN_DATA_RATE or faster is progress; a trickle is not */
+  private measureBody(session: Tracked, connection: SMTPConnection, now: number): void {
+    const read = connection._socket.bytesRead;
+    if (!bodyProgressed(read - session.bytesAtProgress, now - session.lastProgress)) return;
+    session.lastProgress = now;
+    session.bytesAtProgress = read;
+  }
+
+  /** Sessions admitted by onConnect (one still being greeted is not one yet), their body rates measured up to now */
   private states(server: LegacySMTPServer): Watched[] {
+    const now = this.now();
     const states: Watched[] = [];
     for (const connection of server.connections) {
       const tracked = this.sessions.get(connection.id);
-      if (tracked) states.push({ id: connection.id, ...tracked, inTransaction: Boolean(connection.session.envelope?.mailFrom), connection });
+      if (!tracked) continue;
+      if (tracked.body === 'arriving') this.measureBody(tracked, connection, now);
+      const { client, lastProgress, body } = tracked;
+      states.push({ id: connection.id, client, lastProgress, inTransaction: Boolean(connection.session.envelope?.mailFrom), awaitingReply: body === 'in', connection });
     }
     return states;
   }

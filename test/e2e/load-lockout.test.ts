@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RawSmtp, run } from '../support/clients.js';
-import { eventually } from '../support/faults.js';
+import { eventually, queueList } from '../support/faults.js';
 import { lastReply, openFlood, type Probe } from '../support/flood.js';
 import { startRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
@@ -146,6 +146,41 @@ describe('a session that only ever says NOOP is closed after smtp.idleTimeout, e
         await new Promise((resolve) => setTimeout(resolve, 900));
         assert.match(await smtp.command('RSET\r\n'), /^250/);
       }
+    } finally {
+      smtp.close();
+    }
+  });
+
+  test('a body trickled a byte at a time is not progress: 421 mid-DATA, nothing queued', async () => {
+    const smtp = await RawSmtp.connect(relay.smtpPort, { localAddress: '127.0.0.3' });
+    const began = Date.now();
+    await smtp.reply();
+    for (const line of ['EHLO loris.example', 'MAIL FROM:<loris@office.test>', 'RCPT TO:<ops@example.com>', 'DATA']) await smtp.command(`${line}\r\n`);
+    const body = 'Subject: trickle\r\n\r\n' + 'x'.repeat(100);
+    let sent = 0;
+    const timer = setInterval(() => smtp.socket.write(body[sent++ % body.length]!), 200);
+    try {
+      assert.match(await smtp.reply(10_000), /^421 4\.4\.2 .*no mail/i);
+    } finally {
+      clearInterval(timer);
+      smtp.close();
+    }
+    console.log(`load-lockout: a DATA trickle (5 bytes/s) was closed ${Date.now() - began} ms after connect (idleTimeout 2s)`);
+    assert.deepEqual(await queueList(relay), []);
+  });
+
+  test('a body that keeps arriving at a real rate is taken however long it lasts', async () => {
+    const smtp = await RawSmtp.connect(relay.smtpPort);
+    try {
+      await smtp.reply();
+      for (const line of ['EHLO scanner.lan', 'MAIL FROM:<scanner@office.test>', 'RCPT TO:<ops@example.com>', 'DATA']) await smtp.command(`${line}\r\n`);
+      smtp.socket.write('Subject: slow scan\r\n\r\n');
+      // 8 KB every 250 ms (32 KB/s) for 3 s, past the 2 s deadline
+      for (let i = 0; i < 12; i++) {
+        smtp.socket.write(`${'y'.repeat(78)}\r\n`.repeat(100));
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      assert.match(await smtp.command('.\r\n'), /^250 .*queued as/);
     } finally {
       smtp.close();
     }

@@ -8,7 +8,7 @@ import { copyRecipients } from '../../src/intake/copies.js';
 import { ClientLimits } from '../../src/intake/limits.js';
 import { MessageFixer } from '../../src/intake/message-fixer.js';
 import { NetworkPolicy } from '../../src/intake/policy.js';
-import { STRESS_TIMEOUT_MS, giveWay, progressDeadlineMs, stalled, underStress, type SessionState } from '../../src/intake/pressure.js';
+import { MIN_DATA_RATE, STRESS_TIMEOUT_MS, bodyProgressed, giveWay, progressDeadlineMs, stalled, underStress, type SessionState } from '../../src/intake/pressure.js';
 import { mailboxName, parseAddress } from '../../src/route/address.js';
 
 test('network policy: IPv4, IPv6, IPv4-mapped IPv6, single addresses', () => {
@@ -93,7 +93,7 @@ test('message fixer: an empty header section split across chunks, and a long one
   assert.ok(!out.includes('Date: D'), 'over 256 KB of headers pass through unedited');
 });
 
-const session = (id: string, client: string, lastProgress: number, state: Partial<SessionState> = {}): SessionState => ({ id, client, lastProgress, inTransaction: false, receiving: false, ...state });
+const session = (id: string, client: string, lastProgress: number, state: Partial<SessionState> = {}): SessionState => ({ id, client, lastProgress, inTransaction: false, awaitingReply: false, ...state });
 
 test('pressure: stress from 80% of the connection limit shortens the progress deadline to 10 s, never lengthens it', () => {
   assert.ok(!underStress(79, 100));
@@ -104,11 +104,11 @@ test('pressure: stress from 80% of the connection limit shortens the progress de
   assert.equal(progressDeadlineMs(100, 100, 3_000), 3_000, 'an idle timeout shorter than the stress one stays');
 });
 
-test('pressure: a session stalls when it made no progress within the deadline, unless a body is arriving', () => {
+test('pressure: a session stalls when it made no progress within the deadline, unless it waits for our reply', () => {
   const sessions = [
     session('chatty', 'a', 0),
     session('fresh', 'a', 9_000),
-    session('uploading', 'b', 0, { inTransaction: true, receiving: true }),
+    session('fsync-wait', 'b', 0, { inTransaction: true, awaitingReply: true }),
     session('mail-then-noop', 'c', 1_000, { inTransaction: true }),
   ];
   assert.deepEqual(stalled(sessions, 10_000, 10_000).map((s) => s.id), ['chatty']);
@@ -127,6 +127,16 @@ test('pressure: to make room, the client holding the most connections gives way,
   ];
   assert.equal(giveWay(sessions)?.id, 'flood-old', 'the device idle longest still keeps its one connection');
   assert.equal(giveWay(sessions.filter((s) => s.client !== 'flood'))?.id, 'other', 'ties in count go to the longest idle');
-  assert.equal(giveWay([session('a', 'x', 0, { inTransaction: true }), session('b', 'y', 0, { inTransaction: true, receiving: true })]), undefined, 'a message in progress is never closed to make room');
+  assert.equal(giveWay([session('a', 'x', 0, { inTransaction: true }), session('b', 'y', 0, { inTransaction: true, awaitingReply: true })]), undefined, 'a message in progress is never closed to make room');
   assert.equal(giveWay([]), undefined);
+});
+
+test('pressure: a message body is progress only at MIN_DATA_RATE or faster', () => {
+  assert.equal(MIN_DATA_RATE, 500);
+  assert.ok(bodyProgressed(64 * 1024, 1_000), 'a scanner on slow Wi-Fi');
+  assert.ok(bodyProgressed(500, 1_000));
+  assert.ok(!bodyProgressed(499, 1_000));
+  assert.ok(!bodyProgressed(3, 1_000), 'a byte every few hundred ms is a trickle');
+  assert.ok(!bodyProgressed(0, 0), 'nothing is never progress');
+  assert.ok(bodyProgressed(1, 0), 'bytes at once are');
 });
