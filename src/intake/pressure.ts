@@ -20,7 +20,7 @@
 export interface SessionState {
   id: string;
   client: string;
-  /** Epoch ms of the connect, or of the last MAIL, RCPT or message body accepted */
+  /** Epoch ms of the connect, the last MAIL or RCPT accepted, or the last body bytes at MIN_DATA_RATE */
   lastProgress: number;
   /** MAIL was accepted and the message is not done: never closed to make room */
   inTransaction: boolean;

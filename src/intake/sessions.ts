@@ -73,7 +73,7 @@ export class SessionWatch {
     this.sessions.delete(id);
   }
 
-  /** For LegacySMTPServer: closes the session that gives way to a newcomer, if any may */
+  /** Closes the session of `server` that gives way to a newcomer; false when none may */
   readonly makeRoom = (server: LegacySMTPServer): boolean => {
     const connection = giveWay(this.states(server))?.connection;
     if (!connection) return false;
