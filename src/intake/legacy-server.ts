@@ -12,10 +12,14 @@
  *    library sees it. Everything we store and forward therefore has proper CRLF
  *    line endings, which also means we never pass a bare LF on to an upstream
  *    (the SMTP smuggling vector).
+ * 3. Room for a newcomer. Over maxClients the library refuses the new
+ *    connection, so whoever holds the slots (idle or NOOP-ing) locks every
+ *    device out. Here the server first asks its `makeRoom` callback to close a
+ *    session that may give way (see pressure.ts), and refuses only when none may.
  */
 import type net from 'node:net';
 import type tls from 'node:tls';
-import { SMTPServer } from 'smtp-server';
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
 import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 
@@ -56,6 +60,9 @@ export class LegacySMTPStream extends SMTPStream {
 }
 
 export class LegacySMTPConnection extends SMTPConnection {
+  /** Only LegacySMTPServer creates these connections */
+  declare _server: LegacySMTPServer;
+
   /** The library's parser wiring, with our parser class */
   override _createParser(): SMTPStream {
     const parser = new LegacySMTPStream({ maxCommandLength: this._server.options.maxCommandLength });
@@ -64,11 +71,11 @@ export class LegacySMTPConnection extends SMTPConnection {
     return parser;
   }
 
-  /** The library's init() without the 100 ms early-talker wait */
+  /** The library's init() without the 100 ms early-talker wait, and making room before refusing */
   override init(): void {
     this._setListeners(() => {
       const { maxClients } = this._server.options;
-      if (maxClients && this._server.connections.size > maxClients) {
+      if (maxClients && this._server.connections.size > maxClients && !this._server.makeRoom(this)) {
         return this.send(421, `${this.name} Too many connected clients, try again in a moment`, false);
       }
       this.connectionReady();
@@ -76,7 +83,21 @@ export class LegacySMTPConnection extends SMTPConnection {
   }
 }
 
+/** Closes one open connection of `server` so `newcomer` fits; false when none may give way */
+export type MakeRoom = (server: LegacySMTPServer, newcomer: SMTPConnection) => boolean;
+
 export class LegacySMTPServer extends SMTPServer {
+  constructor(
+    options: SMTPServerOptions,
+    private readonly roomMaker: MakeRoom = () => false,
+  ) {
+    super(options);
+  }
+
+  makeRoom(newcomer: SMTPConnection): boolean {
+    return this.roomMaker(this, newcomer);
+  }
+
   /** The library's connect() with our connection class */
   override connect(socket: net.Socket | tls.TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {
     const connection = new LegacySMTPConnection(this, socket, socketOptions);

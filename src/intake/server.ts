@@ -17,11 +17,12 @@ import { plainAddress } from '../util/ip.js';
 import { storageError, type Spool } from '../spool/spool.js';
 import { parseDuration } from '../util/duration.js';
 import { loadOrCreateCertificate } from '../util/tls-cert.js';
-import { LegacySMTPServer } from './legacy-server.js';
+import { LegacySMTPServer, type MakeRoom } from './legacy-server.js';
 import { copyRecipients } from './copies.js';
 import { ClientLimits } from './limits.js';
 import { MessageFixer } from './message-fixer.js';
 import { NetworkPolicy } from './policy.js';
+import { SessionWatch } from './sessions.js';
 import { TranscriptLog } from './transcripts.js';
 import { tlsServerOptions, wantsTls, type TlsServerOptions } from './tls.js';
 import { missingHeaders, receivedHeader } from './received.js';
@@ -44,12 +45,17 @@ const MIN_FREE_BYTES = 1024 * 1024;
 /** How long a session in progress may take to finish when we stop (CONTRACT: exit within 10 s) */
 const CLOSE_GRACE_MS = 5_000;
 
+/** How often sessions are checked against their progress deadline */
+const SWEEP_MS = 1_000;
+
 const asRelayError = (err: unknown): RelayError => (err instanceof RelayError ? err : storageError(err));
 
 /** smtp-server sends err.message as the reply text; ours carries its enhanced status code */
 function hookError(relay: RelayError): Error {
   return Object.assign(new Error(`${relay.enhanced} ${relay.message}`), { responseCode: relay.smtpCode });
 }
+
+type RefusalStage = 'connect' | 'mail' | 'rcpt' | 'data';
 
 export interface DeviceEvent {
   client: string;
@@ -60,8 +66,8 @@ export interface DeviceEvent {
 export interface IntakeEvents {
   /** A message was accepted and is durable in the spool */
   queued: [DeviceEvent & { id: string; from: string; to: string[]; size: number }];
-  /** A command was refused (policy, syntax, size, disk) */
-  rejected: [DeviceEvent & { stage: 'mail' | 'rcpt' | 'data'; code: number; reason: string }];
+  /** A client or a command was refused (network, policy, syntax, size, disk) */
+  rejected: [DeviceEvent & { stage: RefusalStage; code: number; reason: string }];
 }
 
 function listen(server: LegacySMTPServer, port: number, host: string): Promise<AddressInfo> {
@@ -77,10 +83,10 @@ export class Intake extends EventEmitter<IntakeEvents> {
   tlsAddress: AddressInfo | undefined;
   private policy: NetworkPolicy;
   private readonly limits = new ClientLimits();
+  private readonly sessions = new SessionWatch(this.servers);
+  private sweeper: NodeJS.Timeout | undefined;
   /** The last sessions of each device, for troubleshooting from the admin page */
   readonly transcripts = new TranscriptLog();
-  /** Sessions counted against their client's connection limit */
-  private readonly counted = new Set<string>();
   private policySource: readonly string[];
   private settingsSource: Config | undefined;
 
@@ -102,6 +108,7 @@ export class Intake extends EventEmitter<IntakeEvents> {
       this.servers.push(secure);
       this.tlsAddress = await listen(secure, config.smtp.tls.port, config.smtp.host);
     }
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS).unref();
     return address;
   }
 
@@ -112,37 +119,45 @@ export class Intake extends EventEmitter<IntakeEvents> {
   }
 
   private createServer(config: Config, tls: TlsServerOptions | undefined, implicit: boolean): LegacySMTPServer {
-    const server = new LegacySMTPServer({
-      ...tls,
-      secure: implicit,
-      ...settingLimits(config),
-      banner: 'edge-relay ESMTP ready',
-      closeTimeout: CLOSE_GRACE_MS,
-      authOptional: true,
-      allowInsecureAuth: true,
-      authMethods: ['PLAIN', 'LOGIN'],
-      disabledCommands: tls && !implicit ? [] : ['STARTTLS'],
-      hideENHANCEDSTATUSCODES: true,
-      disableReverseLookup: true,
-      logger: this.transcripts.sink,
-      onConnect: (session, callback) => callback(this.onConnect(session)),
-      onClose: (session) => this.onClose(session),
-      onAuth: (auth, session, callback) => this.onAuth(auth, session, callback),
-      onMailFrom: (address, session, callback) => void this.onMailFrom(address, session).then(() => callback(), (err) => callback(this.refuse('mail', session, err))),
-      onRcptTo: (address, session, callback) => {
-        try {
-          this.onRcptTo(address, session);
-          callback();
-        } catch (err) {
-          callback(this.refuse('rcpt', session, err));
-        }
+    const server = new LegacySMTPServer(
+      {
+        ...tls,
+        secure: implicit,
+        ...settingLimits(config),
+        banner: 'edge-relay ESMTP ready',
+        closeTimeout: CLOSE_GRACE_MS,
+        authOptional: true,
+        allowInsecureAuth: true,
+        authMethods: ['PLAIN', 'LOGIN'],
+        disabledCommands: tls && !implicit ? [] : ['STARTTLS'],
+        hideENHANCEDSTATUSCODES: true,
+        disableReverseLookup: true,
+        logger: this.transcripts.sink,
+        onConnect: (session, callback) => callback(this.onConnect(session)),
+        onClose: (session) => this.onClose(session),
+        onAuth: (auth, session, callback) => this.onAuth(auth, session, callback),
+        onMailFrom: (address, session, callback) => void this.onMailFrom(address, session).then(() => callback(), (err) => callback(this.refuse('mail', session, err))),
+        onRcptTo: (address, session, callback) => {
+          try {
+            this.onRcptTo(address, session);
+            callback();
+          } catch (err) {
+            callback(this.refuse('rcpt', session, err));
+          }
+        },
+        onData: (stream, session, callback) => {
+          this.sessions.body(session.id, 'arriving');
+          stream.once('end', () => this.sessions.body(session.id, 'in'));
+          void this.onData(stream, session)
+            .finally(() => this.sessions.body(session.id, 'none'))
+            .then(
+              (id) => callback(null, `2.0.0 Ok: queued as ${id}`),
+              (err) => callback(this.refuse('data', session, err)),
+            );
+        },
       },
-      onData: (stream, session, callback) =>
-        void this.onData(stream, session).then(
-          (id) => callback(null, `2.0.0 Ok: queued as ${id}`),
-          (err) => callback(this.refuse('data', session, err)),
-        ),
-    });
+      this.makeRoom,
+    );
     server.on('error', (err) => {
       // A failed handshake on the implicit-TLS port has no session yet: its transcript line is made here
       this.transcripts.serverError(err);
@@ -156,11 +171,12 @@ export class Intake extends EventEmitter<IntakeEvents> {
    * client that never closes its end of the socket does not hold us longer.
    */
   async stop(): Promise<void> {
+    clearInterval(this.sweeper);
     const closing = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     await Promise.race([Promise.all(closing), new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS + 500).unref())]);
   }
 
-  private refuse(stage: 'mail' | 'rcpt' | 'data', session: SMTPServerSession, err: unknown): Error {
+  private refuse(stage: RefusalStage, session: SMTPServerSession, err: unknown): Error {
     const relay = asRelayError(err);
     this.emit('rejected', { client: session.remoteAddress, helo: session.hostNameAppearsAs || '', at: new Date(), stage, code: relay.smtpCode, reason: relay.message });
     return hookError(relay);
@@ -189,19 +205,38 @@ export class Intake extends EventEmitter<IntakeEvents> {
     this.applySettings(this.options.config());
     // One spelling per device from here on (limits, per-device rules, inventory, Received)
     session.remoteAddress = plainAddress(session.remoteAddress);
-    this.transcripts.start(session.id, session.remoteAddress);
-    const { maxConnectionsPerClient } = this.options.config().smtp;
-    if (this.limits.openConnection(session.remoteAddress, maxConnectionsPerClient)) {
-      this.counted.add(session.id);
-      return undefined;
+    const client = session.remoteAddress;
+    this.transcripts.start(session.id, client);
+    const refused = this.admission(client);
+    if (refused) {
+      this.options.log.warn({ session: session.id, client, reply: `${refused.smtpCode} ${refused.enhanced} ${refused.message}` }, 'SMTP connection refused');
+      return this.refuse('connect', session, refused);
     }
-    this.options.log.warn({ session: session.id, client: session.remoteAddress, limit: maxConnectionsPerClient }, 'Too many connections from one client');
-    return hookError(smtpReject(421, '4.7.0', `Too many connections from ${session.remoteAddress}, try again later`));
+    this.sessions.opened(session.id, client);
+    return undefined;
   }
+
+  /** Why a new connection from `client` is refused: outside smtp.allowNetworks, or over its connection limit */
+  private admission(client: string): RelayError | undefined {
+    if (!this.currentPolicy().allows(client)) return smtpReject(554, '5.7.1', `Access denied: client ${client} is not in the allowed networks of this relay`);
+    const { maxConnectionsPerClient } = this.options.config().smtp;
+    if (this.sessions.connectionsFrom(client) >= maxConnectionsPerClient) return smtpReject(421, '4.7.0', `Too many connections from ${client} (limit ${maxConnectionsPerClient}), try again later`);
+    return undefined;
+  }
+
+  /** A full listener makes room only for a newcomer it admits: an outsider, or a client at its limit, closes nobody's session */
+  private readonly makeRoom: MakeRoom = (server, newcomer) => !this.admission(plainAddress(newcomer.remoteAddress)) && this.sessions.makeRoom(server);
 
   private onClose(session: SMTPServerSession): void {
     this.transcripts.finish(session.id);
-    if (this.counted.delete(session.id)) this.limits.closeConnection(session.remoteAddress);
+    this.sessions.closed(session.id);
+  }
+
+  /** Closes the sessions past their progress deadline; the log says what a full listener or a stalled session cost */
+  private sweep(): void {
+    this.applySettings(this.options.config());
+    const { stalled, madeRoom } = this.sessions.sweep();
+    if (stalled || madeRoom) this.options.log.warn({ stalled, madeRoom }, 'Closed SMTP sessions that moved no mail, to keep room for devices (NOOP/RSET do not count as progress)');
   }
 
   /** Devices that insist on AUTH get it; any credentials pass, and nothing is required */
@@ -225,6 +260,7 @@ export class Intake extends EventEmitter<IntakeEvents> {
       this.options.log.error({ session: session.id, free, declared }, 'Refusing mail: the data disk is full');
       throw smtpReject(452, '4.3.1', 'Insufficient system storage, try again later');
     }
+    this.sessions.progressed(session.id);
   }
 
   private onRcptTo(address: SMTPServerAddress, session: SMTPServerSession): void {
@@ -244,6 +280,7 @@ export class Intake extends EventEmitter<IntakeEvents> {
     if (isLocalDomain(parsed.domain, config) && !this.options.mailboxes.exists(mailboxName(parsed.local))) {
       throw smtpReject(550, '5.1.1', `No such mailbox here: ${address.address}`);
     }
+    this.sessions.progressed(session.id);
   }
 
   private async onData(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {

@@ -5,34 +5,16 @@
  * Counts scale with FLOOD_IDLE / FLOOD_LORIS (`make soak` uses more).
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { RawSmtp, smtplibSend } from '../support/clients.js';
 import { eventually, isAlive, rssKb } from '../support/faults.js';
+import { openFlood, openProbe, type Probe } from '../support/flood.js';
 import { startRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
 const IDLE = Number(process.env.FLOOD_IDLE ?? 500);
 const LORIS = Number(process.env.FLOOD_LORIS ?? 50);
 const IDLE_TIMEOUT_MS = 3000;
-
-interface Probe {
-  socket: net.Socket;
-  received: string;
-  closedAt: number | undefined;
-}
-
-function open(port: number, localAddress: string): Promise<Probe> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ port, host: '127.0.0.1', localAddress });
-    const probe: Probe = { socket, received: '', closedAt: undefined };
-    socket.on('data', (d: Buffer) => (probe.received += d.toString('latin1')));
-    socket.on('close', () => (probe.closedAt = Date.now()));
-    socket.on('error', () => undefined);
-    socket.once('connect', () => resolve(probe));
-    socket.once('error', reject);
-  });
-}
 
 /** Trickles a command one byte at a time: never idle long enough to time out */
 function trickle(probe: Probe, text: string, everyMs: number): NodeJS.Timeout {
@@ -62,9 +44,9 @@ describe(`connection flood: ${IDLE} silent connections + ${LORIS} slow-loris sen
       },
     });
     floodStarted = Date.now();
-    for (let i = 0; i < IDLE; i += 50) idle.push(...(await Promise.all(Array.from({ length: Math.min(50, IDLE - i) }, () => open(relay.smtpPort, '127.0.0.3')))));
+    idle.push(...(await openFlood(relay.smtpPort, ['127.0.0.3'], IDLE)));
     for (let i = 0; i < LORIS; i++) {
-      const probe = await open(relay.smtpPort, '127.0.0.4');
+      const probe = await openProbe(relay.smtpPort, '127.0.0.4');
       loris.push(probe);
       timers.push(trickle(probe, 'EHLO slow-loris.example\r\nMAIL FROM:<x@example.com>\r\n', 400));
     }

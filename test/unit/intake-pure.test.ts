@@ -8,6 +8,7 @@ import { copyRecipients } from '../../src/intake/copies.js';
 import { ClientLimits } from '../../src/intake/limits.js';
 import { MessageFixer } from '../../src/intake/message-fixer.js';
 import { NetworkPolicy } from '../../src/intake/policy.js';
+import { MIN_DATA_RATE, STRESS_TIMEOUT_MS, bodyProgressed, giveWay, progressDeadlineMs, stalled, underStress, type SessionState } from '../../src/intake/pressure.js';
 import { mailboxName, parseAddress } from '../../src/route/address.js';
 
 test('network policy: IPv4, IPv6, IPv4-mapped IPv6, single addresses', () => {
@@ -60,14 +61,8 @@ test('message fixer: over the limit fails with 552 after reading everything', as
   await assert.rejects(fix(`Subject: big\r\n\r\n${'x'.repeat(2000)}`, 1000), (err: Error & { smtpCode?: number }) => err.smtpCode === 552);
 });
 
-test('client limits: connections per client and messages per minute', () => {
+test('client limits: messages per minute', () => {
   const limits = new ClientLimits();
-  assert.ok(limits.openConnection('a', 2));
-  assert.ok(limits.openConnection('a', 2));
-  assert.ok(!limits.openConnection('a', 2));
-  assert.ok(limits.openConnection('b', 2), 'per client');
-  limits.closeConnection('a');
-  assert.ok(limits.openConnection('a', 2));
   assert.ok(limits.takeMessage('a', 2, 0));
   assert.ok(limits.takeMessage('a', 2, 1000));
   assert.ok(!limits.takeMessage('a', 2, 2000));
@@ -96,4 +91,52 @@ test('message fixer: an empty header section split across chunks, and a long one
   assert.ok(out.startsWith('R: 1\r\nX-H0: '));
   assert.ok(out.endsWith('\r\nbody\r\n'));
   assert.ok(!out.includes('Date: D'), 'over 256 KB of headers pass through unedited');
+});
+
+const session = (id: string, client: string, lastProgress: number, state: Partial<SessionState> = {}): SessionState => ({ id, client, lastProgress, inTransaction: false, awaitingReply: false, ...state });
+
+test('pressure: stress from 80% of the connection limit shortens the progress deadline to 10 s, never lengthens it', () => {
+  assert.ok(!underStress(79, 100));
+  assert.ok(underStress(80, 100));
+  assert.ok(underStress(3, 3), 'a tiny limit is under stress when full');
+  assert.equal(progressDeadlineMs(79, 100, 300_000), 300_000, 'smtp.idleTimeout with room to spare');
+  assert.equal(progressDeadlineMs(100, 100, 300_000), STRESS_TIMEOUT_MS);
+  assert.equal(progressDeadlineMs(100, 100, 3_000), 3_000, 'an idle timeout shorter than the stress one stays');
+});
+
+test('pressure: a session stalls when it made no progress within the deadline, unless it waits for our reply', () => {
+  const sessions = [
+    session('chatty', 'a', 0),
+    session('fresh', 'a', 9_000),
+    session('fsync-wait', 'b', 0, { inTransaction: true, awaitingReply: true }),
+    session('mail-then-noop', 'c', 1_000, { inTransaction: true }),
+  ];
+  assert.deepEqual(stalled(sessions, 10_000, 10_000).map((s) => s.id), ['chatty']);
+  assert.deepEqual(stalled(sessions, 11_000, 10_000).map((s) => s.id), ['chatty', 'mail-then-noop'], 'a transaction that stopped moving is bounded too');
+  assert.deepEqual(stalled(sessions, 10_000, 20_000), []);
+});
+
+test('pressure: to make room, the client holding the most connections gives way, its longest-idle session first', () => {
+  const sessions = [
+    session('device', 'printer', 0),
+    session('flood-new', 'flood', 500),
+    session('flood-old', 'flood', 100),
+    session('flood-busy', 'flood', 0, { inTransaction: true }),
+    session('other', 'nas', 50),
+    session('other-2', 'nas', 60),
+  ];
+  assert.equal(giveWay(sessions)?.id, 'flood-old', 'the device idle longest still keeps its one connection');
+  assert.equal(giveWay(sessions.filter((s) => s.client !== 'flood'))?.id, 'other', 'ties in count go to the longest idle');
+  assert.equal(giveWay([session('a', 'x', 0, { inTransaction: true }), session('b', 'y', 0, { inTransaction: true, awaitingReply: true })]), undefined, 'a message in progress is never closed to make room');
+  assert.equal(giveWay([]), undefined);
+});
+
+test('pressure: a message body is progress only at MIN_DATA_RATE or faster', () => {
+  assert.equal(MIN_DATA_RATE, 500);
+  assert.ok(bodyProgressed(64 * 1024, 1_000), 'a scanner on slow Wi-Fi');
+  assert.ok(bodyProgressed(500, 1_000));
+  assert.ok(!bodyProgressed(499, 1_000));
+  assert.ok(!bodyProgressed(3, 1_000), 'a byte every few hundred ms is a trickle');
+  assert.ok(!bodyProgressed(0, 0), 'nothing is never progress');
+  assert.ok(bodyProgressed(1, 0), 'bytes at once are');
 });

@@ -27,6 +27,12 @@ test('guard: the library still builds its parser in _createParser and connection
   assert.equal(typeof SMTPStream.prototype._write, 'function');
 });
 
+test('guard: a connection leaves the server\'s set when the server closes it, and a 421 closes it (the per-client count and room-making rely on both)', () => {
+  assert.match(SMTPConnection.prototype.close.toString(), /this\._server\.connections\.delete\(this\)/, 'close() (QUIT, 421) releases the slot at once');
+  assert.match(SMTPConnection.prototype.send.toString(), /code === 421[\s\S]*this\.close\(\)/, 'send(421) closes');
+  assert.match(SMTPConnection.prototype._resetSession.toString(), /session\.envelope = \{\s*mailFrom: false/, 'RSET/EHLO clear the envelope we read for "message in progress"');
+});
+
 test('crlfNormalize adds CR only where it is missing, across chunk boundaries', () => {
   assert.equal(crlfNormalize(Buffer.from('a\nb\r\nc\n'), -1).toString(), 'a\r\nb\r\nc\r\n');
   assert.equal(crlfNormalize(Buffer.from('\nx'), 0x0d).toString(), '\nx', 'CR ended the previous chunk');
