@@ -124,7 +124,8 @@ export class Intake extends EventEmitter<IntakeEvents> {
         ...tls,
         secure: implicit,
         ...settingLimits(config),
-        banner: 'edge-relay ESMTP ready',
+        // smtp-server already puts "ESMTP" after the hostname
+        banner: 'edge-relay ready',
         closeTimeout: CLOSE_GRACE_MS,
         authOptional: true,
         allowInsecureAuth: true,
