@@ -1,0 +1,262 @@
+/**
+ * Makes a message safe for a strict upstream: no line over 998 octets
+ * (RFC 5321 4.5.3.1.6), no NUL, no CR that is not part of a line break (one
+ * upstream takes it for a line break, another bounces it). Content survives:
+ *
+ * - A body part sent as is (7bit, 8bit, binary) with such a line is re-encoded
+ *   quoted-printable, so it decodes back to the same bytes; the message gets
+ *   MIME-Version when it had none.
+ * - A base64 line is split (line breaks mean nothing in base64) and what is not
+ *   base64 is dropped; a quoted-printable line gets soft line breaks, and NUL
+ *   and CR are escaped.
+ * - A header line is folded at white space, or where there is none, broken
+ *   with a folding space (which then becomes part of the value); NUL and a bare
+ *   CR are spaces.
+ * - Preamble and epilogue text (which nobody reads) is wrapped, NUL and CR spaces.
+ *
+ * Two passes over the spool file, never holding more than a line piece: the
+ * first finds what needs doing (a quick check, then which parts), the second
+ * does it. A message with nothing to fix is passed on byte for byte, so the
+ * DKIM signatures of valid mail survive.
+ */
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { LineSplitter, type LinePiece } from './line-pieces.js';
+import { MimeWalker, type Part, type Section } from './mime-walk.js';
+
+/** Octets in a line, not counting its CRLF */
+export const MAX_LINE = 998;
+/** Quoted-printable and base64 lines are at most 76 characters (RFC 2045) */
+const ENCODED_WIDTH = 76;
+const LF = 0x0a;
+const CR = 0x0d;
+const NUL = 0x00;
+const CRLF = Buffer.from('\r\n');
+const HEX = '0123456789ABCDEF';
+
+/** The parts (by MimeWalker index) to re-encode; undefined when the message needs nothing at all */
+export type LineFixPlan = ReadonlySet<number> | undefined;
+
+const isClean = (bytes: Buffer): boolean => bytes.length <= MAX_LINE && bytes.indexOf(NUL) < 0 && bytes.indexOf(CR) < 0;
+
+/** The quick first look: any line too long, any NUL, any CR not before LF (bare LF is made CRLF on the way out) */
+export async function needsLineFixes(source: Readable): Promise<boolean> {
+  let lineLength = 0;
+  let afterCr = false;
+  try {
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      if (chunk.indexOf(NUL) >= 0 || (afterCr && chunk[0] !== LF)) return true;
+      for (let cr = chunk.indexOf(CR); cr >= 0 && cr < chunk.length - 1; cr = chunk.indexOf(CR, cr + 1)) if (chunk[cr + 1] !== LF) return true;
+      afterCr = chunk[chunk.length - 1] === CR;
+      let start = 0;
+      for (let lf = chunk.indexOf(LF); lf >= 0; lf = chunk.indexOf(LF, start)) {
+        // The line's length with its CR (a bare LF line has none: one octet of slack is within the limit anyway)
+        if (lineLength + lf - start > MAX_LINE + 1) return true;
+        lineLength = 0;
+        start = lf + 1;
+      }
+      lineLength += chunk.length - start;
+      if (lineLength > MAX_LINE + 1) return true;
+    }
+    return false;
+  } finally {
+    source.destroy();
+  }
+}
+
+/** The second look, only at messages that need it: which unencoded parts to re-encode */
+export async function planLineFixes(source: Readable): Promise<Set<number>> {
+  const reencode = new Set<number>();
+  let lineLength = 0;
+  const walker = new MimeWalker((piece, section) => {
+    lineLength = (piece.first ? 0 : lineLength) + piece.bytes.length;
+    const trouble = lineLength > MAX_LINE || piece.bytes.indexOf(NUL) >= 0 || piece.bytes.indexOf(CR) >= 0;
+    if (trouble && section.kind === 'body' && section.part.encoding === 'identity') reencode.add(section.part.index);
+  });
+  const splitter = new LineSplitter((piece) => walker.piece(piece));
+  try {
+    for await (const chunk of source as AsyncIterable<Buffer>) splitter.push(chunk);
+    splitter.end();
+    return reencode;
+  } finally {
+    source.destroy();
+  }
+}
+
+/** The plan for the message `open` gives: two reads at most, one when there is nothing to do */
+export async function lineFixPlan(open: () => Promise<Readable>): Promise<LineFixPlan> {
+  return (await needsLineFixes(await open())) ? planLineFixes(await open()) : undefined;
+}
+
+/** Fixes one line, piece by piece: gets each piece and whether it is the line's last, returns latin1 text */
+type LineFix = (bytes: Buffer, last: boolean) => string;
+
+const escaped = (byte: number): string => `=${HEX[byte >> 4]}${HEX[byte & 15]}`;
+
+/** Quoted-printable of bytes sent as they are: white space at the line's end escaped, soft breaks keep lines to 76 */
+function quotedPrintable(): LineFix {
+  let column = 0;
+  return (bytes, last) => {
+    let out = '';
+    for (let i = 0; i < bytes.length; i++) {
+      const byte = bytes[i]!;
+      const atEnd = last && i === bytes.length - 1;
+      const literal = (byte > 0x20 && byte < 0x7f && byte !== 0x3d) || ((byte === 0x20 || byte === 0x09) && !atEnd);
+      const token = literal ? String.fromCharCode(byte) : escaped(byte);
+      if (column + token.length > ENCODED_WIDTH - 1) {
+        out += '=\r\n';
+        column = 0;
+      }
+      out += token;
+      column += token.length;
+    }
+    return out;
+  };
+}
+
+/** A quoted-printable line with soft breaks added (never inside an =XX) and NUL and CR escaped */
+function softBreaks(): LineFix {
+  let column = 0;
+  let inEscape = 0;
+  return (bytes) => {
+    let out = '';
+    for (const byte of bytes) {
+      const token = byte === NUL || byte === CR ? escaped(byte) : String.fromCharCode(byte);
+      const keepTogether = byte === 0x3d ? 3 : token.length;
+      if (inEscape === 0 && column + keepTogether > ENCODED_WIDTH - 1) {
+        out += '=\r\n';
+        column = 0;
+      }
+      inEscape = byte === 0x3d ? 2 : Math.max(0, inEscape - 1);
+      out += token;
+      column += token.length;
+    }
+    return out;
+  };
+}
+
+const BASE64_ALPHABET = /[A-Za-z0-9+/=]/;
+
+/** A base64 line split into lines of 76; anything that is not base64 dropped (decoders skip it too) */
+function base64Lines(): LineFix {
+  let column = 0;
+  return (bytes) => {
+    let out = '';
+    for (const char of bytes.toString('latin1')) {
+      if (!BASE64_ALPHABET.test(char)) continue;
+      if (column === ENCODED_WIDTH) {
+        out += '\r\n';
+        column = 0;
+      }
+      out += char;
+      column++;
+    }
+    return out;
+  };
+}
+
+/** Text nobody decodes (preamble, epilogue): wrapped at the limit, NUL and CR made spaces */
+function wrapped(): LineFix {
+  let column = 0;
+  return (bytes) => {
+    let out = '';
+    for (const char of bytes.toString('latin1').replace(/[\0\r]/g, ' ')) {
+      if (column === MAX_LINE) {
+        out += '\r\n';
+        column = 0;
+      }
+      out += char;
+      column++;
+    }
+    return out;
+  };
+}
+
+/** A header line folded at white space before the limit; where there is none, broken with a folding space */
+function folded(): LineFix {
+  let pending = '';
+  /** Characters already on the current output line that are not in `pending` (an inserted folding space) */
+  let lead = 0;
+  return (bytes, last) => {
+    pending += bytes.toString('latin1').replace(/[\0\r]/g, ' ');
+    let out = '';
+    let from = 0;
+    while (lead + pending.length - from > MAX_LINE) {
+      const limit = from + MAX_LINE - lead;
+      const space = Math.max(pending.lastIndexOf(' ', limit), pending.lastIndexOf('\t', limit));
+      if (space > from) {
+        out += `${pending.slice(from, space)}\r\n`;
+        from = space;
+        lead = 0;
+      } else {
+        out += `${pending.slice(from, limit)}\r\n `;
+        from = limit;
+        lead = 1;
+      }
+    }
+    pending = pending.slice(from);
+    if (last) {
+      out += pending;
+      pending = '';
+    }
+    return out;
+  };
+}
+
+/** The second pass: the message with `plan` applied and every line fixed that needs it */
+export class LineFixer extends Transform {
+  private readonly walker = new MimeWalker((piece, section) => this.fix(piece, section));
+  private readonly splitter = new LineSplitter((piece) => this.walker.piece(piece));
+  private line: LineFix | 'pass' | 'drop' = 'pass';
+  private out: Buffer[] = [];
+
+  constructor(private readonly reencode: ReadonlySet<number>) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.splitter.push(chunk);
+    this.release(done);
+  }
+
+  override _flush(done: TransformCallback): void {
+    this.splitter.end();
+    this.release(done);
+  }
+
+  private release(done: TransformCallback): void {
+    const out = Buffer.concat(this.out);
+    this.out = [];
+    done(null, out.length ? out : undefined);
+  }
+
+  private fix(piece: LinePiece, section: Section): void {
+    if (piece.first) this.line = this.fixFor(piece, section);
+    if (section.kind === 'header-end') this.out.push(Buffer.from(this.addedFields(section.part), 'latin1'));
+    if (this.line === 'drop') return;
+    this.out.push(this.line === 'pass' ? piece.bytes : Buffer.from(this.line(piece.bytes, piece.last), 'latin1'));
+    if (piece.last && piece.ended) this.out.push(CRLF);
+  }
+
+  private fixFor(piece: LinePiece, section: Section): LineFix | 'pass' | 'drop' {
+    const whole = piece.last && isClean(piece.bytes);
+    switch (section.kind) {
+      case 'header':
+        if (this.reencode.has(section.part.index) && section.field === 'content-transfer-encoding') return 'drop';
+        return whole ? 'pass' : folded();
+      case 'header-end':
+        return 'pass';
+      case 'body':
+        if (this.reencode.has(section.part.index)) return quotedPrintable();
+        if (whole) return 'pass';
+        return section.part.encoding === 'base64' ? base64Lines() : section.part.encoding === 'quoted-printable' ? softBreaks() : wrapped();
+      case 'structure':
+        return whole ? 'pass' : wrapped();
+    }
+  }
+
+  private addedFields(part: Part): string {
+    if (!this.reencode.has(part.index)) return '';
+    const mimeVersion = part.index === 0 && !part.hasMimeVersion ? 'MIME-Version: 1.0\r\n' : '';
+    return `${mimeVersion}Content-Transfer-Encoding: quoted-printable\r\n`;
+  }
+}
