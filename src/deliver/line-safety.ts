@@ -33,8 +33,28 @@ const NUL = 0x00;
 const CRLF = Buffer.from('\r\n');
 const HEX = '0123456789ABCDEF';
 
-/** The parts (by MimeWalker index) to re-encode; undefined when the message needs nothing at all */
-export type LineFixPlan = ReadonlySet<number> | undefined;
+/** Which unencoded parts (by MimeWalker index) to re-encode */
+export type Reencode = (index: number) => boolean;
+/** undefined when the message needs nothing at all */
+export type LineFixPlan = Reencode | undefined;
+
+/** A set of part numbers as bits: a message made of millions of tiny parts still plans in a few hundred KB */
+class PartSet {
+  private bits = new Uint8Array(64);
+
+  add(index: number): void {
+    if (index >> 3 >= this.bits.length) {
+      const grown = new Uint8Array(Math.max(this.bits.length * 2, (index >> 3) + 1));
+      grown.set(this.bits);
+      this.bits = grown;
+    }
+    this.bits[index >> 3]! |= 1 << (index & 7);
+  }
+
+  has(index: number): boolean {
+    return ((this.bits[index >> 3] ?? 0) & (1 << (index & 7))) !== 0;
+  }
+}
 
 const isClean = (bytes: Buffer): boolean => bytes.length <= MAX_LINE && bytes.indexOf(NUL) < 0 && bytes.indexOf(CR) < 0;
 
@@ -64,19 +84,19 @@ export async function needsLineFixes(source: Readable): Promise<boolean> {
 }
 
 /** The second look, only at messages that need it: which unencoded parts to re-encode */
-export async function planLineFixes(source: Readable): Promise<Set<number>> {
-  const reencode = new Set<number>();
+export async function planLineFixes(source: Readable): Promise<Reencode> {
+  const listed = new PartSet();
   let lineLength = 0;
   const walker = new MimeWalker((piece, section) => {
     lineLength = (piece.first ? 0 : lineLength) + piece.bytes.length;
     const trouble = lineLength > MAX_LINE || piece.bytes.indexOf(NUL) >= 0 || piece.bytes.indexOf(CR) >= 0;
-    if (trouble && section.kind === 'body' && section.part.encoding === 'identity') reencode.add(section.part.index);
+    if (trouble && section.kind === 'body' && section.part.encoding === 'identity') listed.add(section.part.index);
   });
   const splitter = new LineSplitter((piece) => walker.piece(piece));
   try {
     for await (const chunk of source as AsyncIterable<Buffer>) splitter.push(chunk);
     splitter.end();
-    return reencode;
+    return (index) => listed.has(index);
   } finally {
     source.destroy();
   }
@@ -209,7 +229,7 @@ export class LineFixer extends Transform {
   private line: LineFix | 'pass' | 'drop' = 'pass';
   private out: Buffer[] = [];
 
-  constructor(private readonly reencode: ReadonlySet<number>) {
+  constructor(private readonly reencode: Reencode) {
     super();
   }
 
@@ -241,12 +261,12 @@ export class LineFixer extends Transform {
     const whole = piece.last && isClean(piece.bytes);
     switch (section.kind) {
       case 'header':
-        if (this.reencode.has(section.part.index) && section.field === 'content-transfer-encoding') return 'drop';
+        if (this.reencode(section.part.index) && section.field === 'content-transfer-encoding') return 'drop';
         return whole ? 'pass' : folded();
       case 'header-end':
         return 'pass';
       case 'body':
-        if (this.reencode.has(section.part.index)) return quotedPrintable();
+        if (this.reencode(section.part.index)) return quotedPrintable();
         if (whole) return 'pass';
         return section.part.encoding === 'base64' ? base64Lines() : section.part.encoding === 'quoted-printable' ? softBreaks() : wrapped();
       case 'structure':
@@ -255,7 +275,7 @@ export class LineFixer extends Transform {
   }
 
   private addedFields(part: Part): string {
-    if (!this.reencode.has(part.index)) return '';
+    if (!this.reencode(part.index)) return '';
     const mimeVersion = part.index === 0 && !part.hasMimeVersion ? 'MIME-Version: 1.0\r\n' : '';
     return `${mimeVersion}Content-Transfer-Encoding: quoted-printable\r\n`;
   }

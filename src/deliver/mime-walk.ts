@@ -10,6 +10,8 @@
 import type { LinePiece } from './line-pieces.js';
 
 const MAX_FIELD = 8 * 1024;
+/** Multiparts nested deeper than this are followed no further (their content counts as one part): memory stays bounded */
+const MAX_DEPTH = 32;
 /** A boundary line is at most 70 characters of boundary, the dashes and some trailing space */
 const MAX_BOUNDARY_LINE = 200;
 
@@ -115,7 +117,7 @@ export class MimeWalker {
     part.hasMimeVersion = this.fields.mimeVersion;
     const boundary = boundaryOf(this.fields.contentType);
     const section: Section = { kind: 'header-end', part };
-    if (boundary) {
+    if (boundary && this.boundaries.length < MAX_DEPTH) {
       this.boundaries.push(boundary);
       this.inBody({ kind: 'structure' });
     } else if (isMessage(this.fields)) {

@@ -130,3 +130,12 @@ test('long header lines are folded at white space, or broken with a folding spac
   assert.equal(field('X-Nul'), 'a b');
   assert.ok(safe.toString('latin1').endsWith('\r\n\r\nbody\r\n'));
 });
+
+test('many small parts: exactly the ones that need it are re-encoded', async () => {
+  const parts = Array.from({ length: 5_000 }, (_, i) => ['--b', 'Content-Type: text/plain', '', i % 2 ? `odd ${i}\0` : `even ${i}`]).flat();
+  const raw = crlf('From: a@example.com', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary=b', '', ...parts, '--b--');
+  const safe = await makeSafe(raw);
+  assertSafe(safe);
+  await assertSameContent(raw, safe);
+  assert.equal((safe.toString('latin1').match(/quoted-printable/g) ?? []).length, 2_500);
+});
