@@ -31,7 +31,6 @@ const LF = 0x0a;
 const CR = 0x0d;
 const NUL = 0x00;
 const CRLF = Buffer.from('\r\n');
-const HEX = '0123456789ABCDEF';
 
 /** Which unencoded parts (by MimeWalker index) to re-encode */
 export type Reencode = (index: number) => boolean;
@@ -107,29 +106,73 @@ export async function lineFixPlan(open: () => Promise<Readable>): Promise<LineFi
   return (await needsLineFixes(await open())) ? planLineFixes(await open()) : undefined;
 }
 
-/** Fixes one line, piece by piece: gets each piece and whether it is the line's last, returns latin1 text */
-type LineFix = (bytes: Buffer, last: boolean) => string;
+/** Fixes one line, piece by piece: gets each piece and whether it is the line's last, returns what to send for it */
+type LineFix = (bytes: Buffer, last: boolean) => Buffer;
 
-const escaped = (byte: number): string => `=${HEX[byte >> 4]}${HEX[byte & 15]}`;
+const EQUALS = 0x3d;
+const SPACE = 0x20;
+const HEX_DIGITS = Buffer.from('0123456789ABCDEF');
+const BASE64_ALPHABET = new Uint8Array(256);
+for (const byte of Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=')) BASE64_ALPHABET[byte] = 1;
+
+/** One piece's output, written into a buffer sized for the worst case (no strings: a 50 MB line makes little garbage) */
+class Output {
+  private readonly buffer: Buffer;
+  private length = 0;
+
+  constructor(capacity: number) {
+    this.buffer = Buffer.allocUnsafe(capacity);
+  }
+
+  byte(byte: number): void {
+    this.buffer[this.length++] = byte;
+  }
+
+  /** =XX */
+  escape(byte: number): void {
+    this.byte(EQUALS);
+    this.byte(HEX_DIGITS[byte >> 4]!);
+    this.byte(HEX_DIGITS[byte & 15]!);
+  }
+
+  lineBreak(): void {
+    this.byte(CR);
+    this.byte(LF);
+  }
+
+  /** Quoted-printable's "=" at the end of a line: the line goes on */
+  softBreak(): void {
+    this.byte(EQUALS);
+    this.lineBreak();
+  }
+
+  done(): Buffer {
+    return this.buffer.subarray(0, this.length);
+  }
+}
+
+/** Worst case of an encoding that may triple each byte and break every 76 */
+const encodedCapacity = (bytes: Buffer): number => bytes.length * 4 + 8;
 
 /** Quoted-printable of bytes sent as they are: white space at the line's end escaped, soft breaks keep lines to 76 */
 function quotedPrintable(): LineFix {
   let column = 0;
   return (bytes, last) => {
-    let out = '';
+    const out = new Output(encodedCapacity(bytes));
     for (let i = 0; i < bytes.length; i++) {
       const byte = bytes[i]!;
       const atEnd = last && i === bytes.length - 1;
-      const literal = (byte > 0x20 && byte < 0x7f && byte !== 0x3d) || ((byte === 0x20 || byte === 0x09) && !atEnd);
-      const token = literal ? String.fromCharCode(byte) : escaped(byte);
-      if (column + token.length > ENCODED_WIDTH - 1) {
-        out += '=\r\n';
+      const literal = (byte > SPACE && byte < 0x7f && byte !== EQUALS) || ((byte === SPACE || byte === 0x09) && !atEnd);
+      const width = literal ? 1 : 3;
+      if (column + width > ENCODED_WIDTH - 1) {
+        out.softBreak();
         column = 0;
       }
-      out += token;
-      column += token.length;
+      if (literal) out.byte(byte);
+      else out.escape(byte);
+      column += width;
     }
-    return out;
+    return out.done();
   };
 }
 
@@ -138,39 +181,38 @@ function softBreaks(): LineFix {
   let column = 0;
   let inEscape = 0;
   return (bytes) => {
-    let out = '';
+    const out = new Output(encodedCapacity(bytes));
     for (const byte of bytes) {
-      const token = byte === NUL || byte === CR ? escaped(byte) : String.fromCharCode(byte);
-      const keepTogether = byte === 0x3d ? 3 : token.length;
-      if (inEscape === 0 && column + keepTogether > ENCODED_WIDTH - 1) {
-        out += '=\r\n';
+      const escape = byte === NUL || byte === CR;
+      // An "=" starts an escape: it and its two digits stay on one line
+      if (inEscape === 0 && column + (escape || byte === EQUALS ? 3 : 1) > ENCODED_WIDTH - 1) {
+        out.softBreak();
         column = 0;
       }
-      inEscape = byte === 0x3d ? 2 : Math.max(0, inEscape - 1);
-      out += token;
-      column += token.length;
+      inEscape = byte === EQUALS ? 2 : Math.max(0, inEscape - 1);
+      if (escape) out.escape(byte);
+      else out.byte(byte);
+      column += escape ? 3 : 1;
     }
-    return out;
+    return out.done();
   };
 }
-
-const BASE64_ALPHABET = /[A-Za-z0-9+/=]/;
 
 /** A base64 line split into lines of 76; anything that is not base64 dropped (decoders skip it too) */
 function base64Lines(): LineFix {
   let column = 0;
   return (bytes) => {
-    let out = '';
-    for (const char of bytes.toString('latin1')) {
-      if (!BASE64_ALPHABET.test(char)) continue;
+    const out = new Output(encodedCapacity(bytes));
+    for (const byte of bytes) {
+      if (!BASE64_ALPHABET[byte]) continue;
       if (column === ENCODED_WIDTH) {
-        out += '\r\n';
+        out.lineBreak();
         column = 0;
       }
-      out += char;
+      out.byte(byte);
       column++;
     }
-    return out;
+    return out.done();
   };
 }
 
@@ -178,16 +220,16 @@ function base64Lines(): LineFix {
 function wrapped(): LineFix {
   let column = 0;
   return (bytes) => {
-    let out = '';
-    for (const char of bytes.toString('latin1').replace(/[\0\r]/g, ' ')) {
+    const out = new Output(encodedCapacity(bytes));
+    for (const byte of bytes) {
       if (column === MAX_LINE) {
-        out += '\r\n';
+        out.lineBreak();
         column = 0;
       }
-      out += char;
+      out.byte(byte === NUL || byte === CR ? SPACE : byte);
       column++;
     }
-    return out;
+    return out.done();
   };
 }
 
@@ -218,7 +260,7 @@ function folded(): LineFix {
       out += pending;
       pending = '';
     }
-    return out;
+    return Buffer.from(out, 'latin1');
   };
 }
 
@@ -253,7 +295,7 @@ export class LineFixer extends Transform {
     if (piece.first) this.line = this.fixFor(piece, section);
     if (section.kind === 'header-end') this.out.push(Buffer.from(this.addedFields(section.part), 'latin1'));
     if (this.line === 'drop') return;
-    this.out.push(this.line === 'pass' ? piece.bytes : Buffer.from(this.line(piece.bytes, piece.last), 'latin1'));
+    this.out.push(this.line === 'pass' ? piece.bytes : this.line(piece.bytes, piece.last));
     if (piece.last && piece.ended) this.out.push(CRLF);
   }
 
