@@ -77,7 +77,7 @@ export class MimeWalker {
 
   piece(piece: LinePiece): void {
     if (piece.first) this.lineSection = this.classify(piece);
-    if (this.lineSection.kind === 'header') this.collect(piece.bytes.toString('latin1'), piece.first);
+    if (this.lineSection.kind === 'header') this.collect(piece.bytes, piece.first);
     this.handler(piece, this.lineSection);
   }
 
@@ -134,10 +134,11 @@ export class MimeWalker {
     return this.field.name;
   }
 
-  private collect(text: string, first: boolean): void {
-    if (!this.field.name || this.field.value.length >= MAX_FIELD) return;
-    const value = first ? text.slice(text.indexOf(':') + 1) : text;
-    this.field.value = (this.field.value + value).slice(0, MAX_FIELD);
+  private collect(bytes: Buffer, first: boolean): void {
+    const room = MAX_FIELD - this.field.value.length;
+    if (!this.field.name || room <= 0) return;
+    const start = first ? bytes.indexOf(0x3a) + 1 : 0;
+    this.field.value += bytes.subarray(start, start + room).toString('latin1');
   }
 
   private endField(): void {
