@@ -49,6 +49,40 @@ describe('what reaches the upstream is safe and says what the device sent', () =
     assert.deepEqual(decoded.headers.filter(([name]) => name.toLowerCase() === 'bcc'), []);
   });
 
+  test('mail that is already valid arrives byte for byte after our Received field (its DKIM signature survives)', async () => {
+    const message = Buffer.from(
+      [
+        'DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=office.test; s=dev; h=from:subject;',
+        '\tbh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=c2lnbmF0dXJl',
+        'From: scanner@office.test',
+        'Subject: valid',
+        'Date: Sun, 06 Dec 2026 01:00:00 +0000',
+        'Message-ID: <valid@office.test>',
+        'MIME-Version: 1.0',
+        'Content-Type: multipart/mixed; boundary="b"',
+        '',
+        '--b',
+        'Content-Type: text/plain; charset=utf-8',
+        'Content-Transfer-Encoding: 8bit',
+        '',
+        `caf\xc3\xa9 ${'x'.repeat(MAX_LINE - 6)}`,
+        '--b',
+        'Content-Type: application/pdf',
+        'Content-Transfer-Encoding: base64',
+        '',
+        ...(Buffer.alloc(3000, 'pdf').toString('base64').match(/.{1,76}/g) ?? []),
+        '--b--',
+        '',
+      ].join('\r\n'),
+      'latin1',
+    );
+    assert.match(await send(relay, message), /^250 /);
+    const [received] = (await upstream.waitFor(upstream.messages.length + 1)).slice(-1);
+    const raw = received!.raw;
+    assert.ok(raw.subarray(raw.length - message.length).equals(message), 'the message arrived changed');
+    assert.match(raw.subarray(0, raw.length - message.length).toString('latin1'), /^Received: [^]*\r\n$/);
+  });
+
   test('a 5 MB line with NUL bytes arrives with no line over 998 octets and no NUL, and decodes to the same bytes', async () => {
     const line = Buffer.alloc(5 * 1024 * 1024, 'scan-data \0\xff=');
     const message = Buffer.concat([Buffer.from('From: scanner@office.test\r\nSubject: big line\r\n\r\n'), line, Buffer.from('\r\n')]);
