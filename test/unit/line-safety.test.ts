@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { LineFixer, lineFixPlan, MAX_LINE } from '../../src/deliver/line-safety.js';
 import { decodeMessage, lineTrouble } from '../support/mime.js';
 
@@ -138,4 +139,27 @@ test('many small parts: exactly the ones that need it are re-encoded', async () 
   assertSafe(safe);
   await assertSameContent(raw, safe);
   assert.equal((safe.toString('latin1').match(/quoted-printable/g) ?? []).length, 2_500);
+});
+
+/** Quoted-printable decoding, written here from RFC 2045 (not the encoder's code) */
+const decodeQuotedPrintable = (text: string): string => text.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+
+test('any plain body, in any chunking: the result is safe and decodes to the same bytes', async () => {
+  const shortLine = fc.uint8Array({ maxLength: 2_500 }).map((bytes) => Buffer.from(bytes.filter((b) => b !== 0x0a)).toString('latin1'));
+  // Longer than a line piece (64 KB), so the line is fixed piece by piece; ending in white space or CR
+  const pieceLine = fc.tuple(fc.integer({ min: 65_000, max: 140_000 }), fc.constantFrom(' ', 'a', '\0', '=', '\xff'), fc.constantFrom(' ', '\t', '\r', 'z')).map(([length, fill, end]) => fill.repeat(length) + end);
+  const line = fc.oneof({ arbitrary: shortLine, weight: 9 }, { arbitrary: pieceLine, weight: 1 });
+  await fc.assert(
+    fc.asyncProperty(fc.array(line, { minLength: 1, maxLength: 6 }), fc.integer({ min: 7, max: 70_000 }), async (lines, chunk) => {
+      const body = lines.map((l) => `${l}\r\n`).join('');
+      const raw = Buffer.from(`Subject: p\r\n\r\n${body}`, 'latin1');
+      const safe = await makeSafe(raw, chunk);
+      assertSafe(safe);
+      const text = safe.toString('latin1');
+      const split = text.indexOf('\r\n\r\n') + 4;
+      const encoded = /quoted-printable/.test(text.slice(0, split));
+      assert.equal(encoded ? decodeQuotedPrintable(text.slice(split)) : text.slice(split), body);
+    }),
+    { numRuns: 60 },
+  );
 });
