@@ -23,15 +23,20 @@ export function describeFailure(failure: SmtpFailure, where: string): string {
   return `${code}${failure.message} (${where})`;
 }
 
+/** nodemailer's name for the connection phase: a reply there is the greeting */
+const GREETING = 'CONN';
+
 /**
  * 5xx replies to the message or a recipient bounce; everything else is retried.
  * Authentication is retried even on 535: it is a setting for the admin to fix,
- * not a reason to throw devices' mail away.
+ * not a reason to throw devices' mail away. A 5xx greeting says nothing about
+ * the message (an overloaded or misconfigured host, or one that blocks us for
+ * now), so it is retried too, as Postfix does (smtp_skip_5xx_greeting).
  */
 export function classifyFailure(failure: SmtpFailure, where: string): Outcome {
   const error = describeFailure(failure, where);
   const permanentReply = (failure.responseCode ?? 0) >= 500;
-  if (failure.code === 'EAUTH' || failure.code === 'ENOAUTH') return { status: 'deferred', error };
+  if (failure.code === 'EAUTH' || failure.code === 'ENOAUTH' || failure.command === GREETING) return { status: 'deferred', error };
   if (permanentReply && !TEMPORARY_CODES.has(failure.code ?? '')) return { status: 'bounced', error };
   if (permanentReply && failure.code === 'EPROTOCOL') return { status: 'bounced', error };
   return { status: 'deferred', error };

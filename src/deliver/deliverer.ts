@@ -13,7 +13,7 @@ import type { Destination, HostDestination, MxDestination } from '../route/route
 import type { ClientInfo } from '../spool/records.js';
 import { parseDuration } from '../util/duration.js';
 import type { MxDelivery } from './mx.js';
-import { allRecipients, type RecipientOutcome } from './outcome.js';
+import { allRecipients, type Outcome, type RecipientOutcome } from './outcome.js';
 import { DkimSigner } from './dkim.js';
 import { outboundParts } from './outbound.js';
 import { OAuthClient, type AccessTokenSource } from '../oauth/client.js';
@@ -114,16 +114,24 @@ export class Deliverer {
     }
   }
 
-  /** Each part (recipients sharing a sender rewrite) is its own transaction */
+  /**
+   * Each part (recipients sharing a sender rewrite) is its own transaction. A
+   * part that fails on our side (DKIM key unreadable, body that cannot be
+   * opened) is that part's outcome: the parts already sent keep theirs.
+   */
   private async relay(job: DeliveryJob, destination: RelayDestination): Promise<RecipientOutcome[]> {
     const config = this.options.config();
     const context = { client: job.client, deviceName: job.client && this.options.deviceName?.(job.client.address) };
     const outcomes: RecipientOutcome[] = [];
     for (const part of outboundParts(job, config, context)) {
       if (part.plan.envelopeFrom || part.plan.headerFrom) this.options.log.info({ queueId: job.queueId, envelopeFrom: part.envelope.from, headerFrom: part.plan.headerFrom || undefined }, 'Sender aligned');
-      const openBody = this.dkim.wrap(config, part.openBody);
       const envelope = { ...part.envelope, size: job.size };
-      outcomes.push(...(destination.kind === 'smarthost' ? await sendOne(smarthostTarget(config, await this.oauthClient()), envelope, openBody, this.pool) : await this.options.mx.deliver(destination, envelope, openBody)));
+      try {
+        const openBody = this.dkim.wrap(config, part.openBody);
+        outcomes.push(...(destination.kind === 'smarthost' ? await sendOne(smarthostTarget(config, await this.oauthClient()), envelope, openBody, this.pool) : await this.options.mx.deliver(destination, envelope, openBody)));
+      } catch (err) {
+        outcomes.push(...allRecipients(envelope.to, localFailure(err, 'on this box, before sending')));
+      }
     }
     return outcomes;
   }
@@ -133,9 +141,13 @@ export class Deliverer {
       const stored = await this.options.mailboxes.deliver(mailbox, await job.openBody(), job.queueId);
       return allRecipients(job.recipients, { status: 'local', detail: `mailbox ${mailbox} (${stored.uid})` });
     } catch (err) {
-      const permanent = err instanceof RelayError && err.kind === 'permanent';
-      const error = `${errorMessage(err)} (local delivery)`;
-      return allRecipients(job.recipients, permanent ? { status: 'bounced', error } : { status: 'deferred', error });
+      return allRecipients(job.recipients, localFailure(err, 'local delivery'));
     }
   }
+}
+
+/** A failure on our side: retried (and expired at maxAge like any deferral) unless it says it is permanent */
+function localFailure(err: unknown, where: string): Outcome {
+  const error = `${errorMessage(err)} (${where})`;
+  return err instanceof RelayError && err.kind === 'permanent' ? { status: 'bounced', error } : { status: 'deferred', error };
 }

@@ -1,13 +1,15 @@
 /**
  * Prepares relayed mail for the upstream: splits a group's recipients by the
  * sender rewrite that applies to them, and gives each part its envelope and
- * a body stream that applies the header edits on the way out (the spool
- * file is never changed, so every attempt starts from the original).
+ * a body stream that makes long lines, NUL and bare CR safe and applies the
+ * header edits on the way out (the spool file is never changed, so every
+ * attempt starts from the original).
  */
 import type { Readable, Transform } from 'node:stream';
 import type { Config } from '../config/schema.js';
 import { parseAddress } from '../route/address.js';
 import { HeaderSectionEditor } from './header-section.js';
+import { LineFixer, lineFixPlan, type LineFixPlan } from './line-safety.js';
 import { planKey, rewriteEnvelopeFrom, rewriteHeaders, rewritePlan, type RewriteContext, type RewritePlan } from './rewrite.js';
 import type { Envelope } from './smtp-client.js';
 
@@ -39,9 +41,20 @@ export function outboundParts(job: OutboundJob, config: Config, context: Rewrite
     part.to.push(address);
     parts.set(key, part);
   }
+  const openSafe = lineSafe(job.openBody);
   return [...parts.values()].map(({ plan, to }) => ({
     envelope: { from: rewriteEnvelopeFrom(job.from, plan), to },
     plan,
-    openBody: plan.headerFrom ? async () => through(await job.openBody(), new HeaderSectionEditor((headers) => rewriteHeaders(headers, plan, job.from))) : job.openBody,
+    openBody: plan.headerFrom ? async () => through(await openSafe(), new HeaderSectionEditor((headers) => rewriteHeaders(headers, plan, job.from))) : openSafe,
   }));
+}
+
+/** The message with its lines made safe for any upstream (line-safety.ts), planned once however often it is opened */
+function lineSafe(open: () => Promise<Readable>): () => Promise<Readable> {
+  let plan: Promise<LineFixPlan> | undefined;
+  return async () => {
+    plan ??= lineFixPlan(open);
+    const reencode = await plan;
+    return reencode ? through(await open(), new LineFixer(reencode)) : open();
+  };
 }

@@ -1,9 +1,9 @@
 /**
  * Streams a received message and makes it fit to forward: our Received header
  * first, Date and Message-ID added at the end of the header section when the
- * device left them out, and the size limit enforced. Body bytes pass through
- * untouched (8-bit included); only the header section is ever buffered, and
- * at most MAX_HEADER_SCAN bytes of it.
+ * device left them out, bare CR and NUL in the header section made spaces, and
+ * the size limit enforced. Body bytes pass through untouched (8-bit included);
+ * only the header section is ever buffered, and at most MAX_HEADER_SCAN bytes of it.
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { RelayError } from '../errors.js';
@@ -11,6 +11,16 @@ import { RelayError } from '../errors.js';
 const MAX_HEADER_SCAN = 256 * 1024;
 const HEADER_END = Buffer.from('\r\n\r\n');
 const FIELD_LINE = /^[!-9;-~]+:/;
+/** A CR that does not end a line, and NUL: data in a header, never a line break (see headerSafe) */
+const BARE_CR_OR_NUL = /\r(?!\n)|\0/g;
+
+/**
+ * A header section (latin1, lines ending in CRLF) with every bare CR and NUL
+ * made a space. Some upstreams (and nodemailer on the way out) take a bare CR
+ * for a line break, so `X-Inj: a<CR>Bcc: x@evil` would arrive as a new Bcc
+ * field; as a space it stays part of the value it was sent in.
+ */
+export const headerSafe = (headers: string): string => headers.replace(BARE_CR_OR_NUL, ' ');
 
 export interface MessageFixerOptions {
   /** Complete header lines to put first, each ending in CRLF */
@@ -96,9 +106,10 @@ export class MessageFixer extends Transform {
       this.push(rest);
       return;
     }
+    const safe = headerSafe(text);
     this.push(this.options.prepend);
-    this.push(headers);
-    this.push(this.options.missing({ date: /^date:/im.test(text), messageId: /^message-id:/im.test(text) }));
+    this.push(Buffer.from(safe, 'latin1'));
+    this.push(this.options.missing({ date: /^date:/im.test(safe), messageId: /^message-id:/im.test(safe) }));
     this.push(rest.length ? rest : '\r\n');
   }
 }

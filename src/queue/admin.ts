@@ -3,13 +3,15 @@
  * Every change takes the message's lock, so it never races a delivery in
  * progress, then tells the running server to look again.
  */
-import { UsageError } from '../errors.js';
+import { RelayError, UsageError, errorMessage } from '../errors.js';
 import type { QueueId } from '../spool/ids.js';
 import { BusyError } from '../util/locks.js';
-import { toListItem, type DeliveryState, type QueueEntry, type QueueListItem } from '../spool/records.js';
+import { isFinished, toListItem, type DeliveryState, type QueueEntry, type QueueListItem } from '../spool/records.js';
 import type { Spool } from '../spool/spool.js';
 
 const LOCK_PATIENCE_MS = 10_000;
+/** How many failed messages an error names (a person reads it; the rest are counted) */
+const MAX_NAMED = 10;
 
 export type QueueAction = 'retry' | 'hold' | 'release' | 'delete';
 
@@ -38,18 +40,40 @@ export class QueueAdmin {
     this.notify();
   }
 
-  /** Retries every message that is not on hold; returns how many */
+  /**
+   * Retries every message that is not on hold, in one pass over the spool,
+   * and tells the server once; returns how many. Messages that could not be
+   * changed are named in the error thrown after all the others are done.
+   */
   async retryAll(): Promise<number> {
     let count = 0;
+    const failed: string[] = [];
     for (const entry of await this.spool.list()) {
       if (entry.state.held) continue;
-      await this.apply('retry', entry.arrival.id).then(() => count++, () => undefined);
+      try {
+        if (await this.withPatience(entry.arrival.id, () => this.retryNow(entry))) count++;
+      } catch (err) {
+        failed.push(`${entry.arrival.id} (${errorMessage(err)})`);
+      }
+    }
+    if (count) this.notify();
+    if (failed.length) {
+      const more = failed.length > MAX_NAMED ? `, and ${failed.length - MAX_NAMED} more` : '';
+      throw new RelayError(`Retried ${count} message(s); ${failed.length} could not be changed: ${failed.slice(0, MAX_NAMED).join(', ')}${more}`, { kind: 'temporary' });
     }
     return count;
   }
 
+  /** Under the lock: the state as it is now (a delivery may have just ended), made due; false when nothing is left to retry */
+  private async retryNow(listed: QueueEntry): Promise<boolean> {
+    const entry = await this.spool.refresh(listed);
+    if (!entry || entry.state.held || isFinished(entry.state)) return false;
+    await this.spool.saveState(entry.arrival.id, change('retry', entry.state));
+    return true;
+  }
+
   /** A delivery in progress holds the lock for a moment: wait for it rather than fail at once */
-  private async withPatience(id: QueueId, work: () => Promise<void>): Promise<void> {
+  private async withPatience<T>(id: QueueId, work: () => Promise<T>): Promise<T> {
     const deadline = Date.now() + LOCK_PATIENCE_MS;
     for (;;) {
       try {

@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { Config } from '../config/schema.js';
 import type { Bouncer } from '../bounce/bouncer.js';
 import type { Deliverer } from '../deliver/deliverer.js';
-import type { RecipientOutcome } from '../deliver/outcome.js';
+import { allRecipients, type RecipientOutcome } from '../deliver/outcome.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { destinationKey, groupByDestination } from '../route/router.js';
@@ -52,7 +52,11 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   private readonly pending = new Map<QueueId, string[]>();
   /** Deliveries in flight per destination key */
   private readonly busy = new Map<string, number>();
-  /** Arrival records of messages taken in by this process: a delivery need not read them back */
+  /**
+   * Each scheduled message's entry as this process last saw or wrote it: a delivery need not read the arrival
+   * record back, and a state file damaged meanwhile is replaced from it (this process is the only one that
+   * records deliveries)
+   */
   private readonly known = new Map<QueueId, QueueEntry>();
   /** The settings the schedule's groups were routed with */
   private groupedWith: Config | undefined;
@@ -123,6 +127,7 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
 
   private scheduleEntry(entry: QueueEntry): void {
     if (entry.state.held || isFinished(entry.state)) return;
+    this.known.set(entry.arrival.id, entry);
     this.setPending(entry.arrival.id, pendingAddresses(entry.state));
     this.schedule.set(entry.arrival.id, Date.parse(entry.state.nextAttempt));
   }
@@ -216,13 +221,13 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   }
 
   private async deliver(id: QueueId, log: Logger): Promise<void> {
-    const { spool } = this.options;
-    const known = this.known.get(id);
-    const entry = known ? await spool.refresh(known) : await spool.get(id);
-    if (!entry || entry.state.held) return this.setPending(id, undefined);
+    const read = await this.read(id, log);
+    if (!read) return this.setPending(id, undefined);
+    const { entry, damaged } = read;
     const started = Date.now();
     const pending = pendingAddresses(entry.state);
-    const outcomes = pending.length ? await this.deliverTo(id, entry, pending) : [];
+    // A damaged state is a deferral like any other: it shows, counts, backs off, and the save replaces the file
+    const outcomes = damaged ? allRecipients(pending, { status: 'deferred', error: damaged }) : pending.length ? await this.deliverTo(id, entry, pending) : [];
     let state = entry.state;
     if (outcomes.length) {
       const result = applyOutcomes(entry.arrival, entry.state, outcomes, new Date(), retryPolicy(this.options.config()));
@@ -234,10 +239,30 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     state = await this.report(entry, state, log);
     if (isFinished(state)) this.setPending(id, undefined);
     else {
+      this.known.set(id, { ...entry, state });
       this.setPending(id, pendingAddresses(state));
       this.schedule.set(id, Date.parse(state.nextAttempt));
     }
     this.emit('attempt', { id, from: entry.arrival.from, outcomes, finished: isFinished(state), durationMs: Date.now() - started, receivedAt: entry.arrival.receivedAt });
+  }
+
+  /**
+   * The message as it is on disk now; undefined when it is gone or held. A state file that cannot be read
+   * (damaged by hand or by the disk) is taken from what this process last saw, with the reason as `damaged`;
+   * without such a record the error is thrown (and retried shortly).
+   */
+  private async read(id: QueueId, log: Logger): Promise<{ entry: QueueEntry; damaged?: string } | undefined> {
+    const { spool } = this.options;
+    const known = this.known.get(id);
+    let entry: QueueEntry | undefined;
+    try {
+      entry = known ? await spool.refresh(known) : await spool.get(id);
+    } catch (err) {
+      if (!known) throw err;
+      log.error({ err: errorMessage(err) }, 'Delivery state unreadable; replacing it with the last one this server recorded');
+      return { entry: known, damaged: `Delivery state was unreadable (${errorMessage(err)}); replaced with the last one this server recorded` };
+    }
+    return entry && !entry.state.held ? { entry } : undefined;
   }
 
   private async deliverTo(id: QueueId, entry: QueueEntry, recipients: string[]): Promise<RecipientOutcome[]> {

@@ -55,6 +55,8 @@ function assertDeferred(item: QueueItem, expected: RegExp): void {
 const socketFaults: [string, BadBehaviour, RegExp][] = [
   ['accepts the connection, then never speaks', 'silent', /greeting|timed? ?out|ETIMEDOUT/i],
   ['answers 421 at the greeting', 'greet421', /^421 /],
+  // Postfix defers a 5xx greeting too (smtp_skip_5xx_greeting): it says nothing about the message
+  ['answers 554 at the greeting', 'greet554', /^554 5\.3\.2 /],
   ['drops the connection in the middle of DATA', 'dropMidData', /closed|ECONNRESET|ESOCKET|EPIPE|unexpected/i],
   ['takes the whole message, then never answers the final dot', 'hangAfterData', /timed? ?out|ETIMEDOUT/i],
 ];

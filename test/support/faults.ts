@@ -102,6 +102,8 @@ export type BadBehaviour =
   | 'silent'
   /** 421 at the greeting, then closes */
   | 'greet421'
+  /** 554 at the greeting, then waits for QUIT (a host that refuses service for now) */
+  | 'greet554'
   /** A normal dialogue until DATA's 354, then drops the connection after the first data bytes */
   | 'dropMidData'
   /** A prompt greeting, then every reply one byte every `slowMs` */
@@ -156,6 +158,11 @@ function converse(socket: net.Socket, behaviour: BadBehaviour, slowMs: number, s
   if (behaviour === 'silent') return;
   if (behaviour === 'greet421') {
     socket.end('421 4.3.2 upstream.test Service not available, closing channel\r\n');
+    return;
+  }
+  if (behaviour === 'greet554') {
+    socket.write('554 5.3.2 upstream.test No SMTP service here\r\n');
+    socket.on('data', () => socket.end('221 2.0.0 Bye\r\n'));
     return;
   }
   socket.write('220 upstream.test ESMTP\r\n');

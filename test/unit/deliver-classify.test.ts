@@ -25,8 +25,12 @@ test('network and TLS failures are deferred, even with a 5xx reply to STARTTLS',
   assert.equal(classifyFailure({ code: 'ETLS', responseCode: 502, response: '502 5.5.1 STARTTLS not supported', command: 'STARTTLS', message: 'Error upgrading connection with STARTTLS' }, where).status, 'deferred');
 });
 
-test('a 554 greeting bounces; authentication failures are always retried', () => {
-  assert.equal(classifyFailure({ code: 'EPROTOCOL', responseCode: 554, response: '554 No service', command: 'CONN', message: 'Invalid greeting' }, where).status, 'bounced');
+test('a 5xx greeting and authentication failures are always retried; a 5xx to a command after the greeting bounces', () => {
+  assert.deepEqual(classifyFailure({ code: 'EPROTOCOL', responseCode: 554, response: '554 5.3.2 No service', command: 'CONN', message: 'Invalid greeting' }, where), {
+    status: 'deferred',
+    error: '554 5.3.2 No service (mx1.example.test:2525, after CONN)',
+  });
+  assert.equal(classifyFailure({ code: 'EPROTOCOL', responseCode: 554, response: '554 5.5.1 Bad sequence', command: 'DATA', message: 'Invalid response' }, where).status, 'bounced');
   assert.equal(classifyFailure({ code: 'EAUTH', responseCode: 535, response: '535 5.7.8 Bad credentials', message: 'Invalid login' }, where).status, 'deferred');
 });
 

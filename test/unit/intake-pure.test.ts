@@ -50,6 +50,15 @@ test('message fixer: Received first, Date and Message-ID only when missing, body
   assert.equal(await fix('\r\nbody only\r\n'), 'Received: test\r\nDate: D\r\nMessage-ID: <M>\r\n\r\nbody only\r\n');
 });
 
+test('message fixer: a bare CR or NUL in a header is a space, never a line break; the body is left alone', async () => {
+  assert.equal(
+    await fix('Subject: a\r\nX-Inj: a\rBcc: x@evil.test\r\nX-Nul: b\0c\r\nX-End: d\r\r\n\r\nbody\rstays\r\n'),
+    'Received: test\r\nSubject: a\r\nX-Inj: a Bcc: x@evil.test\r\nX-Nul: b c\r\nX-End: d \r\nDate: D\r\nMessage-ID: <M>\r\n\r\nbody\rstays\r\n',
+  );
+  // A Date smuggled behind a bare CR is not a Date field: ours is still added
+  assert.match(await fix('Subject: a\rDate: never\r\n\r\nb\r\n'), /^Received: test\r\nSubject: a Date: never\r\nDate: D\r\n/);
+});
+
 test('message fixer: headers split across many chunks', async () => {
   const fixer = new MessageFixer({ prepend: 'R: 1\r\n', missing: () => 'Date: D\r\n', maxBytes: 1000 });
   const text = 'Subject: split\r\nX: y\r\n\r\nbody\r\n';

@@ -4,7 +4,7 @@
  * deliveries, not how they are made (the e2e tests do that over sockets).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -17,6 +17,7 @@ import { silentLogger } from '../../src/log.js';
 import { QueueRunner } from '../../src/queue/runner.js';
 import { newQueueId, type QueueId } from '../../src/spool/ids.js';
 import { Spool } from '../../src/spool/spool.js';
+import type { QueueEntry } from '../../src/spool/records.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-runner-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -136,3 +137,35 @@ test('a deferral made while a rescan reads the spool keeps its backoff (the olde
     for (const id of await spool.ids()) await spool.remove(id);
   }
 });
+
+test('a state file damaged between attempts is an ordinary deferral: counted, with a lastError, and the file repaired', async () => {
+  const message = newQueueId();
+  const { deliverer, started, release } = heldDeliverer(new Set([message]));
+  release(message);
+  const { spool, runner } = await runnerWith(deliverer);
+  try {
+    await send(spool, message);
+    await until('the first attempt is on disk', () => runner.inFlight === 0 && started.length === 1);
+    writeFileSync(path.join(spool.dir('state'), `${message}.json`), '{"attempts": 1, "recipi');
+    runner.retryAllNow();
+    const entry = await eventuallyEntry(spool, message, (e) => e.state.attempts === 2);
+    assert.match(entry.state.lastError ?? '', /^Delivery state was unreadable \(.*damaged.*\)/);
+    assert.equal(entry.state.recipients[0]?.status, 'deferred');
+    assert.ok(Date.parse(entry.state.nextAttempt) > Date.now() + 50_000, 'it waits its backoff, not 60 s for ever');
+    assert.equal(started.length, 1, 'nothing was sent blind');
+  } finally {
+    await runner.stop(1_000);
+    for (const id of await spool.ids()) await spool.remove(id);
+  }
+});
+
+async function eventuallyEntry(spool: Spool, id: QueueId, ready: (entry: QueueEntry) => boolean): Promise<QueueEntry> {
+  let found: QueueEntry | undefined;
+  const deadline = Date.now() + 3_000;
+  while (Date.now() < deadline) {
+    found = await spool.get(id).catch(() => undefined);
+    if (found && ready(found)) return found;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`Message ${id} never reached the wanted state: ${JSON.stringify(found?.state)}`);
+}
