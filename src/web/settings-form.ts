@@ -7,7 +7,8 @@
  */
 import type { Config } from '../config/schema.js';
 import { configSchema } from '../config/schema.js';
-import { deepMerge, type JsonObject } from '../config/merge.js';
+import { deepMerge, patchAt, valueAt, type JsonObject } from '../config/merge.js';
+import { prototypeKeyProblem } from '../config/validate.js';
 
 type ValueKind = 'text' | 'number' | 'megabytes' | 'lines' | 'words' | 'checkbox';
 
@@ -70,10 +71,6 @@ const MB = 1_048_576;
 export type FormValues = Record<string, string>;
 export type FieldErrors = Record<string, string>;
 
-export function valueAt(config: unknown, key: readonly string[]): unknown {
-  return key.reduce<unknown>((node, part) => (node as JsonObject | undefined)?.[part], config);
-}
-
 export function formValues(config: Config): FormValues {
   const values: FormValues = {};
   for (const spec of FIELDS) {
@@ -129,21 +126,33 @@ function fieldValue(spec: FieldSpec, form: FormValues): unknown {
 
 /** The patch a submitted form means: absent fields and empty secrets keep what is stored */
 export function formPatch(form: FormValues): JsonObject {
-  const patch: JsonObject = {};
+  let patch: JsonObject = {};
   for (const spec of FIELDS) {
     const value = fieldValue(spec, form);
-    if (value === undefined) continue;
-    let node = patch;
-    for (const part of spec.key.slice(0, -1)) node = (node[part] ??= {}) as JsonObject;
-    node[spec.key.at(-1) as string] = value;
+    if (value !== undefined) patch = deepMerge(patch, patchAt(spec.key, value)) as JsonObject;
   }
   return patch;
 }
 
+/**
+ * Keys the page and the API may not change: opening the relay to the world
+ * takes someone who can edit the config file on the box, not a stolen
+ * session or an API token
+ */
+const FILE_ONLY_KEYS: readonly (readonly string[])[] = [['smtp', 'allowWideNetworks']];
+
+/** Why `patch` may not be applied at all, whatever its values */
+function refusedKeys(config: Config, patch: JsonObject): string | undefined {
+  const fileOnly = FILE_ONLY_KEYS.find((key) => valueAt(patch, key) !== undefined && valueAt(patch, key) !== valueAt(config, key));
+  return fileOnly ? `Config key "${fileOnly.join('.')}" can be changed only in the config file` : prototypeKeyProblem(patch);
+}
+
 /** Field name -> what is wrong, checked with the config schema over the current config */
 export function validatePatch(config: Config, patch: JsonObject): { errors: FieldErrors; other: string[] } {
-  const result = configSchema.safeParse(deepMerge(config, patch));
   const errors: FieldErrors = {};
+  const refused = refusedKeys(config, patch);
+  if (refused) return { errors, other: [refused] };
+  const result = configSchema.safeParse(deepMerge(config, patch));
   const other: string[] = [];
   if (result.success) return { errors, other };
   for (const issue of result.error.issues) {
