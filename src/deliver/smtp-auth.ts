@@ -48,11 +48,11 @@ async function loginOAuth2(connection: SMTPConnection, auth: Extract<SmtpAuth, {
   }
 }
 
-/** An ordinary authentication failure (deferred, never bounced), saying which setting to change */
-const notOverClearText = (): Error =>
-  Object.assign(new Error('Not sending the user name and password over a connection without TLS: set delivery.smarthost.security to "starttls" or "tls"'), { code: 'EAUTH' });
+/** An ordinary authentication failure (deferred, never bounced) that says which setting to change */
+const settingProblem = (message: string): Promise<never> => Promise.reject(Object.assign(new Error(message), { code: 'EAUTH' }));
 
 export function login(connection: SMTPConnection, auth: SmtpAuth): Promise<void> {
-  if (!connection.secure) return Promise.reject(notOverClearText());
+  if (!connection.secure) return settingProblem('Not sending the user name and password over a connection without TLS: set delivery.smarthost.security to "starttls" or "tls"');
+  if (auth.method === 'password' && auth.pass === '') return settingProblem(`No password is stored for the user "${auth.user}" (it is removed when the smarthost changes): enter it in the settings (delivery.smarthost.password)`);
   return auth.method === 'password' ? attempt(connection, { user: auth.user, pass: auth.pass }) : loginOAuth2(connection, auth);
 }
