@@ -135,16 +135,16 @@ export function formPatch(form: FormValues): JsonObject {
 }
 
 /**
- * Keys the page and the API may not change: opening the relay to the world
- * takes someone who can edit the config file on the box, not a stolen
- * session or an API token
+ * Flags the page and the API may turn off but never on: opening the relay to
+ * the world takes someone who can edit the config file on the box, not a
+ * stolen session or an API token
  */
-const FILE_ONLY_KEYS: readonly (readonly string[])[] = [['smtp', 'allowWideNetworks']];
+const FILE_ONLY_FLAGS: readonly (readonly string[])[] = [['smtp', 'allowWideNetworks']];
 
-/** Why `patch` may not be applied at all, whatever its values */
+/** Why `patch` may not be applied at all, whatever its other values */
 function refusedKeys(config: Config, patch: JsonObject): string | undefined {
-  const fileOnly = FILE_ONLY_KEYS.find((key) => valueAt(patch, key) !== undefined && valueAt(patch, key) !== valueAt(config, key));
-  return fileOnly ? `Config key "${fileOnly.join('.')}" can be changed only in the config file` : prototypeKeyProblem(patch);
+  const turnedOn = FILE_ONLY_FLAGS.find((key) => valueAt(patch, key) === true && valueAt(config, key) !== true);
+  return turnedOn ? `Config key "${turnedOn.join('.')}" can be turned on only in the config file` : prototypeKeyProblem(patch);
 }
 
 /** Field name -> what is wrong, checked with the config schema over the current config */
