@@ -80,12 +80,12 @@ describe('the stored smarthost password after a repoint', () => {
   test('repointed at a server without TLS (user removed), the password is forgotten and the server gets no AUTH at all', async () => {
     const saved = await patch({ delivery: { smarthost: { host: '127.0.0.2', port: plain.upstream.port, security: 'none', user: '' } } });
     assert.equal(saved.status, 200, saved.text);
-    assert.deepEqual((JSON.parse(saved.text) as { forgottenSecrets: string[] }).forgottenSecrets, ['delivery.smarthost.password']);
-    assert.equal((await stored()).password, '', 'the password left the config file');
     await send('to the repointed server');
     const [message] = await plain.upstream.waitFor(1);
-    assert.equal(message?.user, undefined, 'no login');
     assert.deepEqual(plain.offered, [], 'no credentials offered');
+    assert.equal(message?.user, undefined, 'no login');
+    assert.deepEqual((JSON.parse(saved.text) as { forgottenSecrets: string[] }).forgottenSecrets, ['delivery.smarthost.password']);
+    assert.equal((await stored()).password, '', 'the password left the config file');
   });
 
   test('pointed back with the password given again in the same change, it is kept and used', async () => {
@@ -100,8 +100,6 @@ describe('the stored smarthost password after a repoint', () => {
   test('repointed on the page (TLS, unverified) with the password field left empty, the new server never sees the stored password', async () => {
     const saved = await admin.post('/settings', { host: '127.0.0.2', port: String(tls.upstream.port), security: 'starttls', user: USER, password: '', _checkboxes: 'verify' });
     assert.equal(saved.status, 303, saved.text);
-    assert.match((await admin.get('/settings')).text, /The stored smarthost password was removed because it belongs to the server it was given for: enter it again/);
-    assert.equal((await stored()).password, '');
     await send('to the other server');
     // Either the server got a login and a message (the old behaviour) or the relay deferred the message saying why
     const deferred = await waitUntil(async () => {
@@ -111,5 +109,7 @@ describe('the stored smarthost password after a repoint', () => {
     }, 15_000, 'the message delivered or deferred');
     assert.deepEqual(tls.offered.filter((given) => given.includes(PASSWORD)), [], 'the stored password never reached the new server');
     assert.match(deferred, /EAUTH: No password is stored for the user "relay@contoso\.test" \(it is removed when the smarthost changes\): enter it in the settings/);
+    assert.equal((await stored()).password, '');
+    assert.match((await admin.get('/settings')).text, /The stored smarthost password was removed because it belongs to the server it was given for: enter it again/);
   });
 });
