@@ -142,7 +142,7 @@ export function formPatch(form: FormValues): JsonObject {
 const FILE_ONLY_FLAGS: readonly (readonly string[])[] = [['smtp', 'allowWideNetworks']];
 
 /** Why `patch` may not be applied at all, whatever its other values */
-function refusedKeys(config: Config, patch: JsonObject): string | undefined {
+function refusal(config: Config, patch: JsonObject): string | undefined {
   const turnedOn = FILE_ONLY_FLAGS.find((key) => valueAt(patch, key) === true && valueAt(config, key) !== true);
   return turnedOn ? `Config key "${turnedOn.join('.')}" can be turned on only in the config file` : prototypeKeyProblem(patch);
 }
@@ -150,7 +150,7 @@ function refusedKeys(config: Config, patch: JsonObject): string | undefined {
 /** Field name -> what is wrong, checked with the config schema over the current config */
 export function validatePatch(config: Config, patch: JsonObject): { errors: FieldErrors; other: string[] } {
   const errors: FieldErrors = {};
-  const refused = refusedKeys(config, patch);
+  const refused = refusal(config, patch);
   if (refused) return { errors, other: [refused] };
   const result = configSchema.safeParse(deepMerge(config, patch));
   const other: string[] = [];
