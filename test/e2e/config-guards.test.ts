@@ -35,6 +35,7 @@ describe('config check', () => {
     assert.match(results[2]?.stderr ?? '', /the whole IPv4 internet/, 'IPv4-mapped IPv6 is the IPv4 internet');
     const known = await check('known', { smtp: { allowNetworks: ['192.168.0.0/16', ...WORLD], allowWideNetworks: true } });
     assert.equal(known.code, 0, known.stderr);
+    assert.match(known.stdout, /^Warning: Open to the world: smtp\.allowNetworks lets 0\.0\.0\.0\/0, ::\/0, ::ffff:0:0\/96, 8\.0\.0\.0\/8, 2000::\/3 send mail through this relay \(smtp\.allowWideNetworks is on\)/m);
     const site = await check('site', { smtp: { allowNetworks: ['10.0.0.0/8', '172.16.0.0/12', '100.64.0.0/10', 'fc00::/7', '203.0.113.0/24', '198.18.0.0/16', '2001:db8::/32'] } });
     assert.equal(site.code, 0, `a site's own networks, private or public, pass: ${site.stderr}`);
   });

@@ -104,7 +104,7 @@ ${row(m, 'dkimSelector', 'Selector', 'the name of the key in DNS', text(m, 'dkim
 
 function devices(m: SettingsModel): Html {
   return html`<fieldset><legend>Devices and mailboxes</legend>
-${row(m, 'allowNetworks', 'Networks allowed to send', 'one per line, e.g. 192.168.1.0/24', textarea(m, 'allowNetworks'))}
+${row(m, 'allowNetworks', 'Networks allowed to send', 'one per line, e.g. 192.168.1.0/24; only your own networks: the whole internet (0.0.0.0/0, ::/0) and public ranges wider than /16 are refused', textarea(m, 'allowNetworks'))}
 ${row(m, 'localDomains', 'Local domains', 'mail to these goes to mailboxes on this box; one per line', textarea(m, 'localDomains'))}
 ${row(m, 'maxMessageSize', 'Largest message', 'in MB', text(m, 'maxMessageSize', 'number'))}
 </fieldset>
