@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Bouncer } from './bounce/bouncer.js';
 import type { ConfigStore } from './config/store.js';
+import { wideNetworks, wideNetworksWarning } from './config/networks.js';
 import { Deliverer } from './deliver/deliverer.js';
 import { DeviceInventory } from './devices/inventory.js';
 import { MxDelivery } from './deliver/mx.js';
@@ -73,6 +74,8 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
   };
   log.info({ ...listening, dataDir, config: store.source, queued: recovered.messages }, 'edge-relay is running');
   if (config().delivery.mode === 'smarthost' && !config().delivery.smarthost.host) log.warn(NO_UPSTREAM);
+  const open = wideNetworks(config().smtp.allowNetworks);
+  if (open.length) log.warn({ networks: open }, wideNetworksWarning(open));
 
   const onNudge = () => void runner.rescan();
   process.on('SIGUSR2', onNudge);

@@ -10,6 +10,8 @@ export const DEFAULT_CONFIG = {
     host: '0.0.0.0',
     port: 2525,
     allowNetworks: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+    /** Accept allowNetworks entries that open the relay to the world (0.0.0.0/0, ::/0, a public range wider than /16): the dashboard and log warn while any is listed */
+    allowWideNetworks: false,
     maxMessageSize: 52_428_800,
     maxRecipients: 100,
     maxConnections: 100,

@@ -5,6 +5,8 @@
 import { z } from 'zod';
 import ipaddr from 'ipaddr.js';
 import { parseDuration } from '../util/duration.js';
+import { mailboxNameProblem } from '../mailbox/names.js';
+import { wideNetworkProblem } from './networks.js';
 
 const duration = z.string().refine((text) => parseDuration(text) !== null, {
   message: 'Expected a duration like "30s", "5m", "2h" or "5d"',
@@ -32,6 +34,14 @@ const domain = z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0
 
 const emailOrEmpty = z.union([z.literal(''), z.email()]);
 
+/** The smarthost's user name, password or OAuth2 token would cross the network readable by anyone on the way */
+export const CLEAR_CREDENTIALS = 'Without TLS the user name and password (or OAuth2 token) would cross the network in clear: choose "starttls" or "tls", or remove the user name and password';
+
+const mailboxName = z.string().superRefine((name, ctx) => {
+  const problem = mailboxNameProblem(name);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
 const tlsPolicy = z.enum(['none', 'may', 'encrypt', 'verify']);
 const certPair = { certFile: z.string(), keyFile: z.string() };
 
@@ -42,6 +52,7 @@ export const configSchema = z.strictObject({
     host: z.string(),
     port,
     allowNetworks: z.array(cidr),
+    allowWideNetworks: z.boolean(),
     maxMessageSize: z.number().int().positive(),
     maxRecipients: z.number().int().positive(),
     maxConnections: z.number().int().positive(),
@@ -57,6 +68,12 @@ export const configSchema = z.strictObject({
         rewriteFrom: emailOrEmpty.optional(),
       }),
     ),
+  }).superRefine((smtp, ctx) => {
+    if (smtp.allowWideNetworks) return;
+    smtp.allowNetworks.forEach((text, index) => {
+      const problem = wideNetworkProblem(text);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['allowNetworks', index], message: problem });
+    });
   }),
   pop3: z.strictObject({
     host: z.string(),
@@ -117,15 +134,18 @@ export const configSchema = z.strictObject({
     timeout: duration,
     bounce: z.strictObject({ notifySender: z.boolean() }),
     delayWarning: z.union([z.literal(''), duration]),
+  }).superRefine((delivery, ctx) => {
+    const { security, user, password, auth } = delivery.smarthost;
+    if (security === 'none' && (user !== '' || password !== '' || auth === 'oauth2')) ctx.addIssue({ code: 'custom', path: ['smarthost', 'security'], message: CLEAR_CREDENTIALS });
   }),
   mailbox: z.strictObject({
     localDomains: z.array(domain),
-    postmaster: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'Expected a mailbox name (lowercase letters, digits, ".", "_", "-")'),
+    postmaster: mailboxName,
     retention: duration,
     quota: z.number().int().positive(),
     copies: z.array(
       z.strictObject({
-        mailbox: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'Expected a mailbox name'),
+        mailbox: mailboxName,
         senders: z.array(z.string()).optional(),
         networks: z.array(cidr).optional(),
       }),

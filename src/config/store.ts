@@ -9,7 +9,7 @@ import { ConfigError, errorMessage } from '../errors.js';
 import { writeFileAtomic } from '../util/fsx.js';
 import { deepMerge, isPlainObject, type JsonObject } from './merge.js';
 import type { Config } from './schema.js';
-import { resolveConfig } from './validate.js';
+import { refusePrototypeKeys, resolveConfig } from './validate.js';
 
 class AtomicJsonFile implements Adapter<JsonObject> {
   constructor(private readonly file: string) {}
@@ -69,6 +69,8 @@ export class ConfigStore {
 
   /** Validates the merged result first: a bad patch changes nothing */
   async update(patch: JsonObject): Promise<Config> {
+    // Merging drops such keys: refuse them here, so the caller hears that none of it applied
+    refusePrototypeKeys(patch, 'the new settings');
     const overrides = deepMerge(this.db?.data ?? {}, patch) as JsonObject;
     const next = resolveConfig(overrides, 'the new settings');
     if (this.db) {

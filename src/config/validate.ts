@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_CONFIG } from './defaults.js';
-import { deepMerge, isPlainObject } from './merge.js';
+import { deepMerge, isPlainObject, prototypeKeyPath } from './merge.js';
 import { configSchema, type Config } from './schema.js';
 
 function keyPath(path: readonly PropertyKey[]): string {
@@ -23,8 +23,21 @@ export function stripComments(value: unknown): unknown {
   return Object.fromEntries(Object.entries(value).filter(([key]) => key !== '//').map(([key, v]) => [key, stripComments(v)]));
 }
 
+/** A key that could reach an object's prototype: refused, never silently dropped, so the admin sees that nothing of it applied */
+export function prototypeKeyProblem(value: unknown): string | undefined {
+  const at = prototypeKeyPath(value);
+  return at === undefined ? undefined : `Config key "${at}" is not allowed: "__proto__", "constructor" and "prototype" are reserved names`;
+}
+
+/** Throws ConfigError naming the first reserved key in `value` (a config file, a settings patch) */
+export function refusePrototypeKeys(value: unknown, source: string): void {
+  const reserved = prototypeKeyProblem(value);
+  if (reserved) throw new ConfigError(`Invalid configuration in ${source}:\n${reserved}`);
+}
+
 /** Overrides merged over the defaults and validated; throws ConfigError naming the first bad key */
 export function resolveConfig(overrides: unknown, source: string): Config {
+  refusePrototypeKeys(overrides, source);
   const result = configSchema.safeParse(deepMerge(DEFAULT_CONFIG, stripComments(overrides ?? {})));
   if (!result.success) {
     const text = result.error.issues.map(describeIssue).join('\n');

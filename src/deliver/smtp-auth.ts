@@ -2,7 +2,9 @@
  * Logging in to the upstream: AUTH PLAIN/LOGIN with a password, or XOAUTH2
  * with an access token. A token the upstream refuses (535, or the XOAUTH2
  * error challenge) is replaced by a fresh one and tried once more on the
- * same connection; a second refusal is the upstream's final word.
+ * same connection; a second refusal is the upstream's final word. Nothing
+ * is sent on a connection without TLS: the settings refuse that combination,
+ * and this is the last line should any path ever get past them.
  */
 import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { AccessTokenSource } from '../oauth/client.js';
@@ -46,6 +48,11 @@ async function loginOAuth2(connection: SMTPConnection, auth: Extract<SmtpAuth, {
   }
 }
 
+/** An ordinary authentication failure (deferred, never bounced) that says which setting to change */
+const settingProblem = (message: string): Promise<never> => Promise.reject(Object.assign(new Error(message), { code: 'EAUTH' }));
+
 export function login(connection: SMTPConnection, auth: SmtpAuth): Promise<void> {
+  if (!connection.secure) return settingProblem('Not sending the user name and password over a connection without TLS: set delivery.smarthost.security to "starttls" or "tls"');
+  if (auth.method === 'password' && auth.pass === '') return settingProblem(`No password is stored for the user "${auth.user}" (it is removed when the smarthost changes): enter it in the settings (delivery.smarthost.password)`);
   return auth.method === 'password' ? attempt(connection, { user: auth.user, pass: auth.pass }) : loginOAuth2(connection, auth);
 }

@@ -17,6 +17,7 @@ import type { Readable } from 'node:stream';
 import { RelayError, UsageError, errnoCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isQueueId } from '../spool/ids.js';
+import { MAILBOX_NAME, mailboxNameProblem } from './names.js';
 import { ensureDir, fsyncDir, readJsonFile, writeFileAtomic } from '../util/fsx.js';
 import { updateJsonFile } from '../util/locks.js';
 import { hashPassword, passwordProblem, verifyPassword } from '../util/password.js';
@@ -34,12 +35,12 @@ interface UserRecord {
 
 type Users = Record<string, UserRecord>;
 
-const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const UID = /^[0-9a-z]+\.[0-9A-Za-z_-]+$/;
 
 export function parseMailboxName(text: string): string {
   const name = text.toLowerCase();
-  if (!NAME.test(name)) throw new UsageError(`Not a valid mailbox name: "${text}" (letters, digits, ".", "_" and "-"; up to 64)`);
+  const problem = mailboxNameProblem(name);
+  if (problem) throw new UsageError(problem);
   return name;
 }
 
@@ -74,7 +75,7 @@ export class MailboxStore {
 
   /** Whether mail for NAME is delivered here (the folder is the source of truth, so other processes see changes at once) */
   exists(name: string): boolean {
-    return NAME.test(name) && existsSync(this.dir(name, 'new'));
+    return MAILBOX_NAME.test(name) && existsSync(this.dir(name, 'new'));
   }
 
   async names(): Promise<string[]> {

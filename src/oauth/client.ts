@@ -125,7 +125,7 @@ export class OAuthClient extends EventEmitter<OAuthClientEvents> implements Acce
       throw err;
     });
     if (result.kind === 'refused') throw this.refused(result, settings, config);
-    if (result.refreshToken) await this.vault.save({ refreshToken: result.refreshToken, clientId: config.delivery.oauth2.clientId, savedAt: new Date().toISOString() });
+    if (result.refreshToken) await this.saveGrant(result.refreshToken);
     return this.remember(result.accessToken, result.expiresInS, settings);
   }
 
@@ -160,15 +160,27 @@ export class OAuthClient extends EventEmitter<OAuthClientEvents> implements Acce
   private async signedIn(result: Extract<TokenResult, { kind: 'token' }>): Promise<void> {
     const settings = this.settingsKey();
     if (!result.refreshToken) throw new RelayError('The sign-in returned no refresh token: is "offline_access" in the scope?', { kind: 'temporary' });
-    await this.vault.save({ refreshToken: result.refreshToken, clientId: this.options.config().delivery.oauth2.clientId, savedAt: new Date().toISOString() });
+    await this.saveGrant(result.refreshToken);
     this.blockedFor = undefined;
     this.remember(result.accessToken, result.expiresInS, settings);
     this.options.log.info('OAuth2: signed in; the refresh token is stored encrypted');
   }
 
+  private saveGrant(refreshToken: string): Promise<void> {
+    const { oauth2 } = this.options.config().delivery;
+    return this.vault.save({ refreshToken, clientId: oauth2.clientId, tokenUrl: endpoints(oauth2).tokenUrl, savedAt: new Date().toISOString() });
+  }
+
+  /**
+   * The stored refresh token, only for the client and the token endpoint it
+   * was issued to: whoever changes the settings can't have it sent elsewhere.
+   * A grant from an older version names no endpoint; it is bound at its next refresh
+   */
   private async storedRefreshToken(): Promise<string | undefined> {
     const grant = await this.vault.load();
-    return grant && grant.clientId === this.options.config().delivery.oauth2.clientId ? grant.refreshToken : undefined;
+    const { oauth2 } = this.options.config().delivery;
+    const tokenUrl = endpoints(oauth2).tokenUrl;
+    return grant && grant.clientId === oauth2.clientId && (grant.tokenUrl ?? tokenUrl) === tokenUrl ? grant.refreshToken : undefined;
   }
 
   private context(): GrantContext {

@@ -1,8 +1,9 @@
 /**
  * The refresh token at rest: AES-256-GCM with a random key kept in
  * <dataDir>/oauth.key (0600), the sealed token in <dataDir>/oauth-token.json
- * (0600). The record names the client it was issued to, so a token from a
- * previous app registration is not used for a new one.
+ * (0600). The record names the client it was issued to and the token
+ * endpoint that issued it, so a token from a previous app registration is not
+ * used for a new one, and a changed setting never sends it to another server.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -14,6 +15,8 @@ export interface StoredGrant {
   refreshToken: string;
   /** The client id the token was issued to */
   clientId: string;
+  /** The token endpoint that issued it: the only one it is sent to. Absent in grants stored by older versions */
+  tokenUrl?: string;
   savedAt: string;
 }
 

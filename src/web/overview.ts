@@ -6,6 +6,7 @@ import type { AlertState } from '../alerts/rules.js';
 import type { DayCounts, RecentDelivery } from '../metrics/activity.js';
 import { queueCounts, type QueueCounts } from '../metrics/metrics.js';
 import { VERSION } from '../version.js';
+import { wideNetworks } from '../config/networks.js';
 import type { WebServices } from './context.js';
 
 export interface Overview {
@@ -19,6 +20,8 @@ export interface Overview {
   disk: { path: string; freeBytes: number; totalBytes: number };
   alerts: AlertState;
   configPersistent: boolean;
+  /** allowNetworks entries that let the world send (only with smtp.allowWideNetworks) */
+  wideNetworks: string[];
 }
 
 export async function overview(services: WebServices, now = new Date()): Promise<Overview> {
@@ -41,5 +44,6 @@ export async function overview(services: WebServices, now = new Date()): Promise
     disk: { path: services.dataDir, freeBytes: stats.bavail * stats.bsize, totalBytes: stats.blocks * stats.bsize },
     alerts: services.alerter.current(),
     configPersistent: services.store.persistent,
+    wideNetworks: wideNetworks(config.smtp.allowNetworks),
   };
 }

@@ -7,7 +7,8 @@
  */
 import type { Config } from '../config/schema.js';
 import { configSchema } from '../config/schema.js';
-import { deepMerge, type JsonObject } from '../config/merge.js';
+import { deepMerge, patchAt, valueAt, type JsonObject } from '../config/merge.js';
+import { prototypeKeyProblem } from '../config/validate.js';
 import { issueSentence } from './issue-text.js';
 
 type ValueKind = 'text' | 'number' | 'megabytes' | 'lines' | 'words' | 'checkbox';
@@ -71,10 +72,6 @@ const MB = 1_048_576;
 export type FormValues = Record<string, string>;
 export type FieldErrors = Record<string, string>;
 
-export function valueAt(config: unknown, key: readonly string[]): unknown {
-  return key.reduce<unknown>((node, part) => (node as JsonObject | undefined)?.[part], config);
-}
-
 export function formValues(config: Config): FormValues {
   const values: FormValues = {};
   for (const spec of FIELDS) {
@@ -130,21 +127,33 @@ function fieldValue(spec: FieldSpec, form: FormValues): unknown {
 
 /** The patch a submitted form means: absent fields and empty secrets keep what is stored */
 export function formPatch(form: FormValues): JsonObject {
-  const patch: JsonObject = {};
+  let patch: JsonObject = {};
   for (const spec of FIELDS) {
     const value = fieldValue(spec, form);
-    if (value === undefined) continue;
-    let node = patch;
-    for (const part of spec.key.slice(0, -1)) node = (node[part] ??= {}) as JsonObject;
-    node[spec.key.at(-1) as string] = value;
+    if (value !== undefined) patch = deepMerge(patch, patchAt(spec.key, value)) as JsonObject;
   }
   return patch;
 }
 
+/**
+ * Flags the page and the API may turn off but never on: opening the relay to
+ * the world takes someone who can edit the config file on the box, not a
+ * stolen session or an API token
+ */
+const FILE_ONLY_FLAGS: readonly (readonly string[])[] = [['smtp', 'allowWideNetworks']];
+
+/** Why `patch` may not be applied at all, whatever its other values */
+function refusal(config: Config, patch: JsonObject): string | undefined {
+  const turnedOn = FILE_ONLY_FLAGS.find((key) => valueAt(patch, key) === true && valueAt(config, key) !== true);
+  return turnedOn ? `Config key "${turnedOn.join('.')}" can be turned on only in the config file` : prototypeKeyProblem(patch);
+}
+
 /** Field name -> what is wrong, checked with the config schema over the current config */
 export function validatePatch(config: Config, patch: JsonObject): { errors: FieldErrors; other: string[] } {
-  const result = configSchema.safeParse(deepMerge(config, patch));
   const errors: FieldErrors = {};
+  const refused = refusal(config, patch);
+  if (refused) return { errors, other: [refused] };
+  const result = configSchema.safeParse(deepMerge(config, patch));
   const other: string[] = [];
   if (result.success) return { errors, other };
   for (const issue of result.error.issues) {

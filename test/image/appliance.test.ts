@@ -128,6 +128,9 @@ describe('the appliance root, under emulation', { timeout: 1_800_000 }, () => {
     const issue = readFileSync(at('etc/issue.d/edge-relay.issue'), 'utf8');
     assert.ok(issue.includes(`http://\\4:${webPort}/`), `the login screen fills in the address: ${issue}`);
     assert.ok(issue.includes(token));
+    const stat = statSync(at('etc/issue.d/edge-relay.issue'));
+    assert.equal(stat.mode & 0o777, 0o600, 'the token on the login screen is root\'s alone (agetty runs as root)');
+    assert.equal(stat.uid, 0);
   });
 });
 

@@ -149,6 +149,26 @@ describe('OAuth2 client', () => {
     assert.ok(server.isValid(await client.accessToken({ force: false })));
   });
 
+  test('the stored sign-in goes only to the token endpoint that issued it, never to one the settings were repointed at', async () => {
+    const { config, dataDir, log } = setup(server, 'device');
+    const client = await OAuthClient.open({ config: () => config, dataDir, log });
+    const code = await client.startDeviceLogin();
+    server.approve(code.userCode);
+    await waitUntil(() => client.deviceLoginState().state === 'done', 'the sign-in to complete');
+    const elsewhere = await startOAuthServer();
+    try {
+      const repointed = { ...config, delivery: { ...config.delivery, oauth2: { ...config.delivery.oauth2, tokenUrl: elsewhere.tokenUrl } } };
+      const moved = await OAuthClient.open({ config: () => repointed, dataDir, log });
+      assert.equal(moved.status().state, 'needs-consent');
+      await assert.rejects(moved.accessToken({ force: false }), /Nobody has signed in yet/);
+      assert.deepEqual(elsewhere.requests, [], 'the refresh token was not sent to the other endpoint');
+    } finally {
+      await elsewhere.close();
+    }
+    const back = await OAuthClient.open({ config: () => config, dataDir, log });
+    assert.ok(server.isValid(await back.accessToken({ force: false })), 'still signed in with the endpoint that issued it');
+  });
+
   test('not configured: the smarthost uses passwords', async () => {
     const { config, dataDir, log } = setup(server, 'client_credentials');
     const password = { ...config, delivery: { ...config.delivery, smarthost: { ...config.delivery.smarthost, auth: 'password' as const } } };

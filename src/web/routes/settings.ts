@@ -1,9 +1,10 @@
 /** The settings page and /api/settings: read (never a secret), validate, save, apply, say when a restart is needed */
 import type { Config } from '../../config/schema.js';
-import { isPlainObject, type JsonObject } from '../../config/merge.js';
+import { isPlainObject, valueAt, type JsonObject } from '../../config/merge.js';
+import { forgetMovedSecrets, type ForgottenSecret } from '../../config/secrets.js';
 import { formBody } from '../body.js';
 import type { WebApp, WebContext, WebState } from '../context.js';
-import { formPatch, formValues, postedForm, secretStates, validatePatch, valueAt, type FieldErrors, type FormValues } from '../settings-form.js';
+import { formPatch, formValues, postedForm, secretStates, validatePatch, type FieldErrors, type FormValues } from '../settings-form.js';
 import { settingsView } from '../views/settings.js';
 import { redirectWith, render } from './render.js';
 
@@ -56,27 +57,30 @@ export function settingsRoutes(app: WebApp, state: WebState): void {
     return render(c, state, 'settings', 'Settings', (csrf) => settingsView(model, csrf), Object.keys(errors).length || other.length ? 400 : 200);
   };
 
-  const save = async (patch: JsonObject) => {
+  /** A change that points a stored secret at another server forgets it (unless it gives it again); the rest is validated as a whole */
+  const save = async (requested: JsonObject): Promise<{ problems: { errors: FieldErrors; other: string[] } } | { forgotten: ForgottenSecret[] }> => {
+    const { patch, forgotten } = forgetMovedSecrets(state.store.config, requested);
     const problems = validatePatch(state.store.config, patch);
-    if (Object.keys(problems.errors).length || problems.other.length) return problems;
+    if (Object.keys(problems.errors).length || problems.other.length) return { problems };
     await state.store.update(patch);
-    state.log.info({ keys: Object.keys(patch) }, 'Settings changed on the web page');
-    return undefined;
+    state.log.info({ keys: Object.keys(patch), forgotten: forgotten.map((secret) => secret.key) }, 'Settings changed on the web page');
+    return { forgotten };
   };
 
-  const savedText = () => {
+  const savedText = (forgotten: ForgottenSecret[]) => {
     const restart = pending();
-    if (restart.length) return `Settings saved. Restart needed: the relay still listens with the old ${restart.join(', ')}`;
-    return state.store.persistent ? 'Settings saved and in use' : 'Settings in use until the relay restarts (no config file)';
+    const saved = restart.length ? `Settings saved. Restart needed: the relay still listens with the old ${restart.join(', ')}` : state.store.persistent ? 'Settings saved and in use' : 'Settings in use until the relay restarts (no config file)';
+    const removed = forgotten.map((secret) => `. The stored ${secret.label} was removed because it belongs to the server it was given for: enter it again to use it with the new one`).join('');
+    return saved + removed;
   };
 
   app.get('/settings', (c) => show(c, formValues(state.store.config), {}, []));
 
   app.post('/settings', async (c) => {
     const form = postedForm(await formBody(c));
-    const problems = await save(formPatch(form));
-    if (problems) return show(c, { ...formValues(state.store.config), ...form, password: '', oauthClientSecret: '' }, problems.errors, problems.other);
-    return redirectWith(c, '/settings', { kind: 'ok', text: savedText() });
+    const result = await save(formPatch(form));
+    if ('problems' in result) return show(c, { ...formValues(state.store.config), ...form, password: '', oauthClientSecret: '' }, result.problems.errors, result.problems.other);
+    return redirectWith(c, '/settings', { kind: 'ok', text: savedText(result.forgotten) });
   });
 
   const current = () => ({ persistent: state.store.persistent, restartNeeded: pending().length > 0, restartKeys: pending(), config: redactedConfig(state.store.config) });
@@ -87,8 +91,8 @@ export function settingsRoutes(app: WebApp, state: WebState): void {
   app.patch('/api/settings', async (c) => {
     const patch: unknown = await c.req.json().catch(() => undefined);
     if (!isPlainObject(patch)) return c.json({ error: 'Send a JSON object with the keys to change' }, 400);
-    const problems = await save(patch);
-    if (problems) return c.json({ error: 'Invalid settings', fields: problems.errors, other: problems.other }, 400);
-    return c.json(current());
+    const result = await save(patch);
+    if ('problems' in result) return c.json({ error: 'Invalid settings', fields: result.problems.errors, other: result.problems.other }, 400);
+    return c.json({ ...current(), forgottenSecrets: result.forgotten.map((secret) => secret.key) });
   });
 }

@@ -59,9 +59,9 @@ const PROVIDER_HINT = `Microsoft 365: ${PROVIDER_SMARTHOST.microsoft.host} port 
 function upstream(m: SettingsModel): Html {
   return html`<fieldset><legend>Upstream: where mail goes out</legend>
 ${row(m, 'mode', 'Delivery', '', select(m, 'mode', [['smarthost', "Through my provider's SMTP server (smarthost)"], ['mx', "Directly to each recipient's mail server (MX)"]]))}
-${row(m, 'host', 'SMTP server', PROVIDER_HINT, text(m, 'host'))}
+${row(m, 'host', 'SMTP server', `${PROVIDER_HINT}. A new server or port removes the stored password: type it again`, text(m, 'host'))}
 ${row(m, 'port', 'Port', '587 for STARTTLS, 465 for TLS', text(m, 'port', 'number'))}
-${row(m, 'security', 'Encryption', '', select(m, 'security', [['starttls', 'STARTTLS (required)'], ['tls', 'TLS from the start (port 465)'], ['none', 'None (only for a server on this LAN)']]))}
+${row(m, 'security', 'Encryption', 'a user name and password are only ever sent encrypted', select(m, 'security', [['starttls', 'STARTTLS (required)'], ['tls', 'TLS from the start (port 465)'], ['none', 'None (only for a server on this LAN)']]))}
 ${row(m, 'auth', 'Authentication', 'OAuth2 for Microsoft 365 and Google, which are retiring passwords for SMTP', select(m, 'auth', [['password', 'User name and password'], ['oauth2', 'OAuth2 (sign in with Microsoft, Google or another provider)']]))}
 ${row(m, 'user', 'User name', 'the mailbox to send as, e.g. scanner@contoso.com; empty if the server needs no login', text(m, 'user'))}
 ${secret(m, 'password', 'Password')}
@@ -104,7 +104,7 @@ ${row(m, 'dkimSelector', 'Selector', 'the name of the key in DNS', text(m, 'dkim
 
 function devices(m: SettingsModel): Html {
   return html`<fieldset><legend>Devices and mailboxes</legend>
-${row(m, 'allowNetworks', 'Networks allowed to send', 'one per line, e.g. 192.168.1.0/24', textarea(m, 'allowNetworks'))}
+${row(m, 'allowNetworks', 'Networks allowed to send', 'one per line, e.g. 192.168.1.0/24; only your own networks: the whole internet (0.0.0.0/0, ::/0) and public ranges wider than /16 are refused', textarea(m, 'allowNetworks'))}
 ${row(m, 'localDomains', 'Local domains', 'mail to these goes to mailboxes on this box; one per line', textarea(m, 'localDomains'))}
 ${row(m, 'maxMessageSize', 'Largest message', 'in MB', text(m, 'maxMessageSize', 'number'))}
 </fieldset>
