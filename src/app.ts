@@ -79,6 +79,10 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
 
   const onNudge = () => void runner.rescan();
   process.on('SIGUSR2', onNudge);
+  // `systemctl reload edge-relay`; without a handler SIGHUP would end the process
+  const onReload = () => void store.reloadLogged(log, 'SIGHUP');
+  process.on('SIGHUP', onReload);
+  store.watch(log);
 
   return {
     smtp,
@@ -89,6 +93,8 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
     queue,
     async stop() {
       process.off('SIGUSR2', onNudge);
+      process.off('SIGHUP', onReload);
+      store.close();
       await admin.stop();
       await Promise.all([intake.stop(), pop3.stop(), runner.stop(STOP_GRACE_MS)]);
       deliverer.close();

@@ -65,6 +65,8 @@ export function secretStates(config: Config): Record<string, { clear: string; st
 
 /** The hidden field listing the checkboxes a page showed: an unticked box is absent from a posted form */
 export const CHECKBOXES_FIELD = '_checkboxes';
+/** The hidden field naming the config file's revision the page was made from */
+export const REVISION_FIELD = '_revision';
 
 const MB = 1_048_576;
 

@@ -26,7 +26,7 @@ test('counts take the right noun', () => {
 });
 
 async function renderSettings(model: Partial<SettingsModel>): Promise<string> {
-  const base: SettingsModel = { values: formValues(config), errors: {}, other: [], persistent: true, source: '/etc/edge-relay/config.json', secrets: secretStates(config), ports: { smtp: 25, pop3: 110, web: 80 }, restartKeys: [] };
+  const base: SettingsModel = { values: formValues(config), errors: {}, other: [], persistent: true, source: '/etc/edge-relay/config.json', secrets: secretStates(config), ports: { smtp: 25, pop3: 110, web: 80 }, restartKeys: [], revision: 'r1' };
   return String(await settingsView({ ...base, ...model }, 'csrf'));
 }
 

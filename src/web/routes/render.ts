@@ -5,7 +5,7 @@ import { formBody } from '../body.js';
 import type { Flash } from '../sessions.js';
 import { page, type Html, type NavKey } from '../views/layout.js';
 
-export function render(c: WebContext, state: WebState, active: NavKey, title: string, body: (csrf: string) => Html, status: 200 | 400 | 404 = 200) {
+export function render(c: WebContext, state: WebState, active: NavKey, title: string, body: (csrf: string) => Html, status: 200 | 400 | 404 | 409 = 200) {
   const session = sessionOf(c);
   const frame = { title, hostname: state.store.config.hostname, version: VERSION, nav: { active, csrf: session.csrf }, flash: takeFlash(session) };
   return c.html(page(frame, body(session.csrf)), status);

@@ -4,7 +4,9 @@ import { isPlainObject, valueAt, type JsonObject } from '../../config/merge.js';
 import { forgetMovedSecrets, type ForgottenSecret } from '../../config/secrets.js';
 import { formBody } from '../body.js';
 import type { WebApp, WebContext, WebState } from '../context.js';
-import { formPatch, formValues, postedForm, secretStates, validatePatch, type FieldErrors, type FormValues } from '../settings-form.js';
+import { ConfigChangedError } from '../../config/store.js';
+import { ConfigError } from '../../errors.js';
+import { REVISION_FIELD, formPatch, formValues, postedForm, secretStates, validatePatch, type FieldErrors, type FormValues } from '../settings-form.js';
 import { settingsView } from '../views/settings.js';
 import { redirectWith, render } from './render.js';
 
@@ -42,7 +44,7 @@ export function settingsRoutes(app: WebApp, state: WebState): void {
   const running = state.store.config;
   const pending = () => restartKeys(running, state.store.config);
 
-  const show = (c: WebContext, values: FormValues, errors: FieldErrors, other: string[]) => {
+  const show = (c: WebContext, values: FormValues, errors: FieldErrors, other: string[], status?: 409) => {
     const config = state.store.config;
     const model = {
       values,
@@ -53,16 +55,17 @@ export function settingsRoutes(app: WebApp, state: WebState): void {
       secrets: secretStates(config),
       ports: { smtp: config.smtp.port, pop3: config.pop3.port, web: config.web.port },
       restartKeys: pending(),
+      revision: state.store.revision,
     };
-    return render(c, state, 'settings', 'Settings', (csrf) => settingsView(model, csrf), Object.keys(errors).length || other.length ? 400 : 200);
+    return render(c, state, 'settings', 'Settings', (csrf) => settingsView(model, csrf), status ?? (Object.keys(errors).length || other.length ? 400 : 200));
   };
 
   /** A change that points a stored secret at another server forgets it (unless it gives it again); the rest is validated as a whole */
-  const save = async (requested: JsonObject): Promise<{ problems: { errors: FieldErrors; other: string[] } } | { forgotten: ForgottenSecret[] }> => {
+  const save = async (requested: JsonObject, basedOn?: string): Promise<{ problems: { errors: FieldErrors; other: string[] } } | { forgotten: ForgottenSecret[] }> => {
     const { patch, forgotten } = forgetMovedSecrets(state.store.config, requested);
     const problems = validatePatch(state.store.config, patch);
     if (Object.keys(problems.errors).length || problems.other.length) return { problems };
-    await state.store.update(patch);
+    await state.store.update(patch, basedOn);
     state.log.info({ keys: Object.keys(patch), forgotten: forgotten.map((secret) => secret.key) }, 'Settings changed on the web page');
     return { forgotten };
   };
@@ -77,8 +80,17 @@ export function settingsRoutes(app: WebApp, state: WebState): void {
   app.get('/settings', (c) => show(c, formValues(state.store.config), {}, []));
 
   app.post('/settings', async (c) => {
-    const form = postedForm(await formBody(c));
-    const result = await save(formPatch(form));
+    const body = await formBody(c);
+    const form = postedForm(body);
+    const revision = body[REVISION_FIELD];
+    let result;
+    try {
+      result = await save(formPatch(form), typeof revision === 'string' ? revision : undefined);
+    } catch (err) {
+      // Changed or broken under the page: show the file as it is now, with why nothing was saved
+      if (err instanceof ConfigChangedError || err instanceof ConfigError) return show(c, formValues(state.store.config), {}, [err.message], 409);
+      throw err;
+    }
     if ('problems' in result) return show(c, { ...formValues(state.store.config), ...form, password: '', oauthClientSecret: '' }, result.problems.errors, result.problems.other);
     return redirectWith(c, '/settings', { kind: 'ok', text: savedText(result.forgotten) });
   });
@@ -91,7 +103,13 @@ export function settingsRoutes(app: WebApp, state: WebState): void {
   app.patch('/api/settings', async (c) => {
     const patch: unknown = await c.req.json().catch(() => undefined);
     if (!isPlainObject(patch)) return c.json({ error: 'Send a JSON object with the keys to change' }, 400);
-    const result = await save(patch);
+    let result;
+    try {
+      result = await save(patch);
+    } catch (err) {
+      if (err instanceof ConfigError) return c.json({ error: err.message }, 409);
+      throw err;
+    }
     if ('problems' in result) return c.json({ error: 'Invalid settings', fields: result.problems.errors, other: result.problems.other }, 400);
     return c.json({ ...current(), forgottenSecrets: result.forgotten.map((secret) => secret.key) });
   });

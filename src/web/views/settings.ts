@@ -1,7 +1,7 @@
 /** The settings form: upstream and its sign-in, sender alignment, DKIM, who may send, device TLS, limits, retries, alerts */
 import { html } from 'hono/html';
 import { PROVIDER_SMARTHOST } from '../../oauth/providers.js';
-import { CHECKBOXES_FIELD, FIELDS, type FieldErrors, type FormValues } from '../settings-form.js';
+import { CHECKBOXES_FIELD, FIELDS, REVISION_FIELD, type FieldErrors, type FormValues } from '../settings-form.js';
 import { csrfField, pathCode, type Html } from './layout.js';
 
 export interface SettingsModel {
@@ -15,6 +15,8 @@ export interface SettingsModel {
   ports: { smtp: number; pop3: number; web: number };
   /** Listener settings changed since the start: they apply after a restart */
   restartKeys: string[];
+  /** The config file as this page shows it: a save from an older view is refused */
+  revision: string;
 }
 
 function row(m: SettingsModel, name: string, label: string, hint: string, input: Html): Html {
@@ -138,6 +140,7 @@ export function settingsView(m: SettingsModel, csrf: string): Html {
 ${m.other.length ? html`<div class="notice error">${m.other.map((o) => html`<div>${o}</div>`)}</div>` : ''}
 ${Object.keys(m.errors).length ? html`<div class="notice error" role="alert">Nothing was saved: please fix the fields marked below.</div>` : ''}
 <form method="post" action="/settings" class="stack">${csrfField(csrf)}<input type="hidden" name="${CHECKBOXES_FIELD}" value="${CHECKBOXES}">
+<input type="hidden" name="${REVISION_FIELD}" value="${m.revision}">
 ${upstream(m)}${oauth(m)}${alignment(m)}${devices(m)}${retriesAndAlerts(m)}
 <div class="actions"><button type="submit" class="primary">Save settings</button></div></form>
 <p class="muted small">Listening ports (SMTP ${m.ports.smtp}, POP3 ${m.ports.pop3}, web ${m.ports.web}) are set in the config file and need a restart to change.</p>`;
