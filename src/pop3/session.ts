@@ -18,7 +18,7 @@ import { LineReader } from './lines.js';
 import { Maildrop } from './maildrop.js';
 import { DotStuffer, headerAndLines } from './message-stream.js';
 import { printable } from './text.js';
-import type { LoginThrottle } from './throttle.js';
+import type { LoginThrottle } from '../util/login-throttle.js';
 
 export interface SessionOptions {
   id: string;
@@ -29,17 +29,20 @@ export interface SessionOptions {
   throttle: LoginThrottle;
   secureContext: tls.SecureContext;
   requireTlsForLogin: boolean;
+  /** Closes a session that fetched, deleted or logged in to nothing for this long */
   idleTimeoutMs: number;
   log: Logger;
   /** Told every login's result, for the metrics */
   onLogin: (result: Pop3LoginResult) => void;
 }
 
-/** How a login ended: in, wrong name or password, or the mailbox open in another session */
-export type Pop3LoginResult = 'ok' | 'failed' | 'in_use';
+/** How a login ended: in, wrong name or password, the mailbox open in another session, or refused unchecked (too many failures) */
+export type Pop3LoginResult = 'ok' | 'failed' | 'in_use' | 'throttled';
 
 /** Generous next to RFC 2449's 255 octets: AUTH PLAIN with a long password still fits */
 export const MAX_LINE = 4096;
+/** Mailbox names are at most this long: a longer one is wrong, and need not be remembered whole */
+const MAX_NAME = 64;
 /** After this many -ERR replies the client is confused or hostile: hang up */
 export const MAX_ERRORS = 20;
 /** A TLS handshake on a LAN takes milliseconds, even on a Raspberry Pi */
@@ -60,6 +63,7 @@ export class Session implements CommandContext {
   private closing = false;
   /** The server is stopping */
   private stopping = false;
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SessionOptions) {
     this.socket = options.socket;
@@ -78,6 +82,7 @@ export class Session implements CommandContext {
 
   async run(): Promise<void> {
     this.watch(this.socket);
+    this.stirred();
     this.reader.attach(this.socket);
     this.log.debug({ secure: this.encrypted }, 'POP3 connection');
     try {
@@ -124,20 +129,35 @@ export class Session implements CommandContext {
     const command = COMMANDS.get(verb);
     if (!command) return this.err(verb ? `Unknown command "${printable(verb)}"` : 'Empty command line');
     const running = command.run(this, this.state, args);
+    if (running && command.progress) {
+      // Before and after: a long RETR to a client that reads is not idle, one that stalls is
+      this.stirred();
+      await running;
+      return this.stirred();
+    }
     if (running) return running;
     return this.err(`${verb} is not valid ${this.state.name === 'authorization' ? 'before logging in' : 'after logging in'}`);
   }
 
   private watch(socket: net.Socket): void {
-    socket.setTimeout(this.options.idleTimeoutMs);
     socket.on('error', (err) => this.log.debug({ err: errorMessage(err) }, 'POP3 socket error'));
-    socket.on('timeout', () => {
-      if (socket !== this.socket) return;
-      this.log.info('POP3 session idle for too long; closing');
-      hangUp(socket, '-ERR Idle for too long, closing the connection\r\n');
-      this.reader.stop();
-      if (this.busy) socket.destroy();
-    });
+  }
+
+  /**
+   * Restarts the idle clock. Only logging in and fetching or deleting mail do:
+   * any traffic would let a client that sends NOOP every few seconds keep its
+   * connection slot and its mailbox's lock for ever
+   */
+  private stirred(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => this.idle(), this.options.idleTimeoutMs);
+  }
+
+  private idle(): void {
+    this.log.info({ mailbox: this.state.name === 'transaction' ? this.state.maildrop.mailbox : undefined }, 'POP3 session idle for too long; closing');
+    hangUp(this.socket, '-ERR Idle for too long, closing the connection\r\n');
+    this.reader.stop();
+    if (this.busy) this.socket.destroy();
   }
 
   private async write(data: string): Promise<void> {
@@ -198,14 +218,26 @@ export class Session implements CommandContext {
 
   async login(user: string, password: string): Promise<void> {
     const { backend } = this.options;
+    // The wait comes before the check: a client that hangs up early learns nothing, and its guess still counts
+    const turn = this.options.throttle.begin(this.client, user.toLowerCase().slice(0, MAX_NAME));
+    if (!turn.allowed) {
+      const seconds = Math.ceil(turn.retryAfterMs / 1000);
+      this.log.warn({ user: printable(user), retryAfterSeconds: seconds }, 'POP3 login refused unchecked: too many failed logins');
+      this.options.onLogin('throttled');
+      // Closing frees the connection slot for clients that do not misbehave
+      this.closing = true;
+      return this.err(`[SYS/TEMP] Too many failed logins from this address or to this mailbox; try again in ${seconds} seconds`);
+    }
+    if (!(await this.pause(turn.waitMs))) return;
     const mailbox = await backend.authenticate(user, password);
     if (!mailbox) {
-      const delayMs = this.options.throttle.failed(this.client);
-      this.log.warn({ user: printable(user), delayMs }, 'POP3 login failed');
+      turn.attempt.failed();
+      this.log.warn({ user: printable(user), waitedMs: turn.waitMs }, 'POP3 login failed');
       this.options.onLogin('failed');
-      await sleep(delayMs);
       return this.err('[AUTH] Wrong mailbox name or password');
     }
+    turn.attempt.succeeded();
+    this.stirred();
     const release = backend.lock(mailbox, `POP3 session ${this.options.id} from ${this.client}`);
     if (!release) {
       this.log.info({ mailbox, holder: backend.lockHolder(mailbox) }, 'POP3 login refused: mailbox in use');
@@ -228,12 +260,29 @@ export class Session implements CommandContext {
     return this.ok(`Mailbox ${mailbox} has ${count} messages (${bytes} octets)`);
   }
 
+  /** Sleeps `ms`; false when the client hung up meanwhile (its password is then never checked) */
+  private async pause(ms: number): Promise<boolean> {
+    const socket = this.socket;
+    if (ms <= 0) return !socket.destroyed;
+    const hungUp = new AbortController();
+    const abort = () => hungUp.abort();
+    socket.once('close', abort);
+    try {
+      await sleep(ms, undefined, { signal: hungUp.signal });
+      return true;
+    } catch {
+      this.log.info({ waitMs: ms }, 'POP3 client hung up while its login waited; counted as a failure');
+      return false;
+    } finally {
+      socket.off('close', abort);
+    }
+  }
+
   async startTls(): Promise<void> {
     await this.ok('Begin TLS negotiation');
     // Whatever the client sent in clear text after STLS is dropped, never read as encrypted input
     this.reader.detach();
     const plain = this.socket;
-    plain.setTimeout(0);
     const secure = new tls.TLSSocket(plain, { isServer: true, secureContext: this.options.secureContext });
     this.socket = secure;
     this.watch(secure);
@@ -282,6 +331,7 @@ export class Session implements CommandContext {
 
   /** Releases the mailbox without touching it, and hangs up */
   private finish(): void {
+    clearTimeout(this.idleTimer);
     const state = this.state;
     if (state.name === 'transaction') {
       state.release();
