@@ -37,7 +37,7 @@ async function tokenCommand(ctx: CommandContext, tokens: ApiTokens, [sub, ...arg
     case 'create': {
       const scope = ctx.flags.scope;
       const { info, token } = await tokens.create(args.join(' '), typeof scope === 'string' ? parseScope(scope) : DEFAULT_SCOPE);
-      ctx.out(`Token "${info.label}" created (id ${info.id}, scope ${info.scope}). Copy it now; it is not shown again:\n${token}`);
+      ctx.out(`Token "${info.label}" created (id ${info.id}) with scope ${info.scope}. Copy it now; it is not shown again:\n${token}`);
       return 0;
     }
     case 'list': {
