@@ -44,10 +44,10 @@ const STOP_GRACE_MS = 4_000;
 const DEFAULT_IDLE_MS = 10 * 60_000;
 /**
  * Guessing: each failure doubles the wait before the next check, per address
- * and per mailbox (0.5 s, 1 s, 2 s ... 30 s). A turn more than 5 s away is
- * refused at once, so no connection sleeps for long
+ * and per mailbox (0.5 s, 1 s, 2 s ... 30 s). A turn more than 5 s away, or
+ * behind 5 others, is refused at once, so guessers hold few connections
  */
-const THROTTLE = { perClient: { baseMs: 500, maxMs: 30_000 }, perAccount: { baseMs: 500, maxMs: 30_000 }, maxWaitMs: 5_000 } as const;
+const THROTTLE = { perClient: { baseMs: 500, maxMs: 30_000 }, perAccount: { baseMs: 500, maxMs: 30_000 }, maxWaitMs: 5_000, maxWaiting: 5 } as const;
 /** The share of connection slots that only addresses without recent failed logins may take */
 const CLEAN_SHARE = 0.2;
 

@@ -8,7 +8,6 @@ import { once } from 'node:events';
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import tls from 'node:tls';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -18,7 +17,7 @@ import { LineReader } from './lines.js';
 import { Maildrop } from './maildrop.js';
 import { DotStuffer, headerAndLines } from './message-stream.js';
 import { printable } from './text.js';
-import type { LoginThrottle } from '../util/login-throttle.js';
+import type { LoginThrottle, LoginTurn } from '../util/login-throttle.js';
 
 export interface SessionOptions {
   id: string;
@@ -218,25 +217,29 @@ export class Session implements CommandContext {
 
   async login(user: string, password: string): Promise<void> {
     const { backend } = this.options;
-    // The wait comes before the check: a client that hangs up early learns nothing, and its guess still counts
-    const turn = this.options.throttle.begin(this.client, user.toLowerCase().slice(0, MAX_NAME));
+    // The wait comes before the check: a client that hangs up early has had nothing checked
+    const turn = await this.turnToLogin(user.toLowerCase().slice(0, MAX_NAME));
+    if (!turn) return;
     if (!turn.allowed) {
       const seconds = Math.ceil(turn.retryAfterMs / 1000);
       this.log.warn({ user: printable(user), retryAfterSeconds: seconds }, 'POP3 login refused unchecked: too many failed logins');
       this.options.onLogin('throttled');
       // Closing frees the connection slot for clients that do not misbehave
       this.closing = true;
-      return this.err(`[SYS/TEMP] Too many failed logins from this address or to this mailbox; try again in ${seconds} seconds`);
+      return this.err(`[SYS/TEMP] Too many logins from this address or to this mailbox; try again in ${seconds} seconds`);
     }
-    if (!(await this.pause(turn.waitMs))) return;
-    const mailbox = await backend.authenticate(user, password);
+    let mailbox: string | null = null;
+    try {
+      mailbox = await backend.authenticate(user, password);
+    } finally {
+      if (mailbox) turn.attempt.succeeded();
+      else turn.attempt.failed();
+    }
     if (!mailbox) {
-      turn.attempt.failed();
-      this.log.warn({ user: printable(user), waitedMs: turn.waitMs }, 'POP3 login failed');
+      this.log.warn({ user: printable(user), waitedMs: turn.waitedMs }, 'POP3 login failed');
       this.options.onLogin('failed');
       return this.err('[AUTH] Wrong mailbox name or password');
     }
-    turn.attempt.succeeded();
     this.stirred();
     const release = backend.lock(mailbox, `POP3 session ${this.options.id} from ${this.client}`);
     if (!release) {
@@ -260,19 +263,16 @@ export class Session implements CommandContext {
     return this.ok(`Mailbox ${mailbox} has ${count} messages (${bytes} octets)`);
   }
 
-  /** Sleeps `ms`; false when the client hung up meanwhile (its password is then never checked) */
-  private async pause(ms: number): Promise<boolean> {
+  /** Waits for the throttle's turn; null when the client hung up meanwhile (its password was never checked) */
+  private async turnToLogin(account: string): Promise<LoginTurn | null> {
     const socket = this.socket;
-    if (ms <= 0) return !socket.destroyed;
     const hungUp = new AbortController();
     const abort = () => hungUp.abort();
     socket.once('close', abort);
     try {
-      await sleep(ms, undefined, { signal: hungUp.signal });
-      return true;
-    } catch {
-      this.log.info({ waitMs: ms }, 'POP3 client hung up while its login waited; counted as a failure');
-      return false;
+      const turn = await this.options.throttle.take(this.client, account, hungUp.signal);
+      if (!turn) this.log.info('POP3 client hung up while its login waited; nothing was checked');
+      return turn;
     } finally {
       socket.off('close', abort);
     }

@@ -1,18 +1,22 @@
 /**
  * Slows password guessing, for every login we offer (POP3, the web page).
  *
- * An attempt takes its turn BEFORE the password is checked, and counts as a
- * failure from that moment until it succeeds: a client that hangs up early,
- * or sends many guesses at once, gains nothing. Turns are kept per client
- * address, per account (a POP3 mailbox) and, optionally, for all attempts
- * together; each key's wait doubles with its failures up to a cap. A turn
- * further away than `maxWaitMs` is refused at once (the client is told when
- * to come back) instead of holding a connection while it sleeps.
+ * A login waits for its turn BEFORE its password is checked, and every wrong
+ * password makes the next turn come later: per client address, per account
+ * (a POP3 mailbox, known or not) and, optionally, for all logins together.
+ * One check at a time per key, so guesses sent at once are checked one after
+ * another, each after the wait the previous failure earned; right passwords
+ * earn no wait, so good logins sent at once only queue for a moment. A client
+ * that hangs up before its turn had nothing checked: hanging up early gains
+ * nothing. A turn that would come later than `maxWaitMs` is refused at once,
+ * with when to come back, and few logins may wait per key, so guessers never
+ * hold connections for long.
  *
  * An address that logged in to an account is trusted for that account: it
  * skips the account's wait, so guessing against a mailbox from elsewhere does
  * not lock its owner out. Failures are forgotten after a quiet period.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A key's wait after its n-th failure: `baseMs`, doubling, at most `maxMs` (equal values: a fixed pace) */
 export interface Backoff {
@@ -24,22 +28,23 @@ export interface LoginThrottleOptions {
   perClient: Backoff;
   /** Per account name as typed (known or not, so the answer tells nothing) */
   perAccount?: Backoff;
-  /** All attempts together: a cap on the guessing rate from any number of addresses */
+  /** All logins together: a cap on the guessing rate from any number of addresses */
   overall?: Backoff;
   /** A longer wait is refused instead of slept */
   maxWaitMs: number;
+  /** How many logins may wait on one key; more are refused at once */
+  maxWaiting: number;
   forgetAfterMs: number;
   /** How long a successful address stays trusted for its account */
   trustForMs: number;
   /** Bounds memory when many addresses fail */
   maxEntries: number;
-  now: () => number;
 }
 
-/** A turn: wait `waitMs`, check the password, then say how it went; or come back after `retryAfterMs` */
-export type LoginTurn = { allowed: true; waitMs: number; attempt: LoginAttempt } | { allowed: false; retryAfterMs: number };
+/** Check the password now and say how it went; or come back after `retryAfterMs` */
+export type LoginTurn = { allowed: true; waitedMs: number; attempt: LoginAttempt } | { allowed: false; retryAfterMs: number };
 
-/** An attempt that is never reported (the client hung up) stays counted as a failure */
+/** Exactly one of these must be called once the password is checked: the keys stay busy until then */
 export interface LoginAttempt {
   failed(): void;
   succeeded(): void;
@@ -47,28 +52,33 @@ export interface LoginAttempt {
 
 interface Entry {
   failures: number;
-  /** No attempt on this key is checked before this time */
+  /** No check on this key starts before this time */
   readyAt: number;
   last: number;
+  checking: boolean;
+  waiting: number;
 }
 
 type Kind = 'client' | 'account' | 'overall';
 
-interface Reservation {
+interface Key {
   kind: Kind;
-  key: string;
+  name: string;
   backoff: Backoff;
   entry: Entry;
-  /** The key's readyAt as this attempt left it */
-  reservedUntil: number;
 }
 
-const DEFAULTS: Omit<LoginThrottleOptions, 'perClient' | 'maxWaitMs'> = {
+const DEFAULTS = {
+  maxWaiting: 5,
   forgetAfterMs: 15 * 60_000,
   trustForMs: 24 * 3_600_000,
   maxEntries: 10_000,
-  now: Date.now,
-};
+} as const;
+
+/** How often a waiting login looks whether a busy key is free again (a check takes tens of milliseconds) */
+const POLL_MS = 20;
+
+const gap = (backoff: Backoff, failures: number): number => Math.min(backoff.baseMs * 2 ** Math.min(Math.max(failures - 1, 0), 30), backoff.maxMs);
 
 /** Stores as the newest (maps keep insertion order) and drops the oldest beyond `max` */
 function setNewest<T>(map: Map<string, T>, key: string, value: T, max: number): void {
@@ -76,8 +86,6 @@ function setNewest<T>(map: Map<string, T>, key: string, value: T, max: number): 
   map.set(key, value);
   if (map.size > max) map.delete(map.keys().next().value as string);
 }
-
-const gap = (backoff: Backoff, failures: number): number => Math.min(backoff.baseMs * 2 ** Math.min(Math.max(failures - 1, 0), 30), backoff.maxMs);
 
 export class LoginThrottle {
   private readonly options: LoginThrottleOptions;
@@ -88,63 +96,88 @@ export class LoginThrottle {
     this.options = { ...DEFAULTS, ...options };
   }
 
-  /** Takes a turn for a login from `client` to `account` */
-  begin(client: string, account?: string): LoginTurn {
-    const now = this.options.now();
-    this.prune(now);
-    const keys = this.keysFor(client, account, now);
-    const startAt = Math.max(now, ...keys.map(({ entry }) => entry.readyAt));
-    if (startAt - now > this.options.maxWaitMs) return { allowed: false, retryAfterMs: startAt - now - this.options.maxWaitMs };
-    const taken = keys.map((key) => {
-      const { entry, backoff } = key;
-      entry.failures++;
-      entry.readyAt = startAt + gap(backoff, entry.failures);
-      entry.last = now;
-      setNewest(this.entries, key.key, entry, this.options.maxEntries);
-      return { ...key, reservedUntil: entry.readyAt };
-    });
-    return { allowed: true, waitMs: startAt - now, attempt: this.attempt(client, account, startAt, taken) };
+  /**
+   * Waits for the turn of a login from `client` to `account`. Resolves null
+   * when `hungUp` fires first: the client left, and nothing was checked
+   */
+  async take(client: string, account?: string, hungUp?: AbortSignal): Promise<LoginTurn | null> {
+    const started = Date.now();
+    this.prune(started);
+    const keys = this.keysFor(client, account, started);
+    const far = this.readyAt(keys) - started;
+    if (far > this.options.maxWaitMs) return this.refusal(keys, started);
+    if (keys.some(({ entry }) => entry.waiting >= this.options.maxWaiting)) return this.refusal(keys, started);
+    const deadline = started + this.options.maxWaitMs;
+    for (const { entry } of keys) entry.waiting++;
+    try {
+      for (;;) {
+        const now = Date.now();
+        const readyAt = this.readyAt(keys);
+        if (readyAt > deadline || now >= deadline) return this.refusal(keys, now);
+        if (now >= readyAt && keys.every(({ entry }) => !entry.checking)) break;
+        await sleep(Math.max(1, Math.min(now < readyAt ? readyAt - now : POLL_MS, deadline - now)), undefined, { signal: hungUp });
+      }
+    } catch (err) {
+      if (hungUp?.aborted) return null;
+      throw err;
+    } finally {
+      for (const { entry } of keys) entry.waiting--;
+    }
+    for (const { entry } of keys) entry.checking = true;
+    return { allowed: true, waitedMs: Date.now() - started, attempt: this.attempt(client, account, keys) };
   }
 
   /** True when `client` failed recently: its connections are the first to be limited */
   suspect(client: string): boolean {
     const entry = this.entries.get(`client:${client}`);
-    return !!entry && entry.failures > 0 && this.options.now() - entry.last < this.options.forgetAfterMs;
+    return !!entry && entry.failures > 0 && Date.now() - entry.last < this.options.forgetAfterMs;
   }
 
-  private keysFor(client: string, account: string | undefined, now: number): Omit<Reservation, 'reservedUntil'>[] {
+  /** Come back when the wait would be short enough, and not sooner than a second */
+  private refusal(keys: Key[], now: number): LoginTurn {
+    return { allowed: false, retryAfterMs: Math.max(this.readyAt(keys) - this.options.maxWaitMs - now, 1_000) };
+  }
+
+  private readyAt(keys: Key[]): number {
+    return Math.max(0, ...keys.map(({ entry }) => entry.readyAt));
+  }
+
+  private keysFor(client: string, account: string | undefined, now: number): Key[] {
     const { perClient, perAccount, overall } = this.options;
     const wanted: [Kind, string, Backoff | undefined][] = [
       ['client', `client:${client}`, perClient],
       ['account', `account:${account}`, account !== undefined && !this.isTrusted(client, account, now) ? perAccount : undefined],
       ['overall', 'overall', overall],
     ];
-    return wanted.flatMap(([kind, key, backoff]) => (backoff ? [{ kind, key, backoff, entry: this.fresh(key, now) }] : []));
+    return wanted.flatMap(([kind, name, backoff]) => (backoff ? [{ kind, name, backoff, entry: this.entry(name, now) }] : []));
   }
 
-  private attempt(client: string, account: string | undefined, startAt: number, keys: Reservation[]): LoginAttempt {
+  private attempt(client: string, account: string | undefined, keys: Key[]): LoginAttempt {
     let reported = false;
+    const report = (change: (key: Key, now: number) => void) => {
+      if (reported) return;
+      reported = true;
+      const now = Date.now();
+      for (const key of keys) {
+        key.entry.checking = false;
+        change(key, now);
+      }
+    };
     return {
-      failed: () => {
-        if (reported) return;
-        reported = true;
-        // Measured from the answer, not the start: the next try waits the full time after hearing "wrong"
-        const now = this.options.now();
-        for (const { entry, backoff } of keys) entry.readyAt = Math.max(entry.readyAt, now + gap(backoff, entry.failures));
-      },
+      failed: () =>
+        report(({ name, backoff, entry }, now) => {
+          entry.failures++;
+          entry.readyAt = Math.max(entry.readyAt, now + gap(backoff, entry.failures));
+          entry.last = now;
+          setNewest(this.entries, name, entry, this.options.maxEntries);
+        }),
       succeeded: () => {
-        if (reported) return;
-        reported = true;
-        for (const { kind, key, entry, reservedUntil } of keys) {
-          if (kind === 'client') {
-            this.entries.delete(key);
-            continue;
-          }
-          // This attempt was counted in advance and takes no turn from the next; earlier failures still stand
-          entry.failures = Math.max(entry.failures - 1, 0);
-          if (entry.readyAt === reservedUntil) entry.readyAt = startAt;
-        }
-        if (account !== undefined) setNewest(this.trusted, `${account}\0${client}`, this.options.now(), this.options.maxEntries);
+        // The address knew the password: its own failures go; the account's stand (they may be someone else's)
+        report(({ kind, name, entry }) => {
+          if (kind === 'client' && !entry.waiting) this.entries.delete(name);
+          else if (kind === 'client') entry.failures = entry.readyAt = 0;
+        });
+        if (account !== undefined) setNewest(this.trusted, `${account}\0${client}`, Date.now(), this.options.maxEntries);
       },
     };
   }
@@ -154,18 +187,20 @@ export class LoginThrottle {
     return since !== undefined && now - since < this.options.trustForMs;
   }
 
-  /** The key's entry, or a new one when it is unknown or its failures are forgotten */
-  private fresh(key: string, now: number): Entry {
-    const entry = this.entries.get(key);
-    if (entry && now - entry.last < this.options.forgetAfterMs) return entry;
-    return { failures: 0, readyAt: 0, last: now };
+  /** The key's entry, kept in the map while logins use it; fresh when its failures are forgotten */
+  private entry(name: string, now: number): Entry {
+    const known = this.entries.get(name);
+    if (known && (known.checking || known.waiting || now - known.last < this.options.forgetAfterMs)) return known;
+    const entry: Entry = { failures: 0, readyAt: 0, last: now, checking: false, waiting: 0 };
+    setNewest(this.entries, name, entry, this.options.maxEntries);
+    return entry;
   }
 
   /** Drops forgotten entries from the oldest end */
   private prune(now: number): void {
-    for (const [key, entry] of this.entries) {
-      if (now - entry.last < this.options.forgetAfterMs) break;
-      this.entries.delete(key);
+    for (const [name, entry] of this.entries) {
+      if (now - entry.last < this.options.forgetAfterMs || entry.checking || entry.waiting) break;
+      this.entries.delete(name);
     }
   }
 }

@@ -4,7 +4,6 @@
  * /metrics also take a bearer token, within its scope. Every state-changing
  * request made with a session must carry that session's CSRF token.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context, MiddlewareHandler } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
@@ -14,7 +13,7 @@ import { VERSION } from '../version.js';
 import { formBody } from './body.js';
 import type { WebApp, WebState } from './context.js';
 import { scopeCovers, type TokenScope } from '../admin/tokens.js';
-import type { LoginAttempt } from '../util/login-throttle.js';
+import type { LoginAttempt, LoginTurn } from '../util/login-throttle.js';
 import { sameSecret } from '../util/password.js';
 import { SESSION_COOKIE, type Session } from './sessions.js';
 import { loginPage, problemPage, setupPage } from './views/auth-pages.js';
@@ -73,7 +72,8 @@ type Refuse = (error: string, status: 429) => Response | Promise<Response>;
  */
 async function loginTurn(c: Context, state: WebState, refuse: Refuse): Promise<{ attempt: LoginAttempt } | { refused: Response }> {
   const client = clientOf(c);
-  const turn = state.throttle.begin(client);
+  // Never null: the request's signal is not given, so a browser that gives up still has its turn counted out
+  const turn = (await state.throttle.take(client)) as LoginTurn;
   if (!turn.allowed) {
     const seconds = Math.max(1, Math.ceil(turn.retryAfterMs / 1000));
     state.log.warn({ client, retryAfterSeconds: seconds }, 'Web login refused unchecked: too many attempts');
@@ -82,7 +82,6 @@ async function loginTurn(c: Context, state: WebState, refuse: Refuse): Promise<{
     const json = (c.req.header('accept') ?? '').includes('application/json');
     return { refused: json ? c.json({ error: text, retryAfterSeconds: seconds }, 429) : await refuse(text, 429) };
   }
-  await sleep(turn.waitMs);
   return { attempt: turn.attempt };
 }
 
@@ -103,7 +102,10 @@ export function authRoutes(app: WebApp, state: WebState): void {
     if (!(await csrfValid(c, session))) return show('The form expired; please try again', 403);
     const turn = await loginTurn(c, state, show);
     if ('refused' in turn) return turn.refused;
-    const body = await formBody(c);
+    const body = await formBody(c).catch((err: unknown) => {
+      turn.attempt.failed();
+      throw err;
+    });
     const [token, password, confirm] = ['token', 'password', 'confirm'].map((key) => String(body[key] ?? ''));
     if (!state.setup.matches(token ?? '')) {
       turn.attempt.failed();
@@ -140,12 +142,17 @@ export function authRoutes(app: WebApp, state: WebState): void {
     if (!(await csrfValid(c, session))) return show('The form expired; please try again', 403);
     const turn = await loginTurn(c, state, show);
     if ('refused' in turn) return turn.refused;
-    if (!(await state.credentials.verify(await formField(c, 'password')))) {
-      turn.attempt.failed();
+    let right = false;
+    try {
+      right = await state.credentials.verify(await formField(c, 'password'));
+    } finally {
+      if (right) turn.attempt.succeeded();
+      else turn.attempt.failed();
+    }
+    if (!right) {
       state.log.warn({ client: clientOf(c) }, 'Wrong admin password on the web page');
       return show('Wrong password', 401);
     }
-    turn.attempt.succeeded();
     setSessionCookie(c, state, state.sessions.authenticate(session, sessionTtl(state)));
     return c.redirect('/', 303);
   });

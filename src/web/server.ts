@@ -40,10 +40,11 @@ export interface WebServer {
 
 /**
  * Admin password and setup token guessing: per address the wait doubles from
- * 0.5 s to 16 s; all addresses together get one check per 0.5 s. Nobody waits
- * more than 3 s for an answer: beyond that the page says how long to wait
+ * 0.5 s to 16 s after each failure; after any failure from anywhere the next
+ * check waits 0.5 s (at most 2 guesses a second in all). Nobody waits more
+ * than 3 s for an answer: beyond that the page says how long to wait
  */
-const LOGIN_THROTTLE = { perClient: { baseMs: 500, maxMs: 16_000 }, overall: { baseMs: 500, maxMs: 500 }, maxWaitMs: 3_000 } as const;
+const LOGIN_THROTTLE = { perClient: { baseMs: 500, maxMs: 16_000 }, overall: { baseMs: 500, maxMs: 500 }, maxWaitMs: 3_000, maxWaiting: 5 } as const;
 
 /** Every form and API body is small; the largest is a settings patch */
 const MAX_BODY_BYTES = 256 * 1024;
