@@ -268,9 +268,11 @@ export class Session implements CommandContext {
     const socket = this.socket;
     const hungUp = new AbortController();
     const abort = () => hungUp.abort();
-    socket.once('close', abort);
+    // Lines pipelined before a hang-up are still read: a login among them has nobody left to answer
+    if (socket.destroyed) abort();
+    else socket.once('close', abort);
     try {
-      const turn = await this.options.throttle.take(this.client, account, hungUp.signal);
+      const turn = hungUp.signal.aborted ? null : await this.options.throttle.take(this.client, account, hungUp.signal);
       if (!turn) this.log.info('POP3 client hung up while its login waited; nothing was checked');
       return turn;
     } finally {
