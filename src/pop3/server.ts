@@ -50,6 +50,12 @@ const DEFAULT_IDLE_MS = 10 * 60_000;
 const THROTTLE = { perClient: { baseMs: 500, maxMs: 30_000 }, perAccount: { baseMs: 500, maxMs: 30_000 }, maxWaitMs: 5_000, maxWaiting: 5 } as const;
 /** The share of connection slots that only addresses without recent failed logins may take */
 const CLEAN_SHARE = 0.2;
+/**
+ * When the server is full, a new client from an address without failed
+ * logins takes the place of the oldest connection that has not logged in for
+ * this long (a real client logs in within milliseconds of connecting)
+ */
+const LOGIN_GRACE_MS = 2_000;
 
 /** How many connections `client` may find open and still be let in */
 function connectionLimit(maxConnections: number, suspect: boolean): number {
@@ -87,7 +93,7 @@ export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
     const current = config().pop3;
     const suspect = throttle.suspect(socket.remoteAddress ?? 'unknown');
     const limit = connectionLimit(current.maxConnections, suspect);
-    if (sessions.size >= limit) {
+    if (sessions.size >= limit && (suspect || !makeRoom())) {
       log.warn({ client: socket.remoteAddress, limit, suspect }, 'POP3 connection refused: too many connections');
       const why = suspect ? `; after failed logins from your address only ${limit} may be open` : '';
       hangUp(socket, `-ERR [SYS/TEMP] Too many POP3 connections (limit ${current.maxConnections}${why}), try again later\r\n`);
@@ -109,6 +115,14 @@ export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
       session,
       session.run().finally(() => sessions.delete(session)),
     );
+  };
+
+  /** Closes the longest-waiting connection that has not logged in; false when there is none */
+  const makeRoom = (): boolean => {
+    // Sessions are kept in the order they connected: the first match is the oldest
+    const idle = [...sessions.keys()].find((session) => session.notLoggedInFor(LOGIN_GRACE_MS));
+    idle?.evict();
+    return idle !== undefined;
   };
 
   const plain = net.createServer((socket) => accept(socket, false));

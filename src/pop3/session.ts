@@ -63,6 +63,9 @@ export class Session implements CommandContext {
   /** The server is stopping */
   private stopping = false;
   private idleTimer: NodeJS.Timeout | undefined;
+  private readonly connectedAt = Date.now();
+  /** Closed to make room: never chosen twice */
+  private evicted = false;
 
   constructor(private readonly options: SessionOptions) {
     this.socket = options.socket;
@@ -154,9 +157,25 @@ export class Session implements CommandContext {
 
   private idle(): void {
     this.log.info({ mailbox: this.state.name === 'transaction' ? this.state.maildrop.mailbox : undefined }, 'POP3 session idle for too long; closing');
-    hangUp(this.socket, '-ERR Idle for too long, closing the connection\r\n');
+    this.close('-ERR Idle for too long, closing the connection\r\n');
+  }
+
+  private close(lastLine: string): void {
+    hangUp(this.socket, lastLine);
     this.reader.stop();
     if (this.busy) this.socket.destroy();
+  }
+
+  /** Connected at least `ms` ago and still not logged in, nor in the middle of a command */
+  notLoggedInFor(ms: number): boolean {
+    return !this.evicted && !this.busy && this.state.name === 'authorization' && Date.now() - this.connectedAt >= ms;
+  }
+
+  /** Closes the session to make room for a new client (the server is full) */
+  evict(): void {
+    this.evicted = true;
+    this.log.info('POP3 connection closed to make room: it had not logged in');
+    this.close('-ERR [SYS/TEMP] The server is full and this connection has not logged in; closing it\r\n');
   }
 
   private async write(data: string): Promise<void> {

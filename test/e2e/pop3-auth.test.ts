@@ -112,6 +112,22 @@ describe('POP3 login throttling', () => {
     }
   });
 
+  test('50 silent connections from 10 hosts take every slot; a client that logs in still gets in, in place of the oldest', async () => {
+    const silent = await Promise.all(Array.from({ length: 50 }, (_, i) => RawPop3.connect(port, { localAddress: `127.0.0.${200 + (i % 10)}` })));
+    try {
+      const greetings = await Promise.all(silent.map((c) => c.line()));
+      assert.ok(greetings.every((g) => g.startsWith('+OK')), 'all 50 slots taken');
+      // A real client logs in within milliseconds; these have not, for longer than the 2 s grace
+      await new Promise((resolve) => setTimeout(resolve, 2_100));
+      const good = await tryLogin(port, '127.0.0.1', 'dave', PASSWORD);
+      assert.match(good.reply, /^\+OK Mailbox dave/);
+      const told = await Promise.any(silent.map((c) => c.line(5_000)));
+      assert.equal(told, '-ERR [SYS/TEMP] The server is full and this connection has not logged in; closing it');
+    } finally {
+      silent.forEach((c) => c.close());
+    }
+  });
+
   test('a missing mailbox answers as slowly as a wrong password (medians within half a scrypt)', async () => {
     const scryptMs = median(
       [1, 2, 3].map(() => {
