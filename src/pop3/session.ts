@@ -35,7 +35,7 @@ export interface SessionOptions {
   onLogin: (result: Pop3LoginResult) => void;
 }
 
-/** How a login ended: in, wrong name or password, the mailbox open in another session, or refused unchecked (too many failures) */
+/** How a login ended: in, wrong name or password, the mailbox open in another session, or refused unchecked (throttled) */
 export type Pop3LoginResult = 'ok' | 'failed' | 'in_use' | 'throttled';
 
 /** Generous next to RFC 2449's 255 octets: AUTH PLAIN with a long password still fits */
@@ -241,7 +241,7 @@ export class Session implements CommandContext {
     if (!turn) return;
     if (!turn.allowed) {
       const seconds = Math.ceil(turn.retryAfterMs / 1000);
-      this.log.warn({ user: printable(user), retryAfterSeconds: seconds }, 'POP3 login refused unchecked: too many failed logins');
+      this.log.warn({ user: printable(user), retryAfterSeconds: seconds }, 'POP3 login refused unchecked: too many logins from this address or to this mailbox');
       this.options.onLogin('throttled');
       // Closing frees the connection slot for clients that do not misbehave
       this.closing = true;

@@ -100,6 +100,8 @@ export class LoginThrottle {
    * Waits for the turn of a login from `client` to `account`. Resolves null
    * when `hungUp` fires first: the client left, and nothing was checked
    */
+  take(client: string, account?: string): Promise<LoginTurn>;
+  take(client: string, account: string, hungUp: AbortSignal): Promise<LoginTurn | null>;
   async take(client: string, account?: string, hungUp?: AbortSignal): Promise<LoginTurn | null> {
     const started = Date.now();
     this.prune(started);

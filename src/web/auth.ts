@@ -13,7 +13,7 @@ import { VERSION } from '../version.js';
 import { formBody } from './body.js';
 import type { WebApp, WebState } from './context.js';
 import { scopeCovers, type TokenScope } from '../admin/tokens.js';
-import type { LoginAttempt, LoginTurn } from '../util/login-throttle.js';
+import type { LoginAttempt } from '../util/login-throttle.js';
 import { sameSecret } from '../util/password.js';
 import { SESSION_COOKIE, type Session } from './sessions.js';
 import { loginPage, problemPage, setupPage } from './views/auth-pages.js';
@@ -72,8 +72,7 @@ type Refuse = (error: string, status: 429) => Response | Promise<Response>;
  */
 async function loginTurn(c: Context, state: WebState, refuse: Refuse): Promise<{ attempt: LoginAttempt } | { refused: Response }> {
   const client = clientOf(c);
-  // Never null: the request's signal is not given, so a browser that gives up still has its turn counted out
-  const turn = (await state.throttle.take(client)) as LoginTurn;
+  const turn = await state.throttle.take(client);
   if (!turn.allowed) {
     const seconds = Math.max(1, Math.ceil(turn.retryAfterMs / 1000));
     state.log.warn({ client, retryAfterSeconds: seconds }, 'Web login refused unchecked: too many attempts');

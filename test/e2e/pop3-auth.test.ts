@@ -67,6 +67,7 @@ describe('POP3 login throttling', () => {
     };
     await Promise.all([hangUp(), patient()]);
     const [hungUpChecks, patientChecks] = [failedChecks('alice'), failedChecks('bob')];
+    console.log(`pop3-auth: guesses checked in 3 s from 12 addresses at one mailbox: ${hungUpChecks} hanging up after 150 ms, ${patientChecks} waiting for each answer`);
     assert.ok(hungUpChecks <= patientChecks + 1, `checked in 3 s: ${hungUpChecks} guesses hanging up early, ${patientChecks} waiting`);
     assert.ok(patientChecks <= 4, `a patient guesser got ${patientChecks} guesses checked in 3 s`);
   });
@@ -101,6 +102,7 @@ describe('POP3 login throttling', () => {
     const flood = Array.from({ length: 60 }, (_, i) => badClient(`127.0.0.${100 + (i % 10)}`));
     try {
       await new Promise((resolve) => setTimeout(resolve, 1_500));
+      console.log(`pop3-auth: flood of 60 bad clients from 10 hosts: ${seen.refusedAtConnect} connections refused, ${seen.guesses} guesses sent in 1.5 s`);
       for (let round = 0; round < 3; round++) {
         const good = await tryLogin(port, '127.0.0.1', 'dave', PASSWORD);
         assert.match(good.reply, /^\+OK Mailbox dave/, `round ${round}: the good client got in (${seen.refusedAtConnect} bad connections refused, ${seen.guesses} guesses)`);
@@ -148,6 +150,7 @@ describe('POP3 login throttling', () => {
       missing.push(ghost.ms);
     }
     const gap = Math.abs(median(real) - median(missing));
+    console.log(`pop3-auth: median answer ${median(real).toFixed(1)} ms for a wrong password, ${median(missing).toFixed(1)} ms for a missing mailbox (one scrypt: ${scryptMs.toFixed(1)} ms)`);
     assert.ok(gap < scryptMs / 2, `median ${median(real).toFixed(1)} ms for a wrong password, ${median(missing).toFixed(1)} ms for a missing mailbox; one scrypt takes ${scryptMs.toFixed(1)} ms`);
   });
 });

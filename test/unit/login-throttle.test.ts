@@ -1,7 +1,7 @@
 /** The shared login throttle (POP3 and the web page), with waits short enough to run on the real clock */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { LoginThrottle, type LoginThrottleOptions, type LoginTurn } from '../../src/util/login-throttle.js';
+import { LoginThrottle, type LoginThrottleOptions } from '../../src/util/login-throttle.js';
 
 const BASE = 100;
 
@@ -11,7 +11,7 @@ function throttleWith(options: Partial<LoginThrottleOptions> = {}): LoginThrottl
 
 /** Takes a turn and reports the check's outcome at once; returns when the check started (ms from `t0`), or the refusal */
 async function guess(throttle: LoginThrottle, t0: number, client: string, account: string | undefined, right = false) {
-  const turn = (await throttle.take(client, account)) as LoginTurn;
+  const turn = await throttle.take(client, account);
   if (!turn.allowed) return { refusedFor: turn.retryAfterMs, at: Date.now() - t0 };
   const at = Date.now() - t0;
   if (right) turn.attempt.succeeded();
@@ -46,11 +46,11 @@ describe('login throttle', () => {
 
   test('a client that hangs up while waiting had nothing checked, and frees its place', async () => {
     const throttle = throttleWith({ perAccount: undefined });
-    const first = (await throttle.take('10.0.0.9')) as LoginTurn;
+    const first = await throttle.take('10.0.0.9');
     assert.ok(first.allowed);
     first.attempt.failed();
     const hungUp = new AbortController();
-    const waiting = throttle.take('10.0.0.9', undefined, hungUp.signal);
+    const waiting = throttle.take('10.0.0.9', 'x', hungUp.signal);
     hungUp.abort();
     assert.equal(await waiting, null);
     const next = await guess(throttle, Date.now(), '10.0.0.9', undefined);
