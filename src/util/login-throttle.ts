@@ -115,8 +115,8 @@ export class LoginThrottle {
       for (;;) {
         const now = Date.now();
         const readyAt = this.readyAt(keys);
-        if (readyAt > deadline || now >= deadline) return this.refusal(keys, now);
         if (now >= readyAt && keys.every(({ entry }) => !entry.checking)) break;
+        if (readyAt > deadline || now >= deadline) return this.refusal(keys, now);
         await sleep(Math.max(1, Math.min(now < readyAt ? readyAt - now : POLL_MS, deadline - now)), undefined, { signal: hungUp });
       }
     } catch (err) {
