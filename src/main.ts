@@ -19,7 +19,7 @@ Usage:
   edge-relay mailbox password NAME --password-stdin [--config FILE]
   edge-relay mailbox list | remove NAME   [--config FILE]
   edge-relay admin password --password-stdin [--config FILE]
-  edge-relay admin token create NAME | list | revoke ID   [--config FILE]
+  edge-relay admin token create NAME [--scope metrics|read|admin] | list | revoke ID   [--config FILE]
   edge-relay config check [--config FILE]
   edge-relay --version | --help
 
@@ -45,6 +45,7 @@ export async function main(argv: string[]): Promise<number> {
       json: { type: 'boolean' },
       all: { type: 'boolean' },
       'password-stdin': { type: 'boolean' },
+      scope: { type: 'string' },
       version: { type: 'boolean', short: 'v' },
       help: { type: 'boolean', short: 'h' },
     },

@@ -1,18 +1,18 @@
 /**
  * edge-relay admin password --password-stdin
- * edge-relay admin token create NAME | list | revoke ID
+ * edge-relay admin token create NAME [--scope metrics|read|admin] | list | revoke ID
  *
  * The same stores the web page uses; a running relay reads them on each
  * request, so a change here counts at once without a restart.
  */
 import { AdminCredentials } from '../admin/credentials.js';
-import { ApiTokens } from '../admin/tokens.js';
+import { ApiTokens, DEFAULT_SCOPE, parseScope } from '../admin/tokens.js';
 import { UsageError } from '../errors.js';
 import { ensureDir } from '../util/fsx.js';
 import { SetupToken } from '../admin/setup-token.js';
 import { loadConfig, readPasswordFromStdin, type CommandContext } from './context.js';
 
-const USAGE = 'use "admin password --password-stdin" or "admin token create NAME | list | revoke ID"';
+const USAGE = 'use "admin password --password-stdin" or "admin token create NAME [--scope metrics|read|admin] | list | revoke ID"';
 
 export async function adminCommand(ctx: CommandContext): Promise<number> {
   const { config } = await loadConfig(ctx);
@@ -35,14 +35,15 @@ async function setPassword(ctx: CommandContext, dataDir: string): Promise<number
 async function tokenCommand(ctx: CommandContext, tokens: ApiTokens, [sub, ...args]: string[]): Promise<number> {
   switch (sub) {
     case 'create': {
-      const { info, token } = await tokens.create(args.join(' '));
-      ctx.out(`Token "${info.label}" created (id ${info.id}). Copy it now; it is not shown again:\n${token}`);
+      const scope = ctx.flags.scope;
+      const { info, token } = await tokens.create(args.join(' '), typeof scope === 'string' ? parseScope(scope) : DEFAULT_SCOPE);
+      ctx.out(`Token "${info.label}" created (id ${info.id}) with scope ${info.scope}. Copy it now; it is not shown again:\n${token}`);
       return 0;
     }
     case 'list': {
       const list = await tokens.list();
       if (list.length === 0) ctx.out('No API tokens yet');
-      for (const t of list) ctx.out(`${t.id}  ${t.createdAt}  ${t.label}`);
+      for (const t of list) ctx.out(`${t.id}  ${t.createdAt}  ${t.scope.padEnd(7)}  ${t.label}`);
       return 0;
     }
     case 'revoke': {
@@ -53,6 +54,6 @@ async function tokenCommand(ctx: CommandContext, tokens: ApiTokens, [sub, ...arg
       return 0;
     }
     default:
-      throw new UsageError(`Unknown admin token command "${sub ?? ''}"; use create NAME, list or revoke ID`);
+      throw new UsageError(`Unknown admin token command "${sub ?? ''}"; use create NAME [--scope metrics|read|admin], list or revoke ID`);
   }
 }

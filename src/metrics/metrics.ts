@@ -10,7 +10,7 @@ import type { Spool } from '../spool/spool.js';
 import type { HealthSnapshot } from '../alerts/upstream-health.js';
 import type { Pop3LoginResult } from '../pop3/session.js';
 
-const POP3_RESULTS: readonly Pop3LoginResult[] = ['ok', 'failed', 'in_use'];
+const POP3_RESULTS: readonly Pop3LoginResult[] = ['ok', 'failed', 'in_use', 'throttled'];
 
 /** A bounded label for a failure: the SMTP reply code when there is one, else "other" */
 export function reasonOf(outcome: Outcome): string {
@@ -49,7 +49,7 @@ export class RelayMetrics {
     registers: [this.registry],
   });
   private readonly upstreamErrors = new Counter({ name: 'edge_relay_upstream_errors_total', help: 'Failed deliveries or probes to the upstream', registers: [this.registry] });
-  private readonly pop3Logins = new Counter({ name: 'edge_relay_pop3_logins_total', help: 'POP3 logins, by result (ok, failed, in_use)', labelNames: ['result'], registers: [this.registry] });
+  private readonly pop3Logins = new Counter({ name: 'edge_relay_pop3_logins_total', help: 'POP3 logins, by result (ok, failed, in_use, throttled: refused unchecked after too many failures)', labelNames: ['result'], registers: [this.registry] });
 
   constructor(spool: Spool, health: () => HealthSnapshot) {
     // The event-loop lag sampler wakes the process at this interval: 10 ms (the default) is 100 wake-ups a second on an idle box

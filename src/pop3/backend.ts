@@ -5,6 +5,7 @@
 import type { Readable } from 'node:stream';
 import type { MailboxLocks, Release } from '../mailbox/locks.js';
 import { parseMailboxName, type MailboxStore } from '../mailbox/store.js';
+import { verifyNoSuchUser } from '../util/password.js';
 
 export interface StoredMessage {
   /** Stable across sessions and restarts: the UIDL */
@@ -30,10 +31,15 @@ export interface Pop3Backend {
 export function mailboxBackend(store: MailboxStore, locks: MailboxLocks): Pop3Backend {
   return {
     async authenticate(user, password) {
-      let name: string;
+      let name: string | undefined;
       try {
         name = parseMailboxName(user);
       } catch {
+        name = undefined;
+      }
+      // A name that does not exist costs a full password check too: the answer's timing tells nothing
+      if (name === undefined || !store.exists(name)) {
+        await verifyNoSuchUser(password);
         return null;
       }
       return (await store.verify(name, password)) ? name : null;

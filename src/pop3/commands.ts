@@ -40,14 +40,22 @@ export interface CommandContext {
 
 export interface Command {
   readonly states: readonly StateName[];
+  /**
+   * Fetches or deletes mail. Only these (and logging in) keep a session from
+   * going idle: a client that sends NOOP or STAT for ever still gets closed,
+   * and its mailbox unlocked
+   */
+  readonly progress: boolean;
   /** Runs the command; null (and nothing done) when it is not valid in `state` */
   run(ctx: CommandContext, state: SessionState, args: string): Promise<void> | null;
 }
 
-function command<S extends StateName>(states: readonly S[], handler: (ctx: CommandContext, state: StateOf<S>, args: string) => Promise<void>): Command {
+function command<S extends StateName>(states: readonly S[], handler: (ctx: CommandContext, state: StateOf<S>, args: string) => Promise<void>, { progress = false } = {}): Command {
   const allowed = (state: SessionState): state is StateOf<S> => (states as readonly StateName[]).includes(state.name);
-  return { states, run: (ctx, state, args) => (allowed(state) ? handler(ctx, state, args) : null) };
+  return { states, progress, run: (ctx, state, args) => (allowed(state) ? handler(ctx, state, args) : null) };
 }
+
+const PROGRESS = { progress: true } as const;
 
 const LOGIN_NEEDS_TLS = '[SYS/PERM] Log in only over an encrypted connection: send STLS first, or use the POP3S port';
 const TOP_LINES = /^[0-9]{1,9}$/;
@@ -109,7 +117,7 @@ const maildropCommands: [string, Command][] = [
     command(['transaction'], async (ctx, { maildrop }, args) => {
       const found = maildrop.lookup(args);
       return found.ok ? ctx.send(maildrop.mailbox, found.message) : ctx.err(found.error);
-    }),
+    }, PROGRESS),
   ],
   [
     'TOP',
@@ -118,7 +126,7 @@ const maildropCommands: [string, Command][] = [
       if (!TOP_LINES.test(lines) || rest.length) return ctx.err(`Use TOP <message> <lines>, not "TOP ${printable(args)}"`);
       const found = maildrop.lookup(number);
       return found.ok ? ctx.send(maildrop.mailbox, found.message, Number(lines)) : ctx.err(found.error);
-    }),
+    }, PROGRESS),
   ],
   [
     'DELE',
@@ -127,7 +135,7 @@ const maildropCommands: [string, Command][] = [
       if (!found.ok) return ctx.err(found.error);
       maildrop.markDeleted(found.number);
       return ctx.ok(`Message ${found.number} marked for deletion at QUIT`);
-    }),
+    }, PROGRESS),
   ],
   [
     'RSET',

@@ -16,7 +16,7 @@ import { parseDuration } from '../util/duration.js';
 import { loadOrCreateCertificate } from '../util/tls-cert.js';
 import { mailboxBackend } from './backend.js';
 import { hangUp, Session, type Pop3LoginResult } from './session.js';
-import { LoginThrottle } from './throttle.js';
+import { LoginThrottle } from '../util/login-throttle.js';
 
 export interface Pop3Options {
   config: () => Config;
@@ -42,6 +42,25 @@ export interface Pop3Server {
 /** How long stop() lets sessions finish their current command (a RETR, a QUIT's deletions) */
 const STOP_GRACE_MS = 4_000;
 const DEFAULT_IDLE_MS = 10 * 60_000;
+/**
+ * Guessing: each failure doubles the wait before the next check, per address
+ * and per mailbox (0.5 s, 1 s, 2 s ... 30 s). A turn more than 5 s away, or
+ * behind 5 others, is refused at once, so guessers hold few connections
+ */
+const THROTTLE = { perClient: { baseMs: 500, maxMs: 30_000 }, perAccount: { baseMs: 500, maxMs: 30_000 }, maxWaitMs: 5_000, maxWaiting: 5 } as const;
+/** The share of connection slots that only addresses without recent failed logins may take */
+const CLEAN_SHARE = 0.2;
+/**
+ * When the server is full, a new client from an address without failed
+ * logins takes the place of the oldest connection that has not logged in for
+ * this long (a real client logs in within milliseconds of connecting)
+ */
+const LOGIN_GRACE_MS = 2_000;
+
+/** How many connections `client` may find open and still be let in */
+function connectionLimit(maxConnections: number, suspect: boolean): number {
+  return suspect ? maxConnections - Math.floor(maxConnections * CLEAN_SHARE) : maxConnections;
+}
 
 export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
   const { config, log } = options;
@@ -58,7 +77,7 @@ export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
   const secureContext = tls.createSecureContext(tlsOptions);
   const locks = options.locks ?? new MailboxLocks();
   const backend = mailboxBackend(options.mailboxes, locks);
-  const throttle = new LoginThrottle();
+  const throttle = new LoginThrottle(THROTTLE);
   const events = new EventEmitter<Pop3Events>();
   const sessions = new Map<Session, Promise<void>>();
   const sockets = new Set<net.Socket>();
@@ -72,9 +91,12 @@ export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
   const accept = (socket: net.Socket, secure: boolean) => {
     socket.on('error', (err) => log.debug({ err: errorMessage(err) }, 'POP3 socket error'));
     const current = config().pop3;
-    if (sessions.size >= current.maxConnections) {
-      log.warn({ client: socket.remoteAddress, limit: current.maxConnections }, 'POP3 connection refused: too many connections');
-      hangUp(socket, `-ERR [SYS/TEMP] Too many POP3 connections (limit ${current.maxConnections}), try again later\r\n`);
+    const suspect = throttle.suspect(socket.remoteAddress ?? 'unknown');
+    const limit = connectionLimit(current.maxConnections, suspect);
+    if (sessions.size >= limit && (suspect || !makeRoom())) {
+      log.warn({ client: socket.remoteAddress, limit, suspect }, 'POP3 connection refused: too many connections');
+      const why = suspect ? `; after failed logins from your address only ${limit} may be open` : '';
+      hangUp(socket, `-ERR [SYS/TEMP] Too many POP3 connections (limit ${current.maxConnections}${why}), try again later\r\n`);
       return;
     }
     const session = new Session({
@@ -93,6 +115,14 @@ export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
       session,
       session.run().finally(() => sessions.delete(session)),
     );
+  };
+
+  /** Closes the longest-waiting connection that has not logged in; false when there is none */
+  const makeRoom = (): boolean => {
+    // Sessions are kept in the order they connected: the first match is the oldest
+    const idle = [...sessions.keys()].find((session) => session.notLoggedInFor(LOGIN_GRACE_MS));
+    idle?.evict();
+    return idle !== undefined;
   };
 
   const plain = net.createServer((socket) => accept(socket, false));

@@ -8,7 +8,6 @@ import { once } from 'node:events';
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import tls from 'node:tls';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -18,7 +17,7 @@ import { LineReader } from './lines.js';
 import { Maildrop } from './maildrop.js';
 import { DotStuffer, headerAndLines } from './message-stream.js';
 import { printable } from './text.js';
-import type { LoginThrottle } from './throttle.js';
+import type { LoginThrottle, LoginTurn } from '../util/login-throttle.js';
 
 export interface SessionOptions {
   id: string;
@@ -29,17 +28,20 @@ export interface SessionOptions {
   throttle: LoginThrottle;
   secureContext: tls.SecureContext;
   requireTlsForLogin: boolean;
+  /** Closes a session that fetched, deleted or logged in to nothing for this long */
   idleTimeoutMs: number;
   log: Logger;
   /** Told every login's result, for the metrics */
   onLogin: (result: Pop3LoginResult) => void;
 }
 
-/** How a login ended: in, wrong name or password, or the mailbox open in another session */
-export type Pop3LoginResult = 'ok' | 'failed' | 'in_use';
+/** How a login ended: in, wrong name or password, the mailbox open in another session, or refused unchecked (throttled) */
+export type Pop3LoginResult = 'ok' | 'failed' | 'in_use' | 'throttled';
 
 /** Generous next to RFC 2449's 255 octets: AUTH PLAIN with a long password still fits */
 export const MAX_LINE = 4096;
+/** Mailbox names are at most this long: a longer one is wrong, and need not be remembered whole */
+const MAX_NAME = 64;
 /** After this many -ERR replies the client is confused or hostile: hang up */
 export const MAX_ERRORS = 20;
 /** A TLS handshake on a LAN takes milliseconds, even on a Raspberry Pi */
@@ -60,6 +62,10 @@ export class Session implements CommandContext {
   private closing = false;
   /** The server is stopping */
   private stopping = false;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly connectedAt = Date.now();
+  /** Closed to make room: never chosen twice */
+  private evicted = false;
 
   constructor(private readonly options: SessionOptions) {
     this.socket = options.socket;
@@ -78,6 +84,7 @@ export class Session implements CommandContext {
 
   async run(): Promise<void> {
     this.watch(this.socket);
+    this.stirred();
     this.reader.attach(this.socket);
     this.log.debug({ secure: this.encrypted }, 'POP3 connection');
     try {
@@ -124,20 +131,51 @@ export class Session implements CommandContext {
     const command = COMMANDS.get(verb);
     if (!command) return this.err(verb ? `Unknown command "${printable(verb)}"` : 'Empty command line');
     const running = command.run(this, this.state, args);
+    if (running && command.progress) {
+      // Before and after: a long RETR to a client that reads is not idle, one that stalls is
+      this.stirred();
+      await running;
+      return this.stirred();
+    }
     if (running) return running;
     return this.err(`${verb} is not valid ${this.state.name === 'authorization' ? 'before logging in' : 'after logging in'}`);
   }
 
   private watch(socket: net.Socket): void {
-    socket.setTimeout(this.options.idleTimeoutMs);
     socket.on('error', (err) => this.log.debug({ err: errorMessage(err) }, 'POP3 socket error'));
-    socket.on('timeout', () => {
-      if (socket !== this.socket) return;
-      this.log.info('POP3 session idle for too long; closing');
-      hangUp(socket, '-ERR Idle for too long, closing the connection\r\n');
-      this.reader.stop();
-      if (this.busy) socket.destroy();
-    });
+  }
+
+  /**
+   * Restarts the idle clock. Only logging in and fetching or deleting mail do:
+   * any traffic would let a client that sends NOOP every few seconds keep its
+   * connection slot and its mailbox's lock for ever
+   */
+  private stirred(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => this.idle(), this.options.idleTimeoutMs);
+  }
+
+  private idle(): void {
+    this.log.info({ mailbox: this.state.name === 'transaction' ? this.state.maildrop.mailbox : undefined }, 'POP3 session idle for too long; closing');
+    this.close('-ERR Idle for too long, closing the connection\r\n');
+  }
+
+  private close(lastLine: string): void {
+    hangUp(this.socket, lastLine);
+    this.reader.stop();
+    if (this.busy) this.socket.destroy();
+  }
+
+  /** Connected at least `ms` ago and still not logged in, nor in the middle of a command */
+  notLoggedInFor(ms: number): boolean {
+    return !this.evicted && !this.busy && this.state.name === 'authorization' && Date.now() - this.connectedAt >= ms;
+  }
+
+  /** Closes the session to make room for a new client (the server is full) */
+  evict(): void {
+    this.evicted = true;
+    this.log.info('POP3 connection closed to make room: it had not logged in');
+    this.close('-ERR [SYS/TEMP] The server is full and this connection has not logged in; closing it\r\n');
   }
 
   private async write(data: string): Promise<void> {
@@ -198,14 +236,30 @@ export class Session implements CommandContext {
 
   async login(user: string, password: string): Promise<void> {
     const { backend } = this.options;
-    const mailbox = await backend.authenticate(user, password);
+    // The wait comes before the check: a client that hangs up early has had nothing checked
+    const turn = await this.turnToLogin(user.toLowerCase().slice(0, MAX_NAME));
+    if (!turn) return;
+    if (!turn.allowed) {
+      const seconds = Math.ceil(turn.retryAfterMs / 1000);
+      this.log.warn({ user: printable(user), retryAfterSeconds: seconds }, 'POP3 login refused unchecked: too many logins from this address or to this mailbox');
+      this.options.onLogin('throttled');
+      // Closing frees the connection slot for clients that do not misbehave
+      this.closing = true;
+      return this.err(`[SYS/TEMP] Too many logins from this address or to this mailbox; try again in ${seconds} seconds`);
+    }
+    let mailbox: string | null = null;
+    try {
+      mailbox = await backend.authenticate(user, password);
+    } finally {
+      if (mailbox) turn.attempt.succeeded();
+      else turn.attempt.failed();
+    }
     if (!mailbox) {
-      const delayMs = this.options.throttle.failed(this.client);
-      this.log.warn({ user: printable(user), delayMs }, 'POP3 login failed');
+      this.log.warn({ user: printable(user), waitedMs: turn.waitedMs }, 'POP3 login failed');
       this.options.onLogin('failed');
-      await sleep(delayMs);
       return this.err('[AUTH] Wrong mailbox name or password');
     }
+    this.stirred();
     const release = backend.lock(mailbox, `POP3 session ${this.options.id} from ${this.client}`);
     if (!release) {
       this.log.info({ mailbox, holder: backend.lockHolder(mailbox) }, 'POP3 login refused: mailbox in use');
@@ -228,12 +282,28 @@ export class Session implements CommandContext {
     return this.ok(`Mailbox ${mailbox} has ${count} messages (${bytes} octets)`);
   }
 
+  /** Waits for the throttle's turn; null when the client hung up meanwhile (its password was never checked) */
+  private async turnToLogin(account: string): Promise<LoginTurn | null> {
+    const socket = this.socket;
+    const hungUp = new AbortController();
+    const abort = () => hungUp.abort();
+    // Lines pipelined before a hang-up are still read: a login among them has nobody left to answer
+    if (socket.destroyed) abort();
+    else socket.once('close', abort);
+    try {
+      const turn = hungUp.signal.aborted ? null : await this.options.throttle.take(this.client, account, hungUp.signal);
+      if (!turn) this.log.info('POP3 client hung up while its login waited; nothing was checked');
+      return turn;
+    } finally {
+      socket.off('close', abort);
+    }
+  }
+
   async startTls(): Promise<void> {
     await this.ok('Begin TLS negotiation');
     // Whatever the client sent in clear text after STLS is dropped, never read as encrypted input
     this.reader.detach();
     const plain = this.socket;
-    plain.setTimeout(0);
     const secure = new tls.TLSSocket(plain, { isServer: true, secureContext: this.options.secureContext });
     this.socket = secure;
     this.watch(secure);
@@ -282,6 +352,7 @@ export class Session implements CommandContext {
 
   /** Releases the mailbox without touching it, and hangs up */
   private finish(): void {
+    clearTimeout(this.idleTimer);
     const state = this.state;
     if (state.name === 'transaction') {
       state.release();

@@ -22,6 +22,19 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return key.length === expected.length && timingSafeEqual(key, expected);
 }
 
+/**
+ * A stored hash that no password matches (its key is random bytes, not derived from anything).
+ * Checking a login for a name that does not exist against it costs what a real check costs,
+ * so the time of the answer does not tell which names exist
+ */
+const NO_SUCH_USER = 'scrypt$16384$8$1$Z2hvc3Qtc2FsdC1lZGdlcg==$2P4UxK5bVvrvYk0q3b8J0m2xQ0c5h9lq0p0JmCqf9s0=';
+
+/** Spends the time of a real check on a login that cannot succeed; always false */
+export async function verifyNoSuchUser(password: string): Promise<false> {
+  await verifyPassword(password, NO_SUCH_USER);
+  return false;
+}
+
 /** Reject passwords nobody should use on a box on the LAN */
 export function passwordProblem(password: string): string | null {
   if (password.length < 8) return 'Password must be at least 8 characters';

@@ -1,8 +1,8 @@
 /**
  * Who may do what: first-start setup (setup token), login and logout, and
  * the gate in front of everything else. Pages need a session; /api and
- * /metrics also take a bearer token. Every state-changing request made with
- * a session must carry that session's CSRF token.
+ * /metrics also take a bearer token, within its scope. Every state-changing
+ * request made with a session must carry that session's CSRF token.
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
@@ -12,6 +12,8 @@ import { parseDuration } from '../util/duration.js';
 import { VERSION } from '../version.js';
 import { formBody } from './body.js';
 import type { WebApp, WebState } from './context.js';
+import { scopeCovers, type TokenScope } from '../admin/tokens.js';
+import type { LoginAttempt } from '../util/login-throttle.js';
 import { sameSecret } from '../util/password.js';
 import { SESSION_COOKIE, type Session } from './sessions.js';
 import { loginPage, problemPage, setupPage } from './views/auth-pages.js';
@@ -23,6 +25,12 @@ const DEFAULT_TTL_MS = 12 * 3_600_000;
 const clientOf = (c: Context): string => getConnInfo(c).remote.address ?? 'unknown';
 
 const wantsJson = (path: string): boolean => path.startsWith('/api/') || path === '/api' || path === '/metrics';
+
+/** The least scope a bearer token needs for a request: reading metrics, reading anything, or changing something */
+function scopeNeeded(method: string, path: string): TokenScope {
+  if (!SAFE_METHODS.has(method)) return 'admin';
+  return path === '/metrics' ? 'metrics' : 'read';
+}
 
 function setSessionCookie(c: Context, state: WebState, session: Session): void {
   setCookie(c, SESSION_COOKIE, session.id, {
@@ -55,6 +63,27 @@ async function csrfValid(c: Context, session: Session): Promise<boolean> {
   return sent !== '' && sameSecret(sent, session.csrf);
 }
 
+/** A refusal: the page (or JSON, for scripts) and the Retry-After header say how long to wait */
+type Refuse = (error: string, status: 429) => Response | Promise<Response>;
+
+/**
+ * Waits the client's turn to have a password checked; or, when that turn is
+ * too far away, answers 429 at once with how long to wait
+ */
+async function loginTurn(c: Context, state: WebState, refuse: Refuse): Promise<{ attempt: LoginAttempt } | { refused: Response }> {
+  const client = clientOf(c);
+  const turn = await state.throttle.take(client);
+  if (!turn.allowed) {
+    const seconds = Math.max(1, Math.ceil(turn.retryAfterMs / 1000));
+    state.log.warn({ client, retryAfterSeconds: seconds }, 'Web login refused unchecked: too many attempts');
+    c.header('Retry-After', String(seconds));
+    const text = `Too many login attempts: wait ${seconds} seconds, then try again`;
+    const json = (c.req.header('accept') ?? '').includes('application/json');
+    return { refused: json ? c.json({ error: text, retryAfterSeconds: seconds }, 429) : await refuse(text, 429) };
+  }
+  return { attempt: turn.attempt };
+}
+
 const sessionTtl = (state: WebState): number => parseDuration(state.store.config.web.sessionTtl) ?? DEFAULT_TTL_MS;
 
 export function authRoutes(app: WebApp, state: WebState): void {
@@ -68,16 +97,21 @@ export function authRoutes(app: WebApp, state: WebState): void {
   app.post('/setup', async (c) => {
     if (await state.credentials.isSet()) return c.redirect('/login', 303);
     const session = currentOrAnonymous(c, state);
-    const show = (error: string, status: 400 | 401 | 403) => c.html(setupPage({ ...frame(), csrf: session.csrf, tokenFile: state.setup.file, error }), status);
+    const show = (error: string, status: 400 | 401 | 403 | 429) => c.html(setupPage({ ...frame(), csrf: session.csrf, tokenFile: state.setup.file, error }), status);
     if (!(await csrfValid(c, session))) return show('The form expired; please try again', 403);
-    const client = clientOf(c);
-    await state.throttle.wait(client);
-    const body = await formBody(c);
+    const turn = await loginTurn(c, state, show);
+    if ('refused' in turn) return turn.refused;
+    const body = await formBody(c).catch((err: unknown) => {
+      turn.attempt.failed();
+      throw err;
+    });
     const [token, password, confirm] = ['token', 'password', 'confirm'].map((key) => String(body[key] ?? ''));
     if (!state.setup.matches(token ?? '')) {
-      state.throttle.failed(client);
+      turn.attempt.failed();
       return show('That setup token is not right. Copy it from the log or the setup-token file', 401);
     }
+    // The token was right: a password the form refuses is no guess
+    turn.attempt.succeeded();
     if (password !== confirm) return show('The two passwords differ', 400);
     try {
       await state.credentials.set(password ?? '');
@@ -85,7 +119,6 @@ export function authRoutes(app: WebApp, state: WebState): void {
       if (err instanceof UsageError) return show(err.message, 400);
       throw err;
     }
-    state.throttle.succeeded(client);
     await state.setup.retire();
     state.sessions.endAll();
     const authenticated = state.sessions.authenticate(undefined, sessionTtl(state));
@@ -104,16 +137,21 @@ export function authRoutes(app: WebApp, state: WebState): void {
 
   app.post('/login', async (c) => {
     const session = currentOrAnonymous(c, state);
-    const show = (error: string, status: 401 | 403) => c.html(loginPage({ ...frame(), csrf: session.csrf, error }), status);
+    const show = (error: string, status: 401 | 403 | 429) => c.html(loginPage({ ...frame(), csrf: session.csrf, error }), status);
     if (!(await csrfValid(c, session))) return show('The form expired; please try again', 403);
-    const client = clientOf(c);
-    await state.throttle.wait(client);
-    if (!(await state.credentials.verify(await formField(c, 'password')))) {
-      state.throttle.failed(client);
-      state.log.warn({ client }, 'Wrong admin password on the web page');
+    const turn = await loginTurn(c, state, show);
+    if ('refused' in turn) return turn.refused;
+    let right = false;
+    try {
+      right = await state.credentials.verify(await formField(c, 'password'));
+    } finally {
+      if (right) turn.attempt.succeeded();
+      else turn.attempt.failed();
+    }
+    if (!right) {
+      state.log.warn({ client: clientOf(c) }, 'Wrong admin password on the web page');
       return show('Wrong password', 401);
     }
-    state.throttle.succeeded(client);
     setSessionCookie(c, state, state.sessions.authenticate(session, sessionTtl(state)));
     return c.redirect('/', 303);
   });
@@ -126,6 +164,11 @@ export function requireLogin(state: WebState): MiddlewareHandler {
     if (bearer && wantsJson(c.req.path)) {
       const token = await state.tokens.verify(bearer);
       if (!token) return c.json({ error: 'Invalid API token' }, 401);
+      const needed = scopeNeeded(c.req.method, c.req.path);
+      if (!scopeCovers(token.scope, needed)) {
+        const error = `This API token has scope "${token.scope}"; ${c.req.method} ${c.req.path} needs a token with scope "${needed}"${needed === 'admin' ? '' : ' or "admin"'}`;
+        return c.json({ error }, 403);
+      }
       c.set('principal', { kind: 'token', token });
       return next();
     }

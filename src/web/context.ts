@@ -17,7 +17,7 @@ import type { Spool } from '../spool/spool.js';
 import type { Session } from './sessions.js';
 import type { SessionStore } from './sessions.js';
 import type { SetupToken } from '../admin/setup-token.js';
-import type { LoginThrottle } from './throttle.js';
+import type { LoginThrottle } from '../util/login-throttle.js';
 import type { ApiTokens, TokenInfo } from '../admin/tokens.js';
 
 export interface WebServices {

@@ -24,7 +24,7 @@ import { testMailRoutes } from './routes/test-mail.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { securityHeaders } from './security.js';
 import { SessionStore } from './sessions.js';
-import { LoginThrottle } from './throttle.js';
+import { LoginThrottle } from '../util/login-throttle.js';
 
 export interface WebOptions extends WebServices {
   host: string;
@@ -37,6 +37,14 @@ export interface WebServer {
   address: AddressInfo;
   stop(): Promise<void>;
 }
+
+/**
+ * Admin password and setup token guessing: per address the wait doubles from
+ * 0.5 s to 16 s after each failure; after any failure from anywhere the next
+ * check waits 0.5 s (at most 2 guesses a second in all). Nobody waits more
+ * than 3 s for an answer: beyond that the page says how long to wait
+ */
+const LOGIN_THROTTLE = { perClient: { baseMs: 500, maxMs: 16_000 }, overall: { baseMs: 500, maxMs: 500 }, maxWaitMs: 3_000, maxWaiting: 5 } as const;
 
 /** Every form and API body is small; the largest is a settings patch */
 const MAX_BODY_BYTES = 256 * 1024;
@@ -68,7 +76,7 @@ export function buildApp(state: WebState): Hono<WebEnv> {
 }
 
 export async function startWeb(options: WebOptions): Promise<WebServer> {
-  const state: WebState = { ...options, sessions: new SessionStore(), throttle: new LoginThrottle(), https: options.tls !== undefined };
+  const state: WebState = { ...options, sessions: new SessionStore(), throttle: new LoginThrottle(LOGIN_THROTTLE), https: options.tls !== undefined };
   const app = buildApp(state);
   const server: ServerType = await new Promise((resolve, reject) => {
     const created = serve(

@@ -192,7 +192,7 @@ describe('admin web page over HTTP', () => {
   test('API tokens: /metrics and /api need a session or a token; a revoked token stops working', async () => {
     assert.equal((await new WebClient(base).get('/metrics')).status, 401);
     assert.equal((await new WebClient(base).get('/api/status')).status, 401);
-    const created = await admin.request('POST', '/api/tokens', { json: { label: 'Prometheus' }, headers: { 'x-csrf-token': admin.csrf } });
+    const created = await admin.request('POST', '/api/tokens', { json: { label: 'Deploy script', scope: 'admin' }, headers: { 'x-csrf-token': admin.csrf } });
     assert.equal(created.status, 201);
     const { token, id } = JSON.parse(created.text) as { token: string; id: string };
     const bot = new WebClient(base);

@@ -22,6 +22,12 @@ export interface Pop3Targets {
   dropping: readonly Pop3Account[];
   /** Held open by another connection for the whole run: every login gets [IN-USE] */
   locked: Pop3Account;
+  /**
+   * Gets every wrong password. Failures count per mailbox too, so thousands of
+   * them against the mailboxes above would have most of their logins refused
+   * unchecked, and the fuzzing would hardly reach the commands after login
+   */
+  decoy: Pop3Account;
 }
 
 export type Ending = { kind: 'quit' } | { kind: 'drop'; afterMs: number };
@@ -58,10 +64,10 @@ function goodLogin(rng: Rng, account: Pop3Account): string {
 }
 
 /** One failed login: each costs the source address a growing delay, so a session gets at most one */
-function badLogin(rng: Rng, account: Pop3Account): string {
+function badLogin(rng: Rng, account: Pop3Account, decoy: Pop3Account): string {
   switch (rng.int(3)) {
     case 0:
-      return `USER ${account.name}${CRLF}PASS ${rng.pick(['wrong-password', '', ' ', account.password + ' ', 'x'.repeat(3000)])}${CRLF}`;
+      return `USER ${decoy.name}${CRLF}PASS ${rng.pick(['wrong-password', '', ' ', account.password, decoy.password + ' ', 'x'.repeat(3000)])}${CRLF}`;
     case 1:
       return `USER ${rng.pick(WEIRD_USERS)}${CRLF}PASS ${account.password}${CRLF}`;
     default:
@@ -137,7 +143,7 @@ export function pop3Session(rng: Rng, targets: Pop3Targets, options: { hugeLine:
     const kind = rng.int(20);
     if (kind < 7) steps.push(transaction(rng));
     else if (kind < 9) steps.push(goodLogin(rng, account));
-    else if (kind === 9 && badLogins++ === 0) steps.push(badLogin(rng, account));
+    else if (kind === 9 && badLogins++ === 0) steps.push(badLogin(rng, account, targets.decoy));
     else if (kind < 13) steps.push(saslJunk(rng));
     else if (kind === 13 && rng.chance(0.1)) steps.push(stlsGarbage(rng));
     else steps.push(junk(rng));

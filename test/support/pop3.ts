@@ -11,10 +11,12 @@ export class RawPop3 {
     this.listen(socket);
   }
 
-  static connect(port: number, options: { host?: string; tls?: boolean } = {}): Promise<RawPop3> {
+  /** `localAddress` (127.0.0.2 ...) stands for another host on the LAN (plain connections) */
+  static connect(port: number, options: { host?: string; tls?: boolean; localAddress?: string } = {}): Promise<RawPop3> {
     return new Promise((resolve, reject) => {
       const host = options.host ?? '127.0.0.1';
-      const socket = options.tls ? tls.connect({ port, host, rejectUnauthorized: false }, () => resolve(new RawPop3(socket))) : net.connect({ port, host }, () => resolve(new RawPop3(socket)));
+      const { localAddress } = options;
+      const socket = options.tls ? tls.connect({ port, host, rejectUnauthorized: false }, () => resolve(new RawPop3(socket))) : net.connect({ port, host, localAddress }, () => resolve(new RawPop3(socket)));
       socket.once('error', reject);
     });
   }

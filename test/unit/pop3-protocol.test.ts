@@ -1,4 +1,4 @@
-/** The POP3 pieces that need no socket: command table, maildrop, SASL PLAIN, dot-stuffing, TOP, line reader, throttle */
+/** The POP3 pieces that need no socket: command table, maildrop, SASL PLAIN, dot-stuffing, TOP, line reader */
 import assert from 'node:assert/strict';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -9,7 +9,6 @@ import { LineReader } from '../../src/pop3/lines.js';
 import { Maildrop } from '../../src/pop3/maildrop.js';
 import { DotStuffer, headerAndLines } from '../../src/pop3/message-stream.js';
 import { decodePlain } from '../../src/pop3/sasl.js';
-import { LoginThrottle } from '../../src/pop3/throttle.js';
 
 /** Feeds `chunks` through the transforms and returns everything that came out */
 async function through(chunks: Buffer[], bodyLines?: number): Promise<string> {
@@ -221,24 +220,5 @@ describe('line reader', () => {
     const pending = reader.next();
     reader.stop();
     assert.equal(await pending, null);
-  });
-});
-
-describe('login throttle', () => {
-  test('each failure from an address waits longer, up to the cap; other addresses are unaffected', () => {
-    let now = 0;
-    const throttle = new LoginThrottle({ baseMs: 500, maxMs: 4000, now: () => now });
-    assert.deepEqual([1, 2, 3, 4, 5].map(() => throttle.failed('10.0.0.9')), [500, 1000, 2000, 4000, 4000]);
-    assert.equal(throttle.failed('10.0.0.10'), 500);
-    now += 16 * 60_000;
-    assert.equal(throttle.failed('10.0.0.9'), 500, 'forgotten after a quiet quarter hour');
-  });
-
-  test('remembers a bounded number of addresses', () => {
-    const throttle = new LoginThrottle({ maxAddresses: 3, now: () => 0 });
-    throttle.failed('a');
-    throttle.failed('a');
-    for (const address of ['b', 'c', 'd']) throttle.failed(address);
-    assert.equal(throttle.failed('a'), 500, 'the oldest address was dropped');
   });
 });

@@ -142,7 +142,7 @@ describe('POP3 session: states and commands', () => {
     assert.match(await b.command(`AUTH PLAIN ${plain}`), /^\+OK Mailbox alice has 2 messages/);
   });
 
-  test('wrong passwords get -ERR [AUTH] after a delay that grows per address; the password is never logged', async () => {
+  test('wrong passwords get -ERR [AUTH]; the next try from that address waits longer before it is checked; the password is never logged', async () => {
     const f = await setup();
     const c = await f.connect();
     const timed = async (text: string) => {
@@ -154,10 +154,12 @@ describe('POP3 session: states and commands', () => {
     const first = await timed('PASS wrong-guess-1');
     assert.match(await c.command('USER nobody'), /^\+OK/);
     const second = await timed('PASS wrong-guess-2');
+    assert.match(await c.command('USER alice'), /^\+OK/);
+    const third = await timed('PASS wrong-guess-3');
     assert.equal(first.reply, '-ERR [AUTH] Wrong mailbox name or password');
     assert.equal(second.reply, '-ERR [AUTH] Wrong mailbox name or password', 'unknown user: the same answer');
-    assert.ok(first.ms >= 450, `first failure delayed (${first.ms} ms)`);
-    assert.ok(second.ms >= 950 && second.ms > first.ms, `second failure delayed longer (${first.ms} -> ${second.ms} ms)`);
+    assert.ok(second.ms >= 450, `the second try waited (${second.ms} ms)`);
+    assert.ok(third.ms >= 950 && third.ms > second.ms, `the third waited longer (${second.ms} -> ${third.ms} ms)`);
     await f.login(c);
     const text = JSON.stringify(f.logs());
     assert.ok(!text.includes('wrong-guess') && !text.includes(PASSWORD), 'no password in the log');
@@ -247,6 +249,30 @@ describe('POP3 session: bad input, limits and timeouts', () => {
     assert.ok(Date.now() - started >= 900);
     const again = await f.login();
     assert.match(await again.command('STAT'), /^\+OK 2/, 'the lock was released');
+  });
+
+  test('NOOP, STAT and LIST every few hundred ms do not keep a session (and its mailbox lock) for ever; RETR does', async () => {
+    const f = await setup({ idleTimeout: '1s' });
+    const busy = await f.login();
+    const started = Date.now();
+    let closing = '';
+    // Bounded: 20 rounds of 250 ms, far past the 1 s idle limit
+    for (let round = 0; round < 20 && !closing; round++) {
+      const reply = await busy.command(['NOOP', 'STAT', 'LIST 1'][round % 3] ?? 'NOOP', 5_000);
+      if (reply.startsWith('-ERR')) closing = reply;
+      else await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    assert.equal(closing, '-ERR Idle for too long, closing the connection');
+    const lasted = Date.now() - started;
+    assert.ok(lasted >= 900 && lasted < 3_000, `closed after ${lasted} ms`);
+    await busy.waitClosed();
+    const reader = await f.login();
+    assert.match(await reader.command('STAT'), /^\+OK 2/, 'the lock was released');
+    for (let round = 0; round < 6; round++) {
+      assert.match((await reader.multiCommand('RETR 1')).split('\r\n')[0] ?? '', /^\+OK/, 'fetching mail is activity');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    assert.match(await reader.command('QUIT'), /^\+OK/);
   });
 
   test('over pop3.maxConnections a client gets a clear -ERR', async () => {

@@ -1,4 +1,5 @@
 /** The API tokens page and /api/tokens */
+import { DEFAULT_SCOPE, parseScope } from '../../admin/tokens.js';
 import { UsageError } from '../../errors.js';
 import { jsonFields, textField } from '../body.js';
 import type { WebApp, WebState } from '../context.js';
@@ -12,7 +13,7 @@ export function tokenRoutes(app: WebApp, state: WebState): void {
   });
   app.post('/tokens', async (c) => {
     try {
-      const created = await state.tokens.create(await field(c, 'label'));
+      const created = await state.tokens.create(await field(c, 'label'), parseScope((await field(c, 'scope')) || DEFAULT_SCOPE));
       const tokens = await state.tokens.list();
       return render(c, state, 'tokens', 'API tokens', (csrf) => tokensView(tokens, csrf, { label: created.info.label, token: created.token }));
     } catch (err) {
@@ -27,7 +28,8 @@ export function tokenRoutes(app: WebApp, state: WebState): void {
 
   app.get('/api/tokens', async (c) => c.json(await state.tokens.list()));
   app.post('/api/tokens', async (c) => {
-    const created = await state.tokens.create(textField(await jsonFields(c), 'label'));
+    const body = await jsonFields(c);
+    const created = await state.tokens.create(textField(body, 'label'), parseScope(textField(body, 'scope') || DEFAULT_SCOPE));
     return c.json({ ...created.info, token: created.token }, 201);
   });
   app.delete('/api/tokens/:id', async (c) => {
