@@ -20,7 +20,7 @@ Usage:
   edge-relay mailbox list | remove NAME   [--config FILE]
   edge-relay admin password --password-stdin [--config FILE]
   edge-relay admin token create NAME [--scope metrics|read|admin] | list | revoke ID   [--config FILE]
-  edge-relay config check [--config FILE]
+  edge-relay config check | reload   [--config FILE]
   edge-relay --version | --help
 
 Without --config: the file named by $EDGE_RELAY_CONFIG, else /etc/edge-relay/config.json

@@ -27,14 +27,25 @@ export async function claimDataDir(dataDir: string, log: Logger): Promise<Releas
   return taken.release;
 }
 
+/**
+ * Signals the server that really holds the data dir (never whatever process
+ * has its old pid now): SIGUSR2 re-reads the spool, SIGHUP the config file.
+ * Returns the server's pid, or undefined when none runs.
+ */
+export async function signalServer(dataDir: string, signal: 'SIGUSR2' | 'SIGHUP'): Promise<number | undefined> {
+  const server = await new LockDir(dataDir).runningHolder(SERVE_LOCK);
+  if (!server?.identity) return undefined;
+  try {
+    process.kill(server.identity.pid, signal);
+    return server.identity.pid;
+  } catch (err) {
+    // Stopped a moment ago: it reads everything afresh when it starts again
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    return undefined;
+  }
+}
+
 /** Asks a running server to re-read the spool now; harmless when none runs */
 export async function nudgeServer(dataDir: string): Promise<void> {
-  const server = await new LockDir(dataDir).runningHolder(SERVE_LOCK);
-  if (!server?.identity) return;
-  try {
-    process.kill(server.identity.pid, 'SIGUSR2');
-  } catch (err) {
-    // Stopped a moment ago: it re-reads the spool when it starts again
-    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-  }
+  await signalServer(dataDir, 'SIGUSR2');
 }

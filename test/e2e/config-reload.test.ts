@@ -1,6 +1,6 @@
 /**
  * The config file is the admin's too: a hand edit is used without a restart
- * (when the file changes, and on SIGHUP = `systemctl reload`), a broken edit
+ * (when the file changes, and on `edge-relay config reload` = `systemctl reload`), a broken edit
  * keeps the relay running on the settings it had, a page opened before a
  * hand edit cannot overwrite it, and a page save writes only what differs
  * from the defaults.
@@ -40,10 +40,12 @@ describe('config file reload', () => {
     assert.equal(await threshold(), '77');
   });
 
-  test('SIGHUP reads it again and does not stop the relay', async () => {
+  test('config reload (systemctl reload) sends SIGHUP to the server, which reads the file and keeps running', async () => {
     const from = logsSoFar();
     handEdit(relay, (config) => (config.alerts = { queueThreshold: 78 }));
-    relay.process.kill('SIGHUP');
+    const reloaded = await relay.cli(['config', 'reload']);
+    assert.equal(reloaded.code, 0, reloaded.stderr);
+    assert.match(reloaded.stdout, new RegExp(`^Asked edge-relay \\(pid ${relay.process.pid}\\) to read`));
     await logAfter(from, (l) => l.msg === 'Config file read again: its settings are in use');
     assert.equal(await threshold(), '78');
     assert.equal(relay.process.exitCode, null, 'still running');

@@ -142,7 +142,7 @@ describe('mailbox administration and copy rules', () => {
 
     const refused = await relay.cli(['mailbox', 'remove', 'Postmaster']);
     assert.equal(refused.code, 2, 'a usage error, like every refused command');
-    assert.equal(refused.stderr.trim(), 'edge-relay: The postmaster mailbox "postmaster" receives bounces and alerts and can\'t be removed');
+    assert.equal(refused.stderr.trim().split('\n').at(-1), 'edge-relay: The postmaster mailbox "postmaster" receives bounces and alerts and can\'t be removed');
     const [stillThere] = await send(relay, { source: '127.0.0.1', from: 'copier@office.test', to: 'postmaster@relay.test', subject: 'to the postmaster' });
     assert.match(stillThere ?? '', /^250 /, 'the postmaster mailbox still takes mail');
   });
