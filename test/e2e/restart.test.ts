@@ -14,7 +14,7 @@ import { test } from 'node:test';
 import { smtplibSend } from '../support/clients.js';
 import { queueList } from '../support/faults.js';
 import { freePort } from '../support/ports.js';
-import { BIN, runCli, serveUntilRunning, startRelay, testConfig } from '../support/relay.js';
+import { BIN, runCli, serveUntilRunning, startRelay, testConfig, type ServedProcess } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -117,7 +117,28 @@ test("a message lock holding the server's own pid, left by an earlier process, i
 });
 
 /** The relay's pid outside its namespace: unshare's only child (unshare itself holds SIGTERM back while it waits) */
-const relayPid = (unshare: ChildProcess): number => Number(readFileSync(`/proc/${unshare.pid}/task/${unshare.pid}/children`, 'utf8').trim());
+function relayPid(unshare: ChildProcess): number {
+  const pid = Number(readFileSync(`/proc/${unshare.pid}/task/${unshare.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+  // Never 0 or 1: kill(0) would signal this test's own process group
+  if (!(pid > 1)) throw new Error(`No relay found under unshare (pid ${unshare.pid})`);
+  return pid;
+}
+
+/** Its exit status, or an error with its output when it does not exit in time (the namespace is then killed) */
+async function exitOf(served: ServedProcess, ms = 20_000): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      served.child.kill('SIGKILL');
+      reject(new Error(`Still running ${ms} ms after the signal:\n${served.output().slice(-3000)}`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([served.exited, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 const canUnshare = spawnSync('unshare', ['--user', '--map-root-user', '--pid', '--fork', '--mount-proc', 'true']).status === 0;
 
@@ -137,7 +158,7 @@ test('as pid 1 in a container: killed with -9 mid-delivery, it starts again and 
   assert.match(record, /^1:\d+:[0-9a-f-]+$/, 'the relay is pid 1 in its namespace');
   // kill -9 the relay itself; a crash mid-delivery leaves the message's lock too
   process.kill(relayPid(first.child), 'SIGKILL');
-  await first.exited;
+  await exitOf(first);
   leaveLock(path.join(dataDir, 'spool/locks', id), record);
 
   const upstream = await startUpstream({ port: upstreamPort });
@@ -149,7 +170,7 @@ test('as pid 1 in a container: killed with -9 mid-delivery, it starts again and 
     assert.notEqual(readlinkSync(path.join(dataDir, 'serve.lock')), record, 'pid 1 again, another start time');
   } finally {
     process.kill(relayPid(second.child), 'SIGTERM');
-    assert.equal(await second.exited, 0);
+    assert.equal(await exitOf(second), 0);
     await upstream.close();
   }
 });
