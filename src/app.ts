@@ -14,10 +14,11 @@ import type { Logger } from './log.js';
 import { MailboxStore } from './mailbox/store.js';
 import { startPop3 } from './pop3/server.js';
 import { QueueAdmin } from './queue/admin.js';
+import { serveQueueControl } from './queue/control.js';
 import { QueueRunner } from './queue/runner.js';
 import { OAuthClient } from './oauth/client.js';
 import { NO_UPSTREAM } from './route/router.js';
-import { Spool } from './spool/spool.js';
+import { Spool, controlSocketPath } from './spool/spool.js';
 import { ensureDir } from './util/fsx.js';
 import { startAdmin } from './web/start.js';
 import { claimPidFile } from './util/pidfile.js';
@@ -57,6 +58,8 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
   const queue = new QueueAdmin(spool, () => void runner.rescan());
   store.onChange(() => runner.retryAllNow());
   await runner.start();
+  // The CLI's changes come through here: only this process writes the spool
+  const control = await serveQueueControl(controlSocketPath(dataDir), queue, log);
 
   const intake = new Intake({ config, spool, log, mailboxes });
   const smtp = await intake.start();
@@ -85,7 +88,8 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
     async stop() {
       process.off('SIGUSR2', onNudge);
       await admin.stop();
-      await Promise.all([intake.stop(), pop3.stop(), runner.stop(STOP_GRACE_MS)]);
+      await Promise.all([intake.stop(), pop3.stop(), runner.stop(STOP_GRACE_MS), control.close()]);
+      await spool.close();
       deliverer.close();
       oauth.stop();
       await releasePid();

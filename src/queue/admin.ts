@@ -1,22 +1,24 @@
 /**
  * What a person can do to the queue, for the CLI and the web page alike.
  * Every change takes the message's lock, so it never races a delivery in
- * progress, then tells the running server to look again.
+ * progress, is flushed before it is reported done, then tells the queue
+ * runner to look again.
  */
 import { UsageError } from '../errors.js';
 import type { QueueId } from '../spool/ids.js';
 import { BusyError } from '../util/locks.js';
 import { toListItem, type DeliveryState, type QueueEntry, type QueueListItem } from '../spool/records.js';
 import type { Spool } from '../spool/spool.js';
+import type { QueueOps } from './control.js';
 
 const LOCK_PATIENCE_MS = 10_000;
 
 export type QueueAction = 'retry' | 'hold' | 'release' | 'delete';
 
-export class QueueAdmin {
+export class QueueAdmin implements QueueOps {
   constructor(
     private readonly spool: Spool,
-    /** Tells the delivering process that the spool changed */
+    /** Tells the queue runner that the spool changed */
     private readonly notify: () => void,
   ) {}
 
@@ -32,8 +34,8 @@ export class QueueAdmin {
   async apply(action: QueueAction, id: QueueId): Promise<void> {
     await this.withPatience(id, async () => {
       const entry = await this.require(id);
-      if (action === 'delete') await this.spool.remove(id);
-      else await this.spool.saveState(id, change(action, entry.state));
+      if (action === 'delete') await this.spool.remove(id, { durable: true });
+      else await this.spool.saveState(id, change(action, entry.state), { durable: true });
     });
     this.notify();
   }

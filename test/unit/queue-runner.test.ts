@@ -109,6 +109,7 @@ test('a message that arrives while a rescan reads the spool is still delivered (
     assert.deepEqual(await spool.ids(), []);
   } finally {
     await runner.stop(1_000);
+    await spool.close();
   }
 });
 
@@ -134,5 +135,6 @@ test('a deferral made while a rescan reads the spool keeps its backoff (the olde
   } finally {
     await runner.stop(1_000);
     for (const id of await spool.ids()) await spool.remove(id);
+    await spool.close();
   }
 });
