@@ -10,6 +10,7 @@ import { Deliverer } from './deliver/deliverer.js';
 import { DeviceInventory } from './devices/inventory.js';
 import { MxDelivery } from './deliver/mx.js';
 import { Intake } from './intake/server.js';
+import { errorMessage } from './errors.js';
 import type { Logger } from './log.js';
 import { MailboxStore } from './mailbox/store.js';
 import { startPop3 } from './pop3/server.js';
@@ -59,7 +60,10 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
   store.onChange(() => runner.retryAllNow());
   await runner.start();
   // The CLI's changes come through here: only this process writes the spool
-  const control = await serveQueueControl(controlSocketPath(dataDir), queue, log);
+  const control = await serveQueueControl(controlSocketPath(dataDir), queue, log).catch((err: unknown) => {
+    log.error({ err: errorMessage(err), socket: controlSocketPath(dataDir) }, 'The queue commands of the command line will not work while the server runs');
+    return { close: async () => undefined };
+  });
 
   const intake = new Intake({ config, spool, log, mailboxes });
   const smtp = await intake.start();
