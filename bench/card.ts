@@ -6,6 +6,7 @@
  * machine-wide (slowsync.so), as on a card.
  *
  *   node --import tsx bench/card.ts [CHECKOUT]   figures for edge-relay in CHECKOUT (default: this one)
+ *   node --import tsx bench/card.ts postfix      figures for a private Postfix (bench/postfix.sh)
  *
  * bench.ts uses `cardFigures` for its table beside Postfix and the floor.
  */
@@ -169,12 +170,33 @@ export function edgeRelayOnCard(checkout: string, nodeOptions = ''): CardTarget 
   };
 }
 
+/** A private Postfix (bench/postfix.sh) with its queue under `dir` */
+export function postfixOnCard(port: () => Promise<number>): CardTarget {
+  return async (dir, sink, env) => {
+    mkdirSync(dir, { recursive: true });
+    const smtpPort = await port();
+    const script = path.join(HERE, 'postfix.sh');
+    const run = (action: string) => execFileSync('bash', [script, dir, String(smtpPort), String(sink.port), action], { stdio: 'pipe', env: { ...process.env, ...env } });
+    run('start');
+    await sleep(1000);
+    return {
+      port: smtpPort,
+      async stop() {
+        run('stop');
+        await sleep(1000);
+      },
+    };
+  };
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const checkout = path.resolve(process.argv[2] ?? path.join(HERE, '..'));
+  const which = process.argv[2] ?? path.join(HERE, '..');
   const sink = await startSink(Number(process.env.SINK_PORT ?? 25_000 + Math.floor(Math.random() * 20_000)));
+  const randomPort = async () => 45_000 + Math.floor(Math.random() * 10_000);
   try {
-    const figures = await cardFigures(edgeRelayOnCard(checkout), sink);
-    for (const [name, value] of Object.entries(figures)) console.log(`edge-relay.${name} ${value.toFixed(2)} ${CARD_UNITS[name as keyof CardFigures]}`);
+    const [name, target] = which === 'postfix' ? ['postfix', postfixOnCard(randomPort)] : ['edge-relay', edgeRelayOnCard(path.resolve(which))];
+    const figures = await cardFigures(target, sink);
+    for (const [figure, value] of Object.entries(figures)) console.log(`${name}.${figure} ${value.toFixed(2)} ${CARD_UNITS[figure as keyof CardFigures]}`);
   } finally {
     sink.stop();
   }
