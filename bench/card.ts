@@ -66,7 +66,8 @@ async function withCard<T>(work: (mount: string, device: string) => Promise<T>):
   execFileSync('mount', ['-o', 'loop', image, mount]);
   try {
     const device = path.basename(execFileSync('findmnt', ['-no', 'SOURCE', mount], { encoding: 'utf8' }).trim());
-    execFileSync('chmod', ['755', mount]);
+    // Postfix's daemons run as another user and must reach their queue
+    execFileSync('chmod', ['755', base, mount]);
     return await work(mount, device);
   } finally {
     execFileSync('umount', [mount]);
