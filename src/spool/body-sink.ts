@@ -13,6 +13,7 @@ export class BodySink extends Writable {
   private chunks: Buffer[] = [];
   private size = 0;
   private handle: fs.FileHandle | undefined;
+  private opening: Promise<fs.FileHandle> | undefined;
 
   /** `file` is created (exclusively) only once `inlineMax` bytes are passed */
   constructor(
@@ -26,9 +27,12 @@ export class BodySink extends Writable {
     return this.handle ? { kind: 'file', size: this.size } : { kind: 'inline', bytes: Buffer.concat(this.chunks) };
   }
 
-  /** Whether a file was started (and must be cleaned up if reception fails) */
-  get spilled(): boolean {
-    return this.handle !== undefined;
+  /** After a failed reception: the file, if one was started (or is being opened right now), goes */
+  async discard(): Promise<void> {
+    if (!this.opening) return;
+    const handle = await this.opening.catch(() => undefined);
+    await handle?.close().catch(() => undefined);
+    await fs.rm(this.file, { force: true });
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
@@ -60,7 +64,8 @@ export class BodySink extends Writable {
 
   private async spill(chunk: Buffer): Promise<void> {
     if (!this.handle) {
-      this.handle = await fs.open(this.file, 'wx', 0o600);
+      this.opening = fs.open(this.file, 'wx', 0o600);
+      this.handle = await this.opening;
       const held = Buffer.concat(this.chunks);
       this.chunks = [];
       await this.handle.write(held);

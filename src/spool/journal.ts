@@ -64,6 +64,8 @@ interface Segment {
   live: number;
   /** Segments holding arrivals that this segment's removal records cancel: this one must outlive them */
   cancels: Set<number>;
+  /** A write here failed: what follows it could not be read back, so nothing more goes here */
+  failed?: unknown;
 }
 
 export const segmentFile = (dir: string, seq: number) => path.join(dir, `${String(seq).padStart(10, '0')}.seg`);
@@ -103,6 +105,8 @@ export class Journal {
   /** Segments written to since the last flush started */
   private readonly dirty = new Set<Segment>();
   private flushing: Promise<void> | undefined;
+  /** The last write started: the next one waits for it */
+  private written: Promise<void> = Promise.resolve();
   private queuedFlush: Promise<void> | undefined;
   private retiring = new Set<number>();
   /** Flushes issued (for tests and `make bench`) */
@@ -177,10 +181,26 @@ export class Journal {
     header.writeUInt32LE(length, 0);
     header.writeUInt32LE(checksum(seg.seq, type, parts), 4);
     header.writeUInt8(type, 8);
-    await seg.handle!.writev([header, ...parts], at);
+    await this.write(seg, [header, ...parts], at, total);
     this.dirty.add(seg);
     if (durable) await this.flush();
     return { segment: seg.seq, payloadOffset: at + RECORD_HEADER_BYTES };
+  }
+
+  /**
+   * Writes go one after another, so a record is written only after every
+   * record before it: a flush then never makes a record durable behind a gap
+   * (zeros, where replay would stop) left by an earlier write still running.
+   */
+  private write(seg: Segment, buffers: Buffer[], at: number, total: number): Promise<void> {
+    const write = this.written.then(async () => {
+      if (seg.failed) throw seg.failed;
+      const { bytesWritten } = await seg.handle!.writev(buffers, at);
+      if (bytesWritten !== total) throw new Error(`Short write to a spool segment (${bytesWritten} of ${total} bytes)`);
+    });
+    write.catch((err: unknown) => (seg.failed ??= err));
+    this.written = write.catch(() => undefined);
+    return write;
   }
 
   /**
@@ -226,7 +246,7 @@ export class Journal {
 
   /** The segment the next `bytes` go to; moves on to a new one when the current is full */
   private async room(bytes: number): Promise<Segment> {
-    while (this.current.writeAt + bytes > SEGMENT_BYTES) {
+    while (this.current.failed !== undefined || this.current.writeAt + bytes > SEGMENT_BYTES) {
       const full = this.current;
       const next = await this.prepareNext();
       if (this.current === full) {

