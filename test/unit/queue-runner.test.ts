@@ -138,3 +138,41 @@ test('a deferral made while a rescan reads the spool keeps its backoff (the olde
     await spool.close();
   }
 });
+
+test('a bounce report that cannot be queued is retried, and the delivered recipient is not sent a second copy', async () => {
+  const reportDir = mkdtempSync(path.join(tmpdir(), 'edge-relay-runner-report-'));
+  const quickRetry = resolveConfig({ ...config, dataDir: reportDir, delivery: { ...config.delivery, retry: { delays: ['1s'], maxAge: '1d' } } }, 'test');
+  const delivered: string[] = [];
+  const deliverer = {
+    async deliver(job: DeliveryJob) {
+      return job.recipients.map((address) => {
+        if (address.startsWith('nobody@')) return { address, outcome: { status: 'bounced', error: '550 5.1.1 No such user here' } };
+        delivered.push(address);
+        return { address, outcome: { status: 'delivered', detail: 'recorded' } };
+      });
+    },
+  } as unknown as Deliverer;
+  let failures = 2;
+  const reports: string[][] = [];
+  const bouncer = {
+    async report(_entry: unknown, failed: { address: string }[]) {
+      if (failures-- > 0) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      reports.push(failed.map((r) => r.address));
+    },
+  } as unknown as Bouncer;
+  const spool = await Spool.open(reportDir, silentLogger());
+  const runner = new QueueRunner({ spool, deliverer, bouncer, config: () => quickRetry, log: silentLogger() });
+  await runner.start();
+  try {
+    const id = newQueueId();
+    await spool.accept({ id, from: 'scanner@office.test', to: ['nobody@example.com', 'boss@example.com'], client: { address: '10.0.0.5', helo: 'mfp' } }, Readable.from([Buffer.from('Subject: partial\r\n\r\nbody\r\n')]));
+    await until('the report is queued after two failures', () => reports.length === 1, 10_000);
+    await until('the message leaves the queue', () => runner.inFlight === 0 && !spool.has(id), 5_000);
+    assert.deepEqual(delivered, ['boss@example.com'], 'boss@ got exactly one copy');
+    assert.deepEqual(reports, [['nobody@example.com']]);
+  } finally {
+    await runner.stop(1_000);
+    await spool.close();
+    rmSync(reportDir, { recursive: true, force: true });
+  }
+});
