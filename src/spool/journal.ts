@@ -277,10 +277,21 @@ export class Journal {
     const spare = this.spares.shift();
     if (spare) await fs.rename(spare, file);
     else await writeZeroed(file, path.join(this.dir, `new-${seq}.tmp`));
+    await this.giveToOwner(file);
     await fsyncDir(this.dir);
     const seg: Segment = { seq, file, writeAt: 0, live: 0, cancels: new Set(), handle: await fs.open(file, 'r+') };
     this.segments.set(seq, seg);
     return seg;
+  }
+
+  /**
+   * `sudo edge-relay queue hold ...` with the service stopped runs as root:
+   * a segment it makes must stay writable by the service's own user, who owns the folder.
+   */
+  private async giveToOwner(file: string): Promise<void> {
+    if (process.getuid?.() !== 0) return;
+    const { uid, gid } = await fs.stat(this.dir);
+    if (uid !== 0) await fs.chown(file, uid, gid);
   }
 
   /**

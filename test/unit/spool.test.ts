@@ -1,6 +1,6 @@
 /** The spool over real files: the journal, group commit, restart, torn tails, segment reuse, the earlier layout */
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -206,4 +206,13 @@ test('refresh: the state as it is now, and nothing once the message is gone', as
   await spool.remove(id);
   assert.equal(await spool.refresh(known!), undefined);
   await spool.close();
+});
+
+test('a segment made by root (the command line with the service stopped) belongs to the service user who owns the spool', { skip: process.getuid?.() !== 0 && 'needs root' }, async () => {
+  const dataDir = newDataDir();
+  mkdirSync(path.join(dataDir, 'spool', 'journal'), { recursive: true });
+  chownSync(path.join(dataDir, 'spool', 'journal'), 4321, 4321);
+  const spool = await open(dataDir);
+  await spool.close();
+  for (const name of segments(spool)) assert.equal(statSync(path.join(spool.dir('journal'), name)).uid, 4321);
 });
