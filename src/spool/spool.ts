@@ -191,23 +191,20 @@ export class Spool extends EventEmitter<SpoolEvents> {
     const name = path.join('files', `${arrival.id}.eml`);
     await fs.rename(temp, path.join(this.root, name));
     await fsyncDir(this.dir('files'));
-    return this.appendFileArrival({ arrival, file: name, offset: 0, size }, undefined);
+    return this.adopt({ arrival, file: name, offset: 0, size }, undefined);
   }
 
-  private async appendFileArrival(record: FileArrivalRecord, state: DeliveryState | undefined): Promise<Stored> {
+  /**
+   * Records a message whose bytes are in a file: a larger one, or one taken
+   * in from the earlier layout (its file stays where it is, named by a
+   * durable arrival record, with its state if it had one).
+   */
+  async adopt(record: FileArrivalRecord, state: DeliveryState | undefined): Promise<Stored> {
     const place = await this.journal.append(RecordType.ArrivalFile, [Buffer.from(JSON.stringify(record))], state === undefined);
     const stored = fileStored(record, this.root, place.segment);
     this.add(stored);
     if (state) await this.appendState(stored, state, true);
     return stored;
-  }
-
-  /**
-   * Takes in a message from the earlier layout: its file stays where it is,
-   * named by a durable arrival record (and its state, if it had one).
-   */
-  async adopt(record: FileArrivalRecord, state: DeliveryState | undefined): Promise<void> {
-    await this.appendFileArrival(record, state);
   }
 
   /** The ids of every message in the queue, oldest first */
