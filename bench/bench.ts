@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startRelay } from '../test/support/relay.js';
+import { CARD_UNITS, cardFigures, edgeRelayOnCard, postfixOnCard, type CardFigures } from './card.js';
 import { hwmKb, nowMs, sampleMemory, smtpSource, startSink, treePssKb, treeRssKb, type Sink } from './measure.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -189,6 +190,22 @@ function table(results: Map<string, Figures>): void {
   for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  '));
 }
 
+/** The queue as an SD card sees it (bench/card.ts), Postfix beside edge-relay */
+async function cardTable(sink: Sink): Promise<void> {
+  const figures: [string, CardFigures][] = [];
+  for (const [name, target] of [['postfix', postfixOnCard(freePort)], ['edge-relay', edgeRelayOnCard(path.join(HERE, '..'), serviceNodeOptions())]] as const) {
+    const result = await cardFigures(target, sink);
+    for (const [figure, value] of Object.entries(result)) console.log(`${name}.${figure} ${value.toFixed(2)} ${CARD_UNITS[figure as keyof CardFigures]}`);
+    figures.push([name, result]);
+  }
+  const [[, postfix], [, edge]] = figures as [[string, CardFigures], [string, CardFigures]];
+  console.log('');
+  console.log('card (loop-mounted ext4; slowsync: 4 ms per flush)  postfix  edge-relay  edge/postfix');
+  for (const key of Object.keys(CARD_UNITS) as (keyof CardFigures)[]) {
+    console.log(`${`${key} (${CARD_UNITS[key]})`.padEnd(52)} ${postfix[key].toFixed(2).padStart(7)}  ${edge[key].toFixed(2).padStart(10)}  ${(edge[key] / postfix[key]).toFixed(2).padStart(12)}`);
+  }
+}
+
 async function main(): Promise<void> {
   const sink = await startSink(await freePort());
   const results = new Map<string, Figures>();
@@ -211,6 +228,7 @@ async function main(): Promise<void> {
       console.log(`${name}.peak_rss_60mb_minus_30mb ${(p60 - p30).toFixed(2)} MB`);
     }
     table(results);
+    await cardTable(sink);
   } finally {
     sink.stop();
   }

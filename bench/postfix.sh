@@ -36,6 +36,8 @@ biff = no
 smtpd_client_connection_count_limit = 0
 smtpd_client_connection_rate_limit = 0
 default_process_limit = 100
+# bench/card.ts models a slow card with LD_PRELOAD=slowsync.so: the daemons must inherit it
+import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME LD_PRELOAD SLOWSYNC_US SLOWSYNC_LOCK SLOWSYNC_COUNT
 CF
 # The stock master.cf with chroot off (no chroot jail in a temp dir) and smtpd on our port
 awk -v port="$port" '

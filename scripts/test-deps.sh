@@ -16,6 +16,9 @@ command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v dpkg-deb >/dev/null || need+=(dpkg)
 command -v flock >/dev/null || need+=(util-linux)
+# The power-cut test's filesystem layer (test/support/powercut-fs.py) runs on Debian's python, not a pyenv one
+/usr/bin/python3 -c 'import fusepy' 2>/dev/null || need+=(python3-fusepy)
+command -v fusermount3 >/dev/null || need+=(fuse3)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -11,14 +11,16 @@ import { Deliverer } from './deliver/deliverer.js';
 import { DeviceInventory } from './devices/inventory.js';
 import { MxDelivery } from './deliver/mx.js';
 import { Intake } from './intake/server.js';
+import { errorMessage } from './errors.js';
 import type { Logger } from './log.js';
 import { MailboxStore } from './mailbox/store.js';
 import { startPop3 } from './pop3/server.js';
 import { QueueAdmin } from './queue/admin.js';
+import { serveQueueControl } from './queue/control.js';
 import { QueueRunner } from './queue/runner.js';
 import { OAuthClient } from './oauth/client.js';
 import { NO_UPSTREAM } from './route/router.js';
-import { Spool } from './spool/spool.js';
+import { Spool, controlSocketPath } from './spool/spool.js';
 import { ensureDir } from './util/fsx.js';
 import { startAdmin } from './web/start.js';
 import { claimDataDir } from './util/serve-lock.js';
@@ -60,6 +62,11 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
   const queue = new QueueAdmin(spool, () => void runner.rescan());
   store.onChange(() => runner.retryAllNow());
   await runner.start();
+  // The CLI's changes come through here: only this process writes the spool
+  const control = await serveQueueControl(controlSocketPath(dataDir), queue, log).catch((err: unknown) => {
+    log.error({ err: errorMessage(err), socket: controlSocketPath(dataDir) }, 'The queue commands of the command line will not work while the server runs');
+    return { close: async () => undefined };
+  });
 
   const intake = new Intake({ config, spool, log, mailboxes });
   const smtp = await intake.start();
@@ -77,8 +84,6 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
   const open = wideNetworks(config().smtp.allowNetworks);
   if (open.length) log.warn({ networks: open }, wideNetworksWarning(open));
 
-  const onNudge = () => void runner.rescan();
-  process.on('SIGUSR2', onNudge);
   // `systemctl reload edge-relay`; without a handler SIGHUP would end the process
   const onReload = () => void store.reloadLogged(log, 'SIGHUP');
   process.on('SIGHUP', onReload);
@@ -92,11 +97,11 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
     runner,
     queue,
     async stop() {
-      process.off('SIGUSR2', onNudge);
       process.off('SIGHUP', onReload);
       store.close();
       await admin.stop();
-      await Promise.all([intake.stop(), pop3.stop(), runner.stop(STOP_GRACE_MS)]);
+      await Promise.all([intake.stop(), pop3.stop(), runner.stop(STOP_GRACE_MS), control.close()]);
+      await spool.close();
       deliverer.close();
       oauth.stop();
       await releaseDataDir();

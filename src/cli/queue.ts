@@ -1,19 +1,47 @@
-/** edge-relay queue list | show | retry | hold | release | delete */
-import { UsageError } from '../errors.js';
+/**
+ * edge-relay queue list | show | retry | hold | release | delete
+ *
+ * Only one process writes the spool: with a server running, the request goes
+ * to it (queue/control.ts); with none, the command opens the spool itself.
+ */
+import { RelayError, UsageError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { QueueAdmin, type QueueAction } from '../queue/admin.js';
+import { connectQueueControl, type QueueOps } from '../queue/control.js';
 import { parseQueueId } from '../spool/ids.js';
 import type { QueueListItem } from '../spool/records.js';
-import { Spool } from '../spool/spool.js';
+import { Spool, controlSocketPath } from '../spool/spool.js';
 import { formatDuration } from '../util/duration.js';
-import { nudgeServer } from '../util/serve-lock.js';
+import { BusyError } from '../util/locks.js';
 import { plural } from '../util/plural.js';
 import { loadConfig, type CommandContext } from './context.js';
 
 export async function queueCommand(ctx: CommandContext): Promise<number> {
   const { config } = await loadConfig(ctx);
-  const spool = await Spool.open(config.dataDir, silentLogger());
-  const admin = new QueueAdmin(spool, () => void nudgeServer(config.dataDir));
+  const [sub] = ctx.args;
+  const server = await connectQueueControl(controlSocketPath(config.dataDir));
+  if (server) return queueSubcommand(ctx, server);
+  const spool = await openSpool(config.dataDir, sub === 'list' || sub === 'show');
+  try {
+    return await queueSubcommand(ctx, new QueueAdmin(spool, () => undefined));
+  } finally {
+    await spool.close();
+  }
+}
+
+/** No server running: reading needs no lock; a change takes the writer's place (and first upgrades an earlier layout) */
+async function openSpool(dataDir: string, readOnly: boolean): Promise<Spool> {
+  const log = silentLogger();
+  if (readOnly) return Spool.open(dataDir, log, { writable: false });
+  const spool = await Spool.open(dataDir, log).catch((err: unknown) => {
+    if (!(err instanceof BusyError)) throw err;
+    throw new RelayError('The queue is in use by a server that does not answer yet (starting or stopping); try again in a moment', { kind: 'temporary' });
+  });
+  await spool.recover();
+  return spool;
+}
+
+async function queueSubcommand(ctx: CommandContext, admin: QueueOps): Promise<number> {
   const [sub, idText] = ctx.args;
   switch (sub) {
     case 'list': {
@@ -41,7 +69,7 @@ export async function queueCommand(ctx: CommandContext): Promise<number> {
   }
 }
 
-async function act(ctx: CommandContext, admin: QueueAdmin, action: QueueAction, idText: string | undefined): Promise<number> {
+async function act(ctx: CommandContext, admin: QueueOps, action: QueueAction, idText: string | undefined): Promise<number> {
   const id = parseQueueId(requireArg(idText, action));
   await admin.apply(action, id);
   ctx.out(`${id}: ${{ retry: 'will be retried now', hold: 'on hold', release: 'released, will be retried now', delete: 'deleted' }[action]}`);

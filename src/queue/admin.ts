@@ -1,7 +1,8 @@
 /**
  * What a person can do to the queue, for the CLI and the web page alike.
  * Every change takes the message's lock, so it never races a delivery in
- * progress, then tells the running server to look again.
+ * progress, is flushed before it is reported done, then tells the queue
+ * runner to look again.
  */
 import { RelayError, UsageError, errorMessage } from '../errors.js';
 import type { QueueId } from '../spool/ids.js';
@@ -9,6 +10,7 @@ import { BusyError } from '../util/locks.js';
 import { plural } from '../util/plural.js';
 import { isFinished, toListItem, type DeliveryState, type QueueEntry, type QueueListItem } from '../spool/records.js';
 import type { Spool } from '../spool/spool.js';
+import type { QueueOps } from './control.js';
 
 const LOCK_PATIENCE_MS = 10_000;
 /** How many failed messages an error names (a person reads it; the rest are counted) */
@@ -16,10 +18,10 @@ const MAX_NAMED = 10;
 
 export type QueueAction = 'retry' | 'hold' | 'release' | 'delete';
 
-export class QueueAdmin {
+export class QueueAdmin implements QueueOps {
   constructor(
     private readonly spool: Spool,
-    /** Tells the delivering process that the spool changed */
+    /** Tells the queue runner that the spool changed */
     private readonly notify: () => void,
   ) {}
 
@@ -35,8 +37,8 @@ export class QueueAdmin {
   async apply(action: QueueAction, id: QueueId): Promise<void> {
     await this.withPatience(id, async () => {
       const entry = await this.require(id);
-      if (action === 'delete') await this.spool.remove(id);
-      else await this.spool.saveState(id, change(action, entry.state));
+      if (action === 'delete') await this.spool.remove(id, { durable: true });
+      else await this.spool.saveState(id, change(action, entry.state), { durable: true });
     });
     this.notify();
   }

@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { Config } from '../config/schema.js';
 import type { Bouncer } from '../bounce/bouncer.js';
 import type { Deliverer } from '../deliver/deliverer.js';
-import { allRecipients, type RecipientOutcome } from '../deliver/outcome.js';
+import type { RecipientOutcome } from '../deliver/outcome.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { destinationKey, groupByDestination } from '../route/router.js';
@@ -52,11 +52,7 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   private readonly pending = new Map<QueueId, string[]>();
   /** Deliveries in flight per destination key */
   private readonly busy = new Map<string, number>();
-  /**
-   * Each scheduled message's entry as this process last saw or wrote it: a delivery need not read the arrival
-   * record back, and a state file damaged meanwhile is replaced from it (this process is the only one that
-   * records deliveries)
-   */
+  /** Each scheduled message's entry as this process last saw or wrote it */
   private readonly known = new Map<QueueId, QueueEntry>();
   /** The settings the schedule's groups were routed with */
   private groupedWith: Config | undefined;
@@ -221,13 +217,11 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   }
 
   private async deliver(id: QueueId, log: Logger): Promise<void> {
-    const read = await this.read(id, log);
-    if (!read) return this.setPending(id, undefined);
-    const { entry, damaged } = read;
+    const entry = await this.read(id);
+    if (!entry) return this.setPending(id, undefined);
     const started = Date.now();
     const pending = pendingAddresses(entry.state);
-    // A damaged state is a deferral like any other: it shows, counts, backs off, and the save replaces the file
-    const outcomes = damaged ? allRecipients(pending, { status: 'deferred', error: damaged }) : pending.length ? await this.deliverTo(id, entry, pending) : [];
+    const outcomes = pending.length ? await this.deliverTo(id, entry, pending) : [];
     let state = entry.state;
     if (outcomes.length) {
       const result = applyOutcomes(entry.arrival, entry.state, outcomes, new Date(), retryPolicy(this.options.config()));
@@ -246,23 +240,12 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     this.emit('attempt', { id, from: entry.arrival.from, outcomes, finished: isFinished(state), durationMs: Date.now() - started, receivedAt: entry.arrival.receivedAt });
   }
 
-  /**
-   * The message as it is on disk now; undefined when it is gone or held. A state file that cannot be read
-   * (damaged by hand or by the disk) is taken from what this process last saw, with the reason as `damaged`;
-   * without such a record the error is thrown (and retried shortly).
-   */
-  private async read(id: QueueId, log: Logger): Promise<{ entry: QueueEntry; damaged?: string } | undefined> {
+  /** The message as the spool has it now; undefined when it is gone or held */
+  private async read(id: QueueId): Promise<QueueEntry | undefined> {
     const { spool } = this.options;
     const known = this.known.get(id);
-    let entry: QueueEntry | undefined;
-    try {
-      entry = known ? await spool.refresh(known) : await spool.get(id);
-    } catch (err) {
-      if (!known) throw err;
-      log.error({ err: errorMessage(err) }, 'Delivery state unreadable; replacing it with the last one this server recorded');
-      return { entry: known, damaged: `Delivery state was unreadable (${errorMessage(err)}); replaced with the last one this server recorded` };
-    }
-    return entry && !entry.state.held ? { entry } : undefined;
+    const entry = known ? await spool.refresh(known) : await spool.get(id);
+    return entry && !entry.state.held ? entry : undefined;
   }
 
   private async deliverTo(id: QueueId, entry: QueueEntry, recipients: string[]): Promise<RecipientOutcome[]> {

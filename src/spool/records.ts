@@ -1,7 +1,7 @@
 /**
  * What the spool stores about a message, and the pure rules over it.
- * Two records per message: the arrival (written once, the first line of the
- * message file) and the delivery state (rewritten after every attempt).
+ * Two records per message: the arrival (written once, with the message) and
+ * the delivery state (replaced after every attempt).
  */
 import type { QueueId } from './ids.js';
 
@@ -57,8 +57,6 @@ export interface QueueEntry {
   state: DeliveryState;
   /** Message size in bytes, as received (including our Received header) */
   size: number;
-  /** Where the message bytes start in the spool file, after the arrival record */
-  bodyOffset: number;
 }
 
 export function initialState(arrival: Arrival): DeliveryState {

@@ -1,31 +1,42 @@
 /**
  * The durable queue. Layout under <dataDir>/spool:
  *
- *   tmp/        messages being received; anything here at startup is removed
- *   messages/   <id>.eml: the arrival record as the first line, then the message bytes (never modified)
- *   state/      <id>.json: delivery state, written after every attempt (absent = nothing tried yet)
- *   locks/      <id>: who is working on a message right now (server or CLI)
+ *   journal/    <seq>.seg: the append-only journal (see journal.ts): arrivals
+ *               with their bytes (messages up to INLINE_MAX), delivery states, removals
+ *   files/      <id>.eml: the bytes of a larger message, in a file of its own
+ *   tmp/        a larger message being received; anything here at startup is removed
  *   corrupt/    damaged files moved aside for a person to look at
+ *   writer      the lock of the one process that writes the journal (the server)
+ *   control.sock  how the CLI asks that process to change the queue (queue/control.ts)
  *
- * A message is acknowledged only after its file is fsynced, renamed into
- * messages/ and the folder fsynced: a crash leaves no trace or a whole message.
+ * What is flushed before it counts: a new message (the device hears 250 only
+ * once a flush covering it has completed) and a person's change (hold,
+ * release, retry, delete). A delivery's outcome is appended without a flush
+ * of its own: the next flush carries it. Lost in a power cut before then, it
+ * costs at most one duplicate delivery, never a lost message.
+ *
+ * The whole queue's records (not the message bytes) are kept in memory.
  */
 import { EventEmitter } from 'node:events';
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { Readable, Transform } from 'node:stream';
+import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RelayError, errnoCode, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { ensureDir, fsyncDir, unlinkIfThere, writeFileAtomic } from '../util/fsx.js';
+import { ensureDir, fsyncDir, unlinkIfThere } from '../util/fsx.js';
+import { BusyError, LockDir, type Release } from '../util/locks.js';
+import { BodySink } from './body-sink.js';
 import { isQueueId, type QueueId } from './ids.js';
-import { LockDir, type Release } from '../util/locks.js';
+import { Journal, RecordType, segmentFile, type JournalRecord, type Placement } from './journal.js';
+import { migrateLegacySpool } from './legacy.js';
 import { initialState, parseArrival, parseState, type Arrival, type ClientInfo, type DeliveryState, type QueueEntry } from './records.js';
 
-const MAX_ARRIVAL_LINE = 4 * 1024 * 1024;
+/** Messages up to this size go into the journal; larger ones into a file of their own */
+export const INLINE_MAX = 128 * 1024;
 const FREE_SPACE_MAX_AGE_MS = 1_000;
 const TRUST_ESTIMATE_ABOVE_BYTES = 256 * 1024 * 1024;
-const SPOOL_DIRS = ['tmp', 'messages', 'state', 'locks', 'corrupt'] as const;
+const SPOOL_DIRS = ['journal', 'files', 'tmp', 'corrupt'] as const;
 type SpoolDir = (typeof SPOOL_DIRS)[number];
 
 export interface NewMessage {
@@ -41,6 +52,36 @@ export interface SpoolEvents {
   changed: [QueueId];
 }
 
+export interface FileArrivalRecord {
+  arrival: Arrival;
+  /** Relative to the spool folder */
+  file: string;
+  offset: number;
+  size: number;
+}
+
+export interface OpenOptions {
+  /** false: only read the queue as it is (the CLI beside a running server) */
+  writable?: boolean;
+}
+
+/** Where a message's bytes are */
+interface BodyPlace {
+  file: string;
+  offset: number;
+}
+
+/** What the spool holds about a queued message */
+interface Stored {
+  entry: QueueEntry;
+  body: BodyPlace;
+  /** The segments of its arrival record and of its latest state record */
+  arrivalSegment: number;
+  stateSegment?: number;
+  /** Its bytes' own file (larger messages), deleted once it is done */
+  ownFile?: string;
+}
+
 /** A write error while receiving: 452 for a full disk, 451 otherwise; never 250 */
 export function storageError(err: unknown): RelayError {
   if (err instanceof RelayError) return err;
@@ -51,20 +92,42 @@ export function storageError(err: unknown): RelayError {
   return new RelayError(`Local error while queueing: ${code ?? errorMessage(err)}`, { kind: 'temporary', smtpCode: 451, enhanced: '4.3.0', cause: err });
 }
 
+/** The socket the writing process (the server) listens on for the CLI's requests */
+export const controlSocketPath = (dataDir: string): string => path.resolve(dataDir, 'spool', 'control.sock');
+
+const notQueued = (id: QueueId) => new RelayError(`Message ${id} is not in the queue`, { kind: 'permanent' });
+
 export class Spool extends EventEmitter<SpoolEvents> {
   readonly root: string;
-  private readonly locks: LockDir;
+  private readonly stored = new Map<QueueId, Stored>();
+  /** Messages being worked on now (a delivery, a person's change): one at a time */
+  private readonly busy = new Set<QueueId>();
+  private journal!: Journal;
+  private releaseWriter: Release | undefined;
   private free: { at: number; bytes: Promise<number>; takenSince: number } | undefined;
+  private replayed = { corrupt: 0, torn: 0 };
 
   private constructor(root: string, private readonly log: Logger) {
     super();
     this.root = root;
-    this.locks = new LockDir(this.dir('locks'), log);
   }
 
-  static async open(dataDir: string, log: Logger): Promise<Spool> {
+  /**
+   * Reads the journal into memory. Writable (the default) also takes the
+   * writer lock: only one process appends to the journal. BusyError when
+   * another one (a running server) holds it.
+   */
+  static async open(dataDir: string, log: Logger, options: OpenOptions = {}): Promise<Spool> {
     const spool = new Spool(path.resolve(dataDir, 'spool'), log);
     for (const name of SPOOL_DIRS) await ensureDir(spool.dir(name));
+    const writable = options.writable ?? true;
+    if (writable) spool.releaseWriter = await new LockDir(spool.root, log).acquire('writer');
+    try {
+      await spool.load(writable);
+    } catch (err) {
+      await spool.releaseWriter?.();
+      throw err;
+    }
     return spool;
   }
 
@@ -72,12 +135,16 @@ export class Spool extends EventEmitter<SpoolEvents> {
     return path.join(this.root, name);
   }
 
-  private messageFile(id: QueueId): string {
-    return path.join(this.dir('messages'), `${id}.eml`);
+  /** Flushes what is pending and lets go of the journal */
+  async close(): Promise<void> {
+    await this.journal.close();
+    await this.releaseWriter?.();
+    this.releaseWriter = undefined;
   }
 
-  private stateFile(id: QueueId): string {
-    return path.join(this.dir('state'), `${id}.json`);
+  /** Device flushes issued so far (`make bench`, tests) */
+  get flushes(): number {
+    return this.journal.flushes;
   }
 
   /**
@@ -88,97 +155,140 @@ export class Spool extends EventEmitter<SpoolEvents> {
   async accept(message: NewMessage, source: Readable, transforms: Transform[] = [], now = new Date()): Promise<{ id: QueueId; size: number }> {
     const { id } = message;
     const arrival: Arrival = { v: 1, id, from: message.from, to: message.to, receivedAt: now.toISOString(), client: message.client };
-    let size = 0;
     const temp = path.join(this.dir('tmp'), `${id}.eml`);
-    const header = Buffer.from(`${JSON.stringify(arrival)}\n`);
+    const sink = new BodySink(INLINE_MAX, temp);
+    let stored: Stored;
     try {
-      // flush: the file is fsynced before the stream reports 'close', which pipeline waits for
-      const file = createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true });
-      file.write(header);
-      await pipeline([source, ...transforms, file]);
-      size = file.bytesWritten - header.length;
-      await fs.rename(temp, this.messageFile(id));
-      await fsyncDir(this.dir('messages'));
+      await pipeline([source, ...transforms, sink]);
+      const body = sink.received;
+      stored = body.kind === 'inline' ? await this.appendInline(arrival, body.bytes) : await this.appendFile(arrival, temp, body.size);
     } catch (err) {
-      await fs.rm(temp, { force: true }).catch(() => undefined);
+      await sink.discard().catch(() => undefined);
       throw storageError(err);
     }
-    if (this.free) this.free.takenSince += header.length + size;
+    if (this.free) this.free.takenSince += stored.entry.size;
     try {
-      this.emit('accepted', { arrival, state: initialState(arrival), size, bodyOffset: header.length });
+      this.emit('accepted', stored.entry);
     } catch (err) {
       // The message is safe on disk and the device must hear 250, or it sends it again; the queue sweep finds it
       this.log.error({ queueId: id, err: errorMessage(err) }, 'Could not schedule a new message at once');
     }
-    return { id, size };
+    return { id, size: stored.entry.size };
+  }
+
+  private async appendInline(arrival: Arrival, bytes: Buffer): Promise<Stored> {
+    const json = Buffer.from(JSON.stringify(arrival));
+    const length = Buffer.alloc(4);
+    length.writeUInt32LE(json.length);
+    const place = await this.journal.append(RecordType.Arrival, [length, json, bytes], true);
+    const stored = inlineStored(arrival, segmentFile(this.dir('journal'), place.segment), place, 4 + json.length, bytes.length);
+    this.add(stored);
+    return stored;
+  }
+
+  /** A larger message: its file is durable under files/ before the arrival record that names it */
+  private async appendFile(arrival: Arrival, temp: string, size: number): Promise<Stored> {
+    const name = path.join('files', `${arrival.id}.eml`);
+    await fs.rename(temp, path.join(this.root, name));
+    await fsyncDir(this.dir('files'));
+    return this.adopt({ arrival, file: name, offset: 0, size }, undefined);
+  }
+
+  /**
+   * Records a message whose bytes are in a file: a larger one, or one taken
+   * in from the earlier layout (its file stays where it is, named by a
+   * durable arrival record, with its state if it had one).
+   */
+  async adopt(record: FileArrivalRecord, state: DeliveryState | undefined): Promise<Stored> {
+    const place = await this.journal.append(RecordType.ArrivalFile, [Buffer.from(JSON.stringify(record))], state === undefined);
+    const stored = fileStored(record, this.root, place.segment);
+    this.add(stored);
+    if (state) await this.appendState(stored, state, true);
+    return stored;
   }
 
   /** The ids of every message in the queue, oldest first */
   async ids(): Promise<QueueId[]> {
-    const names = await fs.readdir(this.dir('messages'));
-    return names
-      .filter((name) => name.endsWith('.eml'))
-      .map((name) => name.slice(0, -4))
-      .filter(isQueueId)
-      .sort();
+    return [...this.stored.keys()].sort();
   }
 
   async get(id: QueueId): Promise<QueueEntry | undefined> {
-    const head = await this.readArrival(id);
-    if (!head) return undefined;
-    const state = await this.readState(head.arrival);
-    return { arrival: head.arrival, state: state ?? initialState(head.arrival), size: head.size, bodyOffset: head.offset };
+    return this.stored.get(id)?.entry;
   }
 
-  /**
-   * An entry whose arrival record we already hold, as it is on disk now: the
-   * arrival never changes, but the CLI may have changed the state or deleted
-   * the message since. Two small reads instead of reading the message's head again.
-   */
+  /** An entry as it is now: a person may have changed its state or deleted it since */
   async refresh(known: QueueEntry): Promise<QueueEntry | undefined> {
-    const { arrival } = known;
-    const [state, present] = await Promise.all([
-      this.readState(arrival),
-      fs.access(this.messageFile(arrival.id)).then(
-        () => true,
-        (err) => (errnoCode(err) === 'ENOENT' ? false : Promise.reject(err)),
-      ),
-    ]);
-    return present ? { ...known, state: state ?? initialState(arrival) } : undefined;
+    return this.stored.get(known.arrival.id)?.entry;
   }
 
   async list(): Promise<QueueEntry[]> {
-    const entries = await Promise.all((await this.ids()).map((id) => this.get(id)));
-    return entries.filter((entry): entry is QueueEntry => entry !== undefined);
+    return (await this.ids()).map((id) => this.stored.get(id)!.entry);
   }
 
   /** The message bytes as received, without the arrival record */
   async openBody(id: QueueId): Promise<Readable> {
-    const head = await this.readArrival(id);
-    if (!head) throw new RelayError(`Message ${id} is not in the queue`, { kind: 'permanent' });
-    return createReadStream(this.messageFile(id), { start: head.offset });
+    const stored = this.stored.get(id);
+    if (!stored) throw notQueued(id);
+    return readBody(stored);
   }
 
-  /** The message bytes of an entry already read: no second read of its arrival record */
+  /** The message bytes of an entry already read */
   bodyOf(entry: QueueEntry): Readable {
-    return createReadStream(this.messageFile(entry.arrival.id), { start: entry.bodyOffset });
+    const stored = this.stored.get(entry.arrival.id);
+    if (!stored) throw notQueued(entry.arrival.id);
+    return readBody(stored);
   }
 
-  async saveState(id: QueueId, state: DeliveryState): Promise<void> {
-    await writeFileAtomic(this.stateFile(id), JSON.stringify(state), 0o600);
+  /**
+   * Replaces a message's delivery state. `durable`: flushed before this
+   * returns (a person's change); otherwise the next flush carries it.
+   */
+  async saveState(id: QueueId, state: DeliveryState, options: { durable?: boolean } = {}): Promise<void> {
+    const stored = this.stored.get(id);
+    if (!stored) throw notQueued(id);
+    await this.appendState(stored, state, options.durable ?? false);
     this.emit('changed', id);
   }
 
-  /** Removes a finished or deleted message: the message file first, so a crash can't resurrect it */
-  async remove(id: QueueId): Promise<void> {
-    await unlinkIfThere(this.messageFile(id));
-    await fsyncDir(this.dir('messages'));
-    await unlinkIfThere(this.stateFile(id));
+  private async appendState(stored: Stored, state: DeliveryState, durable: boolean): Promise<void> {
+    const record = Buffer.from(JSON.stringify({ id: stored.entry.arrival.id, state }));
+    const place = await this.journal.append(RecordType.State, [record], durable);
+    const before = stored.stateSegment;
+    stored.entry = { ...stored.entry, state };
+    stored.stateSegment = place.segment;
+    this.journal.hold(place.segment);
+    if (before !== undefined) this.journal.release(before);
+  }
+
+  /** Removes a finished or deleted message; `durable` as for saveState */
+  async remove(id: QueueId, options: { durable?: boolean } = {}): Promise<void> {
+    const stored = this.stored.get(id);
+    if (!stored) return;
+    const place = await this.journal.append(RecordType.Remove, [Buffer.from(id)], options.durable ?? false);
+    this.stored.delete(id);
+    this.forget(stored, place.segment);
     this.emit('changed', id);
   }
 
-  lock(id: QueueId): Promise<Release> {
-    return this.locks.acquire(id);
+  /** The records of a removed message are no longer needed; its own file goes once the removal is durable */
+  private forget(stored: Stored, removedIn: number): void {
+    this.journal.cancels(removedIn, stored.arrivalSegment);
+    this.journal.release(stored.arrivalSegment);
+    if (stored.stateSegment !== undefined) this.journal.release(stored.stateSegment);
+    const file = stored.ownFile;
+    if (file) {
+      this.journal
+        .flush()
+        .then(() => unlinkIfThere(file))
+        .catch((err: unknown) => this.log.warn({ file, err: errorMessage(err) }, 'Could not delete a delivered message file'));
+    }
+  }
+
+  /** Marks a message as worked on; BusyError if it already is. In memory: only the writer changes the queue */
+  async lock(id: QueueId): Promise<Release> {
+    if (this.busy.has(id)) throw new BusyError(`Message ${id}`);
+    this.busy.add(id);
+    return async () => void this.busy.delete(id);
   }
 
   /** Runs `work` while holding the message's lock; the lock is released whatever happens */
@@ -210,105 +320,147 @@ export class Spool extends EventEmitter<SpoolEvents> {
   }
 
   /**
-   * Startup recovery: half-received files go, stale locks go, damaged records
-   * are moved aside (never silently dropped) and their messages held.
+   * Startup recovery: half-received files go, messages from the earlier
+   * layout (messages/, state/) move into the journal, and what replaying the
+   * journal found damaged is reported.
    */
-  async recover(): Promise<{ messages: number; removedTemp: number; corrupt: number }> {
+  async recover(): Promise<{ messages: number; removedTemp: number; corrupt: number; tornTails: number }> {
     const temps = await fs.readdir(this.dir('tmp'));
     await Promise.all(temps.map((name) => fs.rm(path.join(this.dir('tmp'), name), { force: true, recursive: true })));
-    await this.locks.removeStale();
-    let corrupt = 0;
-    const live = new Set<string>();
-    for (const name of await fs.readdir(this.dir('messages'))) {
-      const id = name.slice(0, -4);
-      if (!name.endsWith('.eml') || !isQueueId(id)) {
-        if (!name.startsWith('.')) {
-          await this.moveAside(path.join(this.dir('messages'), name), 'not a message file');
-          corrupt++;
-        }
-        continue;
-      }
-      const head = await this.readArrival(id).catch(() => undefined);
-      if (!head) {
-        await this.moveAside(this.messageFile(id), 'damaged arrival record');
-        corrupt++;
-        continue;
-      }
-      live.add(id);
-      if (await this.recoverState(head.arrival)) corrupt++;
-    }
-    for (const name of await fs.readdir(this.dir('state'))) {
-      const id = name.replace(/\.json$/, '');
-      if (name.startsWith('.')) await fs.rm(path.join(this.dir('state'), name), { force: true });
-      else if (!live.has(id)) {
-        // The message was removed before its state (by design); finish the job
-        await fs.rm(path.join(this.dir('state'), name), { force: true });
-      }
-    }
-    if (temps.length || corrupt) this.log.warn({ removedTemp: temps.length, corrupt }, 'Spool recovered');
-    return { messages: live.size, removedTemp: temps.length, corrupt };
+    const legacy = await migrateLegacySpool(this, this.log);
+    const corrupt = this.replayed.corrupt + legacy.corrupt;
+    const result = { messages: this.stored.size, removedTemp: temps.length, corrupt, tornTails: this.replayed.torn };
+    if (temps.length || corrupt || this.replayed.torn) this.log.warn({ ...result, migrated: legacy.migrated }, 'Spool recovered');
+    else if (legacy.migrated) this.log.info({ migrated: legacy.migrated }, 'Queued messages moved to the new spool layout');
+    return result;
   }
 
-  /** A damaged state file: keep a copy aside and hold the message for a person to decide */
-  private async recoverState(arrival: Arrival): Promise<boolean> {
-    const file = this.stateFile(arrival.id);
-    const text = await fs.readFile(file, 'utf8').catch(() => undefined);
-    if (text === undefined || parseState(text, arrival)) return false;
-    await this.moveAside(file, 'damaged delivery state', arrival.id);
-    const state = initialState(arrival);
-    state.held = true;
-    state.lastError = 'Delivery state was damaged (copy in spool/corrupt); recipients may have been delivered already. Release to deliver again, or delete';
-    await this.saveState(arrival.id, state);
-    return true;
+  /** Whether a message is queued (for the migration) */
+  has(id: QueueId): boolean {
+    return this.stored.has(id);
   }
 
-  private async moveAside(file: string, reason: string, queueId?: string): Promise<void> {
+  /** Moves a damaged file aside for a person to look at */
+  async moveAside(file: string, reason: string, queueId?: string): Promise<void> {
     const target = path.join(this.dir('corrupt'), `${path.basename(file)}.${Date.now()}`);
     await fs.rename(file, target);
     this.log.error({ queueId, file: target, reason }, 'Moved a damaged spool file aside');
   }
 
-  private async readArrival(id: QueueId): Promise<{ arrival: Arrival; offset: number; size: number } | undefined> {
-    let handle: fs.FileHandle;
-    try {
-      handle = await fs.open(this.messageFile(id), 'r');
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return undefined;
-      throw err;
-    }
-    try {
-      const { size } = await handle.stat();
-      const chunks: Buffer[] = [];
-      let read = 0;
-      while (read < Math.min(size, MAX_ARRIVAL_LINE)) {
-        const chunk = Buffer.alloc(Math.min(64 * 1024, size - read));
-        const { bytesRead } = await handle.read(chunk, 0, chunk.length, read);
-        if (bytesRead === 0) break;
-        const newline = chunk.subarray(0, bytesRead).indexOf(0x0a);
-        if (newline >= 0) {
-          chunks.push(chunk.subarray(0, newline));
-          const offset = read + newline + 1;
-          const arrival = parseArrival(Buffer.concat(chunks).toString('utf8'));
-          if (!arrival || arrival.id !== id) throw new Error('damaged arrival record');
-          return { arrival, offset, size: size - offset };
-        }
-        chunks.push(chunk.subarray(0, bytesRead));
-        read += bytesRead;
-      }
-      throw new Error('damaged arrival record');
-    } finally {
-      await handle.close();
-    }
+  private add(stored: Stored): void {
+    this.stored.set(stored.entry.arrival.id, stored);
+    this.journal.hold(stored.arrivalSegment);
   }
 
-  private async readState(arrival: Arrival): Promise<DeliveryState | undefined> {
-    const text = await fs.readFile(this.stateFile(arrival.id), 'utf8').catch((err) => {
-      if (errnoCode(err) === 'ENOENT') return undefined;
-      throw err;
+  private async load(writable: boolean): Promise<void> {
+    const removals: [number, number][] = [];
+    const { journal, tornSegments } = await Journal.open(this.dir('journal'), this.log, (record) => {
+      const removed = this.replay(record);
+      if (removed) removals.push([record.segment, removed.arrivalSegment]);
     });
-    if (text === undefined) return undefined;
-    const state = parseState(text, arrival);
-    if (!state) throw new RelayError(`Delivery state of ${arrival.id} is damaged`, { kind: 'temporary' });
-    return state;
+    this.journal = journal;
+    this.replayed.torn = tornSegments;
+    for (const [id, stored] of this.stored) {
+      if (stored.ownFile && !(await exists(stored.ownFile))) {
+        // Its removal was not yet durable when the power went, its file's deletion was
+        this.log.warn({ queueId: id, file: stored.ownFile }, 'A message file is gone; the message was delivered before a restart');
+        this.stored.delete(id);
+        continue;
+      }
+      journal.hold(stored.arrivalSegment);
+      if (stored.stateSegment !== undefined) journal.hold(stored.stateSegment);
+    }
+    for (const [at, arrivalSegment] of removals) journal.cancels(at, arrivalSegment);
+    if (writable) await journal.startWriting();
+  }
+
+  /** Applies one journal record to the queue in memory; a removal returns what it removed */
+  private replay(record: JournalRecord): Stored | undefined {
+    const stored = this.parseRecord(record);
+    if (stored === 'damaged') {
+      // A record with a valid checksum that does not parse: written by a newer version, or a bug
+      this.replayed.corrupt++;
+      this.log.error({ segment: record.segment, offset: record.payloadOffset, type: record.type }, 'A spool record could not be read; skipped');
+    }
+    return stored === 'damaged' ? undefined : stored;
+  }
+
+  private parseRecord(record: JournalRecord): Stored | undefined | 'damaged' {
+    const { payload } = record;
+    switch (record.type) {
+      case RecordType.Arrival: {
+        const jsonLength = payload.length >= 4 ? payload.readUInt32LE(0) : Infinity;
+        const arrival = jsonLength + 4 <= payload.length ? parseArrival(payload.subarray(4, 4 + jsonLength).toString('utf8')) : null;
+        if (!arrival) return 'damaged';
+        this.stored.set(arrival.id, inlineStored(arrival, segmentFile(this.dir('journal'), record.segment), record, 4 + jsonLength, payload.length - 4 - jsonLength));
+        return undefined;
+      }
+      case RecordType.ArrivalFile: {
+        const data = parseJson(payload) as Partial<FileArrivalRecord> | undefined;
+        const arrival = data?.arrival && parseArrival(JSON.stringify(data.arrival));
+        if (!arrival || typeof data.file !== 'string' || typeof data.offset !== 'number' || typeof data.size !== 'number' || path.isAbsolute(data.file) || data.file.includes('..')) return 'damaged';
+        this.stored.set(arrival.id, fileStored({ arrival, file: data.file, offset: data.offset, size: data.size }, this.root, record.segment));
+        return undefined;
+      }
+      case RecordType.State: {
+        const data = parseJson(payload) as { id?: unknown; state?: unknown } | undefined;
+        const stored = typeof data?.id === 'string' && isQueueId(data.id) ? this.stored.get(data.id) : undefined;
+        // The state of a message removed since: its arrival's segment is gone
+        if (!stored) return data && typeof data.id === 'string' ? undefined : 'damaged';
+        const state = parseState(JSON.stringify(data!.state), stored.entry.arrival);
+        if (!state) return 'damaged';
+        stored.entry = { ...stored.entry, state };
+        stored.stateSegment = record.segment;
+        return undefined;
+      }
+      case RecordType.Remove: {
+        const id = payload.toString('latin1') as QueueId;
+        const stored = this.stored.get(id);
+        this.stored.delete(id);
+        return stored;
+      }
+    }
+  }
+}
+
+function inlineStored(arrival: Arrival, file: string, place: Placement, bodyStart: number, size: number): Stored {
+  return {
+    entry: { arrival, state: initialState(arrival), size },
+    body: { file, offset: place.payloadOffset + bodyStart },
+    arrivalSegment: place.segment,
+  };
+}
+
+function fileStored(record: FileArrivalRecord, root: string, segment: number): Stored {
+  const file = path.join(root, record.file);
+  return {
+    entry: { arrival: record.arrival, state: initialState(record.arrival), size: record.size },
+    body: { file, offset: record.offset },
+    arrivalSegment: segment,
+    ownFile: file,
+  };
+}
+
+function readBody(stored: Stored): Readable {
+  const { file, offset } = stored.body;
+  const { size } = stored.entry;
+  return size === 0 ? Readable.from([]) : createReadStream(file, { start: offset, end: offset + size - 1 });
+}
+
+function parseJson(bytes: Buffer): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.access(file);
+    return true;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return false;
+    throw err;
   }
 }

@@ -3,7 +3,7 @@
  * long as it runs (locks.ts: it names the process by pid, boot id and start
  * time, so a lock left by a crash or a power cut is known as stale even when
  * another process has the pid by now), and the CLI finds the server there to
- * nudge it. It lives in the data dir, not a runtime folder, because the data
+ * signal it (config reload). It lives in the data dir, not a runtime folder, because the data
  * dir is what it guards: every command finds it from the config alone.
  */
 import path from 'node:path';
@@ -29,10 +29,10 @@ export async function claimDataDir(dataDir: string, log: Logger): Promise<Releas
 
 /**
  * Signals the server that really holds the data dir (never whatever process
- * has its old pid now): SIGUSR2 re-reads the spool, SIGHUP the config file.
- * Returns the server's pid, or undefined when none runs.
+ * has its old pid now): SIGHUP reads the config file again. Returns the
+ * server's pid, or undefined when none runs.
  */
-export async function signalServer(dataDir: string, signal: 'SIGUSR2' | 'SIGHUP'): Promise<number | undefined> {
+export async function signalServer(dataDir: string, signal: 'SIGHUP'): Promise<number | undefined> {
   const server = await new LockDir(dataDir).runningHolder(SERVE_LOCK);
   if (!server?.identity) return undefined;
   try {
@@ -43,9 +43,4 @@ export async function signalServer(dataDir: string, signal: 'SIGUSR2' | 'SIGHUP'
     if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
     return undefined;
   }
-}
-
-/** Asks a running server to re-read the spool now; harmless when none runs */
-export async function nudgeServer(dataDir: string): Promise<void> {
-  await signalServer(dataDir, 'SIGUSR2');
 }

@@ -92,6 +92,6 @@ describe(`power cut (kill -9) at random moments, ${CUTS} times`, () => {
     const spool = path.join(relay.dataDir, 'spool');
     assert.deepEqual(readdirSync(path.join(spool, 'corrupt')), []);
     assert.deepEqual(readdirSync(path.join(spool, 'tmp')), []);
-    assert.deepEqual(readdirSync(path.join(spool, 'messages')), []);
+    assert.deepEqual(readdirSync(path.join(spool, 'files')), []);
   });
 });

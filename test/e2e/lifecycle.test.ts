@@ -24,7 +24,8 @@ test('SIGTERM mid-DATA: the device gets no 250, the relay exits 0 within 10 s, n
   const reply = await smtp.reply().catch(() => 'closed without reply');
   assert.doesNotMatch(reply, /^250/);
   smtp.close();
-  assert.deepEqual(readdirSync(path.join(relay.dataDir, 'spool/messages')), []);
+  assert.deepEqual(readdirSync(path.join(relay.dataDir, 'spool/tmp')), []);
+  assert.deepEqual(readdirSync(path.join(relay.dataDir, 'spool/files')), []);
   const list = await relay.cli(['queue', 'list', '--json']);
   assert.deepEqual(JSON.parse(list.stdout), []);
 });

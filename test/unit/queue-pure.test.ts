@@ -46,7 +46,7 @@ test('each recipient gets its own outcome; deferred ones wait on the schedule', 
   assert.equal(result.state.lastError, '451 4.3.0 busy (mx:25)');
   assert.equal(result.state.nextAttempt, '2026-11-26T10:02:00.000Z');
   assert.deepEqual(result.bounced, []);
-  const item = toListItem({ arrival, state: { ...result.state, held: true }, size: 10, bodyOffset: 200 });
+  const item = toListItem({ arrival, state: { ...result.state, held: true }, size: 10 });
   assert.deepEqual(item.recipients.map((r) => r.status), ['delivered', 'held', 'local'], 'pending recipients of a held message show as held');
   assert.equal(item.nextAttempt, null);
 });

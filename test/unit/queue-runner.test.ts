@@ -110,6 +110,7 @@ test('a message that arrives while a rescan reads the spool is still delivered (
     assert.deepEqual(await spool.ids(), []);
   } finally {
     await runner.stop(1_000);
+    await spool.close();
   }
 });
 
@@ -135,37 +136,45 @@ test('a deferral made while a rescan reads the spool keeps its backoff (the olde
   } finally {
     await runner.stop(1_000);
     for (const id of await spool.ids()) await spool.remove(id);
+    await spool.close();
   }
 });
 
-test('a state file damaged between attempts is an ordinary deferral: counted, with a lastError, and the file repaired', async () => {
-  const message = newQueueId();
-  const { deliverer, started, release } = heldDeliverer(new Set([message]));
-  release(message);
-  const { spool, runner } = await runnerWith(deliverer);
+test('a bounce report that cannot be queued is retried, and the delivered recipient is not sent a second copy', async () => {
+  const reportDir = mkdtempSync(path.join(tmpdir(), 'edge-relay-runner-report-'));
+  const quickRetry = resolveConfig({ ...config, dataDir: reportDir, delivery: { ...config.delivery, retry: { delays: ['1s'], maxAge: '1d' } } }, 'test');
+  const delivered: string[] = [];
+  const deliverer = {
+    async deliver(job: DeliveryJob) {
+      return job.recipients.map((address) => {
+        if (address.startsWith('nobody@')) return { address, outcome: { status: 'bounced', error: '550 5.1.1 No such user here' } };
+        delivered.push(address);
+        return { address, outcome: { status: 'delivered', detail: 'recorded' } };
+      });
+    },
+  } as unknown as Deliverer;
+  let failures = 2;
+  const reports: string[][] = [];
+  const bouncer = {
+    async report(_entry: unknown, failed: { address: string }[]) {
+      if (failures-- > 0) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      reports.push(failed.map((r) => r.address));
+    },
+  } as unknown as Bouncer;
+  const spool = await Spool.open(reportDir, silentLogger());
+  const runner = new QueueRunner({ spool, deliverer, bouncer, config: () => quickRetry, log: silentLogger() });
+  await runner.start();
   try {
-    await send(spool, message);
-    await until('the first attempt is on disk', () => runner.inFlight === 0 && started.length === 1);
-    writeFileSync(path.join(spool.dir('state'), `${message}.json`), '{"attempts": 1, "recipi');
-    runner.retryAllNow();
-    const entry = await eventuallyEntry(spool, message, (e) => e.state.attempts === 2);
-    assert.match(entry.state.lastError ?? '', /^Delivery state was unreadable \(.*damaged.*\)/);
-    assert.equal(entry.state.recipients[0]?.status, 'deferred');
-    assert.ok(Date.parse(entry.state.nextAttempt) > Date.now() + 50_000, 'it waits its backoff, not 60 s for ever');
-    assert.equal(started.length, 1, 'nothing was sent blind');
+    const id = newQueueId();
+    await spool.accept({ id, from: 'scanner@office.test', to: ['nobody@example.com', 'boss@example.com'], client: { address: '10.0.0.5', helo: 'mfp' } }, Readable.from([Buffer.from('Subject: partial\r\n\r\nbody\r\n')]));
+    await until('the report is queued after two failures', () => reports.length === 1, 10_000);
+    await until('the message leaves the queue', () => runner.inFlight === 0 && !spool.has(id), 5_000);
+    assert.deepEqual(delivered, ['boss@example.com'], 'boss@ got exactly one copy');
+    assert.deepEqual(reports, [['nobody@example.com']]);
   } finally {
     await runner.stop(1_000);
-    for (const id of await spool.ids()) await spool.remove(id);
+    await spool.close();
+    rmSync(reportDir, { recursive: true, force: true });
   }
 });
 
-async function eventuallyEntry(spool: Spool, id: QueueId, ready: (entry: QueueEntry) => boolean): Promise<QueueEntry> {
-  let found: QueueEntry | undefined;
-  const deadline = Date.now() + 3_000;
-  while (Date.now() < deadline) {
-    found = await spool.get(id).catch(() => undefined);
-    if (found && ready(found)) return found;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`Message ${id} never reached the wanted state: ${JSON.stringify(found?.state)}`);
-}
