@@ -13,8 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } fro
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { RawSmtp } from '../support/clients.js';
-import { deliveriesById, eventually, queueList, startCountingUpstream } from '../support/faults.js';
+import { eventually, everyAcknowledgedDelivered, queueList, sendUntilPowerCut, startCountingUpstream } from '../support/faults.js';
 import { Rng } from '../support/fuzz.js';
 import { ROOT, startRelay, type RunningRelay } from '../support/relay.js';
 
@@ -38,28 +37,6 @@ async function cutPower(layer: ChildProcess, mountpoint: string): Promise<void> 
   layer.kill('SIGUSR1');
   await exited;
   spawnSync('fusermount3', ['-u', '-z', mountpoint]);
-}
-
-/** Sends messages until the relay dies; collects the queue ids that got 250 */
-async function device(port: number, name: string, acked: string[]): Promise<void> {
-  for (let n = 0; n < 10_000; n++) {
-    const smtp = await RawSmtp.connect(port).catch(() => undefined);
-    if (!smtp) return;
-    try {
-      await smtp.reply();
-      await smtp.command('EHLO device\r\n');
-      await smtp.command(`MAIL FROM:<${name}@office.test>\r\n`);
-      await smtp.command('RCPT TO:<ops@example.com>\r\n');
-      await smtp.command('DATA\r\n');
-      const reply = await smtp.command(`Subject: ${name} #${n}\r\n\r\n${'scan data '.repeat(100 + n * 37 % 400)}\r\n.\r\n`);
-      const id = /^250 .*queued as ([0-9A-Z]+)/.exec(reply)?.[1];
-      if (id) acked.push(id);
-    } catch {
-      return; // the power went: this message was never acknowledged
-    } finally {
-      smtp.close();
-    }
-  }
 }
 
 describe(`power cut losing unflushed writes (FUSE), ${CUTS} times`, { skip: !usable && 'needs /dev/fuse and python3-fusepy (scripts/test-deps.sh)' }, () => {
@@ -92,7 +69,7 @@ describe(`power cut losing unflushed writes (FUSE), ${CUTS} times`, { skip: !usa
     mkdirSync(dir, { recursive: true });
     for (let cut = 0; cut < CUTS; cut++) {
       relay = await start();
-      const devices = Array.from({ length: DEVICES }, (_, d) => device(relay!.smtpPort, `device${d}-cut${cut}`, acked));
+      const devices = Array.from({ length: DEVICES }, (_, d) => sendUntilPowerCut(relay!.smtpPort, `device${d}-cut${cut}`, acked, (n) => 'scan data '.repeat(100 + ((n * 37) % 400))));
       await new Promise((resolve) => setTimeout(resolve, 300 + rng.int(1500)));
       await relay.kill();
       await cutPower(layer, mountpoint);
@@ -110,13 +87,7 @@ describe(`power cut losing unflushed writes (FUSE), ${CUTS} times`, { skip: !usa
 
   test('every message that got 250 is delivered', async () => {
     assert.ok(acked.length >= CUTS, `devices got through between cuts (${acked.length} acknowledged)`);
-    let missing: string[] = [];
-    const counts = await eventually('every acknowledged message at the upstream', () => {
-      const seen = deliveriesById(upstream.messages);
-      missing = acked.filter((id) => !seen.has(id));
-      return missing.length === 0 ? seen : undefined;
-    }, 60_000).catch((err: Error) => assert.fail(`${err.message}; ${missing.length} missing: ${missing.slice(0, 10).join(' ')}`));
-    const duplicates = [...counts.values()].reduce((sum, n) => sum + n - 1, 0);
+    const { duplicates } = await everyAcknowledgedDelivered(upstream, acked);
     console.log(`fault-power-cut-fs: ${CUTS} power cuts losing unflushed writes, ${acked.length} acknowledged, 0 lost, ${duplicates} duplicates, ${tornTails} torn journal tails detected and dropped`);
   });
 

@@ -12,36 +12,13 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { RawSmtp } from '../support/clients.js';
-import { deliveriesById, eventually, queueList, startCountingUpstream } from '../support/faults.js';
+import { eventually, everyAcknowledgedDelivered, queueList, sendUntilPowerCut, startCountingUpstream } from '../support/faults.js';
 import { Rng } from '../support/fuzz.js';
 import { startRelay, type RunningRelay } from '../support/relay.js';
 
 const CUTS = Number(process.env.POWER_CUTS ?? 8);
 const DEVICES = 4;
 const SEED = Number(process.env.FUZZ_SEED ?? 20261126);
-
-/** Sends messages until the relay dies; returns the queue ids that got 250 */
-async function device(port: number, name: string, acked: string[]): Promise<void> {
-  for (let n = 0; n < 10_000; n++) {
-    const smtp = await RawSmtp.connect(port).catch(() => undefined);
-    if (!smtp) return;
-    try {
-      await smtp.reply();
-      await smtp.command('EHLO device\r\n');
-      await smtp.command(`MAIL FROM:<${name}@office.test>\r\n`);
-      await smtp.command('RCPT TO:<ops@example.com>\r\n');
-      await smtp.command('DATA\r\n');
-      const reply = await smtp.command(`Subject: ${name} #${n}\r\n\r\n${'scan data '.repeat(200)}\r\n.\r\n`);
-      const id = /^250 .*queued as ([0-9A-Z]+)/.exec(reply)?.[1];
-      if (id) acked.push(id);
-    } catch {
-      return; // the power went: this message was never acknowledged
-    } finally {
-      smtp.close();
-    }
-  }
-}
 
 describe(`power cut (kill -9) at random moments, ${CUTS} times`, () => {
   let upstream: Awaited<ReturnType<typeof startCountingUpstream>>;
@@ -59,7 +36,7 @@ describe(`power cut (kill -9) at random moments, ${CUTS} times`, () => {
     for (let cut = 0; cut < CUTS; cut++) {
       relay = await startRelay({ config: config(), dir });
       dir = relay.dir;
-      const devices = Array.from({ length: DEVICES }, (_, d) => device(relay.smtpPort, `device${d}-cut${cut}`, acked));
+      const devices = Array.from({ length: DEVICES }, (_, d) => sendUntilPowerCut(relay.smtpPort, `device${d}-cut${cut}`, acked));
       await new Promise((resolve) => setTimeout(resolve, 50 + rng.int(600)));
       await relay.kill();
       await Promise.all(devices);
@@ -73,17 +50,10 @@ describe(`power cut (kill -9) at random moments, ${CUTS} times`, () => {
 
   test('every message that got 250 is delivered', async () => {
     assert.ok(acked.length >= CUTS, `devices got through between cuts (${acked.length} acknowledged)`);
-    let missing: string[] = [];
-    const counts = await eventually('every acknowledged message at the upstream', () => {
-      const seen = deliveriesById(upstream.messages);
-      missing = acked.filter((id) => !seen.has(id));
-      return missing.length === 0 ? seen : undefined;
-    }, 60_000).catch((err: Error) => assert.fail(`${err.message}; ${missing.length} missing: ${missing.slice(0, 10).join(' ')}`));
-    const duplicates = [...counts.values()].reduce((sum, n) => sum + n - 1, 0);
-    const unacked = [...counts.keys()].filter((id) => !acked.includes(id)).length;
+    const { duplicates, unacknowledged } = await everyAcknowledgedDelivered(upstream, acked);
     console.log(
       `fault-power-cut: ${CUTS} power cuts, ${acked.length} acknowledged, ${acked.length} delivered, 0 lost, ${duplicates} duplicates, ` +
-        `${unacked} delivered that the device never heard 250 for (durable, reply lost in the cut)`,
+        `${unacknowledged} delivered that the device never heard 250 for (durable, reply lost in the cut)`,
     );
   });
 

@@ -7,8 +7,53 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
+import { RawSmtp } from './clients.js';
 import type { RunningRelay } from './relay.js';
 import type { ReceivedMessage } from './upstream.js';
+
+/**
+ * A device that sends one message per connection until the relay goes away
+ * (a power cut); the queue ids that got 250 are pushed onto `acked`
+ */
+export async function sendUntilPowerCut(port: number, name: string, acked: string[], body: (n: number) => string = () => 'scan data '.repeat(200)): Promise<void> {
+  for (let n = 0; n < 10_000; n++) {
+    const smtp = await RawSmtp.connect(port).catch(() => undefined);
+    if (!smtp) return;
+    try {
+      await smtp.reply();
+      await smtp.command('EHLO device\r\n');
+      await smtp.command(`MAIL FROM:<${name}@office.test>\r\n`);
+      await smtp.command('RCPT TO:<ops@example.com>\r\n');
+      await smtp.command('DATA\r\n');
+      const reply = await smtp.command(`Subject: ${name} #${n}\r\n\r\n${body(n)}\r\n.\r\n`);
+      const id = /^250 .*queued as ([0-9A-Z]+)/.exec(reply)?.[1];
+      if (id) acked.push(id);
+    } catch {
+      return; // the power went: this message was never acknowledged
+    } finally {
+      smtp.close();
+    }
+  }
+}
+
+/**
+ * Waits until every message a device heard 250 for has reached the upstream;
+ * fails naming the missing ones. Returns the duplicates (a power cut may
+ * resend) and how many arrived that no device heard 250 for (durable, the
+ * reply lost in the cut).
+ */
+export async function everyAcknowledgedDelivered(upstream: { messages: Pick<ReceivedMessage, 'raw'>[] }, acked: readonly string[]): Promise<{ duplicates: number; unacknowledged: number }> {
+  let missing: string[] = [];
+  const counts = await eventually('every acknowledged message at the upstream', () => {
+    const seen = deliveriesById(upstream.messages);
+    missing = acked.filter((id) => !seen.has(id));
+    return missing.length === 0 ? seen : undefined;
+  }, 60_000).catch((err: Error) => {
+    throw new Error(`${err.message}; ${missing.length} missing: ${missing.slice(0, 10).join(' ')}`);
+  });
+  const duplicates = [...counts.values()].reduce((sum, n) => sum + n - 1, 0);
+  return { duplicates, unacknowledged: [...counts.keys()].filter((id) => !acked.includes(id)).length };
+}
 
 /** Resident set size of a process in KiB, from /proc/<pid>/status */
 export function rssKb(pid: number): number {
