@@ -18,7 +18,7 @@
  * The whole queue's records (not the message bytes) are kept in memory.
  */
 import { EventEmitter } from 'node:events';
-import { createReadStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -27,15 +27,15 @@ import type { Logger } from '../log.js';
 import { ensureDir, fsyncDir, unlinkIfThere } from '../util/fsx.js';
 import { BusyError, LockDir, type Release } from '../util/locks.js';
 import { BodySink } from './body-sink.js';
-import { isQueueId, type QueueId } from './ids.js';
-import { Journal, RecordType, segmentFile, type JournalRecord, type Placement } from './journal.js';
+import type { QueueId } from './ids.js';
+import { Journal, RecordType, segmentFile, type JournalRecord } from './journal.js';
+import { FreeSpace } from './free-space.js';
 import { migrateLegacySpool } from './legacy.js';
-import { initialState, parseArrival, parseState, type Arrival, type ClientInfo, type DeliveryState, type QueueEntry } from './records.js';
+import { applyRecord, fileStored, inlineStored, readBody, type FileArrivalRecord, type Stored } from './replay.js';
+import type { Arrival, ClientInfo, DeliveryState, QueueEntry } from './records.js';
 
 /** Messages up to this size go into the journal; larger ones into a file of their own */
 export const INLINE_MAX = 128 * 1024;
-const FREE_SPACE_MAX_AGE_MS = 1_000;
-const TRUST_ESTIMATE_ABOVE_BYTES = 256 * 1024 * 1024;
 const SPOOL_DIRS = ['journal', 'files', 'tmp', 'corrupt'] as const;
 type SpoolDir = (typeof SPOOL_DIRS)[number];
 
@@ -52,34 +52,9 @@ export interface SpoolEvents {
   changed: [QueueId];
 }
 
-export interface FileArrivalRecord {
-  arrival: Arrival;
-  /** Relative to the spool folder */
-  file: string;
-  offset: number;
-  size: number;
-}
-
 export interface OpenOptions {
   /** false: only read the queue as it is (the CLI beside a running server) */
   writable?: boolean;
-}
-
-/** Where a message's bytes are */
-interface BodyPlace {
-  file: string;
-  offset: number;
-}
-
-/** What the spool holds about a queued message */
-interface Stored {
-  entry: QueueEntry;
-  body: BodyPlace;
-  /** The segments of its arrival record and of its latest state record */
-  arrivalSegment: number;
-  stateSegment?: number;
-  /** Its bytes' own file (larger messages), deleted once it is done */
-  ownFile?: string;
 }
 
 /** A write error while receiving: 452 for a full disk, 451 otherwise; never 250 */
@@ -104,12 +79,13 @@ export class Spool extends EventEmitter<SpoolEvents> {
   private readonly busy = new Set<QueueId>();
   private journal!: Journal;
   private releaseWriter: Release | undefined;
-  private free: { at: number; bytes: Promise<number>; takenSince: number } | undefined;
+  private readonly free: FreeSpace;
   private replayed = { corrupt: 0, torn: 0 };
 
   private constructor(root: string, private readonly log: Logger) {
     super();
     this.root = root;
+    this.free = new FreeSpace(root);
   }
 
   /**
@@ -166,7 +142,7 @@ export class Spool extends EventEmitter<SpoolEvents> {
       await sink.discard().catch(() => undefined);
       throw storageError(err);
     }
-    if (this.free) this.free.takenSince += stored.entry.size;
+    this.free.took(stored.entry.size);
     try {
       this.emit('accepted', stored.entry);
     } catch (err) {
@@ -301,22 +277,9 @@ export class Spool extends EventEmitter<SpoolEvents> {
     }
   }
 
-  /**
-   * Free bytes on the spool's file system. Asked at every MAIL FROM, so with
-   * plenty of room the file system is asked at most once a second, and what
-   * this spool took in since is subtracted from its answer.
-   */
-  async freeBytes(): Promise<number> {
-    if (this.free && Date.now() - this.free.at <= FREE_SPACE_MAX_AGE_MS) {
-      const { bytes, takenSince } = this.free;
-      const estimate = (await bytes) - takenSince;
-      // Near full, ask every time: space freed a moment ago must count at once
-      if (estimate > TRUST_ESTIMATE_ABOVE_BYTES) return estimate;
-    }
-    const free = { at: Date.now(), bytes: fs.statfs(this.root).then((stats) => stats.bavail * stats.bsize), takenSince: 0 };
-    free.bytes.catch(() => (this.free = undefined));
-    this.free = free;
-    return free.bytes;
+  /** Free bytes on the spool's file system (asked at every MAIL FROM; see free-space.ts) */
+  freeBytes(): Promise<number> {
+    return this.free.bytes();
   }
 
   /**
@@ -376,82 +339,13 @@ export class Spool extends EventEmitter<SpoolEvents> {
 
   /** Applies one journal record to the queue in memory; a removal returns what it removed */
   private replay(record: JournalRecord): Stored | undefined {
-    const stored = this.parseRecord(record);
+    const stored = applyRecord(record, this.stored, { journalDir: this.dir('journal'), root: this.root });
     if (stored === 'damaged') {
       // A record with a valid checksum that does not parse: written by a newer version, or a bug
       this.replayed.corrupt++;
       this.log.error({ segment: record.segment, offset: record.payloadOffset, type: record.type }, 'A spool record could not be read; skipped');
     }
     return stored === 'damaged' ? undefined : stored;
-  }
-
-  private parseRecord(record: JournalRecord): Stored | undefined | 'damaged' {
-    const { payload } = record;
-    switch (record.type) {
-      case RecordType.Arrival: {
-        const jsonLength = payload.length >= 4 ? payload.readUInt32LE(0) : Infinity;
-        const arrival = jsonLength + 4 <= payload.length ? parseArrival(payload.subarray(4, 4 + jsonLength).toString('utf8')) : null;
-        if (!arrival) return 'damaged';
-        this.stored.set(arrival.id, inlineStored(arrival, segmentFile(this.dir('journal'), record.segment), record, 4 + jsonLength, payload.length - 4 - jsonLength));
-        return undefined;
-      }
-      case RecordType.ArrivalFile: {
-        const data = parseJson(payload) as Partial<FileArrivalRecord> | undefined;
-        const arrival = data?.arrival && parseArrival(JSON.stringify(data.arrival));
-        if (!arrival || typeof data.file !== 'string' || typeof data.offset !== 'number' || typeof data.size !== 'number' || path.isAbsolute(data.file) || data.file.includes('..')) return 'damaged';
-        this.stored.set(arrival.id, fileStored({ arrival, file: data.file, offset: data.offset, size: data.size }, this.root, record.segment));
-        return undefined;
-      }
-      case RecordType.State: {
-        const data = parseJson(payload) as { id?: unknown; state?: unknown } | undefined;
-        const stored = typeof data?.id === 'string' && isQueueId(data.id) ? this.stored.get(data.id) : undefined;
-        // The state of a message removed since: its arrival's segment is gone
-        if (!stored) return data && typeof data.id === 'string' ? undefined : 'damaged';
-        const state = parseState(JSON.stringify(data!.state), stored.entry.arrival);
-        if (!state) return 'damaged';
-        stored.entry = { ...stored.entry, state };
-        stored.stateSegment = record.segment;
-        return undefined;
-      }
-      case RecordType.Remove: {
-        const id = payload.toString('latin1') as QueueId;
-        const stored = this.stored.get(id);
-        this.stored.delete(id);
-        return stored;
-      }
-    }
-  }
-}
-
-function inlineStored(arrival: Arrival, file: string, place: Placement, bodyStart: number, size: number): Stored {
-  return {
-    entry: { arrival, state: initialState(arrival), size },
-    body: { file, offset: place.payloadOffset + bodyStart },
-    arrivalSegment: place.segment,
-  };
-}
-
-function fileStored(record: FileArrivalRecord, root: string, segment: number): Stored {
-  const file = path.join(root, record.file);
-  return {
-    entry: { arrival: record.arrival, state: initialState(record.arrival), size: record.size },
-    body: { file, offset: record.offset },
-    arrivalSegment: segment,
-    ownFile: file,
-  };
-}
-
-function readBody(stored: Stored): Readable {
-  const { file, offset } = stored.body;
-  const { size } = stored.entry;
-  return size === 0 ? Readable.from([]) : createReadStream(file, { start: offset, end: offset + size - 1 });
-}
-
-function parseJson(bytes: Buffer): unknown {
-  try {
-    return JSON.parse(bytes.toString('utf8'));
-  } catch {
-    return undefined;
   }
 }
 
