@@ -32,11 +32,6 @@ NET
 rm -f "$stage/etc/resolv.conf"
 touch "$stage/etc/resolv.conf"
 
-cat >"$stage/etc/fstab" <<FSTAB
-# <file system>          <mount point>   <type> <options>                <dump> <pass>
-PARTUUID=$ROOT_PARTUUID  /               ext4   defaults,noatime         0      1
-PARTUUID=$BOOT_PARTUUID  /boot/firmware  vfat   defaults,noatime,umask=022  0   2
-FSTAB
 
 # raspi-firmware writes config.txt and cmdline.txt from these settings and
 # copies the kernel, initrd and device trees; its kernel hook runs again here
