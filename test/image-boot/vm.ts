@@ -54,7 +54,8 @@ export class Vm {
       '-nodefaults', '-display', 'none', '-serial', 'stdio', '-monitor', `unix:${monitorSocket},server=on,wait=off`,
       '-kernel', files.kernel, '-initrd', files.initrd, '-append', files.append,
       '-drive', `file=${image},format=raw,if=none,id=card`, '-device', 'virtio-blk-pci,drive=card',
-      '-netdev', `user,id=lan,${hostfwd}`, '-device', 'virtio-net-pci,netdev=lan',
+      '-netdev', `user,id=lan,${hostfwd}`, // No option ROM: QEMU's network boot firmware is not needed (and not installed)
+      '-device', 'virtio-net-pci,netdev=lan,romfile=',
       '-device', 'virtio-rng-pci',
     ]);
     this.child.stdout.on('data', (chunk: Buffer) => this.take(chunk));
@@ -108,7 +109,7 @@ export class Vm {
         await this.waitFor(/login: $/, 15_000, from);
         return;
       } catch (err) {
-        if (performance.now() > deadline || this.child.exitCode !== null) throw err;
+        if (performance.now() > deadline || !this.running) throw err;
       }
     }
   }
@@ -118,6 +119,10 @@ export class Vm {
     const monitor = createConnection(this.monitorSocket);
     await once(monitor, 'connect');
     monitor.end('system_powerdown\n');
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
   }
 
   type(text: string): void {
@@ -158,7 +163,7 @@ export class Vm {
 
   /** Pulls the plug: no shutdown, whatever the guest had not written is gone */
   async powerOff(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    if (this.running) this.child.kill('SIGKILL');
     await this.exited;
   }
 }
@@ -166,7 +171,7 @@ export class Vm {
 /** Seconds from power-on until the relay's SMTP greeting arrives through the forward, bounded */
 export async function secondsToSmtp(vm: Vm, port: number, timeoutMs: number): Promise<number> {
   const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
+  while (performance.now() < deadline && vm.running) {
     if (await greets(port)) return (performance.now() - vm.startedAt) / 1000;
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
