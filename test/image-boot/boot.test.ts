@@ -86,7 +86,9 @@ describe('the appliance image, booted under emulation', { timeout: 3_600_000 }, 
   const web = () => `http://127.0.0.1:${ports.web}`;
   let newerVersion = '';
 
-  const boot = (): Vm => {
+  /** Powers the box on (off first, should an earlier test have left it running) */
+  const boot = async (): Promise<Vm> => {
+    await vm?.powerOff();
     vm = new Vm(card.file, files, [{ guest: 25, host: ports.smtp }, { guest: 110, host: ports.pop3 }, { guest: 80, host: ports.web }], path.join(SCRATCH, 'monitor.sock'));
     return vm;
   };
@@ -154,7 +156,7 @@ describe('the appliance image, booted under emulation', { timeout: 3_600_000 }, 
   });
 
   test('first boot: the root is checked and grown to the card, SMTP answers, the screen shows the address and token', async (t: TestContext) => {
-    const box = boot();
+    const box = await boot();
     const seconds = await secondsToSmtp(box, ports.smtp, BOOT_MS);
     figures['power-on to SMTP, first boot'] = `${seconds.toFixed(1)} s`;
     t.diagnostic(`SMTP answered ${seconds.toFixed(1)} s after power-on`);
@@ -188,7 +190,7 @@ describe('the appliance image, booted under emulation', { timeout: 3_600_000 }, 
   });
 
   test('second boot: the token on the screen is the relay\'s, root-only, and follows a restart; the clock is synced', async () => {
-    const box = boot();
+    const box = await boot();
     await secondsToSmtp(box, ports.smtp, BOOT_MS);
     const first = await welcome(box);
     assert.ok(first.token);
@@ -291,7 +293,7 @@ for i in range(200):
     vm = undefined;
     const deliveredBefore = upstream.messages.length - before;
     t.diagnostic(`plug pulled after ${acked.length} acknowledged, ${deliveredBefore} delivered`);
-    const next = boot();
+    const next = await boot();
     const seconds = await secondsToSmtp(next, ports.smtp, BOOT_MS);
     figures['power-on to SMTP after a power cut'] = `${seconds.toFixed(1)} s`;
     assert.ok(/EDGE_ROOT: (clean|recovering journal)/.test(next.console), 'fsck ran on the root after the power cut');
