@@ -151,7 +151,9 @@ export class Vm {
     // The end marker is made by the shell, so an echo of the command never matches it
     this.type(`${command}; echo "@@$((${n} * 1)):$?@@"\n`);
     const end = await this.waitFor(new RegExp(`@@${n}:(\\d+)@@\\n`), timeoutMs, from);
-    return { out: this.console.slice(from, end.index), code: Number(end[1]) };
+    // Kernel and journal lines on the console ("[   97.44] welcome[556]: ...") are not the command's
+    const out = this.console.slice(from, end.index).split('\n').filter((line) => !/^\[ *\d+\.\d+\] /.test(line)).join('\n');
+    return { out, code: Number(end[1]) };
   }
 
   /** Runs `command` and insists on exit status 0; its output */
