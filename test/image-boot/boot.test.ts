@@ -206,7 +206,8 @@ describe('the appliance image, booted under emulation', { timeout: 3_600_000 }, 
     const next = await welcome(box, from);
     assert.ok(next.token && next.token !== first.token, 'a new token after the restart');
     assert.equal((await box.must('cat /var/lib/edge-relay/setup-token')).trim(), next.token);
-    assert.ok((await box.must('cat /etc/issue.d/edge-relay.issue')).includes(next.token), 'the login screen shows the new token');
+    // The welcome step writes the login screen's text just after printing to the console
+    await until('the new token on the login screen', async () => ((await box.must('cat /etc/issue.d/edge-relay.issue')).includes(next.token!) ? true : undefined), 60_000);
     assert.equal((await box.must('timedatectl show -p NTPSynchronized --value')).trim(), 'yes', 'timedatectl works (D-Bus) and the clock is synced');
     assert.ok(sntp.answered > 0, 'the box asked the time server from edge-relay.txt');
     assert.match(await box.must('systemctl is-active systemd-logind dbus systemd-timesyncd'), /^active\nactive\nactive\n$/);
@@ -219,7 +220,10 @@ describe('the appliance image, booted under emulation', { timeout: 3_600_000 }, 
   test('the admin password through the page with the token, then the smarthost; a device\'s mail goes out over verified STARTTLS', async () => {
     const shown = /Setup token: +([0-9a-f]{24})/g;
     const tokens = [...vm!.console.matchAll(shown)].map((m) => m[1]);
-    const admin = await setupAdmin(web(), tokens.at(-1)!, ADMIN_PASSWORD);
+    const onScreen = tokens.at(-1);
+    const relays = (await vm!.must('cat /var/lib/edge-relay/setup-token; journalctl -u edge-relay.service -u edge-relay-welcome.service --no-pager -o short-monotonic | tail -n 40')).split('\n');
+    assert.equal(relays[0], onScreen, `the token on the screen is the relay's:\n${relays.join('\n')}`);
+    const admin = await setupAdmin(web(), onScreen!, ADMIN_PASSWORD);
     const saved = await admin.post('/settings', { mode: 'smarthost', host: HOST_FROM_GUEST, port: String(upstream.port), security: 'starttls', verify: 'on', _checkboxes: 'verify' });
     assert.ok(saved.status === 303 || /Saved/.test(saved.text), `settings saved: ${saved.status} ${saved.text.slice(0, 300)}`);
     const { persistent, config: settings } = await api<{ persistent: boolean; config: { delivery: { mode: string; smarthost: { host: string; port: number }; tls: { verify: boolean } } } }>(admin, '/api/settings');
