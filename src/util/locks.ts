@@ -1,13 +1,15 @@
 /**
  * Locks shared by every process that touches the data dir (the running
  * server, the CLI): queue messages, and the small JSON files both may change
- * (mailbox users, API tokens). A lock is a symbolic link whose target is the owner's pid.
- * Creating it is one atomic system call that fails if the lock exists, and it
- * is never seen half-written. A lock whose process is gone is stale and taken
- * over. Plain files holding the pid (earlier versions, file systems without
- * symbolic links) are understood too.
+ * (mailbox users, API tokens). A lock is a symbolic link whose target is the
+ * owner's pid and the boot it ran in ("pid@boot-id"). Creating it is one
+ * atomic system call that fails if the lock exists, and it is never seen
+ * half-written. A lock whose process is gone, or is from an earlier boot (a
+ * power cut: after a reboot its pid may belong to any process, even the relay
+ * itself), is stale and taken over. A bare pid (earlier versions) and plain
+ * files holding one (file systems without symbolic links) are understood too.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { RelayError } from '../errors.js';
 import { isPidAlive, readJsonFile, unlinkIfThere, writeFileAtomic } from './fsx.js';
@@ -17,6 +19,24 @@ const JSON_LOCK_WAIT_MS = 5_000;
 const JSON_LOCK_POLL_MS = 20;
 
 export type Release = () => Promise<void>;
+
+/** The kernel's id of this boot; "" where there is none to read */
+const BOOT_ID = ((): string => {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return '';
+  }
+})();
+
+/** What a lock names: "pid@boot-id" */
+export const lockOwnerText = (pid = process.pid): string => (BOOT_ID ? `${pid}@${BOOT_ID}` : String(pid));
+
+interface Owner {
+  pid: number;
+  /** "" for locks written without one */
+  boot: string;
+}
 
 export class BusyError extends RelayError {
   constructor(what: string) {
@@ -63,7 +83,7 @@ export class LockDir {
 
   private async removeIfStale(file: string): Promise<boolean> {
     const owner = await ownerOf(file);
-    if (owner ? isPidAlive(owner) : await isFresh(file)) return false;
+    if (owner ? isRunning(owner) : await isFresh(file)) return false;
     await fs.rm(file, { force: true });
     return true;
   }
@@ -71,19 +91,25 @@ export class LockDir {
 
 async function createLock(file: string): Promise<void> {
   try {
-    await fs.symlink(String(process.pid), file);
+    await fs.symlink(lockOwnerText(), file);
   } catch (err) {
     // A file system without symbolic links (FAT): a plain file holding the pid
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
     const handle = await fs.open(file, 'wx', 0o600);
-    await handle.writeFile(String(process.pid)).finally(() => handle.close());
+    await handle.writeFile(lockOwnerText()).finally(() => handle.close());
   }
 }
 
-/** The pid holding a lock; 0 when unknown */
-async function ownerOf(file: string): Promise<number> {
-  const target = await fs.readlink(file).catch((err: NodeJS.ErrnoException) => (err.code === 'EINVAL' ? fs.readFile(file, 'utf8').catch(() => '0') : '0'));
-  return Number(target) || 0;
+/** The process holding a lock; undefined when unknown */
+async function ownerOf(file: string): Promise<Owner | undefined> {
+  const target = await fs.readlink(file).catch((err: NodeJS.ErrnoException) => (err.code === 'EINVAL' ? fs.readFile(file, 'utf8').catch(() => '') : ''));
+  const [pid, boot = ''] = target.split('@');
+  return Number(pid) ? { pid: Number(pid), boot } : undefined;
+}
+
+function isRunning(owner: Owner): boolean {
+  if (owner.boot && BOOT_ID && owner.boot !== BOOT_ID) return false;
+  return isPidAlive(owner.pid);
 }
 
 /** An empty plain lock file may have been created an instant ago, its pid on the way */

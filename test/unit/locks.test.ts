@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { updateJsonFile } from '../../src/util/locks.js';
+import { LockDir, lockOwnerText, updateJsonFile } from '../../src/util/locks.js';
 
 const LOCKS_MODULE = fileURLToPath(new URL('../../src/util/locks.ts', import.meta.url));
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -48,4 +48,17 @@ test('changes at once from four processes (the CLI beside the server): every one
   const entries = JSON.parse(readFileSync(file, 'utf8')) as string[];
   assert.equal(entries.length, 20, `kept: ${entries.join(' ')}`);
   assert.deepEqual(readdirSync(path.dirname(file)), ['api-tokens.json'], 'no lock is left');
+});
+
+test('a lock from before a power cut is taken over even when its pid is alive now (pids repeat after a reboot)', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-locks-'));
+  const locks = new LockDir(dir);
+  assert.match(lockOwnerText(), new RegExp(`^${process.pid}@[0-9a-f-]{36}$`), 'this boot is named');
+  // Our own pid, but another boot: the owner died in the power cut
+  symlinkSync(`${process.pid}@00000000-0000-4000-8000-000000000000`, path.join(dir, 'MSG1'));
+  const release = await locks.acquire('MSG1');
+  await release();
+  // The same pid in this boot is a live owner
+  symlinkSync(lockOwnerText(), path.join(dir, 'MSG2'));
+  await assert.rejects(locks.acquire('MSG2'), /being worked on right now/);
 });
