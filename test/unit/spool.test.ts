@@ -7,7 +7,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { test } from 'node:test';
 import { silentLogger } from '../../src/log.js';
 import { newQueueId, type QueueId } from '../../src/spool/ids.js';
-import { BusyError } from '../../src/util/locks.js';
+import { BusyError, lockOwnerText } from '../../src/util/locks.js';
 import { Spool } from '../../src/spool/spool.js';
 
 const open = async () => Spool.open(mkdtempSync(path.join(tmpdir(), 'edge-relay-spool-')), silentLogger());
@@ -73,7 +73,7 @@ test('locks: one holder at a time; a dead holder is taken over', async () => {
   const id = newQueueId();
   const lockFile = path.join(spool.dir('locks'), id);
   const release = await spool.lock(id);
-  assert.equal(readlinkSync(lockFile), String(process.pid));
+  assert.equal(readlinkSync(lockFile), lockOwnerText(), 'the pid and the boot it runs in');
   await assert.rejects(spool.lock(id), BusyError);
   await release();
   assert.equal(existsSync(lockFile), false);
