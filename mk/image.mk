@@ -1,7 +1,9 @@
 # Raspberry Pi appliance image (included by the Makefile). Slow (about 25
 # minutes cold, root needed), so not part of `make test`; .ci/run runs it
 # before `make test`. The debootstrap root is cached in .cache/image/.
-.PHONY: image image-test image-deps
+# `make image-boot-test` boots a copy under qemu-system-aarch64 (full
+# emulation, several boots) and prints what it measured.
+.PHONY: image image-test image-boot-test image-deps
 
 IMAGE := dist/edge-relay-arm64.img
 # Own copy of the version: this file is read before mk/package.mk
@@ -19,3 +21,6 @@ $(IMAGE): $(IMAGE_DEB) $(IMAGE_INPUTS)
 
 image-test: $(IMAGE) test-deps image-deps
 	node --import tsx --test --test-concurrency=1 --test-timeout=600000 --test-force-exit --test-reporter=spec $(sort $(wildcard test/image/*.test.ts))
+
+image-boot-test: $(IMAGE) test-deps image-deps
+	node --import tsx --test --test-concurrency=1 --test-timeout=3600000 --test-force-exit --test-reporter=spec test/image-boot/boot.test.ts

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the tools `make image` and `make image-test` need, only when missing.
+# Installs the tools `make image`, `make image-test` and `make image-boot-test`
+# need, only when missing.
 # Non-interactive; everything comes from Debian's package mirror.
 set -euo pipefail
 need=()
@@ -13,6 +14,9 @@ command -v sfdisk >/dev/null || [ -x /usr/sbin/sfdisk ] || need+=(fdisk)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v dpkg-deb >/dev/null || need+=(dpkg)
 command -v flock >/dev/null || need+=(util-linux)
+# The boot test runs the image under full system emulation
+command -v qemu-system-aarch64 >/dev/null || need+=(qemu-system-arm)
+command -v cpio >/dev/null || need+=(cpio)
 # debootstrap checks the Release file signature with Debian's keys
 [ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
 if [ ${#need[@]} -eq 0 ]; then

@@ -19,6 +19,7 @@ import { SCRATCH, ensureImage, extractPartition, ok } from './image-files.js';
 
 const CHROOT = path.join(ROOT, 'scripts/image/chroot.sh');
 const WANTS = 'etc/systemd/system/multi-user.target.wants';
+const UNITS = ['edge-relay.service', 'edge-relay-welcome.service', 'edge-relay-grow-root.service', 'edge-relay-boot-settings.service'];
 
 const MESSAGE = [
   'From: scanner@office.test',
@@ -55,10 +56,18 @@ describe('the appliance root, under emulation', { timeout: 1_800_000 }, () => {
     rmSync(SCRATCH, { recursive: true, force: true });
   });
 
-  test('our package is installed and both units are enabled', () => {
+  test('our package and the image\'s units are installed and enabled, with D-Bus and the tools to grow the root', () => {
     const status = readFileSync(at('var/lib/dpkg/status'), 'utf8');
-    assert.match(status, /^Package: edge-relay\nStatus: install ok installed$/m);
-    for (const unit of ['edge-relay.service', 'edge-relay-welcome.service']) {
+    for (const pkg of ['edge-relay', 'dbus', 'fdisk', 'e2fsprogs', 'systemd-timesyncd', 'systemd-zram-generator']) {
+      assert.match(status, new RegExp(`^Package: ${pkg}\nStatus: install ok installed$`, 'm'), `${pkg} installed`);
+    }
+    assert.ok(lstatSync(at('etc/systemd/system/sysinit.target.wants/systemd-time-wait-sync.service')).isSymbolicLink(), 'time-sync.target waits for NTP');
+    assert.match(readFileSync(at('etc/systemd/system/systemd-time-wait-sync.service.d/edge-relay.conf'), 'utf8'), /^TimeoutStartSec=30s$/m, 'but not for ever');
+    const relayUnit = readFileSync(at('lib/systemd/system/edge-relay.service'), 'utf8');
+    assert.match(relayUnit, /^After=.*\btime-sync\.target\b/m);
+    assert.match(relayUnit, /^Wants=.*\btime-sync\.target\b/m);
+    assert.match(readFileSync(at('lib/systemd/system/edge-relay-welcome.service'), 'utf8'), /^PartOf=edge-relay\.service$/m, 'restarted with the relay');
+    for (const unit of UNITS) {
       const link = at(`${WANTS}/${unit}`);
       assert.ok(lstatSync(link).isSymbolicLink(), `${unit} enabled`);
       assert.ok(existsSync(at(readlinkSync(link).slice(1))), `${unit} link points at an installed unit`);
@@ -67,8 +76,8 @@ describe('the appliance root, under emulation', { timeout: 1_800_000 }, () => {
     assert.equal(readFileSync(at('etc/machine-id'), 'utf8'), '', 'each box makes its own machine id on first boot');
   });
 
-  test('systemd-analyze verify passes on the relay unit and the welcome unit, and catches a broken one', () => {
-    for (const unit of ['edge-relay.service', 'edge-relay-welcome.service']) {
+  test('systemd-analyze verify passes on the relay unit and the image\'s units, and catches a broken one', () => {
+    for (const unit of UNITS) {
       ok('systemd-analyze', ['verify', `--root=${root}`, `/lib/systemd/system/${unit}`]);
     }
     const unit = readFileSync(at('lib/systemd/system/edge-relay-welcome.service'), 'utf8');
@@ -129,8 +138,34 @@ describe('the appliance root, under emulation', { timeout: 1_800_000 }, () => {
     assert.ok(issue.includes(`http://\\4:${webPort}/`), `the login screen fills in the address: ${issue}`);
     assert.ok(issue.includes(token));
     const stat = statSync(at('etc/issue.d/edge-relay.issue'));
-    assert.equal(stat.mode & 0o777, 0o600, 'the token on the login screen is root\'s alone (agetty runs as root)');
+    assert.equal(stat.mode & 0o777, 0o600, 'the token is for root (and the screen) only');
     assert.equal(stat.uid, 0);
+  });
+
+  test('edge-relay.txt on the boot partition sets the hostname, a static address, DNS and NTP; bad values are skipped', () => {
+    const etc = (file: string) => readFileSync(at(`etc/${file}`), 'utf8');
+    const saved = ['hostname', 'hosts', 'network/interfaces.d/eth0'].map((file) => [file, etc(file)] as const);
+    try {
+      writeFileSync(at('tmp/edge-relay.txt'), 'hostname=printer-gw\r\naddress=192.168.7.20/24\r\ngateway=192.168.7.1\r\ndns=192.168.7.1, 9.9.9.9\r\nntp=ntp.example.lan\r\n');
+      ok('bash', [CHROOT, root, '/usr/lib/edge-relay/boot-settings', '/tmp/edge-relay.txt', '/']);
+      assert.equal(etc('hostname'), 'printer-gw\n');
+      assert.match(etc('hosts'), /^127\.0\.1\.1\tprinter-gw$/m);
+      assert.equal(etc('network/interfaces.d/eth0'), 'auto eth0\nallow-hotplug eth0\niface eth0 inet static\n    address 192.168.7.20/24\n    gateway 192.168.7.1\niface eth0 inet6 auto\n');
+      assert.equal(etc('resolv.conf'), 'nameserver 192.168.7.1\nnameserver 9.9.9.9\n');
+      assert.match(etc('systemd/timesyncd.conf.d/edge-relay.conf'), /^NTP=ntp\.example\.lan$/m);
+      writeFileSync(at('tmp/edge-relay.txt'), 'hostname=-bad\naddress=10.0.0.300/24\n#hostname=commented\n');
+      const said = ok('bash', [CHROOT, root, '/usr/lib/edge-relay/boot-settings', '/tmp/edge-relay.txt', '/']);
+      assert.match(said, /hostname "-bad" is not a name/);
+      assert.match(said, /address "10\.0\.0\.300\/24" is neither dhcp nor/);
+      assert.equal(etc('hostname'), 'printer-gw\n', 'a bad value leaves the setting alone');
+      writeFileSync(at('tmp/edge-relay.txt'), 'address=dhcp\n');
+      ok('bash', [CHROOT, root, '/usr/lib/edge-relay/boot-settings', '/tmp/edge-relay.txt', '/']);
+      assert.match(etc('network/interfaces.d/eth0'), /^iface eth0 inet dhcp$/m);
+    } finally {
+      for (const [file, text] of saved) writeFileSync(at(`etc/${file}`), text);
+      rmSync(at('etc/systemd/timesyncd.conf.d/edge-relay.conf'), { force: true });
+      writeFileSync(at('etc/resolv.conf'), '');
+    }
   });
 });
 

@@ -2,9 +2,12 @@
  * The disk image from `make image`, read without mounting it: an MBR with a
  * bootable FAT boot partition and an ext4 root right behind it; the root file
  * system checks clean; the boot partition holds the Raspberry Pi firmware,
- * kernel and a config naming the root partition; fstab agrees with the table.
+ * kernel and a config naming the root partition; fstab agrees with the table
+ * and the initrd can check the root it names; the box gets security updates
+ * and spares its card.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { rmSync, statSync } from 'node:fs';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { IMAGE, SCRATCH, debugfs, ensureImage, extractPartition, layout, ok, partitionTable, type Layout, type Partition } from './image-files.js';
@@ -63,11 +66,54 @@ describe('the Raspberry Pi image', { timeout: 1_800_000 }, () => {
     assert.deepEqual(entries, ['.', '..'], 'an empty mount point for the boot partition');
   });
 
+  test('fstab: the root is checked at boot (pass 1) and mounted noatime', () => {
+    const fstab = debugfs(rootFs, 'cat /etc/fstab');
+    const root = fstab.split('\n').find((line) => /^\S+\s+\/\s/.test(line))?.split(/\s+/);
+    assert.ok(root, fstab);
+    assert.match(root[3] ?? '', /(^|,)noatime(,|$)/, 'reads do not write to the card');
+    assert.equal(root[5], '1', 'fsck pass 1');
+  });
+
+  test('initrd: has fsck, e2fsck and logsave, so the root is checked (and repaired) before it is mounted', () => {
+    const config = ok('mtype', ['-i', boot(), '::/config.txt']);
+    const initrd = /^initramfs (initrd\.img-\S+)$/m.exec(config)?.[1];
+    assert.ok(initrd, config);
+    const packed = execFileSync('mtype', ['-i', boot(), `::/${initrd}`], { maxBuffer: 256 * 2 ** 20 });
+    const files = execFileSync('cpio', ['-it', '--quiet'], { input: execFileSync('gzip', ['-dc'], { input: packed, maxBuffer: 512 * 2 ** 20 }), maxBuffer: 64 * 2 ** 20, encoding: 'utf8' }).split('\n');
+    for (const tool of ['usr/sbin/fsck', 'usr/sbin/e2fsck', 'usr/sbin/logsave', 'usr/sbin/fsck.ext4']) {
+      assert.ok(files.includes(tool) || files.includes(tool.replace('usr/', '')), `${tool} in ${initrd}`);
+    }
+    assert.match(ok('mtype', ['-i', boot(), '::/cmdline.txt']), /(^| )fsck\.repair=yes( |$)/m, 'a power cut\'s damage is repaired without asking');
+  });
+
+  test('apt: bookworm, bookworm-updates and bookworm-security, so apt upgrade brings security fixes', () => {
+    const sources = debugfs(rootFs, 'cat /etc/apt/sources.list');
+    for (const suite of ['bookworm', 'bookworm-updates', 'bookworm-security']) {
+      assert.match(sources, new RegExp(`^deb \\S+ ${suite} main non-free-firmware$`, 'm'), `${suite} in\n${sources}`);
+    }
+    assert.match(sources, /^deb http:\/\/security\.debian\.org\/debian-security bookworm-security /m);
+  });
+
+  test('card wear and memory: the journal capped, zram swap configured', () => {
+    assert.match(debugfs(rootFs, 'cat /etc/systemd/journald.conf.d/edge-relay.conf'), /^SystemMaxUse=32M$/m);
+    assert.match(debugfs(rootFs, 'cat /etc/systemd/zram-generator.conf'), /^\[zram0\]$/m);
+  });
+
+  test('login: an empty password counts only on the screen\'s terminals (tty1..), never on a serial console', () => {
+    const login = debugfs(rootFs, 'cat /etc/pam.d/login').split('\n');
+    const rule = login.indexOf('auth [success=1 default=ignore] pam_succeed_if.so quiet tty =~ ^(/dev/)?tty[0-9]+$');
+    assert.ok(rule >= 0, login.join('\n'));
+    assert.equal(login[rule + 1], 'auth [success=done default=die] pam_unix.so', 'other terminals: pam_unix without nullok decides');
+    assert.equal(login[rule + 2], '@include common-auth', 'the screen: the usual stack, nullok included');
+    const vt = new RegExp('^(/dev/)?tty[0-9]+$');
+    assert.deepEqual(['tty1', '/dev/tty2', 'ttyS1', 'ttyAMA0', 'hvc0', 'pts/0'].filter((tty) => vt.test(tty)), ['tty1', '/dev/tty2']);
+  });
+
   test('boot partition: FAT32 that checks clean, with firmware, kernel, initrd, device trees and the two configs', () => {
     const { file } = extractPartition(0, 'boot.vfat');
     ok('fsck.vfat', ['-n', file]);
     const listing = ok('mdir', ['-b', '-i', boot(), '::/']);
-    for (const name of ['config.txt', 'cmdline.txt', 'start4.elf', 'fixup4.dat', 'bootcode.bin', 'bcm2711-rpi-4-b.dtb', 'bcm2837-rpi-3-b.dtb']) {
+    for (const name of ['config.txt', 'cmdline.txt', 'edge-relay.txt', 'start4.elf', 'fixup4.dat', 'bootcode.bin', 'bcm2711-rpi-4-b.dtb', 'bcm2837-rpi-3-b.dtb']) {
       assert.ok(listing.split('\n').includes(`::/${name}`), `${name} on the boot partition:\n${listing}`);
     }
     const info = ok('minfo', ['-i', boot()]);

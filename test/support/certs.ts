@@ -70,3 +70,11 @@ export function makeCerts(): TestCerts {
   };
   return cached;
 }
+
+/** A server certificate from the test CA for other names, e.g. "IP:10.0.2.2" (the host as a QEMU guest sees it) */
+export function serverCertFor(san: string): { key: string; cert: string } {
+  const { dir } = makeCerts();
+  const name = `server-${san.replace(/[^A-Za-z0-9]+/g, '-')}`;
+  issue(dir, name, san, ['-days', '2']);
+  return { key: readFileSync(path.join(dir, `${name}.key`), 'utf8'), cert: readFileSync(path.join(dir, `${name}.crt`), 'utf8') };
+}
