@@ -66,7 +66,7 @@ bundle() {
   # CommonJS leaves import.meta empty; node-cron's ESM build reads
   # import.meta.url, so define it as the executable's own file URL
   npx --no-install esbuild src/main.ts --bundle --platform=node --format=cjs \
-    --target=node24 --outfile="$WORK/edge-relay.cjs" --log-level=warning \
+    --target=node24 --outfile="$WORK/edge-relay.cjs" --log-level=warning --minify-whitespace --minify-syntax \
     --define:import.meta.url=__edge_relay_import_meta_url \
     --banner:js='const __edge_relay_import_meta_url = require("node:url").pathToFileURL(__filename).href;'
 }

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { resolveConfig } from '../../src/config/validate.js';
 import type { WebState } from '../../src/web/context.js';
-import { buildApp } from '../../src/web/server.js';
+import { buildApp } from '../../src/web/app.js';
 import { makeCerts } from '../support/certs.js';
 import { RawSmtp, run, smtplibSend } from '../support/clients.js';
 import { setupAdmin, WebClient } from '../support/browser.js';
