@@ -6,11 +6,10 @@ import { openConfig, type CommandContext } from './context.js';
 
 /**
  * V8 by default lets the old generation grow to several times the live data
- * before a full collection: under a burst the relay's garbage (about 21 MB
- * live, 40 MB more in dead objects) then stays resident. Optimizing for size
- * collects earlier: 2000 messages from 20 sessions peaked at 95 MB PSS instead
- * of 120-155, at the same accept rate within measuring noise. Node refuses it
- * in NODE_OPTIONS, so the server sets it itself: the unit, the single
+ * before a full collection, so after a burst the relay's garbage stays
+ * resident; optimizing for size collects earlier, at no speed cost we could
+ * measure (figures: docs/performance.md). Node refuses the flag in
+ * NODE_OPTIONS, so the server sets it itself: the unit, the single
  * executable and bin/edge-relay all run with it
  */
 const V8_FLAGS = '--optimize-for-size';

@@ -1,7 +1,7 @@
 /**
  * The admin web server: node's http (or https) server, listening from the
  * start. Hono, the routes and the views load on the first request
- * (src/web/app.ts): an idle relay does not hold them in memory (issue #13).
+ * (src/web/app.ts): an idle relay does not hold them in memory.
  */
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
