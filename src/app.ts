@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Bouncer } from './bounce/bouncer.js';
 import type { ConfigStore } from './config/store.js';
 import { wideNetworks, wideNetworksWarning } from './config/networks.js';
+import { clockProblem } from './util/clock.js';
 import { Deliverer } from './deliver/deliverer.js';
 import { DeviceInventory } from './devices/inventory.js';
 import { MxDelivery } from './deliver/mx.js';
@@ -81,6 +82,8 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
   };
   log.info({ ...listening, dataDir, config: store.source, queued: recovered.messages }, 'edge-relay is running');
   if (config().delivery.mode === 'smarthost' && !config().delivery.smarthost.host) log.warn(NO_UPSTREAM);
+  const clock = clockProblem();
+  if (clock) log.warn(clock);
   const open = wideNetworks(config().smtp.allowNetworks);
   if (open.length) log.warn({ networks: open }, wideNetworksWarning(open));
 

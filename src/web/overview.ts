@@ -7,6 +7,7 @@ import type { DayCounts, RecentDelivery } from '../metrics/activity.js';
 import { queueCounts, type QueueCounts } from '../metrics/metrics.js';
 import { VERSION } from '../version.js';
 import { wideNetworks } from '../config/networks.js';
+import { clockProblem } from '../util/clock.js';
 import type { WebServices } from './context.js';
 
 export interface Overview {
@@ -22,6 +23,8 @@ export interface Overview {
   configPersistent: boolean;
   /** allowNetworks entries that let the world send (only with smtp.allowWideNetworks) */
   wideNetworks: string[];
+  /** Why the clock cannot be right, when it cannot */
+  clockProblem: string | null;
 }
 
 export async function overview(services: WebServices, now = new Date()): Promise<Overview> {
@@ -45,5 +48,6 @@ export async function overview(services: WebServices, now = new Date()): Promise
     alerts: services.alerter.current(),
     configPersistent: services.store.persistent,
     wideNetworks: wideNetworks(config.smtp.allowNetworks),
+    clockProblem: clockProblem(now.getTime()) ?? null,
   };
 }

@@ -54,6 +54,7 @@ ${o.recent.map((r) => html`<tr><td>${when(r.at)}</td><td class="addr">${r.from |
 
 export function dashboardView(o: Overview): Html {
   return html`<h1>Dashboard</h1>
+${o.clockProblem ? html`<div class="notice error" id="clock">${o.clockProblem}.</div>` : ''}
 ${o.wideNetworks.length ? html`<div class="notice warn" id="wide-networks">${wideNetworksWarning(o.wideNetworks)}. <a href="/settings">Change the allowed networks</a>.</div>` : ''}
 ${o.configPersistent ? '' : html`<div class="notice warn">Settings changed on this page last only until the relay restarts: it was started without <code>--config FILE</code>.</div>`}
 <div class="grid">${upstreamCard(o)}${queueCard(o)}${todayCard(o)}${systemCard(o)}</div>
