@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_CONFIG } from './defaults.js';
+import { issueSentence } from './issue-text.js';
 import { deepMerge, isPlainObject, prototypeKeyPath } from './merge.js';
 import { configSchema, type Config } from './schema.js';
 
@@ -13,7 +14,7 @@ export function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => `Unknown config key "${at ? `${at}.${key}` : key}"`).join('; ');
   }
-  return `Config key "${at}": ${issue.message}`;
+  return `Config key "${at}": ${issueSentence(issue)}`;
 }
 
 /** JSON has no comments; a key named "//" holds one, at any level, and is ignored */

@@ -1,7 +1,6 @@
 /** Who may send through the relay (pure) */
 import ipaddr from 'ipaddr.js';
-
-type Network = [ipaddr.IPv4 | ipaddr.IPv6, number];
+import { parseNetwork, type Network } from '../util/ip.js';
 
 export class NetworkPolicy {
   private readonly networks: Network[];
@@ -21,11 +20,3 @@ export class NetworkPolicy {
     return this.networks.some(([network, bits]) => network.kind() === ip.kind() && ip.match(network, bits));
   }
 }
-
-function parseNetwork(text: string): Network {
-  const [network, bits] = text.includes('/') ? ipaddr.parseCIDR(text) : hostNetwork(ipaddr.parse(text));
-  if (network instanceof ipaddr.IPv6 && network.isIPv4MappedAddress()) return [network.toIPv4Address(), Math.max(0, bits - 96)];
-  return [network, bits];
-}
-
-const hostNetwork = (ip: ipaddr.IPv4 | ipaddr.IPv6): Network => [ip, ip.kind() === 'ipv4' ? 32 : 128];

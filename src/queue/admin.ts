@@ -69,7 +69,7 @@ export class QueueAdmin implements QueueOps {
 
   /** Under the lock: the state as it is now (a delivery may have just ended), made due; false when nothing is left to retry */
   private async retryNow(listed: QueueEntry): Promise<boolean> {
-    const entry = await this.spool.refresh(listed);
+    const entry = await this.spool.get(listed.arrival.id);
     if (!entry || entry.state.held || isFinished(entry.state)) return false;
     await this.spool.saveState(entry.arrival.id, change('retry', entry.state));
     return true;

@@ -52,8 +52,6 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   private readonly pending = new Map<QueueId, string[]>();
   /** Deliveries in flight per destination key */
   private readonly busy = new Map<string, number>();
-  /** Each scheduled message's entry as this process last saw or wrote it */
-  private readonly known = new Map<QueueId, QueueEntry>();
   /** The settings the schedule's groups were routed with */
   private groupedWith: Config | undefined;
   /** Rescans reading the spool right now, and the messages whose schedule changed meanwhile (arrived, or an attempt ended) */
@@ -88,7 +86,7 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     if (this.scanning === 0) this.changedDuringScan.clear();
     const keep = (id: QueueId) => changed.has(id);
     this.schedule.clear(keep);
-    for (const map of [this.pending, this.known]) for (const id of map.keys()) if (!keep(id)) map.delete(id);
+    for (const id of this.pending.keys()) if (!keep(id)) this.pending.delete(id);
     for (const entry of entries) if (!keep(entry.arrival.id)) this.scheduleEntry(entry);
     this.pump();
   }
@@ -115,7 +113,6 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   private arrived(entry: QueueEntry): void {
     const id = entry.arrival.id;
     this.noteChange(id);
-    this.known.set(id, entry);
     this.setPending(id, pendingAddresses(entry.state));
     this.schedule.set(id, Date.now());
     this.pump();
@@ -123,7 +120,6 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
 
   private scheduleEntry(entry: QueueEntry): void {
     if (entry.state.held || isFinished(entry.state)) return;
-    this.known.set(entry.arrival.id, entry);
     this.setPending(entry.arrival.id, pendingAddresses(entry.state));
     this.schedule.set(entry.arrival.id, Date.parse(entry.state.nextAttempt));
   }
@@ -152,7 +148,6 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
       return;
     }
     this.pending.delete(id);
-    this.known.delete(id);
     this.schedule.delete(id);
   }
 
@@ -233,7 +228,6 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     state = await this.report(entry, state, log);
     if (isFinished(state)) this.setPending(id, undefined);
     else {
-      this.known.set(id, { ...entry, state });
       this.setPending(id, pendingAddresses(state));
       this.schedule.set(id, Date.parse(state.nextAttempt));
     }
@@ -242,9 +236,7 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
 
   /** The message as the spool has it now; undefined when it is gone or held */
   private async read(id: QueueId): Promise<QueueEntry | undefined> {
-    const { spool } = this.options;
-    const known = this.known.get(id);
-    const entry = known ? await spool.refresh(known) : await spool.get(id);
+    const entry = await this.options.spool.get(id);
     return entry && !entry.state.held ? entry : undefined;
   }
 

@@ -49,7 +49,6 @@ export interface NewMessage {
 export interface SpoolEvents {
   /** A new message is durable: its entry as written, every recipient still to deliver */
   accepted: [QueueEntry];
-  changed: [QueueId];
 }
 
 export interface OpenOptions {
@@ -192,11 +191,6 @@ export class Spool extends EventEmitter<SpoolEvents> {
     return this.stored.get(id)?.entry;
   }
 
-  /** An entry as it is now: a person may have changed its state or deleted it since */
-  async refresh(known: QueueEntry): Promise<QueueEntry | undefined> {
-    return this.stored.get(known.arrival.id)?.entry;
-  }
-
   async list(): Promise<QueueEntry[]> {
     return (await this.ids()).map((id) => this.stored.get(id)!.entry);
   }
@@ -223,7 +217,6 @@ export class Spool extends EventEmitter<SpoolEvents> {
     const stored = this.stored.get(id);
     if (!stored) throw notQueued(id);
     await this.appendState(stored, state, options.durable ?? false);
-    this.emit('changed', id);
   }
 
   private async appendState(stored: Stored, state: DeliveryState, durable: boolean): Promise<void> {
@@ -243,7 +236,6 @@ export class Spool extends EventEmitter<SpoolEvents> {
     const place = await this.journal.append(RecordType.Remove, [Buffer.from(id)], options.durable ?? false);
     this.stored.delete(id);
     this.forget(stored, place.segment);
-    this.emit('changed', id);
   }
 
   /** The records of a removed message are no longer needed; its own file goes once the removal is durable */

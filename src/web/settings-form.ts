@@ -9,7 +9,7 @@ import type { Config } from '../config/schema.js';
 import { configSchema } from '../config/schema.js';
 import { deepMerge, patchAt, valueAt, type JsonObject } from '../config/merge.js';
 import { prototypeKeyProblem } from '../config/validate.js';
-import { issueSentence } from './issue-text.js';
+import { issueSentence } from '../config/issue-text.js';
 
 type ValueKind = 'text' | 'number' | 'megabytes' | 'lines' | 'words' | 'checkbox';
 
@@ -165,7 +165,7 @@ export function validatePatch(config: Config, patch: JsonObject): { errors: Fiel
     const sentence = issueSentence(issue);
     const text = index !== undefined && Number.isInteger(index) ? `Entry ${index + 1}: ${sentence}` : sentence;
     if (spec) errors[spec.name] ??= text;
-    else other.push(`${path.join('.')}: ${issue.message}`);
+    else other.push(`${path.join('.')}: ${sentence}`);
   }
   return { errors, other };
 }

@@ -1,8 +1,8 @@
 /**
- * A config schema complaint as a sentence a person understands beside the
- * field it is about ("Must be at most 65535"), instead of the schema
- * library's wording ("Too big: expected number to be <=65535"). Our own
- * refinements already speak plainly and pass through.
+ * A config schema complaint as a sentence a person understands ("Must be at
+ * most 65535"), instead of the schema library's wording ("Too big: expected
+ * number to be <=65535"): beside the field on the page, after the key name in
+ * `config check`. Our own refinements already speak plainly and pass through.
  */
 import type { z } from 'zod';
 
