@@ -6,6 +6,8 @@ export interface FailedRecipient {
   address: string;
   /** The reason as recorded, usually the remote server's exact reply and its host */
   error: string;
+  /** The RFC 3463 status failure-policy.ts gave the bounce; absent in records written before it was stored */
+  dsnStatus?: string;
 }
 
 /** failed: final, the message won't be retried; delayed: a warning while it still is */
@@ -28,7 +30,7 @@ const STATUS = /\b([245])\.(\d{1,3})\.(\d{1,3})\b/;
 const REPLY = /^(\d{3})\s/;
 const REMOTE = /\(([^\s(),]+?):\d+(?:,|\))/;
 
-/** The enhanced status of a failure: from the reply, else from its code, else "5.0.0"; delays are 4.x.x */
+/** The enhanced status of a failure read from its text (a delay, or a record without `dsnStatus`): from the reply, else from its code, else "5.0.0"; delays are 4.x.x */
 export function failureStatus(error: string, action: DsnAction = 'failed'): string {
   if (action === 'delayed') return STATUS.exec(error)?.[1] === '4' ? (STATUS.exec(error)?.[0] ?? '4.0.0') : '4.0.0';
   const enhanced = STATUS.exec(error);
@@ -51,7 +53,7 @@ export function buildDsn(input: DsnInput): string {
     .map((f) => {
       const remote = REMOTE.exec(f.error)?.[1];
       const reply = REPLY.test(f.error) ? `Diagnostic-Code: smtp; ${oneLine(f.error)}\r\n` : `Diagnostic-Code: x-edge-relay; ${oneLine(f.error)}\r\n`;
-      return `Final-Recipient: rfc822; ${oneLine(f.address)}\r\nAction: ${input.action}\r\nStatus: ${failureStatus(f.error, input.action)}\r\n${remote ? `Remote-MTA: dns; ${remote}\r\n` : ''}${reply}`;
+      return `Final-Recipient: rfc822; ${oneLine(f.address)}\r\nAction: ${input.action}\r\nStatus: ${(input.action === 'failed' && f.dsnStatus) || failureStatus(f.error, input.action)}\r\n${remote ? `Remote-MTA: dns; ${remote}\r\n` : ''}${reply}`;
     })
     .join('\r\n');
   return [

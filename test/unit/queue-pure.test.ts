@@ -37,7 +37,7 @@ test('each recipient gets its own outcome; deferred ones wait on the schedule', 
   const now = new Date('2026-11-26T10:01:00.000Z');
   const result = applyOutcomes(arrival, initialState(arrival), [
     { address: 'a@example.com', outcome: { status: 'delivered', detail: '250 ok' } },
-    { address: 'b@example.com', outcome: { status: 'deferred', error: '451 4.3.0 busy (mx:25)' } },
+    { address: 'b@example.com', outcome: { status: 'deferred', reason: '451 4.3.0 busy (mx:25)' } },
     { address: 'c@relay.test', outcome: { status: 'local', detail: 'mailbox c' } },
   ], now, policy);
   assert.equal(result.finished, false);
@@ -53,7 +53,7 @@ test('each recipient gets its own outcome; deferred ones wait on the schedule', 
 
 test('a deferral past maxAge becomes a bounce that says why', () => {
   const later = new Date(Date.parse(arrival.receivedAt) + policy.maxAgeMs + 1);
-  const result = applyOutcomes(arrival, initialState(arrival), arrival.to.map((address) => ({ address, outcome: { status: 'deferred' as const, error: 'ECONNREFUSED (up:587)' } })), later, policy);
+  const result = applyOutcomes(arrival, initialState(arrival), arrival.to.map((address) => ({ address, outcome: { status: 'deferred' as const, reason: 'ECONNREFUSED (up:587)' } })), later, policy);
   assert.equal(result.finished, true);
   assert.equal(result.bounced.length, 3);
   assert.match(result.bounced[0]?.lastError ?? '', /^Gave up after 24h in the queue; last error: ECONNREFUSED/);
