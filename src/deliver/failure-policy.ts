@@ -67,7 +67,7 @@ const THROTTLE_SIGNS: readonly RegExp[] = [
   /^452[ -]4\.5\.3\b/,
 ];
 
-export const isThrottling = (reply: string): boolean => THROTTLE_SIGNS.some((sign) => sign.test(reply));
+const isThrottling = (reply: string): boolean => THROTTLE_SIGNS.some((sign) => sign.test(reply));
 
 /** "550 5.1.1 No such user" from the server, or a readable description of what went wrong */
 export function describeFailure(failure: SmtpFailure, where: string): string {
