@@ -102,7 +102,7 @@ export class Deliverer {
           return allRecipients(job.recipients, fromUnroutable(destination.cause, destination.reason));
       }
     } catch (err) {
-      this.options.log.error({ queueId: job.queueId, err: errorMessage(err) }, 'Delivery failed on this box; will retry');
+      this.options.log.error({ queueId: job.queueId, err: errorMessage(err) }, 'Delivery failed on this box');
       return allRecipients(job.recipients, fromException(err, 'on this box'));
     }
   }

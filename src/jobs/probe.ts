@@ -5,9 +5,10 @@
  * it can run often.
  */
 import type { Config } from '../config/schema.js';
-import type { Deliverer } from '../deliver/deliverer.js';
+import type { Deliverer, Greeting } from '../deliver/deliverer.js';
 
-export type ProbeResult = { ok: true; text: string } | { ok: false; text: string } | { ok: null; text: string };
+/** ok: null when there is no single upstream to probe */
+export type ProbeResult = Greeting | { ok: null; text: string };
 
 const PROBE_TIMEOUT_MS = 15_000;
 
