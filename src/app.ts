@@ -9,6 +9,8 @@ import type { ConfigStore } from './config/store.js';
 import { wideNetworks, wideNetworksWarning } from './config/networks.js';
 import { clockProblem } from './util/clock.js';
 import { Deliverer } from './deliver/deliverer.js';
+import { DkimSigner } from './deliver/dkim.js';
+import { SmtpPool } from './deliver/smtp-pool.js';
 import { DeviceInventory } from './devices/inventory.js';
 import { MxDelivery } from './deliver/mx.js';
 import { Intake } from './intake/server.js';
@@ -58,7 +60,11 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
   const oauth = await OAuthClient.open({ config, dataDir, log });
   // Opened before the deliverer: an admin-given device name can be the rewritten From's display name
   const devices = await DeviceInventory.open(dataDir, log);
-  const deliverer = new Deliverer({ config, mailboxes, mx: new MxDelivery({ config, log }), log, oauth, deviceName: (address) => devices.name(address) });
+  const dkim = new DkimSigner(dataDir);
+  // One pool for the smarthost and MX hosts: connections are shared only between identical settings
+  const pool = new SmtpPool();
+  const mx = new MxDelivery({ config, log, pool });
+  const deliverer = new Deliverer({ config, mailboxes, mx, log, tokens: oauth, dkim, pool, deviceName: (address) => devices.name(address) });
   const runner = new QueueRunner({ spool, deliverer, bouncer, config, log });
   const queue = new QueueAdmin(spool, () => void runner.rescan());
   store.onChange(() => runner.retryAllNow());
@@ -72,7 +78,7 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
   const intake = new Intake({ config, spool, log, mailboxes });
   const smtp = await intake.start();
   const pop3 = await startPop3({ config, mailboxes, log, dataDir });
-  const admin = await startAdmin({ store, log, intake, spool, mailboxes, mailboxLocks: pop3.locks, pop3Events: pop3.events, runner, queue, oauth, dkim: deliverer.dkim, devices });
+  const admin = await startAdmin({ store, log, intake, spool, mailboxes, mailboxLocks: pop3.locks, pop3Events: pop3.events, runner, queue, oauth, dkim, deliverer, devices });
   const listening = {
     smtp: hostPort(smtp),
     ...(intake.tlsAddress && { smtps: hostPort(intake.tlsAddress) }),

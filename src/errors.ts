@@ -1,9 +1,15 @@
 /**
  * Errors as values that know how they surface on the wire. An SMTP hook rejects
- * with `responseCode`; the queue classifies by `kind`; the CLI exits with `exitCode`.
+ * with `responseCode`; the CLI exits by `kind`. Where one reaches a delivery,
+ * deliver/failure-policy.ts turns it into the recipient's outcome.
  */
 
-export type ErrorKind = 'temporary' | 'permanent' | 'config' | 'usage';
+/**
+ * temporary / permanent: for a client of this box (a device, a delivery), try
+ * again or not. not-found: the request names a message or mailbox that is
+ * not there (the page answers 400). config / usage: the CLI exits 2.
+ */
+export type ErrorKind = 'temporary' | 'permanent' | 'not-found' | 'config' | 'usage';
 
 export interface RelayErrorOptions {
   kind: ErrorKind;
@@ -55,6 +61,22 @@ export class UsageError extends RelayError {
 
 export const smtpReject = (smtpCode: number, enhanced: string, message: string): RelayError =>
   new RelayError(message, { kind: smtpCode >= 500 ? 'permanent' : 'temporary', smtpCode, enhanced });
+
+/**
+ * A file-system failure while storing mail (the spool, a mailbox), as the
+ * reply a client sees: a full disk or an exhausted quota is 452 4.3.1 (mail
+ * system full, RFC 3463), anything else 451 4.3.0. `storing` says what we
+ * were doing, e.g. "queueing".
+ */
+export function storageFailure(err: unknown, storing: string): RelayError {
+  if (err instanceof RelayError) return err;
+  const code = errnoCode(err);
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    const why = code === 'EDQUOT' ? 'disk quota exceeded' : 'disk full';
+    return new RelayError(`Insufficient system storage (${why}) while ${storing}, try again later`, { kind: 'temporary', smtpCode: 452, enhanced: '4.3.1', cause: err });
+  }
+  return new RelayError(`Local error while ${storing}: ${code ?? errorMessage(err)}`, { kind: 'temporary', smtpCode: 451, enhanced: '4.3.0', cause: err });
+}
 
 /** Node's errno code of a system error, if it is one */
 export function errnoCode(err: unknown): string | undefined {

@@ -69,7 +69,7 @@ export function upstreamSignal(report: AttemptReport, config: Config): { ok: boo
   const relayed = report.outcomes.filter(({ address }) => RELAYED.has(route(address, config).kind));
   const last = relayed.at(-1)?.outcome;
   if (!last || last.status === 'bounced' || last.status === 'local') return undefined;
-  return last.status === 'delivered' ? { ok: true, text: last.detail } : { ok: false, text: last.error };
+  return last.status === 'delivered' ? { ok: true, text: last.detail } : { ok: false, text: last.reason };
 }
 
 const RELAYED: ReadonlySet<string> = new Set(['smarthost', 'mx', 'host']);

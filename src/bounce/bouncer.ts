@@ -48,7 +48,7 @@ export class Bouncer {
       queueId: arrival.id,
       arrivalDate: arrival.receivedAt,
       originalSender: arrival.from,
-      failed: failed.map((f) => ({ address: f.address, error: f.lastError ?? 'Unknown error' })),
+      failed: failed.map((f) => ({ address: f.address, error: f.lastError ?? 'Unknown error', dsnStatus: f.dsnStatus })),
       originalHeaders: await this.originalHeaders(entry),
       to: to[0] ?? arrival.from,
       date: new Date(),

@@ -1,11 +1,14 @@
 /** Delivery status notifications, RFC 3464 (pure) */
 import { randomBytes } from 'node:crypto';
+import { dsnStatusOf } from '../deliver/failure-policy.js';
 import { rfc5322Date } from '../intake/received.js';
 
 export interface FailedRecipient {
   address: string;
   /** The reason as recorded, usually the remote server's exact reply and its host */
   error: string;
+  /** The RFC 3463 status failure-policy.ts gave the bounce; absent in records written before it was stored */
+  dsnStatus?: string;
 }
 
 /** failed: final, the message won't be retried; delayed: a warning while it still is */
@@ -28,13 +31,21 @@ const STATUS = /\b([245])\.(\d{1,3})\.(\d{1,3})\b/;
 const REPLY = /^(\d{3})\s/;
 const REMOTE = /\(([^\s(),]+?):\d+(?:,|\))/;
 
-/** The enhanced status of a failure: from the reply, else from its code, else "5.0.0"; delays are 4.x.x */
-export function failureStatus(error: string, action: DsnAction = 'failed'): string {
-  if (action === 'delayed') return STATUS.exec(error)?.[1] === '4' ? (STATUS.exec(error)?.[0] ?? '4.0.0') : '4.0.0';
-  const enhanced = STATUS.exec(error);
-  if (enhanced && enhanced[1] === '5') return `${enhanced[1]}.${enhanced[2]}.${enhanced[3]}`;
-  if (/^Gave up after/.test(error)) return '4.4.7';
-  return REPLY.test(error) ? '5.0.0' : '5.4.0';
+/**
+ * The status of a recipient in the report. A bounce carries the one
+ * deliver/failure-policy.ts gave it; a delay, or a record saved before
+ * statuses were stored, has only its text: the reply's enhanced status,
+ * else "4.0.0" for a delay, "4.4.7" for an expiry, "5.0.0" for another reply
+ * and "5.4.0" for a failure without one.
+ */
+export function reportStatus(recipient: Pick<FailedRecipient, 'error' | 'dsnStatus'>, action: DsnAction = 'failed'): string {
+  const { error } = recipient;
+  if (action === 'delayed') {
+    const status = STATUS.exec(error);
+    return status?.[1] === '4' ? status[0] : '4.0.0';
+  }
+  if (recipient.dsnStatus) return recipient.dsnStatus;
+  return dsnStatusOf(error, /^Gave up after/.test(error) ? '4.4.7' : REPLY.test(error) ? '5.0.0' : '5.4.0');
 }
 
 const TEXT: Record<DsnAction, { subject: string; body: string }> = {
@@ -51,7 +62,7 @@ export function buildDsn(input: DsnInput): string {
     .map((f) => {
       const remote = REMOTE.exec(f.error)?.[1];
       const reply = REPLY.test(f.error) ? `Diagnostic-Code: smtp; ${oneLine(f.error)}\r\n` : `Diagnostic-Code: x-edge-relay; ${oneLine(f.error)}\r\n`;
-      return `Final-Recipient: rfc822; ${oneLine(f.address)}\r\nAction: ${input.action}\r\nStatus: ${failureStatus(f.error, input.action)}\r\n${remote ? `Remote-MTA: dns; ${remote}\r\n` : ''}${reply}`;
+      return `Final-Recipient: rfc822; ${oneLine(f.address)}\r\nAction: ${input.action}\r\nStatus: ${reportStatus(f, input.action)}\r\n${remote ? `Remote-MTA: dns; ${remote}\r\n` : ''}${reply}`;
     })
     .join('\r\n');
   return [

@@ -3,23 +3,23 @@
  * local mailbox, to the smarthost, to the domain's MX hosts, or to the host
  * a per-domain override names.
  */
-import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Config } from '../config/schema.js';
-import { RelayError, errorMessage } from '../errors.js';
+import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MailboxStore } from '../mailbox/store.js';
+import type { AccessTokenSource } from '../oauth/client.js';
 import type { Destination, HostDestination, MxDestination } from '../route/router.js';
 import type { ClientInfo } from '../spool/records.js';
 import { parseDuration } from '../util/duration.js';
+import type { DkimSigner } from './dkim.js';
+import { fromException, fromUnroutable } from './failure-policy.js';
 import type { MxDelivery } from './mx.js';
-import { allRecipients, type Outcome, type RecipientOutcome } from './outcome.js';
-import { DkimSigner } from './dkim.js';
 import { outboundParts } from './outbound.js';
-import { OAuthClient, type AccessTokenSource } from '../oauth/client.js';
+import { allRecipients, type RecipientOutcome } from './outcome.js';
 import type { SmtpAuth } from './smtp-auth.js';
-import { sendOne, type SmtpTarget } from './smtp-client.js';
-import { SmtpPool } from './smtp-pool.js';
+import { greet, sendOne, type SmtpTarget } from './smtp-client.js';
+import type { SmtpPool } from './smtp-pool.js';
 
 export interface DeliveryJob {
   queueId: string;
@@ -35,33 +35,32 @@ export interface DeliveryJob {
 
 type RelayDestination = Extract<Destination, { kind: 'smarthost' }> | MxDestination | HostDestination;
 
+/** Everything comes from the composition root (app.ts): the page shares the DKIM signer and the OAuth2 client */
 export interface DelivererOptions {
   config: () => Config;
   mailboxes: MailboxStore;
   mx: MxDelivery;
   log: Logger;
   /** The admin-given name of a device by its address (the device inventory), for the rewritten From's display name */
-  deviceName?: (address: string) => string | undefined;
-  /** The DKIM signer (shared with the page, which shows its DNS record); made here when not given */
-  dkim?: DkimSigner;
-  /** The process's one OAuth2 client (shared with the web page); made here on first use when not given */
-  oauth?: OAuthClient;
-  /** Connections to the smarthost kept open between messages; made here when not given */
-  pool?: SmtpPool;
+  deviceName: (address: string) => string | undefined;
+  dkim: DkimSigner;
+  /** The process's one OAuth2 client, for `smarthost.auth` "oauth2" */
+  tokens: AccessTokenSource;
+  /** Connections kept open between messages, shared with MX delivery */
+  pool: SmtpPool;
 }
 
-/** Password or OAuth2 per `smarthost.auth`; without a token source OAuth2 fails with a clear reason */
-function smarthostAuth(config: Config, tokens: AccessTokenSource | undefined): SmtpAuth | undefined {
+/** What the upstream probe found: it answered EHLO (with the TLS the settings ask for), or why not */
+export type Greeting = { ok: true; text: string } | { ok: false; text: string };
+
+/** Password or OAuth2 per `smarthost.auth` */
+function smarthostAuth(config: Config, tokens: AccessTokenSource): SmtpAuth | undefined {
   const { smarthost } = config.delivery;
-  if (smarthost.auth === 'oauth2') return { method: 'oauth2', user: smarthost.user, tokens: tokens ?? NO_TOKENS };
+  if (smarthost.auth === 'oauth2') return { method: 'oauth2', user: smarthost.user, tokens };
   return smarthost.user ? { method: 'password', user: smarthost.user, pass: smarthost.password } : undefined;
 }
 
-const NO_TOKENS: AccessTokenSource = {
-  accessToken: () => Promise.reject(new RelayError('OAuth2 tokens are not available here (no token source passed to smarthostTarget)', { kind: 'temporary' })),
-};
-
-export function smarthostTarget(config: Config, tokens?: AccessTokenSource): SmtpTarget {
+function smarthostTarget(config: Config, tokens: AccessTokenSource): SmtpTarget {
   const { smarthost, tls } = config.delivery;
   return {
     host: smarthost.host,
@@ -75,42 +74,48 @@ export function smarthostTarget(config: Config, tokens?: AccessTokenSource): Smt
   };
 }
 
+/**
+ * The one way mail leaves: the queue, the page's test mail and the upstream
+ * probe all come through here, so they see the same rewriting, signing, TLS
+ * and login. Never throws: whatever goes wrong becomes each recipient's
+ * outcome (failure-policy.ts), so it counts as an attempt.
+ */
 export class Deliverer {
-  private oauth: Promise<OAuthClient> | undefined;
-  private readonly pool: SmtpPool;
-  /** For the page: the DNS record to publish is `dkim.record(domain, selector)` */
-  readonly dkim: DkimSigner;
-
-  constructor(private readonly options: DelivererOptions) {
-    if (options.oauth) this.oauth = Promise.resolve(options.oauth);
-    this.dkim = options.dkim ?? new DkimSigner(path.resolve(options.config().dataDir));
-    this.pool = options.pool ?? new SmtpPool();
-  }
+  constructor(private readonly options: DelivererOptions) {}
 
   /** Closes the connections kept open for reuse (at shutdown) */
   close(): void {
-    this.pool.close();
-    this.options.mx.close();
-  }
-
-  /** The OAuth2 client, for the page's status and sign-in */
-  oauthClient(): Promise<OAuthClient> {
-    const { config, log } = this.options;
-    this.oauth ??= OAuthClient.open({ config, dataDir: path.resolve(config().dataDir), log });
-    return this.oauth;
+    this.options.pool.close();
   }
 
   async deliver(job: DeliveryJob): Promise<RecipientOutcome[]> {
     const { destination } = job;
-    switch (destination.kind) {
-      case 'local':
-        return this.deliverLocal(job, destination.mailbox);
-      case 'smarthost':
-      case 'mx':
-      case 'host':
-        return this.relay(job, destination);
-      case 'unroutable':
-        return allRecipients(job.recipients, destination.permanent ? { status: 'bounced', error: destination.reason } : { status: 'deferred', error: destination.reason });
+    try {
+      switch (destination.kind) {
+        case 'local':
+          return await this.deliverLocal(job, destination.mailbox);
+        case 'smarthost':
+        case 'mx':
+        case 'host':
+          return await this.relay(job, destination);
+        case 'unroutable':
+          return allRecipients(job.recipients, fromUnroutable(destination.cause, destination.reason));
+      }
+    } catch (err) {
+      this.options.log.error({ queueId: job.queueId, err: errorMessage(err) }, 'Delivery failed on this box');
+      return allRecipients(job.recipients, fromException(err, 'on this box'));
+    }
+  }
+
+  /** The smarthost's greeting, EHLO and TLS as a delivery would see them; no login and no message */
+  async probeSmarthost(timeoutMs: number): Promise<Greeting> {
+    const target = { ...smarthostTarget(this.options.config(), this.options.tokens), timeoutMs };
+    const where = `${target.host}:${target.port}`;
+    try {
+      const { secure } = await greet(target);
+      return { ok: true, text: `${where} answered EHLO${secure ? ' over TLS' : ''}` };
+    } catch (err) {
+      return { ok: false, text: `${where}: ${errorMessage(err)}` };
     }
   }
 
@@ -120,17 +125,18 @@ export class Deliverer {
    * opened) is that part's outcome: the parts already sent keep theirs.
    */
   private async relay(job: DeliveryJob, destination: RelayDestination): Promise<RecipientOutcome[]> {
-    const config = this.options.config();
-    const context = { client: job.client, deviceName: job.client && this.options.deviceName?.(job.client.address) };
+    const { config: currentConfig, deviceName, dkim, log, mx, pool, tokens } = this.options;
+    const config = currentConfig();
+    const context = { client: job.client, deviceName: job.client && deviceName(job.client.address) };
     const outcomes: RecipientOutcome[] = [];
     for (const part of outboundParts(job, config, context)) {
-      if (part.plan.envelopeFrom || part.plan.headerFrom) this.options.log.info({ queueId: job.queueId, envelopeFrom: part.envelope.from, headerFrom: part.plan.headerFrom || undefined }, 'Sender aligned');
+      if (part.plan.envelopeFrom || part.plan.headerFrom) log.info({ queueId: job.queueId, envelopeFrom: part.envelope.from, headerFrom: part.plan.headerFrom || undefined }, 'Sender aligned');
       const envelope = { ...part.envelope, size: job.size };
       try {
-        const openBody = this.dkim.wrap(config, part.openBody);
-        outcomes.push(...(destination.kind === 'smarthost' ? await sendOne(smarthostTarget(config, await this.oauthClient()), envelope, openBody, this.pool) : await this.options.mx.deliver(destination, envelope, openBody)));
+        const openBody = dkim.wrap(config, part.openBody);
+        outcomes.push(...(destination.kind === 'smarthost' ? await sendOne(smarthostTarget(config, tokens), envelope, openBody, pool) : await mx.deliver(destination, envelope, openBody)));
       } catch (err) {
-        outcomes.push(...allRecipients(envelope.to, localFailure(err, 'on this box, before sending')));
+        outcomes.push(...allRecipients(envelope.to, fromException(err, 'on this box, before sending')));
       }
     }
     return outcomes;
@@ -141,13 +147,7 @@ export class Deliverer {
       const stored = await this.options.mailboxes.deliver(mailbox, await job.openBody(), job.queueId);
       return allRecipients(job.recipients, { status: 'local', detail: `mailbox ${mailbox} (${stored.uid})` });
     } catch (err) {
-      return allRecipients(job.recipients, localFailure(err, 'local delivery'));
+      return allRecipients(job.recipients, fromException(err, 'local delivery'));
     }
   }
-}
-
-/** A failure on our side: retried (and expired at maxAge like any deferral) unless it says it is permanent */
-function localFailure(err: unknown, where: string): Outcome {
-  const error = `${errorMessage(err)} (${where})`;
-  return err instanceof RelayError && err.kind === 'permanent' ? { status: 'bounced', error } : { status: 'deferred', error };
 }

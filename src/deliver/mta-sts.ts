@@ -14,7 +14,7 @@ import type { Logger } from '../log.js';
 import type { Dns } from './dns.js';
 import { StsCache } from './mta-sts-cache.js';
 import { parseStsPolicy, parseStsRecord, type StsPolicy } from './mta-sts-policy.js';
-import { trustStore } from './smtp-client.js';
+import { trustStore } from '../tls/trust.js';
 
 const POLICY_PATH = '/.well-known/mta-sts.txt';
 /** Section 3.3: policies are small; anything larger is not one */

@@ -14,22 +14,23 @@ import { Dns } from './dns.js';
 import { lookupExchanges, resolveHosts, type MxHost, type MxName } from './mx-resolve.js';
 import { MtaSts } from './mta-sts.js';
 import { policyAllows, type StsPolicy } from './mta-sts-policy.js';
-import { allRecipients, type Outcome, type RecipientOutcome } from './outcome.js';
+import { deferred, fromHostFailures, settingProblem } from './failure-policy.js';
+import { allRecipients, type Failure, type RecipientOutcome } from './outcome.js';
 import { attemptDelivery, type Attempt, type Envelope, type SmtpTarget } from './smtp-client.js';
-import { SmtpPool } from './smtp-pool.js';
-import { stricter, tlsSettings, type TlsPolicy } from './tls-policy.js';
+import type { SmtpPool } from './smtp-pool.js';
+import { stricter, tlsSettings, type TlsPolicy } from '../tls/policy.js';
 
 export interface MxDeliveryOptions {
   config: () => Config;
   log: Logger;
-  /** Connections kept open between messages; made here when not given */
-  pool?: SmtpPool;
+  /** Connections kept open between messages (shared with the smarthost's; the composition root owns it) */
+  pool: SmtpPool;
 }
 
 /** Postfix tries 5 addresses per delivery (smtp_mx_address_limit); a few more costs little */
 const MAX_ADDRESSES = 10;
 
-type Plan = { kind: 'ready'; hosts: MxHost[]; port: number; tls: TlsPolicy; sts: StsPolicy | null } | { kind: 'failed'; outcome: Outcome };
+type Plan = { kind: 'ready'; hosts: MxHost[]; port: number; tls: TlsPolicy; sts: StsPolicy | null } | { kind: 'failed'; failure: Failure };
 
 export class MxDelivery {
   private readonly dns: Dns;
@@ -39,42 +40,38 @@ export class MxDelivery {
   constructor(private readonly options: MxDeliveryOptions) {
     this.dns = new Dns(options.config);
     this.mtaSts = new MtaSts({ config: options.config, dns: this.dns, log: options.log });
-    this.pool = options.pool ?? new SmtpPool();
-  }
-
-  /** Closes the idle connections (at shutdown) */
-  close(): void {
-    this.pool.close();
+    this.pool = options.pool;
   }
 
   async deliver(destination: MxDestination | HostDestination, envelope: Envelope, openBody: () => Promise<Readable>): Promise<RecipientOutcome[]> {
     const plan = destination.kind === 'mx' ? await this.planMx(destination) : await this.planHost(destination);
-    if (plan.kind === 'failed') return allRecipients(envelope.to, plan.outcome);
+    if (plan.kind === 'failed') return allRecipients(envelope.to, plan.failure);
     return this.tryHosts(plan, envelope, openBody);
   }
 
   private async planMx(destination: MxDestination): Promise<Plan> {
     const { domain } = destination;
     const exchanges = await lookupExchanges(this.dns, domain);
-    if (exchanges.kind !== 'found') return failed(exchanges.kind, exchanges.error);
+    if (exchanges.kind !== 'found') return exchanges;
     const sts = await this.mtaSts.policyFor(domain);
     const allowed = this.applySts(domain, exchanges.hosts, sts);
     if (!allowed.length) {
       const names = exchanges.hosts.map((h) => h.name).join(', ');
-      return failed('temporary', `MTA-STS policy of "${domain}" allows none of its MX hosts (${names}); policy mx: ${sts?.mx.join(', ')}`);
+      // A TLS policy refusal: the domain may fix its policy or its MX records
+      return { kind: 'failed', failure: deferred(`MTA-STS policy of "${domain}" allows none of its MX hosts (${names}); policy mx: ${sts?.mx.join(', ')}`) };
     }
     return this.ready(allowed, this.options.config().delivery.mx.port, sts?.mode === 'enforce' ? stricter(destination.tls, 'verify') : destination.tls, sts);
   }
 
   private async planHost(destination: HostDestination): Promise<Plan> {
     const plan = await this.ready([{ name: destination.host.toLowerCase(), preference: 0 }], destination.port, destination.tls, null);
-    // A host the admin named that has no address is a setting to fix, not a reason to throw mail away
-    return plan.kind === 'failed' && plan.outcome.status === 'bounced' ? failed('temporary', `${plan.outcome.error} (delivery.domains host)`) : plan;
+    // A host the admin named that has no address is a setting to fix, however final DNS sounds
+    return plan.kind === 'failed' && plan.failure.status === 'bounced' ? { kind: 'failed', failure: settingProblem(plan.failure, 'delivery.domains host') } : plan;
   }
 
   private async ready(names: MxName[], port: number, tls: TlsPolicy, sts: StsPolicy | null): Promise<Plan> {
     const resolved = await resolveHosts(this.dns, names);
-    if (resolved.kind !== 'found') return failed(resolved.kind, resolved.error);
+    if (resolved.kind !== 'found') return resolved;
     return { kind: 'ready', hosts: resolved.hosts, port, tls, sts };
   }
 
@@ -91,7 +88,7 @@ export class MxDelivery {
 
   private async tryHosts(plan: Extract<Plan, { kind: 'ready' }>, envelope: Envelope, openBody: () => Promise<Readable>): Promise<RecipientOutcome[]> {
     const candidates = plan.hosts.flatMap((host) => host.addresses.map((address) => ({ name: host.name, address }))).slice(0, MAX_ADDRESSES);
-    const failures: Outcome[] = [];
+    const failures: Failure[] = [];
     for (const { name, address } of candidates) {
       const target = this.target(name, address, plan.port, plan.tls);
       const attempt = await this.attempt(target, plan.sts, envelope, openBody);
@@ -99,10 +96,10 @@ export class MxDelivery {
         this.options.log.info({ mx: name, address, port: plan.port, tls: plan.tls }, 'MX host answered');
         return attempt.outcomes;
       }
-      this.options.log.info({ mx: name, address, port: plan.port, error: errorOf(attempt.outcome) }, 'MX host unreachable; trying the next one');
+      this.options.log.info({ mx: name, address, port: plan.port, error: attempt.outcome.reason }, 'MX host unreachable; trying the next one');
       failures.push(attempt.outcome);
     }
-    return allRecipients(envelope.to, combine(failures));
+    return allRecipients(envelope.to, fromHostFailures(failures));
   }
 
   /**
@@ -114,7 +111,7 @@ export class MxDelivery {
     if (sts?.mode !== 'testing' || target.verify) return this.attemptMay(target, envelope, openBody);
     const strict = await attemptDelivery({ ...target, ...tlsSettings('verify') }, envelope, openBody, this.pool);
     if (strict.kind === 'answered' || !strict.tlsFailed) return strict;
-    this.options.log.warn({ mx: target.servername, error: errorOf(strict.outcome) }, 'MTA-STS (testing mode): TLS check failed; delivering anyway');
+    this.options.log.warn({ mx: target.servername, error: strict.outcome.reason }, 'MTA-STS (testing mode): TLS check failed; delivering anyway');
     return this.attemptMay(target, envelope, openBody);
   }
 
@@ -127,7 +124,7 @@ export class MxDelivery {
   private async attemptMay(target: SmtpTarget, envelope: Envelope, openBody: () => Promise<Readable>): Promise<Attempt> {
     const attempt = await attemptDelivery(target, envelope, openBody, this.pool);
     if (target.security !== 'opportunistic' || attempt.kind === 'answered' || !attempt.tlsFailed) return attempt;
-    this.options.log.warn({ mx: target.servername, address: target.host, error: errorOf(attempt.outcome) }, 'STARTTLS failed under TLS policy "may"; retrying this host without TLS');
+    this.options.log.warn({ mx: target.servername, address: target.host, error: attempt.outcome.reason }, 'STARTTLS failed under TLS policy "may"; retrying this host without TLS');
     return attemptDelivery({ ...target, ...tlsSettings('none') }, envelope, openBody, this.pool);
   }
 
@@ -144,14 +141,4 @@ export class MxDelivery {
       timeoutMs: parseDuration(config.delivery.timeout) ?? 120_000,
     };
   }
-}
-
-const failed = (kind: 'permanent' | 'temporary', error: string): Plan => ({ kind: 'failed', outcome: kind === 'permanent' ? { status: 'bounced', error } : { status: 'deferred', error } });
-
-const errorOf = (outcome: Outcome): string => (outcome.status === 'deferred' || outcome.status === 'bounced' ? outcome.error : outcome.detail);
-
-/** Every host failed before a transaction: retry if any failure was temporary, bounce only when all were permanent */
-function combine(failures: Outcome[]): Outcome {
-  const error = failures.map(errorOf).join('; ') || 'No MX host addresses to try';
-  return failures.length && failures.every((f) => f.status === 'bounced') ? { status: 'bounced', error } : { status: 'deferred', error };
 }

@@ -6,14 +6,15 @@
  * is sent on a connection without TLS: the settings refuse that combination,
  * and this is the last line should any path ever get past them.
  */
-import type SMTPConnection from 'nodemailer/lib/smtp-connection';
+// nodemailer's client side of a session with the upstream (not smtp-server's, which intake uses for devices)
+import type UpstreamConnection from 'nodemailer/lib/smtp-connection';
 import type { AccessTokenSource } from '../oauth/client.js';
 
 export type SmtpAuth = { method: 'password'; user: string; pass: string } | { method: 'oauth2'; user: string; tokens: AccessTokenSource };
 
-type Credentials = Parameters<SMTPConnection['login']>[0];
+type Credentials = Parameters<UpstreamConnection['login']>[0];
 
-function attempt(connection: SMTPConnection, credentials: Credentials): Promise<void> {
+function attempt(connection: UpstreamConnection, credentials: Credentials): Promise<void> {
   return new Promise<void>((resolve, reject) => connection.login(credentials, (err) => (err ? reject(err) : resolve())));
 }
 
@@ -35,7 +36,7 @@ function tokenProvider(auth: Extract<SmtpAuth, { method: 'oauth2' }>, first: str
   };
 }
 
-async function loginOAuth2(connection: SMTPConnection, auth: Extract<SmtpAuth, { method: 'oauth2' }>): Promise<void> {
+async function loginOAuth2(connection: UpstreamConnection, auth: Extract<SmtpAuth, { method: 'oauth2' }>): Promise<void> {
   const forced = { value: false };
   const token = await auth.tokens.accessToken({ force: false });
   try {
@@ -51,7 +52,7 @@ async function loginOAuth2(connection: SMTPConnection, auth: Extract<SmtpAuth, {
 /** An ordinary authentication failure (deferred, never bounced) that says which setting to change */
 const settingProblem = (message: string): Promise<never> => Promise.reject(Object.assign(new Error(message), { code: 'EAUTH' }));
 
-export function login(connection: SMTPConnection, auth: SmtpAuth): Promise<void> {
+export function login(connection: UpstreamConnection, auth: SmtpAuth): Promise<void> {
   if (!connection.secure) return settingProblem('Not sending the user name and password over a connection without TLS: set delivery.smarthost.security to "starttls" or "tls"');
   if (auth.method === 'password' && auth.pass === '') return settingProblem(`No password is stored for the user "${auth.user}" (it is removed when the smarthost changes): enter it in the settings (delivery.smarthost.password)`);
   return auth.method === 'password' ? attempt(connection, { user: auth.user, pass: auth.pass }) : loginOAuth2(connection, auth);

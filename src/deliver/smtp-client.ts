@@ -6,18 +6,17 @@
  * before the transaction began (connect, greeting, EHLO, TLS) is told apart,
  * so MX delivery can move on to the next host.
  */
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import tls from 'node:tls';
 import type { Readable } from 'node:stream';
-import SMTPConnection from 'nodemailer/lib/smtp-connection';
-import { allRecipients, type Outcome, type RecipientOutcome } from './outcome.js';
-import { classifyFailure, type SmtpFailure } from './classify.js';
-import { login, type SmtpAuth } from './smtp-auth.js';
+// nodemailer's client side of a session with the upstream (not smtp-server's, which intake uses for devices)
+import UpstreamConnection from 'nodemailer/lib/smtp-connection';
+import type { TlsMode } from '../tls/policy.js';
+import { trustStore } from '../tls/trust.js';
 import { formatDuration } from '../util/duration.js';
-import { closeConnection, SmtpPool, type Lease } from './smtp-pool.js';
-
-export type TlsMode = 'starttls' | 'tls' | 'none' | 'opportunistic';
+import { deferred, fromSmtpFailure, type SmtpFailure } from './failure-policy.js';
+import { allRecipients, type Failure, type RecipientOutcome } from './outcome.js';
+import { login, type SmtpAuth } from './smtp-auth.js';
+import { closeConnection, type Lease, type SmtpPool } from './smtp-pool.js';
 
 export interface SmtpTarget {
   host: string;
@@ -53,12 +52,7 @@ const MIN_BYTES_PER_SECOND = 8 * 1024;
 export const transactionDeadlineMs = (target: SmtpTarget, envelope: Envelope): number =>
   3 * target.timeoutMs + Math.ceil(((envelope.size ?? 0) / MIN_BYTES_PER_SECOND) * 1000);
 
-export function trustStore(caFile: string | undefined): string[] | undefined {
-  if (!caFile) return undefined;
-  return [...tls.rootCertificates, readFileSync(caFile, 'utf8')];
-}
-
-export function connectionOptions(target: SmtpTarget): ConstructorParameters<typeof SMTPConnection>[0] {
+function connectionOptions(target: SmtpTarget): ConstructorParameters<typeof UpstreamConnection>[0] {
   return {
     host: target.host,
     port: target.port,
@@ -88,11 +82,11 @@ export type Attempt =
   /** The server answered the transaction: each recipient has its outcome */
   | { kind: 'answered'; outcomes: RecipientOutcome[] }
   /** No transaction happened (refused, timeout, greeting, EHLO, TLS): another host may do better */
-  | { kind: 'unreachable'; outcome: Outcome; tlsFailed: boolean };
+  | { kind: 'unreachable'; outcome: Failure; tlsFailed: boolean };
 
 export const describeTarget = (target: SmtpTarget): string => `${target.servername ?? target.host}:${target.port}`;
 
-export function connect(connection: SMTPConnection): Promise<void> {
+function connect(connection: UpstreamConnection): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     connection.once('error', reject);
     connection.connect(() => {
@@ -102,9 +96,21 @@ export function connect(connection: SMTPConnection): Promise<void> {
   });
 }
 
+/** Connect, greeting, EHLO and TLS as `target` says, then QUIT (the upstream probe); secure when encrypted */
+export async function greet(target: SmtpTarget): Promise<{ secure: boolean }> {
+  const connection = new UpstreamConnection(connectionOptions(target));
+  connection.on('error', () => undefined);
+  try {
+    await connect(connection);
+    return { secure: connection.secure };
+  } finally {
+    closeConnection(connection);
+  }
+}
+
 /** A new connection: connected, TLS as the target says, logged in */
-async function open(target: SmtpTarget): Promise<SMTPConnection> {
-  const connection = new SMTPConnection(connectionOptions(target));
+async function open(target: SmtpTarget): Promise<UpstreamConnection> {
+  const connection = new UpstreamConnection(connectionOptions(target));
   connection.on('error', () => undefined);
   try {
     await connect(connection);
@@ -118,15 +124,12 @@ async function open(target: SmtpTarget): Promise<SMTPConnection> {
   }
 }
 
-/** A pool that never keeps a connection: one-off sends (the page's test mail) */
-const oneShot = (): SmtpPool => new SmtpPool({ maxMessages: 1, idleMs: 0 });
-
 /**
  * One transaction, over a pooled connection when `pool` has one for this
  * target. Only a transaction the server answered with success gives the
  * connection back; anything else closes it.
  */
-export async function attemptDelivery(target: SmtpTarget, envelope: Envelope, openBody: () => Promise<Readable>, pool: SmtpPool = oneShot()): Promise<Attempt> {
+export async function attemptDelivery(target: SmtpTarget, envelope: Envelope, openBody: () => Promise<Readable>, pool: SmtpPool): Promise<Attempt> {
   const where = describeTarget(target);
   const run: { phase: 'setup' | 'transaction'; lease?: Lease; timedOut: boolean } = { phase: 'setup', timedOut: false };
   const limit = transactionDeadlineMs(target, envelope);
@@ -135,7 +138,7 @@ export async function attemptDelivery(target: SmtpTarget, envelope: Envelope, op
     timer = setTimeout(() => {
       run.timedOut = true;
       if (run.lease) closeConnection(run.lease.connection);
-      const outcome: Outcome = { status: 'deferred', error: `ETIMEDOUT: no complete SMTP transaction within ${formatDuration(limit)} (${where})` };
+      const outcome = deferred(`ETIMEDOUT: no complete SMTP transaction within ${formatDuration(limit)} (${where})`);
       resolve(run.phase === 'setup' ? { kind: 'unreachable', outcome, tlsFailed: false } : { kind: 'answered', outcomes: allRecipients(envelope.to, outcome) });
     }, limit);
   });
@@ -144,12 +147,12 @@ export async function attemptDelivery(target: SmtpTarget, envelope: Envelope, op
       run.lease = await pool.acquire(target, () => open(target));
     } catch (err) {
       const failure = asFailure(err) as SmtpFailure & { tlsFailed?: boolean };
-      return { kind: 'unreachable', outcome: classifyFailure(failure, where), tlsFailed: failure.tlsFailed === true };
+      return { kind: 'unreachable', outcome: fromSmtpFailure(failure, where), tlsFailed: failure.tlsFailed === true };
     }
     const lease = run.lease;
     let healthy = false;
     try {
-      if (run.timedOut) return { kind: 'unreachable', outcome: { status: 'deferred', error: `ETIMEDOUT (${where})` }, tlsFailed: false };
+      if (run.timedOut) return { kind: 'unreachable', outcome: deferred(`ETIMEDOUT (${where})`), tlsFailed: false };
       run.phase = 'transaction';
       const outcomes = await transaction(lease.connection, envelope, openBody, where);
       healthy = outcomes.ok;
@@ -166,10 +169,10 @@ export async function attemptDelivery(target: SmtpTarget, envelope: Envelope, op
 }
 
 /** MAIL, RCPT, DATA on an open connection; ok when the server accepted the message */
-async function transaction(connection: SMTPConnection, envelope: Envelope, openBody: () => Promise<Readable>, where: string): Promise<{ ok: boolean; recipients: RecipientOutcome[] }> {
+async function transaction(connection: UpstreamConnection, envelope: Envelope, openBody: () => Promise<Readable>, where: string): Promise<{ ok: boolean; recipients: RecipientOutcome[] }> {
   const body = await openBody();
   try {
-    const info = await new Promise<SMTPConnection.SentMessageInfo>((resolve, reject) =>
+    const info = await new Promise<UpstreamConnection.SentMessageInfo>((resolve, reject) =>
       connection.send({ from: envelope.from, to: envelope.to }, body, (err, result) => (err ? reject(err) : resolve(result))),
     );
     return { ok: true, recipients: outcomesFromInfo(envelope, info, where) };
@@ -180,12 +183,12 @@ async function transaction(connection: SMTPConnection, envelope: Envelope, openB
 }
 
 /** One host, no fallback: the smarthost */
-export async function sendOne(target: SmtpTarget, envelope: Envelope, openBody: () => Promise<Readable>, pool?: SmtpPool): Promise<RecipientOutcome[]> {
+export async function sendOne(target: SmtpTarget, envelope: Envelope, openBody: () => Promise<Readable>, pool: SmtpPool): Promise<RecipientOutcome[]> {
   const attempt = await attemptDelivery(target, envelope, openBody, pool);
   return attempt.kind === 'answered' ? attempt.outcomes : allRecipients(envelope.to, attempt.outcome);
 }
 
-function outcomesFromInfo(envelope: Envelope, info: SMTPConnection.SentMessageInfo, where: string): RecipientOutcome[] {
+function outcomesFromInfo(envelope: Envelope, info: UpstreamConnection.SentMessageInfo, where: string): RecipientOutcome[] {
   const rejected = new Map<string, SmtpFailure>();
   for (const failure of (info.rejectedErrors ?? []) as (SmtpFailure & { recipient?: string })[]) {
     if (failure.recipient) rejected.set(failure.recipient, failure);
@@ -193,7 +196,7 @@ function outcomesFromInfo(envelope: Envelope, info: SMTPConnection.SentMessageIn
   const detail = `${where} said: ${String(info.response ?? '').trim()}`;
   return envelope.to.map((address) => {
     const failure = rejected.get(address);
-    return { address, outcome: failure ? classifyFailure(failure, where) : { status: 'delivered', detail } };
+    return { address, outcome: failure ? fromSmtpFailure(failure, where) : { status: 'delivered', detail } };
   });
 }
 
@@ -202,8 +205,8 @@ function outcomesFromError(envelope: Envelope, err: unknown, where: string): Rec
   if (failure.rejectedErrors?.length) {
     // Every recipient refused at RCPT, each with its own reply
     const byRecipient = new Map(failure.rejectedErrors.map((f) => [f.recipient, f]));
-    return envelope.to.map((address) => ({ address, outcome: classifyFailure(byRecipient.get(address) ?? failure, where) }));
+    return envelope.to.map((address) => ({ address, outcome: fromSmtpFailure(byRecipient.get(address) ?? failure, where) }));
   }
-  return allRecipients(envelope.to, classifyFailure(failure, where));
+  return allRecipients(envelope.to, fromSmtpFailure(failure, where));
 }
 

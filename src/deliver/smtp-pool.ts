@@ -6,7 +6,8 @@
  * that the server closes while idle, is dropped and never used again.
  */
 import { createHash } from 'node:crypto';
-import type SMTPConnection from 'nodemailer/lib/smtp-connection';
+// nodemailer's client side of a session with the upstream (not smtp-server's, which intake uses for devices)
+import type UpstreamConnection from 'nodemailer/lib/smtp-connection';
 import type { SmtpTarget } from './smtp-client.js';
 
 export interface PoolLimits {
@@ -22,7 +23,7 @@ export const DEFAULT_POOL_LIMITS: PoolLimits = { maxMessages: 100, idleMs: 5_000
 export interface Lease {
   /** null: this connection is never shared */
   key: string | null;
-  connection: SMTPConnection;
+  connection: UpstreamConnection;
   /** Messages it carried before this one: 0 for a fresh connection */
   sent: number;
 }
@@ -47,7 +48,7 @@ export function poolKey(target: SmtpTarget): string | null {
 }
 
 /** RSET: true when the server answered 2xx. A connection lost meanwhile never calls back, it errors or ends */
-function reset(connection: SMTPConnection): Promise<boolean> {
+function reset(connection: UpstreamConnection): Promise<boolean> {
   return new Promise((resolve) => {
     const done = (ok: boolean) => {
       connection.removeListener('error', lost);
@@ -62,7 +63,7 @@ function reset(connection: SMTPConnection): Promise<boolean> {
 }
 
 /** QUIT politely, then make sure the socket goes */
-export function closeConnection(connection: SMTPConnection): void {
+export function closeConnection(connection: UpstreamConnection): void {
   connection.quit();
   connection.close();
 }
@@ -74,7 +75,7 @@ export class SmtpPool {
   constructor(private readonly limits: PoolLimits = DEFAULT_POOL_LIMITS) {}
 
   /** An idle connection to the same upstream that answers RSET, else a new one from `open` */
-  async acquire(target: SmtpTarget, open: () => Promise<SMTPConnection>): Promise<Lease> {
+  async acquire(target: SmtpTarget, open: () => Promise<UpstreamConnection>): Promise<Lease> {
     const key = poolKey(target);
     for (let lease = key ? this.take(key) : undefined; key && lease; lease = this.take(key)) {
       if (await reset(lease.connection)) return lease;

@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import { plainAddress } from '../util/ip.js';
+import { outcomeText } from '../deliver/outcome.js';
 import { UsageError, errorMessage } from '../errors.js';
 import type { DeviceEvent, IntakeEvents } from '../intake/server.js';
 import type { Logger } from '../log.js';
@@ -88,7 +89,7 @@ export class DeviceInventory {
     const last = report.outcomes.at(-1);
     if (!device || !last) return;
     const { outcome } = last;
-    const text = outcome.status === 'delivered' || outcome.status === 'local' ? outcome.detail : outcome.error;
+    const text = outcomeText(outcome);
     device.lastResult = { at: at.toISOString(), status: outcome.status, text: `${report.id} to ${last.address}: ${text}` };
     this.changed();
   }

@@ -20,7 +20,8 @@
 import type net from 'node:net';
 import type tls from 'node:tls';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
+// smtp-server's server side of a device's session (not nodemailer's, which deliver/ uses for the upstream)
+import { SMTPConnection as DeviceSession, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
 import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 
 const LF = 0x0a;
@@ -59,7 +60,7 @@ export class LegacySMTPStream extends SMTPStream {
   }
 }
 
-export class LegacySMTPConnection extends SMTPConnection {
+export class LegacySMTPConnection extends DeviceSession {
   /** Only LegacySMTPServer creates these connections */
   declare _server: LegacySMTPServer;
 
@@ -84,7 +85,7 @@ export class LegacySMTPConnection extends SMTPConnection {
 }
 
 /** Closes one open connection of `server` so `newcomer` fits; false when none may give way */
-export type MakeRoom = (server: LegacySMTPServer, newcomer: SMTPConnection) => boolean;
+export type MakeRoom = (server: LegacySMTPServer, newcomer: DeviceSession) => boolean;
 
 export class LegacySMTPServer extends SMTPServer {
   constructor(
@@ -94,7 +95,7 @@ export class LegacySMTPServer extends SMTPServer {
     super(options);
   }
 
-  makeRoom(newcomer: SMTPConnection): boolean {
+  makeRoom(newcomer: DeviceSession): boolean {
     return this.roomMaker(this, newcomer);
   }
 

@@ -5,7 +5,8 @@
  * 421), not when the client gets round to closing its socket, so a client that
  * reconnects right after QUIT finds its slot free again.
  */
-import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+// smtp-server's server side of a device's session (not nodemailer's, which deliver/ uses for the upstream)
+import type { SMTPConnection as DeviceSession } from 'smtp-server/lib/smtp-connection.js';
 import { formatDuration } from '../util/duration.js';
 import type { LegacySMTPServer } from './legacy-server.js';
 import { bodyProgressed, giveWay, progressDeadlineMs, stalled, underStress, type SessionState } from './pressure.js';
@@ -21,7 +22,7 @@ interface Tracked {
   bytesAtProgress: number;
 }
 
-type Watched = SessionState & { connection: SMTPConnection };
+type Watched = SessionState & { connection: DeviceSession };
 
 /** What a sweep or a full listener closed since the last report */
 export interface Reclaimed {
@@ -100,17 +101,17 @@ export class SessionWatch {
     return reclaimed;
   }
 
-  private *connections(): Iterable<SMTPConnection> {
+  private *connections(): Iterable<DeviceSession> {
     for (const server of this.servers) yield* server.connections;
   }
 
-  private find(id: string): SMTPConnection | undefined {
+  private find(id: string): DeviceSession | undefined {
     for (const connection of this.connections()) if (connection.id === id) return connection;
     return undefined;
   }
 
   /** A body arriving at MIN_DATA_RATE or faster is progress; a trickle is not */
-  private measureBody(session: Tracked, connection: SMTPConnection, now: number): void {
+  private measureBody(session: Tracked, connection: DeviceSession, now: number): void {
     const read = connection._socket.bytesRead;
     if (!bodyProgressed(read - session.bytesAtProgress, now - session.lastProgress)) return;
     session.lastProgress = now;

@@ -6,6 +6,7 @@ import type { Alerter } from '../alerts/alerter.js';
 import type { UpstreamHealth } from '../alerts/upstream-health.js';
 import type { Config } from '../config/schema.js';
 import type { ConfigStore } from '../config/store.js';
+import type { Deliverer } from '../deliver/deliverer.js';
 import type { DeviceInventory } from '../devices/inventory.js';
 import type { Logger } from '../log.js';
 import type { MailboxLocks } from '../mailbox/locks.js';
@@ -33,6 +34,7 @@ export interface HousekeepingDeps {
   activity: Activity;
   devices: DeviceInventory;
   alerter: Alerter;
+  deliverer: Pick<Deliverer, 'probeSmarthost'>;
 }
 
 const DIGEST = 'digest';
@@ -42,7 +44,7 @@ export function housekeeping(deps: HousekeepingDeps): { stop(): Promise<void> } 
   const scheduler = new Scheduler(log);
 
   const probe = async () => {
-    const result = await probeUpstream(config());
+    const result = await probeUpstream(config(), deps.deliverer);
     if (result.ok === true) deps.health.success(result.text);
     else if (result.ok === false) {
       deps.health.failure(result.text);

@@ -1,32 +1,19 @@
 /**
- * The upstream probe: connect to the smarthost, read its greeting, EHLO and
- * (when the policy says so) STARTTLS with the same certificate checks as
- * delivery, then QUIT. No login and no message, so it can run often.
+ * The upstream probe: the Deliverer connects to the smarthost, reads its
+ * greeting, EHLO and (when the policy says so) STARTTLS with the same
+ * certificate checks as delivery, then QUITs. No login and no message, so
+ * it can run often.
  */
-import SMTPConnection from 'nodemailer/lib/smtp-connection';
-import { smarthostTarget } from '../deliver/deliverer.js';
-import { connect, connectionOptions } from '../deliver/smtp-client.js';
 import type { Config } from '../config/schema.js';
-import { errorMessage } from '../errors.js';
+import type { Deliverer, Greeting } from '../deliver/deliverer.js';
 
-export type ProbeResult = { ok: true; text: string } | { ok: false; text: string } | { ok: null; text: string };
+/** ok: null when there is no single upstream to probe */
+export type ProbeResult = Greeting | { ok: null; text: string };
 
 const PROBE_TIMEOUT_MS = 15_000;
 
-export async function probeUpstream(config: Config): Promise<ProbeResult> {
+export async function probeUpstream(config: Config, deliverer: Pick<Deliverer, 'probeSmarthost'>): Promise<ProbeResult> {
   if (config.delivery.mode === 'mx') return { ok: null, text: 'Direct MX delivery: no single upstream to probe' };
-  const target = smarthostTarget(config);
-  if (!target.host) return { ok: null, text: 'No upstream configured' };
-  const where = `${target.host}:${target.port}`;
-  const connection = new SMTPConnection(connectionOptions({ ...target, timeoutMs: PROBE_TIMEOUT_MS }));
-  connection.on('error', () => undefined);
-  try {
-    await connect(connection);
-    return { ok: true, text: `${where} answered EHLO${connection.secure ? ' over TLS' : ''}` };
-  } catch (err) {
-    return { ok: false, text: `${where}: ${errorMessage(err)}` };
-  } finally {
-    connection.quit();
-    connection.close();
-  }
+  if (!config.delivery.smarthost.host) return { ok: null, text: 'No upstream configured' };
+  return deliverer.probeSmarthost(PROBE_TIMEOUT_MS);
 }

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream, existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { RelayError, UsageError, errnoCode } from '../errors.js';
+import { RelayError, UsageError, errnoCode, storageFailure } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isQueueId } from '../spool/ids.js';
 import { MAILBOX_NAME, mailboxNameProblem } from './names.js';
@@ -161,8 +161,7 @@ export class MailboxStore {
       await fsyncDir(this.dir(name, 'new'));
     } catch (err) {
       await fs.rm(temp, { force: true });
-      const full = errnoCode(err) === 'ENOSPC';
-      throw new RelayError(`Could not store the message in mailbox ${name}: ${full ? 'disk full' : errnoCode(err) ?? String(err)}`, { kind: 'temporary', smtpCode: full ? 452 : 451, cause: err });
+      throw storageFailure(err, `storing the message in mailbox ${name}`);
     }
     const { size } = await fs.stat(final);
     return { uid, size, deliveredAt: now };

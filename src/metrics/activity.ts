@@ -2,6 +2,7 @@
  * Today's counts and the most recent delivery results, for the dashboard
  * and the digest. In memory: a restart starts the day's counts afresh.
  */
+import { outcomeText } from '../deliver/outcome.js';
 import type { AttemptReport } from '../queue/runner.js';
 
 export type ResultStatus = 'delivered' | 'local' | 'deferred' | 'bounced';
@@ -48,7 +49,7 @@ export class Activity {
     const counts = this.today(at);
     for (const { address, outcome } of report.outcomes) {
       counts[outcome.status]++;
-      const text = outcome.status === 'delivered' || outcome.status === 'local' ? outcome.detail : outcome.error;
+      const text = outcomeText(outcome);
       this.recentItems.unshift({ at, id: report.id, from: report.from, to: address, status: outcome.status, text });
     }
     this.recentItems.splice(RECENT_LIMIT);

@@ -15,7 +15,7 @@ const POP3_RESULTS: readonly Pop3LoginResult[] = ['ok', 'failed', 'in_use', 'thr
 /** A bounded label for a failure: the SMTP reply code when there is one, else "other" */
 export function reasonOf(outcome: Outcome): string {
   if (outcome.status === 'delivered' || outcome.status === 'local') return 'ok';
-  return /\b([245]\d\d)\b/.exec(outcome.error)?.[1] ?? 'other';
+  return /\b([245]\d\d)\b/.exec(outcome.reason)?.[1] ?? 'other';
 }
 
 export type QueueCounts = Record<'queued' | 'deferred' | 'held', number>;

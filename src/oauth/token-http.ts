@@ -6,7 +6,7 @@
  */
 import https from 'node:https';
 import { RelayError, errorMessage } from '../errors.js';
-import { trustStore } from '../deliver/smtp-client.js';
+import { trustStore } from '../tls/trust.js';
 
 export interface TokenHttpOptions {
   caFile?: string;

@@ -261,7 +261,7 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
 
   private logOutcomes(outcomes: RecipientOutcome[], log: Logger): void {
     for (const { address, outcome } of outcomes) {
-      if (outcome.status === 'deferred' || outcome.status === 'bounced') log.warn({ rcpt: address, status: outcome.status, error: outcome.error }, `Recipient ${outcome.status}`);
+      if (outcome.status === 'deferred' || outcome.status === 'bounced') log.warn({ rcpt: address, status: outcome.status, error: outcome.reason }, `Recipient ${outcome.status}`);
       else log.info({ rcpt: address, status: outcome.status, detail: outcome.detail }, `Recipient ${outcome.status}`);
     }
   }

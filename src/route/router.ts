@@ -5,7 +5,7 @@
  * travel together in one transaction.
  */
 import type { Config } from '../config/schema.js';
-import type { TlsPolicy } from '../deliver/tls-policy.js';
+import type { TlsPolicy } from '../tls/policy.js';
 import { mailboxName, parseAddress } from './address.js';
 
 export type MxDestination = { kind: 'mx'; domain: string; tls: TlsPolicy };
@@ -17,7 +17,10 @@ export type Destination =
   | { kind: 'smarthost'; host: string; port: number }
   | MxDestination
   | HostDestination
-  | { kind: 'unroutable'; reason: string; permanent: boolean };
+  | { kind: 'unroutable'; reason: string; cause: UnroutableCause };
+
+/** Why there is no way: a malformed address, or a setting missing. Whether that bounces is deliver/failure-policy.ts's call */
+export type UnroutableCause = 'bad-address' | 'setting';
 
 type DomainOverride = Config['delivery']['domains'][string];
 
@@ -30,7 +33,7 @@ export function isLocalDomain(domain: string, config: Config): boolean {
 
 export function route(recipient: string, config: Config): Destination {
   const address = parseAddress(recipient);
-  if (!address) return { kind: 'unroutable', reason: `Bad recipient address "${recipient}"`, permanent: true };
+  if (!address) return { kind: 'unroutable', reason: `Bad recipient address "${recipient}"`, cause: 'bad-address' };
   if (isLocalDomain(address.domain, config)) return { kind: 'local', mailbox: mailboxName(address.local) };
   const override = domainOverride(address.domain, config);
   const tls = override?.tls ?? config.delivery.mx.tls;
@@ -38,7 +41,7 @@ export function route(recipient: string, config: Config): Destination {
     case 'mx':
       return { kind: 'mx', domain: address.domain, tls };
     case 'host':
-      if (!override?.host) return { kind: 'unroutable', reason: `No host set for "${address.domain}" in delivery.domains`, permanent: false };
+      if (!override?.host) return { kind: 'unroutable', reason: `No host set for "${address.domain}" in delivery.domains`, cause: 'setting' };
       return { kind: 'host', host: override.host, port: override.port ?? config.delivery.mx.port, tls };
     case 'smarthost':
       return smarthost(config);
@@ -53,7 +56,7 @@ function domainOverride(domain: string, config: Config): DomainOverride | undefi
 
 function smarthost(config: Config): Destination {
   const { host, port } = config.delivery.smarthost;
-  if (!host) return { kind: 'unroutable', reason: NO_UPSTREAM, permanent: false };
+  if (!host) return { kind: 'unroutable', reason: NO_UPSTREAM, cause: 'setting' };
   return { kind: 'smarthost', host, port };
 }
 

@@ -32,6 +32,8 @@ export interface RecipientState {
   status: StoredStatus;
   /** The last reply or failure for this recipient, e.g. "451 4.3.0 Try later (upstream.example)" */
   lastError?: string;
+  /** A bounced recipient's RFC 3463 status for the bounce report, e.g. "5.1.1" (failure-policy.ts decides it) */
+  dsnStatus?: string;
   /** Where it went (upstream host, mailbox name) once final */
   detail?: string;
 }

@@ -22,7 +22,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { RelayError, errnoCode, errorMessage } from '../errors.js';
+import { RelayError, errnoCode, errorMessage, storageFailure } from '../errors.js';
 import type { Logger } from '../log.js';
 import { ensureDir, fsyncDir, unlinkIfThere } from '../util/fsx.js';
 import { BusyError, LockDir, type Release } from '../util/locks.js';
@@ -56,20 +56,13 @@ export interface OpenOptions {
   writable?: boolean;
 }
 
-/** A write error while receiving: 452 for a full disk, 451 otherwise; never 250 */
-export function storageError(err: unknown): RelayError {
-  if (err instanceof RelayError) return err;
-  const code = errnoCode(err);
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new RelayError('Insufficient system storage, try again later', { kind: 'temporary', smtpCode: 452, enhanced: '4.3.1', cause: err });
-  }
-  return new RelayError(`Local error while queueing: ${code ?? errorMessage(err)}`, { kind: 'temporary', smtpCode: 451, enhanced: '4.3.0', cause: err });
-}
+/** A write error while receiving: 452 for a full disk or quota, 451 otherwise; never 250 */
+export const storageError = (err: unknown): RelayError => storageFailure(err, 'queueing');
 
 /** The socket the writing process (the server) listens on for the CLI's requests */
 export const controlSocketPath = (dataDir: string): string => path.resolve(dataDir, 'spool', 'control.sock');
 
-const notQueued = (id: QueueId) => new RelayError(`Message ${id} is not in the queue`, { kind: 'permanent' });
+const notQueued = (id: QueueId) => new RelayError(`Message ${id} is not in the queue`, { kind: 'not-found' });
 
 export class Spool extends EventEmitter<SpoolEvents> {
   readonly root: string;

@@ -26,11 +26,11 @@ import { securityHeaders } from './security.js';
 const MAX_BODY_BYTES = 256 * 1024;
 const TOO_LARGE = `Request body too large: the limit is ${MAX_BODY_BYTES} bytes (${MAX_BODY_BYTES / 1024} KB)`;
 
-/** A person's mistake (bad id, weak password, bad setting) is a 400; anything else is ours */
+/** A person's mistake (unknown id, weak password, bad setting) is a 400; anything else is ours */
 function errorStatus(err: unknown): 400 | 503 | 500 {
   if (err instanceof UsageError || err instanceof ConfigError) return 400;
   if (err instanceof BusyError) return 503;
-  return err instanceof RelayError && err.kind === 'permanent' ? 400 : 500;
+  return err instanceof RelayError && err.kind === 'not-found' ? 400 : 500;
 }
 
 export function buildApp(state: WebState): Hono<WebEnv> {

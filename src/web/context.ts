@@ -5,6 +5,7 @@ import type { Alerter } from '../alerts/alerter.js';
 import type { UpstreamHealth } from '../alerts/upstream-health.js';
 import type { ConfigStore } from '../config/store.js';
 import type { DeviceInventory } from '../devices/inventory.js';
+import type { Deliverer } from '../deliver/deliverer.js';
 import type { DkimSigner } from '../deliver/dkim.js';
 import type { Intake } from '../intake/server.js';
 import type { Logger } from '../log.js';
@@ -38,6 +39,7 @@ export interface WebServices {
   dataDir: string;
   oauth: OAuthClient;
   dkim: DkimSigner;
+  deliverer: Deliverer;
   intake: Intake;
 }
 

@@ -10,6 +10,7 @@ import { Alerter } from '../alerts/alerter.js';
 import { oauthNotice } from '../alerts/notice.js';
 import { UpstreamHealth, upstreamConfigured, upstreamSignal } from '../alerts/upstream-health.js';
 import type { ConfigStore } from '../config/store.js';
+import type { Deliverer } from '../deliver/deliverer.js';
 import type { DkimSigner } from '../deliver/dkim.js';
 import type { OAuthClient, OAuthStatus } from '../oauth/client.js';
 import type { DeviceInventory } from '../devices/inventory.js';
@@ -43,6 +44,7 @@ export interface AdminDeps {
   queue: QueueAdmin;
   oauth: OAuthClient;
   dkim: DkimSigner;
+  deliverer: Deliverer;
   /** Opened by the composition root (the deliverer reads device names from it); saved here at stop */
   devices: DeviceInventory;
 }

@@ -1,14 +1,14 @@
 /**
- * "Send a test mail": through the smarthost directly, so the page can show
+ * "Send a test mail": to the smarthost at once through the Deliverer (the
+ * same rewriting, signing and login as devices' mail), so the page can show
  * the upstream's own reply; to a local mailbox or by MX, through the queue
  * (the page then says where to watch it).
  */
-import type { AccessTokenSource } from '../oauth/client.js';
 import { Readable } from 'node:stream';
 import type { UpstreamHealth } from '../alerts/upstream-health.js';
 import type { Config } from '../config/schema.js';
-import { smarthostTarget } from '../deliver/deliverer.js';
-import { sendOne } from '../deliver/smtp-client.js';
+import type { Deliverer } from '../deliver/deliverer.js';
+import { deferred } from '../deliver/failure-policy.js';
 import { formatAddress, parseAddress } from '../route/address.js';
 import { route } from '../route/router.js';
 import { newQueueId } from '../spool/ids.js';
@@ -38,7 +38,17 @@ function testMessage(config: Config, to: string, now: Date): Buffer {
   );
 }
 
-export async function sendTestMail(config: Config, spool: Spool, health: UpstreamHealth, tokens: AccessTokenSource, toText: string, now = new Date()): Promise<TestMailResult> {
+export interface TestMailDeps {
+  config: Config;
+  spool: Spool;
+  health: UpstreamHealth;
+  deliverer: Pick<Deliverer, 'deliver'>;
+}
+
+/** The page stands in for a device on this box: per-device sender rewriting treats it as one */
+const PAGE_CLIENT = { address: '127.0.0.1', helo: 'edge-relay-admin-page' };
+
+export async function sendTestMail({ config, spool, health, deliverer }: TestMailDeps, toText: string, now = new Date()): Promise<TestMailResult> {
   const address = parseAddress(toText.trim());
   if (!address) return { kind: 'refused', to: toText, reason: `Not an email address: "${toText}"` };
   const to = formatAddress(address);
@@ -48,19 +58,20 @@ export async function sendTestMail(config: Config, spool: Spool, health: Upstrea
     case 'unroutable':
       return { kind: 'refused', to, reason: destination.reason };
     case 'smarthost': {
-      const [result] = await sendOne(smarthostTarget(config, tokens), { from, to: [to] }, async () => Readable.from([testMessage(config, to, now)]));
-      const outcome = result?.outcome ?? { status: 'deferred', error: 'No result from the upstream' };
+      const openBody = async () => Readable.from([testMessage(config, to, now)]);
+      const [result] = await deliverer.deliver({ queueId: newQueueId(), from, recipients: [to], destination, openBody, client: PAGE_CLIENT });
+      const outcome = result?.outcome ?? deferred('No result from the upstream');
       if (outcome.status === 'delivered' || outcome.status === 'local') {
         health.success(outcome.detail);
         return { kind: 'delivered', to, reply: outcome.detail };
       }
-      if (outcome.status === 'deferred') health.failure(outcome.error);
-      return { kind: 'failed', to, status: outcome.status, reply: outcome.error };
+      if (outcome.status === 'deferred') health.failure(outcome.reason);
+      return { kind: 'failed', to, status: outcome.status, reply: outcome.reason };
     }
     case 'local':
     case 'mx':
     case 'host': {
-      const message = { id: newQueueId(), from, to: [to], client: { address: '127.0.0.1', helo: 'edge-relay-admin-page' } };
+      const message = { id: newQueueId(), from, to: [to], client: PAGE_CLIENT };
       const { id } = await spool.accept(message, Readable.from([testMessage(config, to, now)]), [], now);
       return { kind: 'queued', to, id, route: destination.kind };
     }

@@ -9,6 +9,7 @@ import { RelayError, UsageError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { MailboxStore } from '../../src/mailbox/store.js';
 import { newQueueId } from '../../src/spool/ids.js';
+import { storageError } from '../../src/spool/spool.js';
 
 async function openStore(): Promise<MailboxStore> {
   const store = await MailboxStore.open(mkdtempSync(path.join(tmpdir(), 'edge-relay-mailbox-')), silentLogger());
@@ -96,4 +97,19 @@ test('mailboxes added and changed at the same moment (two admins, a script) are 
   assert.deepEqual(await store.names(), ['alice', ...names]);
   assert.ok(await store.verify('alice', 'alice-secret-2'), 'the password change is kept too');
   for (const name of names) assert.ok(await store.verify(name, `${name}-secret-1`), name);
+});
+
+test('a full disk or an exhausted quota while storing is 452 4.3.1, as in the spool; other errors 451 4.3.0', async () => {
+  const store = await openStore();
+  const failing = (code: string) => new Readable({ read() { this.destroy(Object.assign(new Error(`${code}: write failed`), { code })); } });
+  for (const code of ['EDQUOT', 'ENOSPC']) {
+    const err = await store.deliver('alice', failing(code), 'msg').catch((e: unknown) => e);
+    assert.ok(err instanceof RelayError, code);
+    assert.equal(err.toReply(), `452 4.3.1 Insufficient system storage (${code === 'EDQUOT' ? 'disk quota exceeded' : 'disk full'}) while storing the message in mailbox alice, try again later`);
+  }
+  const other = await store.deliver('alice', failing('EIO'), 'msg').catch((e: unknown) => e);
+  assert.ok(other instanceof RelayError);
+  assert.equal(other.toReply(), '451 4.3.0 Local error while storing the message in mailbox alice: EIO');
+  assert.deepEqual(readdirSync(folder(store, 'tmp')), [], 'no partial file is left');
+  assert.equal(storageError(Object.assign(new Error('quota'), { code: 'EDQUOT' })).toReply(), '452 4.3.1 Insufficient system storage (disk quota exceeded) while queueing, try again later');
 });

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { exchangesFrom, MAX_MX_HOSTS, orderMx } from '../../src/deliver/mx-resolve.js';
-import { stricter, tlsSettings } from '../../src/deliver/tls-policy.js';
+import { stricter, tlsSettings } from '../../src/tls/policy.js';
 
 /** A deterministic "random" source from a list */
 const sequence = (values: number[]) => {
@@ -39,15 +39,20 @@ test('equal preferences are shuffled by the random source, never mixed across pr
   assert.deepEqual([...firsts].sort(), ['a.test', 'b.test'], 'Math.random spreads over both, never picks the backup first');
 });
 
-test('NXDOMAIN and null MX are permanent; DNS failures temporary', () => {
-  assert.deepEqual(exchangesFrom('gone.test', { kind: 'nxdomain' }, undefined), { kind: 'permanent', error: 'Domain "gone.test" does not exist (NXDOMAIN)' });
+const statusOf = (result: ReturnType<typeof exchangesFrom>) => (result.kind === 'failed' ? result.failure.status : result.kind);
+
+test('NXDOMAIN and null MX bounce with their DSN status; DNS failures are deferred', () => {
+  assert.deepEqual(exchangesFrom('gone.test', { kind: 'nxdomain' }, undefined), {
+    kind: 'failed',
+    failure: { status: 'bounced', reason: 'Domain "gone.test" does not exist (NXDOMAIN)', dsnStatus: '5.1.2' },
+  });
   assert.deepEqual(exchangesFrom('null.test', { kind: 'found', records: [{ exchange: '', priority: 0 }] }, undefined), {
-    kind: 'permanent',
-    error: 'Domain "null.test" does not accept mail (null MX, RFC 7505)',
+    kind: 'failed',
+    failure: { status: 'bounced', reason: 'Domain "null.test" does not accept mail (null MX, RFC 7505)', dsnStatus: '5.1.10' },
   });
   assert.deepEqual(exchangesFrom('x.test', { kind: 'failed', error: 'DNS lookup of MX "x.test" failed: ESERVFAIL' }, undefined), {
-    kind: 'temporary',
-    error: 'DNS lookup of MX "x.test" failed: ESERVFAIL',
+    kind: 'failed',
+    failure: { status: 'deferred', reason: 'DNS lookup of MX "x.test" failed: ESERVFAIL' },
   });
 });
 
@@ -56,10 +61,10 @@ test('a null MX next to real MX records is ignored (RFC 7505 section 3)', () => 
   assert.deepEqual(result, { kind: 'found', hosts: [{ name: 'mx.mixed.test', preference: 10 }], implicit: false });
 });
 
-test('no MX: the address records make the domain its own MX; none at all is permanent; a failed lookup temporary', () => {
+test('no MX: the address records make the domain its own MX; none at all bounces; a failed lookup is deferred', () => {
   assert.deepEqual(exchangesFrom('a.test', { kind: 'nodata' }, { kind: 'found', records: ['192.0.2.1'] }), { kind: 'found', hosts: [{ name: 'a.test', preference: 0 }], implicit: true });
-  assert.equal(exchangesFrom('a.test', { kind: 'nodata' }, { kind: 'nodata' }).kind, 'permanent');
-  assert.equal(exchangesFrom('a.test', { kind: 'nodata' }, { kind: 'failed', error: 'timeout' }).kind, 'temporary');
+  assert.equal(statusOf(exchangesFrom('a.test', { kind: 'nodata' }, { kind: 'nodata' })), 'bounced');
+  assert.equal(statusOf(exchangesFrom('a.test', { kind: 'nodata' }, { kind: 'failed', error: 'timeout' })), 'deferred');
 });
 
 test('at most MAX_MX_HOSTS hosts are kept', () => {

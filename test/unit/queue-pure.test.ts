@@ -1,7 +1,7 @@
 /** Backoff, outcome folding and bounce reports (pure) */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildDsn, failureStatus, type DsnAction } from '../../src/bounce/dsn.js';
+import { buildDsn, reportStatus, type DsnAction } from '../../src/bounce/dsn.js';
 import { applyOutcomes } from '../../src/queue/apply.js';
 import { delayAfter, type RetryPolicy } from '../../src/queue/backoff.js';
 import type { QueueId } from '../../src/spool/ids.js';
@@ -37,7 +37,7 @@ test('each recipient gets its own outcome; deferred ones wait on the schedule', 
   const now = new Date('2026-11-26T10:01:00.000Z');
   const result = applyOutcomes(arrival, initialState(arrival), [
     { address: 'a@example.com', outcome: { status: 'delivered', detail: '250 ok' } },
-    { address: 'b@example.com', outcome: { status: 'deferred', error: '451 4.3.0 busy (mx:25)' } },
+    { address: 'b@example.com', outcome: { status: 'deferred', reason: '451 4.3.0 busy (mx:25)' } },
     { address: 'c@relay.test', outcome: { status: 'local', detail: 'mailbox c' } },
   ], now, policy);
   assert.equal(result.finished, false);
@@ -53,7 +53,7 @@ test('each recipient gets its own outcome; deferred ones wait on the schedule', 
 
 test('a deferral past maxAge becomes a bounce that says why', () => {
   const later = new Date(Date.parse(arrival.receivedAt) + policy.maxAgeMs + 1);
-  const result = applyOutcomes(arrival, initialState(arrival), arrival.to.map((address) => ({ address, outcome: { status: 'deferred' as const, error: 'ECONNREFUSED (up:587)' } })), later, policy);
+  const result = applyOutcomes(arrival, initialState(arrival), arrival.to.map((address) => ({ address, outcome: { status: 'deferred' as const, reason: 'ECONNREFUSED (up:587)' } })), later, policy);
   assert.equal(result.finished, true);
   assert.equal(result.bounced.length, 3);
   assert.match(result.bounced[0]?.lastError ?? '', /^Gave up after 24h in the queue; last error: ECONNREFUSED/);
@@ -67,8 +67,8 @@ test('the DSN is a multipart/report naming each failed recipient with the remote
   assert.match(text, /Final-Recipient: rfc822; b@example\.com\r\nAction: failed\r\nStatus: 5\.1\.1\r\nRemote-MTA: dns; mx1\.example\.com\r\nDiagnostic-Code: smtp; 550 5\.1\.1/);
   assert.match(text, /Content-Type: text\/rfc822-headers\r\n\r\nSubject: scan\r\nFrom: scan@office\.test\r\n/);
   assert.ok(!/[^\r]\n/.test(text), 'CRLF only');
-  assert.equal(failureStatus('Gave up after 5d in the queue; last error: x'), '4.4.7');
-  assert.equal(failureStatus('Bad recipient address "x"'), '5.4.0');
+  assert.equal(reportStatus({ error: 'Gave up after 5d in the queue; last error: x' }), '4.4.7');
+  assert.equal(reportStatus({ error: 'Bad recipient address "x"' }), '5.4.0');
 });
 
 test('a delay warning says the message is still being retried', () => {

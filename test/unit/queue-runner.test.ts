@@ -41,7 +41,7 @@ function heldDeliverer(defer = new Set<string>()) {
     async deliver(job: DeliveryJob) {
       started.push(job.queueId);
       await gate(job.queueId);
-      if (defer.has(job.queueId)) return allRecipients(job.recipients, { status: 'deferred', error: '451 4.3.0 try later' });
+      if (defer.has(job.queueId)) return allRecipients(job.recipients, { status: 'deferred', reason: '451 4.3.0 try later' });
       delivered.push(job.queueId);
       return allRecipients(job.recipients, { status: 'delivered', detail: 'recorded' });
     },
@@ -147,7 +147,7 @@ test('a bounce report that cannot be queued is retried, and the delivered recipi
   const deliverer = {
     async deliver(job: DeliveryJob) {
       return job.recipients.map((address) => {
-        if (address.startsWith('nobody@')) return { address, outcome: { status: 'bounced', error: '550 5.1.1 No such user here' } };
+        if (address.startsWith('nobody@')) return { address, outcome: { status: 'bounced', reason: '550 5.1.1 No such user here', dsnStatus: '5.1.1' } };
         delivered.push(address);
         return { address, outcome: { status: 'delivered', detail: 'recorded' } };
       });

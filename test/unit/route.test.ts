@@ -11,7 +11,7 @@ test('local domains go to a mailbox, +tags stripped, whatever the mode', () => {
 });
 
 test('smarthost mode without a smarthost: deferred with the admin hint', () => {
-  assert.deepEqual(route('a@example.com', config({})), { kind: 'unroutable', reason: NO_UPSTREAM, permanent: false });
+  assert.deepEqual(route('a@example.com', config({})), { kind: 'unroutable', reason: NO_UPSTREAM, cause: 'setting' });
 });
 
 test('mx mode: the recipient domain with the global MX TLS policy', () => {
@@ -34,7 +34,7 @@ test('per-domain overrides: a host (port defaults to mx.port), forced MX, forced
   assert.deepEqual(route('x@DIRECT.test', c), { kind: 'mx', domain: 'direct.test', tls: 'may' });
   assert.deepEqual(route('x@viaisp.test', c), { kind: 'smarthost', host: 'smtp.isp.test', port: 587 });
   assert.deepEqual(route('x@other.test', c), { kind: 'smarthost', host: 'smtp.isp.test', port: 587 });
-  assert.deepEqual(route('x@nohost.test', c), { kind: 'unroutable', reason: 'No host set for "nohost.test" in delivery.domains', permanent: false });
+  assert.deepEqual(route('x@nohost.test', c), { kind: 'unroutable', reason: 'No host set for "nohost.test" in delivery.domains', cause: 'setting' });
 });
 
 test('an override applies to that exact domain, not its subdomains', () => {
@@ -44,7 +44,7 @@ test('an override applies to that exact domain, not its subdomains', () => {
 
 test('bad addresses are refused for good', () => {
   assert.equal(route('no-at-sign', config({ mode: 'mx' })).kind, 'unroutable');
-  assert.deepEqual(route('a%b@example.com', config({ mode: 'mx' })), { kind: 'unroutable', reason: 'Bad recipient address "a%b@example.com"', permanent: true });
+  assert.deepEqual(route('a%b@example.com', config({ mode: 'mx' })), { kind: 'unroutable', reason: 'Bad recipient address "a%b@example.com"', cause: 'bad-address' });
 });
 
 test('grouping: one group per domain in MX mode, in arrival order; hosts shared by domains share a group', () => {

@@ -6,7 +6,7 @@ import { testMailView } from '../views/test-mail.js';
 import { field, render } from './render.js';
 
 export function testMailRoutes(app: WebApp, state: WebState): void {
-  const send = (to: string) => sendTestMail(state.store.config, state.spool, state.health, state.oauth, to);
+  const send = (to: string) => sendTestMail({ config: state.store.config, spool: state.spool, health: state.health, deliverer: state.deliverer }, to);
 
   app.get('/test-mail', (c) => render(c, state, 'test-mail', 'Send a test mail', (csrf) => testMailView(csrf, '')));
   app.post('/test-mail', async (c) => {

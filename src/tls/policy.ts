@@ -1,9 +1,12 @@
 /**
  * TLS policy for MX delivery (pure): what the admin asked for per domain or
  * globally, raised by an MTA-STS policy in enforce mode, turned into the
- * settings of one SMTP connection.
+ * settings of one SMTP connection. Here, not in deliver/, because the router
+ * names a destination's policy too.
  */
-import type { TlsMode } from './smtp-client.js';
+
+/** How one SMTP connection does TLS: STARTTLS required, implicit TLS, none, or STARTTLS when offered */
+export type TlsMode = 'starttls' | 'tls' | 'none' | 'opportunistic';
 
 /**
  * none: never STARTTLS; may: STARTTLS when offered, certificate not checked
