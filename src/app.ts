@@ -11,6 +11,7 @@ import { clockProblem } from './util/clock.js';
 import { Deliverer } from './deliver/deliverer.js';
 import { DeviceInventory } from './devices/inventory.js';
 import { MxDelivery } from './deliver/mx.js';
+import { UpstreamLimits } from './deliver/upstream-limits.js';
 import { Intake } from './intake/server.js';
 import { errorMessage } from './errors.js';
 import type { Logger } from './log.js';
@@ -58,7 +59,8 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
   const oauth = await OAuthClient.open({ config, dataDir, log });
   // Opened before the deliverer: an admin-given device name can be the rewritten From's display name
   const devices = await DeviceInventory.open(dataDir, log);
-  const deliverer = new Deliverer({ config, mailboxes, mx: new MxDelivery({ config, log }), log, oauth, deviceName: (address) => devices.name(address) });
+  const upstreamLimits = await UpstreamLimits.open(dataDir, log);
+  const deliverer = new Deliverer({ config, mailboxes, mx: new MxDelivery({ config, log }), log, oauth, deviceName: (address) => devices.name(address), limits: upstreamLimits });
   const runner = new QueueRunner({ spool, deliverer, bouncer, config, log });
   const queue = new QueueAdmin(spool, () => void runner.rescan());
   store.onChange(() => runner.retryAllNow());
@@ -69,7 +71,7 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
     return { close: async () => undefined };
   });
 
-  const intake = new Intake({ config, spool, log, mailboxes });
+  const intake = new Intake({ config, spool, log, mailboxes, upstreams: upstreamLimits });
   const smtp = await intake.start();
   const pop3 = await startPop3({ config, mailboxes, log, dataDir });
   const admin = await startAdmin({ store, log, intake, spool, mailboxes, mailboxLocks: pop3.locks, pop3Events: pop3.events, runner, queue, oauth, dkim: deliverer.dkim, devices });

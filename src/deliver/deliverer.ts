@@ -20,6 +20,7 @@ import { OAuthClient, type AccessTokenSource } from '../oauth/client.js';
 import type { SmtpAuth } from './smtp-auth.js';
 import { sendOne, type SmtpTarget } from './smtp-client.js';
 import { SmtpPool } from './smtp-pool.js';
+import type { UpstreamLimits } from './upstream-limits.js';
 
 export interface DeliveryJob {
   queueId: string;
@@ -48,6 +49,8 @@ export interface DelivererOptions {
   oauth?: OAuthClient;
   /** Connections to the smarthost kept open between messages; made here when not given */
   pool?: SmtpPool;
+  /** Learns each upstream's message size limit from its EHLO */
+  limits?: UpstreamLimits;
 }
 
 /** Password or OAuth2 per `smarthost.auth`; without a token source OAuth2 fails with a clear reason */
@@ -125,7 +128,7 @@ export class Deliverer {
     const outcomes: RecipientOutcome[] = [];
     for (const part of outboundParts(job, config, context)) {
       if (part.plan.envelopeFrom || part.plan.headerFrom) this.options.log.info({ queueId: job.queueId, envelopeFrom: part.envelope.from, headerFrom: part.plan.headerFrom || undefined }, 'Sender aligned');
-      const envelope = { ...part.envelope, size: job.size };
+      const envelope = { ...part.envelope, size: job.size, heardSize: this.options.limits?.listener(destination) };
       try {
         const openBody = this.dkim.wrap(config, part.openBody);
         outcomes.push(...(destination.kind === 'smarthost' ? await sendOne(smarthostTarget(config, await this.oauthClient()), envelope, openBody, this.pool) : await this.options.mx.deliver(destination, envelope, openBody)));

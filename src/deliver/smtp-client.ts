@@ -16,6 +16,7 @@ import { classifyFailure, type SmtpFailure } from './classify.js';
 import { login, type SmtpAuth } from './smtp-auth.js';
 import { formatDuration } from '../util/duration.js';
 import { closeConnection, SmtpPool, type Lease } from './smtp-pool.js';
+import { ehloSize, type SizeListener } from './upstream-limits.js';
 
 export type TlsMode = 'starttls' | 'tls' | 'none' | 'opportunistic';
 
@@ -40,6 +41,8 @@ export interface Envelope {
   to: string[];
   /** Message size in bytes, when known: allows slow links more time */
   size?: number;
+  /** Told the SIZE the upstream's EHLO advertised, at every connection used (upstream-limits.ts) */
+  heardSize?: SizeListener;
 }
 
 /** The slowest upload we wait for (64 kbit/s): a 50 MB scan gets ~100 minutes on top of the base */
@@ -147,6 +150,7 @@ export async function attemptDelivery(target: SmtpTarget, envelope: Envelope, op
       return { kind: 'unreachable', outcome: classifyFailure(failure, where), tlsFailed: failure.tlsFailed === true };
     }
     const lease = run.lease;
+    envelope.heardSize?.(ehloSize(lease.connection), target.servername ?? target.host);
     let healthy = false;
     try {
       if (run.timedOut) return { kind: 'unreachable', outcome: { status: 'deferred', error: `ETIMEDOUT (${where})` }, tlsFailed: false };
