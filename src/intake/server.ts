@@ -26,7 +26,8 @@ import { SessionWatch } from './sessions.js';
 import { TranscriptLog } from './transcripts.js';
 import { tlsServerOptions, wantsTls, type TlsServerOptions } from './tls.js';
 import { missingHeaders, receivedHeader } from './received.js';
-import { advertisedSize, declaredSize, messageRule, ownRule, recipientRule, type UpstreamSizes } from './size-limits.js';
+import { advertisedSize, declaredSize, messageRule, ownRule, recipientRule, smarthostLimit, type UpstreamSizes } from './size-limits.js';
+import type { UpstreamLimit } from '../deliver/upstream-limits.js';
 
 /** What intake needs to know about local mailboxes */
 export interface LocalRecipients {
@@ -190,6 +191,11 @@ export class Intake extends EventEmitter<IntakeEvents> {
     const relay = asRelayError(err);
     this.emit('rejected', { client: session.remoteAddress, helo: session.hostNameAppearsAs || '', at: new Date(), stage, code: relay.smtpCode, reason: relay.message });
     return hookError(relay);
+  }
+
+  /** The smarthost's message size limit as its EHLO told it, for the dashboard */
+  smarthostLimit(): UpstreamLimit | undefined {
+    return smarthostLimit(this.options.config(), this.upstreams);
   }
 
   private currentPolicy(): NetworkPolicy {

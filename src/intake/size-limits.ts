@@ -41,14 +41,21 @@ export interface SizeRule {
 
 const MB = 1024 * 1024;
 
-/** "31.2 MB", "25 MB", "98 KB": what a device's display has room for */
+/**
+ * "31.2 MB", "25 MB", "98 KB": what a device's display has room for. One
+ * decimal (not the page's formatBytes rounding) so a message just over a
+ * limit does not read as the limit itself
+ */
 export function formatSize(bytes: number): string {
   if (bytes < MB) return `${Math.max(1, Math.round(bytes / 1024))} KB`;
   return `${Math.round((bytes / MB) * 10) / 10} MB`;
 }
 
-const tooLarge = (size: number, who: string, limit: number): RelayError =>
-  smtpReject(552, '5.3.4', `Message is ${formatSize(size)}; ${who} accepts at most ${formatSize(limit)}. Scan at a lower resolution or fewer pages`);
+/** The sizes side by side, in bytes when rounding would make them look the same */
+function tooLarge(size: number, who: string, limit: number): RelayError {
+  const [shown, most] = formatSize(size) === formatSize(limit) ? [`${size} bytes`, `${limit} bytes`] : [formatSize(size), formatSize(limit)];
+  return smtpReject(552, '5.3.4', `Message is ${shown}; ${who} accepts at most ${most}. Scan at a lower resolution or fewer pages`);
+}
 
 export function ownRule(config: Config): SizeRule {
   const bytes = config.smtp.maxMessageSize;
@@ -71,13 +78,17 @@ export function messageRule(recipients: readonly string[], config: Config, upstr
   return recipients.map((r) => recipientRule(r, config, upstreams)).reduce((smallest, rule) => (rule.bytes < smallest.bytes ? rule : smallest), ownRule(config));
 }
 
+/** The smarthost's limit, in smarthost mode, once known */
+export function smarthostLimit(config: Config, upstreams: UpstreamSizes): UpstreamLimit | undefined {
+  const { mode, smarthost } = config.delivery;
+  if (mode !== 'smarthost' || !smarthost.host) return undefined;
+  return upstreams.limitOf(upstreamKey({ kind: 'smarthost', host: smarthost.host, port: smarthost.port }));
+}
+
 /** The SIZE our EHLO advertises: in smarthost mode every remote recipient meets the smarthost's limit too */
 export function advertisedSize(config: Config, upstreams: UpstreamSizes): number {
-  const own = config.smtp.maxMessageSize;
-  const { mode, smarthost } = config.delivery;
-  if (mode !== 'smarthost' || !smarthost.host) return own;
-  const limit = upstreams.limitOf(upstreamKey({ kind: 'smarthost', host: smarthost.host, port: smarthost.port }));
-  return limit ? Math.min(own, upstreamRule(limit).bytes) : own;
+  const limit = smarthostLimit(config, upstreams);
+  return limit ? Math.min(config.smtp.maxMessageSize, upstreamRule(limit).bytes) : config.smtp.maxMessageSize;
 }
 
 /** The SIZE= a client declared at MAIL FROM (RFC 1870), 0 when none */

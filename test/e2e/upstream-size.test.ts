@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setupAdminOf } from '../support/browser.js';
 import { makeCerts } from '../support/certs.js';
 import { python, smtplibSend } from '../support/clients.js';
 import { freePortOn, startDnsServer, type DnsServer } from '../support/dns-server.js';
@@ -91,6 +92,13 @@ describe('smarthost: the upstream\'s SIZE, learned and enforced', () => {
     const after = await session(relay.smtpPort, ['ops@example.com'], message('second'));
     assert.equal(after.size, String(EFFECTIVE));
     await upstream.waitFor(2);
+  });
+
+  test('the dashboard shows the upstream\'s limit where it shows the upstream', async () => {
+    const admin = await setupAdminOf(relay);
+    const status = JSON.parse((await admin.get('/api/status')).text) as { upstream: { sizeLimit: { bytes: number; name: string } | null } };
+    assert.deepEqual(status.upstream.sizeLimit, { bytes: UPSTREAM_SIZE, name: '127.0.0.1' });
+    assert.match((await admin.get('/')).text, /<dt>Largest message<\/dt><dd id="upstream-size">98 KB /);
   });
 
   test('a declared size over our own limit is refused at MAIL with 552 5.3.4 and a sentence', async () => {
