@@ -43,8 +43,8 @@ interface Learned extends UpstreamLimit {
 /** Called with the SIZE an upstream host advertised (null: no limit given) and the host's name */
 export type SizeListener = (size: number | null, host: string) => void;
 
-/** Which upstream a destination's mail goes to; undefined for mail that never leaves the box */
-export function upstreamKey(destination: Destination): string | undefined {
+/** Which upstream a destination's mail goes to; null for mail that never leaves the box (a new kind must be named here: no implicit undefined) */
+export function upstreamKey(destination: Destination): string | null {
   switch (destination.kind) {
     case 'smarthost':
       return `smarthost ${destination.host}:${destination.port}`;
@@ -54,7 +54,7 @@ export function upstreamKey(destination: Destination): string | undefined {
       return `host ${destination.host}:${destination.port}`;
     case 'local':
     case 'unroutable':
-      return undefined;
+      return null;
   }
 }
 
@@ -96,8 +96,8 @@ export class UpstreamLimits {
   }
 
   /** The limit of the upstream `key` names: a fixed one first, else the last one its EHLO gave */
-  limitOf(key: string | undefined): UpstreamLimit | undefined {
-    if (key === undefined) return undefined;
+  limitOf(key: string | null): UpstreamLimit | undefined {
+    if (key === null) return undefined;
     const known = this.fixed.get(key) ?? this.learned.get(key);
     return known && { bytes: known.bytes, name: known.name };
   }
@@ -110,7 +110,7 @@ export class UpstreamLimits {
   /** What the SMTP client tells after EHLO, for mail to `destination` */
   listener(destination: Destination): SizeListener | undefined {
     const key = upstreamKey(destination);
-    if (key === undefined) return undefined;
+    if (key === null) return undefined;
     const named = (host: string) => (destination.kind === 'mx' ? `${host} for ${destination.domain}` : host);
     return (size, host) => this.heard(key, named(host), size);
   }

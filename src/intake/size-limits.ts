@@ -23,7 +23,7 @@ import { route } from '../route/router.js';
 
 /** What intake asks of the upstream limits */
 export interface UpstreamSizes {
-  limitOf(key: string | undefined): UpstreamLimit | undefined;
+  limitOf(key: string | null): UpstreamLimit | undefined;
 }
 
 /**

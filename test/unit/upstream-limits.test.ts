@@ -54,7 +54,7 @@ test('upstream keys: one per smarthost, per MX domain and per override host; non
   assert.equal(upstreamKey({ kind: 'smarthost', host: 'h', port: 25 }), 'smarthost h:25');
   assert.equal(upstreamKey({ kind: 'mx', domain: 'example.com', tls: 'may' }), 'mx example.com');
   assert.equal(upstreamKey({ kind: 'host', host: 'h', port: 2525, tls: 'may' }), 'host h:2525');
-  assert.equal(upstreamKey({ kind: 'local', mailbox: 'a' }), undefined);
+  assert.equal(upstreamKey({ kind: 'local', mailbox: 'a' }), null);
 });
 
 const fileOf = (dir: string) => path.join(dir, LIMITS_FILE);
