@@ -132,8 +132,7 @@ export class Intake extends EventEmitter<IntakeEvents> {
       {
         ...tls,
         secure: implicit,
-        ...settingLimits(config),
-        size: advertisedSize(config, this.upstreams),
+        ...settingLimits(config, advertisedSize(config, this.upstreams)),
         // smtp-server already puts "ESMTP" after the hostname
         banner: 'edge-relay ready',
         closeTimeout: CLOSE_GRACE_MS,
@@ -217,7 +216,7 @@ export class Intake extends EventEmitter<IntakeEvents> {
     if (config === this.settingsSource && size === this.advertised) return;
     this.settingsSource = config;
     this.advertised = size;
-    for (const server of this.servers) Object.assign(server.options, settingLimits(config), { size });
+    for (const server of this.servers) Object.assign(server.options, settingLimits(config, size));
   }
 
   private onConnect(session: SMTPServerSession): Error | undefined {
@@ -343,11 +342,11 @@ export class Intake extends EventEmitter<IntakeEvents> {
   }
 }
 
-/** The listener options that follow the settings while running */
-function settingLimits(config: Config) {
+/** The listener options that follow the settings while running; `size` is what EHLO advertises (size-limits.ts) */
+function settingLimits(config: Config, size: number) {
   return {
     name: config.hostname,
-    size: config.smtp.maxMessageSize,
+    size,
     maxRecipients: config.smtp.maxRecipients,
     maxClients: config.smtp.maxConnections,
     socketTimeout: parseDuration(config.smtp.idleTimeout) ?? 300_000,
