@@ -13,6 +13,7 @@ import { DkimSigner } from './deliver/dkim.js';
 import { SmtpPool } from './deliver/smtp-pool.js';
 import { DeviceInventory } from './devices/inventory.js';
 import { MxDelivery } from './deliver/mx.js';
+import { UpstreamLimits } from './deliver/upstream-limits.js';
 import { Intake } from './intake/server.js';
 import { errorMessage } from './errors.js';
 import type { Logger } from './log.js';
@@ -64,7 +65,8 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
   // One pool for the smarthost and MX hosts: connections are shared only between identical settings
   const pool = new SmtpPool();
   const mx = new MxDelivery({ config, log, pool });
-  const deliverer = new Deliverer({ config, mailboxes, mx, log, tokens: oauth, dkim, pool, deviceName: (address) => devices.name(address) });
+  const upstreamLimits = await UpstreamLimits.open(dataDir, log);
+  const deliverer = new Deliverer({ config, mailboxes, mx, log, tokens: oauth, dkim, pool, limits: upstreamLimits, deviceName: (address) => devices.name(address) });
   const runner = new QueueRunner({ spool, deliverer, bouncer, config, log });
   const queue = new QueueAdmin(spool, () => void runner.rescan());
   store.onChange(() => runner.retryAllNow());
@@ -75,7 +77,7 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
     return { close: async () => undefined };
   });
 
-  const intake = new Intake({ config, spool, log, mailboxes });
+  const intake = new Intake({ config, spool, log, mailboxes, upstreams: upstreamLimits });
   const smtp = await intake.start();
   const pop3 = await startPop3({ config, mailboxes, log, dataDir });
   const admin = await startAdmin({ store, log, intake, spool, mailboxes, mailboxLocks: pop3.locks, pop3Events: pop3.events, runner, queue, oauth, dkim, deliverer, devices });

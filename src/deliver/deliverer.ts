@@ -20,6 +20,7 @@ import { allRecipients, type RecipientOutcome } from './outcome.js';
 import type { SmtpAuth } from './smtp-auth.js';
 import { greet, sendOne, type SmtpTarget } from './smtp-client.js';
 import type { SmtpPool } from './smtp-pool.js';
+import type { UpstreamLimits } from './upstream-limits.js';
 
 export interface DeliveryJob {
   queueId: string;
@@ -48,6 +49,8 @@ export interface DelivererOptions {
   tokens: AccessTokenSource;
   /** Connections kept open between messages, shared with MX delivery */
   pool: SmtpPool;
+  /** Learns each upstream's message size limit from its EHLO */
+  limits: UpstreamLimits;
 }
 
 /** What the upstream probe found: it answered EHLO (with the TLS the settings ask for), or why not */
@@ -125,13 +128,13 @@ export class Deliverer {
    * opened) is that part's outcome: the parts already sent keep theirs.
    */
   private async relay(job: DeliveryJob, destination: RelayDestination): Promise<RecipientOutcome[]> {
-    const { config: currentConfig, deviceName, dkim, log, mx, pool, tokens } = this.options;
+    const { config: currentConfig, deviceName, dkim, limits, log, mx, pool, tokens } = this.options;
     const config = currentConfig();
     const context = { client: job.client, deviceName: job.client && deviceName(job.client.address) };
     const outcomes: RecipientOutcome[] = [];
     for (const part of outboundParts(job, config, context)) {
       if (part.plan.envelopeFrom || part.plan.headerFrom) log.info({ queueId: job.queueId, envelopeFrom: part.envelope.from, headerFrom: part.plan.headerFrom || undefined }, 'Sender aligned');
-      const envelope = { ...part.envelope, size: job.size };
+      const envelope = { ...part.envelope, size: job.size, heardSize: limits.listener(destination) };
       try {
         const openBody = dkim.wrap(config, part.openBody);
         outcomes.push(...(destination.kind === 'smarthost' ? await sendOne(smarthostTarget(config, tokens), envelope, openBody, pool) : await mx.deliver(destination, envelope, openBody)));

@@ -17,6 +17,7 @@ import { deferred, fromSmtpFailure, type SmtpFailure } from './failure-policy.js
 import { allRecipients, type Failure, type RecipientOutcome } from './outcome.js';
 import { login, type SmtpAuth } from './smtp-auth.js';
 import { closeConnection, type Lease, type SmtpPool } from './smtp-pool.js';
+import { ehloSize, type SizeListener } from './upstream-limits.js';
 
 export interface SmtpTarget {
   host: string;
@@ -39,6 +40,8 @@ export interface Envelope {
   to: string[];
   /** Message size in bytes, when known: allows slow links more time */
   size?: number;
+  /** Told the SIZE the upstream's EHLO advertised, at every connection used (upstream-limits.ts) */
+  heardSize?: SizeListener;
 }
 
 /** The slowest upload we wait for (64 kbit/s): a 50 MB scan gets ~100 minutes on top of the base */
@@ -150,6 +153,7 @@ export async function attemptDelivery(target: SmtpTarget, envelope: Envelope, op
       return { kind: 'unreachable', outcome: fromSmtpFailure(failure, where), tlsFailed: failure.tlsFailed === true };
     }
     const lease = run.lease;
+    envelope.heardSize?.(ehloSize(lease.connection), target.servername ?? target.host);
     let healthy = false;
     try {
       if (run.timedOut) return { kind: 'unreachable', outcome: deferred(`ETIMEDOUT (${where})`), tlsFailed: false };

@@ -1,6 +1,6 @@
 /**
- * smtp-server, adapted for LAN devices. Two changes, both in subclasses of the
- * library's own classes (no monkey-patching), and both guarded by tests that
+ * smtp-server, adapted for LAN devices. These changes, all in subclasses of the
+ * library's own classes (no monkey-patching), and all guarded by tests that
  * fail if the library's internals they rely on change (test/unit/legacy-server.test.ts):
  *
  * 1. No greeting delay. SMTPConnection.init() waits a hard-coded 100 ms before
@@ -16,6 +16,11 @@
  *    connection, so whoever holds the slots (idle or NOOP-ing) locks every
  *    device out. Here the server first asks its `makeRoom` callback to close a
  *    session that may give way (see pressure.ts), and refuses only when none may.
+ * 4. SIZE= judged by our hooks. The library refuses a declared size over the
+ *    advertised SIZE at MAIL, in its own words and without an enhanced code;
+ *    but in smarthost mode we advertise the smarthost's smaller limit, and a
+ *    scan for a local mailbox must still pass. Intake decides (size-limits.ts):
+ *    at MAIL against our own limit, at RCPT against that recipient's upstream.
  */
 import type net from 'node:net';
 import type tls from 'node:tls';
@@ -60,6 +65,8 @@ export class LegacySMTPStream extends SMTPStream {
   }
 }
 
+type MailParams = Parameters<DeviceSession['_validateMailParams']>[0];
+
 export class LegacySMTPConnection extends DeviceSession {
   /** Only LegacySMTPServer creates these connections */
   declare _server: LegacySMTPServer;
@@ -70,6 +77,13 @@ export class LegacySMTPConnection extends DeviceSession {
     parser.oncommand = (command, callback) => this._onCommand(command, callback);
     parser.on('error', (err: Error) => this.send(421, `Error: ${err.message}`));
     return parser;
+  }
+
+  /** The library's checks of MAIL's parameters, SIZE= for its syntax only (its limit is the hooks' to judge) */
+  override _validateMailParams(parsed: MailParams): ReturnType<DeviceSession['_validateMailParams']> {
+    const args = parsed.args || {};
+    if (typeof args.SIZE !== 'string' || !/^\d{1,20}$/.test(args.SIZE)) return super._validateMailParams(parsed);
+    return super._validateMailParams({ ...parsed, args: Object.fromEntries(Object.entries(args).filter(([name]) => name !== 'SIZE')) });
   }
 
   /** The library's init() without the 100 ms early-talker wait, and making room before refusing */

@@ -6,7 +6,7 @@
  * only the header section is ever buffered, and at most MAX_HEADER_SCAN bytes of it.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { RelayError } from '../errors.js';
+import type { SizeRule } from './size-limits.js';
 
 const MAX_HEADER_SCAN = 256 * 1024;
 const HEADER_END = Buffer.from('\r\n\r\n');
@@ -27,8 +27,8 @@ export interface MessageFixerOptions {
   prepend: string;
   /** Called once the header section is known, with the headers the device left out to be filled in */
   missing: (has: { date: boolean; messageId: boolean }) => string;
-  /** Message bytes allowed, not counting what we add */
-  maxBytes: number;
+  /** Message bytes allowed (not counting what we add), and the refusal of a message over them */
+  limit: SizeRule;
 }
 
 export class MessageFixer extends Transform {
@@ -45,7 +45,7 @@ export class MessageFixer extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     this.received += chunk.length;
-    if (this.received > this.options.maxBytes) {
+    if (this.received > this.options.limit.bytes) {
       // Keep reading to the end of DATA so the reply comes at the right moment, but store nothing more
       this.head = [];
       this.scanning = false;
@@ -83,8 +83,8 @@ export class MessageFixer extends Transform {
   }
 
   override _flush(done: TransformCallback): void {
-    if (this.received > this.options.maxBytes) {
-      return done(new RelayError(`Message size exceeds fixed maximum message size of ${this.options.maxBytes} bytes`, { kind: 'permanent', smtpCode: 552, enhanced: '5.3.4' }));
+    if (this.received > this.options.limit.bytes) {
+      return done(this.options.limit.refusal(this.received));
     }
     if (this.scanning) {
       const buffered = Buffer.concat(this.head, this.headLength);

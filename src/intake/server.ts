@@ -26,6 +26,8 @@ import { SessionWatch } from './sessions.js';
 import { TranscriptLog } from './transcripts.js';
 import { tlsServerOptions, wantsTls, type TlsServerOptions } from './tls.js';
 import { missingHeaders, receivedHeader } from './received.js';
+import { advertisedSize, declaredSize, messageRule, ownRule, recipientRule, smarthostLimit, type UpstreamSizes } from './size-limits.js';
+import type { UpstreamLimit } from '../deliver/upstream-limits.js';
 
 /** What intake needs to know about local mailboxes */
 export interface LocalRecipients {
@@ -37,7 +39,11 @@ export interface IntakeOptions {
   spool: Spool;
   log: Logger;
   mailboxes: LocalRecipients;
+  /** The upstreams' message size limits (deliver/upstream-limits.ts); none known when not given */
+  upstreams?: UpstreamSizes;
 }
+
+const NONE_KNOWN: UpstreamSizes = { limitOf: () => undefined };
 
 /** Keep a little room so the spool's own records can still be written when the disk is nearly full */
 const MIN_FREE_BYTES = 1024 * 1024;
@@ -89,11 +95,14 @@ export class Intake extends EventEmitter<IntakeEvents> {
   readonly transcripts = new TranscriptLog();
   private policySource: readonly string[];
   private settingsSource: Config | undefined;
+  private advertised = 0;
+  private readonly upstreams: UpstreamSizes;
 
   constructor(private readonly options: IntakeOptions) {
     super();
     this.policySource = options.config().smtp.allowNetworks;
     this.policy = new NetworkPolicy(this.policySource);
+    this.upstreams = options.upstreams ?? NONE_KNOWN;
   }
 
   /** Starts the SMTP listener, and the implicit-TLS one when smtp.tls.port is set; returns the plain listener's address */
@@ -123,7 +132,7 @@ export class Intake extends EventEmitter<IntakeEvents> {
       {
         ...tls,
         secure: implicit,
-        ...settingLimits(config),
+        ...settingLimits(config, advertisedSize(config, this.upstreams)),
         // smtp-server already puts "ESMTP" after the hostname
         banner: 'edge-relay ready',
         closeTimeout: CLOSE_GRACE_MS,
@@ -183,6 +192,11 @@ export class Intake extends EventEmitter<IntakeEvents> {
     return hookError(relay);
   }
 
+  /** The smarthost's message size limit as its EHLO told it, for the dashboard */
+  smarthostLimit(): UpstreamLimit | undefined {
+    return smarthostLimit(this.options.config(), this.upstreams);
+  }
+
   private currentPolicy(): NetworkPolicy {
     const networks = this.options.config().smtp.allowNetworks;
     if (networks !== this.policySource) {
@@ -194,12 +208,15 @@ export class Intake extends EventEmitter<IntakeEvents> {
 
   /**
    * smtp-server reads these from its options at each connection and command:
-   * a settings change is applied to the running listeners, no restart needed
+   * a settings change, or a size limit an upstream just told, is applied to
+   * the running listeners, no restart needed
    */
   private applySettings(config: Config): void {
-    if (config === this.settingsSource) return;
+    const size = advertisedSize(config, this.upstreams);
+    if (config === this.settingsSource && size === this.advertised) return;
     this.settingsSource = config;
-    for (const server of this.servers) Object.assign(server.options, settingLimits(config));
+    this.advertised = size;
+    for (const server of this.servers) Object.assign(server.options, settingLimits(config, size));
   }
 
   private onConnect(session: SMTPServerSession): Error | undefined {
@@ -248,14 +265,17 @@ export class Intake extends EventEmitter<IntakeEvents> {
 
   private async onMailFrom(address: SMTPServerAddress, session: SMTPServerSession): Promise<void> {
     if (address.address && !parseAddress(address.address)) throw smtpReject(553, '5.1.7', `Bad sender address syntax "${address.address}"`);
-    const { smtp } = this.options.config();
+    const config = this.options.config();
+    const { smtp } = config;
+    const declared = declaredSize(address);
+    const own = ownRule(config);
+    if (declared > own.bytes) throw own.refusal(declared);
     const maxMessagesPerMinute = smtp.devices[session.remoteAddress]?.maxMessagesPerMinute ?? smtp.maxMessagesPerMinute;
     const now = Date.now();
     this.limits.prune(now);
     if (!this.limits.takeMessage(session.remoteAddress, maxMessagesPerMinute, now)) {
       throw smtpReject(450, '4.7.1', `Too many messages from ${session.remoteAddress} (limit ${maxMessagesPerMinute} a minute), try again shortly`);
     }
-    const declared = (address.args && Number(address.args.SIZE)) || 0;
     const free = await this.options.spool.freeBytes();
     if (free < MIN_FREE_BYTES + declared) {
       this.options.log.error({ session: session.id, free, declared }, 'Refusing mail: the data disk is full');
@@ -281,6 +301,10 @@ export class Intake extends EventEmitter<IntakeEvents> {
     if (isLocalDomain(parsed.domain, config) && !this.options.mailboxes.exists(mailboxName(parsed.local))) {
       throw smtpReject(550, '5.1.1', `No such mailbox here: ${address.address}`);
     }
+    // A declared size too large for the upstream this recipient's mail goes to: refused for this recipient only
+    const declared = declaredSize(session.envelope.mailFrom);
+    const rule = recipientRule(address.address, config, this.upstreams);
+    if (declared > rule.bytes) throw rule.refusal(declared);
     this.sessions.progressed(session.id);
   }
 
@@ -293,7 +317,7 @@ export class Intake extends EventEmitter<IntakeEvents> {
     const given = session.envelope.rcptTo.map((r) => r.address);
     const recipients = [...given, ...copyRecipients(config, { from, client: session.remoteAddress, recipients: given }, (name) => this.options.mailboxes.exists(name))];
     const fixer = new MessageFixer({
-      maxBytes: config.smtp.maxMessageSize,
+      limit: messageRule(recipients, config, this.upstreams),
       prepend: receivedHeader({
         helo,
         clientAddress: session.remoteAddress,
@@ -318,11 +342,11 @@ export class Intake extends EventEmitter<IntakeEvents> {
   }
 }
 
-/** The listener options that follow the settings while running */
-function settingLimits(config: Config) {
+/** The listener options that follow the settings while running; `size` is what EHLO advertises (size-limits.ts) */
+function settingLimits(config: Config, size: number) {
   return {
     name: config.hostname,
-    size: config.smtp.maxMessageSize,
+    size,
     maxRecipients: config.smtp.maxRecipients,
     maxClients: config.smtp.maxConnections,
     socketTimeout: parseDuration(config.smtp.idleTimeout) ?? 300_000,

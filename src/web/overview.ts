@@ -2,6 +2,7 @@
 import type { OAuthStatus } from '../oauth/client.js';
 import { promises as fs } from 'node:fs';
 import type { HealthSnapshot } from '../alerts/upstream-health.js';
+import type { UpstreamLimit } from '../deliver/upstream-limits.js';
 import type { AlertState } from '../alerts/rules.js';
 import type { DayCounts, RecentDelivery } from '../metrics/activity.js';
 import { queueCounts, type QueueCounts } from '../metrics/metrics.js';
@@ -14,7 +15,7 @@ export interface Overview {
   version: string;
   hostname: string;
   uptimeSeconds: number;
-  upstream: HealthSnapshot & { mode: 'smarthost' | 'mx'; target: string; signIn: OAuthStatus | null };
+  upstream: HealthSnapshot & { mode: 'smarthost' | 'mx'; target: string; signIn: OAuthStatus | null; sizeLimit: UpstreamLimit | null };
   queue: QueueCounts;
   today: DayCounts;
   recent: readonly RecentDelivery[];
@@ -40,6 +41,7 @@ export async function overview(services: WebServices, now = new Date()): Promise
       mode: config.delivery.mode,
       target: config.delivery.mode === 'mx' ? 'direct to each domain\'s MX hosts' : smarthost.host ? `${smarthost.host}:${smarthost.port} (${smarthost.security})` : '',
       signIn: config.delivery.mode === 'smarthost' && smarthost.auth === 'oauth2' ? services.oauth.status() : null,
+      sizeLimit: services.intake.smarthostLimit() ?? null,
     },
     queue: await queueCounts(services.spool),
     today: services.activity.today(now),

@@ -163,7 +163,7 @@ describe('intake policy and limits', () => {
     await smtp.command('MAIL FROM:<p@office.test>\r\n');
     await smtp.command('RCPT TO:<x@example.com>\r\n');
     assert.match(await smtp.command('DATA\r\n'), /^354/);
-    assert.match(await smtp.command(`Subject: big\r\n\r\n${'x'.repeat(998)}\r\n`.repeat(20) + '.\r\n'), /^552 5\.3\.4 Message size exceeds/);
+    assert.match(await smtp.command(`Subject: big\r\n\r\n${'x'.repeat(998)}\r\n`.repeat(20) + '.\r\n'), /^552 5\.3\.4 Message is \d+ KB; this relay accepts at most \d+ KB\. Scan at a lower resolution or fewer pages/);
     assert.match(await smtp.command('MAIL FROM:<p@office.test>\r\n'), /^250/, 'the session goes on');
     smtp.close();
     assert.equal((await queueList(relay)).length, before);

@@ -7,6 +7,7 @@ import { Deliverer, type DelivererOptions } from '../../src/deliver/deliverer.js
 import { DkimSigner } from '../../src/deliver/dkim.js';
 import { MxDelivery } from '../../src/deliver/mx.js';
 import { SmtpPool } from '../../src/deliver/smtp-pool.js';
+import { UpstreamLimits } from '../../src/deliver/upstream-limits.js';
 import { silentLogger } from '../../src/log.js';
 import { MailboxStore } from '../../src/mailbox/store.js';
 
@@ -17,5 +18,6 @@ export async function testDeliverer(config: () => Config, overrides: Partial<Del
   const pool = new SmtpPool();
   const mailboxes = overrides.mailboxes ?? (await MailboxStore.open(config().dataDir, log));
   const mx = new MxDelivery({ config, log, pool });
-  return new Deliverer({ config, mailboxes, mx, log, dkim: new DkimSigner(config().dataDir), tokens: NO_TOKENS, pool, deviceName: () => undefined, ...overrides });
+  const limits = overrides.limits ?? (await UpstreamLimits.open(config().dataDir, log));
+  return new Deliverer({ config, mailboxes, mx, log, dkim: new DkimSigner(config().dataDir), tokens: NO_TOKENS, pool, deviceName: () => undefined, ...overrides, limits });
 }

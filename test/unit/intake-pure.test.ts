@@ -4,10 +4,12 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { test } from 'node:test';
 import { resolveConfig } from '../../src/config/validate.js';
+import { smtpReject } from '../../src/errors.js';
 import { copyRecipients } from '../../src/intake/copies.js';
 import { ClientLimits } from '../../src/intake/limits.js';
 import { MessageFixer } from '../../src/intake/message-fixer.js';
 import { NetworkPolicy } from '../../src/intake/policy.js';
+import type { SizeRule } from '../../src/intake/size-limits.js';
 import { MIN_DATA_RATE, STRESS_TIMEOUT_MS, bodyProgressed, giveWay, progressDeadlineMs, stalled, underStress, type SessionState } from '../../src/intake/pressure.js';
 import { mailboxName, parseAddress } from '../../src/route/address.js';
 
@@ -33,11 +35,13 @@ test('addresses: relay tricks are refused, not interpreted', () => {
   assert.equal(mailboxName('Alice+Scans'), 'alice');
 });
 
+const sizeLimit = (bytes: number): SizeRule => ({ bytes, refusal: (size) => smtpReject(552, '5.3.4', `Message is ${size} bytes`) });
+
 async function fix(input: string, maxBytes = 1_000_000): Promise<string> {
   const fixer = new MessageFixer({
     prepend: 'Received: test\r\n',
     missing: (has) => (has.date ? '' : 'Date: D\r\n') + (has.messageId ? '' : 'Message-ID: <M>\r\n'),
-    maxBytes,
+    limit: sizeLimit(maxBytes),
   });
   return (await buffer(Readable.from([Buffer.from(input, 'latin1')]).pipe(fixer))).toString('latin1');
 }
@@ -60,14 +64,14 @@ test('message fixer: a bare CR or NUL in a header is a space, never a line break
 });
 
 test('message fixer: headers split across many chunks', async () => {
-  const fixer = new MessageFixer({ prepend: 'R: 1\r\n', missing: () => 'Date: D\r\n', maxBytes: 1000 });
+  const fixer = new MessageFixer({ prepend: 'R: 1\r\n', missing: () => 'Date: D\r\n', limit: sizeLimit(1000) });
   const text = 'Subject: split\r\nX: y\r\n\r\nbody\r\n';
   const out = await buffer(Readable.from([...text].map((c) => Buffer.from(c))).pipe(fixer));
   assert.equal(out.toString(), 'R: 1\r\nSubject: split\r\nX: y\r\nDate: D\r\n\r\nbody\r\n');
 });
 
 test('message fixer: over the limit fails with 552 after reading everything', async () => {
-  await assert.rejects(fix(`Subject: big\r\n\r\n${'x'.repeat(2000)}`, 1000), (err: Error & { smtpCode?: number }) => err.smtpCode === 552);
+  await assert.rejects(fix(`Subject: big\r\n\r\n${'x'.repeat(2000)}`, 1000), (err: Error & { smtpCode?: number }) => err.smtpCode === 552 && err.message === 'Message is 2016 bytes');
 });
 
 test('client limits: messages per minute', () => {
@@ -91,7 +95,7 @@ test('copy rules match by sender and network, only for existing mailboxes, never
 
 test('message fixer: an empty header section split across chunks, and a long one', async () => {
   const run = async (parts: string[]) => {
-    const fixer = new MessageFixer({ prepend: 'R: 1\r\n', missing: () => 'Date: D\r\n', maxBytes: 10_000_000 });
+    const fixer = new MessageFixer({ prepend: 'R: 1\r\n', missing: () => 'Date: D\r\n', limit: sizeLimit(10_000_000) });
     return (await buffer(Readable.from(parts.map((p) => Buffer.from(p))).pipe(fixer))).toString();
   };
   assert.equal(await run(['\r', '\nbody\r\n']), 'R: 1\r\nDate: D\r\n\r\nbody\r\n');

@@ -33,6 +33,11 @@ test('guard: a connection leaves the server\'s set when the server closes it, an
   assert.match(SMTPConnection.prototype._resetSession.toString(), /session\.envelope = \{\s*mailFrom: false/, 'RSET/EHLO clear the envelope we read for "message in progress"');
 });
 
+test('guard: MAIL judges SIZE= in _validateMailParams, before onMailFrom, against the advertised size (our override leaves the limit to the hooks)', () => {
+  assert.match(SMTPConnection.prototype._validateMailParams.toString(), /Number\(args\.SIZE\) > this\._server\.options\.size/);
+  assert.match(SMTPConnection.prototype.handler_MAIL.toString(), /this\._validateMailParams\(parsed\)[\s\S]*this\._server\.onMailFrom\(/);
+});
+
 test('crlfNormalize adds CR only where it is missing, across chunk boundaries', () => {
   assert.equal(crlfNormalize(Buffer.from('a\nb\r\nc\n'), -1).toString(), 'a\r\nb\r\nc\r\n');
   assert.equal(crlfNormalize(Buffer.from('\nx'), 0x0d).toString(), '\nx', 'CR ended the previous chunk');

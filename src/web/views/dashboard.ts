@@ -17,6 +17,7 @@ function upstreamCard(o: Overview): Html {
 <p>${pill(u.reachability, REACHABILITY[u.reachability])}</p>
 ${u.reachability === 'not-configured' ? html`<p>No upstream is set, so mail waits in the queue. <a href="/settings">Enter your provider's SMTP server</a>.</p>` : ''}
 <dl class="facts small"><dt>Sends via</dt><dd>${u.target || '—'}</dd>
+${u.sizeLimit ? html`<dt>Largest message</dt><dd id="upstream-size">${formatBytes(u.sizeLimit.bytes)} <span class="muted">(its EHLO says; larger scans are refused at the device)</span></dd>` : ''}
 <dt>Last success</dt><dd>${when(u.lastSuccess?.at)}</dd>
 <dt>Last error</dt><dd>${u.lastError ? html`${when(u.lastError.at)}<br><span class="muted">${u.lastError.text}</span>` : html`<span class="muted">none</span>`}</dd>
 ${u.failingSince ? html`<dt>Failing since</dt><dd>${when(u.failingSince)}</dd>` : ''}
