@@ -15,6 +15,7 @@ import { python, smtplibSend } from '../support/clients.js';
 import { freePortOn, startDnsServer, type DnsServer } from '../support/dns-server.js';
 import { newMail, startRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
+import { waitUntil } from '../support/wait.js';
 
 const UPSTREAM_SIZE = 100_000;
 /** What the relay advertises and enforces for that upstream: its SIZE less room for the headers we add on the way out */
@@ -112,7 +113,7 @@ describe('smarthost: the upstream\'s SIZE, learned and enforced', () => {
     assert.equal(result.rcpt[0], '552 5.3.4 Message is 196 KB; the upstream 127.0.0.1 accepts at most 98 KB. Scan at a lower resolution or fewer pages');
     assert.match(result.rcpt[1] ?? '', /^250 /);
     assert.match(result.data ?? '', /^250 .*queued as/);
-    assert.ok(newMail(relay, 'postmaster').some((text) => text.includes('Subject: declared')), 'the local copy arrived');
+    await waitUntil(() => newMail(relay, 'postmaster').some((text) => text.includes('Subject: declared')), 15_000, 'the local copy in the postmaster mailbox');
   });
 
   test('without SIZE=, a message too large for the upstream gets 552 5.3.4 at the end of DATA and nothing is queued', async () => {
