@@ -19,6 +19,7 @@ interface BoundSecret {
 const BOUND_SECRETS: readonly BoundSecret[] = [
   { secret: ['delivery', 'smarthost', 'password'], label: 'smarthost password', destination: [['delivery', 'smarthost', 'host'], ['delivery', 'smarthost', 'port']] },
   { secret: ['delivery', 'oauth2', 'clientSecret'], label: 'OAuth2 client secret', destination: [['delivery', 'oauth2', 'provider'], ['delivery', 'oauth2', 'tokenUrl']] },
+  { secret: ['delivery', 'graph', 'clientSecret'], label: 'Microsoft Graph client secret', destination: [['delivery', 'graph', 'tenant'], ['delivery', 'graph', 'tokenUrl']] },
 ];
 
 /** Host names differ only in case and surrounding blanks when they name the same server */

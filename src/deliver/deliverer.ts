@@ -20,6 +20,7 @@ import { OAuthClient, type AccessTokenSource } from '../oauth/client.js';
 import type { SmtpAuth } from './smtp-auth.js';
 import { sendOne, type SmtpTarget } from './smtp-client.js';
 import { SmtpPool } from './smtp-pool.js';
+import { GraphSender } from './graph/send-mail.js';
 
 export interface DeliveryJob {
   queueId: string;
@@ -33,7 +34,7 @@ export interface DeliveryJob {
   size?: number;
 }
 
-type RelayDestination = Extract<Destination, { kind: 'smarthost' }> | MxDestination | HostDestination;
+type RelayDestination = Extract<Destination, { kind: 'smarthost' | 'graph' }> | MxDestination | HostDestination;
 
 export interface DelivererOptions {
   config: () => Config;
@@ -77,6 +78,7 @@ export function smarthostTarget(config: Config, tokens?: AccessTokenSource): Smt
 
 export class Deliverer {
   private oauth: Promise<OAuthClient> | undefined;
+  private graph: GraphSender | undefined;
   private readonly pool: SmtpPool;
   /** For the page: the DNS record to publish is `dkim.record(domain, selector)` */
   readonly dkim: DkimSigner;
@@ -100,6 +102,13 @@ export class Deliverer {
     return this.oauth;
   }
 
+  /** Delivery through Microsoft Graph, with the process's one OAuth2 client (delivery.mode "graph") */
+  private async graphSender(): Promise<GraphSender> {
+    const tokens = await this.oauthClient();
+    this.graph ??= new GraphSender({ config: this.options.config, tokens });
+    return this.graph;
+  }
+
   async deliver(job: DeliveryJob): Promise<RecipientOutcome[]> {
     const { destination } = job;
     switch (destination.kind) {
@@ -108,6 +117,7 @@ export class Deliverer {
       case 'smarthost':
       case 'mx':
       case 'host':
+      case 'graph':
         return this.relay(job, destination);
       case 'unroutable':
         return allRecipients(job.recipients, destination.permanent ? { status: 'bounced', error: destination.reason } : { status: 'deferred', error: destination.reason });
@@ -128,7 +138,8 @@ export class Deliverer {
       const envelope = { ...part.envelope, size: job.size };
       try {
         const openBody = this.dkim.wrap(config, part.openBody);
-        outcomes.push(...(destination.kind === 'smarthost' ? await sendOne(smarthostTarget(config, await this.oauthClient()), envelope, openBody, this.pool) : await this.options.mx.deliver(destination, envelope, openBody)));
+        if (destination.kind === 'graph') outcomes.push(...(await (await this.graphSender()).send(envelope, openBody)));
+        else outcomes.push(...(destination.kind === 'smarthost' ? await sendOne(smarthostTarget(config, await this.oauthClient()), envelope, openBody, this.pool) : await this.options.mx.deliver(destination, envelope, openBody)));
       } catch (err) {
         outcomes.push(...allRecipients(envelope.to, localFailure(err, 'on this box, before sending')));
       }

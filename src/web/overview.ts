@@ -1,5 +1,6 @@
 /** The dashboard's facts, gathered once for the page and for GET /api/status */
 import type { OAuthStatus } from '../oauth/client.js';
+import type { Config } from '../config/schema.js';
 import { promises as fs } from 'node:fs';
 import type { HealthSnapshot } from '../alerts/upstream-health.js';
 import type { AlertState } from '../alerts/rules.js';
@@ -9,12 +10,13 @@ import { VERSION } from '../version.js';
 import { wideNetworks } from '../config/networks.js';
 import { clockProblem } from '../util/clock.js';
 import type { WebServices } from './context.js';
+import { graphTarget } from '../deliver/graph/sender-mailbox.js';
 
 export interface Overview {
   version: string;
   hostname: string;
   uptimeSeconds: number;
-  upstream: HealthSnapshot & { mode: 'smarthost' | 'mx'; target: string; signIn: OAuthStatus | null };
+  upstream: HealthSnapshot & { mode: Config['delivery']['mode']; target: string; signIn: OAuthStatus | null };
   queue: QueueCounts;
   today: DayCounts;
   recent: readonly RecentDelivery[];
@@ -38,8 +40,8 @@ export async function overview(services: WebServices, now = new Date()): Promise
     upstream: {
       ...services.health.snapshot(),
       mode: config.delivery.mode,
-      target: config.delivery.mode === 'mx' ? 'direct to each domain\'s MX hosts' : smarthost.host ? `${smarthost.host}:${smarthost.port} (${smarthost.security})` : '',
-      signIn: config.delivery.mode === 'smarthost' && smarthost.auth === 'oauth2' ? services.oauth.status() : null,
+      target: config.delivery.mode === 'graph' ? graphTarget(config) : config.delivery.mode === 'mx' ? 'direct to each domain\'s MX hosts' : smarthost.host ? `${smarthost.host}:${smarthost.port} (${smarthost.security})` : '',
+      signIn: config.delivery.mode === 'graph' || (config.delivery.mode === 'smarthost' && smarthost.auth === 'oauth2') ? services.oauth.status() : null,
     },
     queue: await queueCounts(services.spool),
     today: services.activity.today(now),

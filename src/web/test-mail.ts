@@ -9,6 +9,7 @@ import type { UpstreamHealth } from '../alerts/upstream-health.js';
 import type { Config } from '../config/schema.js';
 import { smarthostTarget } from '../deliver/deliverer.js';
 import { sendOne } from '../deliver/smtp-client.js';
+import { GraphSender } from '../deliver/graph/send-mail.js';
 import { formatAddress, parseAddress } from '../route/address.js';
 import { route } from '../route/router.js';
 import { newQueueId } from '../spool/ids.js';
@@ -47,8 +48,11 @@ export async function sendTestMail(config: Config, spool: Spool, health: Upstrea
   switch (destination.kind) {
     case 'unroutable':
       return { kind: 'refused', to, reason: destination.reason };
-    case 'smarthost': {
-      const [result] = await sendOne(smarthostTarget(config, tokens), { from, to: [to] }, async () => Readable.from([testMessage(config, to, now)]));
+    case 'smarthost':
+    case 'graph': {
+      const open = async () => Readable.from([testMessage(config, to, now)]);
+      // Microsoft Graph: the same sender as devices' mail, so the page shows Graph's own answer
+      const [result] = destination.kind === 'graph' ? await new GraphSender({ config: () => config, tokens }).send({ from, to: [to] }, open) : await sendOne(smarthostTarget(config, tokens), { from, to: [to] }, open);
       const outcome = result?.outcome ?? { status: 'deferred', error: 'No result from the upstream' };
       if (outcome.status === 'delivered' || outcome.status === 'local') {
         health.success(outcome.detail);
