@@ -21,10 +21,17 @@ export type TestMailResult =
   | { kind: 'queued'; to: string; id: string; route: 'local' | 'mx' | 'host' }
   | { kind: 'refused'; to: string; reason: string };
 
+/** Through Microsoft Graph the From chooses the sending mailbox: the one devices' mail goes out as */
+function testSender(config: Config): string {
+  const { mode, graph, rewrite } = config.delivery;
+  if (mode === 'graph') return (graph.sender === 'mailbox' ? graph.mailbox : rewrite.headerFrom) || `postmaster@${config.hostname}`;
+  return `postmaster@${config.hostname}`;
+}
+
 function testMessage(config: Config, to: string, now: Date): Buffer {
   return Buffer.from(
     [
-      `From: edge-relay <postmaster@${config.hostname}>`,
+      `From: edge-relay <${testSender(config)}>`,
       `To: <${to}>`,
       `Subject: edge-relay test message`,
       `Date: ${now.toUTCString().replace('GMT', '+0000')}`,
