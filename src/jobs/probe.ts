@@ -15,6 +15,7 @@ const PROBE_TIMEOUT_MS = 15_000;
 
 export async function probeUpstream(config: Config): Promise<ProbeResult> {
   if (config.delivery.mode === 'mx') return { ok: null, text: 'Direct MX delivery: no single upstream to probe' };
+  if (config.delivery.mode === 'graph') return { ok: null, text: 'Microsoft Graph: checked by each delivery and the pre-flight check on the Sender page' };
   const target = smarthostTarget(config);
   if (!target.host) return { ok: null, text: 'No upstream configured' };
   const where = `${target.host}:${target.port}`;

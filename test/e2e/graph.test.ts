@@ -8,7 +8,14 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { resolveConfig } from '../../src/config/validate.js';
+import { graphCheck } from '../../src/deliver/graph/graph-check.js';
+import { silentLogger } from '../../src/log.js';
+import { OAuthClient } from '../../src/oauth/client.js';
 import { setupAdminOf, type WebClient } from '../support/browser.js';
 import { makeCerts } from '../support/certs.js';
 import { smtplibSend } from '../support/clients.js';
@@ -176,5 +183,49 @@ describe('Microsoft Graph delivery', () => {
     }, 10_000, 'the dashboard to name the expired secret');
     assert.match(status, /needs-consent|client secret has expired/);
     assertNoSecrets(relay, graph);
+  });
+});
+
+describe('Microsoft Graph pre-flight check', () => {
+  let graph: FakeGraph;
+  before(async () => {
+    graph = await startFakeGraph();
+  });
+  after(() => graph.close());
+
+  /** A fresh sign-in each time: what the check sees is what the token endpoint says now */
+  const check = (overrides: Record<string, unknown> = {}) => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'edge-relay-graph-check-'));
+    const base = graphConfig(graph);
+    const config = resolveConfig({ dataDir, delivery: { ...base.delivery, graph: { ...base.delivery.graph, ...overrides } } }, 'test');
+    const tokens = new OAuthClient({ config: () => config, dataDir, log: silentLogger() });
+    return graphCheck(config, tokens, 'contoso.test');
+  };
+
+  test('signs in, finds Mail.Send and Mail.ReadWrite granted and the mailbox there', async () => {
+    graph.setRoles(['Mail.Send', 'Mail.ReadWrite']);
+    const result = await check({ sender: 'mailbox', mailbox: MAILBOX });
+    assert.equal(result.status, 'ok', result.summary);
+    assert.match(result.summary, /scanner@contoso\.test is a mailbox it can send from/);
+  });
+
+  test('without Mail.Send granted: a problem that names the permission and the consent link', async () => {
+    graph.setRoles(['User.Read.All']);
+    const result = await check();
+    assert.equal(result.status, 'problem');
+    assert.match(result.summary, /no application permission Mail\.Send/);
+    assert.ok(result.fix?.includes(`https://login.microsoftonline.com/${graph.tenant}/adminconsent?client_id=${graph.clientId}`), result.fix);
+    graph.setRoles(['Mail.Send']);
+    const noDrafts = await check();
+    assert.equal(noDrafts.status, 'warning');
+    assert.match(noDrafts.summary, /over 3 MB/);
+  });
+
+  test('an expired client secret is named', async () => {
+    graph.setMode({ kind: 'expired-secret' });
+    const result = await check();
+    assert.equal(result.status, 'problem');
+    assert.match(result.summary, /client secret has expired \(AADSTS7000222\)/);
+    graph.setMode({ kind: 'ok' });
   });
 });

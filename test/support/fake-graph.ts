@@ -47,6 +47,8 @@ export interface FakeGraph {
   /** Form grant types and scopes asked for at the token endpoint */
   tokenScopes: string[];
   setMode(mode: GraphMode): void;
+  /** The application permissions the next tokens carry */
+  setRoles(roles: string[]): void;
   secrets(): string[];
   close(): Promise<void>;
 }
@@ -82,6 +84,7 @@ export async function startFakeGraph(): Promise<FakeGraph> {
   const drafts = new Map<string, Draft>();
   const uploads = new Map<string, Upload>();
   let mode: GraphMode = { kind: 'ok' };
+  let roles = ['Mail.Send', 'Mail.ReadWrite'];
   let url = '';
 
   function token(form: URLSearchParams): Reply {
@@ -89,7 +92,9 @@ export async function startFakeGraph(): Promise<FakeGraph> {
     if (mode.kind === 'expired-secret') return [401, { error: 'invalid_client', error_description: `AADSTS7000222: The provided client secret keys for app '${clientId}' are expired. Visit the Azure portal to create new keys for your app.` }];
     if (form.get('grant_type') !== 'client_credentials' || form.get('client_id') !== clientId || form.get('client_secret') !== clientSecret) return [401, { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.' }];
     if (form.get('scope') !== GRAPH_SCOPE) return [400, { error: 'invalid_scope', error_description: 'AADSTS70011: The provided value for scope is not valid.' }];
-    const accessToken = id('graph-token');
+    // Shaped like Microsoft's: a JWT whose roles claim lists the application permissions granted
+    const claims = { aud: 'https://graph.microsoft.com', tid: tenant, appid: clientId, roles, jti: id('jti') };
+    const accessToken = ['{"typ":"JWT","alg":"none"}', JSON.stringify(claims)].map((part) => Buffer.from(part).toString('base64url')).join('.') + '.unsigned';
     tokens.add(accessToken);
     return [200, { token_type: 'Bearer', access_token: accessToken, expires_in: 3600 }];
   }
@@ -200,6 +205,9 @@ export async function startFakeGraph(): Promise<FakeGraph> {
       mode = next;
       // An expired secret shows once the token it got expires too: tokens issued so far stop working
       if (next.kind === 'expired-secret') tokens.clear();
+    },
+    setRoles(next) {
+      roles = next;
     },
     secrets: () => [clientSecret, ...tokens],
     close: () =>

@@ -40,7 +40,9 @@ export const consentLink = (tenant: string, clientId: string): string =>
 
 /** The sentence for an admin whose app may not send as the mailbox */
 export function permissionSentence(context: GraphContext): string {
-  return `The app may not send as ${context.mailbox}: it needs the application permission Mail.Send (Microsoft Graph > Application permissions) with admin consent, and no application access policy that leaves ${context.mailbox} out. Grant consent at ${consentLink(context.tenant, context.clientId)}`;
+  // Only sendMail itself gets by with Mail.Send; a draft and its uploads are writes to the mailbox
+  const permission = context.step === 'sendMail' ? 'the application permission Mail.Send' : 'the application permissions Mail.Send and Mail.ReadWrite (a message over 3 MB goes as a draft)';
+  return `The app may not send as ${context.mailbox}: it needs ${permission} (Microsoft Graph > Application permissions) with admin consent, and no application access policy that leaves ${context.mailbox} out. Grant consent at ${consentLink(context.tenant, context.clientId)}`;
 }
 
 const SENDER_CODES = new Set(['ErrorInvalidUser', 'MailboxNotEnabledForRESTAPI', 'ResourceNotFound', 'ErrorSendAsDenied', 'ErrorNonExistentMailbox']);

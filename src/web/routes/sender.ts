@@ -1,6 +1,7 @@
 /** The sender page and its API: OAuth2 sign-in, DKIM record, pre-flight; device transcripts */
 import { Dns } from '../../deliver/dns.js';
 import { preflight } from '../../deliver/preflight.js';
+import { graphCheck } from '../../deliver/graph/graph-check.js';
 import { RelayError, errorMessage } from '../../errors.js';
 import { parseAddress } from '../../route/address.js';
 import type { WebApp, WebState } from '../context.js';
@@ -27,7 +28,7 @@ async function senderPage(state: WebState, domain: string): Promise<SenderPage> 
     oauth: state.oauth.status(),
     login: state.oauth.deviceLoginState(),
     dkim,
-    preflight: domain ? await preflight(new Dns(() => state.store.config), config, domain, expected) : undefined,
+    preflight: domain ? await preflight(new Dns(() => state.store.config), config, domain, expected, config.delivery.mode === 'graph' ? (name) => graphCheck(config, state.oauth, name) : undefined) : undefined,
     domain: domain || alignedDomain(state),
   };
 }
