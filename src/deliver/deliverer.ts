@@ -138,7 +138,8 @@ export class Deliverer {
       const envelope = { ...part.envelope, size: job.size };
       try {
         const openBody = this.dkim.wrap(config, part.openBody);
-        if (destination.kind === 'graph') outcomes.push(...(await (await this.graphSender()).send(envelope, openBody)));
+        // Not signed for Graph: Microsoft 365 rebuilds the message (and signs it with the domain's key there), which no signature of ours survives
+        if (destination.kind === 'graph') outcomes.push(...(await (await this.graphSender()).send(envelope, part.openBody)));
         else outcomes.push(...(destination.kind === 'smarthost' ? await sendOne(smarthostTarget(config, await this.oauthClient()), envelope, openBody, this.pool) : await this.options.mx.deliver(destination, envelope, openBody)));
       } catch (err) {
         outcomes.push(...allRecipients(envelope.to, localFailure(err, 'on this box, before sending')));

@@ -39,17 +39,25 @@ async function uploadPart(session: GraphSession, messageId: string, open: OpenMe
   const url = created.body.uploadUrl;
   if (created.status !== 201 && created.status !== 200) return failed(step, created);
   if (typeof url !== 'string') throw new RelayError(`Microsoft Graph gave no upload URL for "${part.name}"`, { kind: 'temporary' });
-  let pending = Buffer.alloc(0);
+  // Decoded pieces gather until a chunk is full: one copy per chunk, at most a chunk and a piece held
+  let held: Buffer[] = [];
+  let heldBytes = 0;
   let offset = 0;
   for await (const decoded of decodedPart(open, part.index)) {
-    pending = Buffer.concat([pending, decoded]);
+    held.push(decoded);
+    heldBytes += decoded.length;
+    if (heldBytes < CHUNK_BYTES) continue;
+    let pending = Buffer.concat(held, heldBytes);
     while (pending.length >= CHUNK_BYTES) {
       const reply = await uploadChunk(session, url, part, offset, pending.subarray(0, CHUNK_BYTES));
       if (reply.status >= 300) return failed(step, reply);
       offset += CHUNK_BYTES;
       pending = pending.subarray(CHUNK_BYTES);
     }
+    held = [pending];
+    heldBytes = pending.length;
   }
+  const pending = Buffer.concat(held, heldBytes);
   if (offset + pending.length !== part.size) throw new RelayError(`The attachment "${part.name}" decoded to ${offset + pending.length} bytes, not ${part.size}`, { kind: 'permanent' });
   if (pending.length === 0) return undefined;
   const last = await uploadChunk(session, url, part, offset, pending);
