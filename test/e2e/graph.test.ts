@@ -181,7 +181,11 @@ describe('Microsoft Graph delivery', () => {
       const reply = await web.get('/api/status');
       return reply.text.includes('AADSTS7000222') ? reply.text : undefined;
     }, 10_000, 'the dashboard to name the expired secret');
-    assert.match(status, /needs-consent|client secret has expired/);
+    const overview = JSON.parse(status) as { upstream: { reachability: string; lastError: { text: string } | null; signIn: { state: string; reason?: string } | null } };
+    assert.equal(overview.upstream.signIn?.state, 'needs-consent');
+    assert.match(overview.upstream.signIn?.reason ?? '', /client secret has expired \(AADSTS7000222\)/);
+    assert.equal(overview.upstream.reachability, 'failing');
+    assert.match(overview.upstream.lastError?.text ?? '', /AADSTS7000222/);
     assertNoSecrets(relay, graph);
   });
 });
