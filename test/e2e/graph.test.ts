@@ -188,6 +188,22 @@ describe('Microsoft Graph delivery', () => {
     assert.match(overview.upstream.lastError?.text ?? '', /AADSTS7000222/);
     assertNoSecrets(relay, graph);
   });
+
+  test('the settings page offers Graph beside SMTP, with the Entra ID steps, and never shows the secret', async () => {
+    const page = await web.get('/settings');
+    assert.match(page.text, /<option value="graph" selected>Microsoft 365 through Microsoft Graph/);
+    assert.match(page.text, /Microsoft Graph &gt; Application permissions<\/strong>: <code>Mail\.Send<\/code>/);
+    assert.match(page.text, /Grant admin consent/);
+    assert.ok(!page.text.includes(graph.clientSecret));
+    const saved = await web.post('/settings', { graphSender: 'mailbox', graphMailbox: 'relay@contoso.test' });
+    assert.equal(saved.status, 303, saved.text.slice(0, 300));
+    const settings = JSON.parse((await web.get('/api/settings')).text) as { config: { delivery: { graph: Record<string, unknown> } } };
+    assert.equal(settings.config.delivery.graph.mailbox, 'relay@contoso.test');
+    assert.equal(settings.config.delivery.graph.clientSecret, undefined, 'the API shows no secret');
+    assert.equal(settings.config.delivery.graph.clientSecretSet, true);
+    const refused = await web.post('/settings', { graphSender: 'mailbox', graphMailbox: '' });
+    assert.match(refused.text, /Name the mailbox to send from/);
+  });
 });
 
 describe('Microsoft Graph pre-flight check', () => {
