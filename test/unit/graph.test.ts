@@ -148,6 +148,7 @@ describe('Graph settings', () => {
     const config = resolveConfig({ delivery: { graph: { tenant: 'contoso.com', clientSecret: 'S3cret' } } }, 'test');
     const moved = forgetMovedSecrets(config, { delivery: { graph: { tenant: 'evil.example' } } });
     assert.deepEqual(moved.forgotten, [{ key: 'delivery.graph.clientSecret', label: 'Microsoft Graph client secret' }]);
+    assert.equal(forgetMovedSecrets(config, { delivery: { graph: { baseUrl: 'https://graph.evil.example/v1.0' } } }).forgotten.length, 1, 'tokens would go to another server');
     assert.deepEqual(forgetMovedSecrets(config, { delivery: { graph: { clientId: 'other' } } }).forgotten, []);
   });
 
