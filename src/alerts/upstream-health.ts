@@ -72,7 +72,11 @@ export function upstreamSignal(report: AttemptReport, config: Config): { ok: boo
   return last.status === 'delivered' ? { ok: true, text: last.detail } : { ok: false, text: last.reason };
 }
 
-const RELAYED: ReadonlySet<string> = new Set(['smarthost', 'mx', 'host']);
+const RELAYED: ReadonlySet<string> = new Set(['smarthost', 'mx', 'host', 'graph']);
 
-/** Smarthost mode without a host: nothing to reach yet */
-export const upstreamConfigured = (config: Config): boolean => config.delivery.mode === 'mx' || config.delivery.smarthost.host !== '';
+/** Smarthost mode without a host, Graph mode without an app: nothing to reach yet */
+export const upstreamConfigured = (config: Config): boolean => {
+  const { mode, smarthost, graph } = config.delivery;
+  if (mode === 'graph') return graph.clientId !== '';
+  return mode === 'mx' || smarthost.host !== '';
+};

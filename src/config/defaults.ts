@@ -62,6 +62,18 @@ export const DEFAULT_CONFIG = {
       deviceUrl: '',
       scope: '',
     },
+    /** Microsoft Graph (delivery.mode "graph"): sendMail with the application permission Mail.Send, signed in with client credentials */
+    graph: {
+      tenant: '',
+      clientId: '',
+      clientSecret: '',
+      /** from: send from the mailbox of the (rewritten) From address; mailbox: always from the mailbox below */
+      sender: 'from',
+      mailbox: '',
+      /** Only for tests: the token endpoint and the Graph base URL ("" = Microsoft's) */
+      tokenUrl: '',
+      baseUrl: '',
+    },
     /** Sender alignment for SPF/DMARC: rewrite the envelope sender and/or From; the device's address goes to Reply-To */
     rewrite: { envelopeFrom: '', headerFrom: '', useDeviceName: false },
     /** DKIM signing with a key generated on the box; the page shows the DNS record to publish */

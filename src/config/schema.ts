@@ -90,7 +90,7 @@ export const configSchema = z.strictObject({
     sessionTtl: duration,
   }),
   delivery: z.strictObject({
-    mode: z.enum(['smarthost', 'mx']),
+    mode: z.enum(['smarthost', 'mx', 'graph']),
     smarthost: z.strictObject({
       host: z.string(),
       port,
@@ -112,6 +112,15 @@ export const configSchema = z.strictObject({
       path: ['flow'],
       message: 'Google does not offer app-only sign-in (client_credentials) for SMTP: use "device"',
     }),
+    graph: z.strictObject({
+      tenant: z.string(),
+      clientId: z.string(),
+      clientSecret: z.string(),
+      sender: z.enum(['from', 'mailbox']),
+      mailbox: emailOrEmpty,
+      tokenUrl: z.union([z.literal(''), z.url({ protocol: /^https$/ })]),
+      baseUrl: z.union([z.literal(''), z.url({ protocol: /^https$/ })]),
+    }).refine((graph) => graph.sender !== 'mailbox' || graph.mailbox !== '', { path: ['mailbox'], message: 'Name the mailbox to send from (sender "mailbox")' }),
     rewrite: z.strictObject({ envelopeFrom: emailOrEmpty, headerFrom: emailOrEmpty, useDeviceName: z.boolean() }),
     dkim: z.strictObject({ enabled: z.boolean(), domain: z.union([z.literal(''), domain]), selector: z.string().regex(/^[a-z0-9][a-z0-9-]*$/i, 'Expected a DKIM selector') }),
     tls: z.strictObject({ verify: z.boolean(), caFile: z.string() }),

@@ -19,6 +19,8 @@ interface BoundSecret {
 const BOUND_SECRETS: readonly BoundSecret[] = [
   { secret: ['delivery', 'smarthost', 'password'], label: 'smarthost password', destination: [['delivery', 'smarthost', 'host'], ['delivery', 'smarthost', 'port']] },
   { secret: ['delivery', 'oauth2', 'clientSecret'], label: 'OAuth2 client secret', destination: [['delivery', 'oauth2', 'provider'], ['delivery', 'oauth2', 'tokenUrl']] },
+  // The tokens it earns go to baseUrl: pointing that elsewhere would hand out the right to send as any mailbox
+  { secret: ['delivery', 'graph', 'clientSecret'], label: 'Microsoft Graph client secret', destination: [['delivery', 'graph', 'tenant'], ['delivery', 'graph', 'tokenUrl'], ['delivery', 'graph', 'baseUrl']] },
 ];
 
 /** Host names differ only in case and surrounding blanks when they name the same server */

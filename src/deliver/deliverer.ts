@@ -21,6 +21,7 @@ import type { SmtpAuth } from './smtp-auth.js';
 import { greet, sendOne, type SmtpTarget } from './smtp-client.js';
 import type { SmtpPool } from './smtp-pool.js';
 import type { UpstreamLimits } from './upstream-limits.js';
+import { GraphSender } from './graph/send-mail.js';
 
 export interface DeliveryJob {
   queueId: string;
@@ -34,7 +35,7 @@ export interface DeliveryJob {
   size?: number;
 }
 
-type RelayDestination = Extract<Destination, { kind: 'smarthost' }> | MxDestination | HostDestination;
+type RelayDestination = Extract<Destination, { kind: 'smarthost' | 'graph' }> | MxDestination | HostDestination;
 
 /** Everything comes from the composition root (app.ts): the page shares the DKIM signer and the OAuth2 client */
 export interface DelivererOptions {
@@ -84,7 +85,11 @@ function smarthostTarget(config: Config, tokens: AccessTokenSource): SmtpTarget 
  * outcome (failure-policy.ts), so it counts as an attempt.
  */
 export class Deliverer {
-  constructor(private readonly options: DelivererOptions) {}
+  private readonly graph: GraphSender;
+
+  constructor(private readonly options: DelivererOptions) {
+    this.graph = new GraphSender({ config: options.config, tokens: options.tokens });
+  }
 
   /** Closes the connections kept open for reuse (at shutdown) */
   close(): void {
@@ -100,6 +105,7 @@ export class Deliverer {
         case 'smarthost':
         case 'mx':
         case 'host':
+        case 'graph':
           return await this.relay(job, destination);
         case 'unroutable':
           return allRecipients(job.recipients, fromUnroutable(destination.cause, destination.reason));
@@ -137,7 +143,9 @@ export class Deliverer {
       const envelope = { ...part.envelope, size: job.size, heardSize: limits.listener(destination) };
       try {
         const openBody = dkim.wrap(config, part.openBody);
-        outcomes.push(...(destination.kind === 'smarthost' ? await sendOne(smarthostTarget(config, tokens), envelope, openBody, pool) : await mx.deliver(destination, envelope, openBody)));
+        // Not signed for Graph: Microsoft 365 rebuilds the message (and signs it with the domain's key there), which no signature of ours survives
+        if (destination.kind === 'graph') outcomes.push(...(await this.graph.send(envelope, part.openBody)));
+        else outcomes.push(...(destination.kind === 'smarthost' ? await sendOne(smarthostTarget(config, tokens), envelope, openBody, pool) : await mx.deliver(destination, envelope, openBody)));
       } catch (err) {
         outcomes.push(...allRecipients(envelope.to, fromException(err, 'on this box, before sending')));
       }

@@ -10,7 +10,7 @@ import type { Dns, Lookup } from './dns.js';
 export type CheckStatus = 'ok' | 'warning' | 'problem' | 'unknown';
 
 export interface Check {
-  name: 'mx' | 'spf' | 'dmarc' | 'dkim';
+  name: 'mx' | 'spf' | 'dmarc' | 'dkim' | 'graph';
   status: CheckStatus;
   summary: string;
   fix?: string;
@@ -40,6 +40,7 @@ const RANK: Record<CheckStatus, number> = { ok: 0, unknown: 1, warning: 2, probl
 
 /** The SPF include each well-known upstream needs */
 export function upstreamSpfInclude(config: Config): { include: string; upstream: string } | undefined {
+  if (config.delivery.mode === 'graph') return { include: 'spf.protection.outlook.com', upstream: 'Microsoft 365' };
   if (config.delivery.mode !== 'smarthost') return undefined;
   const host = config.delivery.smarthost.host.toLowerCase();
   if (/(^|\.)(office365\.com|outlook\.com|protection\.outlook\.com)$/.test(host)) return { include: 'spf.protection.outlook.com', upstream: 'Microsoft 365' };
@@ -153,9 +154,10 @@ export function verdict(domain: string, status: CheckStatus, checks: Check[]): s
   }
 }
 
-export async function preflight(dns: Dns, config: Config, domain: string, dkim?: ExpectedDkim): Promise<Preflight> {
+/** `upstream`: a check of the upstream for this domain (Microsoft Graph: sign-in, permissions, mailbox) */
+export async function preflight(dns: Dns, config: Config, domain: string, dkim?: ExpectedDkim, upstream?: (domain: string) => Promise<Check>): Promise<Preflight> {
   const name = domain.trim().toLowerCase().replace(/\.$/, '');
-  const checks = await Promise.all([checkMx(dns, name), checkSpf(dns, config, name), checkDmarc(dns, name), ...(dkim ? [checkDkim(dns, name, dkim)] : [])]);
+  const checks = await Promise.all([checkMx(dns, name), checkSpf(dns, config, name), checkDmarc(dns, name), ...(dkim ? [checkDkim(dns, name, dkim)] : []), ...(upstream ? [upstream(name)] : [])]);
   const status = checks.reduce<CheckStatus>((worst, check) => (RANK[check.status] > RANK[worst] ? check.status : worst), 'ok');
   return { domain: name, checkedAt: new Date().toISOString(), status, verdict: verdict(name, status, checks), checks };
 }

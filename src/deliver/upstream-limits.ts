@@ -22,7 +22,6 @@ export const LIMITS_FILE = 'upstream-limits.json';
  * Microsoft Graph: Exchange Online's largest message (MaxSendSize/
  * MaxReceiveSize) is 35 MB by default and 150 MB at most; Microsoft's
  * "Exchange Online limits" page counts the message as sent, base64 included.
- * A tenant that raised it can say so with knownFixed().
  */
 export const GRAPH_DEFAULT_LIMIT = 35 * 1024 * 1024;
 
@@ -52,6 +51,8 @@ export function upstreamKey(destination: Destination): string | null {
       return `mx ${destination.domain}`;
     case 'host':
       return `host ${destination.host}:${destination.port}`;
+    case 'graph':
+      return 'graph';
     case 'local':
     case 'unroutable':
       return null;
@@ -71,7 +72,8 @@ const isLearned = (value: unknown): value is Learned => {
 };
 
 export class UpstreamLimits {
-  private readonly fixed = new Map<string, UpstreamLimit>();
+  /** Limits known without an EHLO to learn them from */
+  private readonly fixed = new Map<string, UpstreamLimit>([['graph', { bytes: GRAPH_DEFAULT_LIMIT, name: 'Microsoft Graph' }]]);
   private saving: Promise<void> = Promise.resolve();
   /** A write is queued and has not started: later changes ride along with it */
   private saveQueued = false;
@@ -100,11 +102,6 @@ export class UpstreamLimits {
     if (key === null) return undefined;
     const known = this.fixed.get(key) ?? this.learned.get(key);
     return known && { bytes: known.bytes, name: known.name };
-  }
-
-  /** A limit that is not learned (e.g. `knownFixed('graph', GRAPH_DEFAULT_LIMIT, 'Microsoft Graph')`); kept in memory, set at each start */
-  knownFixed(key: string, bytes: number, name: string): void {
-    this.fixed.set(key, { bytes, name });
   }
 
   /** What the SMTP client tells after EHLO, for mail to `destination` */

@@ -26,7 +26,7 @@ import { SessionWatch } from './sessions.js';
 import { TranscriptLog } from './transcripts.js';
 import { tlsServerOptions, wantsTls, type TlsServerOptions } from './tls.js';
 import { missingHeaders, receivedHeader } from './received.js';
-import { advertisedSize, declaredSize, messageRule, ownRule, recipientRule, smarthostLimit, type UpstreamSizes } from './size-limits.js';
+import { advertisedSize, declaredSize, messageRule, ownRule, recipientRule, mainUpstreamLimit, type UpstreamSizes } from './size-limits.js';
 import type { UpstreamLimit } from '../deliver/upstream-limits.js';
 
 /** What intake needs to know about local mailboxes */
@@ -193,8 +193,8 @@ export class Intake extends EventEmitter<IntakeEvents> {
   }
 
   /** The smarthost's message size limit as its EHLO told it, for the dashboard */
-  smarthostLimit(): UpstreamLimit | undefined {
-    return smarthostLimit(this.options.config(), this.upstreams);
+  mainUpstreamLimit(): UpstreamLimit | undefined {
+    return mainUpstreamLimit(this.options.config(), this.upstreams);
   }
 
   private currentPolicy(): NetworkPolicy {

@@ -78,16 +78,17 @@ export function messageRule(recipients: readonly string[], config: Config, upstr
   return recipients.map((r) => recipientRule(r, config, upstreams)).reduce((smallest, rule) => (rule.bytes < smallest.bytes ? rule : smallest), ownRule(config));
 }
 
-/** The smarthost's limit, in smarthost mode, once known */
-export function smarthostLimit(config: Config, upstreams: UpstreamSizes): UpstreamLimit | undefined {
+/** The one upstream's limit: the smarthost's once learned, or Microsoft Graph's */
+export function mainUpstreamLimit(config: Config, upstreams: UpstreamSizes): UpstreamLimit | undefined {
   const { mode, smarthost } = config.delivery;
+  if (mode === 'graph') return upstreams.limitOf(upstreamKey({ kind: 'graph' }));
   if (mode !== 'smarthost' || !smarthost.host) return undefined;
   return upstreams.limitOf(upstreamKey({ kind: 'smarthost', host: smarthost.host, port: smarthost.port }));
 }
 
-/** The SIZE our EHLO advertises: in smarthost mode every remote recipient meets the smarthost's limit too */
+/** The SIZE our EHLO advertises: with a smarthost or Graph every remote recipient meets that upstream's limit too */
 export function advertisedSize(config: Config, upstreams: UpstreamSizes): number {
-  const limit = smarthostLimit(config, upstreams);
+  const limit = mainUpstreamLimit(config, upstreams);
   return limit ? Math.min(config.smtp.maxMessageSize, upstreamRule(limit).bytes) : config.smtp.maxMessageSize;
 }
 

@@ -1,5 +1,6 @@
 /**
- * Access tokens for XOAUTH2 to the smarthost. Keeps the current access token
+ * Access tokens for XOAUTH2 to the smarthost, or for Microsoft Graph in
+ * delivery mode "graph" (whichever sign-in the settings make active). Keeps the current access token
  * in memory and gets a new one before it expires (or when the upstream
  * refused it), from the stored refresh token (device sign-in) or the client
  * credentials. Knows whether an admin must act, and says so through
@@ -11,7 +12,7 @@ import { RelayError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { DeviceLogin, type DeviceCode, type DeviceLoginState } from './device-login.js';
 import { clientCredentials, refresh, type GrantContext, type TokenResult } from './grants.js';
-import { endpoints, missingSetting } from './providers.js';
+import { activeSignIn, endpoints, missingSetting, type OAuthSettings } from './providers.js';
 import { TokenVault } from './vault.js';
 
 export type OAuthState = 'ok' | 'needs-consent' | 'not-configured' | 'failing';
@@ -72,15 +73,15 @@ export class OAuthClient extends EventEmitter<OAuthClientEvents> implements Acce
   /** Ready to report a truthful status: knows whether someone has signed in */
   static async open(options: OAuthClientOptions): Promise<OAuthClient> {
     const client = new OAuthClient(options);
-    const settings = options.config().delivery.oauth2;
+    const { settings } = activeSignIn(options.config());
     if (settings.flow === 'device' && !(await client.storedRefreshToken())) client.known = { state: 'needs-consent', reason: NOT_SIGNED_IN };
     return client;
   }
 
   status(): OAuthStatus {
-    const config = this.options.config();
-    if (config.delivery.smarthost.auth !== 'oauth2') return { state: 'not-configured', reason: 'The smarthost does not use OAuth2 (delivery.smarthost.auth)' };
-    const missing = missingSetting(config.delivery.oauth2);
+    const signIn = activeSignIn(this.options.config());
+    if (signIn.unused) return { state: 'not-configured', reason: signIn.unused };
+    const missing = missingSetting(signIn.settings, signIn.section);
     if (missing) return { state: 'not-configured', reason: missing };
     return { ...this.known };
   }
@@ -116,30 +117,30 @@ export class OAuthClient extends EventEmitter<OAuthClientEvents> implements Acce
   }
 
   private async fetchToken(settings: string): Promise<string> {
-    const config = this.options.config();
-    const missing = missingSetting(config.delivery.oauth2);
-    if (config.delivery.smarthost.auth !== 'oauth2' || missing) throw new RelayError(`OAuth2 is not set up: ${missing ?? 'delivery.smarthost.auth is not "oauth2"'}`, { kind: 'temporary' });
+    const signIn = activeSignIn(this.options.config());
+    const missing = missingSetting(signIn.settings, signIn.section);
+    if (signIn.unused || missing) throw new RelayError(`OAuth2 is not set up: ${missing ?? signIn.unused ?? ''}`, { kind: 'temporary' });
     if (this.blockedFor === settings) throw new RelayError(`OAuth2: ${this.known.reason ?? NOT_SIGNED_IN}`, { kind: 'temporary' });
-    const result = await this.request(config).catch((err: unknown) => {
+    const result = await this.request(signIn.settings).catch((err: unknown) => {
       this.setStatus({ state: 'failing', reason: `The token endpoint could not be reached: ${errorMessage(err)}`, ...this.lastRefresh() });
       throw err;
     });
-    if (result.kind === 'refused') throw this.refused(result, settings, config);
+    if (result.kind === 'refused') throw this.refused(result, settings, signIn.settings.flow);
     if (result.refreshToken) await this.saveGrant(result.refreshToken);
     return this.remember(result.accessToken, result.expiresInS, settings);
   }
 
-  private async request(config: Config): Promise<TokenResult> {
+  private async request(settings: OAuthSettings): Promise<TokenResult> {
     const context = this.context();
-    if (config.delivery.oauth2.flow === 'client_credentials') return clientCredentials(context);
+    if (settings.flow === 'client_credentials') return clientCredentials(context);
     const refreshToken = await this.storedRefreshToken();
     if (!refreshToken) return { kind: 'refused', error: 'not_signed_in', description: '', status: 0 };
     return refresh(context, refreshToken);
   }
 
-  private refused(result: Extract<TokenResult, { kind: 'refused' }>, settings: string, config: Config): RelayError {
+  private refused(result: Extract<TokenResult, { kind: 'refused' }>, settings: string, flow: OAuthSettings['flow']): RelayError {
     const needsAdmin = ADMIN_ERRORS.has(result.error) || result.error === 'not_signed_in';
-    const reason = explain(result, config.delivery.oauth2.flow);
+    const reason = explain(result, flow);
     if (needsAdmin) {
       this.blockedFor = settings;
       this.cached = undefined;
@@ -167,7 +168,7 @@ export class OAuthClient extends EventEmitter<OAuthClientEvents> implements Acce
   }
 
   private saveGrant(refreshToken: string): Promise<void> {
-    const { oauth2 } = this.options.config().delivery;
+    const oauth2 = activeSignIn(this.options.config()).settings;
     return this.vault.save({ refreshToken, clientId: oauth2.clientId, tokenUrl: endpoints(oauth2).tokenUrl, savedAt: new Date().toISOString() });
   }
 
@@ -178,19 +179,20 @@ export class OAuthClient extends EventEmitter<OAuthClientEvents> implements Acce
    */
   private async storedRefreshToken(): Promise<string | undefined> {
     const grant = await this.vault.load();
-    const { oauth2 } = this.options.config().delivery;
+    const oauth2 = activeSignIn(this.options.config()).settings;
     const tokenUrl = endpoints(oauth2).tokenUrl;
     return grant && grant.clientId === oauth2.clientId && (grant.tokenUrl ?? tokenUrl) === tokenUrl ? grant.refreshToken : undefined;
   }
 
   private context(): GrantContext {
-    const { oauth2, tls } = this.options.config().delivery;
-    return { settings: oauth2, http: { caFile: tls.caFile || undefined, verify: tls.verify } };
+    const config = this.options.config();
+    const { tls } = config.delivery;
+    return { settings: activeSignIn(config).settings, http: { caFile: tls.caFile || undefined, verify: tls.verify } };
   }
 
   /** Everything that decides which token we get; the secret is compared, never stored elsewhere */
   private settingsKey(): string {
-    const { oauth2 } = this.options.config().delivery;
+    const oauth2 = activeSignIn(this.options.config()).settings;
     return JSON.stringify([oauth2.provider, oauth2.flow, oauth2.tenant, oauth2.clientId, oauth2.clientSecret, endpoints(oauth2)]);
   }
 
@@ -221,6 +223,7 @@ function explain(result: Extract<TokenResult, { kind: 'refused' }>, flow: Config
         : `The token endpoint refused the grant (invalid_grant)${detail}`;
     case 'invalid_client':
     case 'unauthorized_client':
+      if (/AADSTS7000222/.test(result.description)) return `The client secret has expired (AADSTS7000222): make a new one in Entra ID (App registrations > your app > Certificates & secrets) and enter it in the settings${detail}`;
       return `The token endpoint refused the app (${result.error}): check the client id and secret (a client secret expires)${detail}`;
     case 'consent_required':
     case 'interaction_required':

@@ -42,14 +42,36 @@ export const PROVIDER_SMARTHOST = {
   google: { host: 'smtp.gmail.com', port: 587, security: 'starttls' },
 } as const;
 
+/** App-only access to Microsoft Graph: whatever application permissions (Mail.Send) the admin granted */
+export const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
+
+/** The sign-in the relay uses: Graph's in delivery mode "graph", the smarthost's XOAUTH2 otherwise */
+export interface SignIn {
+  settings: OAuthSettings;
+  /** The config section the settings come from, for messages that name a key */
+  section: 'delivery.oauth2' | 'delivery.graph';
+  /** Why no token is needed (nothing signs in), or undefined when one is */
+  unused?: string;
+}
+
+export function activeSignIn(config: Config): SignIn {
+  const { mode, smarthost, oauth2, graph } = config.delivery;
+  if (mode === 'graph') {
+    const settings: OAuthSettings = { provider: 'microsoft', flow: 'client_credentials', tenant: graph.tenant, clientId: graph.clientId, clientSecret: graph.clientSecret, tokenUrl: graph.tokenUrl, deviceUrl: '', scope: GRAPH_SCOPE };
+    return { settings, section: 'delivery.graph' };
+  }
+  const unused = smarthost.auth !== 'oauth2' ? 'The smarthost does not use OAuth2 (delivery.smarthost.auth)' : undefined;
+  return { settings: oauth2, section: 'delivery.oauth2', ...(unused ? { unused } : {}) };
+}
+
 /** What is missing before tokens can be fetched, or null when the settings are complete */
-export function missingSetting(settings: OAuthSettings): string | null {
+export function missingSetting(settings: OAuthSettings, section: SignIn['section'] = 'delivery.oauth2'): string | null {
   const ends = endpoints(settings);
-  if (!settings.clientId) return 'delivery.oauth2.clientId is empty';
-  if (!ends.tokenUrl) return 'delivery.oauth2.tokenUrl is empty (needed for provider "generic")';
-  if (!ends.scope) return 'delivery.oauth2.scope is empty (needed for provider "generic")';
-  if (settings.flow === 'client_credentials' && !settings.clientSecret) return 'delivery.oauth2.clientSecret is empty (needed for flow "client_credentials")';
-  if (settings.flow === 'client_credentials' && settings.provider === 'microsoft' && !settings.tenant) return 'delivery.oauth2.tenant is empty (needed for Microsoft app-only sign-in)';
-  if (settings.flow === 'device' && !ends.deviceUrl) return 'delivery.oauth2.deviceUrl is empty (needed for flow "device")';
+  if (!settings.clientId) return `${section}.clientId is empty`;
+  if (!ends.tokenUrl) return `${section}.tokenUrl is empty (needed for provider "generic")`;
+  if (!ends.scope) return `${section}.scope is empty (needed for provider "generic")`;
+  if (settings.flow === 'client_credentials' && !settings.clientSecret) return `${section}.clientSecret is empty (needed for ${section === 'delivery.graph' ? 'Microsoft Graph' : 'flow "client_credentials"'})`;
+  if (settings.flow === 'client_credentials' && settings.provider === 'microsoft' && !settings.tenant) return `${section}.tenant is empty (needed for Microsoft app-only sign-in)`;
+  if (settings.flow === 'device' && !ends.deviceUrl) return `${section}.deviceUrl is empty (needed for flow "device")`;
   return null;
 }

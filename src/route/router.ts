@@ -17,6 +17,8 @@ export type Destination =
   | { kind: 'smarthost'; host: string; port: number }
   | MxDestination
   | HostDestination
+  /** Microsoft Graph's sendMail (delivery.mode "graph"): one destination for every relayed recipient */
+  | { kind: 'graph' }
   | { kind: 'unroutable'; reason: string; cause: UnroutableCause };
 
 /** Why there is no way: a malformed address, or a setting missing. Whether that bounces is deliver/failure-policy.ts's call */
@@ -45,6 +47,8 @@ export function route(recipient: string, config: Config): Destination {
       return { kind: 'host', host: override.host, port: override.port ?? config.delivery.mx.port, tls };
     case 'smarthost':
       return smarthost(config);
+    case 'graph':
+      return { kind: 'graph' };
   }
 }
 
@@ -70,6 +74,8 @@ export const destinationKey = (d: Destination): string => {
       return `mx:${d.domain}:${d.tls}`;
     case 'host':
       return `host:${d.host}:${d.port}:${d.tls}`;
+    case 'graph':
+      return 'graph';
     case 'unroutable':
       return `unroutable:${d.reason}`;
   }

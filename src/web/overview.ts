@@ -1,5 +1,6 @@
 /** The dashboard's facts, gathered once for the page and for GET /api/status */
 import type { OAuthStatus } from '../oauth/client.js';
+import type { Config } from '../config/schema.js';
 import { promises as fs } from 'node:fs';
 import type { HealthSnapshot } from '../alerts/upstream-health.js';
 import type { UpstreamLimit } from '../deliver/upstream-limits.js';
@@ -10,12 +11,13 @@ import { VERSION } from '../version.js';
 import { wideNetworks } from '../config/networks.js';
 import { clockProblem } from '../util/clock.js';
 import type { WebServices } from './context.js';
+import { graphTarget } from '../deliver/graph/sender-mailbox.js';
 
 export interface Overview {
   version: string;
   hostname: string;
   uptimeSeconds: number;
-  upstream: HealthSnapshot & { mode: 'smarthost' | 'mx'; target: string; signIn: OAuthStatus | null; sizeLimit: UpstreamLimit | null };
+  upstream: HealthSnapshot & { mode: Config['delivery']['mode']; target: string; signIn: OAuthStatus | null; sizeLimit: UpstreamLimit | null };
   queue: QueueCounts;
   today: DayCounts;
   recent: readonly RecentDelivery[];
@@ -39,9 +41,9 @@ export async function overview(services: WebServices, now = new Date()): Promise
     upstream: {
       ...services.health.snapshot(),
       mode: config.delivery.mode,
-      target: config.delivery.mode === 'mx' ? 'direct to each domain\'s MX hosts' : smarthost.host ? `${smarthost.host}:${smarthost.port} (${smarthost.security})` : '',
-      signIn: config.delivery.mode === 'smarthost' && smarthost.auth === 'oauth2' ? services.oauth.status() : null,
-      sizeLimit: services.intake.smarthostLimit() ?? null,
+      target: config.delivery.mode === 'graph' ? graphTarget(config) : config.delivery.mode === 'mx' ? 'direct to each domain\'s MX hosts' : smarthost.host ? `${smarthost.host}:${smarthost.port} (${smarthost.security})` : '',
+      signIn: config.delivery.mode === 'graph' || (config.delivery.mode === 'smarthost' && smarthost.auth === 'oauth2') ? services.oauth.status() : null,
+      sizeLimit: services.intake.mainUpstreamLimit() ?? null,
     },
     queue: await queueCounts(services.spool),
     today: services.activity.today(now),

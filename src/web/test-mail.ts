@@ -20,10 +20,17 @@ export type TestMailResult =
   | { kind: 'queued'; to: string; id: string; route: 'local' | 'mx' | 'host' }
   | { kind: 'refused'; to: string; reason: string };
 
+/** Through Microsoft Graph the From chooses the sending mailbox: the one devices' mail goes out as */
+function testSender(config: Config): string {
+  const { mode, graph, rewrite } = config.delivery;
+  if (mode === 'graph') return (graph.sender === 'mailbox' ? graph.mailbox : rewrite.headerFrom) || `postmaster@${config.hostname}`;
+  return `postmaster@${config.hostname}`;
+}
+
 function testMessage(config: Config, to: string, now: Date): Buffer {
   return Buffer.from(
     [
-      `From: edge-relay <postmaster@${config.hostname}>`,
+      `From: edge-relay <${testSender(config)}>`,
       `To: <${to}>`,
       `Subject: edge-relay test message`,
       `Date: ${now.toUTCString().replace('GMT', '+0000')}`,
@@ -57,7 +64,9 @@ export async function sendTestMail({ config, spool, health, deliverer }: TestMai
   switch (destination.kind) {
     case 'unroutable':
       return { kind: 'refused', to, reason: destination.reason };
-    case 'smarthost': {
+    case 'smarthost':
+    case 'graph': {
+      // Through Graph the From chooses the sending mailbox: the page sends as devices' mail goes out
       const openBody = async () => Readable.from([testMessage(config, to, now)]);
       const [result] = await deliverer.deliver({ queueId: newQueueId(), from, recipients: [to], destination, openBody, client: PAGE_CLIENT });
       const outcome = result?.outcome ?? deferred('No result from the upstream');

@@ -91,7 +91,6 @@ test('a burst of changes costs at most two writes, and a damaged file means noth
 
 test('a fixed limit (Graph) is known without EHLO and wins over a learned one', async () => {
   const limits = await UpstreamLimits.open(mkdtempSync(path.join(tmpdir(), 'upstream-limits-')), silentLogger());
-  limits.knownFixed('graph', GRAPH_DEFAULT_LIMIT, 'Microsoft Graph');
   assert.deepEqual(limits.limitOf('graph'), { bytes: 35 * MB, name: 'Microsoft Graph' });
   limits.heard('graph', 'somewhere', 10);
   assert.equal(limits.limitOf('graph')?.bytes, 35 * MB);

@@ -1,6 +1,8 @@
 /** The sender page and its API: OAuth2 sign-in, DKIM record, pre-flight; device transcripts */
 import { Dns } from '../../deliver/dns.js';
 import { preflight } from '../../deliver/preflight.js';
+import { graphCheck } from '../../deliver/graph/graph-check.js';
+import { activeSignIn } from '../../oauth/providers.js';
 import { RelayError, errorMessage } from '../../errors.js';
 import { parseAddress } from '../../route/address.js';
 import type { WebApp, WebState } from '../context.js';
@@ -22,12 +24,12 @@ async function senderPage(state: WebState, domain: string): Promise<SenderPage> 
   const dkim = await dkimRecord(state);
   const expected = dkim && !('error' in dkim) ? { selector: config.delivery.dkim.selector, publicKey: dkim.publicKey } : undefined;
   return {
-    oauthEnabled: config.delivery.smarthost.auth === 'oauth2',
-    flow: config.delivery.oauth2.flow,
+    oauthEnabled: config.delivery.mode === 'graph' || config.delivery.smarthost.auth === 'oauth2',
+    flow: activeSignIn(config).settings.flow,
     oauth: state.oauth.status(),
     login: state.oauth.deviceLoginState(),
     dkim,
-    preflight: domain ? await preflight(new Dns(() => state.store.config), config, domain, expected) : undefined,
+    preflight: domain ? await preflight(new Dns(() => state.store.config), config, domain, expected, config.delivery.mode === 'graph' ? (name) => graphCheck(config, state.oauth, name) : undefined) : undefined,
     domain: domain || alignedDomain(state),
   };
 }

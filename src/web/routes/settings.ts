@@ -91,7 +91,7 @@ export function settingsRoutes(app: WebApp, state: WebState): void {
       if (err instanceof ConfigChangedError || err instanceof ConfigError) return show(c, formValues(state.store.config), {}, [err.message], 409);
       throw err;
     }
-    if ('problems' in result) return show(c, { ...formValues(state.store.config), ...form, password: '', oauthClientSecret: '' }, result.problems.errors, result.problems.other);
+    if ('problems' in result) return show(c, { ...formValues(state.store.config), ...form, password: '', oauthClientSecret: '', graphClientSecret: '' }, result.problems.errors, result.problems.other);
     return redirectWith(c, '/settings', { kind: 'ok', text: savedText(result.forgotten) });
   });
 

@@ -1,4 +1,4 @@
-/** The settings form: upstream and its sign-in, sender alignment, DKIM, who may send, device TLS, limits, retries, alerts */
+/** The settings form: upstream (smarthost or Microsoft Graph) and its sign-in, sender alignment, DKIM, who may send, device TLS, limits, retries, alerts */
 import { html } from 'hono/html';
 import { PROVIDER_SMARTHOST } from '../../oauth/providers.js';
 import { CHECKBOXES_FIELD, FIELDS, REVISION_FIELD, type FieldErrors, type FormValues } from '../settings-form.js';
@@ -60,7 +60,7 @@ const PROVIDER_HINT = `Microsoft 365: ${PROVIDER_SMARTHOST.microsoft.host} port 
 
 function upstream(m: SettingsModel): Html {
   return html`<fieldset><legend>Upstream: where mail goes out</legend>
-${row(m, 'mode', 'Delivery', '', select(m, 'mode', [['smarthost', "Through my provider's SMTP server (smarthost)"], ['mx', "Directly to each recipient's mail server (MX)"]]))}
+${row(m, 'mode', 'Delivery', '', select(m, 'mode', [['smarthost', "Through my provider's SMTP server (smarthost)"], ['graph', 'Microsoft 365 through Microsoft Graph (no SMTP AUTH needed)'], ['mx', "Directly to each recipient's mail server (MX)"]]))}
 ${row(m, 'host', 'SMTP server', `${PROVIDER_HINT}. A new server or port removes the stored password: type it again`, text(m, 'host'))}
 ${row(m, 'port', 'Port', '587 for STARTTLS, 465 for TLS', text(m, 'port', 'number'))}
 ${row(m, 'security', 'Encryption', 'a user name and password are only ever sent encrypted', select(m, 'security', [['starttls', 'STARTTLS (required)'], ['tls', 'TLS from the start (port 465)'], ['none', 'None (only for a server on this LAN)']]))}
@@ -80,6 +80,27 @@ ${row(m, 'oauthFlow', 'Sign-in', '', select(m, 'oauthFlow', [['device', 'An admi
 ${row(m, 'oauthTenant', 'Tenant', 'Microsoft: your tenant ID or domain (required for app-only)', text(m, 'oauthTenant', 'text', 'contoso.onmicrosoft.com'))}
 ${row(m, 'oauthClientId', 'Client ID', 'the application (client) ID of the app you registered', text(m, 'oauthClientId'))}
 ${secret(m, 'oauthClientSecret', 'Client secret')}
+</fieldset>`;
+}
+
+function graph(m: SettingsModel): Html {
+  return html`<fieldset id="graph"><legend>Microsoft Graph (when Delivery is Microsoft 365 through Microsoft Graph)</legend>
+<div class="hint" id="graph-steps"><p>For tenants where SMTP AUTH is off (Security Defaults, or turned off for the whole tenant). Mail leaves as the
+device wrote it, sent by a mailbox of yours. Register the relay once in the Microsoft Entra admin center:</p>
+<ol><li><strong>App registrations &gt; New registration</strong>: any name (e.g. <em>edge-relay</em>), "Accounts in this organizational directory only", no redirect URI.
+Copy the <em>Application (client) ID</em> and the <em>Directory (tenant) ID</em> into the fields below.</li>
+<li><strong>Certificates &amp; secrets &gt; New client secret</strong>: copy its <em>Value</em> (shown once) into Client secret. Note when it expires: mail stops then, and the dashboard says so.</li>
+<li><strong>API permissions &gt; Add a permission &gt; Microsoft Graph &gt; Application permissions</strong>: <code>Mail.Send</code>; add <code>Mail.ReadWrite</code> too if
+devices send messages over 3 MB (large scans go as a draft with the attachment uploaded).</li>
+<li><strong>Grant admin consent</strong> for your organization (the button on the same page).</li>
+<li>Optional, recommended: limit the app to the sending mailbox with an application access policy (Exchange Online PowerShell:
+<code>New-ApplicationAccessPolicy -AppId &lt;client ID&gt; -PolicyScopeGroupId scanners@contoso.com -AccessRight RestrictAccess</code>); otherwise it may send as any mailbox.</li></ol>
+<p>Then save and send a test mail: Graph's own answer is shown.</p></div>
+${row(m, 'graphTenant', 'Tenant', 'the directory (tenant) ID or your domain', text(m, 'graphTenant', 'text', 'contoso.onmicrosoft.com'))}
+${row(m, 'graphClientId', 'Client ID', 'the application (client) ID', text(m, 'graphClientId'))}
+${secret(m, 'graphClientSecret', 'Graph client secret')}
+${row(m, 'graphSender', 'Send from', '', select(m, 'graphSender', [['from', 'The mailbox of the From address (after sender alignment)'], ['mailbox', 'Always the mailbox below']]))}
+${row(m, 'graphMailbox', 'Mailbox', 'for "Always the mailbox below", e.g. scanner@contoso.com; it must be a mailbox (a shared mailbox works, no licence needed)', text(m, 'graphMailbox', 'text', 'scanner@contoso.com'))}
 </fieldset>`;
 }
 
@@ -141,7 +162,7 @@ ${m.other.length ? html`<div class="notice error">${m.other.map((o) => html`<div
 ${Object.keys(m.errors).length ? html`<div class="notice error" role="alert">Nothing was saved: please fix the fields marked below.</div>` : ''}
 <form method="post" action="/settings" class="stack">${csrfField(csrf)}<input type="hidden" name="${CHECKBOXES_FIELD}" value="${CHECKBOXES}">
 <input type="hidden" name="${REVISION_FIELD}" value="${m.revision}">
-${upstream(m)}${oauth(m)}${alignment(m)}${devices(m)}${retriesAndAlerts(m)}
+${upstream(m)}${graph(m)}${oauth(m)}${alignment(m)}${devices(m)}${retriesAndAlerts(m)}
 <div class="actions"><button type="submit" class="primary">Save settings</button></div></form>
 <p class="muted small">Listening ports (SMTP ${m.ports.smtp}, POP3 ${m.ports.pop3}, web ${m.ports.web}) are set in the config file and need a restart to change.</p>`;
 }
