@@ -50,10 +50,10 @@ const BUSY_RETRY_MS = 2_000;
 /** What an attempt leaves behind: the message's next phase, or nothing when it left the queue */
 type AfterAttempt = { next: 'wait'; recipients: readonly string[]; until: number } | { next: 'hold'; recipients: readonly string[] } | { next: 'leave' };
 
-/** Where the recipients go under the given settings, grouped per destination */
-export function routeRecipients(recipients: readonly string[], config: Config): Routing {
+/** Where the recipients go under the given settings: one group per destination */
+function routeRecipients(recipients: readonly string[], config: Config): Routing {
   const groups = groupByDestination(recipients, config);
-  return { groups, destinations: [...new Set(groups.map((group) => destinationKey(group.destination)))] };
+  return { groups, destinations: groups.map((group) => destinationKey(group.destination)) };
 }
 
 export class QueueRunner extends EventEmitter<RunnerEvents> {
@@ -64,14 +64,16 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   private timer: NodeJS.Timeout | undefined;
   private stopped = true;
 
+  private readonly onAccepted = (entry: QueueEntry) => this.arrived(entry);
+
   constructor(private readonly options: RunnerOptions) {
     super();
-    options.spool.on('accepted', (entry) => this.arrived(entry));
   }
 
-  /** Rebuilds the schedule from the spool and starts delivering */
+  /** Rebuilds the schedule from the spool and starts delivering, new arrivals at once */
   async start(): Promise<void> {
     this.stopped = false;
+    this.options.spool.on('accepted', this.onAccepted);
     await this.rescan();
   }
 
@@ -104,6 +106,7 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   /** Stops starting deliveries; waits for those in flight up to `graceMs` */
   async stop(graceMs: number): Promise<void> {
     this.stopped = true;
+    this.options.spool.off('accepted', this.onAccepted);
     clearTimeout(this.timer);
     const inFlight = Promise.allSettled(this.schedule.attempts());
     await Promise.race([inFlight, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
