@@ -5,11 +5,11 @@
  * The same stores the web page uses; a running relay reads them on each
  * request, so a change here counts at once without a restart.
  */
-import { AdminCredentials } from '../admin/credentials.js';
-import { ApiTokens, DEFAULT_SCOPE, parseScope } from '../admin/tokens.js';
+import { AdminCredentials } from '../web-auth/credentials.js';
+import { ApiTokens, DEFAULT_SCOPE, parseScope } from '../web-auth/tokens.js';
 import { UsageError } from '../errors.js';
 import { ensureDir } from '../util/fsx.js';
-import { SetupToken } from '../admin/setup-token.js';
+import { SetupToken } from '../web-auth/setup-token.js';
 import { loadConfig, readPasswordFromStdin, type CommandContext } from './context.js';
 
 const USAGE = 'use "admin password --password-stdin" or "admin token create NAME [--scope metrics|read|admin] | list | revoke ID"';

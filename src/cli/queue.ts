@@ -6,7 +6,7 @@
  */
 import { RelayError, UsageError } from '../errors.js';
 import { silentLogger } from '../log.js';
-import { QueueAdmin, type QueueAction } from '../queue/admin.js';
+import { QueueCommands, type QueueAction } from '../queue/commands.js';
 import { connectQueueControl, type QueueOps } from '../queue/control.js';
 import { parseQueueId } from '../spool/ids.js';
 import type { QueueListItem } from '../spool/records.js';
@@ -23,7 +23,7 @@ export async function queueCommand(ctx: CommandContext): Promise<number> {
   if (server) return queueSubcommand(ctx, server);
   const spool = await openSpool(config.dataDir, sub === 'list' || sub === 'show');
   try {
-    return await queueSubcommand(ctx, new QueueAdmin(spool, () => undefined));
+    return await queueSubcommand(ctx, new QueueCommands(spool, () => undefined));
   } finally {
     await spool.close();
   }

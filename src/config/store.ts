@@ -113,8 +113,12 @@ export class ConfigStore {
     return createHash('sha256').update(this.adapter?.text ?? '').digest('base64url').slice(0, 16);
   }
 
-  onChange(listener: ConfigListener): void {
+  /** Calls `listener` with every new config; returns what removes it again (a stopping service calls it) */
+  onChange(listener: ConfigListener): () => void {
     this.listeners.push(listener);
+    return () => {
+      this.listeners = this.listeners.filter((kept) => kept !== listener);
+    };
   }
 
   /**

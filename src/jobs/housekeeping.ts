@@ -83,13 +83,14 @@ export function housekeeping(deps: HousekeepingDeps): { stop(): Promise<void> } 
     });
   };
   scheduleDigest(config());
-  deps.store.onChange(scheduleDigest);
+  const stopFollowingConfig = deps.store.onChange(scheduleDigest);
   // The dashboard should know about the upstream without waiting five minutes
   scheduler.runSoon('upstream-probe', 1_000);
   // A box that was off at :23, or restarted after a retention change, applies the limits soon after start
   scheduler.runSoon('mailbox-limits', 2_000);
   return {
     async stop() {
+      stopFollowingConfig();
       await scheduler.stop();
     },
   };

@@ -2,7 +2,7 @@
  * The CLI's way into a running server's queue. Only the server writes the
  * spool's journal, so `edge-relay queue ...` beside a running server sends
  * its request over a Unix socket in the spool folder (owner-only, like the
- * data dir) and the server carries it out with the same QueueAdmin the web
+ * data dir) and the server carries it out with the same QueueCommands the web
  * page uses: one JSON line each way, one request per connection.
  */
 import { promises as fs } from 'node:fs';
@@ -11,9 +11,9 @@ import { RelayError, UsageError, errnoCode, errorMessage, type ErrorKind } from 
 import type { Logger } from '../log.js';
 import type { QueueId } from '../spool/ids.js';
 import type { QueueListItem } from '../spool/records.js';
-import type { QueueAction } from './admin.js';
+import type { QueueAction } from './commands.js';
 
-/** What a person can ask of the queue (QueueAdmin in-process, or the server through the socket) */
+/** What a person can ask of the queue (QueueCommands in-process, or the server through the socket) */
 export interface QueueOps {
   list(): Promise<QueueListItem[]>;
   show(id: QueueId): Promise<{ item: QueueListItem; headers: string }>;

@@ -11,7 +11,7 @@ import type { Deliverer } from '../deliver/deliverer.js';
 import type { RecipientOutcome } from '../deliver/outcome.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { destinationKey, groupByDestination } from '../route/router.js';
+import { destinationKey, groupByDestination, type RouteGroup } from '../route/router.js';
 import type { QueueId } from '../spool/ids.js';
 import { BusyError } from '../util/locks.js';
 import { isFinished, pendingRecipients, unreportedBounces, type DeliveryState, type QueueEntry } from '../spool/records.js';
@@ -19,7 +19,7 @@ import { parseDuration } from '../util/duration.js';
 import type { Spool } from '../spool/spool.js';
 import { applyOutcomes } from './apply.js';
 import { delayAfter, retryPolicy } from './backoff.js';
-import { Schedule } from './schedule.js';
+import { Schedule, type Routing } from './schedule.js';
 
 export interface AttemptReport {
   id: QueueId;
@@ -44,50 +44,56 @@ export interface RunnerOptions {
 
 /** A timer can't wait longer than this; longer waits are re-armed */
 const MAX_TIMER_MS = 60_000;
+/** How soon a message the command line is working on is looked at again */
+const BUSY_RETRY_MS = 2_000;
+
+/** What an attempt leaves behind: the message's next phase, or nothing when it left the queue */
+type AfterAttempt = { next: 'wait'; recipients: readonly string[]; until: number } | { next: 'hold'; recipients: readonly string[] } | { next: 'leave' };
+
+/** Where the recipients go under the given settings: one group per destination */
+function routeRecipients(recipients: readonly string[], config: Config): Routing {
+  const groups = groupByDestination(recipients, config);
+  return { groups, destinations: groups.map((group) => destinationKey(group.destination)) };
+}
 
 export class QueueRunner extends EventEmitter<RunnerEvents> {
-  private readonly schedule = new Schedule<QueueId>((id) => this.destinationsOf(id));
-  private readonly active = new Map<QueueId, Promise<void>>();
-  /** The recipients still to deliver of each scheduled message: where it will go decides when it may start */
-  private readonly pending = new Map<QueueId, string[]>();
-  /** Deliveries in flight per destination key */
-  private readonly busy = new Map<string, number>();
-  /** The settings the schedule's groups were routed with */
-  private groupedWith: Config | undefined;
-  /** Rescans reading the spool right now, and the messages whose schedule changed meanwhile (arrived, or an attempt ended) */
-  private scanning = 0;
-  private readonly changedDuringScan = new Set<QueueId>();
+  /** Every queued message and its phase (waiting, due, running, held) */
+  private readonly schedule = new Schedule<QueueId>((recipients) => routeRecipients(recipients, this.options.config()));
+  /** The settings the due messages were routed with */
+  private routedWith: Config | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = true;
 
+  private readonly onAccepted = (entry: QueueEntry) => this.arrived(entry);
+
   constructor(private readonly options: RunnerOptions) {
     super();
-    options.spool.on('accepted', (entry) => this.arrived(entry));
   }
 
-  /** Rebuilds the schedule from the spool and starts delivering */
+  /** Rebuilds the schedule from the spool and starts delivering, new arrivals at once */
   async start(): Promise<void> {
     this.stopped = false;
+    this.options.spool.on('accepted', this.onAccepted);
     await this.rescan();
   }
 
   /** Re-reads the spool: picks up what the CLI changed (retry, hold, release, delete) */
   async rescan(): Promise<void> {
-    this.scanning++;
-    let entries: QueueEntry[];
-    try {
-      entries = await this.options.spool.list();
-    } finally {
-      this.scanning--;
+    const readAt = this.schedule.version;
+    const entries = await this.options.spool.list();
+    // What changed while the spool was read is newer here than in the list (a new arrival may be missing
+    // from it, a deferral not yet in it): keep it as it is, or it waits for the next sweep or skips its backoff.
+    // A running attempt decides its message's next phase itself.
+    const keep = (id: QueueId) => {
+      const known = this.schedule.get(id);
+      return known !== undefined && (known.changed > readAt || known.phase.name === 'running');
+    };
+    const listed = new Set<QueueId>();
+    for (const entry of entries) {
+      listed.add(entry.arrival.id);
+      if (!keep(entry.arrival.id)) this.follow(entry);
     }
-    // What changed while the folder was read is newer here than in the list (a new arrival may be missing
-    // from it, a deferral not yet in it): keep it as it is, or it waits for the next sweep or skips its backoff
-    const changed = new Set(this.changedDuringScan);
-    if (this.scanning === 0) this.changedDuringScan.clear();
-    const keep = (id: QueueId) => changed.has(id);
-    this.schedule.clear(keep);
-    for (const id of this.pending.keys()) if (!keep(id)) this.pending.delete(id);
-    for (const entry of entries) if (!keep(entry.arrival.id)) this.scheduleEntry(entry);
+    for (const id of this.schedule.ids()) if (!listed.has(id) && !keep(id)) this.schedule.forget(id);
     this.pump();
   }
 
@@ -100,55 +106,36 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   /** Stops starting deliveries; waits for those in flight up to `graceMs` */
   async stop(graceMs: number): Promise<void> {
     this.stopped = true;
+    this.options.spool.off('accepted', this.onAccepted);
     clearTimeout(this.timer);
-    const inFlight = Promise.allSettled([...this.active.values()]);
+    const inFlight = Promise.allSettled(this.schedule.attempts());
     await Promise.race([inFlight, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
   }
 
   get inFlight(): number {
-    return this.active.size;
+    return this.schedule.inFlight;
   }
 
   /** A new arrival starts at once if the limits allow */
   private arrived(entry: QueueEntry): void {
-    const id = entry.arrival.id;
-    this.noteChange(id);
-    this.setPending(id, pendingAddresses(entry.state));
-    this.schedule.set(id, Date.now());
+    this.schedule.wait(entry.arrival.id, pendingAddresses(entry.state), Date.now());
     this.pump();
   }
 
-  private scheduleEntry(entry: QueueEntry): void {
-    if (entry.state.held || isFinished(entry.state)) return;
-    this.setPending(entry.arrival.id, pendingAddresses(entry.state));
-    this.schedule.set(entry.arrival.id, Date.parse(entry.state.nextAttempt));
-  }
-
-  private noteChange(id: QueueId): void {
-    if (this.scanning) this.changedDuringScan.add(id);
+  /** Takes the message's phase from the spool's record of it */
+  private follow(entry: QueueEntry): void {
+    const { id } = entry.arrival;
+    if (isFinished(entry.state)) this.schedule.forget(id);
+    else if (entry.state.held) this.schedule.hold(id, pendingAddresses(entry.state));
+    else this.schedule.wait(id, pendingAddresses(entry.state), Date.parse(entry.state.nextAttempt));
   }
 
   /** Routing depends on the settings: after a change every due message is routed again */
   private followSettings(): void {
     const config = this.options.config();
-    if (config === this.groupedWith) return;
-    this.groupedWith = config;
-    this.schedule.regroup();
-  }
-
-  /** The destinations a message's pending recipients go to now (asked by the schedule once per message falling due) */
-  private destinationsOf(id: QueueId): string[] {
-    const recipients = this.pending.get(id) ?? [];
-    return [...new Set(groupByDestination(recipients, this.options.config()).map((group) => destinationKey(group.destination)))];
-  }
-
-  private setPending(id: QueueId, recipients: string[] | undefined): void {
-    if (recipients) {
-      this.pending.set(id, recipients);
-      return;
-    }
-    this.pending.delete(id);
-    this.schedule.delete(id);
+    if (config === this.routedWith) return;
+    this.routedWith = config;
+    this.schedule.reroute();
   }
 
   /**
@@ -163,12 +150,13 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     this.followSettings();
     const now = Date.now();
     const { concurrency, concurrencyPerDestination } = this.options.config().delivery;
-    const isRunning = (id: QueueId) => this.active.has(id);
-    const hasRoom = (destinations: string[]) => destinations.every((key) => (this.busy.get(key) ?? 0) < concurrencyPerDestination);
-    while (this.active.size < concurrency) {
-      const next = this.schedule.take(now, isRunning, hasRoom);
+    const running = this.schedule.runningPerDestination();
+    const hasRoom = (destinations: string[]) => destinations.every((key) => (running.get(key) ?? 0) < concurrencyPerDestination);
+    while (this.schedule.inFlight < concurrency) {
+      const next = this.schedule.startable(now, hasRoom);
       if (!next) break;
-      this.launch(next.id, next.destinations);
+      this.launch(next.id, next.routing);
+      for (const key of next.routing.destinations) running.set(key, (running.get(key) ?? 0) + 1);
     }
     const next = this.schedule.nextAt(now);
     if (Number.isFinite(next)) {
@@ -177,32 +165,37 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     }
   }
 
-  private launch(id: QueueId, destinations: string[]): void {
-    const count = (key: string, by: number) => this.busy.set(key, (this.busy.get(key) ?? 0) + by);
-    destinations.forEach((key) => count(key, 1));
-    const run = this.attempt(id).finally(() => {
-      this.noteChange(id);
-      destinations.forEach((key) => count(key, -1));
-      this.active.delete(id);
+  private launch(id: QueueId, routing: Routing): void {
+    const done = this.attempt(id, routing).then((after) => {
+      this.settle(id, after);
       this.pump();
     });
-    this.active.set(id, run);
+    this.schedule.start(id, done);
   }
 
-  private async attempt(id: QueueId): Promise<void> {
+  private settle(id: QueueId, after: AfterAttempt): void {
+    switch (after.next) {
+      case 'wait':
+        return this.schedule.wait(id, after.recipients, after.until);
+      case 'hold':
+        return this.schedule.hold(id, after.recipients);
+      case 'leave':
+        return this.schedule.forget(id);
+    }
+  }
+
+  private async attempt(id: QueueId, routing: Routing): Promise<AfterAttempt> {
     const log = this.options.log.child({ queueId: id });
+    const again = (afterMs: number): AfterAttempt => ({ next: 'wait', recipients: this.schedule.get(id)?.recipients ?? [], until: Date.now() + afterMs });
     try {
-      await this.options.spool.withLock(id, () => this.deliver(id, log));
+      return await this.options.spool.withLock(id, () => this.deliver(id, routing, log));
     } catch (err) {
-      if (err instanceof BusyError) {
-        // The CLI is working on it; look again shortly
-        this.schedule.set(id, Date.now() + 2_000);
-        return;
-      }
+      // The CLI is working on it; look again shortly
+      if (err instanceof BusyError) return again(BUSY_RETRY_MS);
       // Mostly a full disk: retry on the normal schedule, so freed space is used soon
       const retryInMs = Math.min(delayAfter(1, retryPolicy(this.options.config())), MAX_TIMER_MS);
       log.error({ err: errorMessage(err), retryInMs }, 'Delivery attempt failed; will retry');
-      this.schedule.set(id, Date.now() + retryInMs);
+      return again(retryInMs);
     }
   }
 
@@ -211,12 +204,13 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     return after !== null && !state.delayWarned && Date.now() - Date.parse(entry.arrival.receivedAt) >= after;
   }
 
-  private async deliver(id: QueueId, log: Logger): Promise<void> {
-    const entry = await this.read(id);
-    if (!entry) return this.setPending(id, undefined);
+  private async deliver(id: QueueId, routing: Routing, log: Logger): Promise<AfterAttempt> {
+    const entry = await this.options.spool.get(id);
+    if (!entry) return { next: 'leave' };
+    if (entry.state.held) return { next: 'hold', recipients: pendingAddresses(entry.state) };
     const started = Date.now();
     const pending = pendingAddresses(entry.state);
-    const outcomes = pending.length ? await this.deliverTo(id, entry, pending) : [];
+    const outcomes = pending.length ? await this.deliverTo(id, entry, groupsStillPending(routing, pending)) : [];
     let state = entry.state;
     if (outcomes.length) {
       const result = applyOutcomes(entry.arrival, entry.state, outcomes, new Date(), retryPolicy(this.options.config()));
@@ -226,23 +220,13 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
       await this.save(id, state, log);
     }
     state = await this.report(entry, state, log);
-    if (isFinished(state)) this.setPending(id, undefined);
-    else {
-      this.setPending(id, pendingAddresses(state));
-      this.schedule.set(id, Date.parse(state.nextAttempt));
-    }
-    this.emit('attempt', { id, from: entry.arrival.from, outcomes, finished: isFinished(state), durationMs: Date.now() - started, receivedAt: entry.arrival.receivedAt });
+    const finished = isFinished(state);
+    this.emit('attempt', { id, from: entry.arrival.from, outcomes, finished, durationMs: Date.now() - started, receivedAt: entry.arrival.receivedAt });
+    return finished ? { next: 'leave' } : { next: 'wait', recipients: pendingAddresses(state), until: Date.parse(state.nextAttempt) };
   }
 
-  /** The message as the spool has it now; undefined when it is gone or held */
-  private async read(id: QueueId): Promise<QueueEntry | undefined> {
-    const entry = await this.options.spool.get(id);
-    return entry && !entry.state.held ? entry : undefined;
-  }
-
-  private async deliverTo(id: QueueId, entry: QueueEntry, recipients: string[]): Promise<RecipientOutcome[]> {
+  private async deliverTo(id: QueueId, entry: QueueEntry, groups: RouteGroup[]): Promise<RecipientOutcome[]> {
     const { spool, deliverer } = this.options;
-    const groups = groupByDestination(recipients, this.options.config());
     const outcomes = await Promise.all(
       groups.map((group) =>
         deliverer.deliver({
@@ -297,3 +281,14 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
 }
 
 const pendingAddresses = (state: DeliveryState): string[] => pendingRecipients(state).map((r) => r.address);
+
+/**
+ * The routed groups, narrowed to the recipients the spool has as pending.
+ * They are the same (only attempts change a message's recipients, and the
+ * schedule routed the pending ones); the narrowing keeps a delivered
+ * recipient from a second copy should they ever differ.
+ */
+function groupsStillPending(routing: Routing, pending: readonly string[]): RouteGroup[] {
+  const still = new Set(pending);
+  return routing.groups.map((group) => ({ ...group, recipients: group.recipients.filter((r) => still.has(r)) })).filter((group) => group.recipients.length > 0);
+}

@@ -1,126 +1,220 @@
 /**
- * Which queued messages may start, and when the next one falls due. Messages
- * due now are grouped by the destinations they go to, so finding the next one
- * to start costs a step per destination, not per queued message: with a long
- * backlog for one busy smarthost, the queue manager doesn't walk the whole
- * backlog after every delivery (that walk cost 0.78 ms per delivery with
- * 10,000 queued, on the 2-CPU x86 test machine; a Pi is several times slower).
+ * The queue manager's view of the queue: one entry per queued message, each
+ * in one phase. Every change of phase goes through this class, which keeps
+ * two indexes in step with the entries so the runner's questions cost little
+ * with a long backlog: the due messages grouped by the destinations they go
+ * to (finding the next one that may start costs a step per destination, not
+ * per queued message) and the waiting ones (so a timer can wake for the
+ * next). Counts per destination are derived from the running entries.
  */
+import type { RouteGroup } from '../route/router.js';
 
-interface Group<Id> {
+/** Where a message's pending recipients go; computed once per attempt, when the message falls due */
+export interface Routing {
+  groups: RouteGroup[];
+  /** The distinct destination keys of the groups: the slots the attempt takes, one per destination */
   destinations: string[];
-  /** Oldest first */
-  ids: Set<Id>;
 }
 
-export interface Startable<Id> {
+export type Phase =
+  /** Not before `until` (ms since the epoch): a backoff, or a message the command line is working on */
+  | { name: 'waiting'; until: number }
+  /** May start once each of its destinations has a free slot */
+  | { name: 'due'; routing: Routing }
+  /** An attempt is in progress; `done` settles when it has written its outcome */
+  | { name: 'running'; routing: Routing; done: Promise<void> }
+  /** On hold: never started until a person releases it */
+  | { name: 'held' };
+
+export interface Scheduled<Id extends string = string> {
   id: Id;
-  destinations: string[];
+  /** The recipients still to deliver, as the spool has them */
+  recipients: readonly string[];
+  phase: Phase;
+  /** When it last changed, on this schedule's own clock (see `version`) */
+  changed: number;
 }
 
 export class Schedule<Id extends string> {
-  /** Not due yet: when each falls due (ms since the epoch) */
-  private readonly later = new Map<Id, number>();
-  /** Due now, by destinations, in the order the groups formed */
-  private readonly ready = new Map<string, Group<Id>>();
-  private readonly groupOf = new Map<Id, string>();
-  /** No message in `later` is due before this; exact unless `earliestStale` (the earliest one left) */
+  private readonly entries = new Map<Id, Scheduled<Id>>();
+  /** Due messages by the destinations they go to (key: the destinations joined), oldest first in each group */
+  private readonly due = new Map<string, { destinations: string[]; ids: Set<Id> }>();
+  private readonly waiting = new Set<Id>();
+  private readonly running = new Set<Id>();
+  /** No waiting message is due before this; exact unless `earliestStale` (the earliest one left) */
   private earliest = Infinity;
   private earliestStale = false;
+  private clock = 0;
 
-  /** `destinationsOf` is asked once when a message becomes due (and again after `regroup`) */
-  constructor(private readonly destinationsOf: (id: Id) => string[]) {}
+  /** `routeOf` is asked once when a message falls due (and again after `reroute`) */
+  constructor(private readonly routeOf: (recipients: readonly string[]) => Routing) {}
+
+  /** Counts every change: a reader of the spool notes it before reading, to know what changed while it read */
+  get version(): number {
+    return this.clock;
+  }
 
   get size(): number {
-    return this.later.size + this.groupOf.size;
+    return this.entries.size;
   }
 
-  /** (Re)schedules a message for `at`; a time that isn't a number means now */
-  set(id: Id, at: number, now = Date.now()): void {
-    this.delete(id);
-    if (!(at > now)) return this.makeReady(id);
-    this.later.set(id, at);
-    this.earliest = Math.min(this.earliest, at);
+  get inFlight(): number {
+    return this.running.size;
   }
 
-  delete(id: Id): void {
-    const at = this.later.get(id);
-    if (at !== undefined) {
-      this.later.delete(id);
-      if (at <= this.earliest) this.earliestStale = true;
-    }
-    const key = this.groupOf.get(id);
-    if (key === undefined) return;
-    this.groupOf.delete(id);
-    const group = this.ready.get(key)!;
-    group.ids.delete(id);
-    if (group.ids.size === 0) this.ready.delete(key);
+  get(id: Id): Scheduled<Id> | undefined {
+    return this.entries.get(id);
   }
 
-  /** Forgets every message, or every one `keep` does not want */
-  clear(keep: (id: Id) => boolean = () => false): void {
-    for (const id of [...this.later.keys(), ...this.groupOf.keys()]) if (!keep(id)) this.delete(id);
-  }
-
-  /** Makes every waiting message due now */
-  allDueNow(): void {
-    for (const id of this.later.keys()) this.makeReady(id);
-    this.later.clear();
-    this.earliest = Infinity;
-    this.earliestStale = false;
-  }
-
-  /** Where messages go changed (the settings did): asks for every due message's destinations again */
-  regroup(): void {
-    const due = [...this.groupOf.keys()];
-    this.ready.clear();
-    this.groupOf.clear();
-    for (const id of due) this.makeReady(id);
+  ids(): Id[] {
+    return [...this.entries.keys()];
   }
 
   /**
-   * Takes the oldest due message of the first group that `hasRoom`, skipping
-   * those `isRunning` (a rescan can schedule a message whose attempt is still
-   * running). Undefined when nothing can start now.
+   * A message to try at `until` (ms since the epoch); a time that is not a
+   * number, or not in the future, means now. One already due to the same
+   * recipients stays as it is (in its place, with its routing).
    */
-  take(now: number, isRunning: (id: Id) => boolean, hasRoom: (destinations: string[]) => boolean): Startable<Id> | undefined {
+  wait(id: Id, recipients: readonly string[], until: number, now = Date.now()): void {
+    if (until > now) return this.set(id, recipients, { name: 'waiting', until });
+    const known = this.entries.get(id);
+    if (known?.phase.name === 'due' && sameList(known.recipients, recipients)) return;
+    this.set(id, recipients, this.dueNow(recipients));
+  }
+
+  hold(id: Id, recipients: readonly string[]): void {
+    this.set(id, recipients, { name: 'held' });
+  }
+
+  /** A due message's attempt has begun */
+  start(id: Id, done: Promise<void>): void {
+    const entry = this.entries.get(id);
+    if (entry?.phase.name !== 'due') throw new Error(`Message ${id} is not due`);
+    this.set(id, entry.recipients, { name: 'running', routing: entry.phase.routing, done });
+  }
+
+  forget(id: Id): void {
+    this.unindex(id);
+    this.entries.delete(id);
+    this.clock++;
+  }
+
+  /** Makes every waiting message due now (after a settings change, or "retry --all") */
+  allDueNow(): void {
+    for (const id of [...this.waiting]) {
+      const entry = this.entries.get(id)!;
+      this.set(id, entry.recipients, this.dueNow(entry.recipients));
+    }
+  }
+
+  /** Where messages go changed (the settings did): routes every due message again; running ones keep theirs */
+  reroute(): void {
+    const due = [...this.due.values()].flatMap((group) => [...group.ids]).sort();
+    for (const id of due) {
+      const { recipients } = this.entries.get(id)!;
+      this.set(id, recipients, this.dueNow(recipients));
+    }
+  }
+
+  /**
+   * The oldest due message of the first group whose destinations `hasRoom`,
+   * after moving what has fallen due by `now` into the groups. Undefined
+   * when nothing can start now.
+   */
+  startable(now: number, hasRoom: (destinations: string[]) => boolean): { id: Id; routing: Routing } | undefined {
     if (this.earliest <= now) this.promote(now);
-    for (const group of this.ready.values()) {
+    for (const group of this.due.values()) {
       if (!hasRoom(group.destinations)) continue;
+      // Every id in a group is due: the first is the oldest
       for (const id of group.ids) {
-        if (isRunning(id)) continue;
-        this.delete(id);
-        return { id, destinations: group.destinations };
+        const { phase } = this.entries.get(id)!;
+        if (phase.name === 'due') return { id, routing: phase.routing };
       }
     }
     return undefined;
   }
 
-  /** When the next waiting message falls due, always after `now` (what is due by then moves to ready); Infinity if none waits */
+  /** How many attempts are running to each destination */
+  runningPerDestination(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const id of this.running) {
+      const phase = this.entries.get(id)!.phase;
+      if (phase.name === 'running') for (const key of phase.routing.destinations) counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    return counts;
+  }
+
+  /** Every attempt in progress */
+  attempts(): Promise<void>[] {
+    return [...this.running].map((id) => (this.entries.get(id)!.phase as Extract<Phase, { name: 'running' }>).done);
+  }
+
+  /** When the next waiting message falls due, always after `now` (what is due by then becomes due); Infinity if none waits */
   nextAt(now: number): number {
     if (this.earliestStale || this.earliest <= now) this.promote(now);
     return this.earliest;
   }
 
-  private makeReady(id: Id): void {
-    const destinations = this.destinationsOf(id);
-    const key = destinations.join('\n');
-    let group = this.ready.get(key);
-    if (!group) this.ready.set(key, (group = { destinations, ids: new Set() }));
-    group.ids.add(id);
-    this.groupOf.set(id, key);
+  private dueNow(recipients: readonly string[]): Phase {
+    return { name: 'due', routing: this.routeOf(recipients) };
   }
 
-  /** Moves what has fallen due into the ready groups; one pass over the waiting messages */
+  private set(id: Id, recipients: readonly string[], phase: Phase): void {
+    this.unindex(id);
+    this.entries.set(id, { id, recipients, phase, changed: ++this.clock });
+    switch (phase.name) {
+      case 'waiting':
+        this.waiting.add(id);
+        this.earliest = Math.min(this.earliest, phase.until);
+        break;
+      case 'due': {
+        const key = phase.routing.destinations.join('\n');
+        let group = this.due.get(key);
+        if (!group) this.due.set(key, (group = { destinations: phase.routing.destinations, ids: new Set() }));
+        group.ids.add(id);
+        break;
+      }
+      case 'running':
+        this.running.add(id);
+        break;
+      case 'held':
+        break;
+    }
+  }
+
+  /** Takes a message out of the index of its current phase */
+  private unindex(id: Id): void {
+    const phase = this.entries.get(id)?.phase;
+    switch (phase?.name) {
+      case 'waiting':
+        this.waiting.delete(id);
+        if (phase.until <= this.earliest) this.earliestStale = true;
+        break;
+      case 'due': {
+        const key = phase.routing.destinations.join('\n');
+        const group = this.due.get(key)!;
+        group.ids.delete(id);
+        if (group.ids.size === 0) this.due.delete(key);
+        break;
+      }
+      case 'running':
+        this.running.delete(id);
+        break;
+    }
+  }
+
+  /** Makes due what has fallen due; one pass over the waiting messages */
   private promote(now: number): void {
     let earliest = Infinity;
-    for (const [id, at] of this.later) {
-      if (at <= now) {
-        this.later.delete(id);
-        this.makeReady(id);
-      } else earliest = Math.min(earliest, at);
+    for (const id of [...this.waiting]) {
+      const entry = this.entries.get(id)!;
+      const { until } = entry.phase as Extract<Phase, { name: 'waiting' }>;
+      if (until <= now) this.set(id, entry.recipients, this.dueNow(entry.recipients));
+      else earliest = Math.min(earliest, until);
     }
     this.earliest = earliest;
     this.earliestStale = false;
   }
 }
+
+const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((item, i) => item === b[i]);

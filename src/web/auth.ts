@@ -12,11 +12,14 @@ import { parseDuration } from '../util/duration.js';
 import { VERSION } from '../version.js';
 import { formBody } from './body.js';
 import type { WebApp, WebState } from './context.js';
-import { scopeCovers, type TokenScope } from '../admin/tokens.js';
+import { scopeCovers, type TokenScope } from '../web-auth/tokens.js';
 import type { LoginAttempt } from '../util/login-throttle.js';
 import { sameSecret } from '../util/password.js';
 import { SESSION_COOKIE, type Session } from './sessions.js';
 import { loginPage, problemPage, setupPage } from './views/auth-pages.js';
+
+/** What sign-in uses: the admin's credentials, sessions and the guessing brake */
+export type AuthServices = Pick<WebState, 'store' | 'log' | 'credentials' | 'setup' | 'tokens' | 'sessions' | 'throttle' | 'https'>;
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const CSRF_REFUSED = 'Missing or wrong CSRF token (the form is from an old page or another site)';
@@ -32,7 +35,7 @@ function scopeNeeded(method: string, path: string): TokenScope {
   return path === '/metrics' ? 'metrics' : 'read';
 }
 
-function setSessionCookie(c: Context, state: WebState, session: Session): void {
+function setSessionCookie(c: Context, state: AuthServices, session: Session): void {
   setCookie(c, SESSION_COOKIE, session.id, {
     path: '/',
     httpOnly: true,
@@ -43,7 +46,7 @@ function setSessionCookie(c: Context, state: WebState, session: Session): void {
 }
 
 /** The request's session, or a new anonymous one (for the login and setup forms) */
-function currentOrAnonymous(c: Context, state: WebState): Session {
+function currentOrAnonymous(c: Context, state: AuthServices): Session {
   const existing = state.sessions.get(getCookie(c, SESSION_COOKIE));
   if (existing) return existing;
   const session = state.sessions.anonymous();
@@ -70,7 +73,7 @@ type Refuse = (error: string, status: 429) => Response | Promise<Response>;
  * Waits the client's turn to have a password checked; or, when that turn is
  * too far away, answers 429 at once with how long to wait
  */
-async function loginTurn(c: Context, state: WebState, refuse: Refuse): Promise<{ attempt: LoginAttempt } | { refused: Response }> {
+async function loginTurn(c: Context, state: AuthServices, refuse: Refuse): Promise<{ attempt: LoginAttempt } | { refused: Response }> {
   const client = clientOf(c);
   const turn = await state.throttle.take(client);
   if (!turn.allowed) {
@@ -84,9 +87,9 @@ async function loginTurn(c: Context, state: WebState, refuse: Refuse): Promise<{
   return { attempt: turn.attempt };
 }
 
-const sessionTtl = (state: WebState): number => parseDuration(state.store.config.web.sessionTtl) ?? DEFAULT_TTL_MS;
+const sessionTtl = (state: AuthServices): number => parseDuration(state.store.config.web.sessionTtl) ?? DEFAULT_TTL_MS;
 
-export function authRoutes(app: WebApp, state: WebState): void {
+export function authRoutes(app: WebApp, state: AuthServices): void {
   const frame = () => ({ hostname: state.store.config.hostname, version: VERSION });
 
   app.get('/setup', async (c) => {
@@ -158,7 +161,7 @@ export function authRoutes(app: WebApp, state: WebState): void {
 }
 
 /** The gate: sets `principal`, or answers 401 / redirects to login or setup */
-export function requireLogin(state: WebState): MiddlewareHandler {
+export function requireLogin(state: AuthServices): MiddlewareHandler {
   return async (c, next) => {
     const bearer = /^Bearer (\S+)$/.exec(c.req.header('authorization') ?? '')?.[1];
     if (bearer && wantsJson(c.req.path)) {
@@ -187,7 +190,7 @@ export function requireLogin(state: WebState): MiddlewareHandler {
   };
 }
 
-export function logoutRoute(app: WebApp, state: WebState): void {
+export function logoutRoute(app: WebApp, state: AuthServices): void {
   app.post('/logout', (c) => {
     const principal = c.get('principal');
     if (principal.kind === 'session') state.sessions.end(principal.session);

@@ -1,6 +1,6 @@
 /** What the web layer is given, and what each request carries after authentication */
 import type { Context, Hono } from 'hono';
-import type { AdminCredentials } from '../admin/credentials.js';
+import type { AdminCredentials } from '../web-auth/credentials.js';
 import type { Alerter } from '../alerts/alerter.js';
 import type { UpstreamHealth } from '../alerts/upstream-health.js';
 import type { ConfigStore } from '../config/store.js';
@@ -13,18 +13,18 @@ import type { OAuthClient } from '../oauth/client.js';
 import type { MailboxStore } from '../mailbox/store.js';
 import type { Activity } from '../metrics/activity.js';
 import type { RelayMetrics } from '../metrics/metrics.js';
-import type { QueueAdmin } from '../queue/admin.js';
+import type { QueueCommands } from '../queue/commands.js';
 import type { Spool } from '../spool/spool.js';
 import type { Session } from './sessions.js';
 import type { SessionStore } from './sessions.js';
-import type { SetupToken } from '../admin/setup-token.js';
+import type { SetupToken } from '../web-auth/setup-token.js';
 import type { LoginThrottle } from '../util/login-throttle.js';
-import type { ApiTokens, TokenInfo } from '../admin/tokens.js';
+import type { ApiTokens, TokenInfo } from '../web-auth/tokens.js';
 
 export interface WebServices {
   store: ConfigStore;
   credentials: AdminCredentials;
-  queue: QueueAdmin;
+  queue: QueueCommands;
   spool: Spool;
   mailboxes: MailboxStore;
   devices: DeviceInventory;

@@ -30,7 +30,10 @@ export interface Overview {
   clockProblem: string | null;
 }
 
-export async function overview(services: WebServices, now = new Date()): Promise<Overview> {
+/** What the dashboard reads */
+export type OverviewServices = Pick<WebServices, 'store' | 'dataDir' | 'startedAt' | 'health' | 'oauth' | 'spool' | 'activity' | 'alerter' | 'intake'>;
+
+export async function overview(services: OverviewServices, now = new Date()): Promise<Overview> {
   const config = services.store.config;
   const { smarthost } = config.delivery;
   const stats = await fs.statfs(services.dataDir);

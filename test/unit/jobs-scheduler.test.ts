@@ -99,3 +99,37 @@ test('runSoon runs a job once ahead of its schedule, never beside a run still go
   await new Promise((resolve) => setTimeout(resolve, 150));
   assert.equal(runs, 1, 'nothing runs after stop()');
 });
+
+test('after stop() nothing is scheduled: set() and runSoon() are refused, and a run that ends late cannot re-arm', async () => {
+  const { log } = capture();
+  const scheduler = new Scheduler(log);
+  let rearmed: boolean | undefined;
+  let finish = () => undefined as void;
+  const started = new Promise<void>((resolve) => {
+    scheduler.set({
+      name: 'slow',
+      schedule: '0 0 1 1 *',
+      run: async () => {
+        resolve();
+        await new Promise<void>((end) => (finish = end));
+        // What a config listener or a job's own follow-up does once the run ends
+        rearmed = scheduler.set({ name: 'slow-follow-up', schedule: '* * * * * *', run: async () => undefined });
+      },
+    });
+  });
+  // The scheduler's timers do not hold the process open; this test must stay alive until it has its answer
+  const alive = setInterval(() => undefined, 1_000);
+  try {
+    assert.equal(scheduler.runSoon('slow', 0), true);
+    await started;
+    await scheduler.stop();
+    finish();
+    await waitUntil(() => rearmed !== undefined, 2_000, 'the late run to end');
+  } finally {
+    clearInterval(alive);
+  }
+  assert.equal(rearmed, false, 'the late run was refused a new job');
+  assert.equal(scheduler.set({ name: 'after-stop', schedule: '* * * * * *', run: async () => undefined }), false);
+  assert.equal(scheduler.runSoon('slow', 0), false);
+  assert.deepEqual(scheduler.names(), [], 'no job is scheduled after stop()');
+});

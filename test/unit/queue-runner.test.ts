@@ -178,3 +178,29 @@ test('a bounce report that cannot be queued is retried, and the delivered recipi
   }
 });
 
+
+test('an attempt routes its recipients once: the same routing picks its slot and goes to the deliverer', async () => {
+  let routed = 0;
+  // Routing a recipient asks whether its domain is local: count those questions
+  const counting: typeof config = { ...config, mailbox: { ...config.mailbox, get localDomains() { return (routed++, config.mailbox.localDomains); } } };
+  const destinations: string[] = [];
+  const deliverer = {
+    async deliver(job: DeliveryJob) {
+      destinations.push(job.destination.kind);
+      return allRecipients(job.recipients, { status: 'delivered', detail: 'recorded' });
+    },
+  } as unknown as Deliverer;
+  const spool = await Spool.open(dir, silentLogger());
+  const runner = new QueueRunner({ spool, deliverer, bouncer: {} as Bouncer, config: () => counting, log: silentLogger() });
+  await runner.start();
+  try {
+    const id = newQueueId();
+    await send(spool, id);
+    await until('the message is delivered and removed', () => destinations.length === 1 && runner.inFlight === 0 && !spool.has(id));
+    assert.deepEqual(destinations, ['smarthost']);
+    assert.equal(routed, 1, 'one recipient, one attempt: routed once');
+  } finally {
+    await runner.stop(1_000);
+    await spool.close();
+  }
+});

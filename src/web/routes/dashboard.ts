@@ -1,11 +1,11 @@
 /** GET / (the dashboard) and GET /api/status */
 import { VERSION } from '../../version.js';
-import { sessionOf, takeFlash, type WebApp, type WebState } from '../context.js';
-import { overview } from '../overview.js';
+import { sessionOf, takeFlash, type WebApp } from '../context.js';
+import { overview, type OverviewServices } from '../overview.js';
 import { dashboardView } from '../views/dashboard.js';
 import { page } from '../views/layout.js';
 
-export function dashboardRoutes(app: WebApp, state: WebState): void {
+export function dashboardRoutes(app: WebApp, state: OverviewServices): void {
   app.get('/', async (c) => {
     const session = sessionOf(c);
     const facts = await overview(state);

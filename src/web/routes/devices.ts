@@ -1,11 +1,14 @@
 /** The devices page and /api/devices: the inventory, and naming a device */
 import { UsageError } from '../../errors.js';
 import { jsonFields, textField } from '../body.js';
-import type { WebApp, WebState } from '../context.js';
+import type { WebApp, WebServices } from '../context.js';
 import { devicesView } from '../views/devices.js';
 import { field, redirectWith, render } from './render.js';
 
-export function deviceRoutes(app: WebApp, state: WebState): void {
+/** What these routes use of the relay */
+export type DeviceServices = Pick<WebServices, 'store' | 'devices'>;
+
+export function deviceRoutes(app: WebApp, state: DeviceServices): void {
   app.get('/devices', (c) => {
     const devices = state.devices.list();
     const rules = state.store.config.smtp.devices;

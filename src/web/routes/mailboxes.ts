@@ -1,11 +1,14 @@
 /** The mailboxes page and /api/mailboxes: list with usage, add, remove, set password */
 import { UsageError } from '../../errors.js';
 import { jsonFields, textField } from '../body.js';
-import type { WebApp, WebContext, WebState } from '../context.js';
+import type { WebApp, WebContext, WebServices } from '../context.js';
 import { mailboxesView, type MailboxRow } from '../views/mailboxes.js';
 import { field, redirectWith, render } from './render.js';
 
-export function mailboxRoutes(app: WebApp, state: WebState): void {
+/** What these routes use of the relay */
+export type MailboxServices = Pick<WebServices, 'store' | 'mailboxes'>;
+
+export function mailboxRoutes(app: WebApp, state: MailboxServices): void {
   const rows = async (): Promise<MailboxRow[]> => Promise.all((await state.mailboxes.names()).map(async (name) => ({ name, ...(await state.mailboxes.usage(name)) })));
 
   /** The store refuses to remove the postmaster mailbox: it is told which one that is */

@@ -2,8 +2,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { VERSION } from '../../version.js';
-import type { WebApp, WebState } from '../context.js';
+import type { WebApp, WebServices } from '../context.js';
 import { STYLES } from '../views/styles.js';
+
+/** What these routes use of the relay */
+export type PublicServices = Pick<WebServices, 'spool' | 'health'>;
 
 /** Writable = we can create, sync and remove a file where receptions start */
 async function spoolWritable(tmpDir: string): Promise<boolean> {
@@ -19,7 +22,7 @@ async function spoolWritable(tmpDir: string): Promise<boolean> {
   }
 }
 
-export function publicRoutes(app: WebApp, state: WebState): void {
+export function publicRoutes(app: WebApp, state: PublicServices): void {
   app.get('/healthz', async (c) => {
     const [writable, ids] = await Promise.all([spoolWritable(state.spool.dir('tmp')), state.spool.ids().catch(() => undefined)]);
     const ok = writable && ids !== undefined;

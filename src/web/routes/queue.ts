@@ -1,12 +1,15 @@
 /** The queue page and /api/queue: list, show, retry, hold, release, delete (one or many) */
 import { UsageError } from '../../errors.js';
-import type { QueueAction } from '../../queue/admin.js';
+import type { QueueAction } from '../../queue/commands.js';
 import { parseQueueId } from '../../spool/ids.js';
 import { BusyError } from '../../util/locks.js';
 import { plural } from '../../util/plural.js';
-import type { WebApp, WebState } from '../context.js';
+import type { WebApp, WebServices } from '../context.js';
 import { messageView, queueView } from '../views/queue.js';
 import { field, fields, redirectWith, render } from './render.js';
+
+/** What these routes use of the relay */
+export type QueueServices = Pick<WebServices, 'store' | 'queue'>;
 
 const ACTIONS: ReadonlySet<string> = new Set<QueueAction>(['retry', 'hold', 'release', 'delete']);
 
@@ -32,7 +35,7 @@ const BUSY_WAIT_MS = 250;
 
 const PAST: Record<QueueAction, string> = { retry: 'will be retried now', hold: 'put on hold', release: 'released', delete: 'deleted' };
 
-export function queueRoutes(app: WebApp, state: WebState): void {
+export function queueRoutes(app: WebApp, state: QueueServices): void {
   const apply = async (action: QueueAction, ids: string[]): Promise<number> => {
     for (const id of ids) await whenFree(() => state.queue.apply(action, parseQueueId(id)));
     return ids.length;

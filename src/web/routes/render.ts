@@ -1,11 +1,14 @@
 /** Renders a page in the frame, with the session's CSRF token and flash message */
 import { VERSION } from '../../version.js';
-import { sessionOf, takeFlash, type WebContext, type WebState } from '../context.js';
+import { sessionOf, takeFlash, type WebContext, type WebServices } from '../context.js';
 import { formBody } from '../body.js';
 import type { Flash } from '../sessions.js';
 import { page, type Html, type NavKey } from '../views/layout.js';
 
-export function render(c: WebContext, state: WebState, active: NavKey, title: string, body: (csrf: string) => Html, status: 200 | 400 | 404 | 409 = 200) {
+/** A page's frame shows the relay's hostname */
+export type PageServices = Pick<WebServices, 'store'>;
+
+export function render(c: WebContext, state: PageServices, active: NavKey, title: string, body: (csrf: string) => Html, status: 200 | 400 | 404 | 409 = 200) {
   const session = sessionOf(c);
   const frame = { title, hostname: state.store.config.hostname, version: VERSION, nav: { active, csrf: session.csrf }, flash: takeFlash(session) };
   return c.html(page(frame, body(session.csrf)), status);

@@ -5,21 +5,24 @@ import { graphCheck } from '../../deliver/graph/graph-check.js';
 import { activeSignIn } from '../../oauth/providers.js';
 import { RelayError, errorMessage } from '../../errors.js';
 import { parseAddress } from '../../route/address.js';
-import type { WebApp, WebState } from '../context.js';
+import type { WebApp, WebServices } from '../context.js';
 import { senderView, transcriptsView, type SenderPage } from '../views/sender.js';
 import { field, redirectWith, render } from './render.js';
 
-async function dkimRecord(state: WebState): Promise<SenderPage['dkim']> {
+/** What these routes use of the relay */
+export type SenderServices = Pick<WebServices, 'store' | 'dkim' | 'oauth' | 'intake'>;
+
+async function dkimRecord(state: SenderServices): Promise<SenderPage['dkim']> {
   const { dkim } = state.store.config.delivery;
   if (!dkim.enabled || !dkim.domain) return undefined;
   return state.dkim.record(dkim.domain, dkim.selector).catch((err: unknown) => ({ error: errorMessage(err) }));
 }
 
 /** The domain the rewritten From uses: what an admin most likely wants to check */
-const alignedDomain = (state: WebState): string => parseAddress(state.store.config.delivery.rewrite.headerFrom)?.domain ?? '';
+const alignedDomain = (state: SenderServices): string => parseAddress(state.store.config.delivery.rewrite.headerFrom)?.domain ?? '';
 
 /** `domain`: the one to check now ("" = no check; the box shows the aligned sender's domain) */
-async function senderPage(state: WebState, domain: string): Promise<SenderPage> {
+async function senderPage(state: SenderServices, domain: string): Promise<SenderPage> {
   const config = state.store.config;
   const dkim = await dkimRecord(state);
   const expected = dkim && !('error' in dkim) ? { selector: config.delivery.dkim.selector, publicKey: dkim.publicKey } : undefined;
@@ -34,7 +37,7 @@ async function senderPage(state: WebState, domain: string): Promise<SenderPage> 
   };
 }
 
-export function senderRoutes(app: WebApp, state: WebState): void {
+export function senderRoutes(app: WebApp, state: SenderServices): void {
   app.get('/sender', async (c) => {
     const page = await senderPage(state, '');
     return render(c, state, 'sender', 'Sender', (csrf) => senderView(page, csrf));

@@ -3,12 +3,15 @@ import type { Config } from '../../config/schema.js';
 import { isPlainObject, valueAt, type JsonObject } from '../../config/merge.js';
 import { forgetMovedSecrets, type ForgottenSecret } from '../../config/secrets.js';
 import { formBody } from '../body.js';
-import type { WebApp, WebContext, WebState } from '../context.js';
+import type { WebApp, WebContext, WebServices } from '../context.js';
 import { ConfigChangedError } from '../../config/store.js';
 import { ConfigError } from '../../errors.js';
 import { REVISION_FIELD, formPatch, formValues, postedForm, secretStates, validatePatch, type FieldErrors, type FormValues } from '../settings-form.js';
 import { settingsView } from '../views/settings.js';
 import { redirectWith, render } from './render.js';
+
+/** What these routes use of the relay */
+export type SettingsServices = Pick<WebServices, 'store' | 'log'>;
 
 /**
  * A key whose name ends like this holds a secret (smarthost.password,
@@ -39,7 +42,7 @@ function restartKeys(running: Config, current: Config): string[] {
   return LISTENER_KEYS.filter((key) => JSON.stringify(valueAt(running, key)) !== JSON.stringify(valueAt(current, key))).map((key) => key.join('.'));
 }
 
-export function settingsRoutes(app: WebApp, state: WebState): void {
+export function settingsRoutes(app: WebApp, state: SettingsServices): void {
   // The routes are set up once the listeners run: this is the config they run with
   const running = state.store.config;
   const pending = () => restartKeys(running, state.store.config);

@@ -1,12 +1,15 @@
 /** The API tokens page and /api/tokens */
-import { DEFAULT_SCOPE, parseScope } from '../../admin/tokens.js';
+import { DEFAULT_SCOPE, parseScope } from '../../web-auth/tokens.js';
 import { UsageError } from '../../errors.js';
 import { jsonFields, textField } from '../body.js';
-import type { WebApp, WebState } from '../context.js';
+import type { WebApp, WebServices } from '../context.js';
 import { tokensView } from '../views/tokens.js';
 import { field, redirectWith, render } from './render.js';
 
-export function tokenRoutes(app: WebApp, state: WebState): void {
+/** What these routes use of the relay */
+export type TokenServices = Pick<WebServices, 'store' | 'tokens'>;
+
+export function tokenRoutes(app: WebApp, state: TokenServices): void {
   app.get('/tokens', async (c) => {
     const tokens = await state.tokens.list();
     return render(c, state, 'tokens', 'API tokens', (csrf) => tokensView(tokens, csrf));

@@ -1,6 +1,6 @@
 /** API tokens: create (shown once, with a scope), list, revoke */
 import { html } from 'hono/html';
-import { DEFAULT_SCOPE, TOKEN_SCOPES, type TokenInfo, type TokenScope } from '../../admin/tokens.js';
+import { DEFAULT_SCOPE, TOKEN_SCOPES, type TokenInfo, type TokenScope } from '../../web-auth/tokens.js';
 import { csrfField, when, type Html } from './layout.js';
 
 const SCOPE_TEXT: Record<TokenScope, string> = {

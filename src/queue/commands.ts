@@ -18,7 +18,7 @@ const MAX_NAMED = 10;
 
 export type QueueAction = 'retry' | 'hold' | 'release' | 'delete';
 
-export class QueueAdmin implements QueueOps {
+export class QueueCommands implements QueueOps {
   constructor(
     private readonly spool: Spool,
     /** Tells the queue runner that the spool changed */

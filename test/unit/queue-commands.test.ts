@@ -13,13 +13,13 @@ import type { Bouncer } from '../../src/bounce/bouncer.js';
 import { resolveConfig } from '../../src/config/validate.js';
 import type { Deliverer } from '../../src/deliver/deliverer.js';
 import { silentLogger } from '../../src/log.js';
-import { QueueAdmin } from '../../src/queue/admin.js';
+import { QueueCommands } from '../../src/queue/commands.js';
 import { QueueRunner } from '../../src/queue/runner.js';
 import { newQueueId, type QueueId } from '../../src/spool/ids.js';
 import { Spool } from '../../src/spool/spool.js';
 
 const QUEUED = 300;
-const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-admin-'));
+const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-queue-commands-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const config = resolveConfig({ dataDir: dir, delivery: { retry: { delays: ['1h'], maxAge: '5d' }, smarthost: { host: '127.0.0.1', port: 25, security: 'none' } } }, 'test');
@@ -50,7 +50,7 @@ test(`retry all with ${QUEUED} queued: one pass over the spool, one rescan, fail
   const deliverer = { deliver: async () => { throw new Error('nothing is due in this test'); } } as unknown as Deliverer;
   const runner = new QueueRunner({ spool, deliverer, bouncer: {} as Bouncer, config: () => config, log: silentLogger() });
   const rescans: Promise<void>[] = [];
-  const admin = new QueueAdmin(spool, () => void rescans.push(runner.rescan()));
+  const commands = new QueueCommands(spool, () => void rescans.push(runner.rescan()));
   try {
     const counts = countReads(spool);
     // One message's state cannot be written (a full disk, say): the others are still retried, and it is named
@@ -58,13 +58,13 @@ test(`retry all with ${QUEUED} queued: one pass over the spool, one rescan, fail
     const saveState = spool.saveState.bind(spool);
     spool.saveState = async (id, state) => (id === unlucky ? Promise.reject(new Error('ENOSPC: no space left on device')) : saveState(id, state));
     const began = Date.now();
-    await assert.rejects(admin.retryAll(), (err: Error) => {
+    await assert.rejects(commands.retryAll(), (err: Error) => {
       assert.match(err.message, new RegExp(`^Retried ${QUEUED - 1} messages; 1 could not be changed: ${unlucky} \\(ENOSPC: no space left on device\\)$`));
       return true;
     });
     const tookMs = Date.now() - began;
     await Promise.all(rescans);
-    console.log(`queue-admin: retry all of ${QUEUED}: ${tookMs} ms, ${JSON.stringify(counts)}, ${rescans.length} rescan(s)`);
+    console.log(`queue-commands: retry all of ${QUEUED}: ${tookMs} ms, ${JSON.stringify(counts)}, ${rescans.length} rescan(s)`);
     assert.equal(rescans.length, 1, 'the server is told once, not once per message');
     assert.ok(counts.get <= 4 * QUEUED, `each message's records read a few times, not once per message queued: ${JSON.stringify(counts)}`);
     const due = (await spool.list()).filter((e) => Date.parse(e.state.nextAttempt) <= Date.now());
