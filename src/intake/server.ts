@@ -48,7 +48,7 @@ const NONE_KNOWN: UpstreamSizes = { limitOf: () => undefined };
 /** Keep a little room so the spool's own records can still be written when the disk is nearly full */
 const MIN_FREE_BYTES = 1024 * 1024;
 
-/** How long a session in progress may take to finish when we stop (CONTRACT: exit within 10 s) */
+/** How long a session in progress may take to finish when we stop (the relay must exit within 10 s of SIGTERM, docs/development.md, Commands) */
 const CLOSE_GRACE_MS = 5_000;
 
 /** How often sessions are checked against their progress deadline */
