@@ -13,7 +13,7 @@ import { startRelay, type LogLine, type RunningRelay } from '../support/relay.js
 
 const fileOf = (relay: RunningRelay): Record<string, unknown> => JSON.parse(readFileSync(relay.configFile, 'utf8')) as Record<string, unknown>;
 
-function handEdit(relay: RunningRelay, change: (config: Record<string, any>) => void): void {
+function handEdit(relay: RunningRelay, change: (config: Record<string, unknown>) => void): void {
   const config = fileOf(relay);
   change(config);
   writeFileSync(relay.configFile, JSON.stringify(config, null, 2));

@@ -4,7 +4,7 @@
  * deliveries, not how they are made (the e2e tests do that over sockets).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -17,7 +17,6 @@ import { silentLogger } from '../../src/log.js';
 import { QueueRunner } from '../../src/queue/runner.js';
 import { newQueueId, type QueueId } from '../../src/spool/ids.js';
 import { Spool } from '../../src/spool/spool.js';
-import type { QueueEntry } from '../../src/spool/records.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-runner-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
