@@ -9,6 +9,8 @@
 # pinned integrity, so the build is reproducible.
 #
 # Usage: scripts/build-binary.sh [x64] [arm64]     (default: both)
+#        scripts/build-binary.sh --host-node        prints the pinned Node for this
+#        machine (fetched once), which `make e2e` runs the tests on
 set -euo pipefail
 
 NODE_VERSION=24.21.0
@@ -98,6 +100,10 @@ inject() {
 }
 
 main() {
+  if [ "${1:-}" = --host-node ]; then
+    node_binary "$(host_arch)"
+    return
+  fi
   local arches=("$@")
   [ ${#arches[@]} -gt 0 ] || arches=(x64 arm64)
   for arch in "${arches[@]}"; do
