@@ -1,6 +1,8 @@
 # edge-relay — see README.md
 SHELL := /bin/bash
 NODE_MODULES := node_modules/.package-lock.json
+# package.json holds the version; the packages, the image and the executable take it from there
+PKG_VERSION := $(shell node -p 'require("./package.json").version' 2>/dev/null)
 UNIT_TESTS = $(sort $(wildcard test/unit/*.test.ts))
 E2E_TESTS = $(sort $(wildcard test/e2e/*.test.ts))
 NODE_TEST := node --import tsx --test --test-timeout=240000 --test-force-exit --test-reporter=spec

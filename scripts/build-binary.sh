@@ -66,9 +66,13 @@ node_binary() {
 
 bundle() {
   # CommonJS leaves import.meta empty; node-cron's ESM build reads
-  # import.meta.url, so define it as the executable's own file URL
+  # import.meta.url, so define it as the executable's own file URL.
+  # The executable has no package.json beside it: its version is written in.
+  local version
+  version=$(node -p 'JSON.stringify(require("./package.json").version)')
   npx --no-install esbuild src/main.ts --bundle --platform=node --format=cjs \
     --target=node24 --outfile="$WORK/edge-relay.cjs" --log-level=warning --minify-whitespace --minify-syntax \
+    --define:EDGE_RELAY_VERSION="$version" \
     --define:import.meta.url=__edge_relay_import_meta_url \
     --banner:js='const __edge_relay_import_meta_url = require("node:url").pathToFileURL(__filename).href;'
 }
