@@ -14,7 +14,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeCerts } from '../support/certs.js';
 import { smtplibSend } from '../support/clients.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
 interface Hook {
@@ -76,7 +76,7 @@ describe('upstream alerts', () => {
     const probe = await startUpstream();
     port = probe.port;
     await probe.close();
-    relay = await startRelay({
+    relay = await launchRelay({
       config: {
         delivery: { smarthost: { host: '127.0.0.1', port, security: 'starttls' }, tls: { verify: true, caFile: makeCerts().caFile } },
         alerts: { upstreamFailingFor: '3s', queueThreshold: 2, webhook: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook` },

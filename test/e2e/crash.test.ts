@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RawSmtp } from '../support/clients.js';
-import { startRelay } from '../support/relay.js';
+import { launchRelay } from '../support/relay.js';
 import { startUpstream } from '../support/upstream.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -42,7 +42,7 @@ test('kill -9 during intake loses nothing that was acknowledged', { timeout: 120
   await probe.close();
   const config = { delivery: { smarthost: { host: '127.0.0.1', port: upstreamPort, security: 'none' }, retry: { delays: ['1s'], maxAge: '5d' } } };
 
-  const first = await startRelay({ config });
+  const first = await launchRelay({ config });
   const acked = new Set<string>();
   let killed = false;
   const devices = Array.from({ length: CLIENTS }, (_, client) => device(first.smtpPort, client, acked, () => killed));
@@ -54,7 +54,7 @@ test('kill -9 during intake loses nothing that was acknowledged', { timeout: 120
   assert.ok(ackedAtKill >= KILL_AFTER);
 
   const upstream = await startUpstream({ port: upstreamPort });
-  const second = await startRelay({ config, dir: first.dir });
+  const second = await launchRelay({ config, dir: first.dir });
   try {
     // Messages that were durable but whose 250 never reached the device may arrive too: wait for the acknowledged ones
     const tokensOf = () => upstream.messages.map((m) => /X-Token: (\S+)/.exec(m.raw.toString())?.[1] ?? '');

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { RawSmtp } from '../support/clients.js';
 import { freePortOn, startDnsServer, type DnsServer } from '../support/dns-server.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type ReceivedMessage, type Upstream } from '../support/upstream.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -45,7 +45,7 @@ describe('delivery: connection reuse and per-destination limits', () => {
   });
 
   async function smarthostRelay(upstream: Upstream, smarthost: Record<string, unknown> = {}): Promise<RunningRelay> {
-    const relay = await startRelay({ config: viaSmarthost(upstream, { retry: { delays: ['1s'], maxAge: '1h' } }, smarthost) });
+    const relay = await launchRelay({ config: viaSmarthost(upstream, { retry: { delays: ['1s'], maxAge: '1h' } }, smarthost) });
     stops.push(() => relay.stop());
     return relay;
   }
@@ -100,7 +100,7 @@ describe('delivery: connection reuse and per-destination limits', () => {
         'mx.fast.test': [{ type: 'A', address: HOSTS.fast }],
       });
       stops.push(() => slow.close(), () => fast.close(), () => dns.close());
-      const relay = await startRelay({
+      const relay = await launchRelay({
         config: { delivery: { mode: 'mx', mx: { port, tls: 'none' }, dns: { servers: [dns.address], timeout: '2s' }, concurrency: 4, concurrencyPerDestination: 2 } },
       });
       stops.push(() => relay.stop());

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { RawSmtp, python } from '../support/clients.js';
 import { deliveriesById, eventually, mountTmpfs, queueList, unmount } from '../support/faults.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
 /** Sends `count` messages of `size` bytes, one connection each; prints "code id-or-text" per message */
@@ -80,7 +80,7 @@ describe('disk full (4 MB tmpfs data dir)', () => {
     mkdirSync(dataDir);
     mountTmpfs(dataDir, '4m');
     upstream = await startUpstream({ offerTls: false, rcptReply: () => (upstreamDown ? [451, '4.3.0 Upstream is down for this test'] : undefined) });
-    relay = await startRelay({ dir, config: { delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' } } } });
+    relay = await launchRelay({ dir, config: { delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' } } } });
   });
   after(async () => {
     await relay?.stop();

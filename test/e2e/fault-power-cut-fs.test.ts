@@ -15,7 +15,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { eventually, everyAcknowledgedDelivered, queueList, sendUntilPowerCut, startCountingUpstream } from '../support/faults.js';
 import { Rng } from '../support/fuzz.js';
-import { ROOT, startRelay, type RunningRelay } from '../support/relay.js';
+import { ROOT, launchRelay, type RunningRelay } from '../support/relay.js';
 
 const CUTS = Number(process.env.POWER_CUTS ?? 3);
 const DEVICES = 4;
@@ -54,7 +54,7 @@ describe(`power cut losing unflushed writes (FUSE), ${CUTS} times`, { skip: !usa
     delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' }, retry: { delays: ['1s'], maxAge: '5d' } },
   });
   const start = async () => {
-    const running = await startRelay({ config: config(), dir });
+    const running = await launchRelay({ config: config(), dir });
     const recovered = running.logs.find((line) => line.msg === 'Spool recovered');
     tornTails += Number(recovered?.tornTails ?? 0);
     return running;

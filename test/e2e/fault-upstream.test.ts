@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 import { makeCerts } from '../support/certs.js';
 import { smtplibSend } from '../support/clients.js';
 import { eventually, queueList, refusedPort, startBadUpstream, type BadBehaviour, type QueueItem } from '../support/faults.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream } from '../support/upstream.js';
 
 type Security = 'none' | 'starttls';
@@ -16,7 +16,7 @@ type Security = 'none' | 'starttls';
 const started: { close(): Promise<unknown> }[] = [];
 
 async function relayTo(port: number, security: Security): Promise<RunningRelay> {
-  const relay = await startRelay({
+  const relay = await launchRelay({
     config: {
       delivery: {
         smarthost: { host: '127.0.0.1', port, security },

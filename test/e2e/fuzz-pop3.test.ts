@@ -16,7 +16,7 @@ import { eventually, rssKb } from '../support/faults.js';
 import { Rng, assertSurvived, play, reportIfExited } from '../support/fuzz.js';
 import { RawPop3 } from '../support/pop3.js';
 import { pop3Session, readPop3Replies, type Pop3Account, type Pop3Targets } from '../support/pop3-fuzz.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 
 const SESSIONS = Number(process.env.FUZZ_POP3_SESSIONS ?? process.env.FUZZ_SESSIONS ?? 2000);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261127);
@@ -144,7 +144,7 @@ describe(`POP3 fuzzing: ${SESSIONS} hostile sessions (seed ${SEED})`, () => {
   let baselineKb = 0;
 
   before(async () => {
-    relay = await startRelay({ config: { pop3: { maxConnections: 200, idleTimeout: '10s' } } });
+    relay = await launchRelay({ config: { pop3: { maxConnections: 200, idleTimeout: '10s' } } });
     for (const who of [...ALL, TARGETS.decoy]) {
       const added = await relay.cli(['mailbox', 'add', who.name, '--password-stdin'], `${who.password}\n`);
       assert.equal(added.code, 0, added.stderr);
@@ -242,7 +242,7 @@ describe('POP3 regressions found by fuzzing', () => {
   const who = account('regress');
 
   before(async () => {
-    relay = await startRelay({ config: { pop3: { idleTimeout: '30s' } } });
+    relay = await launchRelay({ config: { pop3: { idleTimeout: '30s' } } });
     const added = await relay.cli(['mailbox', 'add', who.name, '--password-stdin'], `${who.password}\n`);
     assert.equal(added.code, 0, added.stderr);
     const sent = await python(SEND_MANY, [String(relay.smtpPort)], JSON.stringify([[`${who.name}@relay.test`, `Subject: big\r\n\r\n${'x'.repeat(76)}\r\n`.repeat(10_000)]]));

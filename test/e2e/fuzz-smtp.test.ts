@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { smtplibSend } from '../support/clients.js';
 import { deliveriesById, eventually, queueList, rssKb } from '../support/faults.js';
 import { Rng, assertSurvived, badReplyLines, play, queuedIds, reportIfExited, session, type FuzzProfile } from '../support/fuzz.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
 const SESSIONS = Number(process.env.FUZZ_SESSIONS ?? 2500);
@@ -62,7 +62,7 @@ describe(`SMTP fuzzing: ${SESSIONS} hostile sessions (seed ${SEED})`, () => {
 
   before(async () => {
     upstream = await startUpstream({ offerTls: false });
-    relay = await startRelay({
+    relay = await launchRelay({
       config: {
         smtp: { maxConnectionsPerClient: 1000, maxMessagesPerMinute: 1_000_000, maxConnections: 200, idleTimeout: '10s', maxMessageSize: 1024 * 1024 },
         delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' }, concurrency: 8 },

@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { RawSmtp } from '../support/clients.js';
 import { queueList } from '../support/faults.js';
 import { decodeMessage, lineTrouble } from '../support/mime.js';
-import { newMail, startRelay, type RunningRelay } from '../support/relay.js';
+import { newMail, launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -30,7 +30,7 @@ describe('what reaches the upstream is safe and says what the device sent', () =
 
   before(async () => {
     upstream = await startUpstream();
-    relay = await startRelay({ config: viaSmarthost(upstream) });
+    relay = await launchRelay({ config: viaSmarthost(upstream) });
   });
 
   after(async () => {
@@ -99,7 +99,7 @@ describe('what reaches the upstream is safe and says what the device sent', () =
 
 test('an unreadable DKIM key: each attempt is a counted deferral with a lastError, and the message bounces at maxAge', async () => {
   const upstream = await startUpstream();
-  const relay = await startRelay({
+  const relay = await launchRelay({
     config: viaSmarthost(upstream, { dkim: { enabled: true, domain: 'office.test', selector: 'broken' }, retry: { delays: ['1s'], maxAge: '4s' } }),
   });
   try {

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { type WebClient, setupAdminOf } from '../support/browser.js';
 import { RawSmtp, run } from '../support/clients.js';
 import { freePort } from '../support/ports.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { waitUntil } from '../support/wait.js';
 
 /** s_client's summary line once a handshake succeeded (a failed one says "Cipher is (NONE)") */
@@ -15,7 +15,7 @@ const tls1Handshake = (args: string[]) =>
   run('openssl', ['s_client', '-tls1', '-cipher', 'DEFAULT:@SECLEVEL=0', ...args], { input: 'QUIT\r\n', timeoutMs: 15_000 });
 
 test('STARTTLS is not offered by default', async () => {
-  const relay = await startRelay();
+  const relay = await launchRelay();
   try {
     const smtp = await RawSmtp.connect(relay.smtpPort);
     await smtp.reply();
@@ -33,7 +33,7 @@ describe('legacy profile', () => {
   let smtpsPort: number;
   before(async () => {
     smtpsPort = await freePort();
-    relay = await startRelay({ config: { smtp: { tls: { starttls: true, port: smtpsPort, profile: 'legacy' } } } });
+    relay = await launchRelay({ config: { smtp: { tls: { starttls: true, port: smtpsPort, profile: 'legacy' } } } });
   });
   after(async () => {
     await relay.stop();
@@ -63,7 +63,7 @@ describe('legacy profile', () => {
     const cert = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(first.stdout)?.[0];
     assert.ok(cert);
     await relay.stop();
-    relay = await startRelay({ dir: relay.dir, config: { smtp: { tls: { starttls: true, port: smtpsPort, profile: 'legacy' } } } });
+    relay = await launchRelay({ dir: relay.dir, config: { smtp: { tls: { starttls: true, port: smtpsPort, profile: 'legacy' } } } });
     const second = await run('openssl', ['s_client', '-connect', `127.0.0.1:${smtpsPort}`], { input: 'QUIT\r\n' });
     assert.ok(second.stdout.includes(cert), 'the same certificate after a restart');
   });
@@ -75,7 +75,7 @@ describe('modern profile', () => {
   let admin: WebClient;
   before(async () => {
     smtpsPort = await freePort();
-    relay = await startRelay({ config: { smtp: { tls: { starttls: true, port: smtpsPort, profile: 'modern' } } } });
+    relay = await launchRelay({ config: { smtp: { tls: { starttls: true, port: smtpsPort, profile: 'modern' } } } });
     admin = await setupAdminOf(relay);
   });
   after(async () => {

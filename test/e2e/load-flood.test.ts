@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { RawSmtp, smtplibSend } from '../support/clients.js';
 import { eventually, isAlive, rssKb } from '../support/faults.js';
 import { openFlood, openProbe, type Probe } from '../support/flood.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
 const IDLE = Number(process.env.FLOOD_IDLE ?? 500);
@@ -37,7 +37,7 @@ describe(`connection flood: ${IDLE} silent connections + ${LORIS} slow-loris sen
 
   before(async () => {
     upstream = await startUpstream({ offerTls: false });
-    relay = await startRelay({
+    relay = await launchRelay({
       config: {
         smtp: { idleTimeout: `${IDLE_TIMEOUT_MS / 1000}s`, maxConnections: IDLE + LORIS + 100, maxConnectionsPerClient: IDLE + LORIS + 100 },
         delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' } },

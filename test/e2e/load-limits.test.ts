@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RawSmtp } from '../support/clients.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
 const MAX_CONNECTIONS = 3;
@@ -34,7 +34,7 @@ describe('per-client connection and message-rate limits', () => {
 
   before(async () => {
     upstream = await startUpstream({ offerTls: false });
-    relay = await startRelay({
+    relay = await launchRelay({
       config: {
         smtp: { maxConnectionsPerClient: MAX_CONNECTIONS, maxMessagesPerMinute: MAX_PER_MINUTE },
         delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' } },

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { RawSmtp, run } from '../support/clients.js';
 import { eventually, queueList } from '../support/faults.js';
 import { lastReply, openFlood, type Probe } from '../support/flood.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { DEFAULT_CONFIG } from '../../src/config/defaults.js';
 
@@ -54,7 +54,7 @@ describe(`lock-out at the shipped defaults (${maxConnections} connections, ${DEF
 
   before(async () => {
     upstream = await startUpstream({ offerTls: false });
-    relay = await startRelay({ config: { delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' } } } });
+    relay = await launchRelay({ config: { delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' } } } });
   });
   after(async () => {
     timers.forEach(clearInterval);
@@ -112,7 +112,7 @@ describe(`lock-out at the shipped defaults (${maxConnections} connections, ${DEF
 describe('a session that only ever says NOOP is closed after smtp.idleTimeout, even with room to spare', () => {
   let relay: RunningRelay;
   before(async () => {
-    relay = await startRelay({ config: { smtp: { idleTimeout: '2s' } } });
+    relay = await launchRelay({ config: { smtp: { idleTimeout: '2s' } } });
   });
   after(async () => {
     await relay?.stop();
@@ -190,7 +190,7 @@ describe('a session that only ever says NOOP is closed after smtp.idleTimeout, e
 describe('a full listener makes room only for a client it admits', () => {
   let relay: RunningRelay;
   before(async () => {
-    relay = await startRelay({ config: { smtp: { maxConnections: 5, maxConnectionsPerClient: 3, allowNetworks: ['127.0.0.1/32', '127.0.0.2/32'] } } });
+    relay = await launchRelay({ config: { smtp: { maxConnections: 5, maxConnectionsPerClient: 3, allowNetworks: ['127.0.0.1/32', '127.0.0.2/32'] } } });
   });
   after(async () => {
     await relay?.stop();

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setupAdminOf, type WebClient } from '../support/browser.js';
 import { RawSmtp } from '../support/clients.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
 const PROBES = [
@@ -48,7 +48,7 @@ describe('open-relay probes from outside the allowed networks', () => {
 
   before(async () => {
     upstream = await startUpstream({ offerTls: false });
-    relay = await startRelay({
+    relay = await launchRelay({
       config: {
         smtp: { allowNetworks: ['127.0.0.1/32', '127.0.0.2/32'] },
         delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' } },

@@ -8,7 +8,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { python, RawSmtp } from '../support/clients.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { waitUntil } from '../support/wait.js';
 
 /** Logs in; prints {"stat": [count, octets], "subjects": [...]} or {"error": "-ERR ..."} */
@@ -65,7 +65,7 @@ describe('mailbox administration and copy rules', () => {
   let relay: RunningRelay;
 
   before(async () => {
-    relay = await startRelay({
+    relay = await launchRelay({
       config: {
         mailbox: {
           copies: [

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { python, RawSmtp } from '../support/clients.js';
 import { RawPop3 } from '../support/pop3.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { waitUntil } from '../support/wait.js';
 
 const PASSWORD = 'scans-secret-1';
@@ -66,7 +66,7 @@ async function device(port: number, client: number, count: number, acked: Set<st
 }
 
 test('kill -9 while devices send to a local mailbox: every acknowledged message is in the mailbox once, whole', { timeout: 90_000 }, async (t) => {
-  const first = await startRelay();
+  const first = await launchRelay();
   await addMailbox(first, 'scans');
   const acked = new Set<string>();
   let killed = false;
@@ -76,7 +76,7 @@ test('kill -9 while devices send to a local mailbox: every acknowledged message 
   killed = true;
   await Promise.all(devices);
 
-  const second = await startRelay({ dir: first.dir });
+  const second = await launchRelay({ dir: first.dir });
   try {
     const tokenOf = (text: string) => /X-Token: (\S+)/.exec(text)?.[1] ?? '';
     const delivered = () => readdirSync(mailboxDir(second, 'scans', 'new')).length;
@@ -125,7 +125,7 @@ function seed(relay: RunningRelay, mailbox: string, round: number): Map<string, 
 }
 
 test('kill -9 during POP3 UPDATE: after restart the marked messages are all gone or all there, the rest whole', { timeout: 90_000 }, async (t) => {
-  let relay = await startRelay();
+  let relay = await launchRelay();
   await addMailbox(relay, 'ops');
   const outcomes: string[] = [];
   try {
@@ -149,7 +149,7 @@ test('kill -9 during POP3 UPDATE: after restart the marked messages are all gone
       const onDisk = readdirSync(mailboxDir(relay, 'ops', 'new')).filter((file) => marked.includes(file)).length;
       outcomes.push(journal ? `killed mid-UPDATE (${SEEDED / 2 - onDisk} of ${SEEDED / 2} removed, journal on disk)` : onDisk === marked.length ? 'killed before UPDATE' : 'killed after UPDATE');
 
-      relay = await startRelay({ dir: relay.dir });
+      relay = await launchRelay({ dir: relay.dir });
       const messages = await popDump(relay, 'ops');
       const present = new Set(messages.map((m) => m.uid));
       const gone = marked.filter((uid) => !present.has(uid));

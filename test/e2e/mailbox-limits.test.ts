@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { python } from '../support/clients.js';
-import { runCli, startRelay, testConfig } from '../support/relay.js';
+import { runCli, launchRelay, testConfig } from '../support/relay.js';
 
 const DAY_S = 86_400;
 const SIZE = 1_000;
@@ -44,7 +44,7 @@ test('retention and quota: old messages, then the oldest beyond the quota, are r
     utimesSync(file, now - age, now - age);
   }
 
-  const relay = await startRelay({ config, dir });
+  const relay = await launchRelay({ config, dir });
   try {
     const removals = () => relay.logs.filter((l) => typeof l.reason === 'string' && l.mailbox === 'scans');
     await relay.waitForLog(() => removals().length >= 3, 20_000);

@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { makeCerts } from '../support/certs.js';
 import { smtplibSend } from '../support/clients.js';
 import { freePortOn, startDnsServer, type DnsEntry, type DnsServer } from '../support/dns-server.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -100,7 +100,7 @@ describe('MTA-STS on direct MX delivery', () => {
     upstreams.testing = await startUpstream({ host: MX.testing, port: mxPort });
     policies = await startPolicyServer();
     dns = await startDnsServer(zone());
-    relay = await startRelay({
+    relay = await launchRelay({
       config: {
         delivery: {
           mode: 'mx',
@@ -176,7 +176,7 @@ describe('MTA-STS on direct MX delivery', () => {
     await policies.close();
     // An attacker's MX for the domain, with a certificate valid for its own name
     dns.set('sts-good.test', [{ type: 'MX', preference: 10, exchange: 'rogue.sts-mismatch.test' }]);
-    relay = await startRelay({ dir: relay.dir, config });
+    relay = await launchRelay({ dir: relay.dir, config });
     const before = upstreams.mismatch!.dataAttempts;
     const id = await send('after-restart@sts-good.test');
     const item = await waitUntil(async () => ((await queueItem(id))?.attempts ?? 0) >= 1 && queueItem(id), 15_000, 'attempted');

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { makeCerts } from '../support/certs.js';
 import { smtplibSend } from '../support/clients.js';
 import { freePortOn, startDnsServer, type DnsServer } from '../support/dns-server.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -87,7 +87,7 @@ describe('direct MX delivery', () => {
       // An MX the override below must bypass
       'routed.test': [{ type: 'MX', preference: 10, exchange: 'mx1.backup.test' }],
     });
-    relay = await startRelay({
+    relay = await launchRelay({
       config: {
         delivery: {
           mode: 'mx',

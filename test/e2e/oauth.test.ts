@@ -17,7 +17,7 @@ import { type WebClient, setupAdminOf } from '../support/browser.js';
 import { makeCerts } from '../support/certs.js';
 import { smtplibSend } from '../support/clients.js';
 import { startOAuthServer, type OAuthServer } from '../support/oauth-server.js';
-import { newMail, startRelay, type RunningRelay } from '../support/relay.js';
+import { newMail, launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -99,7 +99,7 @@ describe('XOAUTH2 with client credentials (Microsoft-style 535)', () => {
   before(async () => {
     oauth = await startOAuthServer({ expiresIn: 3 });
     upstream = await xoauthUpstream(oauth, 'plain535', authLog);
-    relay = await startRelay({ config: relayConfig(upstream, oauth, 'client_credentials') });
+    relay = await launchRelay({ config: relayConfig(upstream, oauth, 'client_credentials') });
   });
   after(async () => {
     await relay.stop();
@@ -157,7 +157,7 @@ describe('provider "microsoft", app-only (client credentials), endpoints pointed
     hop = await recordingHop(oauth);
     upstream = await xoauthUpstream(oauth, 'plain535', authLog);
     // No scope set: the Microsoft provider's own app-only scope is used
-    relay = await startRelay({ config: relayConfig(upstream, oauth, 'client_credentials', { provider: 'microsoft', tenant: 'contoso.test', tokenUrl: hop.tokenUrl, deviceUrl: '', scope: '' }) });
+    relay = await launchRelay({ config: relayConfig(upstream, oauth, 'client_credentials', { provider: 'microsoft', tenant: 'contoso.test', tokenUrl: hop.tokenUrl, deviceUrl: '', scope: '' }) });
   });
   after(async () => {
     await relay.stop();
@@ -199,7 +199,7 @@ describe('XOAUTH2 with a device sign-in (Google-style challenge), then revoked',
     const code = await client.startDeviceLogin();
     oauth.approve(code.userCode);
     await waitUntil(() => client.deviceLoginState().state === 'done', 10_000, `the device sign-in (${JSON.stringify(client.deviceLoginState())})`);
-    relay = await startRelay({ dir, config: relayConfig(upstream, oauth, 'device') });
+    relay = await launchRelay({ dir, config: relayConfig(upstream, oauth, 'device') });
     admin = await setupAdminOf(relay);
   });
   after(async () => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RawSmtp, smtplibSend } from '../support/clients.js';
 import { queueList } from '../support/faults.js';
-import { newMail, startRelay, type RunningRelay } from '../support/relay.js';
+import { newMail, launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -14,7 +14,7 @@ describe('temporary failure, then recovery', () => {
   let relay: RunningRelay;
   before(async () => {
     upstream = await startUpstream({ requireTls: true, dataReply: (attempt) => (attempt === 1 ? [451, '4.3.0 Upstream busy, try later'] : undefined) });
-    relay = await startRelay({ config: viaSmarthost(upstream, { retry: { delays: ['5s'], maxAge: '5d' } }) });
+    relay = await launchRelay({ config: viaSmarthost(upstream, { retry: { delays: ['5s'], maxAge: '5d' } }) });
   });
   after(async () => {
     await relay.stop();
@@ -39,7 +39,7 @@ describe('permanent failure for one recipient', () => {
   let relay: RunningRelay;
   before(async () => {
     upstream = await startUpstream({ rcptReply: (address) => (address.startsWith('nobody@') ? [550, '5.1.1 No such user here'] : undefined) });
-    relay = await startRelay({ config: viaSmarthost(upstream) });
+    relay = await launchRelay({ config: viaSmarthost(upstream) });
   });
   after(async () => {
     await relay.stop();
@@ -65,7 +65,7 @@ describe('queue commands while the upstream is unreachable', () => {
   let relay: RunningRelay;
   before(async () => {
     // Nothing listens on port 9 of 127.0.0.1: every attempt is refused
-    relay = await startRelay({ config: { delivery: { smarthost: { host: '127.0.0.1', port: 9, security: 'none' }, retry: { delays: ['1h'], maxAge: '5d' } } } });
+    relay = await launchRelay({ config: { delivery: { smarthost: { host: '127.0.0.1', port: 9, security: 'none' }, retry: { delays: ['1h'], maxAge: '5d' } } } });
   });
   after(async () => {
     await relay.stop();
@@ -118,7 +118,7 @@ describe('queue commands while the upstream is unreachable', () => {
 describe('intake policy and limits', () => {
   let relay: RunningRelay;
   before(async () => {
-    relay = await startRelay({
+    relay = await launchRelay({
       config: { smtp: { allowNetworks: ['127.0.0.1/32'], maxMessageSize: 10_000, maxConnectionsPerClient: 3 }, mailbox: { copies: [{ mailbox: 'archive' }] } },
     });
     assert.equal((await relay.cli(['mailbox', 'add', 'archive', '--password-stdin'], 'archive-pass-1\n')).code, 0);
@@ -190,7 +190,7 @@ describe('intake policy and limits', () => {
 describe('delay warnings', () => {
   let relay: RunningRelay;
   before(async () => {
-    relay = await startRelay({ config: { delivery: { smarthost: { host: '127.0.0.1', port: 9, security: 'none' }, retry: { delays: ['1s'], maxAge: '5d' }, delayWarning: '2s' } } });
+    relay = await launchRelay({ config: { delivery: { smarthost: { host: '127.0.0.1', port: 9, security: 'none' }, retry: { delays: ['1s'], maxAge: '5d' }, delayWarning: '2s' } } });
   });
   after(async () => {
     await relay.stop();
@@ -210,7 +210,7 @@ describe('delay warnings', () => {
 describe('per-device policy', () => {
   let relay: RunningRelay;
   before(async () => {
-    relay = await startRelay({ config: { smtp: { devices: { '127.0.0.3': { allowDomains: ['contoso.test'], maxMessagesPerMinute: 2 } } } } });
+    relay = await launchRelay({ config: { smtp: { devices: { '127.0.0.3': { allowDomains: ['contoso.test'], maxMessagesPerMinute: 2 } } } } });
   });
   after(async () => {
     await relay.stop();

@@ -14,7 +14,7 @@ import { test } from 'node:test';
 import { smtplibSend } from '../support/clients.js';
 import { queueList } from '../support/faults.js';
 import { freePort } from '../support/ports.js';
-import { BIN, runCli, serveUntilRunning, startRelay, testConfig, type ServedProcess } from '../support/relay.js';
+import { BIN, runCli, serveUntilRunning, launchRelay, testConfig, type ServedProcess } from '../support/relay.js';
 import { startUpstream } from '../support/upstream.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -53,7 +53,7 @@ function leaveLock(file: string, record: string): void {
 
 test('after a power cut a pid now held by another process neither stops serve nor gets that process signalled', async () => {
   const config = upstreamDownAt(await freePort(), '1h');
-  const first = await startRelay({ config });
+  const first = await launchRelay({ config });
   const id = await queueOneMessage(first);
   await first.kill();
   // After the reboot `sleep` has the pid: in the server's lock (its start time and boot are the dead relay's) and in an earlier version's pid file
@@ -68,7 +68,7 @@ test('after a power cut a pid now held by another process neither stops serve no
     const retry = await first.cli(['queue', 'retry', id]);
     assert.equal(retry.code, 0, retry.stderr);
 
-    const second = await startRelay({ config, dir: first.dir });
+    const second = await launchRelay({ config, dir: first.dir });
     try {
       const takeover = await second.waitForLog((l) => l.msg === 'Took over a lock whose holder no longer runs');
       assert.equal(takeover.lock, serveLock);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type WebClient, setupAdminOf } from '../support/browser.js';
 import { RawSmtp, smtplibSend } from '../support/clients.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
 
 const BODY = 'Caf\xe9 8-bit body\r\nFrom: not a header in the body\r\n';
@@ -18,7 +18,7 @@ describe('sender alignment to the smarthost', () => {
 
   before(async () => {
     upstream = await startUpstream({ requireTls: true });
-    relay = await startRelay({
+    relay = await launchRelay({
       config: viaSmarthost(upstream, {
         rewrite: { envelopeFrom: 'bounces@contoso.test', headerFrom: 'scanner@contoso.test', useDeviceName: false },
         domains: { 'partner.test': { route: 'smarthost', rewrite: { headerFrom: 'partners@contoso.test' } }, 'asis.test': { route: 'smarthost', rewrite: { envelopeFrom: '', headerFrom: '' } } },
@@ -66,7 +66,7 @@ describe('per-device sender alignment', () => {
 
   before(async () => {
     upstream = await startUpstream({ requireTls: true });
-    relay = await startRelay({
+    relay = await launchRelay({
       config: {
         smtp: { devices: { '127.0.0.1': { rewriteFrom: 'mfp@contoso.test' } } },
         ...viaSmarthost(upstream, { rewrite: { envelopeFrom: 'bounces@contoso.test', headerFrom: 'scanner@contoso.test', useDeviceName: true } }),

@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { setupAdminOf, type WebClient } from '../support/browser.js';
 import { smtplibSend } from '../support/clients.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream, type UpstreamOptions } from '../support/upstream.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -58,7 +58,7 @@ describe('the stored smarthost password after a repoint', () => {
     real = await startUpstream({ requireTls: true, auth: { user: USER, pass: PASSWORD } });
     plain = await listeningServer({ offerTls: false });
     tls = await listeningServer({});
-    relay = await startRelay({ config: viaSmarthost(real, {}, { user: USER, password: PASSWORD }) });
+    relay = await launchRelay({ config: viaSmarthost(real, {}, { user: USER, password: PASSWORD }) });
     admin = await setupAdminOf(relay);
   });
   after(async () => {

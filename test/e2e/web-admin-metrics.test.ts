@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { poplibLogin, RawSmtp, smtplibSend } from '../support/clients.js';
 import { RawPop3 } from '../support/pop3.js';
-import { ROOT, startRelay, type RunningRelay } from '../support/relay.js';
+import { ROOT, launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -69,7 +69,7 @@ describe('metrics with a CLI-made API token', () => {
       requireTls: true,
       rcptReply: (address) => (address.startsWith('gone@') ? [550, '5.1.1 No such user here'] : address.startsWith('later@') ? [451, '4.3.0 Try again later'] : undefined),
     });
-    relay = await startRelay({ config: viaSmarthost(upstream) });
+    relay = await launchRelay({ config: viaSmarthost(upstream) });
     ({ token } = await cliToken(relay, 'Prometheus'));
     const added = await relay.cli(['mailbox', 'add', 'scans', '--password-stdin'], `${MAILBOX_PASSWORD}\n`);
     assert.equal(added.code, 0, added.stderr);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { poplibLogin, smtplibSend } from '../support/clients.js';
 import { setupAdmin, WebClient } from '../support/browser.js';
-import { newMail, startRelay, type RunningRelay } from '../support/relay.js';
+import { newMail, launchRelay, type RunningRelay } from '../support/relay.js';
 import { waitUntil } from '../support/wait.js';
 
 const ADMIN = 'pages admin passphrase';
@@ -44,7 +44,7 @@ describe('admin pages: queue, mailboxes, settings that count at once', () => {
 
   before(async () => {
     // No upstream: devices' mail waits in the queue, as on a box not yet set up
-    relay = await startRelay();
+    relay = await launchRelay();
     base = `http://127.0.0.1:${relay.webPort}`;
     const token = String((await relay.waitForLog((l) => typeof l.setupToken === 'string')).setupToken);
     admin = await setupAdmin(base, token, ADMIN);

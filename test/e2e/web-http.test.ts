@@ -16,7 +16,7 @@ import { buildApp } from '../../src/web/app.js';
 import { makeCerts } from '../support/certs.js';
 import { RawSmtp, run, smtplibSend } from '../support/clients.js';
 import { setupAdmin, WebClient } from '../support/browser.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
 const SECRET = 'upstream-Secret-42';
@@ -30,7 +30,7 @@ describe('admin web page over HTTP', () => {
 
   before(async () => {
     upstream = await startUpstream({ requireTls: true, auth: { user: 'relay@contoso.test', pass: SECRET } });
-    relay = await startRelay({
+    relay = await launchRelay({
       config: {
         delivery: {
           smarthost: { host: '127.0.0.1', port: upstream.port, security: 'starttls', user: 'relay@contoso.test', password: SECRET },
@@ -262,7 +262,7 @@ async function waitForPage(client: WebClient, route: string, pattern: RegExp): P
 
 describe('admin web page over HTTPS', () => {
   test('a self-signed certificate is generated; cookies are Secure; HSTS is sent', async () => {
-    const relay = await startRelay({ config: { web: { tls: { enabled: true } } } });
+    const relay = await launchRelay({ config: { web: { tls: { enabled: true } } } });
     try {
       const cert = await fs.readFile(path.join(relay.dataDir, 'tls', 'web.crt'), 'utf8');
       const response = await new Promise<IncomingMessage>((resolve, reject) => {
@@ -280,7 +280,7 @@ describe('admin web page over HTTPS', () => {
 
   test('an admin-supplied certificate is served (curl verifies it); "admin password --password-stdin" ends setup and its password logs in', async () => {
     const certs = makeCerts();
-    const relay = await startRelay({ config: { web: { tls: { enabled: true, certFile: path.join(certs.dir, 'server.crt'), keyFile: path.join(certs.dir, 'server.key') } } } });
+    const relay = await launchRelay({ config: { web: { tls: { enabled: true, certFile: path.join(certs.dir, 'server.crt'), keyFile: path.join(certs.dir, 'server.key') } } } });
     try {
       const base = `https://127.0.0.1:${relay.webPort}`;
       const jar = path.join(relay.dir, 'cookies.txt');

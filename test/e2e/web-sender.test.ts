@@ -10,7 +10,7 @@ import { RawSmtp } from '../support/clients.js';
 import { type WebClient, setupAdminOf } from '../support/browser.js';
 import { startDnsServer, type DnsServer } from '../support/dns-server.js';
 import { startOAuthServer, type OAuthServer } from '../support/oauth-server.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { waitUntil } from '../support/wait.js';
 
 describe('the Sender page and device transcripts', () => {
@@ -29,7 +29,7 @@ describe('the Sender page and device transcripts', () => {
       'mx.contoso.test': [{ type: 'A', address: '127.0.0.50' }],
       '_dmarc.contoso.test': [{ type: 'TXT', text: 'v=DMARC1; p=reject' }],
     });
-    relay = await startRelay({
+    relay = await launchRelay({
       config: {
         // The device may mail only example.test (and the local domain): anything else is refused at RCPT
         smtp: { devices: { '127.0.0.1': { allowDomains: ['example.test'] } } },
