@@ -16,6 +16,7 @@ import { makeCerts } from '../support/certs.js';
 import { smtplibSend } from '../support/clients.js';
 import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
+import { eventually } from '../support/wait.js';
 
 interface Hook {
   title: string;
@@ -28,16 +29,8 @@ interface Hook {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await sleep(200);
-  }
-  throw new Error(`Timed out waiting for ${what}`);
-}
+/** Alerts fire after a threshold of seconds: allow for it */
+const ALERT_WAIT = { timeoutMs: 30_000 };
 
 describe('upstream alerts', () => {
   const hooks: Hook[] = [];
@@ -92,7 +85,7 @@ describe('upstream alerts', () => {
   test('one alert after the threshold, none before, no repeats', async () => {
     const started = Date.now();
     await smtplibSend(relay.smtpPort, 'nas@office.test', ['ops@example.com'], 'Subject: backup done\r\n\r\nok\r\n');
-    await until('the alert webhook', () => hooks[0]);
+    await eventually('the alert webhook', () => hooks[0], ALERT_WAIT);
     assert.ok(Date.now() - started >= 2_500, `not before the threshold (${Date.now() - started} ms)`);
     const hook = hooks[0];
     assert.equal(hook?.state, 'firing');
@@ -116,7 +109,7 @@ describe('upstream alerts', () => {
 
   test('the queue growing past its threshold (2) sends one queue alert', async () => {
     for (const n of [2, 3]) await smtplibSend(relay.smtpPort, 'nas@office.test', ['ops@example.com'], `Subject: backup ${n}\r\n\r\nok\r\n`);
-    const hook = await until('the queue webhook', () => hooksOf('queue')[0]);
+    const hook = await eventually('the queue webhook', () => hooksOf('queue')[0], ALERT_WAIT);
     assert.equal(hook.state, 'firing');
     assert.equal(hook.title, '[edge-relay] Queue above 2 messages');
     assert.match(hook.message, /has 3 messages waiting \(alert threshold 2\)/);
@@ -128,9 +121,9 @@ describe('upstream alerts', () => {
   test('one "recovered" notice of each when the upstream is back, then quiet', async () => {
     upstream = await startUpstream({ port, requireTls: true });
     await upstream.waitFor(3, 30_000);
-    const recovered = await until('the recovered webhook', () => hooksOf('upstream', 'recovered')[0]);
+    const recovered = await eventually('the recovered webhook', () => hooksOf('upstream', 'recovered')[0], ALERT_WAIT);
     assert.match(recovered.message, /^edge-relay on relay\.test reached the upstream again at /);
-    await until('the queue recovered webhook', () => hooksOf('queue', 'recovered')[0]);
+    await eventually('the queue recovered webhook', () => hooksOf('queue', 'recovered')[0], ALERT_WAIT);
     assert.equal(await upstreamUp(), 1, 'edge_relay_upstream_up is 1 again');
     await sleep(3_000);
     assert.equal(hooks.length, 4, 'one firing and one recovered for the upstream and for the queue');

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { RawSmtp } from '../support/clients.js';
 import { launchRelay } from '../support/relay.js';
 import { startUpstream } from '../support/upstream.js';
-import { waitUntil } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 const CLIENTS = 5;
 const PER_CLIENT = 80;
@@ -46,7 +46,7 @@ test('kill -9 during intake loses nothing that was acknowledged', { timeout: 120
   const acked = new Set<string>();
   let killed = false;
   const devices = Array.from({ length: CLIENTS }, (_, client) => device(first.smtpPort, client, acked, () => killed));
-  while (acked.size < KILL_AFTER) await new Promise((resolve) => setTimeout(resolve, 5));
+  await eventually(`${KILL_AFTER} acknowledged messages`, () => acked.size >= KILL_AFTER, { timeoutMs: 60_000, everyMs: 5 });
   await first.kill();
   killed = true;
   await Promise.all(devices);
@@ -58,7 +58,7 @@ test('kill -9 during intake loses nothing that was acknowledged', { timeout: 120
   try {
     // Messages that were durable but whose 250 never reached the device may arrive too: wait for the acknowledged ones
     const tokensOf = () => upstream.messages.map((m) => /X-Token: (\S+)/.exec(m.raw.toString())?.[1] ?? '');
-    await waitUntil(() => [...acked].every((t) => tokensOf().includes(t)), 60_000, 'every acknowledged message').catch((err: Error) => {
+    await eventually('every acknowledged message', () => [...acked].every((t) => tokensOf().includes(t)), { timeoutMs: 60_000 }).catch((err: Error) => {
       throw new Error(`${err.message}\n${second.output().slice(-3000)}`);
     });
     await new Promise((resolve) => setTimeout(resolve, 1000));

@@ -12,7 +12,7 @@ import { RawSmtp } from '../support/clients.js';
 import { freePortOn, startDnsServer, type DnsServer } from '../support/dns-server.js';
 import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type ReceivedMessage, type Upstream } from '../support/upstream.js';
-import { waitUntil } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 const AUTH = { user: 'scanner@office.test', pass: 'upstream secret' };
 
@@ -82,7 +82,7 @@ describe('delivery: connection reuse and per-destination limits', () => {
     assert.equal(upstream.dataAttempts, 12, 'no message went twice');
     assert.ok(upstream.connections >= 4 && upstream.connections < 12, `a new connection after each close, reuse otherwise: saw ${upstream.connections}`);
     assert.ok(!relay.logs.some((l) => l.msg === 'Recipient deferred'), 'a dropped idle connection is not a failed delivery');
-    await waitUntil(async () => (await relay.cli(['queue', 'list', '--json'])).stdout.trim() === '[]', 5_000, 'queue empty');
+    await eventually('queue empty', async () => (await relay.cli(['queue', 'list', '--json'])).stdout.trim() === '[]', { timeoutMs: 5_000 });
   });
 
   describe('per-destination concurrency (MX)', () => {

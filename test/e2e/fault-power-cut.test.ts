@@ -12,7 +12,8 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { eventually, everyAcknowledgedDelivered, queueList, sendUntilPowerCut, startCountingUpstream } from '../support/faults.js';
+import { everyAcknowledgedDelivered, queueList, sendUntilPowerCut, startCountingUpstream } from '../support/faults.js';
+import { eventually } from '../support/wait.js';
 import { Rng } from '../support/fuzz.js';
 import { launchRelay, type RunningRelay } from '../support/relay.js';
 
@@ -58,7 +59,7 @@ describe(`power cut (kill -9) at random moments, ${CUTS} times`, () => {
   });
 
   test('the spool is consistent: nothing corrupt, no temp files, the queue drains', async () => {
-    await eventually('an empty queue', async () => ((await queueList(relay)).length === 0 ? true : undefined), 30_000);
+    await eventually('an empty queue', async () => ((await queueList(relay)).length === 0 ? true : undefined), { timeoutMs: 30_000 });
     const spool = path.join(relay.dataDir, 'spool');
     assert.deepEqual(readdirSync(path.join(spool, 'corrupt')), []);
     assert.deepEqual(readdirSync(path.join(spool, 'tmp')), []);

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { makeCerts } from '../support/certs.js';
 import { smtplibSend } from '../support/clients.js';
-import { eventually, queueList, refusedPort, startBadUpstream, type BadBehaviour, type QueueItem } from '../support/faults.js';
+import { queueList, refusedPort, startBadUpstream, type BadBehaviour, type QueueItem } from '../support/faults.js';
+import { eventually } from '../support/wait.js';
 import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream } from '../support/upstream.js';
 
@@ -42,7 +43,7 @@ async function deferred(relay: RunningRelay, id: string, timeoutMs = 20_000): Pr
   return eventually(`message ${id} deferred with a lastError`, async () => {
     const item = (await queueList(relay)).find((i) => i.id === id);
     return item && item.attempts >= 1 && item.lastError ? item : undefined;
-  }, timeoutMs, 250);
+  }, { timeoutMs, everyMs: 250 });
 }
 
 function assertDeferred(item: QueueItem, expected: RegExp): void {

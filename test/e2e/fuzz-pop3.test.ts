@@ -12,7 +12,8 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { python } from '../support/clients.js';
-import { eventually, rssKb } from '../support/faults.js';
+import { rssKb } from '../support/faults.js';
+import { eventually } from '../support/wait.js';
 import { Rng, assertSurvived, play, reportIfExited } from '../support/fuzz.js';
 import { RawPop3 } from '../support/pop3.js';
 import { pop3Session, readPop3Replies, type Pop3Account, type Pop3Targets } from '../support/pop3-fuzz.js';
@@ -220,7 +221,7 @@ describe(`POP3 fuzzing: ${SESSIONS} hostile sessions (seed ${SEED})`, () => {
     const settledKb = await eventually(`RSS within ${RSS_SLACK_KB} kB of ${baselineKb} kB`, () => {
       const now = rssKb(pid);
       return now <= baselineKb + RSS_SLACK_KB ? now : undefined;
-    }, 30_000, 1000).catch((err: Error) => assert.fail(`${err.message}; RSS is ${rssKb(pid)} kB`));
+    }, { timeoutMs: 30_000, everyMs: 1000 }).catch((err: Error) => assert.fail(`${err.message}; RSS is ${rssKb(pid)} kB`));
     console.log(`fuzz-pop3: RSS ${baselineKb} kB baseline, ${settledKb} kB after the storm settled`);
   });
 

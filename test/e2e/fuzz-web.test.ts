@@ -13,7 +13,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { RawSmtp, run } from '../support/clients.js';
 import { setupAdmin, WebClient, type WebResponse } from '../support/browser.js';
-import { eventually, isAlive } from '../support/faults.js';
+import { isAlive } from '../support/faults.js';
+import { eventually } from '../support/wait.js';
 import { Rng } from '../support/fuzz.js';
 import { launchRelay, type RunningRelay } from '../support/relay.js';
 

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { python, RawSmtp } from '../support/clients.js';
 import { RawPop3 } from '../support/pop3.js';
 import { launchRelay, type RunningRelay } from '../support/relay.js';
-import { waitUntil } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 const PASSWORD = 'scans-secret-1';
 const BODY_LINE = 'scan data '.repeat(20);
@@ -71,7 +71,7 @@ test('kill -9 while devices send to a local mailbox: every acknowledged message 
   const acked = new Set<string>();
   let killed = false;
   const devices = Array.from({ length: 4 }, (_, client) => device(first.smtpPort, client, 60, acked, () => killed));
-  await waitUntil(() => acked.size >= 80, 60_000, '80 acknowledged messages');
+  await eventually('80 acknowledged messages', () => acked.size >= 80, { timeoutMs: 60_000 });
   await first.kill();
   killed = true;
   await Promise.all(devices);
@@ -84,7 +84,7 @@ test('kill -9 while devices send to a local mailbox: every acknowledged message 
       const queue = await second.cli(['queue', 'list', '--json']);
       return queue.code === 0 ? JSON.parse(queue.stdout).length === 0 : `queue list failed: ${queue.stderr}`;
     };
-    await waitUntil(async () => delivered() >= acked.size && (await queueEmpty()) === true, 30_000, 'the queue to drain into the mailbox');
+    await eventually('the queue to drain into the mailbox', async () => delivered() >= acked.size && (await queueEmpty()) === true, { timeoutMs: 30_000 });
     const messages = await popDump(second, 'scans');
     const tokens = messages.map((m) => tokenOf(m.text));
     const missing = [...acked].filter((token) => !tokens.includes(token));

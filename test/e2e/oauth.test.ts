@@ -19,7 +19,7 @@ import { smtplibSend } from '../support/clients.js';
 import { startOAuthServer, type OAuthServer } from '../support/oauth-server.js';
 import { newMail, launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
-import { waitUntil } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 const MAILBOX = 'scanner@contoso.test';
 
@@ -198,7 +198,7 @@ describe('XOAUTH2 with a device sign-in (Google-style challenge), then revoked',
     const client = await OAuthClient.open({ config: () => config, dataDir: config.dataDir, log: silentLogger() });
     const code = await client.startDeviceLogin();
     oauth.approve(code.userCode);
-    await waitUntil(() => client.deviceLoginState().state === 'done', 10_000, `the device sign-in (${JSON.stringify(client.deviceLoginState())})`);
+    await eventually(`the device sign-in (${JSON.stringify(client.deviceLoginState())})`, () => client.deviceLoginState().state === 'done', { timeoutMs: 10_000 });
     relay = await launchRelay({ dir, config: relayConfig(upstream, oauth, 'device') });
     admin = await setupAdminOf(relay);
   });
@@ -230,17 +230,17 @@ describe('XOAUTH2 with a device sign-in (Google-style challenge), then revoked',
     const id = /queued as ([0-9A-Z]+)/.exec(reply)?.[1];
     const warning = await relay.waitForLog((l) => l.oauth === 'needs-consent');
     assert.match(String(warning.reason), /invalid_grant.*sign in again/);
-    const item = await waitUntil(async () => {
+    const item = await eventually('the deferred message', async () => {
       const list = JSON.parse((await relay.cli(['queue', 'list', '--json'])).stdout) as { id: string; lastError: string | null; recipients: { status: string }[] }[];
       return list.find((entry) => entry.id === id && entry.lastError);
-    }, 15_000, 'the deferred message');
+    }, { timeoutMs: 15_000 });
     assert.equal(item.recipients[0]?.status, 'deferred');
     assert.match(item.lastError ?? '', /re-consent is needed/);
     assert.equal(upstream.messages.length, 2, 'nothing more delivered');
-    const alerts = await waitUntil(() => {
+    const alerts = await eventually('the re-consent alert in the postmaster mailbox', () => {
       const found = newMail(relay, 'postmaster').filter((m) => m.includes('Sign-in to the upstream needed'));
       return found.length ? found : undefined;
-    }, 10_000, 'the re-consent alert in the postmaster mailbox');
+    }, { timeoutMs: 10_000 });
     assert.equal(alerts.length, 1, 'one alert, no storm');
     assert.match(alerts[0] ?? '', /Sender page/);
   });

@@ -12,7 +12,7 @@ import { poplibLogin, RawSmtp, smtplibSend } from '../support/clients.js';
 import { RawPop3 } from '../support/pop3.js';
 import { ROOT, launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
-import { waitUntil } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 const MAILBOX_PASSWORD = 'scans-password-1';
 
@@ -59,10 +59,10 @@ describe('metrics with a CLI-made API token', () => {
   };
   /** Polls /metrics until `series` reaches `atLeast` (the runner reports attempts as they end) */
   const counted = async (series: string, atLeast = 1): Promise<number> =>
-    waitUntil(async () => {
+    eventually(series, async () => {
       const value = sample(await metrics(), series) ?? 0;
       return value >= atLeast ? value : undefined;
-    }, 15_000, series);
+    }, { timeoutMs: 15_000 });
 
   before(async () => {
     upstream = await startUpstream({
@@ -118,7 +118,7 @@ describe('metrics with a CLI-made API token', () => {
     await counted('edge_relay_recipients_total{status="deferred",reason="451"}');
     await counted('edge_relay_upstream_errors_total', errorsBefore + 1);
     // The last word from the upstream was a temporary failure (retries go on every second)
-    await waitUntil(async () => sample(await metrics(), 'edge_relay_upstream_up') === 0, 15_000, 'edge_relay_upstream_up 0');
+    await eventually('edge_relay_upstream_up 0', async () => sample(await metrics(), 'edge_relay_upstream_up') === 0, { timeoutMs: 15_000 });
     const text = await metrics();
     assert.equal(sample(text, 'edge_relay_messages_accepted_total'), 2);
     assert.equal(sample(text, 'edge_relay_queue_messages{state="deferred"}'), 1);

@@ -18,6 +18,7 @@ import { RawSmtp, run, smtplibSend } from '../support/clients.js';
 import { setupAdmin, WebClient } from '../support/browser.js';
 import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
+import { eventually } from '../support/wait.js';
 
 const SECRET = 'upstream-Secret-42';
 const ADMIN = 'correct horse battery';
@@ -250,15 +251,12 @@ function stateChangingRoutes(): { method: string; template: string; path: string
   });
 }
 
-/** The inventory and recent list fill in as events arrive: poll briefly */
-async function waitForPage(client: WebClient, route: string, pattern: RegExp): Promise<string> {
-  for (let i = 0; i < 50; i++) {
+/** The inventory and recent list fill in as events arrive */
+const waitForPage = (client: WebClient, route: string, pattern: RegExp): Promise<string> =>
+  eventually(`${route} to match ${pattern}`, async () => {
     const page = await client.get(route);
-    if (pattern.test(page.text)) return page.text;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${route} never matched ${pattern}`);
-}
+    return pattern.test(page.text) && page.text;
+  }, { timeoutMs: 5_000 });
 
 describe('admin web page over HTTPS', () => {
   test('a self-signed certificate is generated; cookies are Secure; HSTS is sent', async () => {

@@ -15,6 +15,7 @@ import { OAuthClient, type OAuthStatus } from '../../src/oauth/client.js';
 import { TokenVault } from '../../src/oauth/vault.js';
 import { makeCerts } from '../support/certs.js';
 import { startOAuthServer, type OAuthServer } from '../support/oauth-server.js';
+import { eventually } from '../support/wait.js';
 
 function setup(server: OAuthServer, flow: 'device' | 'client_credentials') {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'edge-relay-oauth-'));
@@ -33,14 +34,6 @@ function setup(server: OAuthServer, flow: 'device' | 'client_credentials') {
   const log = createLogger({ destination: new Writable({ write: (chunk, _e, done) => ((logged += String(chunk)), done()) }) });
   return { dataDir, config, log, output: () => logged };
 }
-
-const waitUntil = async (check: () => boolean, what: string, timeoutMs = 10_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-};
 
 describe('OAuth2 client', () => {
   let server: OAuthServer;
@@ -100,7 +93,7 @@ describe('OAuth2 client', () => {
     await new Promise((resolve) => setTimeout(resolve, 1_200));
     assert.equal(client.deviceLoginState().state, 'waiting', 'still pending before the user approves');
     server.approve(code.userCode);
-    await waitUntil(() => client.deviceLoginState().state === 'done', 'the sign-in to complete');
+    await eventually('the sign-in to complete', () => client.deviceLoginState().state === 'done');
     assert.equal(client.status().state, 'ok');
     assert.deepEqual(statuses.map((s) => s.state), ['ok']);
 
@@ -130,7 +123,7 @@ describe('OAuth2 client', () => {
     const client = await OAuthClient.open({ config: () => config, dataDir, log });
     const code = await client.startDeviceLogin();
     server.approve(code.userCode);
-    await waitUntil(() => client.deviceLoginState().state === 'done', 'the sign-in to complete');
+    await eventually('the sign-in to complete', () => client.deviceLoginState().state === 'done');
     server.revokeRefreshTokens();
     const events: OAuthStatus[] = [];
     client.on('status', (status) => events.push(status));
@@ -145,7 +138,7 @@ describe('OAuth2 client', () => {
     // Signing in again clears it
     const again = await client.startDeviceLogin();
     server.approve(again.userCode);
-    await waitUntil(() => client.status().state === 'ok', 'the new sign-in');
+    await eventually('the new sign-in', () => client.status().state === 'ok');
     assert.ok(server.isValid(await client.accessToken({ force: false })));
   });
 
@@ -154,7 +147,7 @@ describe('OAuth2 client', () => {
     const client = await OAuthClient.open({ config: () => config, dataDir, log });
     const code = await client.startDeviceLogin();
     server.approve(code.userCode);
-    await waitUntil(() => client.deviceLoginState().state === 'done', 'the sign-in to complete');
+    await eventually('the sign-in to complete', () => client.deviceLoginState().state === 'done');
     const elsewhere = await startOAuthServer();
     try {
       const repointed = { ...config, delivery: { ...config.delivery, oauth2: { ...config.delivery.oauth2, tokenUrl: elsewhere.tokenUrl } } };
