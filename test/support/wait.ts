@@ -1,3 +1,6 @@
+// Taken at load, so the polling keeps the real clock while a test mocks timers
+const { setTimeout } = globalThis;
+
 /** What a probe returns once the wait is over: any value but undefined, null, false, 0 or '' */
 export type Truthy<T> = Exclude<T, false | null | undefined | 0 | ''>;
 

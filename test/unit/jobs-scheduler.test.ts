@@ -73,7 +73,7 @@ test('an invalid schedule is refused with a warning naming it; set() replaces a 
   await scheduler.stop();
 });
 
-test('runSoon runs a job once ahead of its schedule, never beside a run still going, and not after stop()', async () => {
+test('runSoon runs a job once ahead of its schedule, never beside a run still going, and not after stop()', async (t) => {
   const { lines, log } = capture();
   const scheduler = new Scheduler(log);
   let runs = 0;
@@ -87,15 +87,18 @@ test('runSoon runs a job once ahead of its schedule, never beside a run still go
       throw new Error('disk gone');
     },
   });
+  // Mocked timers: each tick fires exactly the runSoon turns that are due
+  t.mock.timers.enable({ apis: ['setTimeout'] });
   scheduler.runSoon('limits', 10);
   scheduler.runSoon('limits', 60);
-  await eventually('the one merged run', () => runs === 1, { timeoutMs: 2_000 });
-  await new Promise((resolve) => setTimeout(resolve, 150));
+  t.mock.timers.tick(10);
+  assert.equal(runs, 1, 'the first turn started a run');
+  t.mock.timers.tick(50);
   assert.equal(runs, 1, 'the second start found the first still running');
   finish();
   await eventually('the failed job logged as an error', () => lines.some((l) => l.job === 'limits' && l.level === 50), { timeoutMs: 2_000 });
   scheduler.runSoon('limits', 50);
   await scheduler.stop();
-  await new Promise((resolve) => setTimeout(resolve, 150));
+  t.mock.timers.tick(1_000);
   assert.equal(runs, 1, 'nothing runs after stop()');
 });

@@ -42,7 +42,9 @@ describe('OAuth2 client', () => {
   });
   after(() => server.close());
 
-  test('client credentials: fetched once, cached, renewed past half its life, forced on demand', async () => {
+  test('client credentials: fetched once, cached, renewed past half its life, forced on demand', async (t) => {
+    // The clock, not a wait, moves the token past half its life
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
     const { config, dataDir, log } = setup(server, 'client_credentials');
     const client = await OAuthClient.open({ config: () => config, dataDir, log });
     const before = server.requests.length;
@@ -50,7 +52,9 @@ describe('OAuth2 client', () => {
     assert.ok(server.isValid(first));
     assert.equal(await client.accessToken({ force: false }), first, 'cached while fresh');
     assert.equal(server.requests.length - before, 1);
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    t.mock.timers.tick(999);
+    assert.equal(await client.accessToken({ force: false }), first, 'still cached just before half its life');
+    t.mock.timers.tick(2);
     const second = await client.accessToken({ force: false });
     assert.notEqual(second, first, 'renewed before expiry (2 s token, margin 1 s)');
     const third = await client.accessToken({ force: true });
@@ -90,7 +94,8 @@ describe('OAuth2 client', () => {
     assert.equal(code.verificationUri, 'https://login.example.test/device');
     assert.equal(code.expiresIn, 600);
     assert.equal(client.deviceLoginState().state, 'waiting');
-    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    const polls = () => server.requests.filter((grant) => grant.endsWith(':device_code')).length;
+    await eventually('the first poll answered "authorization_pending"', () => polls() === 1);
     assert.equal(client.deviceLoginState().state, 'waiting', 'still pending before the user approves');
     server.approve(code.userCode);
     await eventually('the sign-in to complete', () => client.deviceLoginState().state === 'done');
