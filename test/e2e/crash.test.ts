@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RawSmtp } from '../support/clients.js';
+import { queueList } from '../support/faults.js';
 import { launchRelay } from '../support/relay.js';
 import { startUpstream } from '../support/upstream.js';
 import { eventually } from '../support/wait.js';
@@ -61,7 +62,8 @@ test('kill -9 during intake loses nothing that was acknowledged', { timeout: 120
     await eventually('every acknowledged message', () => [...acked].every((t) => tokensOf().includes(t)), { timeoutMs: 60_000 }).catch((err: Error) => {
       throw new Error(`${err.message}\n${second.output().slice(-3000)}`);
     });
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Late copies could only come from the queue: once it is empty, the count is final
+    await eventually('an empty queue', async () => (await queueList(second)).length === 0);
     const received = upstream.messages;
     const tokens = tokensOf();
     const missing = [...acked].filter((t) => !tokens.includes(t));

@@ -108,10 +108,10 @@ describe('open-relay probes from outside the allowed networks', () => {
   });
 
   test('nothing reached the upstream and nothing was queued', async () => {
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    assert.equal(upstream.messages.length, 0);
+    // Queue first: a message accepted by mistake is either still queued or already at the upstream
     const list = await relay.cli(['queue', 'list', '--json']);
     assert.deepEqual(JSON.parse(list.stdout), []);
+    assert.equal(upstream.messages.length, 0);
   });
 
   test('from the allowed host, % and ! hacks and foreign literals are refused; a source route is reduced to its mailbox (RFC 5321 C)', async () => {
