@@ -52,7 +52,7 @@ unit: build
 # scripts/build-binary.sh), and so do the relays they start (process.execPath)
 SHIPPED_NODE = $$(bash scripts/build-binary.sh --host-node) || { echo "make: the pinned Node for the tests is missing and could not be fetched from the npm registry (see scripts/build-binary.sh)" >&2; exit 1; }
 define on_shipped_node
-	node=$(SHIPPED_NODE); PATH="$$(dirname "$$node"):$$PATH" $(1)
+	node=$(SHIPPED_NODE); echo "Tests on $$node"; PATH="$$(dirname "$$node"):$$PATH" $(1)
 endef
 
 e2e-deps: build test-deps binary deb
