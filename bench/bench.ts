@@ -11,7 +11,7 @@ import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startRelay } from '../test/support/relay.js';
+import { launchRelay } from '../test/support/relay.js';
 import { CARD_UNITS, cardFigures, edgeRelayOnCard, postfixOnCard, type CardFigures } from './card.js';
 import { hwmKb, nowMs, sampleMemory, smtpSource, startSink, treePssKb, treeRssKb, type Sink } from './measure.js';
 
@@ -79,9 +79,9 @@ async function startEdge(sink: Sink): Promise<Target> {
     },
   };
   // Measured as a box runs it: started before, so its TLS certificates exist (only a first start makes them)
-  const first = await startRelay(options);
+  const first = await launchRelay(options);
   await first.stop();
-  const relay = await startRelay({ ...options, dir: first.dir });
+  const relay = await launchRelay({ ...options, dir: first.dir });
   return {
     name: 'edge-relay',
     port: relay.smtpPort,

@@ -6,8 +6,7 @@
 .PHONY: image image-test image-boot-test image-deps
 
 IMAGE := dist/edge-relay-arm64.img
-# Own copy of the version: this file is read before mk/package.mk
-IMAGE_DEB := dist/edge-relay_$(shell node -p 'require("./package.json").version' 2>/dev/null)_arm64.deb
+IMAGE_DEB := dist/edge-relay_$(PKG_VERSION)_arm64.deb
 IMAGE_INPUTS := scripts/build-image.sh scripts/image-deps.sh $(wildcard scripts/image/*.sh) \
 	$(wildcard image/firstboot/*)
 

@@ -3,7 +3,6 @@
 # `make deb` are no-ops on an unchanged tree.
 .PHONY: binary deb
 
-PKG_VERSION := $(shell node -p 'require("./package.json").version' 2>/dev/null)
 BINARIES := dist/edge-relay-linux-x64 dist/edge-relay-linux-arm64
 DEBS := dist/edge-relay_$(PKG_VERSION)_amd64.deb dist/edge-relay_$(PKG_VERSION)_arm64.deb
 BINARY_INPUTS := $(shell find src -type f) package.json package-lock.json scripts/build-binary.sh

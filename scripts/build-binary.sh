@@ -9,6 +9,8 @@
 # pinned integrity, so the build is reproducible.
 #
 # Usage: scripts/build-binary.sh [x64] [arm64]     (default: both)
+#        scripts/build-binary.sh --host-node        prints the pinned Node for this
+#        machine (fetched once), which `make e2e` runs the tests on
 set -euo pipefail
 
 NODE_VERSION=24.21.0
@@ -64,9 +66,13 @@ node_binary() {
 
 bundle() {
   # CommonJS leaves import.meta empty; node-cron's ESM build reads
-  # import.meta.url, so define it as the executable's own file URL
+  # import.meta.url, so define it as the executable's own file URL.
+  # The executable has no package.json beside it: its version is written in.
+  local version
+  version=$(node -p 'JSON.stringify(require("./package.json").version)')
   npx --no-install esbuild src/main.ts --bundle --platform=node --format=cjs \
     --target=node24 --outfile="$WORK/edge-relay.cjs" --log-level=warning --minify-whitespace --minify-syntax \
+    --define:EDGE_RELAY_VERSION="$version" \
     --define:import.meta.url=__edge_relay_import_meta_url \
     --banner:js='const __edge_relay_import_meta_url = require("node:url").pathToFileURL(__filename).href;'
 }
@@ -98,6 +104,10 @@ inject() {
 }
 
 main() {
+  if [ "${1:-}" = --host-node ]; then
+    node_binary "$(host_arch)"
+    return
+  fi
   local arches=("$@")
   [ ${#arches[@]} -gt 0 ] || arches=(x64 arm64)
   for arch in "${arches[@]}"; do

@@ -14,8 +14,9 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeCerts } from '../support/certs.js';
 import { smtplibSend } from '../support/clients.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
+import { eventually } from '../support/wait.js';
 
 interface Hook {
   title: string;
@@ -28,16 +29,8 @@ interface Hook {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await sleep(200);
-  }
-  throw new Error(`Timed out waiting for ${what}`);
-}
+/** Alerts fire after a threshold of seconds: allow for it */
+const ALERT_WAIT = { timeoutMs: 30_000 };
 
 describe('upstream alerts', () => {
   const hooks: Hook[] = [];
@@ -76,7 +69,7 @@ describe('upstream alerts', () => {
     const probe = await startUpstream();
     port = probe.port;
     await probe.close();
-    relay = await startRelay({
+    relay = await launchRelay({
       config: {
         delivery: { smarthost: { host: '127.0.0.1', port, security: 'starttls' }, tls: { verify: true, caFile: makeCerts().caFile } },
         alerts: { upstreamFailingFor: '3s', queueThreshold: 2, webhook: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook` },
@@ -92,7 +85,7 @@ describe('upstream alerts', () => {
   test('one alert after the threshold, none before, no repeats', async () => {
     const started = Date.now();
     await smtplibSend(relay.smtpPort, 'nas@office.test', ['ops@example.com'], 'Subject: backup done\r\n\r\nok\r\n');
-    await until('the alert webhook', () => hooks[0]);
+    await eventually('the alert webhook', () => hooks[0], ALERT_WAIT);
     assert.ok(Date.now() - started >= 2_500, `not before the threshold (${Date.now() - started} ms)`);
     const hook = hooks[0];
     assert.equal(hook?.state, 'firing');
@@ -105,8 +98,10 @@ describe('upstream alerts', () => {
     assert.equal(hook.host, 'relay.test');
     assert.ok(Math.abs(Date.parse(hook.at) - Date.now()) < 60_000);
     assert.equal(await upstreamUp(), 0, 'edge_relay_upstream_up is 0 while the upstream is down');
-    // Several more failed retries (1 s apart) and alert checks must not alert again
-    await sleep(5_000);
+    // Several more failed retries (1 s apart), each followed by an alert check, must not alert again
+    const deferrals = () => relay.logs.filter((l) => l.msg === 'Message deferred').length;
+    const seen = deferrals();
+    await relay.waitForLog(() => deferrals() >= seen + 3, 15_000);
     assert.equal(hooks.length, 1, 'exactly one webhook call');
     const mail = await postmasterMail();
     assert.equal(mail.length, 1, 'exactly one alert in the postmaster mailbox');
@@ -116,7 +111,7 @@ describe('upstream alerts', () => {
 
   test('the queue growing past its threshold (2) sends one queue alert', async () => {
     for (const n of [2, 3]) await smtplibSend(relay.smtpPort, 'nas@office.test', ['ops@example.com'], `Subject: backup ${n}\r\n\r\nok\r\n`);
-    const hook = await until('the queue webhook', () => hooksOf('queue')[0]);
+    const hook = await eventually('the queue webhook', () => hooksOf('queue')[0], ALERT_WAIT);
     assert.equal(hook.state, 'firing');
     assert.equal(hook.title, '[edge-relay] Queue above 2 messages');
     assert.match(hook.message, /has 3 messages waiting \(alert threshold 2\)/);
@@ -128,9 +123,9 @@ describe('upstream alerts', () => {
   test('one "recovered" notice of each when the upstream is back, then quiet', async () => {
     upstream = await startUpstream({ port, requireTls: true });
     await upstream.waitFor(3, 30_000);
-    const recovered = await until('the recovered webhook', () => hooksOf('upstream', 'recovered')[0]);
+    const recovered = await eventually('the recovered webhook', () => hooksOf('upstream', 'recovered')[0], ALERT_WAIT);
     assert.match(recovered.message, /^edge-relay on relay\.test reached the upstream again at /);
-    await until('the queue recovered webhook', () => hooksOf('queue', 'recovered')[0]);
+    await eventually('the queue recovered webhook', () => hooksOf('queue', 'recovered')[0], ALERT_WAIT);
     assert.equal(await upstreamUp(), 1, 'edge_relay_upstream_up is 1 again');
     await sleep(3_000);
     assert.equal(hooks.length, 4, 'one firing and one recovered for the upstream and for the queue');

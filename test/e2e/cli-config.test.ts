@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CONFIG_ENV, SERVICE_CONFIG_FILE, locateConfig } from '../../src/cli/context.js';
 import { smtplibSend } from '../support/clients.js';
-import { runCli, startRelay, testConfig, type RunningRelay } from '../support/relay.js';
+import { runCli, launchRelay, testConfig, type RunningRelay } from '../support/relay.js';
 
 test('where the configuration comes from, in order', () => {
   const none = () => false;
@@ -27,7 +27,7 @@ test('where the configuration comes from, in order', () => {
 describe('a command without --config on a running relay', () => {
   let relay: RunningRelay;
   before(async () => {
-    relay = await startRelay();
+    relay = await launchRelay();
   });
   after(() => relay.stop());
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setupAdminOf, type WebClient } from '../support/browser.js';
-import { runCli, startRelay, type RunningRelay } from '../support/relay.js';
+import { runCli, launchRelay, type RunningRelay } from '../support/relay.js';
 
 const WORLD = ['0.0.0.0/0', '::/0', '::ffff:0:0/96', '8.0.0.0/8', '2000::/3'];
 
@@ -67,7 +67,7 @@ describe('a relay with the default allowNetworks: the page, the API and the CLI'
   const patch = (json: unknown) => admin.request('PATCH', '/api/settings', { json, headers: { 'x-csrf-token': admin.csrf } });
 
   before(async () => {
-    relay = await startRelay();
+    relay = await launchRelay();
     admin = await setupAdminOf(relay);
   });
   after(() => relay.stop());
@@ -117,7 +117,7 @@ describe('a relay with smtp.allowWideNetworks on', () => {
   let relay: RunningRelay;
 
   before(async () => {
-    relay = await startRelay({ config: { smtp: { allowWideNetworks: true, allowNetworks: ['127.0.0.0/8', '0.0.0.0/0'] } } });
+    relay = await launchRelay({ config: { smtp: { allowWideNetworks: true, allowNetworks: ['127.0.0.0/8', '0.0.0.0/0'] } } });
   });
   after(() => relay.stop());
 

@@ -9,11 +9,11 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { setupAdminOf, type WebClient } from '../support/browser.js';
-import { startRelay, type LogLine, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type LogLine, type RunningRelay } from '../support/relay.js';
 
 const fileOf = (relay: RunningRelay): Record<string, unknown> => JSON.parse(readFileSync(relay.configFile, 'utf8')) as Record<string, unknown>;
 
-function handEdit(relay: RunningRelay, change: (config: Record<string, any>) => void): void {
+function handEdit(relay: RunningRelay, change: (config: Record<string, unknown>) => void): void {
   const config = fileOf(relay);
   change(config);
   writeFileSync(relay.configFile, JSON.stringify(config, null, 2));
@@ -27,7 +27,7 @@ describe('config file reload', () => {
   const threshold = async () => ((await admin.get('/api/settings')).text.match(/"queueThreshold":(\d+)/) ?? [])[1];
 
   before(async () => {
-    relay = await startRelay();
+    relay = await launchRelay();
     admin = await setupAdminOf(relay);
   });
   after(() => relay.stop());

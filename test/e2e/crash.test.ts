@@ -6,9 +6,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RawSmtp } from '../support/clients.js';
-import { startRelay } from '../support/relay.js';
+import { queueList } from '../support/faults.js';
+import { launchRelay } from '../support/relay.js';
 import { startUpstream } from '../support/upstream.js';
-import { waitUntil } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 const CLIENTS = 5;
 const PER_CLIENT = 80;
@@ -42,11 +43,11 @@ test('kill -9 during intake loses nothing that was acknowledged', { timeout: 120
   await probe.close();
   const config = { delivery: { smarthost: { host: '127.0.0.1', port: upstreamPort, security: 'none' }, retry: { delays: ['1s'], maxAge: '5d' } } };
 
-  const first = await startRelay({ config });
+  const first = await launchRelay({ config });
   const acked = new Set<string>();
   let killed = false;
   const devices = Array.from({ length: CLIENTS }, (_, client) => device(first.smtpPort, client, acked, () => killed));
-  while (acked.size < KILL_AFTER) await new Promise((resolve) => setTimeout(resolve, 5));
+  await eventually(`${KILL_AFTER} acknowledged messages`, () => acked.size >= KILL_AFTER, { timeoutMs: 60_000, everyMs: 5 });
   await first.kill();
   killed = true;
   await Promise.all(devices);
@@ -54,14 +55,15 @@ test('kill -9 during intake loses nothing that was acknowledged', { timeout: 120
   assert.ok(ackedAtKill >= KILL_AFTER);
 
   const upstream = await startUpstream({ port: upstreamPort });
-  const second = await startRelay({ config, dir: first.dir });
+  const second = await launchRelay({ config, dir: first.dir });
   try {
     // Messages that were durable but whose 250 never reached the device may arrive too: wait for the acknowledged ones
     const tokensOf = () => upstream.messages.map((m) => /X-Token: (\S+)/.exec(m.raw.toString())?.[1] ?? '');
-    await waitUntil(() => [...acked].every((t) => tokensOf().includes(t)), 60_000, 'every acknowledged message').catch((err: Error) => {
+    await eventually('every acknowledged message', () => [...acked].every((t) => tokensOf().includes(t)), { timeoutMs: 60_000 }).catch((err: Error) => {
       throw new Error(`${err.message}\n${second.output().slice(-3000)}`);
     });
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Late copies could only come from the queue: once it is empty, the count is final
+    await eventually('an empty queue', async () => (await queueList(second)).length === 0);
     const received = upstream.messages;
     const tokens = tokensOf();
     const missing = [...acked].filter((t) => !tokens.includes(t));

@@ -10,9 +10,9 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { RawSmtp } from '../support/clients.js';
 import { freePortOn, startDnsServer, type DnsServer } from '../support/dns-server.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type ReceivedMessage, type Upstream } from '../support/upstream.js';
-import { waitUntil } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 const AUTH = { user: 'scanner@office.test', pass: 'upstream secret' };
 
@@ -45,7 +45,7 @@ describe('delivery: connection reuse and per-destination limits', () => {
   });
 
   async function smarthostRelay(upstream: Upstream, smarthost: Record<string, unknown> = {}): Promise<RunningRelay> {
-    const relay = await startRelay({ config: viaSmarthost(upstream, { retry: { delays: ['1s'], maxAge: '1h' } }, smarthost) });
+    const relay = await launchRelay({ config: viaSmarthost(upstream, { retry: { delays: ['1s'], maxAge: '1h' } }, smarthost) });
     stops.push(() => relay.stop());
     return relay;
   }
@@ -82,7 +82,7 @@ describe('delivery: connection reuse and per-destination limits', () => {
     assert.equal(upstream.dataAttempts, 12, 'no message went twice');
     assert.ok(upstream.connections >= 4 && upstream.connections < 12, `a new connection after each close, reuse otherwise: saw ${upstream.connections}`);
     assert.ok(!relay.logs.some((l) => l.msg === 'Recipient deferred'), 'a dropped idle connection is not a failed delivery');
-    await waitUntil(async () => (await relay.cli(['queue', 'list', '--json'])).stdout.trim() === '[]', 5_000, 'queue empty');
+    await eventually('queue empty', async () => (await relay.cli(['queue', 'list', '--json'])).stdout.trim() === '[]', { timeoutMs: 5_000 });
   });
 
   describe('per-destination concurrency (MX)', () => {
@@ -100,7 +100,7 @@ describe('delivery: connection reuse and per-destination limits', () => {
         'mx.fast.test': [{ type: 'A', address: HOSTS.fast }],
       });
       stops.push(() => slow.close(), () => fast.close(), () => dns.close());
-      const relay = await startRelay({
+      const relay = await launchRelay({
         config: { delivery: { mode: 'mx', mx: { port, tls: 'none' }, dns: { servers: [dns.address], timeout: '2s' }, concurrency: 4, concurrencyPerDestination: 2 } },
       });
       stops.push(() => relay.stop());

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DkimKeys } from '../../src/deliver/dkim.js';
 import { smtplibSend } from '../support/clients.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
 
 /** Header fields as [name, full field text] in order, folding kept */
@@ -61,7 +61,7 @@ describe('DKIM signing of relayed mail', () => {
 
   before(async () => {
     upstream = await startUpstream({ requireTls: true });
-    relay = await startRelay({
+    relay = await launchRelay({
       config: viaSmarthost(upstream, {
         dkim: { enabled: true, domain: 'contoso.test', selector: 'relay1' },
         domains: { 'aligned.test': { route: 'smarthost', rewrite: { headerFrom: 'scanner@contoso.test' } } },

@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { RawSmtp, python } from '../support/clients.js';
-import { deliveriesById, eventually, mountTmpfs, queueList, unmount } from '../support/faults.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { deliveriesById, mountTmpfs, queueList, unmount } from '../support/faults.js';
+import { eventually } from '../support/wait.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
 /** Sends `count` messages of `size` bytes, one connection each; prints "code id-or-text" per message */
@@ -80,7 +81,7 @@ describe('disk full (4 MB tmpfs data dir)', () => {
     mkdirSync(dataDir);
     mountTmpfs(dataDir, '4m');
     upstream = await startUpstream({ offerTls: false, rcptReply: () => (upstreamDown ? [451, '4.3.0 Upstream is down for this test'] : undefined) });
-    relay = await startRelay({ dir, config: { delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' } } } });
+    relay = await launchRelay({ dir, config: { delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' } } } });
   });
   after(async () => {
     await relay?.stop();
@@ -119,7 +120,7 @@ describe('disk full (4 MB tmpfs data dir)', () => {
     const delivered = await eventually('every acknowledged message at the upstream', () => {
       const counts = deliveriesById(upstream.messages);
       return acknowledged.every((id) => counts.has(id)) ? counts : undefined;
-    }, 30_000);
+    }, { timeoutMs: 30_000 });
     const duplicates = acknowledged.filter((id) => (delivered.get(id) ?? 0) > 1);
     assert.deepEqual(duplicates, []);
     console.log(`fault-disk-full: ${acknowledged.length} acknowledged, ${acknowledged.length} delivered, 0 lost, 0 duplicates`);

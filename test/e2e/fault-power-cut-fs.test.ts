@@ -13,9 +13,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } fro
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { eventually, everyAcknowledgedDelivered, queueList, sendUntilPowerCut, startCountingUpstream } from '../support/faults.js';
+import { everyAcknowledgedDelivered, queueList, sendUntilPowerCut, startCountingUpstream } from '../support/faults.js';
+import { eventually } from '../support/wait.js';
 import { Rng } from '../support/fuzz.js';
-import { ROOT, startRelay, type RunningRelay } from '../support/relay.js';
+import { ROOT, launchRelay, type RunningRelay } from '../support/relay.js';
 
 const CUTS = Number(process.env.POWER_CUTS ?? 3);
 const DEVICES = 4;
@@ -27,7 +28,7 @@ const usable = existsSync('/dev/fuse') && spawnSync('/usr/bin/python3', ['-c', '
 async function mountLayer(backing: string, mountpoint: string): Promise<ChildProcess> {
   const device = statSync(mountpoint).dev;
   const layer = spawn('/usr/bin/python3', [LAYER, backing, mountpoint], { stdio: ['ignore', 'ignore', 'inherit'] });
-  await eventually('the layer is mounted', () => (statSync(mountpoint).dev !== device ? true : undefined), 10_000, 50);
+  await eventually('the layer is mounted', () => (statSync(mountpoint).dev !== device ? true : undefined), { timeoutMs: 10_000, everyMs: 50 });
   return layer;
 }
 
@@ -54,7 +55,7 @@ describe(`power cut losing unflushed writes (FUSE), ${CUTS} times`, { skip: !usa
     delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' }, retry: { delays: ['1s'], maxAge: '5d' } },
   });
   const start = async () => {
-    const running = await startRelay({ config: config(), dir });
+    const running = await launchRelay({ config: config(), dir });
     const recovered = running.logs.find((line) => line.msg === 'Spool recovered');
     tornTails += Number(recovered?.tornTails ?? 0);
     return running;
@@ -92,7 +93,7 @@ describe(`power cut losing unflushed writes (FUSE), ${CUTS} times`, { skip: !usa
   });
 
   test('the spool is consistent: nothing corrupt, no temp files, the queue drains', async () => {
-    await eventually('an empty queue', async () => ((await queueList(relay!)).length === 0 ? true : undefined), 30_000);
+    await eventually('an empty queue', async () => ((await queueList(relay!)).length === 0 ? true : undefined), { timeoutMs: 30_000 });
     const spool = path.join(relay!.dataDir, 'spool');
     assert.deepEqual(readdirSync(path.join(spool, 'corrupt')), []);
     assert.deepEqual(readdirSync(path.join(spool, 'tmp')), []);

@@ -12,9 +12,10 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { eventually, everyAcknowledgedDelivered, queueList, sendUntilPowerCut, startCountingUpstream } from '../support/faults.js';
+import { everyAcknowledgedDelivered, queueList, sendUntilPowerCut, startCountingUpstream } from '../support/faults.js';
+import { eventually } from '../support/wait.js';
 import { Rng } from '../support/fuzz.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 
 const CUTS = Number(process.env.POWER_CUTS ?? 8);
 const DEVICES = 4;
@@ -34,14 +35,14 @@ describe(`power cut (kill -9) at random moments, ${CUTS} times`, () => {
     const rng = new Rng(SEED);
     let dir: string | undefined;
     for (let cut = 0; cut < CUTS; cut++) {
-      relay = await startRelay({ config: config(), dir });
+      relay = await launchRelay({ config: config(), dir });
       dir = relay.dir;
       const devices = Array.from({ length: DEVICES }, (_, d) => sendUntilPowerCut(relay.smtpPort, `device${d}-cut${cut}`, acked));
       await new Promise((resolve) => setTimeout(resolve, 50 + rng.int(600)));
       await relay.kill();
       await Promise.all(devices);
     }
-    relay = await startRelay({ config: config(), dir });
+    relay = await launchRelay({ config: config(), dir });
   });
   after(async () => {
     await relay?.stop();
@@ -58,7 +59,7 @@ describe(`power cut (kill -9) at random moments, ${CUTS} times`, () => {
   });
 
   test('the spool is consistent: nothing corrupt, no temp files, the queue drains', async () => {
-    await eventually('an empty queue', async () => ((await queueList(relay)).length === 0 ? true : undefined), 30_000);
+    await eventually('an empty queue', async () => ((await queueList(relay)).length === 0 ? true : undefined), { timeoutMs: 30_000 });
     const spool = path.join(relay.dataDir, 'spool');
     assert.deepEqual(readdirSync(path.join(spool, 'corrupt')), []);
     assert.deepEqual(readdirSync(path.join(spool, 'tmp')), []);

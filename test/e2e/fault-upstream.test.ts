@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { makeCerts } from '../support/certs.js';
 import { smtplibSend } from '../support/clients.js';
-import { eventually, queueList, refusedPort, startBadUpstream, type BadBehaviour, type QueueItem } from '../support/faults.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { queueList, refusedPort, startBadUpstream, type BadBehaviour, type QueueItem } from '../support/faults.js';
+import { eventually } from '../support/wait.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream } from '../support/upstream.js';
 
 type Security = 'none' | 'starttls';
@@ -16,7 +17,7 @@ type Security = 'none' | 'starttls';
 const started: { close(): Promise<unknown> }[] = [];
 
 async function relayTo(port: number, security: Security): Promise<RunningRelay> {
-  const relay = await startRelay({
+  const relay = await launchRelay({
     config: {
       delivery: {
         smarthost: { host: '127.0.0.1', port, security },
@@ -42,7 +43,7 @@ async function deferred(relay: RunningRelay, id: string, timeoutMs = 20_000): Pr
   return eventually(`message ${id} deferred with a lastError`, async () => {
     const item = (await queueList(relay)).find((i) => i.id === id);
     return item && item.attempts >= 1 && item.lastError ? item : undefined;
-  }, timeoutMs, 250);
+  }, { timeoutMs, everyMs: 250 });
 }
 
 function assertDeferred(item: QueueItem, expected: RegExp): void {

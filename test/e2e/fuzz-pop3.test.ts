@@ -12,11 +12,12 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { python } from '../support/clients.js';
-import { eventually, rssKb } from '../support/faults.js';
+import { rssKb } from '../support/faults.js';
+import { eventually } from '../support/wait.js';
 import { Rng, assertSurvived, play, reportIfExited } from '../support/fuzz.js';
 import { RawPop3 } from '../support/pop3.js';
 import { pop3Session, readPop3Replies, type Pop3Account, type Pop3Targets } from '../support/pop3-fuzz.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 
 const SESSIONS = Number(process.env.FUZZ_POP3_SESSIONS ?? process.env.FUZZ_SESSIONS ?? 2000);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261127);
@@ -144,7 +145,7 @@ describe(`POP3 fuzzing: ${SESSIONS} hostile sessions (seed ${SEED})`, () => {
   let baselineKb = 0;
 
   before(async () => {
-    relay = await startRelay({ config: { pop3: { maxConnections: 200, idleTimeout: '10s' } } });
+    relay = await launchRelay({ config: { pop3: { maxConnections: 200, idleTimeout: '10s' } } });
     for (const who of [...ALL, TARGETS.decoy]) {
       const added = await relay.cli(['mailbox', 'add', who.name, '--password-stdin'], `${who.password}\n`);
       assert.equal(added.code, 0, added.stderr);
@@ -220,7 +221,7 @@ describe(`POP3 fuzzing: ${SESSIONS} hostile sessions (seed ${SEED})`, () => {
     const settledKb = await eventually(`RSS within ${RSS_SLACK_KB} kB of ${baselineKb} kB`, () => {
       const now = rssKb(pid);
       return now <= baselineKb + RSS_SLACK_KB ? now : undefined;
-    }, 30_000, 1000).catch((err: Error) => assert.fail(`${err.message}; RSS is ${rssKb(pid)} kB`));
+    }, { timeoutMs: 30_000, everyMs: 1000 }).catch((err: Error) => assert.fail(`${err.message}; RSS is ${rssKb(pid)} kB`));
     console.log(`fuzz-pop3: RSS ${baselineKb} kB baseline, ${settledKb} kB after the storm settled`);
   });
 
@@ -242,7 +243,7 @@ describe('POP3 regressions found by fuzzing', () => {
   const who = account('regress');
 
   before(async () => {
-    relay = await startRelay({ config: { pop3: { idleTimeout: '30s' } } });
+    relay = await launchRelay({ config: { pop3: { idleTimeout: '30s' } } });
     const added = await relay.cli(['mailbox', 'add', who.name, '--password-stdin'], `${who.password}\n`);
     assert.equal(added.code, 0, added.stderr);
     const sent = await python(SEND_MANY, [String(relay.smtpPort)], JSON.stringify([[`${who.name}@relay.test`, `Subject: big\r\n\r\n${'x'.repeat(76)}\r\n`.repeat(10_000)]]));

@@ -8,9 +8,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { smtplibSend } from '../support/clients.js';
-import { deliveriesById, eventually, queueList, rssKb } from '../support/faults.js';
+import { deliveriesById, queueList, rssKb } from '../support/faults.js';
+import { eventually } from '../support/wait.js';
 import { Rng, assertSurvived, badReplyLines, play, queuedIds, reportIfExited, session, type FuzzProfile } from '../support/fuzz.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
 const SESSIONS = Number(process.env.FUZZ_SESSIONS ?? 2500);
@@ -62,7 +63,7 @@ describe(`SMTP fuzzing: ${SESSIONS} hostile sessions (seed ${SEED})`, () => {
 
   before(async () => {
     upstream = await startUpstream({ offerTls: false });
-    relay = await startRelay({
+    relay = await launchRelay({
       config: {
         smtp: { maxConnectionsPerClient: 1000, maxMessagesPerMinute: 1_000_000, maxConnections: 200, idleTimeout: '10s', maxMessageSize: 1024 * 1024 },
         delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' }, concurrency: 8 },
@@ -108,7 +109,7 @@ describe(`SMTP fuzzing: ${SESSIONS} hostile sessions (seed ${SEED})`, () => {
       const missing = [...queued].filter((id) => !delivered.has(id) && !waiting.has(id) && !finishedElsewhere(relay, id));
       if (missing.length) lastMissing = missing;
       return missing.length === 0 ? { delivered, waiting } : undefined;
-    }, 60_000, 500).catch((err: Error) => assert.fail(`${err.message}; missing ${lastMissing.join(' ')}; their log: ${JSON.stringify(relay.logs.filter((l) => lastMissing.includes(String(l.queueId))).slice(0, 10))}`));
+    }, { timeoutMs: 60_000, everyMs: 500 }).catch((err: Error) => assert.fail(`${err.message}; missing ${lastMissing.join(' ')}; their log: ${JSON.stringify(relay.logs.filter((l) => lastMissing.includes(String(l.queueId))).slice(0, 10))}`));
     const twice = [...settled.delivered].filter(([id, n]) => queued.has(id) && n > 1);
     assert.deepEqual(twice, [], 'no duplicates');
     console.log(`fuzz-smtp: ${queued.size} accepted, ${queued.size - settled.waiting.size} delivered, ${settled.waiting.size} still queued, 0 lost, ${twice.length} duplicates`);
@@ -119,7 +120,7 @@ describe(`SMTP fuzzing: ${SESSIONS} hostile sessions (seed ${SEED})`, () => {
     const settledKb = await eventually(`RSS within ${RSS_SLACK_KB} kB of ${baselineKb} kB`, () => {
       const now = rssKb(pid);
       return now <= baselineKb + RSS_SLACK_KB ? now : undefined;
-    }, 30_000, 1000).catch((err: Error) => assert.fail(`${err.message}; RSS is ${rssKb(pid)} kB`));
+    }, { timeoutMs: 30_000, everyMs: 1000 }).catch((err: Error) => assert.fail(`${err.message}; RSS is ${rssKb(pid)} kB`));
     console.log(`fuzz-smtp: RSS ${baselineKb} kB baseline, ${settledKb} kB after the storm settled`);
   });
 

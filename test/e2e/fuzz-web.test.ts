@@ -13,9 +13,10 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { RawSmtp, run } from '../support/clients.js';
 import { setupAdmin, WebClient, type WebResponse } from '../support/browser.js';
-import { eventually, isAlive } from '../support/faults.js';
+import { isAlive } from '../support/faults.js';
+import { eventually } from '../support/wait.js';
 import { Rng } from '../support/fuzz.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 
 const ROUNDS = Number(process.env.FUZZ_WEB_ROUNDS ?? 3);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261127);
@@ -78,7 +79,7 @@ describe(`web fuzzing (seed ${SEED})`, () => {
   const auth = () => ({ cookie: admin.cookie, 'x-csrf-token': admin.csrf });
 
   before(async () => {
-    relay = await startRelay();
+    relay = await launchRelay();
     port = relay.webPort!;
     const token = String((await relay.waitForLog((l) => typeof l.setupToken === 'string')).setupToken);
     admin = await setupAdmin(`http://127.0.0.1:${port}`, token, ADMIN);

@@ -13,9 +13,9 @@ import { after, before, describe, test } from 'node:test';
 import { RawSmtp } from '../support/clients.js';
 import { queueList } from '../support/faults.js';
 import { decodeMessage, lineTrouble } from '../support/mime.js';
-import { newMail, startRelay, type RunningRelay } from '../support/relay.js';
+import { newMail, launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
-import { waitUntil } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 const MAX_LINE = 998;
 
@@ -30,7 +30,7 @@ describe('what reaches the upstream is safe and says what the device sent', () =
 
   before(async () => {
     upstream = await startUpstream();
-    relay = await startRelay({ config: viaSmarthost(upstream) });
+    relay = await launchRelay({ config: viaSmarthost(upstream) });
   });
 
   after(async () => {
@@ -99,19 +99,19 @@ describe('what reaches the upstream is safe and says what the device sent', () =
 
 test('an unreadable DKIM key: each attempt is a counted deferral with a lastError, and the message bounces at maxAge', async () => {
   const upstream = await startUpstream();
-  const relay = await startRelay({
+  const relay = await launchRelay({
     config: viaSmarthost(upstream, { dkim: { enabled: true, domain: 'office.test', selector: 'broken' }, retry: { delays: ['1s'], maxAge: '4s' } }),
   });
   try {
     // A folder where the key file should be: reading it fails every time
     mkdirSync(path.join(relay.dataDir, 'dkim', 'broken.key'), { recursive: true });
     assert.match(await send(relay, Buffer.from('From: scanner@office.test\r\nSubject: signed\r\n\r\nbody\r\n')), /^250 /);
-    const deferred = await waitUntil(async () => (await queueList(relay)).find((item) => item.attempts >= 1), 10_000, 'a counted attempt');
+    const deferred = await eventually('a counted attempt', async () => (await queueList(relay)).find((item) => item.attempts >= 1), { timeoutMs: 10_000 });
     assert.match(deferred.lastError ?? '', /EISDIR.*\(on this box, before sending\)/);
     assert.equal(deferred.recipients[0]?.status, 'deferred');
-    const bounce = await waitUntil(() => newMail(relay, 'postmaster').find((m) => m.includes('multipart/report')), 15_000, 'a bounce report at maxAge');
+    const bounce = await eventually('a bounce report at maxAge', () => newMail(relay, 'postmaster').find((m) => m.includes('multipart/report')), { timeoutMs: 15_000 });
     assert.match(bounce, /Gave up after 4s in the queue; last error: EISDIR/);
-    await waitUntil(async () => (await queueList(relay)).length === 0, 5_000, 'an empty queue');
+    await eventually('an empty queue', async () => (await queueList(relay)).length === 0, { timeoutMs: 5_000 });
     assert.equal(upstream.messages.length, 0, 'nothing was sent unsigned');
   } finally {
     await relay.stop();

@@ -4,8 +4,8 @@ import { after, before, describe, test } from 'node:test';
 import { type WebClient, setupAdminOf } from '../support/browser.js';
 import { RawSmtp, run } from '../support/clients.js';
 import { freePort } from '../support/ports.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
-import { waitUntil } from '../support/wait.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
+import { eventually } from '../support/wait.js';
 
 /** s_client's summary line once a handshake succeeded (a failed one says "Cipher is (NONE)") */
 const HANDSHAKE_DONE = /New, [^,]+, Cipher is (?!\(NONE\))/;
@@ -15,7 +15,7 @@ const tls1Handshake = (args: string[]) =>
   run('openssl', ['s_client', '-tls1', '-cipher', 'DEFAULT:@SECLEVEL=0', ...args], { input: 'QUIT\r\n', timeoutMs: 15_000 });
 
 test('STARTTLS is not offered by default', async () => {
-  const relay = await startRelay();
+  const relay = await launchRelay();
   try {
     const smtp = await RawSmtp.connect(relay.smtpPort);
     await smtp.reply();
@@ -33,7 +33,7 @@ describe('legacy profile', () => {
   let smtpsPort: number;
   before(async () => {
     smtpsPort = await freePort();
-    relay = await startRelay({ config: { smtp: { tls: { starttls: true, port: smtpsPort, profile: 'legacy' } } } });
+    relay = await launchRelay({ config: { smtp: { tls: { starttls: true, port: smtpsPort, profile: 'legacy' } } } });
   });
   after(async () => {
     await relay.stop();
@@ -63,7 +63,7 @@ describe('legacy profile', () => {
     const cert = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(first.stdout)?.[0];
     assert.ok(cert);
     await relay.stop();
-    relay = await startRelay({ dir: relay.dir, config: { smtp: { tls: { starttls: true, port: smtpsPort, profile: 'legacy' } } } });
+    relay = await launchRelay({ dir: relay.dir, config: { smtp: { tls: { starttls: true, port: smtpsPort, profile: 'legacy' } } } });
     const second = await run('openssl', ['s_client', '-connect', `127.0.0.1:${smtpsPort}`], { input: 'QUIT\r\n' });
     assert.ok(second.stdout.includes(cert), 'the same certificate after a restart');
   });
@@ -75,7 +75,7 @@ describe('modern profile', () => {
   let admin: WebClient;
   before(async () => {
     smtpsPort = await freePort();
-    relay = await startRelay({ config: { smtp: { tls: { starttls: true, port: smtpsPort, profile: 'modern' } } } });
+    relay = await launchRelay({ config: { smtp: { tls: { starttls: true, port: smtpsPort, profile: 'modern' } } } });
     admin = await setupAdminOf(relay);
   });
   after(async () => {
@@ -97,10 +97,10 @@ describe('modern profile', () => {
   });
 
   test("the refused STARTTLS handshake is in the device's transcript, with the fix", async () => {
-    const lines = await waitUntil(async () => {
+    const lines = await eventually('the handshake line in the transcript', async () => {
       const found = await transcriptLines();
       return found.some((l) => l.startsWith('E TLS handshake failed')) ? found : undefined;
-    }, 5_000, 'the handshake line in the transcript');
+    }, { timeoutMs: 5_000 });
     const starttls = lines.indexOf('C STARTTLS');
     const failed = lines.findIndex((l) => l.startsWith('E TLS handshake failed'));
     assert.ok(starttls >= 0 && failed > starttls, `STARTTLS, then the failure: ${lines.join(' | ')}`);
@@ -112,10 +112,10 @@ describe('modern profile', () => {
   test('a refused handshake on the implicit-TLS port gets a transcript of its own', async () => {
     const result = await tls1Handshake(['-connect', `127.0.0.1:${smtpsPort}`]);
     assert.match(result.stdout, /Cipher is \(NONE\)/);
-    const lines = await waitUntil(async () => {
+    const lines = await eventually('a second handshake line', async () => {
       const found = await transcriptLines();
       return found.filter((l) => l.startsWith('E TLS handshake failed')).length >= 2 ? found : undefined;
-    }, 5_000, 'a second handshake line');
+    }, { timeoutMs: 5_000 });
     assert.equal(lines.at(-1), 'E TLS handshake failed: unsupported protocol (device offered TLSv1); an old device needs smtp.tls.profile "legacy"');
   });
 });

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, test } from 'node:test';
-import { ROOT, startRelay, type RunningRelay } from '../support/relay.js';
+import { ROOT, launchRelay, type RunningRelay } from '../support/relay.js';
 
 let relay: RunningRelay | undefined;
 const logDir = mkdtempSync(path.join(tmpdir(), 'edge-relay-modules-'));
@@ -25,7 +25,7 @@ const webModules = (urls: string[]) => urls.filter((url) => url.includes('/node_
 test('the admin page modules load on the first web request, not at start', async () => {
   const preload = pathToFileURL(path.join(ROOT, 'test/support/module-log.mjs')).href;
   const log = path.join(logDir, 'modules.log');
-  relay = await startRelay({ env: { NODE_OPTIONS: `--import ${preload}`, EDGE_RELAY_MODULE_LOG: log } });
+  relay = await launchRelay({ env: { NODE_OPTIONS: `--import ${preload}`, EDGE_RELAY_MODULE_LOG: log } });
   const atStart = loaded(log);
   assert.ok(atStart.some((url) => url.endsWith('/build/main.js')), 'the module log works');
   assert.deepEqual(webModules(atStart), [], 'no admin page module at start');

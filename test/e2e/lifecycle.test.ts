@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { RawSmtp } from '../support/clients.js';
-import { runCli, startRelay } from '../support/relay.js';
+import { runCli, launchRelay } from '../support/relay.js';
 
 test('SIGTERM mid-DATA: the device gets no 250, the relay exits 0 within 10 s, nothing half-written stays', async () => {
-  const relay = await startRelay();
+  const relay = await launchRelay();
   const smtp = await RawSmtp.connect(relay.smtpPort);
   await smtp.reply();
   await smtp.command('HELO printer\r\n');
@@ -31,7 +31,7 @@ test('SIGTERM mid-DATA: the device gets no 250, the relay exits 0 within 10 s, n
 });
 
 test('a second server on the same data dir refuses to start', async () => {
-  const relay = await startRelay();
+  const relay = await launchRelay();
   try {
     const second = await runCli(['serve', '--config', relay.configFile]);
     // 1, not 2 (bad configuration): under systemd the relay must come up once the other one stops

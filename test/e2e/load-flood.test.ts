@@ -7,9 +7,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RawSmtp, smtplibSend } from '../support/clients.js';
-import { eventually, isAlive, rssKb } from '../support/faults.js';
+import { isAlive, rssKb } from '../support/faults.js';
+import { eventually } from '../support/wait.js';
 import { openFlood, openProbe, type Probe } from '../support/flood.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
 const IDLE = Number(process.env.FLOOD_IDLE ?? 500);
@@ -37,7 +38,7 @@ describe(`connection flood: ${IDLE} silent connections + ${LORIS} slow-loris sen
 
   before(async () => {
     upstream = await startUpstream({ offerTls: false });
-    relay = await startRelay({
+    relay = await launchRelay({
       config: {
         smtp: { idleTimeout: `${IDLE_TIMEOUT_MS / 1000}s`, maxConnections: IDLE + LORIS + 100, maxConnectionsPerClient: IDLE + LORIS + 100 },
         delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' } },
@@ -60,7 +61,7 @@ describe(`connection flood: ${IDLE} silent connections + ${LORIS} slow-loris sen
 
   test('a real device is served promptly while the flood is on', async () => {
     // Time the device once the relay has taken every flood connection in (each was greeted)
-    await eventually('every silent connection greeted', () => (idle.every((p) => p.received.startsWith('220 ')) ? true : undefined), 10_000, 20);
+    await eventually('every silent connection greeted', () => (idle.every((p) => p.received.startsWith('220 ')) ? true : undefined), { timeoutMs: 10_000, everyMs: 20 });
     assert.ok(idle.filter((p) => p.closedAt === undefined).length > IDLE / 2, 'the flood is still connected');
     const reply = await smtplibSend(relay.smtpPort, 'printer@office.test', ['boss@example.com'], 'Subject: during the flood\r\n\r\nhello\r\n');
     assert.match(reply, /^250 /);
@@ -78,7 +79,7 @@ describe(`connection flood: ${IDLE} silent connections + ${LORIS} slow-loris sen
   });
 
   test('silent connections were greeted, then closed with 421 by the idle timeout', async () => {
-    await eventually('every silent connection closed', () => (idle.every((p) => p.closedAt !== undefined) ? true : undefined), IDLE_TIMEOUT_MS + 15_000);
+    await eventually('every silent connection closed', () => (idle.every((p) => p.closedAt !== undefined) ? true : undefined), { timeoutMs: IDLE_TIMEOUT_MS + 15_000 });
     const latest = Math.max(...idle.map((p) => p.closedAt ?? 0)) - floodStarted;
     console.log(`load-flood: ${IDLE} silent connections closed, the last ${latest} ms after the flood began (idle timeout ${IDLE_TIMEOUT_MS} ms)`);
     const unanswered = idle.filter((p) => !/^220 [^\r\n]*\r\n(.*\r\n)*421 [^\r\n]*\r\n$/s.test(p.received));

@@ -7,8 +7,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RawSmtp } from '../support/clients.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
+import { eventually } from '../support/wait.js';
 
 const MAX_CONNECTIONS = 3;
 const MAX_PER_MINUTE = 5;
@@ -34,7 +35,7 @@ describe('per-client connection and message-rate limits', () => {
 
   before(async () => {
     upstream = await startUpstream({ offerTls: false });
-    relay = await startRelay({
+    relay = await launchRelay({
       config: {
         smtp: { maxConnectionsPerClient: MAX_CONNECTIONS, maxMessagesPerMinute: MAX_PER_MINUTE },
         delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' } },
@@ -68,10 +69,21 @@ describe('per-client connection and message-rate limits', () => {
   });
 
   test('a closed connection frees its slot', async () => {
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const smtp = await RawSmtp.connect(relay.smtpPort, { localAddress: '127.0.0.5' });
-    assert.match(await smtp.reply(), /^220 /);
-    smtp.close();
+    const connect = async () => {
+      const smtp = await RawSmtp.connect(relay.smtpPort, { localAddress: '127.0.0.9' });
+      open.push(smtp);
+      return smtp.reply();
+    };
+    const open: RawSmtp[] = [];
+    try {
+      for (let i = 0; i < MAX_CONNECTIONS; i++) assert.match(await connect(), /^220 /);
+      assert.match(await connect(), /^421 /, 'the client is at its limit');
+      open.shift()!.close();
+      // The relay sees the close in its own time: the slot is free once a newcomer is greeted
+      await eventually('a greeting in the freed slot', async () => /^220 /.test(await connect()), { timeoutMs: 5_000 });
+    } finally {
+      open.forEach((s) => s.close());
+    }
   });
 
   test(`message ${MAX_PER_MINUTE + 1} in a minute from one client gets 450/451 at MAIL; another client still sends`, async () => {

@@ -9,9 +9,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RawSmtp, run } from '../support/clients.js';
-import { eventually, queueList } from '../support/faults.js';
+import { queueList } from '../support/faults.js';
+import { eventually } from '../support/wait.js';
 import { lastReply, openFlood, type Probe } from '../support/flood.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { DEFAULT_CONFIG } from '../../src/config/defaults.js';
 
@@ -54,7 +55,7 @@ describe(`lock-out at the shipped defaults (${maxConnections} connections, ${DEF
 
   before(async () => {
     upstream = await startUpstream({ offerTls: false });
-    relay = await startRelay({ config: { delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' } } } });
+    relay = await launchRelay({ config: { delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' } } } });
   });
   after(async () => {
     timers.forEach(clearInterval);
@@ -66,7 +67,7 @@ describe(`lock-out at the shipped defaults (${maxConnections} connections, ${DEF
   test(`${FLOOD_HOSTS.length * PER_HOST} silent connections from ${FLOOD_HOSTS.length} hosts: a device on an 11th host is served within ${SERVED_WITHIN_MS} ms`, async () => {
     const flood = await openFlood(relay.smtpPort, FLOOD_HOSTS, PER_HOST);
     floods.push(flood);
-    await eventually('every flood connection answered', () => everyoneAnswered(flood), 10_000, 20);
+    await eventually('every flood connection answered', () => everyoneAnswered(flood), { timeoutMs: 10_000, everyMs: 20 });
     const served = await deviceSends(relay.smtpPort, 'during a silent flood');
     assert.match(served.greeting, /^220 /);
     assert.match(served.data, /^250 .*queued as/);
@@ -83,7 +84,7 @@ describe(`lock-out at the shipped defaults (${maxConnections} connections, ${DEF
     const began = Math.min(...flood.map((p) => p.openedAt));
     flood.forEach((p) => p.socket.write('EHLO flood.example\r\n'));
     timers.push(setInterval(() => flood.forEach((p) => p.closedAt === undefined && p.socket.write('NOOP\r\n')), 500));
-    await eventually('every flood connection answered', () => everyoneAnswered(flood), 10_000, 20);
+    await eventually('every flood connection answered', () => everyoneAnswered(flood), { timeoutMs: 10_000, everyMs: 20 });
     const served = await deviceSends(relay.smtpPort, 'during a NOOP flood');
     assert.match(served.greeting, /^220 /);
     assert.match(served.data, /^250 .*queued as/);
@@ -91,7 +92,7 @@ describe(`lock-out at the shipped defaults (${maxConnections} connections, ${DEF
     await upstream.waitFor(++delivered);
     // Near the limit a session that sends no mail gets the stress timeout, NOOP or not
     const belowStress = Math.floor(maxConnections * 0.8);
-    await eventually(`at most ${belowStress} NOOP-ers left`, () => (flood.filter((p) => p.closedAt === undefined).length <= belowStress ? true : undefined), 20_000);
+    await eventually(`at most ${belowStress} NOOP-ers left`, () => (flood.filter((p) => p.closedAt === undefined).length <= belowStress ? true : undefined), { timeoutMs: 20_000 });
     const reclaimed = flood.filter((p) => p.closedAt !== undefined && /^421 4\.4\.2 .*no mail/i.test(lastReply(p)));
     console.log(`load-lockout: NOOP flood: device served in ${served.ms} ms; ${reclaimed.length} NOOP-ing sessions closed for making no progress, the last ${Math.max(...reclaimed.map((p) => p.closedAt!)) - began} ms after the flood began`);
     assert.ok(reclaimed.length > 0, 'closed with a 421 that says why');
@@ -112,7 +113,7 @@ describe(`lock-out at the shipped defaults (${maxConnections} connections, ${DEF
 describe('a session that only ever says NOOP is closed after smtp.idleTimeout, even with room to spare', () => {
   let relay: RunningRelay;
   before(async () => {
-    relay = await startRelay({ config: { smtp: { idleTimeout: '2s' } } });
+    relay = await launchRelay({ config: { smtp: { idleTimeout: '2s' } } });
   });
   after(async () => {
     await relay?.stop();
@@ -124,7 +125,7 @@ describe('a session that only ever says NOOP is closed after smtp.idleTimeout, e
     let said = 0;
     const timer = setInterval(() => probe!.socket.write(chatter[said++ % chatter.length]!), 300);
     try {
-      await eventually('closed by the relay', () => (probe!.closedAt !== undefined ? true : undefined), 10_000, 50);
+      await eventually('closed by the relay', () => (probe!.closedAt !== undefined ? true : undefined), { timeoutMs: 10_000, everyMs: 50 });
     } finally {
       clearInterval(timer);
     }
@@ -190,7 +191,7 @@ describe('a session that only ever says NOOP is closed after smtp.idleTimeout, e
 describe('a full listener makes room only for a client it admits', () => {
   let relay: RunningRelay;
   before(async () => {
-    relay = await startRelay({ config: { smtp: { maxConnections: 5, maxConnectionsPerClient: 3, allowNetworks: ['127.0.0.1/32', '127.0.0.2/32'] } } });
+    relay = await launchRelay({ config: { smtp: { maxConnections: 5, maxConnectionsPerClient: 3, allowNetworks: ['127.0.0.1/32', '127.0.0.2/32'] } } });
   });
   after(async () => {
     await relay?.stop();
@@ -200,13 +201,13 @@ describe('a full listener makes room only for a client it admits', () => {
     const holders = [...(await openFlood(relay.smtpPort, ['127.0.0.1'], 3)), ...(await openFlood(relay.smtpPort, ['127.0.0.2'], 2))];
     const knockers = [...(await openFlood(relay.smtpPort, ['127.0.0.3'], 5)), ...(await openFlood(relay.smtpPort, ['127.0.0.1'], 5))];
     try {
-      await eventually('every knocker refused', () => (knockers.every((p) => p.closedAt !== undefined) ? true : undefined), 10_000, 20);
+      await eventually('every knocker refused', () => (knockers.every((p) => p.closedAt !== undefined) ? true : undefined), { timeoutMs: 10_000, everyMs: 20 });
       assert.deepEqual(new Set(knockers.map(lastReply)), new Set(['421 relay.test Too many connected clients, try again in a moment']));
       assert.deepEqual(holders.map((p) => p.received.slice(0, 4)), Array(5).fill('220 '), 'no holder was closed for them');
       const [newcomer] = await openFlood(relay.smtpPort, ['127.0.0.2'], 1);
       holders.push(newcomer!);
-      await eventually('the newcomer greeted', () => (newcomer!.received.startsWith('220 ') ? true : undefined), 10_000, 20);
-      await eventually('one holder closed', () => holders.find((p) => p.closedAt !== undefined), 10_000, 20);
+      await eventually('the newcomer greeted', () => (newcomer!.received.startsWith('220 ') ? true : undefined), { timeoutMs: 10_000, everyMs: 20 });
+      await eventually('one holder closed', () => holders.find((p) => p.closedAt !== undefined), { timeoutMs: 10_000, everyMs: 20 });
       const closed = holders.filter((p) => p.closedAt !== undefined);
       assert.equal(closed.length, 1);
       assert.equal(closed[0], holders[0], '127.0.0.1 held the most; its longest-idle session gave way');

@@ -8,8 +8,8 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { python, RawSmtp } from '../support/clients.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
-import { waitUntil } from '../support/wait.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
+import { eventually } from '../support/wait.js';
 
 /** Logs in; prints {"stat": [count, octets], "subjects": [...]} or {"error": "-ERR ..."} */
 const POP_SUBJECTS = `
@@ -65,7 +65,7 @@ describe('mailbox administration and copy rules', () => {
   let relay: RunningRelay;
 
   before(async () => {
-    relay = await startRelay({
+    relay = await launchRelay({
       config: {
         mailbox: {
           copies: [
@@ -92,7 +92,7 @@ describe('mailbox administration and copy rules', () => {
     const before = localDeliveries(relay);
     for (const message of messages) assert.match((await send(relay, { ...message, to: 'inbox@relay.test' })).at(-1) ?? '', /^250 /);
     // 4 to inbox, then copies: printers 2, lan2 2, both 1
-    await waitUntil(() => localDeliveries(relay) >= before + 9, 15_000, 'the messages and their copies in the mailboxes');
+    await eventually('the messages and their copies in the mailboxes', () => localDeliveries(relay) >= before + 9, { timeoutMs: 15_000 });
     const subjects = async (name: string) => {
       const view = await popView(relay, name, passwordOf(name));
       assert.ok('subjects' in view, JSON.stringify(view));

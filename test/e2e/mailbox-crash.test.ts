@@ -10,8 +10,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { python, RawSmtp } from '../support/clients.js';
 import { RawPop3 } from '../support/pop3.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
-import { waitUntil } from '../support/wait.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
+import { eventually } from '../support/wait.js';
 
 const PASSWORD = 'scans-secret-1';
 const BODY_LINE = 'scan data '.repeat(20);
@@ -66,17 +66,17 @@ async function device(port: number, client: number, count: number, acked: Set<st
 }
 
 test('kill -9 while devices send to a local mailbox: every acknowledged message is in the mailbox once, whole', { timeout: 90_000 }, async (t) => {
-  const first = await startRelay();
+  const first = await launchRelay();
   await addMailbox(first, 'scans');
   const acked = new Set<string>();
   let killed = false;
   const devices = Array.from({ length: 4 }, (_, client) => device(first.smtpPort, client, 60, acked, () => killed));
-  await waitUntil(() => acked.size >= 80, 60_000, '80 acknowledged messages');
+  await eventually('80 acknowledged messages', () => acked.size >= 80, { timeoutMs: 60_000 });
   await first.kill();
   killed = true;
   await Promise.all(devices);
 
-  const second = await startRelay({ dir: first.dir });
+  const second = await launchRelay({ dir: first.dir });
   try {
     const tokenOf = (text: string) => /X-Token: (\S+)/.exec(text)?.[1] ?? '';
     const delivered = () => readdirSync(mailboxDir(second, 'scans', 'new')).length;
@@ -84,7 +84,7 @@ test('kill -9 while devices send to a local mailbox: every acknowledged message 
       const queue = await second.cli(['queue', 'list', '--json']);
       return queue.code === 0 ? JSON.parse(queue.stdout).length === 0 : `queue list failed: ${queue.stderr}`;
     };
-    await waitUntil(async () => delivered() >= acked.size && (await queueEmpty()) === true, 30_000, 'the queue to drain into the mailbox');
+    await eventually('the queue to drain into the mailbox', async () => delivered() >= acked.size && (await queueEmpty()) === true, { timeoutMs: 30_000 });
     const messages = await popDump(second, 'scans');
     const tokens = messages.map((m) => tokenOf(m.text));
     const missing = [...acked].filter((token) => !tokens.includes(token));
@@ -125,7 +125,7 @@ function seed(relay: RunningRelay, mailbox: string, round: number): Map<string, 
 }
 
 test('kill -9 during POP3 UPDATE: after restart the marked messages are all gone or all there, the rest whole', { timeout: 90_000 }, async (t) => {
-  let relay = await startRelay();
+  let relay = await launchRelay();
   await addMailbox(relay, 'ops');
   const outcomes: string[] = [];
   try {
@@ -149,7 +149,7 @@ test('kill -9 during POP3 UPDATE: after restart the marked messages are all gone
       const onDisk = readdirSync(mailboxDir(relay, 'ops', 'new')).filter((file) => marked.includes(file)).length;
       outcomes.push(journal ? `killed mid-UPDATE (${SEEDED / 2 - onDisk} of ${SEEDED / 2} removed, journal on disk)` : onDisk === marked.length ? 'killed before UPDATE' : 'killed after UPDATE');
 
-      relay = await startRelay({ dir: relay.dir });
+      relay = await launchRelay({ dir: relay.dir });
       const messages = await popDump(relay, 'ops');
       const present = new Set(messages.map((m) => m.uid));
       const gone = marked.filter((uid) => !present.has(uid));

@@ -11,7 +11,7 @@ import { makeCerts } from '../support/certs.js';
 import { python, smtplibSend } from '../support/clients.js';
 import { RawPop3 } from '../support/pop3.js';
 import { freePort } from '../support/ports.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 
 /** Logs in over TLS verified with the test CA: implicit TLS, or STLS on the plain port; prints version, certificate CN, STAT */
 const TLS_LOGIN = `
@@ -36,7 +36,7 @@ describe("POP3 TLS with the admin's own certificate", () => {
 
   before(async () => {
     pop3s = await freePort();
-    relay = await startRelay({
+    relay = await launchRelay({
       config: { pop3: { tls: { port: pop3s, certFile: path.join(certs.dir, 'server.crt'), keyFile: path.join(certs.dir, 'server.key') }, requireTlsForLogin: true } },
     });
     const added = await relay.cli(['mailbox', 'add', 'erin', '--password-stdin'], 'erin-secret-55\n');

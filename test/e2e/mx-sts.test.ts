@@ -14,9 +14,9 @@ import { after, before, describe, test } from 'node:test';
 import { makeCerts } from '../support/certs.js';
 import { smtplibSend } from '../support/clients.js';
 import { freePortOn, startDnsServer, type DnsEntry, type DnsServer } from '../support/dns-server.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
-import { waitUntil } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 const POLICY_HOST = '127.0.0.20';
 const MX = { good: '127.0.0.30', mismatch: '127.0.0.31', badcert: '127.0.0.32', testing: '127.0.0.33' } as const;
@@ -100,7 +100,7 @@ describe('MTA-STS on direct MX delivery', () => {
     upstreams.testing = await startUpstream({ host: MX.testing, port: mxPort });
     policies = await startPolicyServer();
     dns = await startDnsServer(zone());
-    relay = await startRelay({
+    relay = await launchRelay({
       config: {
         delivery: {
           mode: 'mx',
@@ -142,7 +142,7 @@ describe('MTA-STS on direct MX delivery', () => {
 
   test('enforce, MX not in the policy: not delivered there, deferred', async () => {
     const id = await send('ops@sts-mismatch.test');
-    const item = await waitUntil(async () => ((await queueItem(id))?.attempts ?? 0) >= 1 && queueItem(id), 15_000, 'attempted');
+    const item = await eventually('attempted', async () => ((await queueItem(id))?.attempts ?? 0) >= 1 && queueItem(id), { timeoutMs: 15_000 });
     assert.equal(item?.recipients[0]?.status, 'deferred');
     assert.match(item?.lastError ?? '', /MTA-STS policy of "sts-mismatch\.test" allows none of its MX hosts \(rogue\.sts-mismatch\.test\)/);
     assert.equal(upstreams.mismatch!.messages.length, 0);
@@ -150,7 +150,7 @@ describe('MTA-STS on direct MX delivery', () => {
 
   test('enforce, listed MX with a certificate for another name: not delivered there, deferred', async () => {
     const id = await send('ops@sts-badcert.test');
-    const item = await waitUntil(async () => ((await queueItem(id))?.attempts ?? 0) >= 1 && queueItem(id), 15_000, 'attempted');
+    const item = await eventually('attempted', async () => ((await queueItem(id))?.attempts ?? 0) >= 1 && queueItem(id), { timeoutMs: 15_000 });
     assert.equal(item?.recipients[0]?.status, 'deferred');
     assert.match(item?.lastError ?? '', /mx\.sts-badcert\.test:\d+/);
     assert.match(item?.lastError ?? '', /altnames|certificate/i);
@@ -176,10 +176,10 @@ describe('MTA-STS on direct MX delivery', () => {
     await policies.close();
     // An attacker's MX for the domain, with a certificate valid for its own name
     dns.set('sts-good.test', [{ type: 'MX', preference: 10, exchange: 'rogue.sts-mismatch.test' }]);
-    relay = await startRelay({ dir: relay.dir, config });
+    relay = await launchRelay({ dir: relay.dir, config });
     const before = upstreams.mismatch!.dataAttempts;
     const id = await send('after-restart@sts-good.test');
-    const item = await waitUntil(async () => ((await queueItem(id))?.attempts ?? 0) >= 1 && queueItem(id), 15_000, 'attempted');
+    const item = await eventually('attempted', async () => ((await queueItem(id))?.attempts ?? 0) >= 1 && queueItem(id), { timeoutMs: 15_000 });
     assert.equal(item?.recipients[0]?.status, 'deferred');
     assert.match(item?.lastError ?? '', /MTA-STS policy of "sts-good\.test" allows none of its MX hosts \(rogue\.sts-mismatch\.test\)/);
     assert.equal(upstreams.mismatch!.dataAttempts, before, 'nothing sent to the MX outside the policy');

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { smtplibSend } from '../support/clients.js';
 import { freePortOn, startDnsServer, type DnsServer } from '../support/dns-server.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
-import { waitUntil } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 const OLD_MX = '127.0.0.60';
 
@@ -37,7 +37,7 @@ describe('MX delivery: STARTTLS handshake fails', () => {
       'strict.test': [{ type: 'MX', preference: 10, exchange: 'mx.old.test' }],
       'mx.old.test': [{ type: 'A', address: OLD_MX }],
     });
-    relay = await startRelay({
+    relay = await launchRelay({
       config: {
         delivery: {
           mode: 'mx',
@@ -69,10 +69,10 @@ describe('MX delivery: STARTTLS handshake fails', () => {
     const reply = await smtplibSend(relay.smtpPort, 'ups@office.test', ['ops@strict.test'], message('encrypt'));
     const id = /queued as ([0-9A-Z]+)/.exec(reply)?.[1];
     assert.ok(id, reply);
-    const item = await waitUntil(async () => {
+    const item = await eventually('a failed attempt', async () => {
       const items = JSON.parse((await relay.cli(['queue', 'list', '--json'])).stdout) as Item[];
       return items.find((i) => i.id === id && i.attempts >= 1);
-    }, 15_000, 'a failed attempt');
+    }, { timeoutMs: 15_000 });
     assert.equal(item.recipients[0]?.status, 'deferred');
     assert.match(item.lastError ?? '', /mx\.old\.test/);
     assert.match(item.lastError ?? '', /ETLS|TLS|SSL|protocol/i);

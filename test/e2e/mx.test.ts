@@ -10,9 +10,9 @@ import { after, before, describe, test } from 'node:test';
 import { makeCerts } from '../support/certs.js';
 import { smtplibSend } from '../support/clients.js';
 import { freePortOn, startDnsServer, type DnsServer } from '../support/dns-server.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
-import { waitUntil } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 interface Item {
   id: string;
@@ -40,7 +40,7 @@ const queuedId = (reply: string): string => {
 };
 
 const waitForBounce = (relay: RunningRelay, address: string): Promise<string> =>
-  waitUntil(() => bouncesFor(relay, address)[0], 15_000, `a bounce report naming ${address}`);
+  eventually(`a bounce report naming ${address}`, () => bouncesFor(relay, address)[0], { timeoutMs: 15_000 });
 
 /** Bounce reports in the postmaster mailbox that name `address` */
 function bouncesFor(relay: RunningRelay, address: string): string[] {
@@ -87,7 +87,7 @@ describe('direct MX delivery', () => {
       // An MX the override below must bypass
       'routed.test': [{ type: 'MX', preference: 10, exchange: 'mx1.backup.test' }],
     });
-    relay = await startRelay({
+    relay = await launchRelay({
       config: {
         delivery: {
           mode: 'mx',
@@ -137,7 +137,7 @@ describe('direct MX delivery', () => {
       assert.match(report, /Content-Type: multipart\/report; report-type=delivery-status/);
       assert.match(report, reason);
       // Gone from the queue after one attempt: nothing is left to retry
-      await waitUntil(async () => !(await queueList(relay)).some((item) => item.id === id), 10_000, 'message removed');
+      await eventually('message removed', async () => !(await queueList(relay)).some((item) => item.id === id), { timeoutMs: 10_000 });
       const domain = address.split('@')[1];
       assert.equal(dns.queries.filter((q) => q === `MX ${domain}`).length, 1, 'looked up once, never retried');
     });
@@ -145,11 +145,11 @@ describe('direct MX delivery', () => {
 
   test('451 twice then 250: deferred with the exact reply, then delivered after exactly 3 DATA attempts', async () => {
     const id = queuedId(await smtplibSend(relay.smtpPort, 'camera@office.test', ['ops@flaky.test'], message('flaky')));
-    const deferred = await waitUntil(async () => (await queueList(relay)).find((item) => item.id === id && item.recipients[0]?.status === 'deferred'), 15_000, 'deferred');
+    const deferred = await eventually('deferred', async () => (await queueList(relay)).find((item) => item.id === id && item.recipients[0]?.status === 'deferred'), { timeoutMs: 15_000 });
     assert.match(deferred.lastError ?? '', new RegExp(`^451 4\\.3\\.0 Try later \\(mx\\.flaky\\.test:${mxPort}, after `));
     await upstream('flaky').waitFor(1, 20_000);
     assert.equal(upstream('flaky').dataAttempts, 3);
-    await waitUntil(async () => !(await queueList(relay)).some((item) => item.id === id), 5_000, 'message removed');
+    await eventually('message removed', async () => !(await queueList(relay)).some((item) => item.id === id), { timeoutMs: 5_000 });
   });
 
   test('recipients in two domains: both delivered, one transaction each', async () => {
@@ -176,12 +176,12 @@ describe('direct MX delivery', () => {
   ] as const) {
     test(`DNS ${what}: deferred, not bounced`, async () => {
       const id = queuedId(await smtplibSend(relay.smtpPort, 'camera@office.test', [`ops@${domain}`], message(what)));
-      const item = await waitUntil(async () => (await queueList(relay)).find((i) => i.id === id && i.attempts >= 1), 15_000, 'attempted');
+      const item = await eventually('attempted', async () => (await queueList(relay)).find((i) => i.id === id && i.attempts >= 1), { timeoutMs: 15_000 });
       assert.equal(item.recipients[0]?.status, 'deferred');
       assert.match(item.lastError ?? '', reason);
       assert.equal(bouncesFor(relay, `ops@${domain}`).length, 0);
       // The runner holds the message's lock while it retries; delete between attempts
-      await waitUntil(async () => (await relay.cli(['queue', 'delete', id])).code === 0, 10_000, `queue delete ${id}`);
+      await eventually(`queue delete ${id}`, async () => (await relay.cli(['queue', 'delete', id])).code === 0, { timeoutMs: 10_000 });
     });
   }
 
@@ -195,9 +195,9 @@ describe('direct MX delivery', () => {
 
   test('a per-domain host that does not resolve: deferred (a setting to fix), not bounced', async () => {
     const id = queuedId(await smtplibSend(relay.smtpPort, 'camera@office.test', ['ops@typo.test'], message('typo')));
-    const item = await waitUntil(async () => (await queueList(relay)).find((i) => i.id === id && i.attempts >= 1), 10_000, 'attempted');
+    const item = await eventually('attempted', async () => (await queueList(relay)).find((i) => i.id === id && i.attempts >= 1), { timeoutMs: 10_000 });
     assert.equal(item.recipients[0]?.status, 'deferred');
     assert.equal(item.lastError, 'No address for "no-such-host.typo.test" (delivery.domains host)');
-    await waitUntil(async () => (await relay.cli(['queue', 'delete', id])).code === 0, 10_000, `queue delete ${id}`);
+    await eventually(`queue delete ${id}`, async () => (await relay.cli(['queue', 'delete', id])).code === 0, { timeoutMs: 10_000 });
   });
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { scryptSync } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { RawPop3 } from '../support/pop3.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 
 const PASSWORD = 'the-right-password-1';
 
@@ -35,7 +35,7 @@ describe('POP3 login throttling', () => {
   const failedChecks = (user: string) => relay.logs.filter((l) => l.msg === 'POP3 login failed' && l.user === user).length;
 
   before(async () => {
-    relay = await startRelay();
+    relay = await launchRelay();
     port = relay.pop3Port ?? 0;
     const names = ['alice', 'bob', 'carol', 'dave', 'erin', ...Array.from({ length: 7 }, (_, i) => `timing${i}`)];
     // Sequential: each is one CLI process, and they share the users file

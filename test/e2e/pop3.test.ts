@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { makeCerts } from '../support/certs.js';
 import { python, run, smtplibSend } from '../support/clients.js';
 import { RawPop3 } from '../support/pop3.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
 /**
@@ -117,7 +117,7 @@ describe('POP3 with real clients', () => {
   let relay: RunningRelay;
 
   before(async () => {
-    relay = await startRelay();
+    relay = await launchRelay();
     for (const [name, password] of [['alice', 'alice-secret-1'], ['bob', 'bob-secret-22'], ['carol', 'carol-secret-3'], ['dave', 'dave-secret-44']] as const) await addMailbox(relay, name, password);
   });
   after(async () => {
@@ -320,7 +320,7 @@ p.dele(1); p.quit()
   test('UIDLs and messages survive a relay restart', async () => {
     const [, before] = await poplib(relay.pop3Port!, 'alice', 'alice-secret-1', ['login', 'uidl', 'quit']);
     assert.equal(await relay.stop(), 0);
-    relay = await startRelay({ dir: relay.dir });
+    relay = await launchRelay({ dir: relay.dir });
     const [, after, retr] = await poplib(relay.pop3Port!, 'alice', 'alice-secret-1', ['login', 'uidl', 'retr|1', 'quit']);
     assert.deepEqual(after, before);
     assert.match(String(retr), /Subject: Scan 2/);
@@ -334,7 +334,7 @@ describe('bounces in the postmaster mailbox', () => {
 
   before(async () => {
     upstream = await startUpstream({ rcptReply: (address) => (address === 'nobody@example.com' ? [550, '5.1.1 <nobody@example.com>: No such user here'] : undefined) });
-    relay = await startRelay({
+    relay = await launchRelay({
       config: { delivery: { mode: 'smarthost', smarthost: { host: '127.0.0.1', port: upstream.port, security: 'starttls' }, tls: { verify: true, caFile: makeCerts().caFile } } },
     });
     const result = await relay.cli(['mailbox', 'password', 'postmaster', '--password-stdin'], 'postmaster-pw-9\n');

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RawSmtp, smtplibSend } from '../support/clients.js';
 import { queueList } from '../support/faults.js';
-import { newMail, startRelay, type RunningRelay } from '../support/relay.js';
+import { newMail, launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
-import { waitUntil } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 const message = (subject: string) => `From: dev@office.test\r\nSubject: ${subject}\r\n\r\nbody\r\n`;
 
@@ -14,7 +14,7 @@ describe('temporary failure, then recovery', () => {
   let relay: RunningRelay;
   before(async () => {
     upstream = await startUpstream({ requireTls: true, dataReply: (attempt) => (attempt === 1 ? [451, '4.3.0 Upstream busy, try later'] : undefined) });
-    relay = await startRelay({ config: viaSmarthost(upstream, { retry: { delays: ['5s'], maxAge: '5d' } }) });
+    relay = await launchRelay({ config: viaSmarthost(upstream, { retry: { delays: ['5s'], maxAge: '5d' } }) });
   });
   after(async () => {
     await relay.stop();
@@ -24,13 +24,13 @@ describe('temporary failure, then recovery', () => {
   test('a 451 defers with the reply as lastError, then the retry delivers it', async () => {
     await smtplibSend(relay.smtpPort, 'dev@office.test', ['a@example.com'], message('retry me'));
     // The retry comes 5 s later: room for a slow `queue list` on a busy machine to see the message waiting
-    const deferred = await waitUntil(async () => (await queueList(relay)).find((i) => i.attempts === 1), 10_000, 'a deferred message');
+    const deferred = await eventually('a deferred message', async () => (await queueList(relay)).find((i) => i.attempts === 1), { timeoutMs: 10_000 });
     assert.equal(deferred.recipients[0]?.status, 'deferred');
     assert.match(deferred.lastError ?? '', /^451 .*Upstream busy, try later \(127\.0\.0\.1:\d+/);
     assert.ok(deferred.nextAttempt && Date.parse(deferred.nextAttempt) > Date.now() - 1000);
     await upstream.waitFor(1, 20_000);
     assert.equal(upstream.dataAttempts, 2, 'exactly one retry');
-    await waitUntil(async () => (await queueList(relay)).length === 0, 5000, 'an empty queue');
+    await eventually('an empty queue', async () => (await queueList(relay)).length === 0, { timeoutMs: 5000 });
   });
 });
 
@@ -39,7 +39,7 @@ describe('permanent failure for one recipient', () => {
   let relay: RunningRelay;
   before(async () => {
     upstream = await startUpstream({ rcptReply: (address) => (address.startsWith('nobody@') ? [550, '5.1.1 No such user here'] : undefined) });
-    relay = await startRelay({ config: viaSmarthost(upstream) });
+    relay = await launchRelay({ config: viaSmarthost(upstream) });
   });
   after(async () => {
     await relay.stop();
@@ -50,7 +50,7 @@ describe('permanent failure for one recipient', () => {
     await smtplibSend(relay.smtpPort, 'scanner@office.test', ['nobody@example.com', 'boss@example.com'], message('partial'));
     const [delivered] = await upstream.waitFor(1);
     assert.deepEqual(delivered?.to, ['boss@example.com']);
-    const bounce = await waitUntil(() => newMail(relay, 'postmaster').find((m) => m.includes('multipart/report')), 10_000, 'a bounce report');
+    const bounce = await eventually('a bounce report', () => newMail(relay, 'postmaster').find((m) => m.includes('multipart/report')), { timeoutMs: 10_000 });
     assert.match(bounce, /report-type=delivery-status/);
     assert.match(bounce, /Final-Recipient: rfc822; nobody@example\.com\r\nAction: failed\r\nStatus: 5\.1\.1/);
     assert.match(bounce, /550 5\.1\.1 No such user here/);
@@ -65,7 +65,7 @@ describe('queue commands while the upstream is unreachable', () => {
   let relay: RunningRelay;
   before(async () => {
     // Nothing listens on port 9 of 127.0.0.1: every attempt is refused
-    relay = await startRelay({ config: { delivery: { smarthost: { host: '127.0.0.1', port: 9, security: 'none' }, retry: { delays: ['1h'], maxAge: '5d' } } } });
+    relay = await launchRelay({ config: { delivery: { smarthost: { host: '127.0.0.1', port: 9, security: 'none' }, retry: { delays: ['1h'], maxAge: '5d' } } } });
   });
   after(async () => {
     await relay.stop();
@@ -73,7 +73,7 @@ describe('queue commands while the upstream is unreachable', () => {
 
   test('list shows deferred recipients with the connection error', async () => {
     await smtplibSend(relay.smtpPort, 'ups@office.test', ['ops@example.com'], message('queued'));
-    const [item] = await waitUntil(async () => {
+    const [item] = await eventually('one queued message tried once', async () => {
       const items = await queueList(relay);
       return items.length === 1 && items[0]?.attempts === 1 ? items : undefined;
     });
@@ -93,12 +93,12 @@ describe('queue commands while the upstream is unreachable', () => {
     assert.equal(held?.nextAttempt, null);
     const released = await relay.cli(['queue', 'release', item.id]);
     assert.equal(released.code, 0, released.stderr);
-    await waitUntil(async () => (await queueList(relay))[0]?.attempts === 2, 10_000, 'a second attempt after release');
+    await eventually('a second attempt after release', async () => (await queueList(relay))[0]?.attempts === 2, { timeoutMs: 10_000 });
     [held] = await queueList(relay);
     assert.equal(held?.recipients[0]?.status, 'deferred');
     const retry = await relay.cli(['queue', 'retry', '--all']);
     assert.match(retry.stdout, /Retrying 1 message/);
-    await waitUntil(async () => (await queueList(relay))[0]?.attempts === 3, 10_000, 'a third attempt after retry --all');
+    await eventually('a third attempt after retry --all', async () => (await queueList(relay))[0]?.attempts === 3, { timeoutMs: 10_000 });
     const show = await relay.cli(['queue', 'show', item.id]);
     assert.match(show.stdout, /Subject: queued/);
     assert.equal((await relay.cli(['queue', 'delete', item.id])).code, 0);
@@ -118,7 +118,7 @@ describe('queue commands while the upstream is unreachable', () => {
 describe('intake policy and limits', () => {
   let relay: RunningRelay;
   before(async () => {
-    relay = await startRelay({
+    relay = await launchRelay({
       config: { smtp: { allowNetworks: ['127.0.0.1/32'], maxMessageSize: 10_000, maxConnectionsPerClient: 3 }, mailbox: { copies: [{ mailbox: 'archive' }] } },
     });
     assert.equal((await relay.cli(['mailbox', 'add', 'archive', '--password-stdin'], 'archive-pass-1\n')).code, 0);
@@ -129,14 +129,14 @@ describe('intake policy and limits', () => {
 
   test('no upstream configured: accepted, then deferred with what to do', async () => {
     await smtplibSend(relay.smtpPort, 'cam@office.test', ['sec@example.com'], message('no upstream'));
-    const item = await waitUntil(async () => (await queueList(relay)).find((i) => i.attempts >= 1 && i.from === 'cam@office.test'));
+    const item = await eventually('the message tried once', async () => (await queueList(relay)).find((i) => i.attempts >= 1 && i.from === 'cam@office.test'));
     const remote = item.recipients.find((r) => r.address === 'sec@example.com');
     assert.equal(remote?.status, 'deferred');
     assert.match(item.lastError ?? '', /No upstream configured/);
   });
 
   test('a copy rule keeps relayed mail in the archive mailbox', async () => {
-    await waitUntil(() => newMail(relay, 'archive').some((text) => text.includes('Subject: no upstream')), 10_000, 'the archived copy');
+    await eventually('the archived copy', () => newMail(relay, 'archive').some((text) => text.includes('Subject: no upstream')), { timeoutMs: 10_000 });
   });
 
   test('a client outside allowNetworks is refused at connect: 554 5.7.1 instead of the greeting, then the connection closes', async () => {
@@ -190,7 +190,7 @@ describe('intake policy and limits', () => {
 describe('delay warnings', () => {
   let relay: RunningRelay;
   before(async () => {
-    relay = await startRelay({ config: { delivery: { smarthost: { host: '127.0.0.1', port: 9, security: 'none' }, retry: { delays: ['1s'], maxAge: '5d' }, delayWarning: '2s' } } });
+    relay = await launchRelay({ config: { delivery: { smarthost: { host: '127.0.0.1', port: 9, security: 'none' }, retry: { delays: ['1s'], maxAge: '5d' }, delayWarning: '2s' } } });
   });
   after(async () => {
     await relay.stop();
@@ -198,10 +198,10 @@ describe('delay warnings', () => {
 
   test('one "still trying" notice reaches postmaster once the message waited past delivery.delayWarning', async () => {
     await smtplibSend(relay.smtpPort, 'ups@office.test', ['ops@example.com'], message('slow'));
-    const warning = await waitUntil(() => newMail(relay, 'postmaster').find((m) => m.includes('Action: delayed')), 15_000, 'a delay warning');
+    const warning = await eventually('a delay warning', () => newMail(relay, 'postmaster').find((m) => m.includes('Action: delayed')), { timeoutMs: 15_000 });
     assert.match(warning, /Subject: Delayed Mail \(still being retried\)/);
     assert.match(warning, /Final-Recipient: rfc822; ops@example\.com/);
-    await waitUntil(async () => ((await queueList(relay))[0]?.attempts ?? 0) >= 5, 15_000, 'more attempts');
+    await eventually('more attempts', async () => ((await queueList(relay))[0]?.attempts ?? 0) >= 5, { timeoutMs: 15_000 });
     assert.equal(newMail(relay, 'postmaster').filter((m) => m.includes('Action: delayed')).length, 1, 'no warning storm');
     assert.equal((await queueList(relay)).filter((i) => i.from === 'ups@office.test').length, 1, 'still queued');
   });
@@ -210,7 +210,7 @@ describe('delay warnings', () => {
 describe('per-device policy', () => {
   let relay: RunningRelay;
   before(async () => {
-    relay = await startRelay({ config: { smtp: { devices: { '127.0.0.3': { allowDomains: ['contoso.test'], maxMessagesPerMinute: 2 } } } } });
+    relay = await launchRelay({ config: { smtp: { devices: { '127.0.0.3': { allowDomains: ['contoso.test'], maxMessagesPerMinute: 2 } } } } });
   });
   after(async () => {
     await relay.stop();

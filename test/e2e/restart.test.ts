@@ -14,9 +14,9 @@ import { test } from 'node:test';
 import { smtplibSend } from '../support/clients.js';
 import { queueList } from '../support/faults.js';
 import { freePort } from '../support/ports.js';
-import { BIN, runCli, serveUntilRunning, startRelay, testConfig, type ServedProcess } from '../support/relay.js';
+import { BIN, runCli, serveUntilRunning, launchRelay, testConfig, type ServedProcess } from '../support/relay.js';
 import { startUpstream } from '../support/upstream.js';
-import { waitUntil } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 /** Mail for the smarthost at `port`, which is down until a test starts it */
 const upstreamDownAt = (port: number, delay: string) => ({
@@ -25,7 +25,7 @@ const upstreamDownAt = (port: number, delay: string) => ({
 
 async function queueOneMessage(relay: { smtpPort: number; cli: (args: string[]) => ReturnType<typeof runCli> }): Promise<string> {
   await smtplibSend(relay.smtpPort, 'ups@office.test', ['ops@example.com'], 'Subject: after the power cut\r\n\r\nOn battery\r\n');
-  const item = await waitUntil(async () => (await queueList(relay)).find((i) => i.attempts >= 1), 15_000, 'a deferred message');
+  const item = await eventually('a deferred message', async () => (await queueList(relay)).find((i) => i.attempts >= 1), { timeoutMs: 15_000 });
   return item.id;
 }
 
@@ -53,7 +53,7 @@ function leaveLock(file: string, record: string): void {
 
 test('after a power cut a pid now held by another process neither stops serve nor gets that process signalled', async () => {
   const config = upstreamDownAt(await freePort(), '1h');
-  const first = await startRelay({ config });
+  const first = await launchRelay({ config });
   const id = await queueOneMessage(first);
   await first.kill();
   // After the reboot `sleep` has the pid: in the server's lock (its start time and boot are the dead relay's) and in an earlier version's pid file
@@ -68,17 +68,17 @@ test('after a power cut a pid now held by another process neither stops serve no
     const retry = await first.cli(['queue', 'retry', id]);
     assert.equal(retry.code, 0, retry.stderr);
 
-    const second = await startRelay({ config, dir: first.dir });
+    const second = await launchRelay({ config, dir: first.dir });
     try {
       const takeover = await second.waitForLog((l) => l.msg === 'Took over a lock whose holder no longer runs');
       assert.equal(takeover.lock, serveLock);
       assert.equal(readlinkSync(serveLock).split(':')[0], String(second.process.pid));
       assert.equal(existsSync(oldPidFile), false, "an earlier version's pid file is removed");
       const attempts = async () => (await queueList(second))[0]?.attempts;
-      await waitUntil(async () => (await attempts()) === 2, 10_000, 'the attempt asked for while the relay was down');
+      await eventually('the attempt asked for while the relay was down', async () => (await attempts()) === 2, { timeoutMs: 10_000 });
       // The CLI still finds the real server: a retry is tried at once, not in an hour
       assert.equal((await second.cli(['queue', 'retry', id])).code, 0);
-      await waitUntil(async () => (await attempts()) === 3, 10_000, 'an attempt after the nudge');
+      await eventually('an attempt after the nudge', async () => (await attempts()) === 3, { timeoutMs: 10_000 });
     } finally {
       assert.equal(await second.stop(), 0);
     }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type WebClient, setupAdminOf } from '../support/browser.js';
 import { RawSmtp, smtplibSend } from '../support/clients.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
 
 const BODY = 'Caf\xe9 8-bit body\r\nFrom: not a header in the body\r\n';
@@ -18,7 +18,7 @@ describe('sender alignment to the smarthost', () => {
 
   before(async () => {
     upstream = await startUpstream({ requireTls: true });
-    relay = await startRelay({
+    relay = await launchRelay({
       config: viaSmarthost(upstream, {
         rewrite: { envelopeFrom: 'bounces@contoso.test', headerFrom: 'scanner@contoso.test', useDeviceName: false },
         domains: { 'partner.test': { route: 'smarthost', rewrite: { headerFrom: 'partners@contoso.test' } }, 'asis.test': { route: 'smarthost', rewrite: { envelopeFrom: '', headerFrom: '' } } },
@@ -32,8 +32,9 @@ describe('sender alignment to the smarthost', () => {
 
   test('MAIL FROM and From rewritten; the device in Reply-To and X-Original-From; body intact', async () => {
     const data = Buffer.from(`From: Printer <printer@office.lan>\r\nTo: boss@example.com\r\nSubject: Scan\r\n\r\n${BODY}.\r\n`, 'latin1');
+    const seen = upstream.messages.length;
     assert.match(await RawSmtp.send(relay.smtpPort, { helo: 'MFP-3F', from: 'printer@office.lan', to: 'boss@example.com', data }), /^250 /);
-    const [message] = await upstream.waitFor(1);
+    const message = (await upstream.waitFor(seen + 1))[seen];
     assert.equal(message?.from, 'bounces@contoso.test');
     const raw = message?.raw.toString('latin1') ?? '';
     const [head = '', body] = [raw.slice(0, raw.indexOf('\r\n\r\n') + 2), raw.slice(raw.indexOf('\r\n\r\n') + 4)];
@@ -43,8 +44,9 @@ describe('sender alignment to the smarthost', () => {
   });
 
   test('per-domain: a different From for one domain, no rewrite for another, one message split into transactions', async () => {
+    const seen = upstream.messages.length;
     await smtplibSend(relay.smtpPort, 'ups@office.lan', ['a@partner.test', 'b@asis.test', 'c@example.com'], 'From: ups@office.lan\r\nReply-To: it@contoso.test\r\nSubject: UPS\r\n\r\nOn battery\r\n');
-    const messages = (await upstream.waitFor(4)).slice(1);
+    const messages = (await upstream.waitFor(seen + 3)).slice(seen);
     const byRcpt = (rcpt: string) => messages.find((m) => m.to.includes(rcpt));
     const partner = byRcpt('a@partner.test');
     assert.equal(partner?.from, 'bounces@contoso.test', 'envelope from the global setting');
@@ -66,9 +68,10 @@ describe('per-device sender alignment', () => {
 
   before(async () => {
     upstream = await startUpstream({ requireTls: true });
-    relay = await startRelay({
+    relay = await launchRelay({
       config: {
-        smtp: { devices: { '127.0.0.1': { rewriteFrom: 'mfp@contoso.test' } } },
+        // Two devices with the same setting: the one the admin names is not the one the other test sees
+        smtp: { devices: { '127.0.0.1': { rewriteFrom: 'mfp@contoso.test' }, '127.0.0.3': { rewriteFrom: 'mfp@contoso.test' } } },
         ...viaSmarthost(upstream, { rewrite: { envelopeFrom: 'bounces@contoso.test', headerFrom: 'scanner@contoso.test', useDeviceName: true } }),
       },
     });
@@ -81,21 +84,25 @@ describe('per-device sender alignment', () => {
 
   test('the device setting wins over the global one; its HELO name is the display name', async () => {
     const data = 'From: printer@office.lan\r\nSubject: Scan\r\n\r\nscan\r\n.\r\n';
+    const seen = upstream.messages.length;
     assert.match(await RawSmtp.send(relay.smtpPort, { helo: 'MFP-3F', from: 'printer@office.lan', to: 'boss@example.com', data }), /^250 /);
-    const [message] = await upstream.waitFor(1);
+    const message = (await upstream.waitFor(seen + 1))[seen];
     assert.equal(message?.from, 'mfp@contoso.test');
     // smtp-server lowercases the HELO name
     assert.match(message?.raw.toString() ?? '', /^From: mfp-3f <mfp@contoso\.test>\r\n/m);
   });
 
   test('a device named on the Devices page: its name is the display name of the next message', async () => {
-    // The device is known from the first test's message; the admin names it as a person would
-    const named = await admin.post('/devices/name', { address: '127.0.0.1', name: '3rd floor MFP' });
+    // A first message makes the device known; then the admin names it as a person would
+    const send = (data: string) => RawSmtp.send(relay.smtpPort, { helo: 'MFP-3F', from: 'printer@office.lan', to: 'boss@example.com', data, localAddress: '127.0.0.3' });
+    const seen = upstream.messages.length;
+    assert.match(await send('From: printer@office.lan\r\nSubject: Scan 1\r\n\r\nscan\r\n.\r\n'), /^250 /);
+    await upstream.waitFor(seen + 1);
+    const named = await admin.post('/devices/name', { address: '127.0.0.3', name: '3rd floor MFP' });
     assert.equal(named.status, 303);
     assert.match((await admin.get('/devices')).text, /value="3rd floor MFP"/, 'the name was saved');
-    const data = 'From: printer@office.lan\r\nSubject: Scan 2\r\n\r\nscan\r\n.\r\n';
-    assert.match(await RawSmtp.send(relay.smtpPort, { helo: 'MFP-3F', from: 'printer@office.lan', to: 'boss@example.com', data }), /^250 /);
-    const message = (await upstream.waitFor(2))[1];
+    assert.match(await send('From: printer@office.lan\r\nSubject: Scan 2\r\n\r\nscan\r\n.\r\n'), /^250 /);
+    const message = (await upstream.waitFor(seen + 2))[seen + 1];
     assert.equal(message?.from, 'mfp@contoso.test');
     assert.match(message?.raw.toString() ?? '', /^From: 3rd floor MFP <mfp@contoso\.test>\r\nX-Original-From: printer@office\.lan\r\nReply-To: printer@office\.lan\r\n/m);
   });

@@ -11,9 +11,9 @@ import { promises as fs } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { setupAdminOf, type WebClient } from '../support/browser.js';
 import { smtplibSend } from '../support/clients.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream, type UpstreamOptions } from '../support/upstream.js';
-import { waitUntil } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 const USER = 'relay@contoso.test';
 const PASSWORD = 'Upstream-Secret-5e2b-do-not-leak';
@@ -58,7 +58,7 @@ describe('the stored smarthost password after a repoint', () => {
     real = await startUpstream({ requireTls: true, auth: { user: USER, pass: PASSWORD } });
     plain = await listeningServer({ offerTls: false });
     tls = await listeningServer({});
-    relay = await startRelay({ config: viaSmarthost(real, {}, { user: USER, password: PASSWORD }) });
+    relay = await launchRelay({ config: viaSmarthost(real, {}, { user: USER, password: PASSWORD }) });
     admin = await setupAdminOf(relay);
   });
   after(async () => {
@@ -103,11 +103,11 @@ describe('the stored smarthost password after a repoint', () => {
     assert.equal(saved.status, 303, saved.text);
     await send('to the other server');
     // Either the server got a login and a message (the old behaviour) or the relay deferred the message saying why
-    const deferred = await waitUntil(async () => {
+    const deferred = await eventually('the message delivered or deferred', async () => {
       if (tls.upstream.messages.length) return 'delivered';
       const items = JSON.parse((await relay.cli(['queue', 'list', '--json'])).stdout) as QueueItem[];
       return items.find((item) => item.attempts > 0)?.lastError;
-    }, 15_000, 'the message delivered or deferred');
+    }, { timeoutMs: 15_000 });
     assert.deepEqual(tls.offered.filter((given) => given.includes(PASSWORD)), [], 'the stored password never reached the new server');
     assert.match(deferred, /EAUTH: No password is stored for the user "relay@contoso\.test" \(it is removed when the smarthost changes\): enter it in the settings/);
     assert.equal((await stored()).password ?? '', '');

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import nodemailer from 'nodemailer';
 import { RawSmtp, run, smtplibSend } from '../support/clients.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
 
 const AUTH = { user: 'relay@contoso.test', pass: 'upstream-Secret-42' };
@@ -33,7 +33,7 @@ describe('relay to a smarthost over verified STARTTLS with AUTH', () => {
 
   before(async () => {
     upstream = await startUpstream({ requireTls: true, auth: AUTH });
-    relay = await startRelay({ config: viaSmarthost(upstream, {}, { user: AUTH.user, password: AUTH.pass }) });
+    relay = await launchRelay({ config: viaSmarthost(upstream, {}, { user: AUTH.user, password: AUTH.pass }) });
   });
   after(async () => {
     await relay.stop();

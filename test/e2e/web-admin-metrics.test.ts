@@ -10,9 +10,9 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { poplibLogin, RawSmtp, smtplibSend } from '../support/clients.js';
 import { RawPop3 } from '../support/pop3.js';
-import { ROOT, startRelay, type RunningRelay } from '../support/relay.js';
+import { ROOT, launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
-import { waitUntil } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 const MAILBOX_PASSWORD = 'scans-password-1';
 
@@ -59,17 +59,17 @@ describe('metrics with a CLI-made API token', () => {
   };
   /** Polls /metrics until `series` reaches `atLeast` (the runner reports attempts as they end) */
   const counted = async (series: string, atLeast = 1): Promise<number> =>
-    waitUntil(async () => {
+    eventually(series, async () => {
       const value = sample(await metrics(), series) ?? 0;
       return value >= atLeast ? value : undefined;
-    }, 15_000, series);
+    }, { timeoutMs: 15_000 });
 
   before(async () => {
     upstream = await startUpstream({
       requireTls: true,
       rcptReply: (address) => (address.startsWith('gone@') ? [550, '5.1.1 No such user here'] : address.startsWith('later@') ? [451, '4.3.0 Try again later'] : undefined),
     });
-    relay = await startRelay({ config: viaSmarthost(upstream) });
+    relay = await launchRelay({ config: viaSmarthost(upstream) });
     ({ token } = await cliToken(relay, 'Prometheus'));
     const added = await relay.cli(['mailbox', 'add', 'scans', '--password-stdin'], `${MAILBOX_PASSWORD}\n`);
     assert.equal(added.code, 0, added.stderr);
@@ -118,7 +118,7 @@ describe('metrics with a CLI-made API token', () => {
     await counted('edge_relay_recipients_total{status="deferred",reason="451"}');
     await counted('edge_relay_upstream_errors_total', errorsBefore + 1);
     // The last word from the upstream was a temporary failure (retries go on every second)
-    await waitUntil(async () => sample(await metrics(), 'edge_relay_upstream_up') === 0, 15_000, 'edge_relay_upstream_up 0');
+    await eventually('edge_relay_upstream_up 0', async () => sample(await metrics(), 'edge_relay_upstream_up') === 0, { timeoutMs: 15_000 });
     const text = await metrics();
     assert.equal(sample(text, 'edge_relay_messages_accepted_total'), 2);
     assert.equal(sample(text, 'edge_relay_queue_messages{state="deferred"}'), 1);

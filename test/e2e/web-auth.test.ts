@@ -8,7 +8,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setupAdminOf, type WebClient } from '../support/browser.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 
 const ADMIN = 'correct horse battery';
 
@@ -53,7 +53,7 @@ describe('web login throttling and API token scopes', () => {
   let admin: WebClient;
 
   before(async () => {
-    relay = await startRelay();
+    relay = await launchRelay();
     port = relay.webPort ?? 0;
     admin = await setupAdminOf(relay, ADMIN);
   });

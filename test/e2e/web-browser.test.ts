@@ -14,7 +14,7 @@ import type { Browser, Page } from 'playwright-core';
 import { makeCerts } from '../support/certs.js';
 import { smtplibSend } from '../support/clients.js';
 import { launchBrowser } from '../support/browser.js';
-import { ROOT, startRelay, type RunningRelay } from '../support/relay.js';
+import { ROOT, launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
 const ADMIN = 'a long admin passphrase';
@@ -31,7 +31,7 @@ describe('admin page in a real browser', () => {
   before(async () => {
     upstream = await startUpstream({ requireTls: true });
     // No upstream yet (first start); only the test CA is known, as an admin would have it in a real setup
-    relay = await startRelay({ config: { delivery: { tls: { verify: true, caFile: makeCerts().caFile } } } });
+    relay = await launchRelay({ config: { delivery: { tls: { verify: true, caFile: makeCerts().caFile } } } });
     base = `http://127.0.0.1:${relay.webPort}`;
     browser = await launchBrowser();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });

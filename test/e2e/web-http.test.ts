@@ -16,8 +16,9 @@ import { buildApp } from '../../src/web/app.js';
 import { makeCerts } from '../support/certs.js';
 import { RawSmtp, run, smtplibSend } from '../support/clients.js';
 import { setupAdmin, WebClient } from '../support/browser.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
+import { eventually } from '../support/wait.js';
 
 const SECRET = 'upstream-Secret-42';
 const ADMIN = 'correct horse battery';
@@ -30,7 +31,7 @@ describe('admin web page over HTTP', () => {
 
   before(async () => {
     upstream = await startUpstream({ requireTls: true, auth: { user: 'relay@contoso.test', pass: SECRET } });
-    relay = await startRelay({
+    relay = await launchRelay({
       config: {
         delivery: {
           smarthost: { host: '127.0.0.1', port: upstream.port, security: 'starttls', user: 'relay@contoso.test', password: SECRET },
@@ -250,19 +251,16 @@ function stateChangingRoutes(): { method: string; template: string; path: string
   });
 }
 
-/** The inventory and recent list fill in as events arrive: poll briefly */
-async function waitForPage(client: WebClient, route: string, pattern: RegExp): Promise<string> {
-  for (let i = 0; i < 50; i++) {
+/** The inventory and recent list fill in as events arrive */
+const waitForPage = (client: WebClient, route: string, pattern: RegExp): Promise<string> =>
+  eventually(`${route} to match ${pattern}`, async () => {
     const page = await client.get(route);
-    if (pattern.test(page.text)) return page.text;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${route} never matched ${pattern}`);
-}
+    return pattern.test(page.text) && page.text;
+  }, { timeoutMs: 5_000 });
 
 describe('admin web page over HTTPS', () => {
   test('a self-signed certificate is generated; cookies are Secure; HSTS is sent', async () => {
-    const relay = await startRelay({ config: { web: { tls: { enabled: true } } } });
+    const relay = await launchRelay({ config: { web: { tls: { enabled: true } } } });
     try {
       const cert = await fs.readFile(path.join(relay.dataDir, 'tls', 'web.crt'), 'utf8');
       const response = await new Promise<IncomingMessage>((resolve, reject) => {
@@ -280,7 +278,7 @@ describe('admin web page over HTTPS', () => {
 
   test('an admin-supplied certificate is served (curl verifies it); "admin password --password-stdin" ends setup and its password logs in', async () => {
     const certs = makeCerts();
-    const relay = await startRelay({ config: { web: { tls: { enabled: true, certFile: path.join(certs.dir, 'server.crt'), keyFile: path.join(certs.dir, 'server.key') } } } });
+    const relay = await launchRelay({ config: { web: { tls: { enabled: true, certFile: path.join(certs.dir, 'server.crt'), keyFile: path.join(certs.dir, 'server.key') } } } });
     try {
       const base = `https://127.0.0.1:${relay.webPort}`;
       const jar = path.join(relay.dir, 'cookies.txt');

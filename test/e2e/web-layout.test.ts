@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { smtplibSend } from '../support/clients.js';
 import { launchBrowser, setupAdminOf } from '../support/browser.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 
 const WIDTHS = [1024, 1280, 1920];
 /** tsx compiles the test keeping function names through a `__name` helper that the page does not have */
@@ -80,7 +80,7 @@ describe('admin pages lay out at desktop widths', () => {
   let queueId: string;
 
   before(async () => {
-    relay = await startRelay();
+    relay = await launchRelay();
     base = `http://127.0.0.1:${relay.webPort}`;
     // Mail waits in the queue (no upstream): rows with every button, a long error text, a device with transcripts
     for (const n of [1, 2]) await smtplibSend(relay.smtpPort, 'scanner-with-a-long-name@copier.floor3.office.example', ['someone.with.a.long.address@customer.example.com', 'second@example.com'], `Subject: scan ${n}\r\n\r\npage\r\n`);

@@ -10,8 +10,8 @@ import { RawSmtp } from '../support/clients.js';
 import { type WebClient, setupAdminOf } from '../support/browser.js';
 import { startDnsServer, type DnsServer } from '../support/dns-server.js';
 import { startOAuthServer, type OAuthServer } from '../support/oauth-server.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
-import { waitUntil } from '../support/wait.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
+import { eventually } from '../support/wait.js';
 
 describe('the Sender page and device transcripts', () => {
   let oauth: OAuthServer;
@@ -29,7 +29,7 @@ describe('the Sender page and device transcripts', () => {
       'mx.contoso.test': [{ type: 'A', address: '127.0.0.50' }],
       '_dmarc.contoso.test': [{ type: 'TXT', text: 'v=DMARC1; p=reject' }],
     });
-    relay = await startRelay({
+    relay = await launchRelay({
       config: {
         // The device may mail only example.test (and the local domain): anything else is refused at RCPT
         smtp: { devices: { '127.0.0.1': { allowDomains: ['example.test'] } } },
@@ -62,7 +62,7 @@ describe('the Sender page and device transcripts', () => {
     assert.ok(code, 'the user code is shown');
     assert.equal(code, oauth.lastUserCode());
     oauth.approve(code);
-    await waitUntil(async () => /signed in<\/span>/.test((await admin.get('/sender')).text), 15_000, 'the sign-in to complete');
+    await eventually('the sign-in to complete', async () => /signed in<\/span>/.test((await admin.get('/sender')).text), { timeoutMs: 15_000 });
     const status = (await admin.get('/api/sender')).text;
     assert.match(status, /"state":"ok"/);
     assert.match((await admin.get('/')).text, /<dd id="sign-in"><span class="pill[^"]*">ok<\/span>/);
@@ -94,10 +94,10 @@ describe('the Sender page and device transcripts', () => {
     const device = async () => (JSON.parse((await admin.get('/api/devices')).text) as Device[]).find((d) => d.address === '127.0.0.1');
     const accepted = await RawSmtp.send(relay.smtpPort, { helo: 'mfp-2f', from: 'scan@office.test', to: 'postmaster@relay.test', data: 'Subject: scan\r\n\r\nx\r\n.\r\n' });
     assert.match(accepted, /^250 /);
-    const afterAccepted = await waitUntil(async () => {
+    const afterAccepted = await eventually('the local delivery of the accepted message', async () => {
       const found = await device();
       return found?.lastResult?.status === 'local' ? found : undefined;
-    }, 10_000, 'the local delivery of the accepted message');
+    }, { timeoutMs: 10_000 });
     const smtp = await RawSmtp.connect(relay.smtpPort);
     await smtp.reply();
     await smtp.command('EHLO mfp-2f\r\n');
@@ -105,10 +105,10 @@ describe('the Sender page and device transcripts', () => {
     assert.match(await smtp.command('RCPT TO:<someone@other.test>\r\n'), /^550 5\.7\.1 This device may only send to example\.test/);
     await smtp.command('QUIT\r\n');
     smtp.close();
-    const found = await waitUntil(async () => {
+    const found = await eventually('the refusal in the inventory', async () => {
       const d = await device();
       return d?.lastResult?.status === 'rejected' ? d : undefined;
-    }, 5_000, 'the refusal in the inventory');
+    }, { timeoutMs: 5_000 });
     assert.equal(found.total.messages, afterAccepted.total.messages);
     assert.equal(found.total.messages, 1, 'one message accepted so far');
     assert.ok(found.total.bytes > 0);
@@ -137,10 +137,10 @@ describe('the Sender page and device transcripts', () => {
     assert.match(await smtp.command('Subject: scan\r\n\r\nx\r\n.\r\n'), /^250/);
     await smtp.command('QUIT\r\n');
     smtp.close();
-    const page = await waitUntil(async () => {
+    const page = await eventually('the transcript', async () => {
       const text = (await admin.get('/devices/127.0.0.1/transcripts')).text;
       return text.includes('mfp-lobby') ? text : undefined;
-    }, 5000, 'the transcript');
+    }, { timeoutMs: 5000 });
     assert.match(page, /device &gt; AUTH PLAIN \/\* secured \*\//);
     assert.ok(!page.includes(secret));
     assert.match((await admin.get('/devices')).text, /href="\/devices\/127\.0\.0\.1\/transcripts"/);

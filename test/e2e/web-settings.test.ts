@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { type WebClient, setupAdminOf } from '../support/browser.js';
 import { RawSmtp, smtplibSend } from '../support/clients.js';
 import { freePort } from '../support/ports.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
 
 const PASSWORD = 'Upstream-Pa55word-7f3a';
@@ -26,7 +26,7 @@ describe('the Settings page: sign-in, sender alignment, device TLS, secrets, res
 
   before(async () => {
     upstream = await startUpstream({ requireTls: true, auth: { user: 'relay@contoso.test', pass: PASSWORD } });
-    relay = await startRelay({
+    relay = await launchRelay({
       config: {
         ...viaSmarthost(upstream, { oauth2: { provider: 'microsoft', flow: 'client_credentials', tenant: 'contoso.test', clientId: 'app-1', clientSecret: CLIENT_SECRET, tokenUrl: LOOPBACK_TOKEN_URL } }, { user: 'relay@contoso.test', password: PASSWORD }),
       },

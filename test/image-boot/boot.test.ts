@@ -26,6 +26,7 @@ import { freePort } from '../support/ports.js';
 import { ROOT } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { IMAGE, ensureImage, ok } from '../image/image-files.js';
+import { eventually } from '../support/wait.js';
 import { Card } from './card.js';
 import { startSntp, type SntpServer } from './sntp.js';
 import { Vm, bootFilesOf, secondsToSmtp, type BootFiles } from './vm.js';
@@ -57,17 +58,6 @@ p.quit()`;
   assert.equal(result.code, 0, result.stderr);
   const [count, ...rest] = result.stdout.split('\n');
   return { count: Number(count), first: rest.join('\n') };
-}
-
-/** Polls `check` until it returns a value, bounded */
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number, everyMs = 2000): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) throw new Error(`Timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
 }
 
 interface QueueEntry {
@@ -207,7 +197,7 @@ describe('the appliance image, booted under emulation', { timeout: 3_600_000 }, 
     assert.ok(next.token && next.token !== first.token, 'a new token after the restart');
     assert.equal((await box.must('cat /var/lib/edge-relay/setup-token')).trim(), next.token);
     // The welcome step writes the login screen's text just after printing to the console
-    await until('the new token on the login screen', async () => ((await box.must('cat /etc/issue.d/edge-relay.issue')).includes(next.token!) ? true : undefined), 60_000);
+    await eventually('the new token on the login screen', async () => (await box.must('cat /etc/issue.d/edge-relay.issue').catch(() => '')).includes(next.token!), { timeoutMs: 60_000, everyMs: 2_000 });
     assert.equal((await box.must('timedatectl show -p NTPSynchronized --value')).trim(), 'yes', 'timedatectl works (D-Bus) and the clock is synced');
     assert.ok(sntp.answered > 0, 'the box asked the time server from edge-relay.txt');
     assert.match(await box.must('systemctl is-active systemd-logind dbus systemd-timesyncd'), /^active\nactive\nactive\n$/);
@@ -243,10 +233,10 @@ describe('the appliance image, booted under emulation', { timeout: 3_600_000 }, 
 
   test('a bounce for a rejected recipient is in the postmaster mailbox over POP3', async () => {
     assert.match(await smtplibSend(ports.smtp, 'scanner@office.test', ['nobody@example.com'], mail('bounced', 'nobody@example.com', 'Scan for nobody')), /^250 /);
-    const mailbox = await until('a bounce in the postmaster mailbox', async () => {
-      const seen = await pop3(ports.pop3, 'postmaster', POSTMASTER_PASSWORD);
-      return seen.count > 0 ? seen : undefined;
-    }, 300_000);
+    const mailbox = await eventually('a bounce in the postmaster mailbox', async () => {
+      const seen = await pop3(ports.pop3, 'postmaster', POSTMASTER_PASSWORD).catch(() => undefined);
+      return seen && seen.count > 0 && seen;
+    }, { timeoutMs: 300_000, everyMs: 2_000 });
     assert.match(mailbox.first, /nobody@example\.com/);
     assert.match(mailbox.first, /550/);
   });
@@ -254,10 +244,10 @@ describe('the appliance image, booted under emulation', { timeout: 3_600_000 }, 
   test('a reboot keeps the queue and the settings', async (t: TestContext) => {
     assert.match(await smtplibSend(ports.smtp, 'scanner@office.test', ['stuck@example.com'], mail('stuck', 'stuck@example.com', 'Waits in the queue')), /^250 /);
     const admin = await signIn();
-    const stuck = await until('the deferred message in the queue', async () => {
-      const queue = await api<QueueEntry[]>(admin, '/api/queue');
+    const stuck = await eventually('the deferred message in the queue', async () => {
+      const queue = await api<QueueEntry[]>(admin, '/api/queue').catch(() => []);
       return queue.find((q) => q.recipients.some((r) => r.address === 'stuck@example.com' && r.status === 'deferred'));
-    }, 300_000);
+    }, { timeoutMs: 300_000, everyMs: 2_000 });
     const box = vm!;
     const from = box.console.length;
     box.type('systemctl reboot\n');
@@ -293,7 +283,7 @@ for i in range(200):
     const acked: string[] = [];
     const child = spawn('python3', ['-c', sender, String(ports.smtp)]);
     child.stdout.on('data', (chunk: Buffer) => acked.push(...chunk.toString().split('\n').filter(Boolean)));
-    await until('20 acknowledged messages', async () => (acked.length >= 20 ? true : undefined), 300_000, 200);
+    await eventually('20 acknowledged messages', () => acked.length >= 20, { timeoutMs: 300_000, everyMs: 200 });
     await box.powerOff();
     child.kill('SIGKILL');
     vm = undefined;
@@ -305,10 +295,10 @@ for i in range(200):
     figures['power-on to SMTP after a power cut'] = `${seconds.toFixed(1)} s`;
     assert.ok(/EDGE_ROOT: (clean|recovering journal)/.test(next.console), 'fsck ran on the root after the power cut');
     const ids = () => new Set(upstream.messages.map((m) => /Message-ID: <(flow-\d+)@/.exec(m.raw.toString())?.[1]).filter(Boolean));
-    const missing = await until('every acknowledged message delivered', async () => {
+    const missing = await eventually('every acknowledged message delivered', () => {
       const lost = acked.filter((id) => !ids().has(id));
-      return lost.length === 0 ? lost : undefined;
-    }, 600_000, 5000).catch(() => acked.filter((id) => !ids().has(id)));
+      return lost.length === 0 && lost;
+    }, { timeoutMs: 600_000, everyMs: 5_000 }).catch(() => acked.filter((id) => !ids().has(id)));
     assert.deepEqual(missing, [], `acknowledged but never delivered: ${missing.join(' ')}`);
   });
 
@@ -322,7 +312,7 @@ for i in range(200):
     assert.equal(await box.must("dpkg-query -W -f '${Version}' edge-relay"), newerVersion);
     assert.match(await box.must('stat -c "%U %a" /etc/edge-relay/config.json'), /^edge-relay 600\n$/);
     await secondsToSmtp(box, ports.smtp, BOOT_MS);
-    const after = await until('the page after the upgrade', () => signIn(), 300_000);
+    const after = await eventually('the page after the upgrade', () => signIn().catch(() => undefined), { timeoutMs: 300_000, everyMs: 2_000 });
     const { config: settings } = await api<{ config: { delivery: { smarthost: { host: string } } } }>(after, '/api/settings');
     assert.equal(settings.delivery.smarthost.host, HOST_FROM_GUEST, 'settings kept');
     const queue = (await api<QueueEntry[]>(after, '/api/queue')).map((q) => q.id);

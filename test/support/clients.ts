@@ -116,8 +116,8 @@ export class RawSmtp {
   }
 
   /** One message the way a simple device sends it (HELO, no pipelining); resolves with the reply to the data, after QUIT */
-  static async send(port: number, message: { helo: string; from: string; to: string; data: string | Buffer }): Promise<string> {
-    const smtp = await RawSmtp.connect(port);
+  static async send(port: number, message: { helo: string; from: string; to: string; data: string | Buffer; localAddress?: string }): Promise<string> {
+    const smtp = await RawSmtp.connect(port, { localAddress: message.localAddress });
     try {
       await smtp.reply();
       await smtp.command(`HELO ${message.helo}\r\n`);

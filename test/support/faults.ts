@@ -10,6 +10,7 @@ import { SMTPServer } from 'smtp-server';
 import { RawSmtp } from './clients.js';
 import type { RunningRelay } from './relay.js';
 import type { ReceivedMessage } from './upstream.js';
+import { eventually } from './wait.js';
 
 /**
  * A device that sends one message per connection until the relay goes away
@@ -48,7 +49,7 @@ export async function everyAcknowledgedDelivered(upstream: { messages: Pick<Rece
     const seen = deliveriesById(upstream.messages);
     missing = acked.filter((id) => !seen.has(id));
     return missing.length === 0 ? seen : undefined;
-  }, 60_000).catch((err: Error) => {
+  }, { timeoutMs: 60_000 }).catch((err: Error) => {
     throw new Error(`${err.message}; ${missing.length} missing: ${missing.slice(0, 10).join(' ')}`);
   });
   const duplicates = [...counts.values()].reduce((sum, n) => sum + n - 1, 0);
@@ -101,17 +102,6 @@ export async function queueList(relay: Pick<RunningRelay, 'cli'>): Promise<Queue
   const result = await relay.cli(['queue', 'list', '--json']);
   if (result.code !== 0) throw new Error(`queue list failed (${result.code}): ${result.stderr}`);
   return JSON.parse(result.stdout) as QueueItem[];
-}
-
-/** Polls `check` until it returns a value, or throws with `what` after `timeoutMs` */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
 }
 
 /** The relay's queue id, from the Received header it puts first */

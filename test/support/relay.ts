@@ -79,7 +79,7 @@ export function runCli(args: string[], options: { stdin?: string; cwd?: string; 
 const running = new Set<ChildProcess>();
 process.once('exit', () => running.forEach((child) => child.kill('SIGKILL')));
 
-export interface StartOptions {
+export interface LaunchOptions {
   config?: Record<string, unknown>;
   /** Reuse a directory (restart after a crash) */
   dir?: string;
@@ -88,7 +88,7 @@ export interface StartOptions {
   node?: string;
 }
 
-export async function startRelay(options: StartOptions = {}): Promise<RunningRelay> {
+export async function launchRelay(options: LaunchOptions = {}): Promise<RunningRelay> {
   const dir = options.dir ?? mkdtempSync(path.join(tmpdir(), 'edge-relay-test-'));
   const dataDir = path.join(dir, 'data');
   const configFile = path.join(dir, 'config.json');

@@ -79,7 +79,7 @@ test('the store saves atomically with mode 0600 and refuses a bad patch without 
   assert.ok(!readFileSync(file, 'utf8').includes('port'));
 });
 
-test('version matches package.json', async () => {
+test("src/version.ts and bin/edge-relay --version give package.json's version", async () => {
   const { VERSION } = await import('../../src/version.js');
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   assert.equal(VERSION, pkg.version);

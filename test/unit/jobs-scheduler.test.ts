@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { Scheduler } from '../../src/jobs/scheduler.js';
 import { createLogger } from '../../src/log.js';
-import { waitUntil } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 interface Line {
   level: number;
@@ -42,7 +42,7 @@ test('a job that throws is logged and runs again at its next turn; stop() ends i
     },
   });
   try {
-    await waitUntil(() => runs >= 2, 5_000, 'a second run after the failure');
+    await eventually('a second run after the failure', () => runs >= 2, { timeoutMs: 5_000 });
   } finally {
     await scheduler.stop();
   }
@@ -73,7 +73,7 @@ test('an invalid schedule is refused with a warning naming it; set() replaces a 
   await scheduler.stop();
 });
 
-test('runSoon runs a job once ahead of its schedule, never beside a run still going, and not after stop()', async () => {
+test('runSoon runs a job once ahead of its schedule, never beside a run still going, and not after stop()', async (t) => {
   const { lines, log } = capture();
   const scheduler = new Scheduler(log);
   let runs = 0;
@@ -87,16 +87,19 @@ test('runSoon runs a job once ahead of its schedule, never beside a run still go
       throw new Error('disk gone');
     },
   });
+  // Mocked timers: each tick fires exactly the runSoon turns that are due
+  t.mock.timers.enable({ apis: ['setTimeout'] });
   scheduler.runSoon('limits', 10);
   scheduler.runSoon('limits', 60);
-  await waitUntil(() => runs === 1, 2_000);
-  await new Promise((resolve) => setTimeout(resolve, 150));
+  t.mock.timers.tick(10);
+  assert.equal(runs, 1, 'the first turn started a run');
+  t.mock.timers.tick(50);
   assert.equal(runs, 1, 'the second start found the first still running');
   finish();
-  await waitUntil(() => lines.some((l) => l.job === 'limits' && l.level === 50), 2_000);
+  await eventually('the failed job logged as an error', () => lines.some((l) => l.job === 'limits' && l.level === 50), { timeoutMs: 2_000 });
   scheduler.runSoon('limits', 50);
   await scheduler.stop();
-  await new Promise((resolve) => setTimeout(resolve, 150));
+  t.mock.timers.tick(1_000);
   assert.equal(runs, 1, 'nothing runs after stop()');
 });
 

@@ -15,6 +15,7 @@ import { OAuthClient, type OAuthStatus } from '../../src/oauth/client.js';
 import { TokenVault } from '../../src/oauth/vault.js';
 import { makeCerts } from '../support/certs.js';
 import { startOAuthServer, type OAuthServer } from '../support/oauth-server.js';
+import { eventually } from '../support/wait.js';
 
 function setup(server: OAuthServer, flow: 'device' | 'client_credentials') {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'edge-relay-oauth-'));
@@ -34,14 +35,6 @@ function setup(server: OAuthServer, flow: 'device' | 'client_credentials') {
   return { dataDir, config, log, output: () => logged };
 }
 
-const waitUntil = async (check: () => boolean, what: string, timeoutMs = 10_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-};
-
 describe('OAuth2 client', () => {
   let server: OAuthServer;
   before(async () => {
@@ -49,7 +42,9 @@ describe('OAuth2 client', () => {
   });
   after(() => server.close());
 
-  test('client credentials: fetched once, cached, renewed past half its life, forced on demand', async () => {
+  test('client credentials: fetched once, cached, renewed past half its life, forced on demand', async (t) => {
+    // The clock, not a wait, moves the token past half its life
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
     const { config, dataDir, log } = setup(server, 'client_credentials');
     const client = await OAuthClient.open({ config: () => config, dataDir, log });
     const before = server.requests.length;
@@ -57,7 +52,9 @@ describe('OAuth2 client', () => {
     assert.ok(server.isValid(first));
     assert.equal(await client.accessToken({ force: false }), first, 'cached while fresh');
     assert.equal(server.requests.length - before, 1);
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    t.mock.timers.tick(999);
+    assert.equal(await client.accessToken({ force: false }), first, 'still cached just before half its life');
+    t.mock.timers.tick(2);
     const second = await client.accessToken({ force: false });
     assert.notEqual(second, first, 'renewed before expiry (2 s token, margin 1 s)');
     const third = await client.accessToken({ force: true });
@@ -97,10 +94,11 @@ describe('OAuth2 client', () => {
     assert.equal(code.verificationUri, 'https://login.example.test/device');
     assert.equal(code.expiresIn, 600);
     assert.equal(client.deviceLoginState().state, 'waiting');
-    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    const polls = () => server.requests.filter((grant) => grant.endsWith(':device_code')).length;
+    await eventually('the first poll answered "authorization_pending"', () => polls() === 1);
     assert.equal(client.deviceLoginState().state, 'waiting', 'still pending before the user approves');
     server.approve(code.userCode);
-    await waitUntil(() => client.deviceLoginState().state === 'done', 'the sign-in to complete');
+    await eventually('the sign-in to complete', () => client.deviceLoginState().state === 'done');
     assert.equal(client.status().state, 'ok');
     assert.deepEqual(statuses.map((s) => s.state), ['ok']);
 
@@ -130,7 +128,7 @@ describe('OAuth2 client', () => {
     const client = await OAuthClient.open({ config: () => config, dataDir, log });
     const code = await client.startDeviceLogin();
     server.approve(code.userCode);
-    await waitUntil(() => client.deviceLoginState().state === 'done', 'the sign-in to complete');
+    await eventually('the sign-in to complete', () => client.deviceLoginState().state === 'done');
     server.revokeRefreshTokens();
     const events: OAuthStatus[] = [];
     client.on('status', (status) => events.push(status));
@@ -145,7 +143,7 @@ describe('OAuth2 client', () => {
     // Signing in again clears it
     const again = await client.startDeviceLogin();
     server.approve(again.userCode);
-    await waitUntil(() => client.status().state === 'ok', 'the new sign-in');
+    await eventually('the new sign-in', () => client.status().state === 'ok');
     assert.ok(server.isValid(await client.accessToken({ force: false })));
   });
 
@@ -154,7 +152,7 @@ describe('OAuth2 client', () => {
     const client = await OAuthClient.open({ config: () => config, dataDir, log });
     const code = await client.startDeviceLogin();
     server.approve(code.userCode);
-    await waitUntil(() => client.deviceLoginState().state === 'done', 'the sign-in to complete');
+    await eventually('the sign-in to complete', () => client.deviceLoginState().state === 'done');
     const elsewhere = await startOAuthServer();
     try {
       const repointed = { ...config, delivery: { ...config.delivery, oauth2: { ...config.delivery.oauth2, tokenUrl: elsewhere.tokenUrl } } };

@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { SELF, formatIdentity, isRunning, parseIdentity, type ProcessIdentity } from '../../src/util/process-identity.js';
+import { eventually } from '../support/wait.js';
 
 const BOOT_ID = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
 const OTHER_BOOT = '00000000-0000-4000-8000-000000000000';
@@ -61,8 +62,7 @@ test('a process that exited but is not reaped yet (a zombie) is not running', as
   try {
     const [line] = (await once(parent.stdout!, 'data')) as [Buffer];
     const zombie: ProcessIdentity = { pid: Number(line.toString().trim()) };
-    const deadline = Date.now() + 5_000;
-    while (!readFileSync(`/proc/${zombie.pid}/stat`, 'utf8').includes(') Z ') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    await eventually('the child to be a zombie', () => readFileSync(`/proc/${zombie.pid}/stat`, 'utf8').includes(') Z '), { timeoutMs: 5_000, everyMs: 10 });
     assert.doesNotThrow(() => process.kill(zombie.pid, 0), 'kill(pid, 0) still says alive');
     assert.equal(isRunning(zombie), false);
   } finally {

@@ -4,7 +4,7 @@
  * deliveries, not how they are made (the e2e tests do that over sockets).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -17,7 +17,7 @@ import { silentLogger } from '../../src/log.js';
 import { QueueRunner } from '../../src/queue/runner.js';
 import { newQueueId, type QueueId } from '../../src/spool/ids.js';
 import { Spool } from '../../src/spool/spool.js';
-import type { QueueEntry } from '../../src/spool/records.js';
+import { eventually } from '../support/wait.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-runner-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -47,14 +47,6 @@ function heldDeliverer(defer = new Set<string>()) {
     },
   } as unknown as Deliverer;
   return { deliverer, started, delivered, release: (id: string) => (gate(id), gates.get(id)!()) };
-}
-
-async function until(what: string, check: () => boolean, ms = 3_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 const send = (spool: Spool, id: QueueId) =>
@@ -90,12 +82,12 @@ test('a message that arrives while a rescan reads the spool is still delivered (
     // First message: its delivery is held, so the one slot is taken
     const first = newQueueId();
     await send(spool, first);
-    await until('the first delivery starts', () => started.includes(first));
+    await eventually('the first delivery starts', () => started.includes(first));
 
     // A rescan takes its snapshot of the spool, then is held before it applies it
     const rescan = holdRescan(spool);
     const scan = runner.rescan();
-    await until('the rescan has read the spool', () => rescan.snapshotTaken);
+    await eventually('the rescan has read the spool', () => rescan.snapshotTaken);
 
     // The second message arrives after the snapshot and has to wait for the slot
     const second = newQueueId();
@@ -104,9 +96,9 @@ test('a message that arrives while a rescan reads the spool is still delivered (
     await scan;
     release(first);
     release(second);
-    await until('the second message is delivered', () => delivered.includes(second));
+    await eventually('the second message is delivered', () => delivered.includes(second));
     assert.deepEqual(delivered, [first, second]);
-    await until('both are removed from the queue', () => runner.inFlight === 0);
+    await eventually('both are removed from the queue', () => runner.inFlight === 0);
     assert.deepEqual(await spool.ids(), []);
   } finally {
     await runner.stop(1_000);
@@ -120,13 +112,13 @@ test('a deferral made while a rescan reads the spool keeps its backoff (the olde
   const { spool, runner } = await runnerWith(deliverer);
   try {
     await send(spool, message);
-    await until('its delivery starts', () => started.includes(message));
+    await eventually('its delivery starts', () => started.includes(message));
     // The snapshot still shows the message untried; then the attempt ends with a 4xx
     const rescan = holdRescan(spool);
     const scan = runner.rescan();
-    await until('the rescan has read the spool', () => rescan.snapshotTaken);
+    await eventually('the rescan has read the spool', () => rescan.snapshotTaken);
     release(message);
-    await until('the attempt is over', () => runner.inFlight === 0);
+    await eventually('the attempt is over', () => runner.inFlight === 0);
     rescan.apply();
     await scan;
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -167,8 +159,8 @@ test('a bounce report that cannot be queued is retried, and the delivered recipi
   try {
     const id = newQueueId();
     await spool.accept({ id, from: 'scanner@office.test', to: ['nobody@example.com', 'boss@example.com'], client: { address: '10.0.0.5', helo: 'mfp' } }, Readable.from([Buffer.from('Subject: partial\r\n\r\nbody\r\n')]));
-    await until('the report is queued after two failures', () => reports.length === 1, 10_000);
-    await until('the message leaves the queue', () => runner.inFlight === 0 && !spool.has(id), 5_000);
+    await eventually('the report is queued after two failures', () => reports.length === 1, { timeoutMs: 10_000 });
+    await eventually('the message leaves the queue', () => runner.inFlight === 0 && !spool.has(id), { timeoutMs: 5_000 });
     assert.deepEqual(delivered, ['boss@example.com'], 'boss@ got exactly one copy');
     assert.deepEqual(reports, [['nobody@example.com']]);
   } finally {

@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { sendOne, type SmtpTarget } from '../../src/deliver/smtp-client.js';
 import { SmtpPool } from '../../src/deliver/smtp-pool.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
-import { waitUntil } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 let upstream: Upstream;
 
@@ -24,7 +24,7 @@ test('credentials on a connection without TLS: nothing sent, the message deferre
   assert.equal(result?.outcome.status, 'deferred');
   assert.match(result?.outcome.status === 'deferred' ? result.outcome.reason : '', /^EAUTH: Not sending the user name and password over a connection without TLS: set delivery\.smarthost\.security to "starttls" or "tls" \(127\.0\.0\.1:\d+\)$/);
   // The client says goodbye after giving up: every command it sent before is recorded by then
-  await waitUntil(() => upstream.commands.includes('QUIT'), 5_000, 'QUIT');
+  await eventually('QUIT', () => upstream.commands.includes('QUIT'), { timeoutMs: 5_000 });
   assert.deepEqual(upstream.commands.filter((verb) => verb === 'AUTH' || verb === 'MAIL'), []);
   assert.equal(upstream.messages.length, 0);
 });

@@ -10,7 +10,7 @@ import { TranscriptLog } from '../../src/intake/transcripts.js';
 import { silentLogger } from '../../src/log.js';
 import { Spool } from '../../src/spool/spool.js';
 import { RawSmtp } from '../support/clients.js';
-import { waitUntil } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 test('a session is recorded with AUTH redacted and the body elided', async () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'edge-relay-transcript-'));
@@ -30,10 +30,10 @@ test('a session is recorded with AUTH redacted and the body elided', async () =>
     await smtp.command('Subject: private scan\r\n\r\nconfidential body\r\n.\r\n');
     await smtp.command('QUIT\r\n');
     smtp.close();
-    const [transcript] = await waitUntil(() => {
+    const [transcript] = await eventually('a finished transcript', () => {
       const list = intake.transcripts.forClient('127.0.0.1');
       return list.length === 1 && list[0]?.lines.some((l) => l.text.startsWith('221')) ? list : undefined;
-    }, 5000, 'a finished transcript');
+    }, { timeoutMs: 5000 });
     const text = transcript?.lines.map((l) => `${l.dir}: ${l.text}`).join('\n') ?? '';
     assert.match(text, /^S: 220 /);
     assert.match(text, /C: EHLO mfp-3rd-floor/);
