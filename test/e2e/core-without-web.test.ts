@@ -11,7 +11,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, test } from 'node:test';
 import { ROOT, testConfig } from '../support/relay.js';
-import { waitUntil } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-core-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -51,7 +51,7 @@ test('the core runs mailbox retention with the web module never loaded', async (
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   try {
-    await waitUntil(() => output.includes('Removed a message older than 1d'), 15_000, 'retention to run');
+    await eventually('retention to run', () => output.includes('Removed a message older than 1d'), { timeoutMs: 15_000 });
     assert.equal(existsSync(old), false, 'the old message is gone from the mailbox');
   } finally {
     child.kill('SIGTERM');

@@ -20,8 +20,8 @@ import { setupAdminOf, type WebClient } from '../support/browser.js';
 import { makeCerts } from '../support/certs.js';
 import { smtplibSend } from '../support/clients.js';
 import { GRAPH_REQUEST_LIMIT, GRAPH_SCOPE, startFakeGraph, type FakeGraph } from '../support/fake-graph.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
-import { waitUntil } from '../support/wait.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
+import { eventually } from '../support/wait.js';
 
 const MAILBOX = 'scanner@contoso.test';
 
@@ -85,7 +85,7 @@ describe('Microsoft Graph delivery', () => {
 
   before(async () => {
     graph = await startFakeGraph();
-    relay = await startRelay({ config: graphConfig(graph) });
+    relay = await launchRelay({ config: graphConfig(graph) });
     web = await setupAdminOf(relay);
   });
   after(async () => {
@@ -177,10 +177,10 @@ describe('Microsoft Graph delivery', () => {
     await smtplibSend(relay.smtpPort, MAILBOX, ['boss@example.com'], scan('expired secret', randomBytes(500)));
     const line = await recipientLog(relay, 'deferred', 'AADSTS7000222');
     assert.match(String(line.error), /client secret has expired/);
-    const status = await waitUntil(async () => {
+    const status = await eventually('the dashboard to name the expired secret', async () => {
       const reply = await web.get('/api/status');
       return reply.text.includes('AADSTS7000222') ? reply.text : undefined;
-    }, 10_000, 'the dashboard to name the expired secret');
+    }, { timeoutMs: 10_000 });
     const overview = JSON.parse(status) as { upstream: { reachability: string; lastError: { text: string } | null; signIn: { state: string; reason?: string } | null } };
     assert.equal(overview.upstream.signIn?.state, 'needs-consent');
     assert.match(overview.upstream.signIn?.reason ?? '', /client secret has expired \(AADSTS7000222\)/);

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setupAdminOf, type WebClient } from '../support/browser.js';
-import { startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
 
 describe('the test mail from the admin page', () => {
@@ -17,7 +17,7 @@ describe('the test mail from the admin page', () => {
 
   before(async () => {
     upstream = await startUpstream({ requireTls: true });
-    relay = await startRelay({
+    relay = await launchRelay({
       config: viaSmarthost(upstream, {
         rewrite: { envelopeFrom: 'relay@contoso.test', headerFrom: 'relay@contoso.test', useDeviceName: false },
         dkim: { enabled: true, domain: 'contoso.test', selector: 'relay1' },

@@ -13,9 +13,9 @@ import { setupAdminOf } from '../support/browser.js';
 import { makeCerts } from '../support/certs.js';
 import { python, smtplibSend } from '../support/clients.js';
 import { freePortOn, startDnsServer, type DnsServer } from '../support/dns-server.js';
-import { newMail, startRelay, type RunningRelay } from '../support/relay.js';
+import { newMail, launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
-import { waitUntil } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 const UPSTREAM_SIZE = 100_000;
 /** What the relay advertises and enforces for that upstream: its SIZE less room for the headers we add on the way out */
@@ -76,7 +76,7 @@ describe('smarthost: the upstream\'s SIZE, learned and enforced', () => {
 
   before(async () => {
     upstream = await startUpstream({ extra: { size: UPSTREAM_SIZE } });
-    relay = await startRelay({ config: config() });
+    relay = await launchRelay({ config: config() });
   });
 
   after(async () => {
@@ -113,7 +113,7 @@ describe('smarthost: the upstream\'s SIZE, learned and enforced', () => {
     assert.equal(result.rcpt[0], '552 5.3.4 Message is 196 KB; the upstream 127.0.0.1 accepts at most 98 KB. Scan at a lower resolution or fewer pages');
     assert.match(result.rcpt[1] ?? '', /^250 /);
     assert.match(result.data ?? '', /^250 .*queued as/);
-    await waitUntil(() => newMail(relay, 'postmaster').some((text) => text.includes('Subject: declared')), 15_000, 'the local copy in the postmaster mailbox');
+    await eventually('the local copy in the postmaster mailbox', () => newMail(relay, 'postmaster').some((text) => text.includes('Subject: declared')));
   });
 
   test('without SIZE=, a message too large for the upstream gets 552 5.3.4 at the end of DATA and nothing is queued', async () => {
@@ -144,7 +144,7 @@ describe('smarthost: the upstream\'s SIZE, learned and enforced', () => {
       [{ bytes: UPSTREAM_SIZE, name: '127.0.0.1' }],
     );
     await relay.stop();
-    relay = await startRelay({ dir: relay.dir, config: config() });
+    relay = await launchRelay({ dir: relay.dir, config: config() });
     const fresh = await session(relay.smtpPort, ['ops@example.com'], message('after restart', 200_000));
     assert.equal(fresh.size, String(EFFECTIVE), 'known before any delivery of this run');
     assert.match(fresh.data ?? '', /^552 5\.3\.4 /);
@@ -171,7 +171,7 @@ describe('MX mode: each destination domain\'s limit', () => {
       'roomy.test': [{ type: 'MX', preference: 10, exchange: 'mx.roomy.test' }],
       'mx.roomy.test': [{ type: 'A', address: HOSTS.roomy }],
     });
-    relay = await startRelay({
+    relay = await launchRelay({
       config: { delivery: { mode: 'mx', mx: { port, tls: 'may' }, dns: { servers: [dns.address], timeout: '1s' }, tls: { caFile: makeCerts().caFile } } },
     });
   });

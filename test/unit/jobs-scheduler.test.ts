@@ -127,7 +127,7 @@ test('after stop() nothing is scheduled: set() and runSoon() are refused, and a 
     await started;
     await scheduler.stop();
     finish();
-    await waitUntil(() => rearmed !== undefined, 2_000, 'the late run to end');
+    await eventually('the late run to end', () => rearmed !== undefined, { timeoutMs: 2_000 });
   } finally {
     clearInterval(alive);
   }

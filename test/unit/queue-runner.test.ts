@@ -188,7 +188,7 @@ test('an attempt routes its recipients once: the same routing picks its slot and
   try {
     const id = newQueueId();
     await send(spool, id);
-    await until('the message is delivered and removed', () => destinations.length === 1 && runner.inFlight === 0 && !spool.has(id));
+    await eventually('the message is delivered and removed', () => destinations.length === 1 && runner.inFlight === 0 && !spool.has(id));
     assert.deepEqual(destinations, ['smarthost']);
     assert.equal(routed, 1, 'one recipient, one attempt: routed once');
   } finally {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { resolveConfig } from '../../src/config/validate.js';
-import { GRAPH_DEFAULT_LIMIT, LIMITS_FILE, UpstreamLimits, ehloSize, upstreamKey } from '../../src/deliver/upstream-limits.js';
+import { LIMITS_FILE, UpstreamLimits, ehloSize, upstreamKey } from '../../src/deliver/upstream-limits.js';
 import { OUTBOUND_HEADROOM, advertisedSize, formatSize, messageRule, ownRule, recipientRule, type UpstreamSizes } from '../../src/intake/size-limits.js';
 import { silentLogger } from '../../src/log.js';
 
