@@ -142,13 +142,18 @@ export class Spool extends EventEmitter<SpoolEvents> {
       throw storageError(err);
     }
     this.free.took(stored.entry.size);
-    try {
-      this.emit('accepted', stored.entry);
-    } catch (err) {
-      // The message is safe on disk and the device must hear 250, or it sends it again; the queue sweep finds it
-      this.log.error({ queueId: id, err: errorMessage(err) }, 'Could not schedule a new message at once');
-    }
+    // After the device has heard 250: scheduling the delivery must not delay it
+    setImmediate(() => this.announce(stored.entry));
     return { id, size: stored.entry.size };
+  }
+
+  private announce(entry: QueueEntry): void {
+    try {
+      this.emit('accepted', entry);
+    } catch (err) {
+      // The message is safe on disk and the device heard 250; the queue sweep finds it
+      this.log.error({ queueId: entry.arrival.id, err: errorMessage(err) }, 'Could not schedule a new message at once');
+    }
   }
 
   private async appendInline(arrival: Arrival, bytes: Buffer): Promise<Stored> {
