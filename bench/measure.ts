@@ -60,7 +60,6 @@ export function sampleMemory(roots: () => number[], everyMs = 20): { stop(): Mem
 }
 
 export const treeRssKb = (roots: number[]) => processTree(roots).reduce((sum, pid) => sum + rssKb(pid), 0);
-export const treePssKb = (roots: number[]) => processTree(roots).reduce((sum, pid) => sum + pssKb(pid), 0);
 
 /** Runs smtp-source; resolves with the wall time in ms */
 export function smtpSource(port: number, options: { sessions: number; messages: number; bytes: number }): Promise<number> {
