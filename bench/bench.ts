@@ -6,14 +6,14 @@
  * ratios. Figures, not tests: nothing here passes or fails.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launchRelay } from '../test/support/relay.js';
+import { serveUntilRunning, launchRelay, testConfig } from '../test/support/relay.js';
 import { CARD_UNITS, cardFigures, edgeRelayOnCard, postfixOnCard, type CardFigures } from './card.js';
-import { hwmKb, nowMs, sampleMemory, smtpSource, startSink, treePssKb, treeRssKb, type Sink } from './measure.js';
+import { coldCache, hwmKb, nowMs, sampleMemory, smtpSource, startSink, treeRssKb, type Sink } from './measure.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -27,6 +27,8 @@ const NODE_DIR = mkdtempSync(path.join(tmpdir(), 'edge-relay-bench-node-'));
 const NODE = path.join(NODE_DIR, 'node');
 copyFileSync(process.execPath, NODE);
 process.once('exit', () => rmSync(NODE_DIR, { recursive: true, force: true }));
+/** The single executable for this machine (bench/run.sh builds it), measured as it runs on the box */
+const SEA = process.env.BENCH_SEA;
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 3000);
 const LATENCY_MESSAGES = 300;
 const MB = 1024 * 1024;
@@ -69,18 +71,17 @@ function serviceNodeOptions(): string {
   return /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1] ?? '';
 }
 
+const relayConfig = (sink: Sink) => ({
+  smtp: { maxMessageSize: 100 * MB, maxConnections: 200, maxConnectionsPerClient: 200, maxMessagesPerMinute: 1_000_000 },
+  delivery: { smarthost: { host: '127.0.0.1', port: sink.port, security: 'none' } },
+});
+
 async function startEdge(sink: Sink): Promise<Target> {
-  const options = {
-    node: NODE,
-    env: { NODE_OPTIONS: serviceNodeOptions() },
-    config: {
-      smtp: { maxMessageSize: 100 * MB, maxConnections: 200, maxConnectionsPerClient: 200, maxMessagesPerMinute: 1_000_000 },
-      delivery: { smarthost: { host: '127.0.0.1', port: sink.port, security: 'none' } },
-    },
-  };
+  const options = { node: NODE, env: { NODE_OPTIONS: serviceNodeOptions() }, config: relayConfig(sink) };
   // Measured as a box runs it: started before, so its TLS certificates exist (only a first start makes them)
   const first = await launchRelay(options);
   await first.stop();
+  coldCache(NODE);
   const relay = await launchRelay({ ...options, dir: first.dir });
   return {
     name: 'edge-relay',
@@ -97,6 +98,7 @@ async function startEdge(sink: Sink): Promise<Target> {
 async function startFloor(sink: Sink): Promise<Target> {
   const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-bench-floor-'));
   const port = await freePort();
+  coldCache(NODE);
   const child = spawn(NODE, [...serviceNodeOptions().split(' ').filter(Boolean), path.join(HERE, 'floor.mjs'), String(port), String(sink.port), dir], { stdio: ['ignore', 'inherit', 'inherit'] });
   await waitListening(port);
   return {
@@ -107,6 +109,30 @@ async function startFloor(sink: Sink): Promise<Target> {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The single executable as the service starts it (the unit's NODE_OPTIONS), started once before like startEdge */
+async function startSea(sink: Sink): Promise<Target> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-bench-sea-'));
+  const configFile = path.join(dir, 'config.json');
+  writeFileSync(configFile, JSON.stringify(testConfig(path.join(dir, 'data'), relayConfig(sink))));
+  const serve = () => serveUntilRunning([SEA!, 'serve', '--config', configFile], { cwd: dir, env: { ...process.env, NODE_OPTIONS: serviceNodeOptions() }, timeoutMs: 30_000 });
+  const stop = async (served: Awaited<ReturnType<typeof serve>>) => {
+    served.child.kill('SIGTERM');
+    await served.exited;
+  };
+  await stop(await serve());
+  coldCache(SEA!);
+  const served = await serve();
+  return {
+    name: 'single-executable',
+    port: served.smtpPort,
+    roots: () => [served.child.pid!],
+    async stop() {
+      await stop(served);
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -179,23 +205,51 @@ async function peakFor(start: () => Promise<Target>, sizeMb: number): Promise<nu
   }
 }
 
+const SEA_NAME = 'single-executable';
+
 function table(results: Map<string, Figures>): void {
   const higherIsBetter = new Set(['accept_rate_20_sessions', 'relay_rate_end_to_end']);
-  const [postfix, floor, edge] = (['postfix', 'floor', 'edge-relay'] as const).map((name) => results.get(name)!);
+  const [postfix, floor, edge, sea] = (['postfix', 'floor', 'edge-relay', SEA_NAME] as const).map((name) => results.get(name));
   const ratio = (value: number | undefined, base: number | undefined) => (value !== undefined && base ? (value / base).toFixed(2) : '-');
-  const rows = [['metric', 'postfix', 'floor', 'edge-relay', 'floor/postfix', 'edge/postfix', 'better']];
+  const rows = [['metric', 'postfix', 'floor', 'edge-relay', SEA_NAME, 'floor/postfix', 'edge/postfix', 'sea/postfix', 'better']];
   for (const [name, [value, unit]] of edge!) {
-    const [p, f] = [postfix!.get(name)?.[0], floor!.get(name)?.[0]];
+    const [p, f, e] = [postfix!.get(name)?.[0], floor!.get(name)?.[0], sea?.get(name)?.[0]];
     const cell = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(2));
-    rows.push([`${name} (${unit})`, cell(p), cell(f), cell(value), ratio(f, p), ratio(value, p), higherIsBetter.has(name) ? 'higher' : 'lower']);
+    rows.push([`${name} (${unit})`, cell(p), cell(f), cell(value), cell(e), ratio(f, p), ratio(value, p), ratio(e, p), higherIsBetter.has(name) ? 'higher' : 'lower']);
   }
+  printRows(rows);
+}
+
+function printRows(rows: string[][]): void {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   console.log('');
   for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  '));
 }
 
+/** The figures of issue #13's table, side by side, with its targets */
+function issueTable(results: Map<string, Figures>, card: Map<string, CardFigures>): void {
+  const memory = (target: string, name: string) => results.get(target)?.get(name)?.[0];
+  const onCard = (target: string, name: keyof CardFigures) => card.get(target)?.[name];
+  const rows: [string, (target: string) => number | undefined, string][] = [
+    ['flushes per message, 4 ms card, 20 sessions', (t) => onCard(t, 'slowsync_flushes_per_msg'), '<= 0.5'],
+    ['device flushes per message, loop ext4, 20 sessions', (t) => onCard(t, 'device_flushes_per_msg'), '<= 1.0'],
+    ['KiB written to the device per message', (t) => onCard(t, 'device_kib_per_msg'), '<= 10'],
+    ['accept, 4 ms card, msg/s', (t) => onCard(t, 'slowsync_accept_rate'), '>= 1.5x Postfix'],
+    ['relayed end to end, 4 ms card, msg/s', (t) => onCard(t, 'slowsync_relay_rate'), '>= 1.2x Postfix'],
+    ['one session, 4 ms card, ms per message', (t) => onCard(t, 'slowsync_single_session_latency'), '<= 1x Postfix'],
+    ['idle RSS, MB', (t) => memory(t, 'idle_rss'), '<= 60'],
+    ['peak PSS under load, MB', (t) => memory(t, 'peak_pss_under_load'), '<= 100'],
+  ];
+  const targets = ['postfix', 'floor', 'edge-relay', SEA_NAME];
+  const cell = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(2));
+  console.log('\nissue #13 (card figures: bin/edge-relay; the single executable runs the same code)');
+  printRows([['per relayed message', ...targets, 'edge/postfix', 'target'], ...rows.map(([label, get, target]) => [label, ...targets.map((t) => cell(get(t))), ratioOf(get('edge-relay'), get('postfix')), target])]);
+}
+
+const ratioOf = (value: number | undefined, base: number | undefined) => (value !== undefined && base ? `${(value / base).toFixed(2)}x` : '-');
+
 /** The queue as an SD card sees it (bench/card.ts), Postfix beside edge-relay */
-async function cardTable(sink: Sink): Promise<void> {
+async function cardTable(sink: Sink): Promise<Map<string, CardFigures>> {
   const figures: [string, CardFigures][] = [];
   for (const [name, target] of [['postfix', postfixOnCard(freePort)], ['edge-relay', edgeRelayOnCard(path.join(HERE, '..'), serviceNodeOptions())]] as const) {
     const result = await cardFigures(target, sink);
@@ -208,13 +262,14 @@ async function cardTable(sink: Sink): Promise<void> {
   for (const key of Object.keys(CARD_UNITS) as (keyof CardFigures)[]) {
     console.log(`${`${key} (${CARD_UNITS[key]})`.padEnd(52)} ${postfix[key].toFixed(2).padStart(7)}  ${edge[key].toFixed(2).padStart(10)}  ${(edge[key] / postfix[key]).toFixed(2).padStart(12)}`);
   }
+  return new Map(figures);
 }
 
 async function main(): Promise<void> {
   const sink = await startSink(await freePort());
   const results = new Map<string, Figures>();
   try {
-    for (const start of [startPostfix, startFloor, startEdge]) {
+    for (const start of [startPostfix, startFloor, startEdge, ...(SEA ? [startSea] : [])]) {
       const target = await start(sink);
       try {
         results.set(target.name, await measure(target, sink));
@@ -232,7 +287,7 @@ async function main(): Promise<void> {
       console.log(`${name}.peak_rss_60mb_minus_30mb ${(p60 - p30).toFixed(2)} MB`);
     }
     table(results);
-    await cardTable(sink);
+    issueTable(results, await cardTable(sink));
   } finally {
     sink.stop();
   }

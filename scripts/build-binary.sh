@@ -78,7 +78,9 @@ bundle() {
 }
 
 # The blob must be made by the same Node version that will run it; without a
-# code cache or snapshot it is the same for every CPU, so one blob serves both
+# code cache or snapshot it is the same for every CPU, so one blob serves both.
+# execArgv: the executable runs with the V8 flag of image/edge-relay.service
+# even when started by hand (docs/performance.md); NODE_OPTIONS still applies.
 make_blob() {
   cat >"$WORK/sea-config.json" <<EOF
 {
@@ -86,7 +88,8 @@ make_blob() {
   "output": "$WORK/edge-relay.blob",
   "disableExperimentalSEAWarning": true,
   "useCodeCache": false,
-  "useSnapshot": false
+  "useSnapshot": false,
+  "execArgv": ["--max-semi-space-size=2"]
 }
 EOF
   quietly "$(node_binary "$(host_arch)")" --experimental-sea-config "$WORK/sea-config.json"

@@ -2,6 +2,10 @@
  * One logger for the process. JSON lines on stdout; lines about a message
  * carry `queueId`, lines about a connection carry `session`. Anything that
  * looks like a secret is redacted before it is written.
+ *
+ * Lines are written asynchronously (pino flushes what is pending when the
+ * process exits): a synchronous write per line sat between a message's flush
+ * and its `250`.
  */
 import { pino, type Logger } from 'pino';
 
@@ -35,7 +39,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? process.env.EDGE_RELAY_LOG_LEVEL ?? 'info';
   return pino(
     { level, base: undefined, redact: { paths: REDACT, censor: '[redacted]' }, timestamp: pino.stdTimeFunctions.isoTime },
-    options.destination ?? pino.destination({ dest: 1, sync: true }),
+    options.destination ?? pino.destination({ dest: 1, sync: false }),
   );
 }
 

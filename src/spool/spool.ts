@@ -30,12 +30,15 @@ import { BodySink } from './body-sink.js';
 import type { QueueId } from './ids.js';
 import { Journal, RecordType, segmentFile, type JournalRecord } from './journal.js';
 import { FreeSpace } from './free-space.js';
+import { RecentBodies } from './recent-bodies.js';
 import { migrateLegacySpool } from './legacy.js';
 import { applyRecord, fileStored, inlineStored, readBody, type FileArrivalRecord, type Stored } from './replay.js';
 import type { Arrival, ClientInfo, DeliveryState, QueueEntry } from './records.js';
 
 /** Messages up to this size go into the journal; larger ones into a file of their own */
 export const INLINE_MAX = 128 * 1024;
+/** Memory for the bodies of the messages taken in last (see recent-bodies.ts) */
+const RECENT_BODIES_BYTES = 1024 * 1024;
 const SPOOL_DIRS = ['journal', 'files', 'tmp', 'corrupt'] as const;
 type SpoolDir = (typeof SPOOL_DIRS)[number];
 
@@ -72,6 +75,7 @@ export class Spool extends EventEmitter<SpoolEvents> {
   private journal!: Journal;
   private releaseWriter: Release | undefined;
   private readonly free: FreeSpace;
+  private readonly recent = new RecentBodies(RECENT_BODIES_BYTES);
   private replayed = { corrupt: 0, torn: 0 };
 
   private constructor(root: string, private readonly log: Logger) {
@@ -135,13 +139,18 @@ export class Spool extends EventEmitter<SpoolEvents> {
       throw storageError(err);
     }
     this.free.took(stored.entry.size);
-    try {
-      this.emit('accepted', stored.entry);
-    } catch (err) {
-      // The message is safe on disk and the device must hear 250, or it sends it again; the queue sweep finds it
-      this.log.error({ queueId: id, err: errorMessage(err) }, 'Could not schedule a new message at once');
-    }
+    // After the device has heard 250: scheduling the delivery must not delay it
+    setImmediate(() => this.announce(stored.entry));
     return { id, size: stored.entry.size };
+  }
+
+  private announce(entry: QueueEntry): void {
+    try {
+      this.emit('accepted', entry);
+    } catch (err) {
+      // The message is safe on disk and the device heard 250; the queue sweep finds it
+      this.log.error({ queueId: entry.arrival.id, err: errorMessage(err) }, 'Could not schedule a new message at once');
+    }
   }
 
   private async appendInline(arrival: Arrival, bytes: Buffer): Promise<Stored> {
@@ -151,6 +160,7 @@ export class Spool extends EventEmitter<SpoolEvents> {
     const place = await this.journal.append(RecordType.Arrival, [length, json, bytes], true);
     const stored = inlineStored(arrival, segmentFile(this.dir('journal'), place.segment), place, 4 + json.length, bytes.length);
     this.add(stored);
+    this.recent.keep(arrival.id, bytes);
     return stored;
   }
 
@@ -190,16 +200,19 @@ export class Spool extends EventEmitter<SpoolEvents> {
 
   /** The message bytes as received, without the arrival record */
   async openBody(id: QueueId): Promise<Readable> {
-    const stored = this.stored.get(id);
-    if (!stored) throw notQueued(id);
-    return readBody(stored);
+    return this.body(id);
   }
 
   /** The message bytes of an entry already read */
   bodyOf(entry: QueueEntry): Readable {
-    const stored = this.stored.get(entry.arrival.id);
-    if (!stored) throw notQueued(entry.arrival.id);
-    return readBody(stored);
+    return this.body(entry.arrival.id);
+  }
+
+  private body(id: QueueId): Readable {
+    const stored = this.stored.get(id);
+    if (!stored) throw notQueued(id);
+    const recent = this.recent.get(id);
+    return recent ? Readable.from([recent], { objectMode: false }) : readBody(stored);
   }
 
   /**
@@ -228,6 +241,7 @@ export class Spool extends EventEmitter<SpoolEvents> {
     if (!stored) return;
     const place = await this.journal.append(RecordType.Remove, [Buffer.from(id)], options.durable ?? false);
     this.stored.delete(id);
+    this.recent.forget(id);
     this.forget(stored, place.segment);
   }
 

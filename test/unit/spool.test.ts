@@ -216,3 +216,22 @@ test('a segment made by root (the command line with the service stopped) belongs
   await spool.close();
   for (const name of segments(spool)) assert.equal(statSync(path.join(spool.dir('journal'), name)).uid, 4321);
 });
+
+test('the bodies taken in last are sent from memory, within a bound; older ones are read from the journal', async () => {
+  const spool = await open();
+  const body = Buffer.from('Subject: recent\r\n\r\nkept in memory for the delivery that follows\r\n');
+  const id = await acceptBytes(spool, body);
+  // Change the bytes on disk behind the spool's back: what comes out shows where it was read from
+  const [segment] = segments(spool);
+  const file = path.join(spool.dir('journal'), segment!);
+  const onDisk = readFileSync(file);
+  const at = onDisk.indexOf(body);
+  const fd = openSync(file, 'r+');
+  writeSync(fd, Buffer.alloc(body.length, 'x'), 0, body.length, at);
+  closeSync(fd);
+  assert.deepEqual(await bodyOf(spool, id), body);
+  // Later messages, together more than the bound (1 MiB), push it out
+  for (let i = 0; i < 9; i++) await acceptBytes(spool, Buffer.alloc(120 * 1024, 'later '));
+  assert.deepEqual(await bodyOf(spool, id), Buffer.alloc(body.length, 'x'));
+  await spool.close();
+});
