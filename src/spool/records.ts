@@ -83,7 +83,7 @@ export function visibleStatus(state: DeliveryState, recipient: RecipientState): 
   return state.held && PENDING.has(recipient.status) ? 'held' : recipient.status;
 }
 
-/** The JSON shape of `queue list --json` (CONTRACT.md) */
+/** The JSON shape of `queue list --json` (an outside interface: scripts read it; see docs/queue.md) */
 export interface QueueListItem {
   id: QueueId;
   from: string;
