@@ -56,7 +56,8 @@ export async function postForm(url: string, form: Record<string, string>, option
   });
 }
 
-function parseJson(text: string): Record<string, unknown> {
+/** A JSON object reply; anything else (HTML error pages, arrays, garbage) reads as {} */
+export function parseJson(text: string): Record<string, unknown> {
   try {
     const value: unknown = JSON.parse(text);
     return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};

@@ -7,7 +7,7 @@
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { RelayError, errorMessage } from '../../errors.js';
-import type { TokenHttpOptions } from '../../oauth/token-http.js';
+import { parseJson, type TokenHttpOptions } from '../../oauth/token-http.js';
 import { trustStore } from '../../tls/trust.js';
 import { parseRetryAfter } from '../failure-policy.js';
 
@@ -30,15 +30,6 @@ export interface GraphReply {
 }
 
 const MAX_REPLY_BYTES = 256 * 1024;
-
-function parseJson(text: string): Record<string, unknown> {
-  try {
-    const value: unknown = JSON.parse(text);
-    return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
-  } catch {
-    return {};
-  }
-}
 
 export async function graphRequest(request: GraphRequest, http: TokenHttpOptions): Promise<GraphReply> {
   const target = new URL(request.url);
