@@ -14,11 +14,17 @@ import type { Config } from '../config/schema.js';
 import type { Deferred, RecipientOutcome } from '../deliver/outcome.js';
 import type { Logger } from '../log.js';
 import { destinationKey, type Destination, type RouteGroup } from '../route/router.js';
+import { delayAfter, retryPolicy } from './backoff.js';
 import type { HoldReason, PaceLimits } from './pacing.js';
 import type { PacingFile } from './pacing-file.js';
 
-/** How long an upstream rests after a throttling reply that named no wait: the first retry delay would hammer it */
-export const DEFAULT_THROTTLE_MS = 5 * 60_000;
+/**
+ * How long an upstream rests after a throttling reply that named no wait
+ * (SMTP replies never do): the second retry delay (delivery.retry.delays,
+ * 5 minutes by default). Being told to slow down is more than one failure,
+ * and the first retry delay would knock again within the minute.
+ */
+const restAfterThrottling = (config: Config): number => delayAfter(2, retryPolicy(config));
 
 const NO_LIMITS: PaceLimits = { messagesPerMinute: 0, recipientsPerDay: 0 };
 
@@ -92,7 +98,7 @@ export class PacingGate {
     const throttled = outcomes.map(({ outcome }) => outcome).find((outcome): outcome is Deferred => outcome.status === 'deferred' && outcome.throttled === true);
     if (!throttled || group.destination.kind === 'local') return;
     const key = destinationKey(group.destination);
-    const until = now + (throttled.retryAfterMs ?? DEFAULT_THROTTLE_MS);
+    const until = now + (throttled.retryAfterMs ?? restAfterThrottling(this.config()));
     this.pacer.throttle(key, until, now);
     this.file.changed();
     this.log.warn({ upstream: key, until: new Date(until).toISOString(), reason: throttled.reason }, `${labelOf(key)} asked us to slow down: nothing goes to it until ${new Date(until).toISOString()}`);
