@@ -122,4 +122,21 @@ describe('pacing to the upstream limits', () => {
     const done = await relay.waitForLog((l) => l.msg === 'Message done, removed from the queue');
     assert.equal(done.attempts, 1, 'only the delivery counted');
   });
+
+  test("choosing Microsoft 365 on the settings page fills in its limits; the admin's own stay", async () => {
+    const relay = await startRelay();
+    cleanups.push(() => relay.stop());
+    const admin = await setupAdminOf(relay);
+    const page = await admin.get('/settings');
+    assert.match(page.text, /name="pacingPerMinute" value="0"/);
+    assert.match(page.text, /name="dailyCapPercent" value="90"/);
+    assert.equal((await admin.post('/settings', { host: 'smtp.office365.com', port: '587' })).status, 303);
+    const settings = async () => (JSON.parse((await admin.get('/api/settings')).text) as { config: { delivery: { pacing: unknown } } }).config.delivery.pacing;
+    assert.deepEqual(await settings(), { messagesPerMinute: 30, recipientsPerDay: 10_000 });
+    assert.match((await admin.get('/settings')).text, /name="pacingPerDay" value="10000"/);
+    // The admin's own figures, then another provider: they stay
+    assert.equal((await admin.post('/settings', { pacingPerMinute: '10', pacingPerDay: '500' })).status, 303);
+    assert.equal((await admin.post('/settings', { host: 'smtp.gmail.com' })).status, 303);
+    assert.deepEqual(await settings(), { messagesPerMinute: 10, recipientsPerDay: 500 });
+  });
 });
