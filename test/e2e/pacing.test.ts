@@ -94,6 +94,22 @@ describe('pacing to the upstream limits', () => {
     assert.equal(upstream.dataAttempts, 2, 'the restart did not forget the day and send the third');
   });
 
+  test('3 messages a minute: of 6 sent at once, 3 go and 3 wait for the minute, held without an attempt', async () => {
+    const upstream = await startUpstream();
+    cleanups.push(() => upstream.close());
+    const relay = await startRelay({ config: viaSmarthost(upstream, { pacing: { messagesPerMinute: 3, recipientsPerDay: 0 } }) });
+    cleanups.push(() => relay.stop());
+    const token = await readToken(relay);
+    for (const n of [1, 2, 3, 4, 5, 6]) await smtplibSend(relay.smtpPort, 'scanner@relay.test', [`user${n}@example.com`], body(n));
+    await upstream.waitFor(3);
+    const [held] = await waitUntil(async () => (await pacing(relay, token)).filter((p) => p.held?.reason === 'minute'), 15_000, 'the smarthost held by its minute limit');
+    assert.equal(held?.held?.text, '3 a minute reached');
+    assert.ok((held?.held?.until ?? 0) - Date.now() > 50_000, 'held until the first of the minute is a minute old');
+    assert.equal(upstream.dataAttempts, 3);
+    const queue = await api<{ attempts: number }[]>(relay, token, '/api/queue');
+    assert.deepEqual(queue.map((item) => item.attempts), [0, 0, 0], 'the three waiting were accepted and never tried');
+  });
+
   test('"421 4.7.0 rate limited" pauses the whole upstream for its rest; no attempt counted; the mail arrives after', async () => {
     const dataAt: number[] = [];
     const upstream = await startUpstream({
