@@ -106,10 +106,10 @@ export class PacingGate {
 
   /** Every upstream with limits under the settings, or paused by its provider */
   status(now: number): UpstreamPace[] {
-    const config = this.config();
-    const keys = new Set([...pacedUpstreams(config).keys(), ...this.pacer.upstreams().filter((key) => this.pacer.pausedUntil(key, now))]);
+    const paced = pacedUpstreams(this.config());
+    const keys = new Set([...paced.keys(), ...this.pacer.upstreams().filter((key) => this.pacer.pausedUntil(key, now))]);
     return [...keys].map((upstream) => {
-      const limits = pacedUpstreams(config).get(upstream) ?? NO_LIMITS;
+      const limits = paced.get(upstream) ?? NO_LIMITS;
       const usage = this.pacer.usage(upstream, limits, now);
       const held = this.holds.get(upstream);
       return {
