@@ -79,7 +79,7 @@ export async function startCore(store: ConfigStore, log: Logger): Promise<Core> 
   const deliverer = new Deliverer({ config, mailboxes, mx, log, tokens: oauth, dkim, pool, limits: upstreamLimits, deviceName: (address) => devices.name(address) });
   const pacing = new PacingGate(await PacingFile.open(dataDir, log), config, log);
   const runner = new QueueRunner({ spool, deliverer, bouncer, config, log, pacing });
-  const queue = new QueueCommands(spool, () => void runner.rescan());
+  const queue = new QueueCommands(spool, () => void runner.rescan(), (id) => runner.heldBack(id));
   const stopRetryingOnChange = store.onChange(() => runner.retryAllNow());
   await runner.start();
   // The CLI's changes come through here: only this process writes the spool

@@ -82,6 +82,16 @@ export class PacingGate {
     return undefined;
   }
 
+  /** Why mail routed as `groups` is held back now, for people; undefined when it is not */
+  heldText(groups: readonly RouteGroup[], now: number): string | undefined {
+    for (const group of groups) {
+      const key = destinationKey(group.destination);
+      const hold = this.holds.get(key);
+      if (hold && hold.until > now) return `Held back: ${labelOf(key)}: ${hold.text}; goes at ${new Date(hold.until).toISOString()}`;
+    }
+    return undefined;
+  }
+
   /** An attempt starts: its recipients count now (the provider counts a refused message too) */
   started(groups: readonly RouteGroup[], now: number): void {
     for (const group of groups) {

@@ -115,6 +115,12 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     await Promise.race([inFlight, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
   }
 
+  /** Why a due message is not started, when an upstream's pacing holds it back (for the queue listing) */
+  heldBack(id: QueueId): string | undefined {
+    const phase = this.schedule.get(id)?.phase;
+    return phase?.name === 'due' ? this.options.pacing?.heldText(phase.routing.groups, Date.now()) : undefined;
+  }
+
   get inFlight(): number {
     return this.schedule.inFlight;
   }

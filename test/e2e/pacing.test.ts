@@ -68,11 +68,16 @@ describe('pacing to the upstream limits', () => {
     assert.equal(upstream.messages.length, 2, 'the third message was not sent');
     assert.equal(upstream.dataAttempts, 2, 'nor tried: the provider never saw it');
 
-    const queue = await api<{ recipients: { address: string; status: string }[]; attempts: number }[]>(relay, token, '/api/queue');
+    const queue = await api<{ recipients: { address: string; status: string }[]; attempts: number; heldBack?: string }[]>(relay, token, '/api/queue');
     assert.equal(queue.length, 1);
     assert.equal(queue[0]?.recipients[0]?.address, 'user3@example.com');
     assert.equal(queue[0]?.attempts, 0, 'holding back is not an attempt');
     assert.equal(queue[0]?.recipients[0]?.status, 'queued');
+    const reason = /^Held back: 127\.0\.0\.1:\d+: 2 recipients a day reached; goes at \d{4}-/;
+    assert.match(queue[0]?.heldBack ?? '', reason);
+    const listed = await relay.cli(['queue', 'list']);
+    assert.match(listed.stdout, /user3@example\.com \(queued\)\n\s+Held back: 127\.0\.0\.1:\d+: 2 recipients a day reached/);
+    assert.match((await admin.get('/queue')).text, /class="small held-back">Held back: 127\.0\.0\.1:\d+: 2 recipients a day reached/);
 
     const dashboard = await admin.get('/');
     assert.match(dashboard.text, /sent 2 of 2 today/);
