@@ -22,7 +22,7 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
   const startedAt = new Date();
   const core = await startCore(store, log);
   const { queue, spool, mailboxes, devices, metrics, activity, health, alerter, oauth, intake } = core;
-  const webConsole = await startWebConsole({ store, log, startedAt, queue, spool, mailboxes, devices, metrics, activity, health, alerter, oauth, intake, dkim: core.dkim, deliverer: core.deliverer });
+  const webConsole = await startWebConsole({ store, log, startedAt, queue, spool, mailboxes, devices, metrics, activity, health, alerter, oauth, intake, dkim: core.dkim, deliverer: core.deliverer, pacing: core.pacing });
   const config = store.config;
   const listening = {
     smtp: hostPort(core.smtp),

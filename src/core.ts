@@ -25,6 +25,8 @@ import { startObservers, type Observers } from './observe.js';
 import { startPop3, type Pop3Server } from './pop3/server.js';
 import { QueueCommands } from './queue/commands.js';
 import { serveQueueControl } from './queue/control.js';
+import { PacingFile } from './queue/pacing-file.js';
+import { PacingGate } from './queue/pacing-gate.js';
 import { QueueRunner } from './queue/runner.js';
 import { Spool, controlSocketPath } from './spool/spool.js';
 import { ensureDir } from './util/fsx.js';
@@ -43,6 +45,8 @@ export interface Core extends Omit<Observers, 'stop'> {
   deliverer: Deliverer;
   dkim: DkimSigner;
   devices: DeviceInventory;
+  /** The upstreams' sending limits and what was sent against them */
+  pacing: PacingGate;
   /** How many messages were in the queue at start */
   recovered: number;
   stop(): Promise<void>;
@@ -73,8 +77,9 @@ export async function startCore(store: ConfigStore, log: Logger): Promise<Core> 
   const mx = new MxDelivery({ config, log, pool });
   const upstreamLimits = await UpstreamLimits.open(dataDir, log);
   const deliverer = new Deliverer({ config, mailboxes, mx, log, tokens: oauth, dkim, pool, limits: upstreamLimits, deviceName: (address) => devices.name(address) });
-  const runner = new QueueRunner({ spool, deliverer, bouncer, config, log });
-  const queue = new QueueCommands(spool, () => void runner.rescan());
+  const pacing = new PacingGate(await PacingFile.open(dataDir, log), config, log);
+  const runner = new QueueRunner({ spool, deliverer, bouncer, config, log, pacing });
+  const queue = new QueueCommands(spool, () => void runner.rescan(), (id) => runner.heldBack(id));
   const stopRetryingOnChange = store.onChange(() => runner.retryAllNow());
   await runner.start();
   // The CLI's changes come through here: only this process writes the spool
@@ -86,7 +91,7 @@ export async function startCore(store: ConfigStore, log: Logger): Promise<Core> 
   const intake = new Intake({ config, spool, log, mailboxes, upstreams: upstreamLimits });
   const smtp = await intake.start();
   const pop3 = await startPop3({ config, mailboxes, log, dataDir });
-  const { stop: stopObserving, ...observed } = await startObservers({ store, log, intake, spool, mailboxes, runner, oauth, devices, pop3Events: pop3.events });
+  const { stop: stopObserving, ...observed } = await startObservers({ store, log, intake, spool, mailboxes, runner, oauth, devices, pacing, pop3Events: pop3.events });
   const jobs = housekeeping({ store, config, log, spool, runner, mailboxes, mailboxLocks: pop3.locks, devices, deliverer, ...observed });
 
   return {
@@ -101,6 +106,7 @@ export async function startCore(store: ConfigStore, log: Logger): Promise<Core> 
     deliverer,
     dkim,
     devices,
+    pacing,
     ...observed,
     recovered: recovered.messages,
     async stop() {
@@ -108,7 +114,7 @@ export async function startCore(store: ConfigStore, log: Logger): Promise<Core> 
       stopObserving();
       await jobs.stop();
       await Promise.all([intake.stop(), pop3.stop(), runner.stop(STOP_GRACE_MS), control.close()]);
-      await devices.flush();
+      await Promise.all([devices.flush(), pacing.close()]);
       await spool.close();
       deliverer.close();
       oauth.stop();

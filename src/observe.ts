@@ -17,6 +17,7 @@ import { Activity } from './metrics/activity.js';
 import { RelayMetrics } from './metrics/metrics.js';
 import type { OAuthClient, OAuthStatus } from './oauth/client.js';
 import type { Pop3Server } from './pop3/server.js';
+import type { PacingGate } from './queue/pacing-gate.js';
 import type { AttemptReport, QueueRunner } from './queue/runner.js';
 import type { Spool } from './spool/spool.js';
 
@@ -29,6 +30,7 @@ export interface ObservedServices {
   runner: QueueRunner;
   oauth: OAuthClient;
   devices: DeviceInventory;
+  pacing: PacingGate;
   /** The POP3 server's login results, for the metrics */
   pop3Events: Pop3Server['events'];
 }
@@ -51,7 +53,7 @@ export async function startObservers(services: ObservedServices): Promise<Observ
   const activity = new Activity();
   const metrics = new RelayMetrics(services.spool, () => health.snapshot());
   const dataDir = path.resolve(config().dataDir);
-  const alerter = await Alerter.open({ dataDir, config, health, mailboxes: services.mailboxes, queueDepth: async () => (await services.spool.ids()).length, log: services.log });
+  const alerter = await Alerter.open({ dataDir, config, health, mailboxes: services.mailboxes, queueDepth: async () => (await services.spool.ids()).length, paced: () => services.pacing.status(Date.now()), log: services.log });
 
   const onQueued = (event: IntakeEvents['queued'][0]) => {
     devices.queued(event);

@@ -13,7 +13,7 @@ import type { MailboxStore } from '../mailbox/store.js';
 import { parseDuration } from '../util/duration.js';
 import { readJsonFile, writeFileAtomic } from '../util/fsx.js';
 import { composeNotice, noticeMail, webhookBody, type Notice } from './notice.js';
-import { QUIET, evaluate, type AlertState } from './rules.js';
+import { QUIET, evaluate, type AlertState, type DailyUsage } from './rules.js';
 import type { UpstreamHealth } from './upstream-health.js';
 
 export interface AlerterOptions {
@@ -22,6 +22,8 @@ export interface AlerterOptions {
   health: UpstreamHealth;
   mailboxes: MailboxStore;
   queueDepth: () => Promise<number>;
+  /** What each paced upstream sent in the last 24 hours, against its daily limit */
+  paced: () => readonly DailyUsage[];
   log: Logger;
 }
 
@@ -43,7 +45,8 @@ export class Alerter {
   static async open(options: AlerterOptions): Promise<Alerter> {
     const alerter = new Alerter(options, path.join(options.dataDir, 'alerts.json'));
     const saved = await readJsonFile<AlertState>(alerter.file).catch(() => undefined);
-    if (saved?.upstream && saved.queue) alerter.state = saved;
+    // A file saved before the daily cap alert existed has no dailyCap: it starts quiet
+    if (saved?.upstream && saved.queue) alerter.state = { ...QUIET, ...saved };
     return alerter;
   }
 
@@ -73,16 +76,17 @@ export class Alerter {
   }
 
   private async evaluateOnce(now: Date): Promise<void> {
-    const { config, health, queueDepth } = this.options;
+    const { config, health, queueDepth, paced } = this.options;
     const { alerts } = config();
     const snapshot = health.snapshot();
     const depth = await queueDepth();
     const failingForMs = parseDuration(alerts.upstreamFailingFor) ?? 15 * 60_000;
-    const result = evaluate(this.state, { now, failingSince: snapshot.failingSince, failingForMs, queueDepth: depth, queueThreshold: alerts.queueThreshold });
+    const dailyUsage = paced();
+    const result = evaluate(this.state, { now, failingSince: snapshot.failingSince, failingForMs, queueDepth: depth, queueThreshold: alerts.queueThreshold, dailyUsage, dailyCapPercent: alerts.dailyCapPercent });
     if (result.transitions.length === 0) return;
     this.state = result.state;
     await writeFileAtomic(this.file, JSON.stringify(this.state), 0o600);
-    const facts = { hostname: config().hostname, now, health: snapshot, queueDepth: depth, queueThreshold: alerts.queueThreshold, failingFor: alerts.upstreamFailingFor };
+    const facts = { hostname: config().hostname, now, health: snapshot, queueDepth: depth, queueThreshold: alerts.queueThreshold, failingFor: alerts.upstreamFailingFor, dailyUsage, dailyCapPercent: alerts.dailyCapPercent };
     for (const transition of result.transitions) await this.send(composeNotice(transition, facts), now);
   }
 

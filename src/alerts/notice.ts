@@ -1,6 +1,6 @@
 /** The words of an alert: a mail for the postmaster mailbox and a JSON body for webhooks */
 import type { HealthSnapshot } from './upstream-health.js';
-import type { Transition } from './rules.js';
+import { DAILY_CAP_HYSTERESIS, nearDailyCap, type DailyUsage, type Transition } from './rules.js';
 
 export interface AlertFacts {
   hostname: string;
@@ -9,6 +9,8 @@ export interface AlertFacts {
   queueDepth: number;
   queueThreshold: number;
   failingFor: string;
+  dailyUsage: readonly DailyUsage[];
+  dailyCapPercent: number;
 }
 
 export interface Notice {
@@ -22,6 +24,11 @@ export interface Notice {
 export function composeNotice(transition: Transition, facts: AlertFacts): Notice {
   const { health } = facts;
   const lastError = health.lastError ? `Last error (${health.lastError.at.toISOString()}): ${health.lastError.text}` : 'No error recorded';
+  const near = nearDailyCap(facts.dailyUsage, facts.dailyCapPercent);
+  const counts = facts.dailyUsage
+    .filter((u) => u.dayLimit > 0)
+    .map((u) => `${u.label}: ${u.sentToday} of ${u.dayLimit} recipients in the last 24 hours`)
+    .join('\n');
   const texts: Record<Transition['kind'], Record<Transition['change'], [string, string]>> = {
     upstream: {
       firing: [
@@ -37,6 +44,17 @@ export function composeNotice(transition: Transition, facts: AlertFacts): Notice
     queue: {
       firing: [`Queue above ${facts.queueThreshold} messages`, `edge-relay on ${facts.hostname} has ${facts.queueDepth} messages waiting (alert threshold ${facts.queueThreshold}).\n${lastError}`],
       recovered: ['Queue back to normal', `edge-relay on ${facts.hostname} has ${facts.queueDepth} messages waiting again.`],
+    },
+    dailyCap: {
+      firing: [
+        `${near.map((u) => u.label).join(', ') || 'An upstream'} at ${facts.dailyCapPercent}% of its daily limit`,
+        `edge-relay on ${facts.hostname} is close to the daily sending limit of its upstream:\n${counts}\n` +
+          'Once the limit is reached, mail waits safely in the queue until the last 24 hours have room again; it is not refused, and the provider does not block the account.',
+      ],
+      recovered: [
+        'Daily sending back below the alert line',
+        `edge-relay on ${facts.hostname} is again below ${Math.max(facts.dailyCapPercent - DAILY_CAP_HYSTERESIS, 0)}% of its upstream's daily limit:\n${counts}`,
+      ],
     },
   };
   const [title, message] = texts[transition.kind][transition.change];

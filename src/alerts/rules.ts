@@ -4,11 +4,21 @@
  * "recovered", never a storm.
  */
 
-export type AlertKind = 'upstream' | 'queue';
+export type AlertKind = 'upstream' | 'queue' | 'dailyCap';
+
+const KINDS: readonly AlertKind[] = ['upstream', 'queue', 'dailyCap'];
 
 export type AlertState = Record<AlertKind, { firing: boolean; since: string | null }>;
 
-export const QUIET: AlertState = { upstream: { firing: false, since: null }, queue: { firing: false, since: null } };
+export const QUIET: AlertState = { upstream: { firing: false, since: null }, queue: { firing: false, since: null }, dailyCap: { firing: false, since: null } };
+
+/** What an upstream with a daily recipient limit has sent in the last 24 hours */
+export interface DailyUsage {
+  label: string;
+  sentToday: number;
+  /** 0: no daily limit */
+  dayLimit: number;
+}
 
 export interface Observation {
   now: Date;
@@ -18,6 +28,9 @@ export interface Observation {
   queueDepth: number;
   /** 0 = queue alerts off */
   queueThreshold: number;
+  dailyUsage: readonly DailyUsage[];
+  /** 0 = daily cap alerts off */
+  dailyCapPercent: number;
 }
 
 export interface Transition {
@@ -37,11 +50,30 @@ function queueFiring(obs: Observation, wasFiring: boolean): boolean {
   return wasFiring ? obs.queueDepth > Math.floor(obs.queueThreshold / 2) : obs.queueDepth > obs.queueThreshold;
 }
 
+/** Points below the alert's share at which a daily cap alert recovers, so a count near the line does not flap */
+export const DAILY_CAP_HYSTERESIS = 10;
+
+/** The upstreams at or above `percent` of their daily recipient limit */
+export function nearDailyCap(usage: readonly DailyUsage[], percent: number): DailyUsage[] {
+  return usage.filter((u) => u.dayLimit > 0 && u.sentToday * 100 >= percent * u.dayLimit);
+}
+
+/** Fires when an upstream reaches the share of its daily limit; recovers when all are 10 points below it */
+function dailyCapFiring(obs: Observation, wasFiring: boolean): boolean {
+  if (obs.dailyCapPercent <= 0) return false;
+  const line = wasFiring ? obs.dailyCapPercent - DAILY_CAP_HYSTERESIS : obs.dailyCapPercent;
+  return nearDailyCap(obs.dailyUsage, Math.max(line, 0)).length > 0;
+}
+
 export function evaluate(state: AlertState, obs: Observation): { state: AlertState; transitions: Transition[] } {
-  const next: AlertState = { upstream: { ...state.upstream }, queue: { ...state.queue } };
+  const next: AlertState = { upstream: { ...state.upstream }, queue: { ...state.queue }, dailyCap: { ...state.dailyCap } };
   const transitions: Transition[] = [];
-  const firing: Record<AlertKind, boolean> = { upstream: upstreamFiring(obs, state.upstream.firing), queue: queueFiring(obs, state.queue.firing) };
-  for (const kind of ['upstream', 'queue'] as const) {
+  const firing: Record<AlertKind, boolean> = {
+    upstream: upstreamFiring(obs, state.upstream.firing),
+    queue: queueFiring(obs, state.queue.firing),
+    dailyCap: dailyCapFiring(obs, state.dailyCap.firing),
+  };
+  for (const kind of KINDS) {
     if (firing[kind] === state[kind].firing) continue;
     next[kind] = { firing: firing[kind], since: firing[kind] ? obs.now.toISOString() : null };
     transitions.push({ kind, change: firing[kind] ? 'firing' : 'recovered' });

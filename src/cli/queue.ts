@@ -88,7 +88,8 @@ function formatTable(items: QueueListItem[]): string {
     const age = formatDuration(now - Date.parse(item.receivedAt));
     const rcpts = item.recipients.map((r) => `${r.address} (${r.status})`).join(', ');
     const error = item.lastError ? `\n    last error: ${item.lastError}` : '';
-    return `${item.id}  ${String(item.size).padStart(9)} B  ${age.padStart(4)}  ${plural(item.attempts, 'try', 'tries').padStart(9)}  <${item.from}> -> ${rcpts}${error}`;
+    const heldBack = item.heldBack ? `\n    ${item.heldBack}` : '';
+    return `${item.id}  ${String(item.size).padStart(9)} B  ${age.padStart(4)}  ${plural(item.attempts, 'try', 'tries').padStart(9)}  <${item.from}> -> ${rcpts}${error}${heldBack}`;
   });
   return `${lines.join('\n')}\n-- ${plural(items.length, 'message')}`;
 }

@@ -82,11 +82,13 @@ export const DEFAULT_CONFIG = {
     /** tls: the policy for MX hosts: none | may (STARTTLS when offered) | encrypt | verify */
     mx: { port: 25, tls: 'may' },
     /** Per-domain overrides, e.g. {"example.com": {"route": "host", "host": "10.0.0.5", "port": 25, "tls": "encrypt"}} */
-    domains: {} as Record<string, { route: 'mx' | 'smarthost' | 'host'; host?: string; port?: number; tls?: 'none' | 'may' | 'encrypt' | 'verify'; rewrite?: { envelopeFrom?: string; headerFrom?: string } }>,
+    domains: {} as Record<string, { route: 'mx' | 'smarthost' | 'host'; host?: string; port?: number; tls?: 'none' | 'may' | 'encrypt' | 'verify'; rewrite?: { envelopeFrom?: string; headerFrom?: string }; pacing?: { messagesPerMinute: number; recipientsPerDay: number } }>,
     /** MTA-STS (RFC 8461); port is the HTTPS port policies are fetched from (443; tests change it) */
     mtaSts: { enabled: true, port: 443 },
     dns: { servers: [] as string[], timeout: '10s' },
     retry: { delays: ['1m', '5m', '15m', '30m', '1h', '2h', '4h'], maxAge: '5d' },
+    /** The smarthost's or Graph's sending limits (0 = none): mail over them waits in the queue instead of being refused by the provider */
+    pacing: { messagesPerMinute: 0, recipientsPerDay: 0 },
     concurrency: 8,
     /** At most this many of the deliveries at once go to one destination (a domain, the smarthost), so one slow domain can't take every slot */
     concurrencyPerDestination: 4,
@@ -108,6 +110,8 @@ export const DEFAULT_CONFIG = {
     upstreamFailingFor: '15m',
     /** Alert when this many messages wait in the queue; 0 = never */
     queueThreshold: 100,
+    /** Alert when an upstream has sent this share (%) of its daily recipient limit; 0 = never */
+    dailyCapPercent: 90,
     /** JSON POST to this URL as well as mail to the postmaster mailbox; "" = off */
     webhook: '',
     /** Daily digest: cron schedule and recipient address ("" = off) */

@@ -42,6 +42,9 @@ const mailboxName = z.string().superRefine((name, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
+/** Messages a minute and recipients a day an upstream accepts from us; 0 = no limit */
+const pacing = z.strictObject({ messagesPerMinute: z.number().int().min(0), recipientsPerDay: z.number().int().min(0) });
+
 const tlsPolicy = z.enum(['none', 'may', 'encrypt', 'verify']);
 const certPair = { certFile: z.string(), keyFile: z.string() };
 
@@ -133,11 +136,13 @@ export const configSchema = z.strictObject({
         port: port.optional(),
         tls: tlsPolicy.optional(),
         rewrite: z.strictObject({ envelopeFrom: emailOrEmpty.optional(), headerFrom: emailOrEmpty.optional() }).optional(),
+        pacing: pacing.optional(),
       }),
     ),
     mtaSts: z.strictObject({ enabled: z.boolean(), port }),
     dns: z.strictObject({ servers: z.array(hostPort), timeout: duration }),
     retry: z.strictObject({ delays: z.array(duration).min(1), maxAge: duration }),
+    pacing,
     concurrency: z.number().int().min(1).max(100),
     concurrencyPerDestination: z.number().int().min(1).max(100),
     timeout: duration,
@@ -163,6 +168,7 @@ export const configSchema = z.strictObject({
   alerts: z.strictObject({
     upstreamFailingFor: duration,
     queueThreshold: z.number().int().min(0),
+    dailyCapPercent: z.number().int().min(0).max(100),
     webhook: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]),
     digest: z.strictObject({ schedule: z.string(), to: z.string() }),
   }),

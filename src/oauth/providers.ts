@@ -42,6 +42,43 @@ export const PROVIDER_SMARTHOST = {
   google: { host: 'smtp.gmail.com', port: 587, security: 'starttls' },
 } as const;
 
+/** Messages a minute and recipients a day a provider lets one mailbox send; 0 = none published */
+export interface ProviderPacing {
+  messagesPerMinute: number;
+  recipientsPerDay: number;
+}
+
+/**
+ * The published sending limits, by smarthost name, for the settings to
+ * fill in when an admin picks the provider:
+ * - Microsoft 365 (Exchange Online limits, "Sending limits"): 30 messages a
+ *   minute and 10,000 recipients a day per mailbox; Graph's sendMail counts
+ *   against the same mailbox limits.
+ * - Gmail / Google Workspace (support.google.com/a/answer/166852, "Gmail
+ *   sending limits in Google Workspace"): 2,000 messages a day per user
+ *   (10,000 recipients); each message has a recipient, so 2,000 recipients
+ *   a day keeps under both. No per-minute figure is published.
+ * - Google's SMTP relay service (smtp-relay.gmail.com, "Sending limits for
+ *   the SMTP relay service"): 10,000 recipients a day per user.
+ */
+export const PROVIDER_PACING: Readonly<Record<string, ProviderPacing>> = {
+  [PROVIDER_SMARTHOST.microsoft.host]: { messagesPerMinute: 30, recipientsPerDay: 10_000 },
+  [PROVIDER_SMARTHOST.google.host]: { messagesPerMinute: 0, recipientsPerDay: 2_000 },
+  'smtp-relay.gmail.com': { messagesPerMinute: 0, recipientsPerDay: 10_000 },
+};
+
+/** Which provider's account the upstream is ('graph' or the smarthost's name), to notice when the admin picks another */
+export function upstreamProvider(config: Pick<Config, 'delivery'>): string {
+  const { mode, smarthost } = config.delivery;
+  return mode === 'graph' ? 'graph' : mode === 'smarthost' ? smarthost.host.trim().toLowerCase() : '';
+}
+
+/** The provider's published limits for the upstream, if it is one we know */
+export function providerPacing(config: Pick<Config, 'delivery'>): ProviderPacing | undefined {
+  const provider = upstreamProvider(config);
+  return provider === 'graph' ? PROVIDER_PACING[PROVIDER_SMARTHOST.microsoft.host] : PROVIDER_PACING[provider];
+}
+
 /** App-only access to Microsoft Graph: whatever application permissions (Mail.Send) the admin granted */
 export const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
 

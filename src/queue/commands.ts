@@ -23,15 +23,22 @@ export class QueueCommands implements QueueOps {
     private readonly spool: Spool,
     /** Tells the queue runner that the spool changed */
     private readonly notify: () => void,
+    /** Why the runner holds a due message back, if it does */
+    private readonly heldBack: (id: QueueId) => string | undefined = () => undefined,
   ) {}
 
   async list(): Promise<QueueListItem[]> {
-    return (await this.spool.list()).map(toListItem);
+    return (await this.spool.list()).map((entry) => this.listItem(entry));
   }
 
   async show(id: QueueId): Promise<{ item: QueueListItem; headers: string }> {
     const entry = await this.require(id);
-    return { item: toListItem(entry), headers: await this.headers(id) };
+    return { item: this.listItem(entry), headers: await this.headers(id) };
+  }
+
+  private listItem(entry: QueueEntry): QueueListItem {
+    const heldBack = this.heldBack(entry.arrival.id);
+    return { ...toListItem(entry), ...(heldBack && { heldBack }) };
   }
 
   async apply(action: QueueAction, id: QueueId): Promise<void> {

@@ -85,6 +85,12 @@ export class Pacer {
     };
   }
 
+  /** When the provider's pause of this upstream ends; 0 when it is not paused (asks without making a ledger) */
+  pausedUntil(upstream: string, now: number): number {
+    const until = this.ledgers.get(upstream)?.pausedUntil ?? 0;
+    return until > now ? until : 0;
+  }
+
   upstreams(): string[] {
     return [...this.ledgers.keys()];
   }

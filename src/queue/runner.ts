@@ -19,6 +19,7 @@ import { parseDuration } from '../util/duration.js';
 import type { Spool } from '../spool/spool.js';
 import { applyOutcomes } from './apply.js';
 import { delayAfter, retryPolicy } from './backoff.js';
+import type { PacingGate } from './pacing-gate.js';
 import { Schedule, type Routing } from './schedule.js';
 
 export interface AttemptReport {
@@ -40,6 +41,8 @@ export interface RunnerOptions {
   bouncer: Bouncer;
   config: () => Config;
   log: Logger;
+  /** Holds back mail over an upstream's limits; without it nothing is paced */
+  pacing?: PacingGate;
 }
 
 /** A timer can't wait longer than this; longer waits are re-armed */
@@ -112,6 +115,12 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     await Promise.race([inFlight, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
   }
 
+  /** Why a due message is not started, when an upstream's pacing holds it back (for the queue listing) */
+  heldBack(id: QueueId): string | undefined {
+    const phase = this.schedule.get(id)?.phase;
+    return phase?.name === 'due' ? this.options.pacing?.heldText(phase.routing.groups, Date.now()) : undefined;
+  }
+
   get inFlight(): number {
     return this.schedule.inFlight;
   }
@@ -142,7 +151,8 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
    * Starts every due message the limits allow, oldest first; one whose
    * destination is full waits while later ones to other destinations start.
    * Due messages left waiting start when a delivery ends, so the timer only
-   * wakes for future times.
+   * wakes for future times, or for when an upstream's pacing lets held mail
+   * go. A message held by the pacing stays due: no attempt, nothing written.
    */
   private pump(): void {
     if (this.stopped) return;
@@ -152,13 +162,22 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     const { concurrency, concurrencyPerDestination } = this.options.config().delivery;
     const running = this.schedule.runningPerDestination();
     const hasRoom = (destinations: string[]) => destinations.every((key) => (running.get(key) ?? 0) < concurrencyPerDestination);
+    // The earliest time held mail may go, should the pacing hold any back
+    let heldUntil = Infinity;
+    const mayStart = (destinations: string[], routing: Routing) => {
+      if (!hasRoom(destinations)) return false;
+      const hold = this.options.pacing?.holdFor(routing.groups, now);
+      if (hold) heldUntil = Math.min(heldUntil, hold.until);
+      return !hold;
+    };
     while (this.schedule.inFlight < concurrency) {
-      const next = this.schedule.startable(now, hasRoom);
+      const next = this.schedule.startable(now, mayStart);
       if (!next) break;
+      this.options.pacing?.started(next.routing.groups, now);
       this.launch(next.id, next.routing);
       for (const key of next.routing.destinations) running.set(key, (running.get(key) ?? 0) + 1);
     }
-    const next = this.schedule.nextAt(now);
+    const next = Math.min(this.schedule.nextAt(now), heldUntil);
     if (Number.isFinite(next)) {
       this.timer = setTimeout(() => this.pump(), Math.min(Math.max(next - Date.now(), 0), MAX_TIMER_MS));
       this.timer.unref();
@@ -226,10 +245,10 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   }
 
   private async deliverTo(id: QueueId, entry: QueueEntry, groups: RouteGroup[]): Promise<RecipientOutcome[]> {
-    const { spool, deliverer } = this.options;
+    const { spool, deliverer, pacing } = this.options;
     const outcomes = await Promise.all(
-      groups.map((group) =>
-        deliverer.deliver({
+      groups.map(async (group) => {
+        const answered = await deliverer.deliver({
           queueId: id,
           from: entry.arrival.from,
           recipients: group.recipients,
@@ -237,8 +256,10 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
           openBody: async () => spool.bodyOf(entry),
           client: entry.arrival.client,
           size: entry.size,
-        }),
-      ),
+        });
+        pacing?.answered(group, answered, Date.now());
+        return answered;
+      }),
     );
     return outcomes.flat();
   }

@@ -117,19 +117,19 @@ export class Schedule<Id extends string> {
   }
 
   /**
-   * The oldest due message of the first group whose destinations `hasRoom`,
-   * after moving what has fallen due by `now` into the groups. Undefined
-   * when nothing can start now.
+   * The oldest due message of the first group where it `mayStart` (its
+   * destinations have room, and their pacing lets it go), after moving what
+   * has fallen due by `now` into the groups. Only the oldest of each group is
+   * asked: a later one to the same destinations never overtakes it.
+   * Undefined when nothing can start now.
    */
-  startable(now: number, hasRoom: (destinations: string[]) => boolean): { id: Id; routing: Routing } | undefined {
+  startable(now: number, mayStart: (destinations: string[], routing: Routing) => boolean): { id: Id; routing: Routing } | undefined {
     if (this.earliest <= now) this.promote(now);
     for (const group of this.due.values()) {
-      if (!hasRoom(group.destinations)) continue;
       // Every id in a group is due: the first is the oldest
-      for (const id of group.ids) {
-        const { phase } = this.entries.get(id)!;
-        if (phase.name === 'due') return { id, routing: phase.routing };
-      }
+      const [oldest] = group.ids;
+      const phase = oldest === undefined ? undefined : this.entries.get(oldest)?.phase;
+      if (oldest !== undefined && phase?.name === 'due' && mayStart(group.destinations, phase.routing)) return { id: oldest, routing: phase.routing };
     }
     return undefined;
   }

@@ -95,6 +95,8 @@ export interface QueueListItem {
   receivedAt: string;
   held: boolean;
   client: ClientInfo;
+  /** Why a message due now is not being sent: an upstream's sending limits hold it back */
+  heldBack?: string;
 }
 
 export function toListItem(entry: QueueEntry): QueueListItem {

@@ -2,6 +2,7 @@
 import type { Context, Hono } from 'hono';
 import type { AdminCredentials } from '../web-auth/credentials.js';
 import type { Alerter } from '../alerts/alerter.js';
+import type { PacingGate } from '../queue/pacing-gate.js';
 import type { UpstreamHealth } from '../alerts/upstream-health.js';
 import type { ConfigStore } from '../config/store.js';
 import type { DeviceInventory } from '../devices/inventory.js';
@@ -41,6 +42,7 @@ export interface WebServices {
   dkim: DkimSigner;
   deliverer: Deliverer;
   intake: Intake;
+  pacing: PacingGate;
 }
 
 /** Built by the server for the routes */

@@ -12,12 +12,15 @@ import { wideNetworks } from '../config/networks.js';
 import { clockProblem } from '../util/clock.js';
 import type { WebServices } from './context.js';
 import { graphTarget } from '../deliver/graph/sender-mailbox.js';
+import type { UpstreamPace } from '../queue/pacing-gate.js';
 
 export interface Overview {
   version: string;
   hostname: string;
   uptimeSeconds: number;
   upstream: HealthSnapshot & { mode: Config['delivery']['mode']; target: string; signIn: OAuthStatus | null; sizeLimit: UpstreamLimit | null };
+  /** Each paced upstream: sent in the last 24 hours against its limit, and whether mail is held back */
+  pacing: UpstreamPace[];
   queue: QueueCounts;
   today: DayCounts;
   recent: readonly RecentDelivery[];
@@ -31,7 +34,7 @@ export interface Overview {
 }
 
 /** What the dashboard reads */
-export type OverviewServices = Pick<WebServices, 'store' | 'dataDir' | 'startedAt' | 'health' | 'oauth' | 'spool' | 'activity' | 'alerter' | 'intake'>;
+export type OverviewServices = Pick<WebServices, 'store' | 'dataDir' | 'startedAt' | 'health' | 'oauth' | 'spool' | 'activity' | 'alerter' | 'intake' | 'pacing'>;
 
 export async function overview(services: OverviewServices, now = new Date()): Promise<Overview> {
   const config = services.store.config;
@@ -48,6 +51,7 @@ export async function overview(services: OverviewServices, now = new Date()): Pr
       signIn: config.delivery.mode === 'graph' || (config.delivery.mode === 'smarthost' && smarthost.auth === 'oauth2') ? services.oauth.status() : null,
       sizeLimit: services.intake.mainUpstreamLimit() ?? null,
     },
+    pacing: services.pacing.status(now.getTime()),
     queue: await queueCounts(services.spool),
     today: services.activity.today(now),
     recent: services.activity.recent(),

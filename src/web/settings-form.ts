@@ -10,6 +10,7 @@ import { configSchema } from '../config/schema.js';
 import { deepMerge, patchAt, valueAt, type JsonObject } from '../config/merge.js';
 import { prototypeKeyProblem } from '../config/validate.js';
 import { issueSentence } from '../config/issue-text.js';
+import { providerPacing, upstreamProvider } from '../oauth/providers.js';
 
 type ValueKind = 'text' | 'number' | 'megabytes' | 'lines' | 'words' | 'checkbox';
 
@@ -30,6 +31,8 @@ export const FIELDS: readonly FieldSpec[] = [
   { name: 'user', key: ['delivery', 'smarthost', 'user'], kind: 'text' },
   { name: 'password', key: ['delivery', 'smarthost', 'password'], kind: 'secret', clear: 'clearPassword' },
   { name: 'verify', key: ['delivery', 'tls', 'verify'], kind: 'checkbox' },
+  { name: 'pacingPerMinute', key: ['delivery', 'pacing', 'messagesPerMinute'], kind: 'number' },
+  { name: 'pacingPerDay', key: ['delivery', 'pacing', 'recipientsPerDay'], kind: 'number' },
   { name: 'oauthProvider', key: ['delivery', 'oauth2', 'provider'], kind: 'text' },
   { name: 'oauthFlow', key: ['delivery', 'oauth2', 'flow'], kind: 'text' },
   { name: 'oauthTenant', key: ['delivery', 'oauth2', 'tenant'], kind: 'text' },
@@ -56,6 +59,7 @@ export const FIELDS: readonly FieldSpec[] = [
   { name: 'maxAge', key: ['delivery', 'retry', 'maxAge'], kind: 'text' },
   { name: 'upstreamFailingFor', key: ['alerts', 'upstreamFailingFor'], kind: 'text' },
   { name: 'queueThreshold', key: ['alerts', 'queueThreshold'], kind: 'number' },
+  { name: 'dailyCapPercent', key: ['alerts', 'dailyCapPercent'], kind: 'number' },
   { name: 'webhook', key: ['alerts', 'webhook'], kind: 'text' },
   { name: 'digestTo', key: ['alerts', 'digest', 'to'], kind: 'text' },
 ];
@@ -140,6 +144,22 @@ export function formPatch(form: FormValues): JsonObject {
     if (value !== undefined) patch = deepMerge(patch, patchAt(spec.key, value)) as JsonObject;
   }
   return patch;
+}
+
+/**
+ * Fills in the provider's published sending limits when a change picks
+ * another provider (Microsoft 365, Gmail) and leaves the upstream without
+ * limits of its own: limits an admin set, or set in the same change, stay.
+ */
+export function withProviderPacing(config: Config, patch: JsonObject): JsonObject {
+  const parsed = configSchema.safeParse(deepMerge(config, patch));
+  // An invalid change is refused as a whole later, with its reasons
+  if (!parsed.success) return patch;
+  const next = parsed.data;
+  const preset = providerPacing(next);
+  const unlimited = next.delivery.pacing.messagesPerMinute === 0 && next.delivery.pacing.recipientsPerDay === 0;
+  if (!preset || !unlimited || upstreamProvider(next) === upstreamProvider(config)) return patch;
+  return deepMerge(patch, patchAt(['delivery', 'pacing'], { ...preset })) as JsonObject;
 }
 
 /**

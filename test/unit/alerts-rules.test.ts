@@ -5,7 +5,7 @@ import { QUIET, evaluate, type AlertState, type Observation } from '../../src/al
 
 const T0 = new Date('2026-11-26T10:00:00Z');
 const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
-const obs = (over: Partial<Observation>): Observation => ({ now: T0, failingSince: null, failingForMs: 15 * 60_000, queueDepth: 0, queueThreshold: 100, ...over });
+const obs = (over: Partial<Observation>): Observation => ({ now: T0, failingSince: null, failingForMs: 15 * 60_000, queueDepth: 0, queueThreshold: 100, dailyUsage: [], dailyCapPercent: 90, ...over });
 
 function run(observations: Observation[]): string[] {
   let state: AlertState = QUIET;
@@ -45,4 +45,10 @@ test('the state records since when an alert fires', () => {
   const { state } = evaluate(QUIET, obs({ queueDepth: 200, now: at(5) }));
   assert.equal(state.queue.since, at(5).toISOString());
   assert.equal(evaluate(state, obs({ queueDepth: 0, now: at(9) })).state.queue.since, null);
+});
+
+test('daily cap: fires once an upstream reaches the share of its daily limit, recovers 10 points below, off at 0', () => {
+  const sent = (sentToday: number, seconds: number, dailyCapPercent = 90) => obs({ now: at(seconds), dailyCapPercent, dailyUsage: [{ label: 'smtp.office365.com:587', sentToday, dayLimit: 100 }, { label: 'unlimited', sentToday: 5000, dayLimit: 0 }] });
+  assert.deepEqual(run([sent(89, 1), sent(90, 2), sent(95, 3), sent(81, 4), sent(80, 5), sent(79, 6)]), ['dailyCap:firing', 'dailyCap:recovered']);
+  assert.deepEqual(run([sent(100, 1, 0)]), []);
 });

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { resolveConfig } from '../../src/config/validate.js';
-import { formPatch, formValues, validatePatch } from '../../src/web/settings-form.js';
+import { formPatch, formValues, validatePatch, withProviderPacing } from '../../src/web/settings-form.js';
 
 const config = resolveConfig({ delivery: { smarthost: { host: 'smtp.example.com', user: 'relay', password: 'S3cret-upstream' } } }, 'test');
 
@@ -40,4 +40,19 @@ test('schema complaints land on the field they are about, with the line number f
   assert.ok(errors.port);
   assert.ok(errors.security);
   assert.equal(errors.host, undefined);
+});
+
+test("choosing Microsoft 365 or Gmail fills in the provider's sending limits, unless the admin has set limits", () => {
+  const pacingOf = (patch: unknown) => (patch as { delivery?: { pacing?: unknown } }).delivery?.pacing;
+  assert.deepEqual(pacingOf(withProviderPacing(config, { delivery: { smarthost: { host: 'smtp.office365.com' } } })), { messagesPerMinute: 30, recipientsPerDay: 10_000 });
+  assert.deepEqual(pacingOf(withProviderPacing(config, { delivery: { mode: 'graph' } })), { messagesPerMinute: 30, recipientsPerDay: 10_000 });
+  assert.deepEqual(pacingOf(withProviderPacing(config, formPatch({ ...formValues(config), host: 'smtp.gmail.com' }))), { messagesPerMinute: 0, recipientsPerDay: 2_000 });
+  // Limits of the admin's own, given now or before, stay; an unknown server, or no change of provider, fills in nothing
+  const own = { delivery: { smarthost: { host: 'smtp.office365.com' }, pacing: { messagesPerMinute: 5, recipientsPerDay: 0 } } };
+  assert.deepEqual(pacingOf(withProviderPacing(config, own)), { messagesPerMinute: 5, recipientsPerDay: 0 });
+  const limited = resolveConfig({ delivery: { smarthost: { host: 'smtp.example.com' }, pacing: { messagesPerMinute: 0, recipientsPerDay: 500 } } }, 'test');
+  assert.equal(pacingOf(withProviderPacing(limited, { delivery: { smarthost: { host: 'smtp.office365.com' } } })), undefined);
+  assert.equal(pacingOf(withProviderPacing(config, { delivery: { smarthost: { host: 'mail.example.net' } } })), undefined);
+  const office = resolveConfig({ delivery: { smarthost: { host: 'smtp.office365.com' } } }, 'test');
+  assert.deepEqual(pacingOf(withProviderPacing(office, { delivery: { pacing: { messagesPerMinute: 0, recipientsPerDay: 0 } } })), { messagesPerMinute: 0, recipientsPerDay: 0 }, 'an admin may turn the limits off again');
 });

@@ -6,7 +6,7 @@ import { formBody } from '../body.js';
 import type { WebApp, WebContext, WebServices } from '../context.js';
 import { ConfigChangedError } from '../../config/store.js';
 import { ConfigError } from '../../errors.js';
-import { REVISION_FIELD, formPatch, formValues, postedForm, secretStates, validatePatch, type FieldErrors, type FormValues } from '../settings-form.js';
+import { REVISION_FIELD, withProviderPacing, formPatch, formValues, postedForm, secretStates, validatePatch, type FieldErrors, type FormValues } from '../settings-form.js';
 import { settingsView } from '../views/settings.js';
 import { redirectWith, render } from './render.js';
 
@@ -65,7 +65,7 @@ export function settingsRoutes(app: WebApp, state: SettingsServices): void {
 
   /** A change that points a stored secret at another server forgets it (unless it gives it again); the rest is validated as a whole */
   const save = async (requested: JsonObject, basedOn?: string): Promise<{ problems: { errors: FieldErrors; other: string[] } } | { forgotten: ForgottenSecret[] }> => {
-    const { patch, forgotten } = forgetMovedSecrets(state.store.config, requested);
+    const { patch, forgotten } = forgetMovedSecrets(state.store.config, withProviderPacing(state.store.config, requested));
     const problems = validatePatch(state.store.config, patch);
     if (Object.keys(problems.errors).length || problems.other.length) return { problems };
     await state.store.update(patch, basedOn);

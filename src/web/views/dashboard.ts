@@ -11,6 +11,18 @@ const REACHABILITY: Record<Overview['upstream']['reachability'], string> = {
   'not-configured': 'Not configured',
 };
 
+/** "14:05", on the box's clock */
+const clockTime = (ms: number): string => new Date(ms).toTimeString().slice(0, 5);
+
+/** Sent against the limits of each paced upstream, and why mail is held back if it is */
+function pacingFacts(o: Overview): Html {
+  return html`${o.pacing.map(
+    (p) => html`<dt>${p.label}</dt><dd class="pacing" data-upstream="${p.upstream}">${p.dayLimit ? `sent ${p.sentToday} of ${p.dayLimit} today` : `sent ${p.sentToday} today`}${p.messagesPerMinute ? html` <span class="muted">(at most ${p.messagesPerMinute} a minute)</span>` : ''}
+${p.pausedUntil ? html`<br>${pill('failing', `paused until ${clockTime(p.pausedUntil)}`)} <span class="muted">(the provider asked us to slow down)</span>` : ''}
+${p.held && p.held.reason !== 'throttled' ? html`<br>${pill('deferred', `holding mail until ${clockTime(p.held.until)}`)} <span class="muted">${p.held.text}; it waits in the queue, nothing is refused</span>` : ''}</dd>`,
+  )}`;
+}
+
 function upstreamCard(o: Overview): Html {
   const u = o.upstream;
   return html`<div class="card"><h2>Upstream</h2>
@@ -18,6 +30,7 @@ function upstreamCard(o: Overview): Html {
 ${u.reachability === 'not-configured' ? html`<p>No upstream is set, so mail waits in the queue. <a href="/settings">Enter your provider's SMTP server</a>.</p>` : ''}
 <dl class="facts small"><dt>Sends via</dt><dd>${u.target || '—'}</dd>
 ${u.sizeLimit ? html`<dt>Largest message</dt><dd id="upstream-size">${formatBytes(u.sizeLimit.bytes)} <span class="muted">(its EHLO says; larger scans are refused at the device)</span></dd>` : ''}
+${pacingFacts(o)}
 <dt>Last success</dt><dd>${when(u.lastSuccess?.at)}</dd>
 <dt>Last error</dt><dd>${u.lastError ? html`${when(u.lastError.at)}<br><span class="muted">${u.lastError.text}</span>` : html`<span class="muted">none</span>`}</dd>
 ${u.failingSince ? html`<dt>Failing since</dt><dd>${when(u.failingSince)}</dd>` : ''}
@@ -43,7 +56,7 @@ function systemCard(o: Overview): Html {
   return html`<div class="card"><h2>This box</h2>
 <dl class="facts small"><dt>Free disk</dt><dd>${formatBytes(o.disk.freeBytes)} of ${formatBytes(o.disk.totalBytes)} ${usedShare > 0.9 ? pill('failing', 'almost full') : ''}</dd>
 <dt>Data folder</dt><dd>${pathCode(o.disk.path)}</dd><dt>Version</dt><dd>${o.version}</dd><dt>Running for</dt><dd>${formatUptime(o.uptimeSeconds)}</dd>
-<dt>Alerts</dt><dd>${o.alerts.upstream.firing || o.alerts.queue.firing ? pill('failing', 'active') : pill('delivered', 'none')}</dd></dl></div>`;
+<dt>Alerts</dt><dd>${o.alerts.upstream.firing || o.alerts.queue.firing || o.alerts.dailyCap.firing ? pill('failing', 'active') : pill('delivered', 'none')}</dd></dl></div>`;
 }
 
 function recentTable(o: Overview): Html {

@@ -12,7 +12,8 @@ function recipients(item: QueueListItem): Html {
 function status(item: QueueListItem): Html {
   const due = !item.nextAttempt || new Date(item.nextAttempt).getTime() <= Date.now();
   return html`<div>${item.held ? pill('held', 'on hold') : due ? 'next try now' : html`next try ${when(item.nextAttempt)}`}</div>
-<div class="small muted">${plural(item.attempts, 'attempt')}${item.lastError ? html`: ${item.lastError}` : ''}</div>`;
+<div class="small muted">${plural(item.attempts, 'attempt')}${item.lastError ? html`: ${item.lastError}` : ''}</div>
+${item.heldBack ? html`<div class="small held-back">${item.heldBack}</div>` : ''}`;
 }
 
 function rowButtons(item: QueueListItem): Html {

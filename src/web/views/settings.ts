@@ -1,6 +1,6 @@
 /** The settings form: upstream (smarthost or Microsoft Graph) and its sign-in, sender alignment, DKIM, who may send, device TLS, limits, retries, alerts */
 import { html } from 'hono/html';
-import { PROVIDER_SMARTHOST } from '../../oauth/providers.js';
+import { PROVIDER_PACING, PROVIDER_SMARTHOST } from '../../oauth/providers.js';
 import { CHECKBOXES_FIELD, FIELDS, REVISION_FIELD, type FieldErrors, type FormValues } from '../settings-form.js';
 import { csrfField, pathCode, type Html } from './layout.js';
 
@@ -56,6 +56,8 @@ function restartNotice(m: SettingsModel): Html {
 (<code>systemctl restart edge-relay</code>): ${m.restartKeys.map((k, i) => html`${i ? ', ' : ''}<code>${k}</code>`)}.</div>`;
 }
 
+const PACING_HINT = `Filled in when you choose Microsoft 365 (${PROVIDER_PACING[PROVIDER_SMARTHOST.microsoft.host]?.messagesPerMinute} a minute, ${PROVIDER_PACING[PROVIDER_SMARTHOST.microsoft.host]?.recipientsPerDay.toLocaleString('en')} a day) or Gmail (${PROVIDER_PACING[PROVIDER_SMARTHOST.google.host]?.recipientsPerDay.toLocaleString('en')} a day) while both are 0`;
+
 const PROVIDER_HINT = `Microsoft 365: ${PROVIDER_SMARTHOST.microsoft.host} port ${PROVIDER_SMARTHOST.microsoft.port}; Google: ${PROVIDER_SMARTHOST.google.host} port ${PROVIDER_SMARTHOST.google.port}`;
 
 function upstream(m: SettingsModel): Html {
@@ -68,6 +70,8 @@ ${row(m, 'auth', 'Authentication', 'OAuth2 for Microsoft 365 and Google, which a
 ${row(m, 'user', 'User name', 'the mailbox to send as, e.g. scanner@contoso.com; empty if the server needs no login', text(m, 'user'))}
 ${secret(m, 'password', 'Password')}
 ${row(m, 'verify', 'Certificate check', '', checkbox(m, 'verify', "Verify the server's certificate (keep this on)"))}
+${row(m, 'pacingPerMinute', 'Messages a minute', `the provider's limit for the smarthost or Graph; 0 = no limit. ${PACING_HINT}`, text(m, 'pacingPerMinute', 'number'))}
+${row(m, 'pacingPerDay', 'Recipients a day', 'in the last 24 hours; 0 = no limit. Mail over either limit waits in the queue instead of being refused, and a provider never blocks the account', text(m, 'pacingPerDay', 'number'))}
 </fieldset>`;
 }
 
@@ -148,6 +152,7 @@ ${row(m, 'maxAge', 'Give up after', 'then a bounce report goes to the postmaster
 <fieldset><legend>Alerts</legend>
 ${row(m, 'upstreamFailingFor', 'Alert when the upstream has failed for', 'e.g. 15m', text(m, 'upstreamFailingFor'))}
 ${row(m, 'queueThreshold', 'Alert when the queue holds more than', 'messages; 0 = never', text(m, 'queueThreshold', 'number'))}
+${row(m, 'dailyCapPercent', 'Alert at this share of the daily limit', '% of Recipients a day; 0 = never', text(m, 'dailyCapPercent', 'number'))}
 ${row(m, 'webhook', 'Webhook URL', 'optional: alerts are also POSTed here as JSON (ntfy, Apprise, Teams)', text(m, 'webhook'))}
 ${row(m, 'digestTo', 'Daily summary to', 'optional: an address or a mailbox name', text(m, 'digestTo'))}
 </fieldset>`;
