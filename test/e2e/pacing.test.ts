@@ -13,9 +13,9 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setupAdminOf } from '../support/browser.js';
 import { smtplibSend } from '../support/clients.js';
-import { newMail, startRelay, type RunningRelay } from '../support/relay.js';
+import { launchRelay, newMail, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
-import { waitUntil } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 interface Pace {
   upstream: string;
@@ -52,14 +52,14 @@ describe('pacing to the upstream limits', () => {
     const upstream: Upstream = await startUpstream();
     cleanups.push(() => upstream.close());
     const config = { ...viaSmarthost(upstream, { pacing: { messagesPerMinute: 0, recipientsPerDay: 2 } }), alerts: { dailyCapPercent: 90 } };
-    let relay = await startRelay({ config });
+    let relay = await launchRelay({ config });
     cleanups.push(() => relay.stop());
     const admin = await setupAdminOf(relay);
     const token = await readToken(relay);
 
     for (const n of [1, 2, 3]) assert.match(await smtplibSend(relay.smtpPort, 'scanner@relay.test', [`user${n}@example.com`], body(n)), /^250|ok/i, `message ${n} accepted from the device`);
     await upstream.waitFor(2);
-    const [held] = await waitUntil(async () => (await pacing(relay, token)).filter((p) => p.held?.reason === 'day'), 15_000, 'the smarthost held by its daily limit');
+    const held = await eventually('the smarthost held by its daily limit', async () => (await pacing(relay, token)).find((p) => p.held?.reason === 'day'), { timeoutMs: 15_000 });
     assert.ok(held);
     assert.equal(held.upstream, `smarthost:127.0.0.1:${upstream.port}`);
     assert.deepEqual([held.sentToday, held.dayLimit], [2, 2]);
@@ -84,7 +84,7 @@ describe('pacing to the upstream limits', () => {
     assert.match(dashboard.text, /holding mail until \d\d:\d\d/);
     assert.match(dashboard.text, /2 recipients a day reached; it waits in the queue, nothing is refused/);
 
-    const alert = await waitUntil(() => newMail(relay, 'postmaster').find((m) => m.includes('of its daily limit')), 15_000, 'the daily cap alert');
+    const alert = await eventually('the daily cap alert', () => newMail(relay, 'postmaster').find((m) => m.includes('of its daily limit')), { timeoutMs: 15_000 });
     assert.match(alert, /Subject: \[edge-relay\] 127\.0\.0\.1:\d+ at 90% of its daily limit/);
     assert.match(alert, /127\.0\.0\.1:\d+: 2 of 2 recipients in the last 24 hours/);
     assert.match(alert, /mail waits safely in the queue .* it is not refused/);
@@ -93,8 +93,8 @@ describe('pacing to the upstream limits', () => {
     assert.equal(await relay.stop(), 0);
     const saved = JSON.parse(readFileSync(path.join(relay.dataDir, 'pacing.json'), 'utf8')) as Record<string, { minutes: [number, number][] }>;
     assert.equal(saved[held.upstream]?.minutes.reduce((sum, [, count]) => sum + count, 0), 2);
-    relay = await startRelay({ dir: relay.dir, config });
-    const [again] = await waitUntil(async () => (await pacing(relay, token)).filter((p) => p.held?.reason === 'day'), 15_000, 'the restarted relay holding the third message');
+    relay = await launchRelay({ dir: relay.dir, config });
+    const again = await eventually('the restarted relay holding the third message', async () => (await pacing(relay, token)).find((p) => p.held?.reason === 'day'), { timeoutMs: 15_000 });
     assert.deepEqual([again?.sentToday, again?.dayLimit], [2, 2]);
     assert.equal(upstream.dataAttempts, 2, 'the restart did not forget the day and send the third');
   });
@@ -102,12 +102,12 @@ describe('pacing to the upstream limits', () => {
   test('3 messages a minute: of 6 sent at once, 3 go and 3 wait for the minute, held without an attempt', async () => {
     const upstream = await startUpstream();
     cleanups.push(() => upstream.close());
-    const relay = await startRelay({ config: viaSmarthost(upstream, { pacing: { messagesPerMinute: 3, recipientsPerDay: 0 } }) });
+    const relay = await launchRelay({ config: viaSmarthost(upstream, { pacing: { messagesPerMinute: 3, recipientsPerDay: 0 } }) });
     cleanups.push(() => relay.stop());
     const token = await readToken(relay);
     for (const n of [1, 2, 3, 4, 5, 6]) await smtplibSend(relay.smtpPort, 'scanner@relay.test', [`user${n}@example.com`], body(n));
     await upstream.waitFor(3);
-    const [held] = await waitUntil(async () => (await pacing(relay, token)).filter((p) => p.held?.reason === 'minute'), 15_000, 'the smarthost held by its minute limit');
+    const held = await eventually('the smarthost held by its minute limit', async () => (await pacing(relay, token)).find((p) => p.held?.reason === 'minute'), { timeoutMs: 15_000 });
     assert.equal(held?.held?.text, '3 a minute reached');
     assert.ok((held?.held?.until ?? 0) - Date.now() > 50_000, 'held until the first of the minute is a minute old');
     assert.equal(upstream.dataAttempts, 3);
@@ -125,7 +125,7 @@ describe('pacing to the upstream limits', () => {
     });
     cleanups.push(() => upstream.close());
     // The message alone would be retried after 1 s; the upstream rests for the second delay, 3 s
-    const relay = await startRelay({ config: viaSmarthost(upstream, { retry: { delays: ['1s', '3s'], maxAge: '5d' } }) });
+    const relay = await launchRelay({ config: viaSmarthost(upstream, { retry: { delays: ['1s', '3s'], maxAge: '5d' } }) });
     cleanups.push(() => relay.stop());
     const token = await readToken(relay);
 
@@ -145,7 +145,7 @@ describe('pacing to the upstream limits', () => {
   });
 
   test("choosing Microsoft 365 on the settings page fills in its limits; the admin's own stay", async () => {
-    const relay = await startRelay();
+    const relay = await launchRelay();
     cleanups.push(() => relay.stop());
     const admin = await setupAdminOf(relay);
     const page = await admin.get('/settings');
