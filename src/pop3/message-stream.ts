@@ -4,7 +4,9 @@
  * with "." (RFC 1939 §3). Streams chunk by chunk: a 50 MB scan never sits in
  * memory.
  */
-import { Transform, type TransformCallback } from 'node:stream';
+import type net from 'node:net';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -22,7 +24,11 @@ export class DotStuffer extends Transform {
     // Views into the chunk, not copies: a message full of dotted lines costs no extra memory
     let start = 0;
     if (this.atLineStart && chunk[0] === DOT) this.push(DOT_BUFFER);
-    for (let lf = chunk.indexOf(LF); lf !== -1 && lf + 1 < chunk.length; lf = chunk.indexOf(LF, lf + 1)) {
+    for (
+      let lf = chunk.indexOf(LF);
+      lf !== -1 && lf + 1 < chunk.length;
+      lf = chunk.indexOf(LF, lf + 1)
+    ) {
       if (chunk[lf + 1] !== DOT) continue;
       this.push(chunk.subarray(start, lf + 1));
       this.push(DOT_BUFFER);
@@ -42,7 +48,10 @@ export class DotStuffer extends Transform {
  * The header, the blank line and then `bodyLines` lines of the body (TOP).
  * Returning early stops reading the file: TOP 1 0 on a 50 MB message reads a few KB.
  */
-export async function* headerAndLines(source: AsyncIterable<Buffer>, bodyLines: number): AsyncGenerator<Buffer> {
+export async function* headerAndLines(
+  source: AsyncIterable<Buffer>,
+  bodyLines: number,
+): AsyncGenerator<Buffer> {
   let inHeader = true;
   let bodyLeft = bodyLines;
   let lineLength = 0;
@@ -66,4 +75,29 @@ export async function* headerAndLines(source: AsyncIterable<Buffer>, bodyLines: 
     lineLength += chunk.length - start;
     yield chunk;
   }
+}
+
+/** Sends message `uid` from `source`: whole, or its header and `bodyLines` body lines. The socket stays open */
+export async function streamMessage(
+  source: Readable,
+  socket: net.Socket,
+  uid: string,
+  bodyLines?: number,
+): Promise<void> {
+  // pipeline(..., socket, { end: false }) never settles on a socket that is already closed, and the
+  // session would keep the mailbox locked forever: a client that hung up gets nothing more
+  if (!socket.writable) {
+    source.destroy();
+    throw new Error(`The client hung up before message ${uid} was sent`);
+  }
+  // A failure midway destroys the socket, as nothing else would make sense
+  if (bodyLines === undefined) await pipeline(source, new DotStuffer(), socket, { end: false });
+  else
+    await pipeline(
+      source,
+      (chunks: AsyncIterable<Buffer>) => headerAndLines(chunks, bodyLines),
+      new DotStuffer(),
+      socket,
+      { end: false },
+    );
 }

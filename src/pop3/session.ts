@@ -1,23 +1,23 @@
 /**
  * One POP3 connection: reads command lines, dispatches them through the
  * command table, and owns what commands cannot do alone: replies, streaming
- * messages, login (throttle, lock, snapshot), STLS and the UPDATE state.
+ * messages, login (login.ts), STLS and the UPDATE state.
  * A connection that ends without QUIT deletes nothing.
  */
 import { once } from 'node:events';
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import tls from 'node:tls';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Pop3Backend, StoredMessage } from './backend.js';
 import { COMMANDS, type CommandContext, type SessionState } from './commands.js';
 import { LineReader } from './lines.js';
-import { Maildrop } from './maildrop.js';
-import { DotStuffer, headerAndLines } from './message-stream.js';
+import { Logins, type LoginRefusal } from './login.js';
+import { streamMessage } from './message-stream.js';
+import { handshake } from './stls.js';
 import { printable } from './text.js';
-import type { LoginThrottle, LoginTurn } from '../util/login-throttle.js';
+import type { LoginThrottle } from '../util/login-throttle.js';
 
 export interface SessionOptions {
   id: string;
@@ -40,12 +40,8 @@ export type Pop3LoginResult = 'ok' | 'failed' | 'in_use' | 'throttled';
 
 /** Generous next to RFC 2449's 255 octets: AUTH PLAIN with a long password still fits */
 export const MAX_LINE = 4096;
-/** Mailbox names are at most this long: a longer one is wrong, and need not be remembered whole */
-const MAX_NAME = 64;
 /** After this many -ERR replies the client is confused or hostile: hang up */
 export const MAX_ERRORS = 20;
-/** A TLS handshake on a LAN takes milliseconds, even on a Raspberry Pi */
-const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** How long a closed session waits for the client to hang up before dropping it */
 const LINGER_MS = 2_000;
 
@@ -66,12 +62,14 @@ export class Session implements CommandContext {
   private readonly connectedAt = Date.now();
   /** Closed to make room: never chosen twice */
   private evicted = false;
+  private readonly logins: Logins;
 
   constructor(private readonly options: SessionOptions) {
     this.socket = options.socket;
     this.encrypted = options.secure;
     this.client = options.socket.remoteAddress ?? 'unknown';
     this.log = options.log.child({ session: options.id, client: this.client });
+    this.logins = new Logins(options, this.client, this.log);
   }
 
   get secure(): boolean {
@@ -106,7 +104,8 @@ export class Session implements CommandContext {
   private async loop(): Promise<void> {
     for (;;) {
       const line = this.stopping ? null : await this.reader.next();
-      if (this.stopping) return this.write('-ERR [SYS/TEMP] edge-relay is shutting down, try again in a minute\r\n');
+      if (this.stopping)
+        return this.write('-ERR [SYS/TEMP] edge-relay is shutting down, try again in a minute\r\n');
       if (!line) return;
       this.busy = true;
       try {
@@ -129,7 +128,8 @@ export class Session implements CommandContext {
     // PASS keeps its argument exactly: passwords may contain and end with spaces (RFC 1939 §7)
     const args = space === -1 ? '' : text.slice(space + 1);
     const command = COMMANDS.get(verb);
-    if (!command) return this.err(verb ? `Unknown command "${printable(verb)}"` : 'Empty command line');
+    if (!command)
+      return this.err(verb ? `Unknown command "${printable(verb)}"` : 'Empty command line');
     const running = command.run(this, this.state, args);
     if (running && command.progress) {
       // Before and after: a long RETR to a client that reads is not idle, one that stalls is
@@ -138,7 +138,9 @@ export class Session implements CommandContext {
       return this.stirred();
     }
     if (running) return running;
-    return this.err(`${verb} is not valid ${this.state.name === 'authorization' ? 'before logging in' : 'after logging in'}`);
+    return this.err(
+      `${verb} is not valid ${this.state.name === 'authorization' ? 'before logging in' : 'after logging in'}`,
+    );
   }
 
   private watch(socket: net.Socket): void {
@@ -156,7 +158,10 @@ export class Session implements CommandContext {
   }
 
   private idle(): void {
-    this.log.info({ mailbox: this.state.name === 'transaction' ? this.state.maildrop.mailbox : undefined }, 'POP3 session idle for too long; closing');
+    this.log.info(
+      { mailbox: this.state.name === 'transaction' ? this.state.maildrop.mailbox : undefined },
+      'POP3 session idle for too long; closing',
+    );
     this.close('-ERR Idle for too long, closing the connection\r\n');
   }
 
@@ -168,14 +173,21 @@ export class Session implements CommandContext {
 
   /** Connected at least `ms` ago and still not logged in, nor in the middle of a command */
   notLoggedInFor(ms: number): boolean {
-    return !this.evicted && !this.busy && this.state.name === 'authorization' && Date.now() - this.connectedAt >= ms;
+    return (
+      !this.evicted &&
+      !this.busy &&
+      this.state.name === 'authorization' &&
+      Date.now() - this.connectedAt >= ms
+    );
   }
 
   /** Closes the session to make room for a new client (the server is full) */
   evict(): void {
     this.evicted = true;
     this.log.info('POP3 connection closed to make room: it had not logged in');
-    this.close('-ERR [SYS/TEMP] The server is full and this connection has not logged in; closing it\r\n');
+    this.close(
+      '-ERR [SYS/TEMP] The server is full and this connection has not logged in; closing it\r\n',
+    );
   }
 
   private async write(data: string): Promise<void> {
@@ -219,84 +231,41 @@ export class Session implements CommandContext {
       source = this.options.backend.read(mailbox, message.uid);
       await once(source, 'ready');
     } catch (err) {
-      this.log.error({ mailbox, uid: message.uid, err: errorMessage(err) }, 'Cannot read a message for POP3');
+      this.log.error(
+        { mailbox, uid: message.uid, err: errorMessage(err) },
+        'Cannot read a message for POP3',
+      );
       return this.err(`[SYS/TEMP] Cannot read message ${message.uid}`);
     }
-    await this.ok(bodyLines === undefined ? `${message.size} octets` : `Header and ${bodyLines} body lines follow`);
-    // pipeline(..., socket, { end: false }) never settles on a socket that is already closed, and the
-    // session would keep the mailbox locked forever: a client that hung up gets nothing more
-    if (!this.socket.writable) {
-      source.destroy();
-      throw new Error(`The client hung up before message ${message.uid} was sent`);
-    }
-    // The socket stays open afterwards; a failure midway destroys it, as nothing else would make sense
-    if (bodyLines === undefined) await pipeline(source, new DotStuffer(), this.socket, { end: false });
-    else await pipeline(source, (chunks: AsyncIterable<Buffer>) => headerAndLines(chunks, bodyLines), new DotStuffer(), this.socket, { end: false });
+    await this.ok(
+      bodyLines === undefined
+        ? `${message.size} octets`
+        : `Header and ${bodyLines} body lines follow`,
+    );
+    await streamMessage(source, this.socket, message.uid, bodyLines);
   }
 
   async login(user: string, password: string): Promise<void> {
-    const { backend } = this.options;
-    // The wait comes before the check: a client that hangs up early has had nothing checked
-    const turn = await this.turnToLogin(user.toLowerCase().slice(0, MAX_NAME));
-    if (!turn) return;
-    if (!turn.allowed) {
-      const seconds = Math.ceil(turn.retryAfterMs / 1000);
-      this.log.warn({ user: printable(user), retryAfterSeconds: seconds }, 'POP3 login refused unchecked: too many logins from this address or to this mailbox');
-      this.options.onLogin('throttled');
-      // Closing frees the connection slot for clients that do not misbehave
-      this.closing = true;
-      return this.err(`[SYS/TEMP] Too many logins from this address or to this mailbox; try again in ${seconds} seconds`);
-    }
-    let mailbox: string | null = null;
-    try {
-      mailbox = await backend.authenticate(user, password);
-    } finally {
-      if (mailbox) turn.attempt.succeeded();
-      else turn.attempt.failed();
-    }
-    if (!mailbox) {
-      this.log.warn({ user: printable(user), waitedMs: turn.waitedMs }, 'POP3 login failed');
-      this.options.onLogin('failed');
-      return this.err('[AUTH] Wrong mailbox name or password');
-    }
+    const checked = await this.logins.check(user, password, this.socket);
+    if (!checked) return;
+    if ('refused' in checked) return this.refuseLogin(checked);
     this.stirred();
-    const release = backend.lock(mailbox, `POP3 session ${this.options.id} from ${this.client}`);
-    if (!release) {
-      this.log.info({ mailbox, holder: backend.lockHolder(mailbox) }, 'POP3 login refused: mailbox in use');
-      this.options.onLogin('in_use');
-      return this.err(`[IN-USE] Mailbox "${mailbox}" is open in another session; try again when that one ends`);
-    }
-    let messages: StoredMessage[];
-    try {
-      messages = await backend.list(mailbox);
-    } catch (err) {
-      release();
-      this.log.error({ mailbox, err: errorMessage(err) }, 'Cannot open a mailbox for POP3');
-      return this.err(`[SYS/TEMP] Cannot open mailbox "${mailbox}"`);
-    }
-    const maildrop = new Maildrop(mailbox, messages);
-    this.state = { name: 'transaction', maildrop, release };
+    const opened = await this.logins.open(checked.mailbox);
+    if ('refused' in opened) return this.refuseLogin(opened);
+    const { maildrop } = opened;
+    this.state = { name: 'transaction', maildrop, release: opened.release };
     const { count, bytes } = maildrop.stat();
-    this.log.info({ mailbox, messages: count, bytes, secure: this.encrypted }, 'POP3 login');
+    this.log.info(
+      { mailbox: maildrop.mailbox, messages: count, bytes, secure: this.encrypted },
+      'POP3 login',
+    );
     this.options.onLogin('ok');
-    return this.ok(`Mailbox ${mailbox} has ${count} messages (${bytes} octets)`);
+    return this.ok(`Mailbox ${maildrop.mailbox} has ${count} messages (${bytes} octets)`);
   }
 
-  /** Waits for the throttle's turn; null when the client hung up meanwhile (its password was never checked) */
-  private async turnToLogin(account: string): Promise<LoginTurn | null> {
-    const socket = this.socket;
-    const hungUp = new AbortController();
-    const abort = () => hungUp.abort();
-    // Lines pipelined before a hang-up are still read: a login among them has nobody left to answer
-    if (socket.destroyed) abort();
-    else socket.once('close', abort);
-    try {
-      const turn = hungUp.signal.aborted ? null : await this.options.throttle.take(this.client, account, hungUp.signal);
-      if (!turn) this.log.info('POP3 client hung up while its login waited; nothing was checked');
-      return turn;
-    } finally {
-      socket.off('close', abort);
-    }
+  private refuseLogin({ refused, hangUp }: LoginRefusal): Promise<void> {
+    if (hangUp) this.closing = true;
+    return this.err(refused);
   }
 
   async startTls(): Promise<void> {
@@ -304,26 +273,19 @@ export class Session implements CommandContext {
     // Whatever the client sent in clear text after STLS is dropped, never read as encrypted input
     this.reader.detach();
     const plain = this.socket;
-    const secure = new tls.TLSSocket(plain, { isServer: true, secureContext: this.options.secureContext });
+    const secure = new tls.TLSSocket(plain, {
+      isServer: true,
+      secureContext: this.options.secureContext,
+    });
     this.socket = secure;
     this.watch(secure);
-    // Plain text sent after STLS is dropped (above), so a client that never starts TLS would otherwise wait for the idle timeout
-    const limitMs = Math.min(this.options.idleTimeoutMs, HANDSHAKE_TIMEOUT_MS);
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await new Promise<void>((resolve, reject) => {
-        secure.once('secure', resolve);
-        secure.once('error', reject);
-        secure.once('close', () => reject(new Error('Connection closed during the TLS handshake')));
-        timer = setTimeout(() => reject(new Error(`No TLS handshake within ${limitMs} ms after STLS`)), limitMs);
-      });
+      await handshake(secure, this.options.idleTimeoutMs);
     } catch (err) {
       this.log.info({ err: errorMessage(err) }, 'POP3 STLS handshake failed');
       this.closing = true;
       secure.destroy();
       return;
-    } finally {
-      clearTimeout(timer);
     }
     this.encrypted = true;
     this.state = { name: 'authorization', user: null };
@@ -346,7 +308,8 @@ export class Session implements CommandContext {
     } finally {
       state.release();
     }
-    if (uids.length) this.log.info({ mailbox, deleted: uids.length, uids }, 'POP3 deleted messages');
+    if (uids.length)
+      this.log.info({ mailbox, deleted: uids.length, uids }, 'POP3 deleted messages');
     return this.ok(`edge-relay signing off (${uids.length} messages deleted)`);
   }
 
@@ -357,7 +320,12 @@ export class Session implements CommandContext {
     if (state.name === 'transaction') {
       state.release();
       const marked = state.maildrop.deletedUids().length;
-      this.log.info({ mailbox: state.maildrop.mailbox, marked }, marked ? 'POP3 session ended without QUIT; nothing deleted' : 'POP3 session ended without QUIT');
+      this.log.info(
+        { mailbox: state.maildrop.mailbox, marked },
+        marked
+          ? 'POP3 session ended without QUIT; nothing deleted'
+          : 'POP3 session ended without QUIT',
+      );
     }
     this.reader.detach();
     hangUp(this.socket);

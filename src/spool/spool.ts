@@ -15,24 +15,25 @@
  * of its own: the next flush carries it. Lost in a power cut before then, it
  * costs at most one duplicate delivery, never a lost message.
  *
- * The whole queue's records (not the message bytes) are kept in memory.
+ * The whole queue's records (not the message bytes) are kept in memory, in
+ * step with the journal (queue-journal.ts).
  */
 import { EventEmitter } from 'node:events';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { RelayError, errnoCode, errorMessage, storageFailure } from '../errors.js';
+import { RelayError, errorMessage, storageFailure } from '../errors.js';
 import type { Logger } from '../log.js';
-import { ensureDir, fsyncDir, unlinkIfThere } from '../util/fsx.js';
+import { ensureDir, fsyncDir } from '../util/fsx.js';
 import { BusyError, LockDir, type Release } from '../util/locks.js';
 import { BodySink } from './body-sink.js';
 import type { QueueId } from './ids.js';
-import { Journal, RecordType, segmentFile, type JournalRecord } from './journal.js';
 import { FreeSpace } from './free-space.js';
 import { RecentBodies } from './recent-bodies.js';
 import { migrateLegacySpool } from './legacy.js';
-import { applyRecord, fileStored, inlineStored, readBody, type FileArrivalRecord, type Stored } from './replay.js';
+import { QueueJournal } from './queue-journal.js';
+import { readBody, type FileArrivalRecord, type Stored } from './replay.js';
 import type { Arrival, ClientInfo, DeliveryState, QueueEntry } from './records.js';
 
 /** Messages up to this size go into the journal; larger ones into a file of their own */
@@ -63,22 +64,25 @@ export interface OpenOptions {
 export const storageError = (err: unknown): RelayError => storageFailure(err, 'queueing');
 
 /** The socket the writing process (the server) listens on for the CLI's requests */
-export const controlSocketPath = (dataDir: string): string => path.resolve(dataDir, 'spool', 'control.sock');
+export const controlSocketPath = (dataDir: string): string =>
+  path.resolve(dataDir, 'spool', 'control.sock');
 
-const notQueued = (id: QueueId) => new RelayError(`Message ${id} is not in the queue`, { kind: 'not-found' });
+const notQueued = (id: QueueId) =>
+  new RelayError(`Message ${id} is not in the queue`, { kind: 'not-found' });
 
 export class Spool extends EventEmitter<SpoolEvents> {
   readonly root: string;
-  private readonly stored = new Map<QueueId, Stored>();
   /** Messages being worked on now (a delivery, a person's change): one at a time */
   private readonly busy = new Set<QueueId>();
-  private journal!: Journal;
+  private queue!: QueueJournal;
   private releaseWriter: Release | undefined;
   private readonly free: FreeSpace;
   private readonly recent = new RecentBodies(RECENT_BODIES_BYTES);
-  private replayed = { corrupt: 0, torn: 0 };
 
-  private constructor(root: string, private readonly log: Logger) {
+  private constructor(
+    root: string,
+    private readonly log: Logger,
+  ) {
     super();
     this.root = root;
     this.free = new FreeSpace(root);
@@ -95,7 +99,11 @@ export class Spool extends EventEmitter<SpoolEvents> {
     const writable = options.writable ?? true;
     if (writable) spool.releaseWriter = await new LockDir(spool.root, log).acquire('writer');
     try {
-      await spool.load(writable);
+      spool.queue = await QueueJournal.open(
+        { root: spool.root, journalDir: spool.dir('journal') },
+        log,
+        writable,
+      );
     } catch (err) {
       await spool.releaseWriter?.();
       throw err;
@@ -109,14 +117,14 @@ export class Spool extends EventEmitter<SpoolEvents> {
 
   /** Flushes what is pending and lets go of the journal */
   async close(): Promise<void> {
-    await this.journal.close();
+    await this.queue.close();
     await this.releaseWriter?.();
     this.releaseWriter = undefined;
   }
 
   /** Device flushes issued so far (`make bench`, tests) */
   get flushes(): number {
-    return this.journal.flushes;
+    return this.queue.flushes;
   }
 
   /**
@@ -124,16 +132,31 @@ export class Spool extends EventEmitter<SpoolEvents> {
    * is durable. If the stream fails (size limit, client gone) or the disk does,
    * nothing is left behind.
    */
-  async accept(message: NewMessage, source: Readable, transforms: Transform[] = [], now = new Date()): Promise<{ id: QueueId; size: number }> {
+  async accept(
+    message: NewMessage,
+    source: Readable,
+    transforms: Transform[] = [],
+    now = new Date(),
+  ): Promise<{ id: QueueId; size: number }> {
     const { id } = message;
-    const arrival: Arrival = { v: 1, id, from: message.from, to: message.to, receivedAt: now.toISOString(), client: message.client };
+    const arrival: Arrival = {
+      v: 1,
+      id,
+      from: message.from,
+      to: message.to,
+      receivedAt: now.toISOString(),
+      client: message.client,
+    };
     const temp = path.join(this.dir('tmp'), `${id}.eml`);
     const sink = new BodySink(INLINE_MAX, temp);
     let stored: Stored;
     try {
       await pipeline([source, ...transforms, sink]);
       const body = sink.received;
-      stored = body.kind === 'inline' ? await this.appendInline(arrival, body.bytes) : await this.appendFile(arrival, temp, body.size);
+      stored =
+        body.kind === 'inline'
+          ? await this.appendInline(arrival, body.bytes)
+          : await this.appendFile(arrival, temp, body.size);
     } catch (err) {
       await sink.discard().catch(() => undefined);
       throw storageError(err);
@@ -149,17 +172,15 @@ export class Spool extends EventEmitter<SpoolEvents> {
       this.emit('accepted', entry);
     } catch (err) {
       // The message is safe on disk and the device heard 250; the queue sweep finds it
-      this.log.error({ queueId: entry.arrival.id, err: errorMessage(err) }, 'Could not schedule a new message at once');
+      this.log.error(
+        { queueId: entry.arrival.id, err: errorMessage(err) },
+        'Could not schedule a new message at once',
+      );
     }
   }
 
   private async appendInline(arrival: Arrival, bytes: Buffer): Promise<Stored> {
-    const json = Buffer.from(JSON.stringify(arrival));
-    const length = Buffer.alloc(4);
-    length.writeUInt32LE(json.length);
-    const place = await this.journal.append(RecordType.Arrival, [length, json, bytes], true);
-    const stored = inlineStored(arrival, segmentFile(this.dir('journal'), place.segment), place, 4 + json.length, bytes.length);
-    this.add(stored);
+    const stored = await this.queue.addInline(arrival, bytes);
     this.recent.keep(arrival.id, bytes);
     return stored;
   }
@@ -177,25 +198,21 @@ export class Spool extends EventEmitter<SpoolEvents> {
    * in from the earlier layout (its file stays where it is, named by a
    * durable arrival record, with its state if it had one).
    */
-  async adopt(record: FileArrivalRecord, state: DeliveryState | undefined): Promise<Stored> {
-    const place = await this.journal.append(RecordType.ArrivalFile, [Buffer.from(JSON.stringify(record))], state === undefined);
-    const stored = fileStored(record, this.root, place.segment);
-    this.add(stored);
-    if (state) await this.appendState(stored, state, true);
-    return stored;
+  adopt(record: FileArrivalRecord, state: DeliveryState | undefined): Promise<Stored> {
+    return this.queue.addFile(record, state);
   }
 
   /** The ids of every message in the queue, oldest first */
   async ids(): Promise<QueueId[]> {
-    return [...this.stored.keys()].sort();
+    return this.queue.ids();
   }
 
   async get(id: QueueId): Promise<QueueEntry | undefined> {
-    return this.stored.get(id)?.entry;
+    return this.queue.get(id)?.entry;
   }
 
   async list(): Promise<QueueEntry[]> {
-    return (await this.ids()).map((id) => this.stored.get(id)!.entry);
+    return (await this.ids()).map((id) => this.queue.get(id)!.entry);
   }
 
   /** The message bytes as received, without the arrival record */
@@ -209,7 +226,7 @@ export class Spool extends EventEmitter<SpoolEvents> {
   }
 
   private body(id: QueueId): Readable {
-    const stored = this.stored.get(id);
+    const stored = this.queue.get(id);
     if (!stored) throw notQueued(id);
     const recent = this.recent.get(id);
     return recent ? Readable.from([recent], { objectMode: false }) : readBody(stored);
@@ -219,44 +236,20 @@ export class Spool extends EventEmitter<SpoolEvents> {
    * Replaces a message's delivery state. `durable`: flushed before this
    * returns (a person's change); otherwise the next flush carries it.
    */
-  async saveState(id: QueueId, state: DeliveryState, options: { durable?: boolean } = {}): Promise<void> {
-    const stored = this.stored.get(id);
+  async saveState(
+    id: QueueId,
+    state: DeliveryState,
+    options: { durable?: boolean } = {},
+  ): Promise<void> {
+    const stored = this.queue.get(id);
     if (!stored) throw notQueued(id);
-    await this.appendState(stored, state, options.durable ?? false);
-  }
-
-  private async appendState(stored: Stored, state: DeliveryState, durable: boolean): Promise<void> {
-    const record = Buffer.from(JSON.stringify({ id: stored.entry.arrival.id, state }));
-    const place = await this.journal.append(RecordType.State, [record], durable);
-    const before = stored.stateSegment;
-    stored.entry = { ...stored.entry, state };
-    stored.stateSegment = place.segment;
-    this.journal.hold(place.segment);
-    if (before !== undefined) this.journal.release(before);
+    await this.queue.saveState(stored, state, options.durable ?? false);
   }
 
   /** Removes a finished or deleted message; `durable` as for saveState */
   async remove(id: QueueId, options: { durable?: boolean } = {}): Promise<void> {
-    const stored = this.stored.get(id);
-    if (!stored) return;
-    const place = await this.journal.append(RecordType.Remove, [Buffer.from(id)], options.durable ?? false);
-    this.stored.delete(id);
+    await this.queue.remove(id, options.durable ?? false);
     this.recent.forget(id);
-    this.forget(stored, place.segment);
-  }
-
-  /** The records of a removed message are no longer needed; its own file goes once the removal is durable */
-  private forget(stored: Stored, removedIn: number): void {
-    this.journal.cancels(removedIn, stored.arrivalSegment);
-    this.journal.release(stored.arrivalSegment);
-    if (stored.stateSegment !== undefined) this.journal.release(stored.stateSegment);
-    const file = stored.ownFile;
-    if (file) {
-      this.journal
-        .flush()
-        .then(() => unlinkIfThere(file))
-        .catch((err: unknown) => this.log.warn({ file, err: errorMessage(err) }, 'Could not delete a delivered message file'));
-    }
   }
 
   /** Marks a message as worked on; BusyError if it already is. In memory: only the writer changes the queue */
@@ -286,20 +279,37 @@ export class Spool extends EventEmitter<SpoolEvents> {
    * layout (messages/, state/) move into the journal, and what replaying the
    * journal found damaged is reported.
    */
-  async recover(): Promise<{ messages: number; removedTemp: number; corrupt: number; tornTails: number }> {
+  async recover(): Promise<{
+    messages: number;
+    removedTemp: number;
+    corrupt: number;
+    tornTails: number;
+  }> {
     const temps = await fs.readdir(this.dir('tmp'));
-    await Promise.all(temps.map((name) => fs.rm(path.join(this.dir('tmp'), name), { force: true, recursive: true })));
+    await Promise.all(
+      temps.map((name) =>
+        fs.rm(path.join(this.dir('tmp'), name), { force: true, recursive: true }),
+      ),
+    );
     const legacy = await migrateLegacySpool(this, this.log);
-    const corrupt = this.replayed.corrupt + legacy.corrupt;
-    const result = { messages: this.stored.size, removedTemp: temps.length, corrupt, tornTails: this.replayed.torn };
-    if (temps.length || corrupt || this.replayed.torn) this.log.warn({ ...result, migrated: legacy.migrated }, 'Spool recovered');
-    else if (legacy.migrated) this.log.info({ migrated: legacy.migrated }, 'Queued messages moved to the new spool layout');
+    const { replayed } = this.queue;
+    const corrupt = replayed.corrupt + legacy.corrupt;
+    const result = {
+      messages: this.queue.size,
+      removedTemp: temps.length,
+      corrupt,
+      tornTails: replayed.torn,
+    };
+    if (temps.length || corrupt || replayed.torn)
+      this.log.warn({ ...result, migrated: legacy.migrated }, 'Spool recovered');
+    else if (legacy.migrated)
+      this.log.info({ migrated: legacy.migrated }, 'Queued messages moved to the new spool layout');
     return result;
   }
 
   /** Whether a message is queued (for the migration) */
   has(id: QueueId): boolean {
-    return this.stored.has(id);
+    return this.queue.has(id);
   }
 
   /** Moves a damaged file aside for a person to look at */
@@ -307,53 +317,5 @@ export class Spool extends EventEmitter<SpoolEvents> {
     const target = path.join(this.dir('corrupt'), `${path.basename(file)}.${Date.now()}`);
     await fs.rename(file, target);
     this.log.error({ queueId, file: target, reason }, 'Moved a damaged spool file aside');
-  }
-
-  private add(stored: Stored): void {
-    this.stored.set(stored.entry.arrival.id, stored);
-    this.journal.hold(stored.arrivalSegment);
-  }
-
-  private async load(writable: boolean): Promise<void> {
-    const removals: [number, number][] = [];
-    const { journal, tornSegments } = await Journal.open(this.dir('journal'), this.log, (record) => {
-      const removed = this.replay(record);
-      if (removed) removals.push([record.segment, removed.arrivalSegment]);
-    });
-    this.journal = journal;
-    this.replayed.torn = tornSegments;
-    for (const [id, stored] of this.stored) {
-      if (stored.ownFile && !(await exists(stored.ownFile))) {
-        // Its removal was not yet durable when the power went, its file's deletion was
-        this.log.warn({ queueId: id, file: stored.ownFile }, 'A message file is gone; the message was delivered before a restart');
-        this.stored.delete(id);
-        continue;
-      }
-      journal.hold(stored.arrivalSegment);
-      if (stored.stateSegment !== undefined) journal.hold(stored.stateSegment);
-    }
-    for (const [at, arrivalSegment] of removals) journal.cancels(at, arrivalSegment);
-    if (writable) await journal.startWriting();
-  }
-
-  /** Applies one journal record to the queue in memory; a removal returns what it removed */
-  private replay(record: JournalRecord): Stored | undefined {
-    const stored = applyRecord(record, this.stored, { journalDir: this.dir('journal'), root: this.root });
-    if (stored === 'damaged') {
-      // A record with a valid checksum that does not parse: written by a newer version, or a bug
-      this.replayed.corrupt++;
-      this.log.error({ segment: record.segment, offset: record.payloadOffset, type: record.type }, 'A spool record could not be read; skipped');
-    }
-    return stored === 'damaged' ? undefined : stored;
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await fs.access(file);
-    return true;
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return false;
-    throw err;
   }
 }
