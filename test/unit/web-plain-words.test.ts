@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import { resolveConfig } from '../../src/config/validate.js';
 import { plural } from '../../src/util/plural.js';
 import { formPatch, formValues, secretStates, validatePatch } from '../../src/web/settings-form.js';
-import { settingsView, type SettingsModel } from '../../src/web/views/settings.js';
+import { settingsView } from '../../src/web/views/settings.js';
+import type { SettingsModel } from '../../src/web/views/settings-controls.js';
 
 const config = resolveConfig({}, 'test');
 
