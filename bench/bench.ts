@@ -12,8 +12,23 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serveUntilRunning, launchRelay, testConfig } from '../test/support/relay.js';
-import { CARD_UNITS, cardFigures, edgeRelayOnCard, postfixOnCard, type CardFigures } from './card.js';
-import { coldCache, hwmKb, nowMs, sampleMemory, smtpSource, startSink, treeRssKb, type Sink } from './measure.js';
+import {
+  CARD_UNITS,
+  cardFigures,
+  edgeRelayOnCard,
+  postfixOnCard,
+  type CardFigures,
+} from './card.js';
+import {
+  coldCache,
+  hwmKb,
+  nowMs,
+  sampleMemory,
+  smtpSource,
+  startSink,
+  treeRssKb,
+  type Sink,
+} from './measure.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -51,7 +66,11 @@ async function freePort(): Promise<number> {
 async function startPostfix(sink: Sink): Promise<Target> {
   const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-bench-postfix-'));
   const port = await freePort();
-  execFileSync('bash', [path.join(HERE, 'postfix.sh'), dir, String(port), String(sink.port), 'start'], { stdio: 'pipe' });
+  execFileSync(
+    'bash',
+    [path.join(HERE, 'postfix.sh'), dir, String(port), String(sink.port), 'start'],
+    { stdio: 'pipe' },
+  );
   const master = Number(readFileSync(path.join(dir, 'queue/pid/master.pid'), 'utf8').trim());
   await waitListening(port);
   return {
@@ -59,7 +78,11 @@ async function startPostfix(sink: Sink): Promise<Target> {
     port,
     roots: () => [master],
     async stop() {
-      execFileSync('bash', [path.join(HERE, 'postfix.sh'), dir, String(port), String(sink.port), 'stop'], { stdio: 'pipe' });
+      execFileSync(
+        'bash',
+        [path.join(HERE, 'postfix.sh'), dir, String(port), String(sink.port), 'stop'],
+        { stdio: 'pipe' },
+      );
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -72,12 +95,21 @@ function serviceNodeOptions(): string {
 }
 
 const relayConfig = (sink: Sink) => ({
-  smtp: { maxMessageSize: 100 * MB, maxConnections: 200, maxConnectionsPerClient: 200, maxMessagesPerMinute: 1_000_000 },
+  smtp: {
+    maxMessageSize: 100 * MB,
+    maxConnections: 200,
+    maxConnectionsPerClient: 200,
+    maxMessagesPerMinute: 1_000_000,
+  },
   delivery: { smarthost: { host: '127.0.0.1', port: sink.port, security: 'none' } },
 });
 
 async function startEdge(sink: Sink): Promise<Target> {
-  const options = { node: NODE, env: { NODE_OPTIONS: serviceNodeOptions() }, config: relayConfig(sink) };
+  const options = {
+    node: NODE,
+    env: { NODE_OPTIONS: serviceNodeOptions() },
+    config: relayConfig(sink),
+  };
   // Measured as a box runs it: started before, so its TLS certificates exist (only a first start makes them)
   const first = await launchRelay(options);
   await first.stop();
@@ -99,7 +131,17 @@ async function startFloor(sink: Sink): Promise<Target> {
   const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-bench-floor-'));
   const port = await freePort();
   coldCache(NODE);
-  const child = spawn(NODE, [...serviceNodeOptions().split(' ').filter(Boolean), path.join(HERE, 'floor.mjs'), String(port), String(sink.port), dir], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(
+    NODE,
+    [
+      ...serviceNodeOptions().split(' ').filter(Boolean),
+      path.join(HERE, 'floor.mjs'),
+      String(port),
+      String(sink.port),
+      dir,
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
   await waitListening(port);
   return {
     name: 'floor',
@@ -119,7 +161,12 @@ async function startSea(sink: Sink): Promise<Target> {
   const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-bench-sea-'));
   const configFile = path.join(dir, 'config.json');
   writeFileSync(configFile, JSON.stringify(testConfig(path.join(dir, 'data'), relayConfig(sink))));
-  const serve = () => serveUntilRunning([SEA!, 'serve', '--config', configFile], { cwd: dir, env: { ...process.env, NODE_OPTIONS: serviceNodeOptions() }, timeoutMs: 30_000 });
+  const serve = () =>
+    serveUntilRunning([SEA!, 'serve', '--config', configFile], {
+      cwd: dir,
+      env: { ...process.env, NODE_OPTIONS: serviceNodeOptions() },
+      timeoutMs: 30_000,
+    });
   const stop = async (served: Awaited<ReturnType<typeof serve>>) => {
     served.child.kill('SIGTERM');
     await served.exited;
@@ -141,7 +188,10 @@ async function startSea(sink: Sink): Promise<Target> {
 async function waitListening(port: number): Promise<void> {
   for (let i = 0; i < 100; i++) {
     const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ port, host: '127.0.0.1' }, () => (socket.destroy(), resolve(true)));
+      const socket = net.connect(
+        { port, host: '127.0.0.1' },
+        () => (socket.destroy(), resolve(true)),
+      );
       socket.on('error', () => resolve(false));
     });
     if (ok) return;
@@ -163,7 +213,11 @@ async function measure(target: Target, sink: Sink): Promise<Figures> {
   put('idle_rss', treeRssKb(target.roots()) / 1024, 'MB');
 
   const warm = sink.count();
-  const latencyMs = await smtpSource(target.port, { sessions: 1, messages: LATENCY_MESSAGES, bytes: 2048 });
+  const latencyMs = await smtpSource(target.port, {
+    sessions: 1,
+    messages: LATENCY_MESSAGES,
+    bytes: 2048,
+  });
   put('single_session_latency', latencyMs / LATENCY_MESSAGES, 'ms/msg');
   await sink.waitFor(warm + LATENCY_MESSAGES, 60_000);
 
@@ -209,13 +263,38 @@ const SEA_NAME = 'single-executable';
 
 function table(results: Map<string, Figures>): void {
   const higherIsBetter = new Set(['accept_rate_20_sessions', 'relay_rate_end_to_end']);
-  const [postfix, floor, edge, sea] = (['postfix', 'floor', 'edge-relay', SEA_NAME] as const).map((name) => results.get(name));
-  const ratio = (value: number | undefined, base: number | undefined) => (value !== undefined && base ? (value / base).toFixed(2) : '-');
-  const rows = [['metric', 'postfix', 'floor', 'edge-relay', SEA_NAME, 'floor/postfix', 'edge/postfix', 'sea/postfix', 'better']];
+  const [postfix, floor, edge, sea] = (['postfix', 'floor', 'edge-relay', SEA_NAME] as const).map(
+    (name) => results.get(name),
+  );
+  const ratio = (value: number | undefined, base: number | undefined) =>
+    value !== undefined && base ? (value / base).toFixed(2) : '-';
+  const rows = [
+    [
+      'metric',
+      'postfix',
+      'floor',
+      'edge-relay',
+      SEA_NAME,
+      'floor/postfix',
+      'edge/postfix',
+      'sea/postfix',
+      'better',
+    ],
+  ];
   for (const [name, [value, unit]] of edge!) {
     const [p, f, e] = [postfix!.get(name)?.[0], floor!.get(name)?.[0], sea?.get(name)?.[0]];
     const cell = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(2));
-    rows.push([`${name} (${unit})`, cell(p), cell(f), cell(value), cell(e), ratio(f, p), ratio(value, p), ratio(e, p), higherIsBetter.has(name) ? 'higher' : 'lower']);
+    rows.push([
+      `${name} (${unit})`,
+      cell(p),
+      cell(f),
+      cell(value),
+      cell(e),
+      ratio(f, p),
+      ratio(value, p),
+      ratio(e, p),
+      higherIsBetter.has(name) ? 'higher' : 'lower',
+    ]);
   }
   printRows(rows);
 }
@@ -231,36 +310,73 @@ function issueTable(results: Map<string, Figures>, card: Map<string, CardFigures
   const memory = (target: string, name: string) => results.get(target)?.get(name)?.[0];
   const onCard = (target: string, name: keyof CardFigures) => card.get(target)?.[name];
   const rows: [string, (target: string) => number | undefined, string][] = [
-    ['flushes per message, 4 ms card, 20 sessions', (t) => onCard(t, 'slowsync_flushes_per_msg'), '<= 0.5'],
-    ['device flushes per message, loop ext4, 20 sessions', (t) => onCard(t, 'device_flushes_per_msg'), '<= 1.0'],
+    [
+      'flushes per message, 4 ms card, 20 sessions',
+      (t) => onCard(t, 'slowsync_flushes_per_msg'),
+      '<= 0.5',
+    ],
+    [
+      'device flushes per message, loop ext4, 20 sessions',
+      (t) => onCard(t, 'device_flushes_per_msg'),
+      '<= 1.0',
+    ],
     ['KiB written to the device per message', (t) => onCard(t, 'device_kib_per_msg'), '<= 10'],
     ['accept, 4 ms card, msg/s', (t) => onCard(t, 'slowsync_accept_rate'), '>= 1.5x Postfix'],
-    ['relayed end to end, 4 ms card, msg/s', (t) => onCard(t, 'slowsync_relay_rate'), '>= 1.2x Postfix'],
-    ['one session, 4 ms card, ms per message', (t) => onCard(t, 'slowsync_single_session_latency'), '<= 1x Postfix'],
+    [
+      'relayed end to end, 4 ms card, msg/s',
+      (t) => onCard(t, 'slowsync_relay_rate'),
+      '>= 1.2x Postfix',
+    ],
+    [
+      'one session, 4 ms card, ms per message',
+      (t) => onCard(t, 'slowsync_single_session_latency'),
+      '<= 1x Postfix',
+    ],
     ['idle RSS, MB', (t) => memory(t, 'idle_rss'), '<= 60'],
     ['peak PSS under load, MB', (t) => memory(t, 'peak_pss_under_load'), '<= 100'],
   ];
   const targets = ['postfix', 'floor', 'edge-relay', SEA_NAME];
   const cell = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(2));
-  console.log('\nissue #13 (card figures: bin/edge-relay; the single executable runs the same code)');
-  printRows([['per relayed message', ...targets, 'edge/postfix', 'target'], ...rows.map(([label, get, target]) => [label, ...targets.map((t) => cell(get(t))), ratioOf(get('edge-relay'), get('postfix')), target])]);
+  console.log(
+    '\nissue #13 (card figures: bin/edge-relay; the single executable runs the same code)',
+  );
+  printRows([
+    ['per relayed message', ...targets, 'edge/postfix', 'target'],
+    ...rows.map(([label, get, target]) => [
+      label,
+      ...targets.map((t) => cell(get(t))),
+      ratioOf(get('edge-relay'), get('postfix')),
+      target,
+    ]),
+  ]);
 }
 
-const ratioOf = (value: number | undefined, base: number | undefined) => (value !== undefined && base ? `${(value / base).toFixed(2)}x` : '-');
+const ratioOf = (value: number | undefined, base: number | undefined) =>
+  value !== undefined && base ? `${(value / base).toFixed(2)}x` : '-';
 
 /** The queue as an SD card sees it (bench/card.ts), Postfix beside edge-relay */
 async function cardTable(sink: Sink): Promise<Map<string, CardFigures>> {
   const figures: [string, CardFigures][] = [];
-  for (const [name, target] of [['postfix', postfixOnCard(freePort)], ['edge-relay', edgeRelayOnCard(path.join(HERE, '..'), serviceNodeOptions())]] as const) {
+  for (const [name, target] of [
+    ['postfix', postfixOnCard(freePort)],
+    ['edge-relay', edgeRelayOnCard(path.join(HERE, '..'), serviceNodeOptions())],
+  ] as const) {
     const result = await cardFigures(target, sink);
-    for (const [figure, value] of Object.entries(result)) console.log(`${name}.${figure} ${value.toFixed(2)} ${CARD_UNITS[figure as keyof CardFigures]}`);
+    for (const [figure, value] of Object.entries(result))
+      console.log(
+        `${name}.${figure} ${value.toFixed(2)} ${CARD_UNITS[figure as keyof CardFigures]}`,
+      );
     figures.push([name, result]);
   }
   const [[, postfix], [, edge]] = figures as [[string, CardFigures], [string, CardFigures]];
   console.log('');
-  console.log('card (loop-mounted ext4; slowsync: 4 ms per flush)  postfix  edge-relay  edge/postfix');
+  console.log(
+    'card (loop-mounted ext4; slowsync: 4 ms per flush)  postfix  edge-relay  edge/postfix',
+  );
   for (const key of Object.keys(CARD_UNITS) as (keyof CardFigures)[]) {
-    console.log(`${`${key} (${CARD_UNITS[key]})`.padEnd(52)} ${postfix[key].toFixed(2).padStart(7)}  ${edge[key].toFixed(2).padStart(10)}  ${(edge[key] / postfix[key]).toFixed(2).padStart(12)}`);
+    console.log(
+      `${`${key} (${CARD_UNITS[key]})`.padEnd(52)} ${postfix[key].toFixed(2).padStart(7)}  ${edge[key].toFixed(2).padStart(10)}  ${(edge[key] / postfix[key]).toFixed(2).padStart(12)}`,
+    );
   }
   return new Map(figures);
 }
@@ -277,7 +393,11 @@ async function main(): Promise<void> {
         await target.stop();
       }
     }
-    for (const [name, start] of [['postfix', startPostfix], ['floor', startFloor], ['edge-relay', startEdge]] as const) {
+    for (const [name, start] of [
+      ['postfix', startPostfix],
+      ['floor', startFloor],
+      ['edge-relay', startEdge],
+    ] as const) {
       const figures = results.get(name)!;
       const p30 = await peakFor(() => start(sink), 30);
       const p60 = await peakFor(() => start(sink), 60);

@@ -11,7 +11,15 @@
  * bench.ts uses `cardFigures` for its table beside Postfix and the floor.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,7 +34,11 @@ const SLOWSYNC_US = 4000;
 const SLOWSYNC_SO = process.env.SLOWSYNC_SO ?? '/tmp/sdsim/slowsync.so';
 
 /** Starts something that relays to the sink with its queue under `dir`; env is added to its environment */
-export type CardTarget = (dir: string, sink: Sink, env: NodeJS.ProcessEnv) => Promise<{ port: number; stop(): Promise<void> }>;
+export type CardTarget = (
+  dir: string,
+  sink: Sink,
+  env: NodeJS.ProcessEnv,
+) => Promise<{ port: number; stop(): Promise<void> }>;
 
 export interface CardFigures {
   device_flushes_per_msg: number;
@@ -50,7 +62,12 @@ export const CARD_UNITS: Record<keyof CardFigures, string> = {
 function slowsync(): string {
   if (!existsSync(SLOWSYNC_SO)) {
     mkdirSync(path.dirname(SLOWSYNC_SO), { recursive: true });
-    execFileSync('make', ['-s', '-C', path.join(HERE, '..', '..', 'shared', 'tools', 'sdsim'), `OUT=${path.dirname(SLOWSYNC_SO)}`]);
+    execFileSync('make', [
+      '-s',
+      '-C',
+      path.join(HERE, '..', '..', 'shared', 'tools', 'sdsim'),
+      `OUT=${path.dirname(SLOWSYNC_SO)}`,
+    ]);
   }
   return SLOWSYNC_SO;
 }
@@ -65,7 +82,9 @@ async function withCard<T>(work: (mount: string, device: string) => Promise<T>):
   execFileSync('mkfs.ext4', ['-q', '-F', image]);
   execFileSync('mount', ['-o', 'loop', image, mount]);
   try {
-    const device = path.basename(execFileSync('findmnt', ['-no', 'SOURCE', mount], { encoding: 'utf8' }).trim());
+    const device = path.basename(
+      execFileSync('findmnt', ['-no', 'SOURCE', mount], { encoding: 'utf8' }).trim(),
+    );
     // Postfix's daemons run as another user and must reach their queue
     execFileSync('chmod', ['755', base, mount]);
     return await work(mount, device);
@@ -84,7 +103,10 @@ function deviceCounters(device: string): { sectors: number; flushes: number } {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Real device counts: MESSAGES x 2 KB from SESSIONS sessions, relayed to the sink, then everything written back */
-async function deviceRun(target: CardTarget, sink: Sink): Promise<Pick<CardFigures, 'device_flushes_per_msg' | 'device_kib_per_msg'>> {
+async function deviceRun(
+  target: CardTarget,
+  sink: Sink,
+): Promise<Pick<CardFigures, 'device_flushes_per_msg' | 'device_kib_per_msg'>> {
   return withCard(async (mount, device) => {
     const running = await target(path.join(mount, 'q'), sink, {});
     try {
@@ -109,26 +131,42 @@ async function deviceRun(target: CardTarget, sink: Sink): Promise<Pick<CardFigur
 }
 
 /** The modelled card: every flush of the target takes 4 ms more, one at a time */
-async function slowsyncRun(target: CardTarget, sink: Sink): Promise<Omit<CardFigures, 'device_flushes_per_msg' | 'device_kib_per_msg'>> {
+async function slowsyncRun(
+  target: CardTarget,
+  sink: Sink,
+): Promise<Omit<CardFigures, 'device_flushes_per_msg' | 'device_kib_per_msg'>> {
   const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-slowsync-'));
   const count = path.join(dir, 'flushes');
   const lock = path.join(dir, 'slowsync.lock');
   writeFileSync(count, '');
   writeFileSync(lock, '', { mode: 0o644 });
   execFileSync('chmod', ['-R', 'a+rwX', dir]);
-  const env = { LD_PRELOAD: slowsync(), SLOWSYNC_US: String(SLOWSYNC_US), SLOWSYNC_LOCK: lock, SLOWSYNC_COUNT: count };
+  const env = {
+    LD_PRELOAD: slowsync(),
+    SLOWSYNC_US: String(SLOWSYNC_US),
+    SLOWSYNC_LOCK: lock,
+    SLOWSYNC_COUNT: count,
+  };
   const running = await target(path.join(dir, 'q'), sink, env);
   const flushes = () => statSync(count).size;
   try {
     await sleep(2000);
     let delivered = sink.count();
-    const latencyMs = await smtpSource(running.port, { sessions: 1, messages: LATENCY_MESSAGES, bytes: 2048 });
+    const latencyMs = await smtpSource(running.port, {
+      sessions: 1,
+      messages: LATENCY_MESSAGES,
+      bytes: 2048,
+    });
     await sink.waitFor(delivered + LATENCY_MESSAGES, 120_000);
     await sleep(1000);
     delivered = sink.count();
     const flushesBefore = flushes();
     const started = nowMs();
-    const acceptMs = await smtpSource(running.port, { sessions: SESSIONS, messages: MESSAGES, bytes: 2048 });
+    const acceptMs = await smtpSource(running.port, {
+      sessions: SESSIONS,
+      messages: MESSAGES,
+      bytes: 2048,
+    });
     const relayedAt = await sink.waitFor(delivered + MESSAGES, 300_000);
     return {
       slowsync_flushes_per_msg: (flushes() - flushesBefore) / MESSAGES,
@@ -152,15 +190,23 @@ export function edgeRelayOnCard(checkout: string, nodeOptions = ''): CardTarget 
     mkdirSync(dir, { recursive: true });
     const configFile = path.join(dir, 'config.json');
     const config = testConfig(path.join(dir, 'data'), {
-      smtp: { maxMessageSize: 100 * 1024 * 1024, maxConnections: 200, maxConnectionsPerClient: 200, maxMessagesPerMinute: 1_000_000 },
+      smtp: {
+        maxMessageSize: 100 * 1024 * 1024,
+        maxConnections: 200,
+        maxConnectionsPerClient: 200,
+        maxMessagesPerMinute: 1_000_000,
+      },
       delivery: { smarthost: { host: '127.0.0.1', port: sink.port, security: 'none' } },
     });
     writeFileSync(configFile, JSON.stringify(config));
-    const served = await serveUntilRunning([process.execPath, path.join(checkout, 'bin', 'edge-relay'), 'serve', '--config', configFile], {
-      cwd: dir,
-      env: { ...process.env, NODE_OPTIONS: nodeOptions, ...env },
-      timeoutMs: 30_000,
-    });
+    const served = await serveUntilRunning(
+      [process.execPath, path.join(checkout, 'bin', 'edge-relay'), 'serve', '--config', configFile],
+      {
+        cwd: dir,
+        env: { ...process.env, NODE_OPTIONS: nodeOptions, ...env },
+        timeoutMs: 30_000,
+      },
+    );
     return {
       port: served.smtpPort,
       async stop() {
@@ -177,7 +223,11 @@ export function postfixOnCard(port: () => Promise<number>): CardTarget {
     mkdirSync(dir, { recursive: true });
     const smtpPort = await port();
     const script = path.join(HERE, 'postfix.sh');
-    const run = (action: string) => execFileSync('bash', [script, dir, String(smtpPort), String(sink.port), action], { stdio: 'pipe', env: { ...process.env, ...env } });
+    const run = (action: string) =>
+      execFileSync('bash', [script, dir, String(smtpPort), String(sink.port), action], {
+        stdio: 'pipe',
+        env: { ...process.env, ...env },
+      });
     run('start');
     await sleep(1000);
     return {
@@ -192,12 +242,20 @@ export function postfixOnCard(port: () => Promise<number>): CardTarget {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const which = process.argv[2] ?? path.join(HERE, '..');
-  const sink = await startSink(Number(process.env.SINK_PORT ?? 25_000 + Math.floor(Math.random() * 20_000)));
+  const sink = await startSink(
+    Number(process.env.SINK_PORT ?? 25_000 + Math.floor(Math.random() * 20_000)),
+  );
   const randomPort = async () => 45_000 + Math.floor(Math.random() * 10_000);
   try {
-    const [name, target] = which === 'postfix' ? ['postfix', postfixOnCard(randomPort)] : ['edge-relay', edgeRelayOnCard(path.resolve(which))];
+    const [name, target] =
+      which === 'postfix'
+        ? ['postfix', postfixOnCard(randomPort)]
+        : ['edge-relay', edgeRelayOnCard(path.resolve(which))];
     const figures = await cardFigures(target, sink);
-    for (const [figure, value] of Object.entries(figures)) console.log(`${name}.${figure} ${value.toFixed(2)} ${CARD_UNITS[figure as keyof CardFigures]}`);
+    for (const [figure, value] of Object.entries(figures))
+      console.log(
+        `${name}.${figure} ${value.toFixed(2)} ${CARD_UNITS[figure as keyof CardFigures]}`,
+      );
   } finally {
     sink.stop();
   }

@@ -24,7 +24,15 @@ const queue = path.join(dir, 'queue');
 await fs.mkdir(tmp, { recursive: true });
 await fs.mkdir(queue, { recursive: true });
 
-const upstream = nodemailer.createTransport({ host: '127.0.0.1', port: Number(sinkPort), secure: false, ignoreTLS: true, pool: true, maxConnections: 4, maxMessages: 100 });
+const upstream = nodemailer.createTransport({
+  host: '127.0.0.1',
+  port: Number(sinkPort),
+  secure: false,
+  ignoreTLS: true,
+  pool: true,
+  maxConnections: 4,
+  maxMessages: 100,
+});
 
 async function fsyncDir(folder) {
   const handle = await fs.open(folder, 'r');
@@ -53,7 +61,10 @@ const server = new LegacySMTPServer({
   size: 100 * 1024 * 1024,
   onData(stream, session, callback) {
     const id = String(sequence++);
-    const envelope = { from: session.envelope.mailFrom.address, to: session.envelope.rcptTo.map((rcpt) => rcpt.address) };
+    const envelope = {
+      from: session.envelope.mailFrom.address,
+      to: session.envelope.rcptTo.map((rcpt) => rcpt.address),
+    };
     const temp = path.join(tmp, id);
     const file = path.join(queue, id);
     pipeline(stream, createWriteStream(temp, { flush: true }))

@@ -53,8 +53,14 @@ export function sampleMemory(roots: () => number[], everyMs = 20): { stop(): Mem
   const peak: MemoryPeak = { rssKb: 0, pssKb: 0 };
   const timer = setInterval(() => {
     const pids = processTree(roots());
-    peak.rssKb = Math.max(peak.rssKb, pids.reduce((sum, pid) => sum + rssKb(pid), 0));
-    peak.pssKb = Math.max(peak.pssKb, pids.reduce((sum, pid) => sum + pssKb(pid), 0));
+    peak.rssKb = Math.max(
+      peak.rssKb,
+      pids.reduce((sum, pid) => sum + rssKb(pid), 0),
+    );
+    peak.pssKb = Math.max(
+      peak.pssKb,
+      pids.reduce((sum, pid) => sum + pssKb(pid), 0),
+    );
   }, everyMs);
   return {
     stop() {
@@ -64,15 +70,34 @@ export function sampleMemory(roots: () => number[], everyMs = 20): { stop(): Mem
   };
 }
 
-export const treeRssKb = (roots: number[]) => processTree(roots).reduce((sum, pid) => sum + rssKb(pid), 0);
+export const treeRssKb = (roots: number[]) =>
+  processTree(roots).reduce((sum, pid) => sum + rssKb(pid), 0);
 
 /** Runs smtp-source; resolves with the wall time in ms */
-export function smtpSource(port: number, options: { sessions: number; messages: number; bytes: number }): Promise<number> {
-  const args = ['-s', String(options.sessions), '-m', String(options.messages), '-l', String(options.bytes), '-f', 'device@bench.lan', '-t', 'archive@example.com', '-M', 'bench.lan', `127.0.0.1:${port}`];
+export function smtpSource(
+  port: number,
+  options: { sessions: number; messages: number; bytes: number },
+): Promise<number> {
+  const args = [
+    '-s',
+    String(options.sessions),
+    '-m',
+    String(options.messages),
+    '-l',
+    String(options.bytes),
+    '-f',
+    'device@bench.lan',
+    '-t',
+    'archive@example.com',
+    '-M',
+    'bench.lan',
+    `127.0.0.1:${port}`,
+  ];
   const started = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
     execFile('smtp-source', args, { timeout: 600_000 }, (err, _stdout, stderr) => {
-      if (err) return reject(new Error(`smtp-source ${args.join(' ')} failed: ${stderr || err.message}`));
+      if (err)
+        return reject(new Error(`smtp-source ${args.join(' ')} failed: ${stderr || err.message}`));
       resolve(Number(process.hrtime.bigint() - started) / 1e6);
     });
   });
@@ -88,7 +113,11 @@ export interface Sink {
 }
 
 export async function startSink(port: number): Promise<Sink> {
-  const child: ChildProcess = spawn('smtp-sink', ['-u', 'postfix', '-c', `127.0.0.1:${port}`, '1000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(
+    'smtp-sink',
+    ['-u', 'postfix', '-c', `127.0.0.1:${port}`, '1000'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let count = 0;
   let tail = '';
   child.stdout!.on('data', (d: Buffer) => {
@@ -104,7 +133,8 @@ export async function startSink(port: number): Promise<Sink> {
     async waitFor(n, timeoutMs) {
       const deadline = Date.now() + timeoutMs;
       while (count < n) {
-        if (Date.now() > deadline) throw new Error(`Sink got ${count} of ${n} messages in ${timeoutMs} ms`);
+        if (Date.now() > deadline)
+          throw new Error(`Sink got ${count} of ${n} messages in ${timeoutMs} ms`);
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
       return Number(process.hrtime.bigint()) / 1e6;

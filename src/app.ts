@@ -14,15 +14,35 @@ import { NO_UPSTREAM } from './route/router.js';
 import { clockProblem } from './util/clock.js';
 import { startWebConsole } from './web/console.js';
 
-export type Relay = Pick<Core, 'smtp' | 'intake' | 'spool' | 'mailboxes' | 'runner' | 'queue'> & { stop(): Promise<void> };
+export type Relay = Pick<Core, 'smtp' | 'intake' | 'spool' | 'mailboxes' | 'runner' | 'queue'> & {
+  stop(): Promise<void>;
+};
 
 const hostPort = (address: AddressInfo): string => `${address.address}:${address.port}`;
 
 export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay> {
   const startedAt = new Date();
   const core = await startCore(store, log);
-  const { queue, spool, mailboxes, devices, metrics, activity, health, alerter, oauth, intake } = core;
-  const webConsole = await startWebConsole({ store, log, startedAt, queue, spool, mailboxes, devices, metrics, activity, health, alerter, oauth, intake, dkim: core.dkim, deliverer: core.deliverer, pacing: core.pacing });
+  const { queue, spool, mailboxes, devices, metrics, activity, health, alerter, oauth, intake } =
+    core;
+  const webConsole = await startWebConsole({
+    store,
+    log,
+    startedAt,
+    queue,
+    spool,
+    mailboxes,
+    devices,
+    metrics,
+    activity,
+    health,
+    alerter,
+    oauth,
+    intake,
+    dkim: core.dkim,
+    deliverer: core.deliverer,
+    pacing: core.pacing,
+  });
   const config = store.config;
   const listening = {
     smtp: hostPort(core.smtp),
@@ -31,8 +51,17 @@ export async function startRelay(store: ConfigStore, log: Logger): Promise<Relay
     ...(core.pop3.pop3s && { pop3s: hostPort(core.pop3.pop3s) }),
     web: hostPort(webConsole.web),
   };
-  log.info({ ...listening, dataDir: path.resolve(config.dataDir), config: store.source, queued: core.recovered }, 'edge-relay is running');
-  if (config.delivery.mode === 'smarthost' && !config.delivery.smarthost.host) log.warn(NO_UPSTREAM);
+  log.info(
+    {
+      ...listening,
+      dataDir: path.resolve(config.dataDir),
+      config: store.source,
+      queued: core.recovered,
+    },
+    'edge-relay is running',
+  );
+  if (config.delivery.mode === 'smarthost' && !config.delivery.smarthost.host)
+    log.warn(NO_UPSTREAM);
   const clock = clockProblem();
   if (clock) log.warn(clock);
   const open = wideNetworks(config.smtp.allowNetworks);

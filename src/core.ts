@@ -67,7 +67,12 @@ export async function startCore(store: ConfigStore, log: Logger): Promise<Core> 
   await mailboxes.recover();
   await mailboxes.ensure(config().mailbox.postmaster);
 
-  const bouncer = new Bouncer({ spool, config, log, postmasterExists: () => mailboxes.exists(config().mailbox.postmaster) });
+  const bouncer = new Bouncer({
+    spool,
+    config,
+    log,
+    postmasterExists: () => mailboxes.exists(config().mailbox.postmaster),
+  });
   const oauth = await OAuthClient.open({ config, dataDir, log });
   // Opened before the deliverer: an admin-given device name can be the rewritten From's display name
   const devices = await DeviceInventory.open(dataDir, log);
@@ -76,23 +81,64 @@ export async function startCore(store: ConfigStore, log: Logger): Promise<Core> 
   const pool = new SmtpPool();
   const mx = new MxDelivery({ config, log, pool });
   const upstreamLimits = await UpstreamLimits.open(dataDir, log);
-  const deliverer = new Deliverer({ config, mailboxes, mx, log, tokens: oauth, dkim, pool, limits: upstreamLimits, deviceName: (address) => devices.name(address) });
+  const deliverer = new Deliverer({
+    config,
+    mailboxes,
+    mx,
+    log,
+    tokens: oauth,
+    dkim,
+    pool,
+    limits: upstreamLimits,
+    deviceName: (address) => devices.name(address),
+  });
   const pacing = new PacingGate(await PacingFile.open(dataDir, log), config, log);
   const runner = new QueueRunner({ spool, deliverer, bouncer, config, log, pacing });
-  const queue = new QueueCommands(spool, () => void runner.rescan(), (id) => runner.heldBack(id));
+  const queue = new QueueCommands(
+    spool,
+    () => void runner.rescan(),
+    (id) => runner.heldBack(id),
+  );
   const stopRetryingOnChange = store.onChange(() => runner.retryAllNow());
   await runner.start();
   // The CLI's changes come through here: only this process writes the spool
-  const control = await serveQueueControl(controlSocketPath(dataDir), queue, log).catch((err: unknown) => {
-    log.error({ err: errorMessage(err), socket: controlSocketPath(dataDir) }, 'The queue commands of the command line will not work while the server runs');
-    return { close: async () => undefined };
-  });
+  const control = await serveQueueControl(controlSocketPath(dataDir), queue, log).catch(
+    (err: unknown) => {
+      log.error(
+        { err: errorMessage(err), socket: controlSocketPath(dataDir) },
+        'The queue commands of the command line will not work while the server runs',
+      );
+      return { close: async () => undefined };
+    },
+  );
 
   const intake = new Intake({ config, spool, log, mailboxes, upstreams: upstreamLimits });
   const smtp = await intake.start();
   const pop3 = await startPop3({ config, mailboxes, log, dataDir });
-  const { stop: stopObserving, ...observed } = await startObservers({ store, log, intake, spool, mailboxes, runner, oauth, devices, pacing, pop3Events: pop3.events });
-  const jobs = housekeeping({ store, config, log, spool, runner, mailboxes, mailboxLocks: pop3.locks, devices, deliverer, ...observed });
+  const { stop: stopObserving, ...observed } = await startObservers({
+    store,
+    log,
+    intake,
+    spool,
+    mailboxes,
+    runner,
+    oauth,
+    devices,
+    pacing,
+    pop3Events: pop3.events,
+  });
+  const jobs = housekeeping({
+    store,
+    config,
+    log,
+    spool,
+    runner,
+    mailboxes,
+    mailboxLocks: pop3.locks,
+    devices,
+    deliverer,
+    ...observed,
+  });
 
   return {
     smtp,

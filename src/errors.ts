@@ -60,7 +60,11 @@ export class UsageError extends RelayError {
 }
 
 export const smtpReject = (smtpCode: number, enhanced: string, message: string): RelayError =>
-  new RelayError(message, { kind: smtpCode >= 500 ? 'permanent' : 'temporary', smtpCode, enhanced });
+  new RelayError(message, {
+    kind: smtpCode >= 500 ? 'permanent' : 'temporary',
+    smtpCode,
+    enhanced,
+  });
 
 /**
  * A file-system failure while storing mail (the spool, a mailbox), as the
@@ -73,14 +77,24 @@ export function storageFailure(err: unknown, storing: string): RelayError {
   const code = errnoCode(err);
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     const why = code === 'EDQUOT' ? 'disk quota exceeded' : 'disk full';
-    return new RelayError(`Insufficient system storage (${why}) while ${storing}, try again later`, { kind: 'temporary', smtpCode: 452, enhanced: '4.3.1', cause: err });
+    return new RelayError(
+      `Insufficient system storage (${why}) while ${storing}, try again later`,
+      { kind: 'temporary', smtpCode: 452, enhanced: '4.3.1', cause: err },
+    );
   }
-  return new RelayError(`Local error while ${storing}: ${code ?? errorMessage(err)}`, { kind: 'temporary', smtpCode: 451, enhanced: '4.3.0', cause: err });
+  return new RelayError(`Local error while ${storing}: ${code ?? errorMessage(err)}`, {
+    kind: 'temporary',
+    smtpCode: 451,
+    enhanced: '4.3.0',
+    cause: err,
+  });
 }
 
 /** Node's errno code of a system error, if it is one */
 export function errnoCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string'
+    ? err.code
+    : undefined;
 }
 
 export function errorMessage(err: unknown): string {

@@ -64,12 +64,20 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`Unknown command "${name}"\n\n${HELP}`);
     return 2;
   }
-  return command({ args, configFile: values.config, flags: values, out: (text) => console.log(text), note: (text) => console.error(text), stdin: process.stdin });
+  return command({
+    args,
+    configFile: values.config,
+    flags: values,
+    out: (text) => console.log(text),
+    note: (text) => console.error(text),
+    stdin: process.stdin,
+  });
 }
 
 function exitCodeFor(err: unknown): number {
   if (err instanceof RelayError && (err.kind === 'config' || err.kind === 'usage')) return 2;
-  if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) return 2;
+  if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))
+    return 2;
   return 1;
 }
 

@@ -49,11 +49,21 @@ export async function startObservers(services: ObservedServices): Promise<Observ
   const config = () => store.config;
   const health = new UpstreamHealth();
   health.setConfigured(upstreamConfigured(config()));
-  const stopFollowingConfig = store.onChange((next) => health.setConfigured(upstreamConfigured(next)));
+  const stopFollowingConfig = store.onChange((next) =>
+    health.setConfigured(upstreamConfigured(next)),
+  );
   const activity = new Activity();
   const metrics = new RelayMetrics(services.spool, () => health.snapshot());
   const dataDir = path.resolve(config().dataDir);
-  const alerter = await Alerter.open({ dataDir, config, health, mailboxes: services.mailboxes, queueDepth: async () => (await services.spool.ids()).length, paced: () => services.pacing.status(Date.now()), log: services.log });
+  const alerter = await Alerter.open({
+    dataDir,
+    config,
+    health,
+    mailboxes: services.mailboxes,
+    queueDepth: async () => (await services.spool.ids()).length,
+    paced: () => services.pacing.status(Date.now()),
+    log: services.log,
+  });
 
   const onQueued = (event: IntakeEvents['queued'][0]) => {
     devices.queued(event);
@@ -83,9 +93,12 @@ export async function startObservers(services: ObservedServices): Promise<Observ
     const needsConsent = status.state === 'needs-consent';
     if (needsConsent === consentAlerted || (!needsConsent && status.state !== 'ok')) return;
     consentAlerted = needsConsent;
-    void alerter.announce(oauthNotice(needsConsent ? 'firing' : 'recovered', config().hostname, status.reason));
+    void alerter.announce(
+      oauthNotice(needsConsent ? 'firing' : 'recovered', config().hostname, status.reason),
+    );
   };
-  const onPop3Login = (result: Parameters<RelayMetrics['pop3Login']>[0]) => metrics.pop3Login(result);
+  const onPop3Login = (result: Parameters<RelayMetrics['pop3Login']>[0]) =>
+    metrics.pop3Login(result);
   oauth.on('status', onOAuthStatus);
   pop3Events.on('login', onPop3Login);
   intake.on('queued', onQueued);

@@ -82,17 +82,37 @@ export class Alerter {
     const depth = await queueDepth();
     const failingForMs = parseDuration(alerts.upstreamFailingFor) ?? 15 * 60_000;
     const dailyUsage = paced();
-    const result = evaluate(this.state, { now, failingSince: snapshot.failingSince, failingForMs, queueDepth: depth, queueThreshold: alerts.queueThreshold, dailyUsage, dailyCapPercent: alerts.dailyCapPercent });
+    const result = evaluate(this.state, {
+      now,
+      failingSince: snapshot.failingSince,
+      failingForMs,
+      queueDepth: depth,
+      queueThreshold: alerts.queueThreshold,
+      dailyUsage,
+      dailyCapPercent: alerts.dailyCapPercent,
+    });
     if (result.transitions.length === 0) return;
     this.state = result.state;
     await writeFileAtomic(this.file, JSON.stringify(this.state), 0o600);
-    const facts = { hostname: config().hostname, now, health: snapshot, queueDepth: depth, queueThreshold: alerts.queueThreshold, failingFor: alerts.upstreamFailingFor, dailyUsage, dailyCapPercent: alerts.dailyCapPercent };
-    for (const transition of result.transitions) await this.send(composeNotice(transition, facts), now);
+    const facts = {
+      hostname: config().hostname,
+      now,
+      health: snapshot,
+      queueDepth: depth,
+      queueThreshold: alerts.queueThreshold,
+      failingFor: alerts.upstreamFailingFor,
+      dailyUsage,
+      dailyCapPercent: alerts.dailyCapPercent,
+    };
+    for (const transition of result.transitions)
+      await this.send(composeNotice(transition, facts), now);
   }
 
   /** A notice outside the rules (the OAuth2 sign-in); the caller sends it once per change */
   announce(notice: Notice, now = new Date()): Promise<void> {
-    this.running = this.running.then(() => this.send(notice, now)).catch((err) => this.options.log.error({ err: errorMessage(err) }, 'Alert failed'));
+    this.running = this.running
+      .then(() => this.send(notice, now))
+      .catch((err) => this.options.log.error({ err: errorMessage(err) }, 'Alert failed'));
     return this.running;
   }
 
@@ -101,17 +121,30 @@ export class Alerter {
     const { hostname, mailbox, alerts } = config();
     log.warn({ alert: notice.kind, state: notice.state }, notice.title);
     try {
-      await mailboxes.deliver(mailbox.postmaster, Readable.from([Buffer.from(noticeMail(notice, hostname, now))]), 'alert');
+      await mailboxes.deliver(
+        mailbox.postmaster,
+        Readable.from([Buffer.from(noticeMail(notice, hostname, now))]),
+        'alert',
+      );
     } catch (err) {
-      log.error({ err: errorMessage(err), mailbox: mailbox.postmaster }, 'Could not store the alert in the postmaster mailbox');
+      log.error(
+        { err: errorMessage(err), mailbox: mailbox.postmaster },
+        'Could not store the alert in the postmaster mailbox',
+      );
     }
     if (alerts.webhook) await this.post(alerts.webhook, webhookBody(notice, hostname, now));
   }
 
   private async post(url: string, body: string): Promise<void> {
     try {
-      const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS) });
-      if (!response.ok) this.options.log.warn({ status: response.status }, 'Alert webhook answered with an error');
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+      });
+      if (!response.ok)
+        this.options.log.warn({ status: response.status }, 'Alert webhook answered with an error');
     } catch (err) {
       this.options.log.warn({ err: errorMessage(err) }, 'Alert webhook could not be reached');
     }

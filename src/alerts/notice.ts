@@ -23,7 +23,9 @@ export interface Notice {
 
 export function composeNotice(transition: Transition, facts: AlertFacts): Notice {
   const { health } = facts;
-  const lastError = health.lastError ? `Last error (${health.lastError.at.toISOString()}): ${health.lastError.text}` : 'No error recorded';
+  const lastError = health.lastError
+    ? `Last error (${health.lastError.at.toISOString()}): ${health.lastError.text}`
+    : 'No error recorded';
   const near = nearDailyCap(facts.dailyUsage, facts.dailyCapPercent);
   const counts = facts.dailyUsage
     .filter((u) => u.dayLimit > 0)
@@ -42,8 +44,14 @@ export function composeNotice(transition: Transition, facts: AlertFacts): Notice
       ],
     },
     queue: {
-      firing: [`Queue above ${facts.queueThreshold} messages`, `edge-relay on ${facts.hostname} has ${facts.queueDepth} messages waiting (alert threshold ${facts.queueThreshold}).\n${lastError}`],
-      recovered: ['Queue back to normal', `edge-relay on ${facts.hostname} has ${facts.queueDepth} messages waiting again.`],
+      firing: [
+        `Queue above ${facts.queueThreshold} messages`,
+        `edge-relay on ${facts.hostname} has ${facts.queueDepth} messages waiting (alert threshold ${facts.queueThreshold}).\n${lastError}`,
+      ],
+      recovered: [
+        'Queue back to normal',
+        `edge-relay on ${facts.hostname} has ${facts.queueDepth} messages waiting again.`,
+      ],
     },
     dailyCap: {
       firing: [
@@ -58,11 +66,20 @@ export function composeNotice(transition: Transition, facts: AlertFacts): Notice
     },
   };
   const [title, message] = texts[transition.kind][transition.change];
-  return { kind: transition.kind, state: transition.change, title: `[edge-relay] ${title}`, message };
+  return {
+    kind: transition.kind,
+    state: transition.change,
+    title: `[edge-relay] ${title}`,
+    message,
+  };
 }
 
 /** The upstream sign-in (OAuth2) needs an admin, or works again */
-export function oauthNotice(change: Transition['change'], hostname: string, reason: string | undefined): Notice {
+export function oauthNotice(
+  change: Transition['change'],
+  hostname: string,
+  reason: string | undefined,
+): Notice {
   return change === 'firing'
     ? {
         kind: 'oauth',
@@ -70,7 +87,12 @@ export function oauthNotice(change: Transition['change'], hostname: string, reas
         title: '[edge-relay] Sign-in to the upstream needed',
         message: `edge-relay on ${hostname} can no longer get a token for the upstream.\n${reason ?? ''}\nOpen the Sender page of the admin web page and sign in again. Mail waits safely in the queue meanwhile.`,
       }
-    : { kind: 'oauth', state: change, title: '[edge-relay] Upstream sign-in works again', message: `edge-relay on ${hostname} got a token for the upstream again.` };
+    : {
+        kind: 'oauth',
+        state: change,
+        title: '[edge-relay] Upstream sign-in works again',
+        message: `edge-relay on ${hostname} got a token for the upstream again.`,
+      };
 }
 
 /** A plain RFC 5322 message for the postmaster mailbox */
@@ -91,5 +113,13 @@ export function noticeMail(notice: Notice, hostname: string, now: Date): string 
 
 /** JSON for webhooks: `title` + `message` (ntfy, Apprise), `text` (Teams/Slack-style), plus machine-readable fields */
 export function webhookBody(notice: Notice, hostname: string, now: Date): string {
-  return JSON.stringify({ title: notice.title, message: notice.message, text: `${notice.title}\n${notice.message}`, kind: notice.kind, state: notice.state, host: hostname, at: now.toISOString() });
+  return JSON.stringify({
+    title: notice.title,
+    message: notice.message,
+    text: `${notice.title}\n${notice.message}`,
+    kind: notice.kind,
+    state: notice.state,
+    host: hostname,
+    at: now.toISOString(),
+  });
 }

@@ -10,7 +10,11 @@ const KINDS: readonly AlertKind[] = ['upstream', 'queue', 'dailyCap'];
 
 export type AlertState = Record<AlertKind, { firing: boolean; since: string | null }>;
 
-export const QUIET: AlertState = { upstream: { firing: false, since: null }, queue: { firing: false, since: null }, dailyCap: { firing: false, since: null } };
+export const QUIET: AlertState = {
+  upstream: { firing: false, since: null },
+  queue: { firing: false, since: null },
+  dailyCap: { firing: false, since: null },
+};
 
 /** What an upstream with a daily recipient limit has sent in the last 24 hours */
 export interface DailyUsage {
@@ -47,7 +51,9 @@ function upstreamFiring(obs: Observation, wasFiring: boolean): boolean {
 /** Fires above the threshold; recovers at half of it, so a queue hovering near the line does not flap */
 function queueFiring(obs: Observation, wasFiring: boolean): boolean {
   if (obs.queueThreshold <= 0) return false;
-  return wasFiring ? obs.queueDepth > Math.floor(obs.queueThreshold / 2) : obs.queueDepth > obs.queueThreshold;
+  return wasFiring
+    ? obs.queueDepth > Math.floor(obs.queueThreshold / 2)
+    : obs.queueDepth > obs.queueThreshold;
 }
 
 /** Points below the alert's share at which a daily cap alert recovers, so a count near the line does not flap */
@@ -65,8 +71,15 @@ function dailyCapFiring(obs: Observation, wasFiring: boolean): boolean {
   return nearDailyCap(obs.dailyUsage, Math.max(line, 0)).length > 0;
 }
 
-export function evaluate(state: AlertState, obs: Observation): { state: AlertState; transitions: Transition[] } {
-  const next: AlertState = { upstream: { ...state.upstream }, queue: { ...state.queue }, dailyCap: { ...state.dailyCap } };
+export function evaluate(
+  state: AlertState,
+  obs: Observation,
+): { state: AlertState; transitions: Transition[] } {
+  const next: AlertState = {
+    upstream: { ...state.upstream },
+    queue: { ...state.queue },
+    dailyCap: { ...state.dailyCap },
+  };
   const transitions: Transition[] = [];
   const firing: Record<AlertKind, boolean> = {
     upstream: upstreamFiring(obs, state.upstream.firing),

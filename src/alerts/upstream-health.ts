@@ -54,7 +54,12 @@ export class UpstreamHealth extends EventEmitter<HealthEvents> {
   }
 
   snapshot(): HealthSnapshot {
-    return { reachability: this.reachability(), lastSuccess: this.lastSuccess, lastError: this.lastError, failingSince: this.failingSince };
+    return {
+      reachability: this.reachability(),
+      lastSuccess: this.lastSuccess,
+      lastError: this.lastError,
+      failingSince: this.failingSince,
+    };
   }
 
   private reachability(): Reachability {
@@ -65,11 +70,16 @@ export class UpstreamHealth extends EventEmitter<HealthEvents> {
 }
 
 /** What one delivery attempt says about the upstream: only relayed recipients count, and the last one speaks */
-export function upstreamSignal(report: AttemptReport, config: Config): { ok: boolean; text: string } | undefined {
+export function upstreamSignal(
+  report: AttemptReport,
+  config: Config,
+): { ok: boolean; text: string } | undefined {
   const relayed = report.outcomes.filter(({ address }) => RELAYED.has(route(address, config).kind));
   const last = relayed.at(-1)?.outcome;
   if (!last || last.status === 'bounced' || last.status === 'local') return undefined;
-  return last.status === 'delivered' ? { ok: true, text: last.detail } : { ok: false, text: last.reason };
+  return last.status === 'delivered'
+    ? { ok: true, text: last.detail }
+    : { ok: false, text: last.reason };
 }
 
 const RELAYED: ReadonlySet<string> = new Set(['smarthost', 'mx', 'host', 'graph']);

@@ -33,11 +33,18 @@ export class Bouncer {
     return [...to];
   }
 
-  async report(entry: QueueEntry, failed: RecipientState[], action: DsnAction = 'failed'): Promise<void> {
+  async report(
+    entry: QueueEntry,
+    failed: RecipientState[],
+    action: DsnAction = 'failed',
+  ): Promise<void> {
     const { arrival } = entry;
     const log = this.options.log.child({ queueId: arrival.id });
     if (!arrival.from) {
-      log.warn({ recipients: failed.map((f) => f.address), action }, 'Not reporting on a bounce report');
+      log.warn(
+        { recipients: failed.map((f) => f.address), action },
+        'Not reporting on a bounce report',
+      );
       return;
     }
     const to = this.recipients(arrival.from);
@@ -48,14 +55,24 @@ export class Bouncer {
       queueId: arrival.id,
       arrivalDate: arrival.receivedAt,
       originalSender: arrival.from,
-      failed: failed.map((f) => ({ address: f.address, error: f.lastError ?? 'Unknown error', dsnStatus: f.dsnStatus })),
+      failed: failed.map((f) => ({
+        address: f.address,
+        error: f.lastError ?? 'Unknown error',
+        dsnStatus: f.dsnStatus,
+      })),
       originalHeaders: await this.originalHeaders(entry),
       to: to[0] ?? arrival.from,
       date: new Date(),
     });
     const id = newQueueId();
-    await this.options.spool.accept({ id, from: '', to, client: { address: '127.0.0.1', helo: config.hostname } }, Readable.from([Buffer.from(report)]));
-    log.info({ bounceId: id, to, action, recipients: failed.map((f) => f.address) }, action === 'failed' ? 'Bounce report queued' : 'Delay warning queued');
+    await this.options.spool.accept(
+      { id, from: '', to, client: { address: '127.0.0.1', helo: config.hostname } },
+      Readable.from([Buffer.from(report)]),
+    );
+    log.info(
+      { bounceId: id, to, action, recipients: failed.map((f) => f.address) },
+      action === 'failed' ? 'Bounce report queued' : 'Delay warning queued',
+    );
   }
 
   private async originalHeaders(entry: QueueEntry): Promise<string> {

@@ -38,30 +38,47 @@ const REMOTE = /\(([^\s(),]+?):\d+(?:,|\))/;
  * else "4.0.0" for a delay, "4.4.7" for an expiry, "5.0.0" for another reply
  * and "5.4.0" for a failure without one.
  */
-export function reportStatus(recipient: Pick<FailedRecipient, 'error' | 'dsnStatus'>, action: DsnAction = 'failed'): string {
+export function reportStatus(
+  recipient: Pick<FailedRecipient, 'error' | 'dsnStatus'>,
+  action: DsnAction = 'failed',
+): string {
   const { error } = recipient;
   if (action === 'delayed') {
     const status = STATUS.exec(error);
     return status?.[1] === '4' ? status[0] : '4.0.0';
   }
   if (recipient.dsnStatus) return recipient.dsnStatus;
-  return dsnStatusOf(error, /^Gave up after/.test(error) ? '4.4.7' : REPLY.test(error) ? '5.0.0' : '5.4.0');
+  return dsnStatusOf(
+    error,
+    /^Gave up after/.test(error) ? '4.4.7' : REPLY.test(error) ? '5.0.0' : '5.4.0',
+  );
 }
 
 const TEXT: Record<DsnAction, { subject: string; body: string }> = {
-  failed: { subject: 'Undelivered Mail Returned to Sender', body: 'could not be\r\ndelivered to one or more of its recipients. It will not be retried.' },
-  delayed: { subject: 'Delayed Mail (still being retried)', body: 'has not been\r\ndelivered yet to the recipients below. It is still being retried; no action is needed.' },
+  failed: {
+    subject: 'Undelivered Mail Returned to Sender',
+    body: 'could not be\r\ndelivered to one or more of its recipients. It will not be retried.',
+  },
+  delayed: {
+    subject: 'Delayed Mail (still being retried)',
+    body: 'has not been\r\ndelivered yet to the recipients below. It is still being retried; no action is needed.',
+  },
 };
 
-const oneLine = (text: string): string => text.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?');
+const oneLine = (text: string): string =>
+  text.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?');
 
 export function buildDsn(input: DsnInput): string {
   const boundary = `edge-relay-${randomBytes(8).toString('hex')}`;
-  const human = input.failed.map((f) => `<${oneLine(f.address)}>:\r\n    ${oneLine(f.error)}`).join('\r\n\r\n');
+  const human = input.failed
+    .map((f) => `<${oneLine(f.address)}>:\r\n    ${oneLine(f.error)}`)
+    .join('\r\n\r\n');
   const perRecipient = input.failed
     .map((f) => {
       const remote = REMOTE.exec(f.error)?.[1];
-      const reply = REPLY.test(f.error) ? `Diagnostic-Code: smtp; ${oneLine(f.error)}\r\n` : `Diagnostic-Code: x-edge-relay; ${oneLine(f.error)}\r\n`;
+      const reply = REPLY.test(f.error)
+        ? `Diagnostic-Code: smtp; ${oneLine(f.error)}\r\n`
+        : `Diagnostic-Code: x-edge-relay; ${oneLine(f.error)}\r\n`;
       return `Final-Recipient: rfc822; ${oneLine(f.address)}\r\nAction: ${input.action}\r\nStatus: ${reportStatus(f, input.action)}\r\n${remote ? `Remote-MTA: dns; ${remote}\r\n` : ''}${reply}`;
     })
     .join('\r\n');

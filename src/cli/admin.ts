@@ -12,7 +12,8 @@ import { ensureDir } from '../util/fsx.js';
 import { SetupToken } from '../web-auth/setup-token.js';
 import { loadConfig, readPasswordFromStdin, type CommandContext } from './context.js';
 
-const USAGE = 'use "admin password --password-stdin" or "admin token create NAME [--scope metrics|read|admin] | list | revoke ID"';
+const USAGE =
+  'use "admin password --password-stdin" or "admin token create NAME [--scope metrics|read|admin] | list | revoke ID"';
 
 export async function adminCommand(ctx: CommandContext): Promise<number> {
   const { config } = await loadConfig(ctx);
@@ -24,7 +25,10 @@ export async function adminCommand(ctx: CommandContext): Promise<number> {
 }
 
 async function setPassword(ctx: CommandContext, dataDir: string): Promise<number> {
-  if (!ctx.flags['password-stdin']) throw new UsageError('Give the password on standard input with --password-stdin (never on the command line)');
+  if (!ctx.flags['password-stdin'])
+    throw new UsageError(
+      'Give the password on standard input with --password-stdin (never on the command line)',
+    );
   await new AdminCredentials(dataDir).set(await readPasswordFromStdin(ctx.stdin));
   // The one-time setup token has nothing left to unlock; a stale copy on disk would only mislead
   await new SetupToken(dataDir).retire();
@@ -32,12 +36,21 @@ async function setPassword(ctx: CommandContext, dataDir: string): Promise<number
   return 0;
 }
 
-async function tokenCommand(ctx: CommandContext, tokens: ApiTokens, [sub, ...args]: string[]): Promise<number> {
+async function tokenCommand(
+  ctx: CommandContext,
+  tokens: ApiTokens,
+  [sub, ...args]: string[],
+): Promise<number> {
   switch (sub) {
     case 'create': {
       const scope = ctx.flags.scope;
-      const { info, token } = await tokens.create(args.join(' '), typeof scope === 'string' ? parseScope(scope) : DEFAULT_SCOPE);
-      ctx.out(`Token "${info.label}" created (id ${info.id}) with scope ${info.scope}. Copy it now; it is not shown again:\n${token}`);
+      const { info, token } = await tokens.create(
+        args.join(' '),
+        typeof scope === 'string' ? parseScope(scope) : DEFAULT_SCOPE,
+      );
+      ctx.out(
+        `Token "${info.label}" created (id ${info.id}) with scope ${info.scope}. Copy it now; it is not shown again:\n${token}`,
+      );
       return 0;
     }
     case 'list': {
@@ -48,12 +61,15 @@ async function tokenCommand(ctx: CommandContext, tokens: ApiTokens, [sub, ...arg
     }
     case 'revoke': {
       const [id] = args;
-      if (!id) throw new UsageError('admin token revoke needs the token id (see "admin token list")');
+      if (!id)
+        throw new UsageError('admin token revoke needs the token id (see "admin token list")');
       await tokens.revoke(id);
       ctx.out(`Token ${id} revoked`);
       return 0;
     }
     default:
-      throw new UsageError(`Unknown admin token command "${sub ?? ''}"; use create NAME [--scope metrics|read|admin], list or revoke ID`);
+      throw new UsageError(
+        `Unknown admin token command "${sub ?? ''}"; use create NAME [--scope metrics|read|admin], list or revoke ID`,
+      );
   }
 }

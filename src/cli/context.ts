@@ -31,16 +31,29 @@ export interface ConfigLocation {
 }
 
 /** --config, else $EDGE_RELAY_CONFIG, else the service's file when it exists, else the embedded defaults */
-export function locateConfig(flag: string | undefined, env: NodeJS.ProcessEnv = process.env, exists: (file: string) => boolean = existsSync): ConfigLocation {
+export function locateConfig(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  exists: (file: string) => boolean = existsSync,
+): ConfigLocation {
   if (flag) return { file: flag, origin: `${flag} (--config)` };
   const fromEnv = env[CONFIG_ENV];
   if (fromEnv) return { file: fromEnv, origin: `${fromEnv} (${CONFIG_ENV})` };
-  if (exists(SERVICE_CONFIG_FILE)) return { file: SERVICE_CONFIG_FILE, origin: `${SERVICE_CONFIG_FILE} (the service's configuration)` };
-  return { file: undefined, origin: `the embedded defaults (no --config, no ${CONFIG_ENV}, no ${SERVICE_CONFIG_FILE})` };
+  if (exists(SERVICE_CONFIG_FILE))
+    return {
+      file: SERVICE_CONFIG_FILE,
+      origin: `${SERVICE_CONFIG_FILE} (the service's configuration)`,
+    };
+  return {
+    file: undefined,
+    origin: `the embedded defaults (no --config, no ${CONFIG_ENV}, no ${SERVICE_CONFIG_FILE})`,
+  };
 }
 
 /** The configuration alone: for serve, which logs where it came from, and for config check, which prints it */
-export async function openConfig(ctx: CommandContext): Promise<{ store: ConfigStore; config: Config; location: ConfigLocation }> {
+export async function openConfig(
+  ctx: CommandContext,
+): Promise<{ store: ConfigStore; config: Config; location: ConfigLocation }> {
   const location = locateConfig(ctx.configFile);
   const store = await ConfigStore.open(location.file);
   return { store, config: store.config, location };
@@ -51,7 +64,9 @@ export async function openConfig(ctx: CommandContext): Promise<{ store: ConfigSt
  * run as root on a folder the service owns, acts as the service's user, so
  * that what it writes (a mailbox, a password) stays readable by the service.
  */
-export async function loadConfig(ctx: CommandContext): Promise<{ store: ConfigStore; config: Config }> {
+export async function loadConfig(
+  ctx: CommandContext,
+): Promise<{ store: ConfigStore; config: Config }> {
   const { store, config, location } = await openConfig(ctx);
   const dataDir = path.resolve(config.dataDir);
   ctx.note(`Using ${location.origin}; data folder ${dataDir}`);

@@ -15,13 +15,17 @@ export async function mailboxCommand(ctx: CommandContext): Promise<number> {
       if (names.length === 0) ctx.out('No mailboxes yet');
       for (const mailbox of names) {
         const { messages, bytes } = await store.usage(mailbox);
-        ctx.out(`${mailbox.padEnd(24)} ${plural(messages, 'message').padStart(15)} ${plural(bytes, 'byte').padStart(18)}`);
+        ctx.out(
+          `${mailbox.padEnd(24)} ${plural(messages, 'message').padStart(15)} ${plural(bytes, 'byte').padStart(18)}`,
+        );
       }
       return 0;
     }
     case 'add':
       await store.add(requireName(name, sub), await passwordFromStdin(ctx));
-      ctx.out(`Mailbox ${name} created; it receives mail for ${name}@${config.mailbox.localDomains.join(`, ${name}@`)}`);
+      ctx.out(
+        `Mailbox ${name} created; it receives mail for ${name}@${config.mailbox.localDomains.join(`, ${name}@`)}`,
+      );
       return 0;
     case 'password':
       await store.setPassword(requireName(name, sub), await passwordFromStdin(ctx));
@@ -32,12 +36,17 @@ export async function mailboxCommand(ctx: CommandContext): Promise<number> {
       ctx.out(`Mailbox ${name} removed with its messages`);
       return 0;
     default:
-      throw new UsageError(`Unknown mailbox command "${sub ?? ''}"; use add, list, password or remove`);
+      throw new UsageError(
+        `Unknown mailbox command "${sub ?? ''}"; use add, list, password or remove`,
+      );
   }
 }
 
 async function passwordFromStdin(ctx: CommandContext): Promise<string> {
-  if (!ctx.flags['password-stdin']) throw new UsageError('Give the password on standard input with --password-stdin (never on the command line)');
+  if (!ctx.flags['password-stdin'])
+    throw new UsageError(
+      'Give the password on standard input with --password-stdin (never on the command line)',
+    );
   return readPasswordFromStdin(ctx.stdin);
 }
 

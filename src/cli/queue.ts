@@ -35,7 +35,10 @@ async function openSpool(dataDir: string, readOnly: boolean): Promise<Spool> {
   if (readOnly) return Spool.open(dataDir, log, { writable: false });
   const spool = await Spool.open(dataDir, log).catch((err: unknown) => {
     if (!(err instanceof BusyError)) throw err;
-    throw new RelayError('The queue is in use by a server that does not answer yet (starting or stopping); try again in a moment', { kind: 'temporary' });
+    throw new RelayError(
+      'The queue is in use by a server that does not answer yet (starting or stopping); try again in a moment',
+      { kind: 'temporary' },
+    );
   });
   await spool.recover();
   return spool;
@@ -65,19 +68,29 @@ async function queueSubcommand(ctx: CommandContext, admin: QueueOps): Promise<nu
     case 'delete':
       return act(ctx, admin, sub, idText);
     default:
-      throw new UsageError(`Unknown queue command "${sub ?? ''}"; use list, show, retry, hold, release or delete`);
+      throw new UsageError(
+        `Unknown queue command "${sub ?? ''}"; use list, show, retry, hold, release or delete`,
+      );
   }
 }
 
-async function act(ctx: CommandContext, admin: QueueOps, action: QueueAction, idText: string | undefined): Promise<number> {
+async function act(
+  ctx: CommandContext,
+  admin: QueueOps,
+  action: QueueAction,
+  idText: string | undefined,
+): Promise<number> {
   const id = parseQueueId(requireArg(idText, action));
   await admin.apply(action, id);
-  ctx.out(`${id}: ${{ retry: 'will be retried now', hold: 'on hold', release: 'released, will be retried now', delete: 'deleted' }[action]}`);
+  ctx.out(
+    `${id}: ${{ retry: 'will be retried now', hold: 'on hold', release: 'released, will be retried now', delete: 'deleted' }[action]}`,
+  );
   return 0;
 }
 
 function requireArg(value: string | undefined, command: string): string {
-  if (!value) throw new UsageError(`queue ${command} needs a queue id (see "edge-relay queue list")`);
+  if (!value)
+    throw new UsageError(`queue ${command} needs a queue id (see "edge-relay queue list")`);
   return value;
 }
 

@@ -9,7 +9,14 @@ export const DEFAULT_CONFIG = {
   smtp: {
     host: '0.0.0.0',
     port: 2525,
-    allowNetworks: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+    allowNetworks: [
+      '127.0.0.0/8',
+      '::1/128',
+      '10.0.0.0/8',
+      '172.16.0.0/12',
+      '192.168.0.0/16',
+      'fc00::/7',
+    ],
     /** Accept allowNetworks entries that open the relay to the world (0.0.0.0/0, ::/0, a public range wider than /16): the dashboard and log warn while any is listed */
     allowWideNetworks: false,
     maxMessageSize: 52_428_800,
@@ -20,7 +27,10 @@ export const DEFAULT_CONFIG = {
     idleTimeout: '5m',
     tls: { starttls: false, port: 0, profile: 'modern', certFile: '', keyFile: '' },
     /** Per-device policy by client address: {"10.0.0.5": {"allowDomains": ["contoso.com"], "maxMessagesPerMinute": 10, "rewriteFrom": "scanner@contoso.com"}} */
-    devices: {} as Record<string, { allowDomains?: string[]; maxMessagesPerMinute?: number; rewriteFrom?: string }>,
+    devices: {} as Record<
+      string,
+      { allowDomains?: string[]; maxMessagesPerMinute?: number; rewriteFrom?: string }
+    >,
   },
   pop3: {
     host: '0.0.0.0',
@@ -82,7 +92,17 @@ export const DEFAULT_CONFIG = {
     /** tls: the policy for MX hosts: none | may (STARTTLS when offered) | encrypt | verify */
     mx: { port: 25, tls: 'may' },
     /** Per-domain overrides, e.g. {"example.com": {"route": "host", "host": "10.0.0.5", "port": 25, "tls": "encrypt"}} */
-    domains: {} as Record<string, { route: 'mx' | 'smarthost' | 'host'; host?: string; port?: number; tls?: 'none' | 'may' | 'encrypt' | 'verify'; rewrite?: { envelopeFrom?: string; headerFrom?: string }; pacing?: { messagesPerMinute: number; recipientsPerDay: number } }>,
+    domains: {} as Record<
+      string,
+      {
+        route: 'mx' | 'smarthost' | 'host';
+        host?: string;
+        port?: number;
+        tls?: 'none' | 'may' | 'encrypt' | 'verify';
+        rewrite?: { envelopeFrom?: string; headerFrom?: string };
+        pacing?: { messagesPerMinute: number; recipientsPerDay: number };
+      }
+    >,
     /** MTA-STS (RFC 8461); port is the HTTPS port policies are fetched from (443; tests change it) */
     mtaSts: { enabled: true, port: 443 },
     dns: { servers: [] as string[], timeout: '10s' },

@@ -23,7 +23,11 @@ export function prototypeKeyPath(value: unknown, at = ''): string | undefined {
   const children: [path: string, child: unknown, reserved: boolean][] = Array.isArray(value)
     ? value.map((item, index) => [`${at}[${index}]`, item, false])
     : isPlainObject(value)
-      ? Object.entries(value).map(([key, child]) => [at ? `${at}.${key}` : key, child, PROTOTYPE_KEYS.has(key)])
+      ? Object.entries(value).map(([key, child]) => [
+          at ? `${at}.${key}` : key,
+          child,
+          PROTOTYPE_KEYS.has(key),
+        ])
       : [];
   for (const [path, child, reserved] of children) {
     const found = reserved ? path : prototypeKeyPath(child, path);

@@ -42,9 +42,13 @@ class AtomicJsonFile implements Adapter<JsonObject> {
     try {
       data = JSON.parse(text);
     } catch (err) {
-      throw new ConfigError(`Config file ${this.file} is not valid JSON: ${errorMessage(err)}`, err);
+      throw new ConfigError(
+        `Config file ${this.file} is not valid JSON: ${errorMessage(err)}`,
+        err,
+      );
     }
-    if (!isPlainObject(data)) throw new ConfigError(`Config file ${this.file} must hold a JSON object`);
+    if (!isPlainObject(data))
+      throw new ConfigError(`Config file ${this.file} must hold a JSON object`);
     return data;
   }
 
@@ -58,13 +62,19 @@ class AtomicJsonFile implements Adapter<JsonObject> {
 /** The page's view of the file is out of date: it was changed by hand (or by another admin) since */
 export class ConfigChangedError extends RelayError {
   constructor(file: string) {
-    super(`The config file ${file} was changed outside this page since you opened it (by hand or by another admin). Nothing was saved: the page now shows the file's settings; make your change again`, { kind: 'usage' });
+    super(
+      `The config file ${file} was changed outside this page since you opened it (by hand or by another admin). Nothing was saved: the page now shows the file's settings; make your change again`,
+      { kind: 'usage' },
+    );
     this.name = 'ConfigChangedError';
   }
 }
 
 /** What `overrides` sets that the defaults do not already say: a page save writes only this */
-export function withoutDefaults(overrides: JsonObject, defaults: unknown = DEFAULT_CONFIG): JsonObject {
+export function withoutDefaults(
+  overrides: JsonObject,
+  defaults: unknown = DEFAULT_CONFIG,
+): JsonObject {
   const out: JsonObject = {};
   for (const [key, value] of Object.entries(overrides)) {
     const fallback = isPlainObject(defaults) ? defaults[key] : undefined;
@@ -91,7 +101,13 @@ export class ConfigStore {
 
   /** Opens FILE, or the embedded defaults when no file is given */
   static async open(file?: string): Promise<ConfigStore> {
-    if (!file) return new ConfigStore(undefined, undefined, resolveConfig({}, 'the embedded defaults'), 'the embedded defaults');
+    if (!file)
+      return new ConfigStore(
+        undefined,
+        undefined,
+        resolveConfig({}, 'the embedded defaults'),
+        'the embedded defaults',
+      );
     const adapter = new AtomicJsonFile(file);
     const db = new Low<JsonObject>(adapter, {});
     await db.read();
@@ -110,7 +126,10 @@ export class ConfigStore {
 
   /** Names the file's content as this store last saw it; a page carries it to notice a change made under it */
   get revision(): string {
-    return createHash('sha256').update(this.adapter?.text ?? '').digest('base64url').slice(0, 16);
+    return createHash('sha256')
+      .update(this.adapter?.text ?? '')
+      .digest('base64url')
+      .slice(0, 16);
   }
 
   /** Calls `listener` with every new config; returns what removes it again (a stopping service calls it) */
@@ -146,7 +165,8 @@ export class ConfigStore {
     // Merging drops such keys: refuse them here, so the caller hears that none of it applied
     refusePrototypeKeys(patch, 'the new settings');
     await this.reload();
-    if (basedOn !== undefined && basedOn !== this.revision) throw new ConfigChangedError(this.source);
+    if (basedOn !== undefined && basedOn !== this.revision)
+      throw new ConfigChangedError(this.source);
     const overrides = deepMerge(this.db?.data ?? {}, patch) as JsonObject;
     const next = resolveConfig(overrides, 'the new settings');
     if (this.db) {
@@ -168,14 +188,23 @@ export class ConfigStore {
       clearTimeout(timer);
       timer = setTimeout(() => void this.reloadLogged(log, 'the file changed'), SETTLE_MS);
     });
-    this.watcher.on('error', (err) => log.warn({ err: errorMessage(err), file: this.source }, 'Stopped watching the config file; reload with SIGHUP'));
+    this.watcher.on('error', (err) =>
+      log.warn(
+        { err: errorMessage(err), file: this.source },
+        'Stopped watching the config file; reload with SIGHUP',
+      ),
+    );
   }
 
   async reloadLogged(log: Logger, reason: string): Promise<void> {
     try {
-      if (await this.reload()) log.info({ file: this.source, reason }, 'Config file read again: its settings are in use');
+      if (await this.reload())
+        log.info({ file: this.source, reason }, 'Config file read again: its settings are in use');
     } catch (err) {
-      log.error({ file: this.source, reason, err: errorMessage(err) }, 'Config file has an error: still using the previous settings');
+      log.error(
+        { file: this.source, reason, err: errorMessage(err) },
+        'Config file has an error: still using the previous settings',
+      );
     }
   }
 

@@ -6,7 +6,15 @@ import { deepMerge, isPlainObject, prototypeKeyPath } from './merge.js';
 import { configSchema, type Config } from './schema.js';
 
 function keyPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((text, part) => (typeof part === 'number' ? `${text}[${part}]` : text ? `${text}.${String(part)}` : String(part)), '');
+  return path.reduce<string>(
+    (text, part) =>
+      typeof part === 'number'
+        ? `${text}[${part}]`
+        : text
+          ? `${text}.${String(part)}`
+          : String(part),
+    '',
+  );
 }
 
 export function describeIssue(issue: z.core.$ZodIssue): string {
@@ -21,13 +29,19 @@ export function describeIssue(issue: z.core.$ZodIssue): string {
 export function stripComments(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(stripComments);
   if (!isPlainObject(value)) return value;
-  return Object.fromEntries(Object.entries(value).filter(([key]) => key !== '//').map(([key, v]) => [key, stripComments(v)]));
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([key]) => key !== '//')
+      .map(([key, v]) => [key, stripComments(v)]),
+  );
 }
 
 /** A key that could reach an object's prototype: refused, never silently dropped, so the admin sees that nothing of it applied */
 export function prototypeKeyProblem(value: unknown): string | undefined {
   const at = prototypeKeyPath(value);
-  return at === undefined ? undefined : `Config key "${at}" is not allowed: "__proto__", "constructor" and "prototype" are reserved names`;
+  return at === undefined
+    ? undefined
+    : `Config key "${at}" is not allowed: "__proto__", "constructor" and "prototype" are reserved names`;
 }
 
 /** Throws ConfigError naming the first reserved key in `value` (a config file, a settings patch) */

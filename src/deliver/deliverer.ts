@@ -35,7 +35,10 @@ export interface DeliveryJob {
   size?: number;
 }
 
-type RelayDestination = Extract<Destination, { kind: 'smarthost' | 'graph' }> | MxDestination | HostDestination;
+type RelayDestination =
+  | Extract<Destination, { kind: 'smarthost' | 'graph' }>
+  | MxDestination
+  | HostDestination;
 
 /** Everything comes from the composition root (app.ts): the page shares the DKIM signer and the OAuth2 client */
 export interface DelivererOptions {
@@ -61,7 +64,9 @@ export type Greeting = { ok: true; text: string } | { ok: false; text: string };
 function smarthostAuth(config: Config, tokens: AccessTokenSource): SmtpAuth | undefined {
   const { smarthost } = config.delivery;
   if (smarthost.auth === 'oauth2') return { method: 'oauth2', user: smarthost.user, tokens };
-  return smarthost.user ? { method: 'password', user: smarthost.user, pass: smarthost.password } : undefined;
+  return smarthost.user
+    ? { method: 'password', user: smarthost.user, pass: smarthost.password }
+    : undefined;
 }
 
 function smarthostTarget(config: Config, tokens: AccessTokenSource): SmtpTarget {
@@ -108,10 +113,16 @@ export class Deliverer {
         case 'graph':
           return await this.relay(job, destination);
         case 'unroutable':
-          return allRecipients(job.recipients, fromUnroutable(destination.cause, destination.reason));
+          return allRecipients(
+            job.recipients,
+            fromUnroutable(destination.cause, destination.reason),
+          );
       }
     } catch (err) {
-      this.options.log.error({ queueId: job.queueId, err: errorMessage(err) }, 'Delivery failed on this box');
+      this.options.log.error(
+        { queueId: job.queueId, err: errorMessage(err) },
+        'Delivery failed on this box',
+      );
       return allRecipients(job.recipients, fromException(err, 'on this box'));
     }
   }
@@ -133,21 +144,47 @@ export class Deliverer {
    * part that fails on our side (DKIM key unreadable, body that cannot be
    * opened) is that part's outcome: the parts already sent keep theirs.
    */
-  private async relay(job: DeliveryJob, destination: RelayDestination): Promise<RecipientOutcome[]> {
+  private async relay(
+    job: DeliveryJob,
+    destination: RelayDestination,
+  ): Promise<RecipientOutcome[]> {
     const { config: currentConfig, deviceName, dkim, limits, log, mx, pool, tokens } = this.options;
     const config = currentConfig();
-    const context = { client: job.client, deviceName: job.client && deviceName(job.client.address) };
+    const context = {
+      client: job.client,
+      deviceName: job.client && deviceName(job.client.address),
+    };
     const outcomes: RecipientOutcome[] = [];
     for (const part of outboundParts(job, config, context)) {
-      if (part.plan.envelopeFrom || part.plan.headerFrom) log.info({ queueId: job.queueId, envelopeFrom: part.envelope.from, headerFrom: part.plan.headerFrom || undefined }, 'Sender aligned');
-      const envelope = { ...part.envelope, size: job.size, heardSize: limits.listener(destination) };
+      if (part.plan.envelopeFrom || part.plan.headerFrom)
+        log.info(
+          {
+            queueId: job.queueId,
+            envelopeFrom: part.envelope.from,
+            headerFrom: part.plan.headerFrom || undefined,
+          },
+          'Sender aligned',
+        );
+      const envelope = {
+        ...part.envelope,
+        size: job.size,
+        heardSize: limits.listener(destination),
+      };
       try {
         const openBody = dkim.wrap(config, part.openBody);
         // Not signed for Graph: Microsoft 365 rebuilds the message (and signs it with the domain's key there), which no signature of ours survives
-        if (destination.kind === 'graph') outcomes.push(...(await this.graph.send(envelope, part.openBody)));
-        else outcomes.push(...(destination.kind === 'smarthost' ? await sendOne(smarthostTarget(config, tokens), envelope, openBody, pool) : await mx.deliver(destination, envelope, openBody)));
+        if (destination.kind === 'graph')
+          outcomes.push(...(await this.graph.send(envelope, part.openBody)));
+        else
+          outcomes.push(
+            ...(destination.kind === 'smarthost'
+              ? await sendOne(smarthostTarget(config, tokens), envelope, openBody, pool)
+              : await mx.deliver(destination, envelope, openBody)),
+          );
       } catch (err) {
-        outcomes.push(...allRecipients(envelope.to, fromException(err, 'on this box, before sending')));
+        outcomes.push(
+          ...allRecipients(envelope.to, fromException(err, 'on this box, before sending')),
+        );
       }
     }
     return outcomes;
@@ -155,8 +192,15 @@ export class Deliverer {
 
   private async deliverLocal(job: DeliveryJob, mailbox: string): Promise<RecipientOutcome[]> {
     try {
-      const stored = await this.options.mailboxes.deliver(mailbox, await job.openBody(), job.queueId);
-      return allRecipients(job.recipients, { status: 'local', detail: `mailbox ${mailbox} (${stored.uid})` });
+      const stored = await this.options.mailboxes.deliver(
+        mailbox,
+        await job.openBody(),
+        job.queueId,
+      );
+      return allRecipients(job.recipients, {
+        status: 'local',
+        detail: `mailbox ${mailbox} (${stored.uid})`,
+      });
     } catch (err) {
       return allRecipients(job.recipients, fromException(err, 'local delivery'));
     }

@@ -54,11 +54,19 @@ export class DkimKeys {
   }
 
   async record(domain: string, selector: string): Promise<DkimRecord> {
-    const publicKey = createPublicKey(await this.privateKey(selector)).export({ type: 'spki', format: 'der' }).toString('base64');
+    const publicKey = createPublicKey(await this.privateKey(selector))
+      .export({ type: 'spki', format: 'der' })
+      .toString('base64');
     const name = `${selector}._domainkey.${domain}`;
     const value = `v=DKIM1; k=rsa; p=${publicKey}`;
     const strings = value.match(/.{1,255}/g) ?? [];
-    return { name, type: 'TXT', value, zoneLine: `${name}. IN TXT ( ${strings.map((s) => `"${s}"`).join(' ')} )`, publicKey };
+    return {
+      name,
+      type: 'TXT',
+      value,
+      zoneLine: `${name}. IN TXT ( ${strings.map((s) => `"${s}"`).join(' ')} )`,
+      publicKey,
+    };
   }
 
   private async loadOrCreate(selector: string): Promise<KeyObject> {
@@ -83,7 +91,10 @@ const fromDomain = (headers: Header[]): string | undefined => {
 };
 
 /** Pass one: the header section and the relaxed body hash; undefined when the message is not ours to sign */
-async function scan(open: () => Promise<Readable>, domain: string): Promise<{ headers: Header[]; bodyHash: string } | undefined> {
+async function scan(
+  open: () => Promise<Readable>,
+  domain: string,
+): Promise<{ headers: Header[]; bodyHash: string } | undefined> {
   const source = await open();
   const parser = new MessageParser();
   const body = new RelaxedBody({ hashAlgo: 'sha256' });
@@ -131,7 +142,11 @@ export class DkimSigner {
     return async () => {
       const scanned = await scan(open, domain.toLowerCase());
       if (!scanned) return open();
-      const signature = sign(scanned.headers, 'sha256', scanned.bodyHash, { domainName: domain, keySelector: selector, privateKey: await this.keys.privateKey(selector) });
+      const signature = sign(scanned.headers, 'sha256', scanned.bodyHash, {
+        domainName: domain,
+        keySelector: selector,
+        privateKey: await this.keys.privateKey(selector),
+      });
       return signature ? Readable.from(prepend(signature, await open())) : open();
     };
   }

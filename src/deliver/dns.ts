@@ -28,7 +28,10 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const TRIES = 2;
 
 function makeResolver(servers: readonly string[], timeoutMs: number): Resolver {
-  const resolver = new Resolver({ timeout: Math.max(Math.floor(timeoutMs / (TRIES + 1)), 100), tries: TRIES });
+  const resolver = new Resolver({
+    timeout: Math.max(Math.floor(timeoutMs / (TRIES + 1)), 100),
+    tries: TRIES,
+  });
   if (servers.length) resolver.setServers([...servers]);
   return resolver;
 }
@@ -54,20 +57,29 @@ export class Dns {
   /** TXT records, each with its strings joined (RFC 7208 section 3.3 style) */
   async txt(name: string): Promise<Lookup<string>> {
     const answer = await this.lookup('TXT', name, (r) => r.resolveTxt(name));
-    return answer.kind === 'found' ? { kind: 'found', records: answer.records.map((chunks) => chunks.join('')) } : answer;
+    return answer.kind === 'found'
+      ? { kind: 'found', records: answer.records.map((chunks) => chunks.join('')) }
+      : answer;
   }
 
   /** IPv4 then IPv6 addresses of a host; "failed" only when neither answered */
   async addresses(name: string): Promise<Lookup<string>> {
     const [v4, v6] = await Promise.all([this.a(name), this.aaaa(name)]);
-    const records = [...(v4.kind === 'found' ? v4.records : []), ...(v6.kind === 'found' ? v6.records : [])];
+    const records = [
+      ...(v4.kind === 'found' ? v4.records : []),
+      ...(v6.kind === 'found' ? v6.records : []),
+    ];
     if (records.length) return { kind: 'found', records };
     if (v4.kind === 'failed') return v4;
     if (v6.kind === 'failed') return v6;
     return v4.kind === 'nxdomain' ? v4 : { kind: 'nodata' };
   }
 
-  private async lookup<T>(type: string, name: string, query: (resolver: Resolver) => Promise<T[]>): Promise<Lookup<T>> {
+  private async lookup<T>(
+    type: string,
+    name: string,
+    query: (resolver: Resolver) => Promise<T[]>,
+  ): Promise<Lookup<T>> {
     const { servers, timeout } = this.config().delivery.dns;
     const timeoutMs = parseDuration(timeout) ?? DEFAULT_TIMEOUT_MS;
     try {
@@ -76,7 +88,10 @@ export class Dns {
       const code = errnoCode(err);
       if (code === 'ENOTFOUND') return { kind: 'nxdomain' };
       if (code === 'ENODATA') return { kind: 'nodata' };
-      return { kind: 'failed', error: `DNS lookup of ${type} "${name}" failed: ${code ?? errorMessage(err)}` };
+      return {
+        kind: 'failed',
+        error: `DNS lookup of ${type} "${name}" failed: ${code ?? errorMessage(err)}`,
+      };
     }
   }
 

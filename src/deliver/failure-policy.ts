@@ -14,9 +14,16 @@ import { RelayError, errorMessage } from '../errors.js';
 import type { UnroutableCause } from '../route/router.js';
 import type { Bounced, Deferred, Failure, Outcome } from './outcome.js';
 
-export const deferred = (reason: string, wait: Pick<Deferred, 'retryAfterMs' | 'throttled'> = {}): Deferred => ({ status: 'deferred', reason, ...wait });
+export const deferred = (
+  reason: string,
+  wait: Pick<Deferred, 'retryAfterMs' | 'throttled'> = {},
+): Deferred => ({ status: 'deferred', reason, ...wait });
 
-export const bounced = (reason: string, dsnStatus: string): Bounced => ({ status: 'bounced', reason, dsnStatus });
+export const bounced = (reason: string, dsnStatus: string): Bounced => ({
+  status: 'bounced',
+  reason,
+  dsnStatus,
+});
 
 const ENHANCED_STATUS = /\b([245])\.(\d{1,3})\.(\d{1,3})\b/;
 
@@ -27,7 +34,8 @@ export function dsnStatusOf(text: string, fallback: string): string {
 }
 
 /** A setting for the admin to fix (a login, a host name): never a reason to throw devices' mail away */
-export const settingProblem = (failure: Failure, where: string): Deferred => deferred(`${failure.reason} (${where})`);
+export const settingProblem = (failure: Failure, where: string): Deferred =>
+  deferred(`${failure.reason} (${where})`);
 
 // --- SMTP --------------------------------------------------------------------
 
@@ -41,7 +49,16 @@ export interface SmtpFailure {
 }
 
 /** nodemailer's codes for failures of the connection, never of the message, whatever the reply */
-const CONNECTION_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ETLS', 'ESTREAM', 'ECONNREFUSED', 'ECONNRESET']);
+const CONNECTION_CODES = new Set([
+  'ECONNECTION',
+  'ETIMEDOUT',
+  'ESOCKET',
+  'EDNS',
+  'ETLS',
+  'ESTREAM',
+  'ECONNREFUSED',
+  'ECONNRESET',
+]);
 
 /**
  * Login refused (even 535): the password or the OAuth2 consent is a setting
@@ -72,7 +89,8 @@ const isThrottling = (reply: string): boolean => THROTTLE_SIGNS.some((sign) => s
 /** "550 5.1.1 No such user" from the server, or a readable description of what went wrong */
 export function describeFailure(failure: SmtpFailure, where: string): string {
   const reply = failure.response?.replace(/\s+/g, ' ').trim();
-  if (reply && /^\d{3}/.test(reply)) return `${reply} (${where}${failure.command ? `, after ${failure.command}` : ''})`;
+  if (reply && /^\d{3}/.test(reply))
+    return `${reply} (${where}${failure.command ? `, after ${failure.command}` : ''})`;
   const code = failure.code && !failure.message.includes(failure.code) ? `${failure.code}: ` : '';
   return `${code}${failure.message} (${where})`;
 }
@@ -83,7 +101,13 @@ export function fromSmtpFailure(failure: SmtpFailure, where: string): Failure {
   const reply = failure.response ?? '';
   const code = failure.code ?? '';
   if (isThrottling(reply)) return deferred(reason, { throttled: true });
-  if ((failure.responseCode ?? 0) < 500 || CONNECTION_CODES.has(code) || SETTING_CODES.has(code) || failure.command === GREETING) return deferred(reason);
+  if (
+    (failure.responseCode ?? 0) < 500 ||
+    CONNECTION_CODES.has(code) ||
+    SETTING_CODES.has(code) ||
+    failure.command === GREETING
+  )
+    return deferred(reason);
   return bounced(reason, dsnStatusOf(reply, '5.0.0'));
 }
 
@@ -91,8 +115,12 @@ export function fromSmtpFailure(failure: SmtpFailure, where: string): Failure {
 export function fromHostFailures(failures: readonly Failure[]): Failure {
   const reason = failures.map((f) => f.reason).join('; ') || 'No MX host addresses to try';
   const first = failures[0];
-  if (first?.status === 'bounced' && failures.every((f) => f.status === 'bounced')) return bounced(reason, first.dsnStatus);
-  return deferred(reason, failures.some((f) => f.status === 'deferred' && f.throttled) ? { throttled: true } : {});
+  if (first?.status === 'bounced' && failures.every((f) => f.status === 'bounced'))
+    return bounced(reason, first.dsnStatus);
+  return deferred(
+    reason,
+    failures.some((f) => f.status === 'deferred' && f.throttled) ? { throttled: true } : {},
+  );
 }
 
 // --- DNS and routing ---------------------------------------------------------
@@ -129,7 +157,9 @@ export function fromUnroutable(cause: UnroutableCause, reason: string): Failure 
  */
 export function fromException(err: unknown, where: string): Failure {
   const reason = `${errorMessage(err)} (${where})`;
-  return err instanceof RelayError && err.kind === 'permanent' ? bounced(reason, dsnStatusOf(err.enhanced, '5.0.0')) : deferred(reason);
+  return err instanceof RelayError && err.kind === 'permanent'
+    ? bounced(reason, dsnStatusOf(err.enhanced, '5.0.0'))
+    : deferred(reason);
 }
 
 // --- HTTP (an API sender such as Microsoft Graph) ----------------------------
@@ -154,10 +184,17 @@ const MAX_BODY_IN_REASON = 300;
  * Retry-After; 5xx deferred (honouring a Retry-After); other 4xx bounced
  * (413: too big, 5.3.4), except the settings in HTTP_RETRIED.
  */
-export function fromHttpAnswer(status: number, retryAfterHeader: string | undefined, body: string, where: string, now = new Date()): Outcome {
+export function fromHttpAnswer(
+  status: number,
+  retryAfterHeader: string | undefined,
+  body: string,
+  where: string,
+  now = new Date(),
+): Outcome {
   const text = body.replace(/\s+/g, ' ').trim().slice(0, MAX_BODY_IN_REASON);
   const reason = `HTTP ${status}${text ? `: ${text}` : ''} (${where})`;
-  if (status >= 200 && status < 300) return { status: 'delivered', detail: `${where} said: HTTP ${status}` };
+  if (status >= 200 && status < 300)
+    return { status: 'delivered', detail: `${where} said: HTTP ${status}` };
   const retryAfterMs = parseRetryAfter(retryAfterHeader, now);
   const wait = retryAfterMs === undefined ? {} : { retryAfterMs };
   if (status === 429) return deferred(reason, { ...wait, throttled: true });

@@ -38,7 +38,10 @@ export class HeaderSectionEditor extends Transform {
     // A message that is all header: edit what there is
     if (this.scanning && this.headLength) {
       const buffered = Buffer.concat(this.head, this.headLength);
-      const complete = buffered.subarray(-2).toString('latin1') === '\r\n' ? buffered : Buffer.concat([buffered, Buffer.from('\r\n')]);
+      const complete =
+        buffered.subarray(-2).toString('latin1') === '\r\n'
+          ? buffered
+          : Buffer.concat([buffered, Buffer.from('\r\n')]);
       return done(null, this.release(complete, complete.length));
     }
     done();
@@ -74,15 +77,22 @@ export function splitFields(headers: string): HeaderField[] {
     if (/^[ \t]/.test(line) && last) last.raw += line;
     else {
       const colon = line.indexOf(':');
-      fields.push(colon > 0 ? { name: line.slice(0, colon), raw: line.slice(colon + 1) } : { name: '', raw: line });
+      fields.push(
+        colon > 0
+          ? { name: line.slice(0, colon), raw: line.slice(colon + 1) }
+          : { name: '', raw: line },
+      );
     }
   }
   return fields;
 }
 
-export const joinFields = (fields: readonly HeaderField[]): string => fields.map((f) => (f.name ? `${f.name}:${f.raw}` : f.raw)).join('');
+export const joinFields = (fields: readonly HeaderField[]): string =>
+  fields.map((f) => (f.name ? `${f.name}:${f.raw}` : f.raw)).join('');
 
-export const isField = (field: HeaderField, name: string): boolean => field.name.toLowerCase() === name.toLowerCase();
+export const isField = (field: HeaderField, name: string): boolean =>
+  field.name.toLowerCase() === name.toLowerCase();
 
 /** A field's value unfolded and trimmed */
-export const fieldValue = (field: HeaderField): string => field.raw.replace(/\r\n(?=[ \t])/g, '').trim();
+export const fieldValue = (field: HeaderField): string =>
+  field.raw.replace(/\r\n(?=[ \t])/g, '').trim();

@@ -51,7 +51,8 @@ export class LineSplitter {
 
   /** The message's last line, when it has no line break */
   end(): void {
-    if (this.heldLength > 0 || this.started) this.emitPiece(this.take(Buffer.alloc(0)), true, false);
+    if (this.heldLength > 0 || this.started)
+      this.emitPiece(this.take(Buffer.alloc(0)), true, false);
   }
 
   /** What is held plus `tail`, as one buffer; nothing is held afterwards */

@@ -55,7 +55,8 @@ class PartSet {
   }
 }
 
-const isClean = (bytes: Buffer): boolean => bytes.length <= MAX_LINE && bytes.indexOf(NUL) < 0 && bytes.indexOf(CR) < 0;
+const isClean = (bytes: Buffer): boolean =>
+  bytes.length <= MAX_LINE && bytes.indexOf(NUL) < 0 && bytes.indexOf(CR) < 0;
 
 /** The quick first look: any line too long, any NUL, any CR not before LF (bare LF is made CRLF on the way out) */
 export async function needsLineFixes(source: Readable): Promise<boolean> {
@@ -64,7 +65,12 @@ export async function needsLineFixes(source: Readable): Promise<boolean> {
   try {
     for await (const chunk of source as AsyncIterable<Buffer>) {
       if (chunk.indexOf(NUL) >= 0 || (afterCr && chunk[0] !== LF)) return true;
-      for (let cr = chunk.indexOf(CR); cr >= 0 && cr < chunk.length - 1; cr = chunk.indexOf(CR, cr + 1)) if (chunk[cr + 1] !== LF) return true;
+      for (
+        let cr = chunk.indexOf(CR);
+        cr >= 0 && cr < chunk.length - 1;
+        cr = chunk.indexOf(CR, cr + 1)
+      )
+        if (chunk[cr + 1] !== LF) return true;
       afterCr = chunk[chunk.length - 1] === CR;
       let start = 0;
       for (let lf = chunk.indexOf(LF); lf >= 0; lf = chunk.indexOf(LF, start)) {
@@ -88,8 +94,10 @@ export async function planLineFixes(source: Readable): Promise<Reencode> {
   let lineLength = 0;
   const walker = new MimeWalker((piece, section) => {
     lineLength = (piece.first ? 0 : lineLength) + piece.bytes.length;
-    const trouble = lineLength > MAX_LINE || piece.bytes.indexOf(NUL) >= 0 || piece.bytes.indexOf(CR) >= 0;
-    if (trouble && section.kind === 'body' && section.part.encoding === 'identity') listed.add(section.part.index);
+    const trouble =
+      lineLength > MAX_LINE || piece.bytes.indexOf(NUL) >= 0 || piece.bytes.indexOf(CR) >= 0;
+    if (trouble && section.kind === 'body' && section.part.encoding === 'identity')
+      listed.add(section.part.index);
   });
   const splitter = new LineSplitter((piece) => walker.piece(piece));
   try {
@@ -113,7 +121,8 @@ const EQUALS = 0x3d;
 const SPACE = 0x20;
 const HEX_DIGITS = Buffer.from('0123456789ABCDEF');
 const BASE64_ALPHABET = new Uint8Array(256);
-for (const byte of Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=')) BASE64_ALPHABET[byte] = 1;
+for (const byte of Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/='))
+  BASE64_ALPHABET[byte] = 1;
 
 /** One piece's output, written into a buffer sized for the worst case (no strings: a 50 MB line makes little garbage) */
 class Output {
@@ -162,7 +171,9 @@ function quotedPrintable(): LineFix {
     for (let i = 0; i < bytes.length; i++) {
       const byte = bytes[i]!;
       const atEnd = last && i === bytes.length - 1;
-      const literal = (byte > SPACE && byte < 0x7f && byte !== EQUALS) || ((byte === SPACE || byte === 0x09) && !atEnd);
+      const literal =
+        (byte > SPACE && byte < 0x7f && byte !== EQUALS) ||
+        ((byte === SPACE || byte === 0x09) && !atEnd);
       const width = literal ? 1 : 3;
       if (column + width > ENCODED_WIDTH - 1) {
         out.softBreak();
@@ -293,7 +304,8 @@ export class LineFixer extends Transform {
 
   private fix(piece: LinePiece, section: Section): void {
     if (piece.first) this.line = this.fixFor(piece, section);
-    if (section.kind === 'header-end') this.out.push(Buffer.from(this.addedFields(section.part), 'latin1'));
+    if (section.kind === 'header-end')
+      this.out.push(Buffer.from(this.addedFields(section.part), 'latin1'));
     if (this.line === 'drop') return;
     this.out.push(this.line === 'pass' ? piece.bytes : this.line(piece.bytes, piece.last));
     if (piece.last && piece.ended) this.out.push(CRLF);
@@ -303,14 +315,19 @@ export class LineFixer extends Transform {
     const whole = piece.last && isClean(piece.bytes);
     switch (section.kind) {
       case 'header':
-        if (this.reencode(section.part.index) && section.field === 'content-transfer-encoding') return 'drop';
+        if (this.reencode(section.part.index) && section.field === 'content-transfer-encoding')
+          return 'drop';
         return whole ? 'pass' : folded();
       case 'header-end':
         return 'pass';
       case 'body':
         if (this.reencode(section.part.index)) return quotedPrintable();
         if (whole) return 'pass';
-        return section.part.encoding === 'base64' ? base64Lines() : section.part.encoding === 'quoted-printable' ? softBreaks() : wrapped();
+        return section.part.encoding === 'base64'
+          ? base64Lines()
+          : section.part.encoding === 'quoted-printable'
+            ? softBreaks()
+            : wrapped();
       case 'structure':
         return whole ? 'pass' : wrapped();
     }

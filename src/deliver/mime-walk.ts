@@ -56,7 +56,9 @@ function boundaryOf(contentType: string): string | undefined {
 }
 
 /** message/rfc822 whose body is a message in its own right (not encoded) */
-const isMessage = (fields: Fields): boolean => /^\s*message\/(rfc822|global)\b/i.test(fields.contentType) && IDENTITY.has(fields.encoding.trim().toLowerCase());
+const isMessage = (fields: Fields): boolean =>
+  /^\s*message\/(rfc822|global)\b/i.test(fields.contentType) &&
+  IDENTITY.has(fields.encoding.trim().toLowerCase());
 
 export class MimeWalker {
   /** Boundaries of the multiparts we are inside, outermost first */
@@ -102,7 +104,11 @@ export class MimeWalker {
     if (piece.last && piece.bytes.length === 0) return this.endHeader();
     const continued = piece.bytes[0] === 0x20 || piece.bytes[0] === 0x09;
     if (!continued) this.endField();
-    return { kind: 'header', part: this.part, field: continued ? this.field.name : this.fieldName(piece.bytes) };
+    return {
+      kind: 'header',
+      part: this.part,
+      field: continued ? this.field.name : this.fieldName(piece.bytes),
+    };
   }
 
   private inBody(section: Section): void {
@@ -151,7 +157,8 @@ export class MimeWalker {
 
   /** The multipart (depth in `boundaries`) whose delimiter this line is, innermost first */
   private delimiter(bytes: Buffer): { depth: number; close: boolean } | undefined {
-    if (bytes.length > MAX_BOUNDARY_LINE || bytes[0] !== 0x2d || bytes[1] !== 0x2d) return undefined;
+    if (bytes.length > MAX_BOUNDARY_LINE || bytes[0] !== 0x2d || bytes[1] !== 0x2d)
+      return undefined;
     const line = bytes.toString('latin1').replace(/[ \t]+$/, '');
     for (let depth = this.boundaries.length - 1; depth >= 0; depth--) {
       const open = `--${this.boundaries[depth]}`;

@@ -63,7 +63,14 @@ export class StsCache {
     const now = this.options.now();
     const policies = Object.fromEntries([...entries].filter(([, e]) => e.expiresAt > now));
     const text = `${JSON.stringify({ version: 1, policies }, null, 2)}\n`;
-    this.writing = this.writing.then(() => writeFileAtomic(this.file, text, 0o644)).catch((err: unknown) => this.options.log.warn({ file: this.file, err: errorMessage(err) }, 'MTA-STS policy cache not saved'));
+    this.writing = this.writing
+      .then(() => writeFileAtomic(this.file, text, 0o644))
+      .catch((err: unknown) =>
+        this.options.log.warn(
+          { file: this.file, err: errorMessage(err) },
+          'MTA-STS policy cache not saved',
+        ),
+      );
     await this.writing;
   }
 
@@ -76,15 +83,23 @@ export class StsCache {
     const { log } = this.options;
     const entries = new Map<string, CachedPolicy>();
     try {
-      const parsed = fileSchema.safeParse(await readJsonFile<unknown>(this.file) ?? { version: 1, policies: {} });
-      if (!parsed.success) throw new Error(`Not an MTA-STS policy cache: ${parsed.error.issues[0]?.message ?? 'bad format'}`);
+      const parsed = fileSchema.safeParse(
+        (await readJsonFile<unknown>(this.file)) ?? { version: 1, policies: {} },
+      );
+      if (!parsed.success)
+        throw new Error(
+          `Not an MTA-STS policy cache: ${parsed.error.issues[0]?.message ?? 'bad format'}`,
+        );
       for (const [domain, value] of Object.entries(parsed.data.policies)) {
         const entry = entrySchema.safeParse(value);
         if (entry.success) entries.set(domain, entry.data);
         else log.warn({ file: this.file, domain }, 'MTA-STS policy cache: damaged entry ignored');
       }
     } catch (err) {
-      log.warn({ file: this.file, err: errorMessage(err) }, 'MTA-STS policy cache unreadable; starting with an empty one');
+      log.warn(
+        { file: this.file, err: errorMessage(err) },
+        'MTA-STS policy cache unreadable; starting with an empty one',
+      );
     }
     return entries;
   }

@@ -25,14 +25,20 @@ const ID = /^[A-Za-z0-9]{1,32}$/;
  */
 export function parseStsRecord(records: readonly string[]): Parsed<{ id: string }> {
   const sts = records.filter((record) => /^v=STSv1\s*(;|$)/.test(record));
-  if (sts.length !== 1) return { ok: false, error: sts.length ? `${sts.length} MTA-STS records, expected one` : 'No MTA-STS record' };
+  if (sts.length !== 1)
+    return {
+      ok: false,
+      error: sts.length ? `${sts.length} MTA-STS records, expected one` : 'No MTA-STS record',
+    };
   const fields = new Map<string, string>();
   for (const field of (sts[0] ?? '').split(';')) {
     const eq = field.indexOf('=');
     if (eq > 0) fields.set(field.slice(0, eq).trim(), field.slice(eq + 1).trim());
   }
   const id = fields.get('id') ?? '';
-  return ID.test(id) ? { ok: true, value: { id } } : { ok: false, error: `Bad MTA-STS record id "${id}"` };
+  return ID.test(id)
+    ? { ok: true, value: { id } }
+    : { ok: false, error: `Bad MTA-STS record id "${id}"` };
 }
 
 /** The policy file: "key: value" lines, CRLF or LF; unknown keys are ignored (section 3.2) */
@@ -45,11 +51,14 @@ export function parseStsPolicy(text: string): Parsed<StsPolicy> {
     values.set(key, [...(values.get(key) ?? []), line.slice(colon + 1).trim()]);
   }
   const version = values.get('version')?.[0];
-  if (version !== 'STSv1') return { ok: false, error: `Bad MTA-STS policy version "${version ?? ''}"` };
+  if (version !== 'STSv1')
+    return { ok: false, error: `Bad MTA-STS policy version "${version ?? ''}"` };
   const mode = values.get('mode')?.[0] ?? '';
-  if (mode !== 'enforce' && mode !== 'testing' && mode !== 'none') return { ok: false, error: `Bad MTA-STS policy mode "${mode}"` };
+  if (mode !== 'enforce' && mode !== 'testing' && mode !== 'none')
+    return { ok: false, error: `Bad MTA-STS policy mode "${mode}"` };
   const maxAge = values.get('max_age')?.[0] ?? '';
-  if (!/^\d{1,10}$/.test(maxAge)) return { ok: false, error: `Bad MTA-STS policy max_age "${maxAge}"` };
+  if (!/^\d{1,10}$/.test(maxAge))
+    return { ok: false, error: `Bad MTA-STS policy max_age "${maxAge}"` };
   const mx = (values.get('mx') ?? []).map((pattern) => pattern.toLowerCase().replace(/\.$/, ''));
   if (mode !== 'none' && mx.length === 0) return { ok: false, error: 'MTA-STS policy lists no mx' };
   return { ok: true, value: { mode, mx, maxAgeSeconds: Math.min(Number(maxAge), MAX_AGE_LIMIT) } };
@@ -63,4 +72,5 @@ export function mxMatches(pattern: string, host: string): boolean {
   return dot > 0 && name.slice(dot + 1) === pattern.slice(2);
 }
 
-export const policyAllows = (policy: StsPolicy, host: string): boolean => policy.mx.some((pattern) => mxMatches(pattern, host));
+export const policyAllows = (policy: StsPolicy, host: string): boolean =>
+  policy.mx.some((pattern) => mxMatches(pattern, host));

@@ -32,7 +32,11 @@ export class MtaSts {
   private readonly cache: StsCache;
 
   constructor(private readonly options: MtaStsOptions) {
-    this.cache = new StsCache({ dataDir: path.resolve(options.config().dataDir), log: options.log, now: options.now ?? Date.now });
+    this.cache = new StsCache({
+      dataDir: path.resolve(options.config().dataDir),
+      log: options.log,
+      now: options.now ?? Date.now,
+    });
   }
 
   /** The policy that applies to mail for `domain` now, or null when none does */
@@ -47,11 +51,23 @@ export class MtaSts {
     if (valid && valid.id === record.value.id) return valid.policy;
     try {
       const policy = await this.fetchPolicy(domain);
-      await this.cache.set(domain, { id: record.value.id, policy, expiresAt: now + policy.maxAgeSeconds * 1000 });
-      log.info({ domain, mode: policy.mode, mx: policy.mx, maxAge: policy.maxAgeSeconds }, 'MTA-STS policy fetched');
+      await this.cache.set(domain, {
+        id: record.value.id,
+        policy,
+        expiresAt: now + policy.maxAgeSeconds * 1000,
+      });
+      log.info(
+        { domain, mode: policy.mode, mx: policy.mx, maxAge: policy.maxAgeSeconds },
+        'MTA-STS policy fetched',
+      );
       return policy;
     } catch (err) {
-      log.warn({ domain, err: errorMessage(err) }, valid ? 'MTA-STS policy fetch failed; using the cached policy' : 'MTA-STS policy fetch failed; delivering without a policy');
+      log.warn(
+        { domain, err: errorMessage(err) },
+        valid
+          ? 'MTA-STS policy fetch failed; using the cached policy'
+          : 'MTA-STS policy fetch failed; delivering without a policy',
+      );
       return valid?.policy ?? null;
     }
   }
@@ -85,13 +101,20 @@ function fetchText(address: string, host: string, config: Config): Promise<strin
       },
       (response) => {
         const type = String(response.headers['content-type'] ?? '');
-        if (response.statusCode !== 200) return fail(`HTTP ${response.statusCode ?? '?'} from https://${host}${POLICY_PATH}`);
-        if (!/^text\/plain\b/i.test(type)) return fail(`Content-Type "${type}" from https://${host}${POLICY_PATH}, expected text/plain`);
+        if (response.statusCode !== 200)
+          return fail(`HTTP ${response.statusCode ?? '?'} from https://${host}${POLICY_PATH}`);
+        if (!/^text\/plain\b/i.test(type))
+          return fail(
+            `Content-Type "${type}" from https://${host}${POLICY_PATH}, expected text/plain`,
+          );
         const chunks: Buffer[] = [];
         let size = 0;
         response.on('data', (chunk: Buffer) => {
           size += chunk.length;
-          if (size > MAX_POLICY_BYTES) return fail(`Policy at https://${host}${POLICY_PATH} is larger than ${MAX_POLICY_BYTES} bytes`);
+          if (size > MAX_POLICY_BYTES)
+            return fail(
+              `Policy at https://${host}${POLICY_PATH} is larger than ${MAX_POLICY_BYTES} bytes`,
+            );
           chunks.push(chunk);
         });
         response.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));

@@ -24,7 +24,10 @@ export type Exchanges = { kind: 'found'; hosts: MxName[]; implicit: boolean } | 
 
 export type Resolved = { kind: 'found'; hosts: MxHost[] } | NoWhere;
 
-const nowhere = (...finding: Parameters<typeof fromDns>): NoWhere => ({ kind: 'failed', failure: fromDns(...finding) });
+const nowhere = (...finding: Parameters<typeof fromDns>): NoWhere => ({
+  kind: 'failed',
+  failure: fromDns(...finding),
+});
 
 /** Enough hosts for any sane domain; a hostile zone can't make us try hundreds */
 export const MAX_MX_HOSTS = 10;
@@ -39,27 +42,44 @@ const isNullExchange = (record: MxRecord): boolean => normaliseName(record.excha
  * load spreads as the domain intended (RFC 5321 section 5.1). Pure but for
  * the `random` source, which tests pass in.
  */
-export function orderMx(records: readonly MxRecord[], random: () => number = Math.random): MxName[] {
+export function orderMx(
+  records: readonly MxRecord[],
+  random: () => number = Math.random,
+): MxName[] {
   const keyed = records
     .filter((record) => !isNullExchange(record))
-    .map((record) => ({ name: normaliseName(record.exchange), preference: record.priority, key: random() }));
+    .map((record) => ({
+      name: normaliseName(record.exchange),
+      preference: record.priority,
+      key: random(),
+    }));
   keyed.sort((a, b) => a.preference - b.preference || a.key - b.key);
   const seen = new Set<string>();
-  return keyed.filter(({ name }) => !seen.has(name) && seen.add(name)).map(({ name, preference }) => ({ name, preference }));
+  return keyed
+    .filter(({ name }) => !seen.has(name) && seen.add(name))
+    .map(({ name, preference }) => ({ name, preference }));
 }
 
 /** Decides from the MX answer (and, when there is none, the address answer) where mail for `domain` goes */
-export function exchangesFrom(domain: string, mx: Lookup<MxRecord>, address: Lookup<string> | undefined): Exchanges {
-  if (mx.kind === 'nxdomain') return nowhere('no-such-domain', `Domain "${domain}" does not exist (NXDOMAIN)`);
+export function exchangesFrom(
+  domain: string,
+  mx: Lookup<MxRecord>,
+  address: Lookup<string> | undefined,
+): Exchanges {
+  if (mx.kind === 'nxdomain')
+    return nowhere('no-such-domain', `Domain "${domain}" does not exist (NXDOMAIN)`);
   if (mx.kind === 'failed') return nowhere('lookup-failed', mx.error);
   if (mx.kind === 'found') {
     const hosts = orderMx(mx.records);
-    if (hosts.length) return { kind: 'found', hosts: hosts.slice(0, MAX_MX_HOSTS), implicit: false };
+    if (hosts.length)
+      return { kind: 'found', hosts: hosts.slice(0, MAX_MX_HOSTS), implicit: false };
     return nowhere('null-mx', `Domain "${domain}" does not accept mail (null MX, RFC 7505)`);
   }
   // No MX records: the domain's own address is its implicit MX
-  if (!address || address.kind === 'failed') return nowhere('lookup-failed', address?.error ?? `No MX records for "${domain}"`);
-  if (address.kind === 'found') return { kind: 'found', hosts: [{ name: domain, preference: 0 }], implicit: true };
+  if (!address || address.kind === 'failed')
+    return nowhere('lookup-failed', address?.error ?? `No MX records for "${domain}"`);
+  if (address.kind === 'found')
+    return { kind: 'found', hosts: [{ name: domain, preference: 0 }], implicit: true };
   return nowhere('no-address', `Domain "${domain}" has no MX and no address records`);
 }
 
@@ -75,7 +95,9 @@ export async function lookupExchanges(dns: Dns, domain: string): Promise<Exchang
  * names that definitively have no address.
  */
 export async function resolveHosts(dns: Dns, hosts: readonly MxName[]): Promise<Resolved> {
-  const answers = await Promise.all(hosts.map((host) => (net.isIP(host.name) ? literal(host.name) : dns.addresses(host.name))));
+  const answers = await Promise.all(
+    hosts.map((host) => (net.isIP(host.name) ? literal(host.name) : dns.addresses(host.name))),
+  );
   const found: MxHost[] = [];
   const problems: string[] = [];
   let lookupFailed = false;
@@ -92,4 +114,7 @@ export async function resolveHosts(dns: Dns, hosts: readonly MxName[]): Promise<
   return nowhere(lookupFailed ? 'lookup-failed' : 'no-address', error);
 }
 
-const literal = async (address: string): Promise<Lookup<string>> => ({ kind: 'found', records: [address] });
+const literal = async (address: string): Promise<Lookup<string>> => ({
+  kind: 'found',
+  records: [address],
+});

@@ -30,7 +30,9 @@ export interface MxDeliveryOptions {
 /** Postfix tries 5 addresses per delivery (smtp_mx_address_limit); a few more costs little */
 const MAX_ADDRESSES = 10;
 
-type Plan = { kind: 'ready'; hosts: MxHost[]; port: number; tls: TlsPolicy; sts: StsPolicy | null } | { kind: 'failed'; failure: Failure };
+type Plan =
+  | { kind: 'ready'; hosts: MxHost[]; port: number; tls: TlsPolicy; sts: StsPolicy | null }
+  | { kind: 'failed'; failure: Failure };
 
 export class MxDelivery {
   private readonly dns: Dns;
@@ -43,8 +45,13 @@ export class MxDelivery {
     this.pool = options.pool;
   }
 
-  async deliver(destination: MxDestination | HostDestination, envelope: Envelope, openBody: () => Promise<Readable>): Promise<RecipientOutcome[]> {
-    const plan = destination.kind === 'mx' ? await this.planMx(destination) : await this.planHost(destination);
+  async deliver(
+    destination: MxDestination | HostDestination,
+    envelope: Envelope,
+    openBody: () => Promise<Readable>,
+  ): Promise<RecipientOutcome[]> {
+    const plan =
+      destination.kind === 'mx' ? await this.planMx(destination) : await this.planHost(destination);
     if (plan.kind === 'failed') return allRecipients(envelope.to, plan.failure);
     return this.tryHosts(plan, envelope, openBody);
   }
@@ -58,18 +65,40 @@ export class MxDelivery {
     if (!allowed.length) {
       const names = exchanges.hosts.map((h) => h.name).join(', ');
       // A TLS policy refusal: the domain may fix its policy or its MX records
-      return { kind: 'failed', failure: deferred(`MTA-STS policy of "${domain}" allows none of its MX hosts (${names}); policy mx: ${sts?.mx.join(', ')}`) };
+      return {
+        kind: 'failed',
+        failure: deferred(
+          `MTA-STS policy of "${domain}" allows none of its MX hosts (${names}); policy mx: ${sts?.mx.join(', ')}`,
+        ),
+      };
     }
-    return this.ready(allowed, this.options.config().delivery.mx.port, sts?.mode === 'enforce' ? stricter(destination.tls, 'verify') : destination.tls, sts);
+    return this.ready(
+      allowed,
+      this.options.config().delivery.mx.port,
+      sts?.mode === 'enforce' ? stricter(destination.tls, 'verify') : destination.tls,
+      sts,
+    );
   }
 
   private async planHost(destination: HostDestination): Promise<Plan> {
-    const plan = await this.ready([{ name: destination.host.toLowerCase(), preference: 0 }], destination.port, destination.tls, null);
+    const plan = await this.ready(
+      [{ name: destination.host.toLowerCase(), preference: 0 }],
+      destination.port,
+      destination.tls,
+      null,
+    );
     // A host the admin named that has no address is a setting to fix, however final DNS sounds
-    return plan.kind === 'failed' && plan.failure.status === 'bounced' ? { kind: 'failed', failure: settingProblem(plan.failure, 'delivery.domains host') } : plan;
+    return plan.kind === 'failed' && plan.failure.status === 'bounced'
+      ? { kind: 'failed', failure: settingProblem(plan.failure, 'delivery.domains host') }
+      : plan;
   }
 
-  private async ready(names: MxName[], port: number, tls: TlsPolicy, sts: StsPolicy | null): Promise<Plan> {
+  private async ready(
+    names: MxName[],
+    port: number,
+    tls: TlsPolicy,
+    sts: StsPolicy | null,
+  ): Promise<Plan> {
     const resolved = await resolveHosts(this.dns, names);
     if (resolved.kind !== 'found') return resolved;
     return { kind: 'ready', hosts: resolved.hosts, port, tls, sts };
@@ -81,22 +110,37 @@ export class MxDelivery {
     const mismatched = hosts.filter((host) => !policyAllows(sts, host.name));
     if (mismatched.length) {
       const names = mismatched.map((h) => h.name);
-      this.options.log.warn({ domain, mode: sts.mode, mx: names, policy: sts.mx }, `MTA-STS: MX hosts not in the policy${sts.mode === 'enforce' ? ', not used' : ' (testing mode, used anyway)'}`);
+      this.options.log.warn(
+        { domain, mode: sts.mode, mx: names, policy: sts.mx },
+        `MTA-STS: MX hosts not in the policy${sts.mode === 'enforce' ? ', not used' : ' (testing mode, used anyway)'}`,
+      );
     }
     return sts.mode === 'enforce' ? hosts.filter((host) => policyAllows(sts, host.name)) : hosts;
   }
 
-  private async tryHosts(plan: Extract<Plan, { kind: 'ready' }>, envelope: Envelope, openBody: () => Promise<Readable>): Promise<RecipientOutcome[]> {
-    const candidates = plan.hosts.flatMap((host) => host.addresses.map((address) => ({ name: host.name, address }))).slice(0, MAX_ADDRESSES);
+  private async tryHosts(
+    plan: Extract<Plan, { kind: 'ready' }>,
+    envelope: Envelope,
+    openBody: () => Promise<Readable>,
+  ): Promise<RecipientOutcome[]> {
+    const candidates = plan.hosts
+      .flatMap((host) => host.addresses.map((address) => ({ name: host.name, address })))
+      .slice(0, MAX_ADDRESSES);
     const failures: Failure[] = [];
     for (const { name, address } of candidates) {
       const target = this.target(name, address, plan.port, plan.tls);
       const attempt = await this.attempt(target, plan.sts, envelope, openBody);
       if (attempt.kind === 'answered') {
-        this.options.log.info({ mx: name, address, port: plan.port, tls: plan.tls }, 'MX host answered');
+        this.options.log.info(
+          { mx: name, address, port: plan.port, tls: plan.tls },
+          'MX host answered',
+        );
         return attempt.outcomes;
       }
-      this.options.log.info({ mx: name, address, port: plan.port, error: attempt.outcome.reason }, 'MX host unreachable; trying the next one');
+      this.options.log.info(
+        { mx: name, address, port: plan.port, error: attempt.outcome.reason },
+        'MX host unreachable; trying the next one',
+      );
       failures.push(attempt.outcome);
     }
     return allRecipients(envelope.to, fromHostFailures(failures));
@@ -107,11 +151,25 @@ export class MxDelivery {
    * its TLS check fails, that is logged and the host is tried again under the
    * domain's ordinary policy (RFC 8461 section 5: report, but deliver).
    */
-  private async attempt(target: SmtpTarget, sts: StsPolicy | null, envelope: Envelope, openBody: () => Promise<Readable>): Promise<Attempt> {
-    if (sts?.mode !== 'testing' || target.verify) return this.attemptMay(target, envelope, openBody);
-    const strict = await attemptDelivery({ ...target, ...tlsSettings('verify') }, envelope, openBody, this.pool);
+  private async attempt(
+    target: SmtpTarget,
+    sts: StsPolicy | null,
+    envelope: Envelope,
+    openBody: () => Promise<Readable>,
+  ): Promise<Attempt> {
+    if (sts?.mode !== 'testing' || target.verify)
+      return this.attemptMay(target, envelope, openBody);
+    const strict = await attemptDelivery(
+      { ...target, ...tlsSettings('verify') },
+      envelope,
+      openBody,
+      this.pool,
+    );
     if (strict.kind === 'answered' || !strict.tlsFailed) return strict;
-    this.options.log.warn({ mx: target.servername, error: strict.outcome.reason }, 'MTA-STS (testing mode): TLS check failed; delivering anyway');
+    this.options.log.warn(
+      { mx: target.servername, error: strict.outcome.reason },
+      'MTA-STS (testing mode): TLS check failed; delivering anyway',
+    );
     return this.attemptMay(target, envelope, openBody);
   }
 
@@ -121,10 +179,18 @@ export class MxDelivery {
    * worse than no STARTTLS at all, so the same host is tried again in plain
    * text, as Postfix does. Never for encrypt/verify, which are not "may".
    */
-  private async attemptMay(target: SmtpTarget, envelope: Envelope, openBody: () => Promise<Readable>): Promise<Attempt> {
+  private async attemptMay(
+    target: SmtpTarget,
+    envelope: Envelope,
+    openBody: () => Promise<Readable>,
+  ): Promise<Attempt> {
     const attempt = await attemptDelivery(target, envelope, openBody, this.pool);
-    if (target.security !== 'opportunistic' || attempt.kind === 'answered' || !attempt.tlsFailed) return attempt;
-    this.options.log.warn({ mx: target.servername, address: target.host, error: attempt.outcome.reason }, 'STARTTLS failed under TLS policy "may"; retrying this host without TLS');
+    if (target.security !== 'opportunistic' || attempt.kind === 'answered' || !attempt.tlsFailed)
+      return attempt;
+    this.options.log.warn(
+      { mx: target.servername, address: target.host, error: attempt.outcome.reason },
+      'STARTTLS failed under TLS policy "may"; retrying this host without TLS',
+    );
     return attemptDelivery({ ...target, ...tlsSettings('none') }, envelope, openBody, this.pool);
   }
 

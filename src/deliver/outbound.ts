@@ -10,7 +10,14 @@ import type { Config } from '../config/schema.js';
 import { parseAddress } from '../route/address.js';
 import { HeaderSectionEditor } from './header-section.js';
 import { LineFixer, lineFixPlan, type LineFixPlan } from './line-safety.js';
-import { planKey, rewriteEnvelopeFrom, rewriteHeaders, rewritePlan, type RewriteContext, type RewritePlan } from './rewrite.js';
+import {
+  planKey,
+  rewriteEnvelopeFrom,
+  rewriteHeaders,
+  rewritePlan,
+  type RewriteContext,
+  type RewritePlan,
+} from './rewrite.js';
 import type { Envelope } from './smtp-client.js';
 
 export interface OutboundPart {
@@ -32,7 +39,11 @@ export function through(source: Readable, transform: Transform): Readable {
   return source.pipe(transform);
 }
 
-export function outboundParts(job: OutboundJob, config: Config, context: RewriteContext): OutboundPart[] {
+export function outboundParts(
+  job: OutboundJob,
+  config: Config,
+  context: RewriteContext,
+): OutboundPart[] {
   const parts = new Map<string, { plan: RewritePlan; to: string[] }>();
   for (const address of job.recipients) {
     const plan = rewritePlan(config, parseAddress(address)?.domain ?? '', context);
@@ -45,7 +56,13 @@ export function outboundParts(job: OutboundJob, config: Config, context: Rewrite
   return [...parts.values()].map(({ plan, to }) => ({
     envelope: { from: rewriteEnvelopeFrom(job.from, plan), to },
     plan,
-    openBody: plan.headerFrom ? async () => through(await openSafe(), new HeaderSectionEditor((headers) => rewriteHeaders(headers, plan, job.from))) : openSafe,
+    openBody: plan.headerFrom
+      ? async () =>
+          through(
+            await openSafe(),
+            new HeaderSectionEditor((headers) => rewriteHeaders(headers, plan, job.from)),
+          )
+      : openSafe,
   }));
 }
 

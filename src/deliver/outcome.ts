@@ -23,8 +23,11 @@ export interface RecipientOutcome {
   outcome: Outcome;
 }
 
-export const allRecipients = (recipients: readonly string[], outcome: Outcome): RecipientOutcome[] =>
-  recipients.map((address) => ({ address, outcome }));
+export const allRecipients = (
+  recipients: readonly string[],
+  outcome: Outcome,
+): RecipientOutcome[] => recipients.map((address) => ({ address, outcome }));
 
 /** What to show for an outcome: where it went, or why not */
-export const outcomeText = (outcome: Outcome): string => (outcome.status === 'deferred' || outcome.status === 'bounced' ? outcome.reason : outcome.detail);
+export const outcomeText = (outcome: Outcome): string =>
+  outcome.status === 'deferred' || outcome.status === 'bounced' ? outcome.reason : outcome.detail;

@@ -10,7 +10,13 @@ import addressparser from 'nodemailer/lib/addressparser';
 import { encodeWord } from 'nodemailer/lib/mime-funcs';
 import type { Config } from '../config/schema.js';
 import type { ClientInfo } from '../spool/records.js';
-import { fieldValue, isField, joinFields, splitFields, type HeaderField } from './header-section.js';
+import {
+  fieldValue,
+  isField,
+  joinFields,
+  splitFields,
+  type HeaderField,
+} from './header-section.js';
 
 /** "" leaves that part alone */
 export interface RewritePlan {
@@ -34,9 +40,14 @@ function deviceSetting(config: Config, address: string | undefined): string | un
   return (devices[address] ?? devices[plainAddress(address)])?.rewriteFrom;
 }
 
-function domainSetting(config: Config, recipientDomain: string): Config['delivery']['domains'][string]['rewrite'] {
+function domainSetting(
+  config: Config,
+  recipientDomain: string,
+): Config['delivery']['domains'][string]['rewrite'] {
   const wanted = recipientDomain.toLowerCase();
-  return Object.entries(config.delivery.domains).find(([name]) => name.toLowerCase() === wanted)?.[1].rewrite;
+  return Object.entries(config.delivery.domains).find(
+    ([name]) => name.toLowerCase() === wanted,
+  )?.[1].rewrite;
 }
 
 /**
@@ -45,20 +56,27 @@ function domainSetting(config: Config, recipientDomain: string): Config['deliver
  * a domain's `envelopeFrom`/`headerFrom` override the global ones field by
  * field ("" turns that one off for the domain).
  */
-export function rewritePlan(config: Config, recipientDomain: string, context: RewriteContext): RewritePlan {
+export function rewritePlan(
+  config: Config,
+  recipientDomain: string,
+  context: RewriteContext,
+): RewritePlan {
   const global = config.delivery.rewrite;
   const device = deviceSetting(config, context.client?.address);
   const domain = domainSetting(config, recipientDomain);
   const envelopeFrom = device ?? domain?.envelopeFrom ?? global.envelopeFrom;
   const headerFrom = device ?? domain?.headerFrom ?? global.headerFrom;
-  const displayName = headerFrom && global.useDeviceName ? (context.deviceName || context.client?.helo || '') : '';
+  const displayName =
+    headerFrom && global.useDeviceName ? context.deviceName || context.client?.helo || '' : '';
   return { envelopeFrom, headerFrom, displayName };
 }
 
-export const planKey = (plan: RewritePlan): string => `${plan.envelopeFrom}|${plan.headerFrom}|${plan.displayName}`;
+export const planKey = (plan: RewritePlan): string =>
+  `${plan.envelopeFrom}|${plan.headerFrom}|${plan.displayName}`;
 
 /** The null sender of bounces stays null: it must never be answered */
-export const rewriteEnvelopeFrom = (from: string, plan: RewritePlan): string => (from && plan.envelopeFrom ? plan.envelopeFrom : from);
+export const rewriteEnvelopeFrom = (from: string, plan: RewritePlan): string =>
+  from && plan.envelopeFrom ? plan.envelopeFrom : from;
 
 /** A display name as a phrase: atoms as they are, quoted when needed, RFC 2047 words when not ASCII */
 export function displayPhrase(name: string): string {
@@ -69,7 +87,9 @@ export function displayPhrase(name: string): string {
   return `"${clean.replace(/(["\\])/g, '\\$1')}"`;
 }
 
-function originalSender(from: HeaderField | undefined): { name: string; address: string } | undefined {
+function originalSender(
+  from: HeaderField | undefined,
+): { name: string; address: string } | undefined {
   if (!from) return undefined;
   const [first] = addressparser(fieldValue(from), { flatten: true });
   return first?.address ? { name: first.name, address: first.address } : undefined;
@@ -86,13 +106,19 @@ export function rewriteHeaders(headers: string, plan: RewritePlan, envelopeFrom:
   const index = fields.findIndex((f) => isField(f, 'From'));
   const from = index >= 0 ? fields[index] : undefined;
   const original = originalSender(from);
-  if (original?.address.toLowerCase() === plan.headerFrom.toLowerCase() && !plan.displayName) return headers;
+  if (original?.address.toLowerCase() === plan.headerFrom.toLowerCase() && !plan.displayName)
+    return headers;
   // The header text is latin1 (one char per byte); an 8-bit name from the device is UTF-8 in practice
-  const name = displayPhrase(plan.displayName || Buffer.from(original?.name ?? '', 'latin1').toString('utf8'));
-  const added: HeaderField[] = [{ name: 'From', raw: ` ${name ? `${name} ` : ''}<${plan.headerFrom}>\r\n` }];
+  const name = displayPhrase(
+    plan.displayName || Buffer.from(original?.name ?? '', 'latin1').toString('utf8'),
+  );
+  const added: HeaderField[] = [
+    { name: 'From', raw: ` ${name ? `${name} ` : ''}<${plan.headerFrom}>\r\n` },
+  ];
   if (from) added.push({ name: 'X-Original-From', raw: from.raw });
   const replyTo = from && original ? from.raw : envelopeFrom ? ` <${envelopeFrom}>\r\n` : '';
-  if (replyTo && !fields.some((f) => isField(f, 'Reply-To'))) added.push({ name: 'Reply-To', raw: replyTo });
+  if (replyTo && !fields.some((f) => isField(f, 'Reply-To')))
+    added.push({ name: 'Reply-To', raw: replyTo });
   if (index >= 0) fields.splice(index, 1, ...added);
   else fields.push(...added);
   return joinFields(fields);

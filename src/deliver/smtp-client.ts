@@ -55,7 +55,9 @@ const MIN_BYTES_PER_SECOND = 8 * 1024;
 export const transactionDeadlineMs = (target: SmtpTarget, envelope: Envelope): number =>
   3 * target.timeoutMs + Math.ceil(((envelope.size ?? 0) / MIN_BYTES_PER_SECOND) * 1000);
 
-function connectionOptions(target: SmtpTarget): ConstructorParameters<typeof UpstreamConnection>[0] {
+function connectionOptions(
+  target: SmtpTarget,
+): ConstructorParameters<typeof UpstreamConnection>[0] {
   return {
     host: target.host,
     port: target.port,
@@ -78,7 +80,8 @@ function connectionOptions(target: SmtpTarget): ConstructorParameters<typeof Ups
   };
 }
 
-const asFailure = (err: unknown): SmtpFailure => (err instanceof Error ? (err as SmtpFailure) : { message: String(err) });
+const asFailure = (err: unknown): SmtpFailure =>
+  err instanceof Error ? (err as SmtpFailure) : { message: String(err) };
 
 /** What one connection achieved */
 export type Attempt =
@@ -87,7 +90,8 @@ export type Attempt =
   /** No transaction happened (refused, timeout, greeting, EHLO, TLS): another host may do better */
   | { kind: 'unreachable'; outcome: Failure; tlsFailed: boolean };
 
-export const describeTarget = (target: SmtpTarget): string => `${target.servername ?? target.host}:${target.port}`;
+export const describeTarget = (target: SmtpTarget): string =>
+  `${target.servername ?? target.host}:${target.port}`;
 
 function connect(connection: UpstreamConnection): Promise<void> {
   return new Promise<void>((resolve, reject) => {
@@ -132,17 +136,31 @@ async function open(target: SmtpTarget): Promise<UpstreamConnection> {
  * target. Only a transaction the server answered with success gives the
  * connection back; anything else closes it.
  */
-export async function attemptDelivery(target: SmtpTarget, envelope: Envelope, openBody: () => Promise<Readable>, pool: SmtpPool): Promise<Attempt> {
+export async function attemptDelivery(
+  target: SmtpTarget,
+  envelope: Envelope,
+  openBody: () => Promise<Readable>,
+  pool: SmtpPool,
+): Promise<Attempt> {
   const where = describeTarget(target);
-  const run: { phase: 'setup' | 'transaction'; lease?: Lease; timedOut: boolean } = { phase: 'setup', timedOut: false };
+  const run: { phase: 'setup' | 'transaction'; lease?: Lease; timedOut: boolean } = {
+    phase: 'setup',
+    timedOut: false,
+  };
   const limit = transactionDeadlineMs(target, envelope);
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<Attempt>((resolve) => {
     timer = setTimeout(() => {
       run.timedOut = true;
       if (run.lease) closeConnection(run.lease.connection);
-      const outcome = deferred(`ETIMEDOUT: no complete SMTP transaction within ${formatDuration(limit)} (${where})`);
-      resolve(run.phase === 'setup' ? { kind: 'unreachable', outcome, tlsFailed: false } : { kind: 'answered', outcomes: allRecipients(envelope.to, outcome) });
+      const outcome = deferred(
+        `ETIMEDOUT: no complete SMTP transaction within ${formatDuration(limit)} (${where})`,
+      );
+      resolve(
+        run.phase === 'setup'
+          ? { kind: 'unreachable', outcome, tlsFailed: false }
+          : { kind: 'answered', outcomes: allRecipients(envelope.to, outcome) },
+      );
     }, limit);
   });
   const work = async (): Promise<Attempt> => {
@@ -150,13 +168,18 @@ export async function attemptDelivery(target: SmtpTarget, envelope: Envelope, op
       run.lease = await pool.acquire(target, () => open(target));
     } catch (err) {
       const failure = asFailure(err) as SmtpFailure & { tlsFailed?: boolean };
-      return { kind: 'unreachable', outcome: fromSmtpFailure(failure, where), tlsFailed: failure.tlsFailed === true };
+      return {
+        kind: 'unreachable',
+        outcome: fromSmtpFailure(failure, where),
+        tlsFailed: failure.tlsFailed === true,
+      };
     }
     const lease = run.lease;
     envelope.heardSize?.(ehloSize(lease.connection), target.servername ?? target.host);
     let healthy = false;
     try {
-      if (run.timedOut) return { kind: 'unreachable', outcome: deferred(`ETIMEDOUT (${where})`), tlsFailed: false };
+      if (run.timedOut)
+        return { kind: 'unreachable', outcome: deferred(`ETIMEDOUT (${where})`), tlsFailed: false };
       run.phase = 'transaction';
       const outcomes = await transaction(lease.connection, envelope, openBody, where);
       healthy = outcomes.ok;
@@ -173,11 +196,18 @@ export async function attemptDelivery(target: SmtpTarget, envelope: Envelope, op
 }
 
 /** MAIL, RCPT, DATA on an open connection; ok when the server accepted the message */
-async function transaction(connection: UpstreamConnection, envelope: Envelope, openBody: () => Promise<Readable>, where: string): Promise<{ ok: boolean; recipients: RecipientOutcome[] }> {
+async function transaction(
+  connection: UpstreamConnection,
+  envelope: Envelope,
+  openBody: () => Promise<Readable>,
+  where: string,
+): Promise<{ ok: boolean; recipients: RecipientOutcome[] }> {
   const body = await openBody();
   try {
     const info = await new Promise<UpstreamConnection.SentMessageInfo>((resolve, reject) =>
-      connection.send({ from: envelope.from, to: envelope.to }, body, (err, result) => (err ? reject(err) : resolve(result))),
+      connection.send({ from: envelope.from, to: envelope.to }, body, (err, result) =>
+        err ? reject(err) : resolve(result),
+      ),
     );
     return { ok: true, recipients: outcomesFromInfo(envelope, info, where) };
   } catch (err) {
@@ -187,12 +217,23 @@ async function transaction(connection: UpstreamConnection, envelope: Envelope, o
 }
 
 /** One host, no fallback: the smarthost */
-export async function sendOne(target: SmtpTarget, envelope: Envelope, openBody: () => Promise<Readable>, pool: SmtpPool): Promise<RecipientOutcome[]> {
+export async function sendOne(
+  target: SmtpTarget,
+  envelope: Envelope,
+  openBody: () => Promise<Readable>,
+  pool: SmtpPool,
+): Promise<RecipientOutcome[]> {
   const attempt = await attemptDelivery(target, envelope, openBody, pool);
-  return attempt.kind === 'answered' ? attempt.outcomes : allRecipients(envelope.to, attempt.outcome);
+  return attempt.kind === 'answered'
+    ? attempt.outcomes
+    : allRecipients(envelope.to, attempt.outcome);
 }
 
-function outcomesFromInfo(envelope: Envelope, info: UpstreamConnection.SentMessageInfo, where: string): RecipientOutcome[] {
+function outcomesFromInfo(
+  envelope: Envelope,
+  info: UpstreamConnection.SentMessageInfo,
+  where: string,
+): RecipientOutcome[] {
   const rejected = new Map<string, SmtpFailure>();
   for (const failure of (info.rejectedErrors ?? []) as (SmtpFailure & { recipient?: string })[]) {
     if (failure.recipient) rejected.set(failure.recipient, failure);
@@ -200,17 +241,24 @@ function outcomesFromInfo(envelope: Envelope, info: UpstreamConnection.SentMessa
   const detail = `${where} said: ${String(info.response ?? '').trim()}`;
   return envelope.to.map((address) => {
     const failure = rejected.get(address);
-    return { address, outcome: failure ? fromSmtpFailure(failure, where) : { status: 'delivered', detail } };
+    return {
+      address,
+      outcome: failure ? fromSmtpFailure(failure, where) : { status: 'delivered', detail },
+    };
   });
 }
 
 function outcomesFromError(envelope: Envelope, err: unknown, where: string): RecipientOutcome[] {
-  const failure = asFailure(err) as SmtpFailure & { rejectedErrors?: (SmtpFailure & { recipient?: string })[] };
+  const failure = asFailure(err) as SmtpFailure & {
+    rejectedErrors?: (SmtpFailure & { recipient?: string })[];
+  };
   if (failure.rejectedErrors?.length) {
     // Every recipient refused at RCPT, each with its own reply
     const byRecipient = new Map(failure.rejectedErrors.map((f) => [f.recipient, f]));
-    return envelope.to.map((address) => ({ address, outcome: fromSmtpFailure(byRecipient.get(address) ?? failure, where) }));
+    return envelope.to.map((address) => ({
+      address,
+      outcome: fromSmtpFailure(byRecipient.get(address) ?? failure, where),
+    }));
   }
   return allRecipients(envelope.to, fromSmtpFailure(failure, where));
 }
-

@@ -43,7 +43,16 @@ interface Idle extends Lease {
 export function poolKey(target: SmtpTarget): string | null {
   if (target.auth?.method === 'oauth2') return null;
   const auth = target.auth ? [target.auth.user, target.auth.pass] : [];
-  const parts = [target.host, target.port, target.security, target.verify, target.caFile ?? '', target.servername ?? '', target.name, ...auth];
+  const parts = [
+    target.host,
+    target.port,
+    target.security,
+    target.verify,
+    target.caFile ?? '',
+    target.servername ?? '',
+    target.name,
+    ...auth,
+  ];
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }
 
@@ -88,7 +97,8 @@ export class SmtpPool {
   release(lease: Lease, reusable: boolean): void {
     const { connection, key } = lease;
     const sent = lease.sent + 1;
-    if (!key || !reusable || this.closed || sent >= this.limits.maxMessages || connection.destroyed) return closeConnection(connection);
+    if (!key || !reusable || this.closed || sent >= this.limits.maxMessages || connection.destroyed)
+      return closeConnection(connection);
     const entry: Idle = {
       key,
       connection,
@@ -105,7 +115,8 @@ export class SmtpPool {
   /** Closes every idle connection; later releases close theirs at once */
   close(): void {
     this.closed = true;
-    for (const entries of [...this.idle.values()]) entries.forEach((entry) => this.drop(entry, true));
+    for (const entries of [...this.idle.values()])
+      entries.forEach((entry) => this.drop(entry, true));
   }
 
   private take(key: string): Lease | undefined {

@@ -68,12 +68,20 @@ export function ehloSize(connection: SMTPConnection): number | null {
 
 const isLearned = (value: unknown): value is Learned => {
   const entry = value as Partial<Learned> | null;
-  return !!entry && Number.isSafeInteger(entry.bytes) && (entry.bytes as number) > 0 && typeof entry.name === 'string' && typeof entry.since === 'string';
+  return (
+    !!entry &&
+    Number.isSafeInteger(entry.bytes) &&
+    (entry.bytes as number) > 0 &&
+    typeof entry.name === 'string' &&
+    typeof entry.since === 'string'
+  );
 };
 
 export class UpstreamLimits {
   /** Limits known without an EHLO to learn them from */
-  private readonly fixed = new Map<string, UpstreamLimit>([['graph', { bytes: GRAPH_DEFAULT_LIMIT, name: 'Microsoft Graph' }]]);
+  private readonly fixed = new Map<string, UpstreamLimit>([
+    ['graph', { bytes: GRAPH_DEFAULT_LIMIT, name: 'Microsoft Graph' }],
+  ]);
   private saving: Promise<void> = Promise.resolve();
   /** A write is queued and has not started: later changes ride along with it */
   private saveQueued = false;
@@ -90,9 +98,14 @@ export class UpstreamLimits {
     const learned = new Map<string, Learned>();
     try {
       const stored = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-      for (const [key, value] of Object.entries(stored)) if (isLearned(value)) learned.set(key, value);
+      for (const [key, value] of Object.entries(stored))
+        if (isLearned(value)) learned.set(key, value);
     } catch (err) {
-      if (errnoCode(err) !== 'ENOENT') log.warn({ file, err: errorMessage(err) }, 'Upstream size limits not read; they are learned again at the next delivery');
+      if (errnoCode(err) !== 'ENOENT')
+        log.warn(
+          { file, err: errorMessage(err) },
+          'Upstream size limits not read; they are learned again at the next delivery',
+        );
     }
     return new UpstreamLimits(file, learned, log);
   }
@@ -108,7 +121,8 @@ export class UpstreamLimits {
   listener(destination: Destination): SizeListener | undefined {
     const key = upstreamKey(destination);
     if (key === null) return undefined;
-    const named = (host: string) => (destination.kind === 'mx' ? `${host} for ${destination.domain}` : host);
+    const named = (host: string) =>
+      destination.kind === 'mx' ? `${host} for ${destination.domain}` : host;
     return (size, host) => this.heard(key, named(host), size);
   }
 
@@ -118,7 +132,12 @@ export class UpstreamLimits {
     if (size === null ? !known : known?.bytes === size && known.name === name) return;
     if (size === null) this.learned.delete(key);
     else this.remember(key, { bytes: size, name, since: new Date().toISOString() });
-    this.log.info({ upstream: key, host: name, bytes: size }, size === null ? 'The upstream no longer advertises a message size limit' : 'Learned the message size limit of an upstream from its EHLO');
+    this.log.info(
+      { upstream: key, host: name, bytes: size },
+      size === null
+        ? 'The upstream no longer advertises a message size limit'
+        : 'Learned the message size limit of an upstream from its EHLO',
+    );
     this.save();
   }
 
@@ -144,9 +163,16 @@ export class UpstreamLimits {
     this.saving = this.saving.then(async () => {
       this.saveQueued = false;
       try {
-        await writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.learned), null, 2) + '\n', 0o644);
+        await writeFileAtomic(
+          this.file,
+          JSON.stringify(Object.fromEntries(this.learned), null, 2) + '\n',
+          0o644,
+        );
       } catch (err) {
-        this.log.warn({ file: this.file, err: errorMessage(err) }, 'Upstream size limits not saved; they are learned again after a restart');
+        this.log.warn(
+          { file: this.file, err: errorMessage(err) },
+          'Upstream size limits not saved; they are learned again after a restart',
+        );
       }
     });
   }

@@ -40,7 +40,6 @@ const MAX_DEVICES = 2_000;
 const MAX_TRACKED = 10_000;
 const MAX_NAME = 80;
 
-
 export class DeviceInventory {
   private readonly devices = new Map<string, Device>();
   private readonly senders = new Map<string, string>();
@@ -58,7 +57,8 @@ export class DeviceInventory {
       log.warn({ err: errorMessage(err) }, 'Device inventory unreadable; starting empty');
       return undefined;
     });
-    for (const device of Array.isArray(stored) ? stored : []) if (typeof device?.address === 'string') inventory.devices.set(device.address, device);
+    for (const device of Array.isArray(stored) ? stored : [])
+      if (typeof device?.address === 'string') inventory.devices.set(device.address, device);
     return inventory;
   }
 
@@ -68,9 +68,14 @@ export class DeviceInventory {
     device.today.bytes += event.size;
     device.total.messages++;
     device.total.bytes += event.size;
-    device.lastResult = { at: event.at.toISOString(), status: 'queued', text: `Accepted, queued as ${event.id}` };
+    device.lastResult = {
+      at: event.at.toISOString(),
+      status: 'queued',
+      text: `Accepted, queued as ${event.id}`,
+    };
     this.senders.set(event.id, event.client);
-    if (this.senders.size > MAX_TRACKED) this.senders.delete(this.senders.keys().next().value as string);
+    if (this.senders.size > MAX_TRACKED)
+      this.senders.delete(this.senders.keys().next().value as string);
     this.changed();
   }
 
@@ -78,7 +83,11 @@ export class DeviceInventory {
     const device = this.touch(event);
     device.today.rejects++;
     device.total.rejects++;
-    device.lastResult = { at: event.at.toISOString(), status: 'rejected', text: `${event.code} ${event.reason}` };
+    device.lastResult = {
+      at: event.at.toISOString(),
+      status: 'rejected',
+      text: `${event.code} ${event.reason}`,
+    };
     this.changed();
   }
 
@@ -90,7 +99,11 @@ export class DeviceInventory {
     if (!device || !last) return;
     const { outcome } = last;
     const text = outcomeText(outcome);
-    device.lastResult = { at: at.toISOString(), status: outcome.status, text: `${report.id} to ${last.address}: ${text}` };
+    device.lastResult = {
+      at: at.toISOString(),
+      status: outcome.status,
+      text: `${report.id} to ${last.address}: ${text}`,
+    };
     this.changed();
   }
 
@@ -98,7 +111,10 @@ export class DeviceInventory {
     const device = this.devices.get(address);
     if (!device) throw new UsageError(`No device with address "${address}"`);
     const clean = name.trim();
-    if (clean.length > MAX_NAME) throw new UsageError(`Device name is longer than ${MAX_NAME} characters: "${clean.slice(0, 20)}..."`);
+    if (clean.length > MAX_NAME)
+      throw new UsageError(
+        `Device name is longer than ${MAX_NAME} characters: "${clean.slice(0, 20)}..."`,
+      );
     device.name = clean;
     this.changed();
     await this.flush();
@@ -114,14 +130,24 @@ export class DeviceInventory {
   /** Devices, most recently seen first, with today's counts reset on a new day */
   list(now = new Date()): Device[] {
     const day = dayOf(now);
-    return [...this.devices.values()].map((device) => (device.day === day ? device : { ...device, day, today: { messages: 0, bytes: 0, rejects: 0 } })).sort((a, b) => b.lastSeen.localeCompare(a.lastSeen));
+    return [...this.devices.values()]
+      .map((device) =>
+        device.day === day
+          ? device
+          : { ...device, day, today: { messages: 0, bytes: 0, rejects: 0 } },
+      )
+      .sort((a, b) => b.lastSeen.localeCompare(a.lastSeen));
   }
 
   async flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
     const data = JSON.stringify([...this.devices.values()], null, 1);
-    this.saving = this.saving.then(() => writeFileAtomic(this.file, data, 0o600)).catch((err) => this.log.warn({ err: errorMessage(err) }, 'Could not save the device inventory'));
+    this.saving = this.saving
+      .then(() => writeFileAtomic(this.file, data, 0o600))
+      .catch((err) =>
+        this.log.warn({ err: errorMessage(err) }, 'Could not save the device inventory'),
+      );
     await this.saving;
   }
 
@@ -130,11 +156,22 @@ export class DeviceInventory {
     const day = dayOf(event.at);
     let device = this.devices.get(event.client);
     if (!device) {
-      device = { address: event.client, name: '', helo: '', firstSeen: at, lastSeen: at, day, today: { messages: 0, bytes: 0, rejects: 0 }, total: { messages: 0, bytes: 0, rejects: 0 }, lastResult: null };
+      device = {
+        address: event.client,
+        name: '',
+        helo: '',
+        firstSeen: at,
+        lastSeen: at,
+        day,
+        today: { messages: 0, bytes: 0, rejects: 0 },
+        total: { messages: 0, bytes: 0, rejects: 0 },
+        lastResult: null,
+      };
       this.devices.set(event.client, device);
       this.evictOldest();
     }
-    if (device.day !== day) Object.assign(device, { day, today: { messages: 0, bytes: 0, rejects: 0 } });
+    if (device.day !== day)
+      Object.assign(device, { day, today: { messages: 0, bytes: 0, rejects: 0 } });
     device.lastSeen = at;
     if (event.helo) device.helo = event.helo;
     return device;
@@ -142,7 +179,9 @@ export class DeviceInventory {
 
   private evictOldest(): void {
     if (this.devices.size <= MAX_DEVICES) return;
-    const oldest = [...this.devices.values()].filter((d) => !d.name).sort((a, b) => a.lastSeen.localeCompare(b.lastSeen))[0];
+    const oldest = [...this.devices.values()]
+      .filter((d) => !d.name)
+      .sort((a, b) => a.lastSeen.localeCompare(b.lastSeen))[0];
     if (oldest) this.devices.delete(oldest.address);
   }
 

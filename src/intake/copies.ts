@@ -21,14 +21,19 @@ function senderMatches(patterns: readonly string[], from: string): boolean {
 }
 
 /** The extra local recipients (mailbox@first local domain) the copy rules add to a message */
-export function copyRecipients(config: Config, context: CopyContext, mailboxExists: (name: string) => boolean): string[] {
+export function copyRecipients(
+  config: Config,
+  context: CopyContext,
+  mailboxExists: (name: string) => boolean,
+): string[] {
   const domain = config.mailbox.localDomains[0];
   if (!domain) return [];
   const present = new Set(context.recipients.map((r) => r.toLowerCase()));
   const extra: string[] = [];
   for (const rule of config.mailbox.copies) {
     const bySender = !rule.senders?.length || senderMatches(rule.senders, context.from);
-    const byNetwork = !rule.networks?.length || new NetworkPolicy(rule.networks).allows(context.client);
+    const byNetwork =
+      !rule.networks?.length || new NetworkPolicy(rule.networks).allows(context.client);
     const address = `${rule.mailbox}@${domain}`;
     if (bySender && byNetwork && mailboxExists(rule.mailbox) && !present.has(address)) {
       present.add(address);

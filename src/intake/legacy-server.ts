@@ -26,7 +26,10 @@ import type net from 'node:net';
 import type tls from 'node:tls';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 // smtp-server's server side of a device's session (not nodemailer's, which deliver/ uses for the upstream)
-import { SMTPConnection as DeviceSession, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
+import {
+  SMTPConnection as DeviceSession,
+  type SMTPConnectionOptions,
+} from 'smtp-server/lib/smtp-connection.js';
 import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 
 const LF = 0x0a;
@@ -57,7 +60,11 @@ export function crlfNormalize(chunk: Buffer, previous: number): Buffer {
 export class LegacySMTPStream extends SMTPStream {
   private lastByte = -1;
 
-  override _write(chunk: Buffer, encoding: BufferEncoding | 'buffer', next: (err?: Error | null) => void): void {
+  override _write(
+    chunk: Buffer,
+    encoding: BufferEncoding | 'buffer',
+    next: (err?: Error | null) => void,
+  ): void {
     if (!chunk || chunk.length === 0) return super._write(chunk, encoding, next);
     const normalized = crlfNormalize(chunk, this.lastByte);
     this.lastByte = normalized[normalized.length - 1] as number;
@@ -73,25 +80,41 @@ export class LegacySMTPConnection extends DeviceSession {
 
   /** The library's parser wiring, with our parser class */
   override _createParser(): SMTPStream {
-    const parser = new LegacySMTPStream({ maxCommandLength: this._server.options.maxCommandLength });
+    const parser = new LegacySMTPStream({
+      maxCommandLength: this._server.options.maxCommandLength,
+    });
     parser.oncommand = (command, callback) => this._onCommand(command, callback);
     parser.on('error', (err: Error) => this.send(421, `Error: ${err.message}`));
     return parser;
   }
 
   /** The library's checks of MAIL's parameters, SIZE= for its syntax only (its limit is the hooks' to judge) */
-  override _validateMailParams(parsed: MailParams): ReturnType<DeviceSession['_validateMailParams']> {
+  override _validateMailParams(
+    parsed: MailParams,
+  ): ReturnType<DeviceSession['_validateMailParams']> {
     const args = parsed.args || {};
-    if (typeof args.SIZE !== 'string' || !/^\d{1,20}$/.test(args.SIZE)) return super._validateMailParams(parsed);
-    return super._validateMailParams({ ...parsed, args: Object.fromEntries(Object.entries(args).filter(([name]) => name !== 'SIZE')) });
+    if (typeof args.SIZE !== 'string' || !/^\d{1,20}$/.test(args.SIZE))
+      return super._validateMailParams(parsed);
+    return super._validateMailParams({
+      ...parsed,
+      args: Object.fromEntries(Object.entries(args).filter(([name]) => name !== 'SIZE')),
+    });
   }
 
   /** The library's init() without the 100 ms early-talker wait, and making room before refusing */
   override init(): void {
     this._setListeners(() => {
       const { maxClients } = this._server.options;
-      if (maxClients && this._server.connections.size > maxClients && !this._server.makeRoom(this)) {
-        return this.send(421, `${this.name} Too many connected clients, try again in a moment`, false);
+      if (
+        maxClients &&
+        this._server.connections.size > maxClients &&
+        !this._server.makeRoom(this)
+      ) {
+        return this.send(
+          421,
+          `${this.name} Too many connected clients, try again in a moment`,
+          false,
+        );
       }
       this.connectionReady();
     });
@@ -114,7 +137,10 @@ export class LegacySMTPServer extends SMTPServer {
   }
 
   /** The library's connect() with our connection class */
-  override connect(socket: net.Socket | tls.TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {
+  override connect(
+    socket: net.Socket | tls.TLSSocket,
+    socketOptions?: SMTPConnectionOptions | null,
+  ): void {
     const connection = new LegacySMTPConnection(this, socket, socketOptions);
     this.connections.add(connection);
     connection.on('error', (err: Error) => this._onError(err));

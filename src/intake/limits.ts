@@ -19,6 +19,7 @@ export class ClientLimits {
 
   /** Forgets clients that sent nothing for a minute, so the map stays small */
   prune(now: number): void {
-    for (const [client, times] of this.recent) if (times.every((t) => now - t >= WINDOW_MS)) this.recent.delete(client);
+    for (const [client, times] of this.recent)
+      if (times.every((t) => now - t >= WINDOW_MS)) this.recent.delete(client);
   }
 }

@@ -88,7 +88,10 @@ export class MessageFixer extends Transform {
     }
     if (this.scanning) {
       const buffered = Buffer.concat(this.head, this.headLength);
-      const headers = buffered.length && !buffered.subarray(-2).equals(Buffer.from('\r\n')) ? Buffer.concat([buffered, Buffer.from('\r\n')]) : buffered;
+      const headers =
+        buffered.length && !buffered.subarray(-2).equals(Buffer.from('\r\n'))
+          ? Buffer.concat([buffered, Buffer.from('\r\n')])
+          : buffered;
       this.emitHead(headers, Buffer.alloc(0));
     }
     done();
@@ -101,7 +104,9 @@ export class MessageFixer extends Transform {
     const text = headers.toString('latin1');
     if (text.length > 0 && !FIELD_LINE.test(text)) {
       // No header section at all: the device sent a bare body
-      this.push(this.options.prepend + this.options.missing({ date: false, messageId: false }) + '\r\n');
+      this.push(
+        this.options.prepend + this.options.missing({ date: false, messageId: false }) + '\r\n',
+      );
       this.push(headers);
       this.push(rest);
       return;
@@ -109,7 +114,9 @@ export class MessageFixer extends Transform {
     const safe = headerSafe(text);
     this.push(this.options.prepend);
     this.push(Buffer.from(safe, 'latin1'));
-    this.push(this.options.missing({ date: /^date:/im.test(safe), messageId: /^message-id:/im.test(safe) }));
+    this.push(
+      this.options.missing({ date: /^date:/im.test(safe), messageId: /^message-id:/im.test(safe) }),
+    );
     this.push(rest.length ? rest : '\r\n');
   }
 }

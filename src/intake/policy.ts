@@ -17,6 +17,8 @@ export class NetworkPolicy {
     } catch {
       return false;
     }
-    return this.networks.some(([network, bits]) => network.kind() === ip.kind() && ip.match(network, bits));
+    return this.networks.some(
+      ([network, bits]) => network.kind() === ip.kind() && ip.match(network, bits),
+    );
   }
 }

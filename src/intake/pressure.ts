@@ -35,19 +35,33 @@ export const STRESS_TIMEOUT_MS = 10_000;
 /** Bytes a second a message body must average to count as progress (Postfix: smtpd_min_data_rate = 500) */
 export const MIN_DATA_RATE = 500;
 
-export const underStress = (open: number, maxConnections: number): boolean => open >= Math.ceil(maxConnections * STRESS_SHARE);
+export const underStress = (open: number, maxConnections: number): boolean =>
+  open >= Math.ceil(maxConnections * STRESS_SHARE);
 
 /** How long a session may go without progress, with `open` of `maxConnections` in use */
-export function progressDeadlineMs(open: number, maxConnections: number, idleTimeoutMs: number): number {
-  return underStress(open, maxConnections) ? Math.min(idleTimeoutMs, STRESS_TIMEOUT_MS) : idleTimeoutMs;
+export function progressDeadlineMs(
+  open: number,
+  maxConnections: number,
+  idleTimeoutMs: number,
+): number {
+  return underStress(open, maxConnections)
+    ? Math.min(idleTimeoutMs, STRESS_TIMEOUT_MS)
+    : idleTimeoutMs;
 }
 
 /** Whether `bytes` of body received over the `elapsedMs` since the last progress are progress */
-export const bodyProgressed = (bytes: number, elapsedMs: number): boolean => bytes > 0 && bytes * 1000 >= MIN_DATA_RATE * elapsedMs;
+export const bodyProgressed = (bytes: number, elapsedMs: number): boolean =>
+  bytes > 0 && bytes * 1000 >= MIN_DATA_RATE * elapsedMs;
 
 /** The sessions that made no progress within `deadlineMs` */
-export function stalled<S extends SessionState>(sessions: readonly S[], now: number, deadlineMs: number): S[] {
-  return sessions.filter((session) => !session.awaitingReply && now - session.lastProgress >= deadlineMs);
+export function stalled<S extends SessionState>(
+  sessions: readonly S[],
+  now: number,
+  deadlineMs: number,
+): S[] {
+  return sessions.filter(
+    (session) => !session.awaitingReply && now - session.lastProgress >= deadlineMs,
+  );
 }
 
 /** The session to close so a newcomer fits; undefined when every session has a message in progress */
@@ -58,7 +72,12 @@ export function giveWay<S extends SessionState>(sessions: readonly S[]): S | und
   let chosen: S | undefined;
   for (const session of sessions) {
     if (session.inTransaction) continue;
-    if (!chosen || rank(session) > rank(chosen) || (rank(session) === rank(chosen) && session.lastProgress < chosen.lastProgress)) chosen = session;
+    if (
+      !chosen ||
+      rank(session) > rank(chosen) ||
+      (rank(session) === rank(chosen) && session.lastProgress < chosen.lastProgress)
+    )
+      chosen = session;
   }
   return chosen;
 }

@@ -25,6 +25,14 @@ export function receivedHeader(info: ReceivedInfo): string {
   return `Received: ${from}\r\n\t${by}${only};\r\n\t${rfc5322Date(info.date)}\r\n`;
 }
 
-export function missingHeaders(has: { date: boolean; messageId: boolean }, queueId: string, hostname: string, date: Date): string {
-  return (has.date ? '' : `Date: ${rfc5322Date(date)}\r\n`) + (has.messageId ? '' : `Message-ID: <${queueId}@${clean(hostname)}>\r\n`);
+export function missingHeaders(
+  has: { date: boolean; messageId: boolean },
+  queueId: string,
+  hostname: string,
+  date: Date,
+): string {
+  return (
+    (has.date ? '' : `Date: ${rfc5322Date(date)}\r\n`) +
+    (has.messageId ? '' : `Message-ID: <${queueId}@${clean(hostname)}>\r\n`)
+  );
 }

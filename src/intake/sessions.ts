@@ -9,7 +9,14 @@
 import type { SMTPConnection as DeviceSession } from 'smtp-server/lib/smtp-connection.js';
 import { formatDuration } from '../util/duration.js';
 import type { LegacySMTPServer } from './legacy-server.js';
-import { bodyProgressed, giveWay, progressDeadlineMs, stalled, underStress, type SessionState } from './pressure.js';
+import {
+  bodyProgressed,
+  giveWay,
+  progressDeadlineMs,
+  stalled,
+  underStress,
+  type SessionState,
+} from './pressure.js';
 
 /** Where a session is with a message body: none, arriving from the client, or in and awaiting our reply */
 type Body = 'none' | 'arriving' | 'in';
@@ -45,7 +52,8 @@ export class SessionWatch {
   /** Open sessions of `client` on every listener, counting only those the server has not closed */
   connectionsFrom(client: string): number {
     let open = 0;
-    for (const connection of this.connections()) if (this.sessions.get(connection.id)?.client === client) open++;
+    for (const connection of this.connections())
+      if (this.sessions.get(connection.id)?.client === client) open++;
     return open;
   }
 
@@ -78,7 +86,10 @@ export class SessionWatch {
   readonly makeRoom = (server: LegacySMTPServer): boolean => {
     const connection = giveWay(this.states(server))?.connection;
     if (!connection) return false;
-    connection.send(421, `4.4.2 ${connection.name} Idle connection closed: the relay is full and another client is waiting, try again later`);
+    connection.send(
+      421,
+      `4.4.2 ${connection.name} Idle connection closed: the relay is full and another client is waiting, try again later`,
+    );
     this.madeRoom++;
     return true;
   };
@@ -92,7 +103,10 @@ export class SessionWatch {
       const deadlineMs = progressDeadlineMs(open, maxClients, socketTimeout);
       const why = underStress(open, maxClients) ? ' while the relay is busy' : '';
       for (const { connection } of stalled(this.states(server), this.now(), deadlineMs)) {
-        connection.send(421, `4.4.2 ${connection.name} No mail transaction progress in ${formatDuration(deadlineMs)}${why} (NOOP, RSET and HELO do not count), closing connection`);
+        connection.send(
+          421,
+          `4.4.2 ${connection.name} No mail transaction progress in ${formatDuration(deadlineMs)}${why} (NOOP, RSET and HELO do not count), closing connection`,
+        );
         count++;
       }
     }
@@ -127,7 +141,14 @@ export class SessionWatch {
       if (!tracked) continue;
       if (tracked.body === 'arriving') this.measureBody(tracked, connection, now);
       const { client, lastProgress, body } = tracked;
-      states.push({ id: connection.id, client, lastProgress, inTransaction: Boolean(connection.session.envelope?.mailFrom), awaitingReply: body === 'in', connection });
+      states.push({
+        id: connection.id,
+        client,
+        lastProgress,
+        inTransaction: Boolean(connection.session.envelope?.mailFrom),
+        awaitingReply: body === 'in',
+        connection,
+      });
     }
     return states;
   }

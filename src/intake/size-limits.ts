@@ -53,8 +53,15 @@ export function formatSize(bytes: number): string {
 
 /** The sizes side by side, in bytes when rounding would make them look the same */
 function tooLarge(size: number, who: string, limit: number): RelayError {
-  const [shown, most] = formatSize(size) === formatSize(limit) ? [`${size} bytes`, `${limit} bytes`] : [formatSize(size), formatSize(limit)];
-  return smtpReject(552, '5.3.4', `Message is ${shown}; ${who} accepts at most ${most}. Scan at a lower resolution or fewer pages`);
+  const [shown, most] =
+    formatSize(size) === formatSize(limit)
+      ? [`${size} bytes`, `${limit} bytes`]
+      : [formatSize(size), formatSize(limit)];
+  return smtpReject(
+    552,
+    '5.3.4',
+    `Message is ${shown}; ${who} accepts at most ${most}. Scan at a lower resolution or fewer pages`,
+  );
 }
 
 export function ownRule(config: Config): SizeRule {
@@ -63,34 +70,55 @@ export function ownRule(config: Config): SizeRule {
 }
 
 function upstreamRule(limit: UpstreamLimit): SizeRule {
-  return { bytes: Math.max(1, limit.bytes - OUTBOUND_HEADROOM), refusal: (size) => tooLarge(size, `the upstream ${limit.name}`, limit.bytes) };
+  return {
+    bytes: Math.max(1, limit.bytes - OUTBOUND_HEADROOM),
+    refusal: (size) => tooLarge(size, `the upstream ${limit.name}`, limit.bytes),
+  };
 }
 
 /** Our own limit, or the upstream's when the recipient's mail leaves the box and that is smaller */
-export function recipientRule(recipient: string, config: Config, upstreams: UpstreamSizes): SizeRule {
+export function recipientRule(
+  recipient: string,
+  config: Config,
+  upstreams: UpstreamSizes,
+): SizeRule {
   const limit = upstreams.limitOf(upstreamKey(route(recipient, config)));
   const own = ownRule(config);
   return limit && limit.bytes - OUTBOUND_HEADROOM < own.bytes ? upstreamRule(limit) : own;
 }
 
 /** The smallest limit any of the recipients meets: the message must fit them all */
-export function messageRule(recipients: readonly string[], config: Config, upstreams: UpstreamSizes): SizeRule {
-  return recipients.map((r) => recipientRule(r, config, upstreams)).reduce((smallest, rule) => (rule.bytes < smallest.bytes ? rule : smallest), ownRule(config));
+export function messageRule(
+  recipients: readonly string[],
+  config: Config,
+  upstreams: UpstreamSizes,
+): SizeRule {
+  return recipients
+    .map((r) => recipientRule(r, config, upstreams))
+    .reduce((smallest, rule) => (rule.bytes < smallest.bytes ? rule : smallest), ownRule(config));
 }
 
 /** The one upstream's limit: the smarthost's once learned, or Microsoft Graph's */
-export function mainUpstreamLimit(config: Config, upstreams: UpstreamSizes): UpstreamLimit | undefined {
+export function mainUpstreamLimit(
+  config: Config,
+  upstreams: UpstreamSizes,
+): UpstreamLimit | undefined {
   const { mode, smarthost } = config.delivery;
   if (mode === 'graph') return upstreams.limitOf(upstreamKey({ kind: 'graph' }));
   if (mode !== 'smarthost' || !smarthost.host) return undefined;
-  return upstreams.limitOf(upstreamKey({ kind: 'smarthost', host: smarthost.host, port: smarthost.port }));
+  return upstreams.limitOf(
+    upstreamKey({ kind: 'smarthost', host: smarthost.host, port: smarthost.port }),
+  );
 }
 
 /** The SIZE our EHLO advertises: with a smarthost or Graph every remote recipient meets that upstream's limit too */
 export function advertisedSize(config: Config, upstreams: UpstreamSizes): number {
   const limit = mainUpstreamLimit(config, upstreams);
-  return limit ? Math.min(config.smtp.maxMessageSize, upstreamRule(limit).bytes) : config.smtp.maxMessageSize;
+  return limit
+    ? Math.min(config.smtp.maxMessageSize, upstreamRule(limit).bytes)
+    : config.smtp.maxMessageSize;
 }
 
 /** The SIZE= a client declared at MAIL FROM (RFC 1870), 0 when none */
-export const declaredSize = (address: SMTPServerAddress | false): number => (address && address.args && Number(address.args.SIZE)) || 0;
+export const declaredSize = (address: SMTPServerAddress | false): number =>
+  (address && address.args && Number(address.args.SIZE)) || 0;

@@ -15,10 +15,14 @@ export interface TlsServerOptions {
   honorCipherOrder: boolean;
 }
 
-export function tlsServerOptions(profile: TlsProfile, pair: { key: string; cert: string }): TlsServerOptions {
+export function tlsServerOptions(
+  profile: TlsProfile,
+  pair: { key: string; cert: string },
+): TlsServerOptions {
   return profile === 'legacy'
     ? { ...pair, minVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0', honorCipherOrder: true }
     : { ...pair, minVersion: 'TLSv1.2', honorCipherOrder: true };
 }
 
-export const wantsTls = (config: Config): boolean => config.smtp.tls.starttls || config.smtp.tls.port > 0;
+export const wantsTls = (config: Config): boolean =>
+  config.smtp.tls.starttls || config.smtp.tls.port > 0;

@@ -32,7 +32,12 @@ export interface TranscriptLimits {
   clients: number;
 }
 
-const DEFAULT_LIMITS: TranscriptLimits = { sessionsPerClient: 10, linesPerSession: 200, lineLength: 300, clients: 500 };
+const DEFAULT_LIMITS: TranscriptLimits = {
+  sessionsPerClient: 10,
+  linesPerSession: 200,
+  lineLength: 300,
+  clients: 500,
+};
 
 type LogEntry = { tnx?: string; cid?: string; err?: unknown };
 
@@ -59,7 +64,9 @@ export function handshakeLine(err: unknown): string {
   const code = String((err as { code?: unknown }).code ?? '');
   const reason = opensslReason(String((err as { message?: unknown }).message ?? 'unknown error'));
   const offered = tlsMeta(err)?.tlsProtocol;
-  const old = code === 'ERR_SSL_UNSUPPORTED_PROTOCOL' || /unsupported protocol|no shared cipher|version too low/i.test(reason);
+  const old =
+    code === 'ERR_SSL_UNSUPPORTED_PROTOCOL' ||
+    /unsupported protocol|no shared cipher|version too low/i.test(reason);
   return `TLS handshake failed: ${reason}${offered ? ` (device offered ${offered})` : ''}${old ? '; an old device needs smtp.tls.profile "legacy"' : ''}`;
 }
 
@@ -73,7 +80,13 @@ export class TranscriptLog {
   constructor(private readonly limits: TranscriptLimits = DEFAULT_LIMITS) {}
 
   start(session: string, client: string): void {
-    this.open.set(session, { session, client, startedAt: new Date().toISOString(), lines: [], truncated: false });
+    this.open.set(session, {
+      session,
+      client,
+      startedAt: new Date().toISOString(),
+      lines: [],
+      truncated: false,
+    });
   }
 
   finish(session: string): void {
@@ -82,8 +95,12 @@ export class TranscriptLog {
     this.open.delete(session);
     const list = this.byClient.get(transcript.client) ?? [];
     this.byClient.delete(transcript.client);
-    this.byClient.set(transcript.client, [...list, transcript].slice(-this.limits.sessionsPerClient));
-    if (this.byClient.size > this.limits.clients) this.byClient.delete(this.byClient.keys().next().value as string);
+    this.byClient.set(
+      transcript.client,
+      [...list, transcript].slice(-this.limits.sessionsPerClient),
+    );
+    if (this.byClient.size > this.limits.clients)
+      this.byClient.delete(this.byClient.keys().next().value as string);
   }
 
   /** Finished and ongoing sessions of one client, oldest first */
@@ -93,10 +110,14 @@ export class TranscriptLog {
   }
 
   /** A bunyan-style logger for smtp-server's `logger` option */
-  get sink(): Record<'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal', (entry: LogEntry, ...args: unknown[]) => void> {
+  get sink(): Record<
+    'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal',
+    (entry: LogEntry, ...args: unknown[]) => void
+  > {
     const record = (entry: LogEntry, ...args: unknown[]) => this.record(entry, args);
     // A connection's error is logged as ("%s %s %s", session id, client, message)
-    const error = (entry: LogEntry, ...args: unknown[]) => this.sessionError(String(args[1] ?? ''), entry.err);
+    const error = (entry: LogEntry, ...args: unknown[]) =>
+      this.sessionError(String(args[1] ?? ''), entry.err);
     const ignore = () => undefined;
     return { trace: ignore, debug: record, info: ignore, warn: ignore, error, fatal: ignore };
   }
@@ -127,11 +148,16 @@ export class TranscriptLog {
 
   private record(entry: LogEntry, args: unknown[]): void {
     const transcript = entry.cid ? this.open.get(entry.cid) : undefined;
-    if (!transcript || (entry.tnx !== 'command' && entry.tnx !== 'send' && entry.tnx !== 'data')) return;
+    if (!transcript || (entry.tnx !== 'command' && entry.tnx !== 'send' && entry.tnx !== 'data'))
+      return;
     const line = format(...args);
     const dir = line.startsWith('S:') ? 'S' : 'C';
     // A multi-line reply (EHLO's) reads best one line each, as on the wire
-    for (const text of line.replace(/^[CS]:\s*/, '').split(/\r?\n/).filter(Boolean)) this.push(transcript, dir, text);
+    for (const text of line
+      .replace(/^[CS]:\s*/, '')
+      .split(/\r?\n/)
+      .filter(Boolean))
+      this.push(transcript, dir, text);
   }
 
   private push(transcript: Transcript, dir: TranscriptLine['dir'], text: string): void {
@@ -139,6 +165,10 @@ export class TranscriptLog {
       transcript.truncated = true;
       return;
     }
-    transcript.lines.push({ at: new Date().toISOString(), dir, text: text.replace(/[^\x20-\x7e]/g, '?').slice(0, this.limits.lineLength) });
+    transcript.lines.push({
+      at: new Date().toISOString(),
+      dir,
+      text: text.replace(/[^\x20-\x7e]/g, '?').slice(0, this.limits.lineLength),
+    });
   }
 }

@@ -42,10 +42,25 @@ export function digestText(config: Config, to: string, facts: DigestFacts, now: 
   return `${header.join('\r\n')}\r\n\r\n${lines.join('\r\n')}\r\n`;
 }
 
-export async function queueDigest(spool: Spool, config: Config, facts: DigestFacts, now = new Date()): Promise<string> {
+export async function queueDigest(
+  spool: Spool,
+  config: Config,
+  facts: DigestFacts,
+  now = new Date(),
+): Promise<string> {
   // A bare name means a local mailbox
-  const to = config.alerts.digest.to.includes('@') ? config.alerts.digest.to : `${config.alerts.digest.to}@${config.mailbox.localDomains[0] ?? config.hostname}`;
-  const message = { id: newQueueId(), from: `postmaster@${config.hostname}`, to: [to], client: { address: '127.0.0.1', helo: 'edge-relay-digest' } };
-  const { id } = await spool.accept(message, Readable.from([Buffer.from(digestText(config, to, facts, now))]));
+  const to = config.alerts.digest.to.includes('@')
+    ? config.alerts.digest.to
+    : `${config.alerts.digest.to}@${config.mailbox.localDomains[0] ?? config.hostname}`;
+  const message = {
+    id: newQueueId(),
+    from: `postmaster@${config.hostname}`,
+    to: [to],
+    client: { address: '127.0.0.1', helo: 'edge-relay-digest' },
+  };
+  const { id } = await spool.accept(
+    message,
+    Readable.from([Buffer.from(digestText(config, to, facts, now))]),
+  );
   return id;
 }

@@ -58,7 +58,11 @@ export function housekeeping(deps: HousekeepingDeps): { stop(): Promise<void> } 
   scheduler.set({ name: 'queue-sweep', schedule: '* * * * *', run: () => deps.runner.rescan() });
   scheduler.set({ name: 'upstream-probe', schedule: '*/5 * * * *', run: probe });
   // Time-based alerts (a failure that simply goes on) need a clock, not only events
-  scheduler.set({ name: 'alert-check', schedule: '*/15 * * * * *', run: () => deps.alerter.check() });
+  scheduler.set({
+    name: 'alert-check',
+    schedule: '*/15 * * * * *',
+    run: () => deps.alerter.check(),
+  });
   scheduler.set({
     name: 'spool-cleanup',
     schedule: '17 * * * *',
@@ -67,7 +71,12 @@ export function housekeeping(deps: HousekeepingDeps): { stop(): Promise<void> } 
       if (removed) log.info({ removed }, 'Removed stale files from the spool');
     },
   });
-  scheduler.set({ name: 'mailbox-limits', schedule: '23 * * * *', run: () => enforceMailboxLimits({ mailboxes: deps.mailboxes, locks: deps.mailboxLocks, config, log }) });
+  scheduler.set({
+    name: 'mailbox-limits',
+    schedule: '23 * * * *',
+    run: () =>
+      enforceMailboxLimits({ mailboxes: deps.mailboxes, locks: deps.mailboxLocks, config, log }),
+  });
 
   const scheduleDigest = (current: Config) => {
     const { schedule, to } = current.alerts.digest;
@@ -76,7 +85,12 @@ export function housekeeping(deps: HousekeepingDeps): { stop(): Promise<void> } 
       name: DIGEST,
       schedule,
       run: async () => {
-        const facts = { today: deps.activity.today(), queue: await queueCounts(deps.spool), health: deps.health.snapshot(), devices: deps.devices.list().length };
+        const facts = {
+          today: deps.activity.today(),
+          queue: await queueCounts(deps.spool),
+          health: deps.health.snapshot(),
+          devices: deps.devices.list().length,
+        };
         const id = await queueDigest(deps.spool, config(), facts);
         log.info({ queueId: id }, 'Daily digest queued');
       },

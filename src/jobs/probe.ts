@@ -12,9 +12,17 @@ export type ProbeResult = Greeting | { ok: null; text: string };
 
 const PROBE_TIMEOUT_MS = 15_000;
 
-export async function probeUpstream(config: Config, deliverer: Pick<Deliverer, 'probeSmarthost'>): Promise<ProbeResult> {
-  if (config.delivery.mode === 'mx') return { ok: null, text: 'Direct MX delivery: no single upstream to probe' };
-  if (config.delivery.mode === 'graph') return { ok: null, text: 'Microsoft Graph: checked by each delivery and the pre-flight check on the Sender page' };
+export async function probeUpstream(
+  config: Config,
+  deliverer: Pick<Deliverer, 'probeSmarthost'>,
+): Promise<ProbeResult> {
+  if (config.delivery.mode === 'mx')
+    return { ok: null, text: 'Direct MX delivery: no single upstream to probe' };
+  if (config.delivery.mode === 'graph')
+    return {
+      ok: null,
+      text: 'Microsoft Graph: checked by each delivery and the pre-flight check on the Sender page',
+    };
   if (!config.delivery.smarthost.host) return { ok: null, text: 'No upstream configured' };
   return deliverer.probeSmarthost(PROBE_TIMEOUT_MS);
 }

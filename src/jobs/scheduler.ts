@@ -30,10 +30,16 @@ export class Scheduler {
     if (this.stopped) return false;
     this.remove(job.name);
     if (!cron.validate(job.schedule)) {
-      this.log.warn({ job: job.name, schedule: job.schedule }, `Job "${job.name}" has an invalid schedule "${job.schedule}"; not scheduled`);
+      this.log.warn(
+        { job: job.name, schedule: job.schedule },
+        `Job "${job.name}" has an invalid schedule "${job.schedule}"; not scheduled`,
+      );
       return false;
     }
-    const task = cron.schedule(job.schedule, () => this.runJob(job), { name: job.name, noOverlap: true });
+    const task = cron.schedule(job.schedule, () => this.runJob(job), {
+      name: job.name,
+      noOverlap: true,
+    });
     task.unref();
     this.tasks.set(job.name, task);
     this.jobs.set(job.name, job);

@@ -31,9 +31,16 @@ export function planRemovals(messages: readonly MailboxMessage[], policy: LimitP
   const cutoff = policy.now.getTime() - policy.retentionMs;
   const removals: Removal[] = [];
   let bytes = messages.reduce((sum, m) => sum + m.size, 0);
-  const oldestFirst = [...messages].sort((a, b) => a.deliveredAt.getTime() - b.deliveredAt.getTime());
+  const oldestFirst = [...messages].sort(
+    (a, b) => a.deliveredAt.getTime() - b.deliveredAt.getTime(),
+  );
   for (const message of oldestFirst) {
-    const reason: RemovalReason | null = message.deliveredAt.getTime() < cutoff ? 'retention' : bytes > policy.quotaBytes ? 'quota' : null;
+    const reason: RemovalReason | null =
+      message.deliveredAt.getTime() < cutoff
+        ? 'retention'
+        : bytes > policy.quotaBytes
+          ? 'quota'
+          : null;
     if (!reason) break;
     removals.push({ uid: message.uid, size: message.size, reason });
     bytes -= message.size;
@@ -57,22 +64,37 @@ export interface LimitsReport {
 }
 
 /** Applies retention and quota to one mailbox, or to all when `only` is not given */
-export async function enforceMailboxLimits(options: LimitsOptions, only?: string): Promise<LimitsReport> {
+export async function enforceMailboxLimits(
+  options: LimitsOptions,
+  only?: string,
+): Promise<LimitsReport> {
   const { mailboxes, locks, log } = options;
   const config = options.config().mailbox;
-  const policy: LimitPolicy = { retentionMs: parseDuration(config.retention) ?? Infinity, quotaBytes: config.quota, now: options.now?.() ?? new Date() };
+  const policy: LimitPolicy = {
+    retentionMs: parseDuration(config.retention) ?? Infinity,
+    quotaBytes: config.quota,
+    now: options.now?.() ?? new Date(),
+  };
   const report: LimitsReport = { removed: 0, bytes: 0, busy: [] };
   for (const mailbox of only === undefined ? await mailboxes.names() : [only]) {
     const release = locks.tryAcquire(mailbox, 'mailbox retention and quota');
     if (!release) {
-      log.info({ mailbox, holder: locks.holder(mailbox) }, 'Mailbox limits skipped: the mailbox is in use');
+      log.info(
+        { mailbox, holder: locks.holder(mailbox) },
+        'Mailbox limits skipped: the mailbox is in use',
+      );
       report.busy.push(mailbox);
       continue;
     }
     try {
       for (const removal of planRemovals(await mailboxes.list(mailbox), policy)) {
         await mailboxes.removeMessage(mailbox, removal.uid);
-        log.info({ mailbox, ...removal }, removal.reason === 'retention' ? `Removed a message older than ${config.retention}` : 'Removed the oldest message: mailbox over quota');
+        log.info(
+          { mailbox, ...removal },
+          removal.reason === 'retention'
+            ? `Removed a message older than ${config.retention}`
+            : 'Removed the oldest message: mailbox over quota',
+        );
         report.removed++;
         report.bytes += removal.size;
       }

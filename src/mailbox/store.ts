@@ -116,7 +116,10 @@ export class MailboxStore {
    */
   async remove(nameText: string, postmaster: string): Promise<void> {
     const name = parseMailboxName(nameText);
-    if (name === postmaster) throw new UsageError(`The postmaster mailbox "${name}" receives bounces and alerts and can't be removed`);
+    if (name === postmaster)
+      throw new UsageError(
+        `The postmaster mailbox "${name}" receives bounces and alerts and can't be removed`,
+      );
     await this.updateUsers((users) => {
       if (!users[name]) throw new UsageError(`No mailbox named "${name}"`);
       delete users[name];
@@ -142,7 +145,12 @@ export class MailboxStore {
    * `tag` is a queue id (delivered at most once) or a word such as "alert"
    */
   async deliver(name: string, source: Readable, tag = 'msg'): Promise<MailboxMessage> {
-    if (!this.exists(name)) throw new RelayError(`No such mailbox here: ${name}`, { kind: 'permanent', smtpCode: 550, enhanced: '5.1.1' });
+    if (!this.exists(name))
+      throw new RelayError(`No such mailbox here: ${name}`, {
+        kind: 'permanent',
+        smtpCode: 550,
+        enhanced: '5.1.1',
+      });
     const now = new Date();
     const uid = messageUid(tag, now);
     const final = path.join(this.dir(name, 'new'), uid);
@@ -151,7 +159,10 @@ export class MailboxStore {
       source.destroy();
       // An earlier attempt may have renamed it and failed before the folder was on disk
       await fsyncDir(this.dir(name, 'new'));
-      this.log.info({ mailbox: name, uid }, 'Message already in the mailbox (delivered before a restart); not added again');
+      this.log.info(
+        { mailbox: name, uid },
+        'Message already in the mailbox (delivered before a restart); not added again',
+      );
       return { uid, size: already.size, deliveredAt: already.mtime };
     }
     const temp = path.join(this.dir(name, 'tmp'), uid);
@@ -177,7 +188,11 @@ export class MailboxStore {
         return stat && { uid, size: stat.size, deliveredAt: stat.mtime };
       }),
     );
-    return messages.filter((m): m is MailboxMessage => !!m).sort((a, b) => a.deliveredAt.getTime() - b.deliveredAt.getTime() || a.uid.localeCompare(b.uid));
+    return messages
+      .filter((m): m is MailboxMessage => !!m)
+      .sort(
+        (a, b) => a.deliveredAt.getTime() - b.deliveredAt.getTime() || a.uid.localeCompare(b.uid),
+      );
   }
 
   read(name: string, uid: string): Readable {
@@ -200,7 +215,8 @@ export class MailboxStore {
     const journal = path.join(this.dir(name), 'delete.json');
     const uids = await readJsonFile<string[]>(journal).catch(() => []);
     if (!uids) return;
-    for (const uid of uids) if (UID.test(uid)) await fs.rm(path.join(this.dir(name, 'new'), uid), { force: true });
+    for (const uid of uids)
+      if (UID.test(uid)) await fs.rm(path.join(this.dir(name, 'new'), uid), { force: true });
     await fsyncDir(this.dir(name, 'new'));
     await fs.rm(journal, { force: true });
   }
@@ -210,9 +226,15 @@ export class MailboxStore {
     for (const name of await this.names()) {
       if (!existsSync(this.dir(name))) continue;
       const temps = await fs.readdir(this.dir(name, 'tmp')).catch(() => [] as string[]);
-      await Promise.all(temps.map((file) => fs.rm(path.join(this.dir(name, 'tmp'), file), { force: true })));
+      await Promise.all(
+        temps.map((file) => fs.rm(path.join(this.dir(name, 'tmp'), file), { force: true })),
+      );
       await this.applyJournal(name);
-      if (temps.length) this.log.warn({ mailbox: name, removed: temps.length }, 'Removed half-delivered mailbox files');
+      if (temps.length)
+        this.log.warn(
+          { mailbox: name, removed: temps.length },
+          'Removed half-delivered mailbox files',
+        );
     }
   }
 

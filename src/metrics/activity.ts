@@ -29,9 +29,18 @@ export interface DayCounts {
 const RECENT_LIMIT = 25;
 
 /** The local calendar day, "2026-11-26" */
-export const dayOf = (at: Date): string => `${at.getFullYear()}-${String(at.getMonth() + 1).padStart(2, '0')}-${String(at.getDate()).padStart(2, '0')}`;
+export const dayOf = (at: Date): string =>
+  `${at.getFullYear()}-${String(at.getMonth() + 1).padStart(2, '0')}-${String(at.getDate()).padStart(2, '0')}`;
 
-const emptyDay = (day: string): DayCounts => ({ day, accepted: 0, rejected: 0, delivered: 0, local: 0, deferred: 0, bounced: 0 });
+const emptyDay = (day: string): DayCounts => ({
+  day,
+  accepted: 0,
+  rejected: 0,
+  delivered: 0,
+  local: 0,
+  deferred: 0,
+  bounced: 0,
+});
 
 export class Activity {
   private counts: DayCounts = emptyDay(dayOf(new Date()));
@@ -50,7 +59,14 @@ export class Activity {
     for (const { address, outcome } of report.outcomes) {
       counts[outcome.status]++;
       const text = outcomeText(outcome);
-      this.recentItems.unshift({ at, id: report.id, from: report.from, to: address, status: outcome.status, text });
+      this.recentItems.unshift({
+        at,
+        id: report.id,
+        from: report.from,
+        to: address,
+        status: outcome.status,
+        text,
+      });
     }
     this.recentItems.splice(RECENT_LIMIT);
   }

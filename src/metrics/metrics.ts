@@ -34,8 +34,17 @@ const EVENT_LOOP_SAMPLE_MS = 500;
 
 export class RelayMetrics {
   readonly registry = new Registry();
-  private readonly accepted = new Counter({ name: 'edge_relay_messages_accepted_total', help: 'Messages accepted from devices', registers: [this.registry] });
-  private readonly rejected = new Counter({ name: 'edge_relay_messages_rejected_total', help: 'SMTP commands refused, by stage and reply code', labelNames: ['stage', 'code'], registers: [this.registry] });
+  private readonly accepted = new Counter({
+    name: 'edge_relay_messages_accepted_total',
+    help: 'Messages accepted from devices',
+    registers: [this.registry],
+  });
+  private readonly rejected = new Counter({
+    name: 'edge_relay_messages_rejected_total',
+    help: 'SMTP commands refused, by stage and reply code',
+    labelNames: ['stage', 'code'],
+    registers: [this.registry],
+  });
   private readonly recipients = new Counter({
     name: 'edge_relay_recipients_total',
     help: 'Delivery results per recipient, by status (delivered, local, deferred, bounced) and reason (reply code)',
@@ -48,12 +57,25 @@ export class RelayMetrics {
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
     registers: [this.registry],
   });
-  private readonly upstreamErrors = new Counter({ name: 'edge_relay_upstream_errors_total', help: 'Failed deliveries or probes to the upstream', registers: [this.registry] });
-  private readonly pop3Logins = new Counter({ name: 'edge_relay_pop3_logins_total', help: 'POP3 logins, by result (ok, failed, in_use, throttled: refused unchecked after too many failures)', labelNames: ['result'], registers: [this.registry] });
+  private readonly upstreamErrors = new Counter({
+    name: 'edge_relay_upstream_errors_total',
+    help: 'Failed deliveries or probes to the upstream',
+    registers: [this.registry],
+  });
+  private readonly pop3Logins = new Counter({
+    name: 'edge_relay_pop3_logins_total',
+    help: 'POP3 logins, by result (ok, failed, in_use, throttled: refused unchecked after too many failures)',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
 
   constructor(spool: Spool, health: () => HealthSnapshot) {
     // The event-loop lag sampler wakes the process at this interval: 10 ms (the default) is 100 wake-ups a second on an idle box
-    collectDefaultMetrics({ register: this.registry, prefix: 'edge_relay_', eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+    collectDefaultMetrics({
+      register: this.registry,
+      prefix: 'edge_relay_',
+      eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS,
+    });
     // Every result shows from the start, so a rate() over "failed" works before the first failure
     for (const result of POP3_RESULTS) this.pop3Logins.inc({ result }, 0);
     new Gauge({
@@ -62,7 +84,8 @@ export class RelayMetrics {
       labelNames: ['state'],
       registers: [this.registry],
       async collect() {
-        for (const [state, count] of Object.entries(await queueCounts(spool))) this.set({ state }, count);
+        for (const [state, count] of Object.entries(await queueCounts(spool)))
+          this.set({ state }, count);
       },
     });
     new Gauge({
@@ -86,7 +109,8 @@ export class RelayMetrics {
 
   attempt(report: AttemptReport): void {
     this.latency.observe(report.durationMs / 1000);
-    for (const { outcome } of report.outcomes) this.recipients.inc({ status: outcome.status, reason: reasonOf(outcome) });
+    for (const { outcome } of report.outcomes)
+      this.recipients.inc({ status: outcome.status, reason: reasonOf(outcome) });
   }
 
   upstreamError(): void {

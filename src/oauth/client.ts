@@ -48,7 +48,14 @@ interface CachedToken {
 }
 
 /** Errors that only an admin can fix: sign in again, or repair the app registration or secret */
-const ADMIN_ERRORS = new Set(['invalid_grant', 'invalid_client', 'unauthorized_client', 'consent_required', 'interaction_required', 'invalid_scope']);
+const ADMIN_ERRORS = new Set([
+  'invalid_grant',
+  'invalid_client',
+  'unauthorized_client',
+  'consent_required',
+  'interaction_required',
+  'invalid_scope',
+]);
 const MAX_MARGIN_MS = 5 * 60_000;
 
 export class OAuthClient extends EventEmitter<OAuthClientEvents> implements AccessTokenSource {
@@ -74,7 +81,8 @@ export class OAuthClient extends EventEmitter<OAuthClientEvents> implements Acce
   static async open(options: OAuthClientOptions): Promise<OAuthClient> {
     const client = new OAuthClient(options);
     const { settings } = activeSignIn(options.config());
-    if (settings.flow === 'device' && !(await client.storedRefreshToken())) client.known = { state: 'needs-consent', reason: NOT_SIGNED_IN };
+    if (settings.flow === 'device' && !(await client.storedRefreshToken()))
+      client.known = { state: 'needs-consent', reason: NOT_SIGNED_IN };
     return client;
   }
 
@@ -89,7 +97,8 @@ export class OAuthClient extends EventEmitter<OAuthClientEvents> implements Acce
   async accessToken({ force }: { force: boolean }): Promise<string> {
     const settings = this.settingsKey();
     const cached = this.cached;
-    if (!force && cached && cached.settings === settings && Date.now() < cached.useUntil) return cached.value;
+    if (!force && cached && cached.settings === settings && Date.now() < cached.useUntil)
+      return cached.value;
     if (force && cached?.settings === settings) this.cached = undefined;
     // Many deliveries at once share one request to the token endpoint
     this.inflight ??= this.fetchToken(settings).finally(() => (this.inflight = undefined));
@@ -119,10 +128,18 @@ export class OAuthClient extends EventEmitter<OAuthClientEvents> implements Acce
   private async fetchToken(settings: string): Promise<string> {
     const signIn = activeSignIn(this.options.config());
     const missing = missingSetting(signIn.settings, signIn.section);
-    if (signIn.unused || missing) throw new RelayError(`OAuth2 is not set up: ${missing ?? signIn.unused ?? ''}`, { kind: 'temporary' });
-    if (this.blockedFor === settings) throw new RelayError(`OAuth2: ${this.known.reason ?? NOT_SIGNED_IN}`, { kind: 'temporary' });
+    if (signIn.unused || missing)
+      throw new RelayError(`OAuth2 is not set up: ${missing ?? signIn.unused ?? ''}`, {
+        kind: 'temporary',
+      });
+    if (this.blockedFor === settings)
+      throw new RelayError(`OAuth2: ${this.known.reason ?? NOT_SIGNED_IN}`, { kind: 'temporary' });
     const result = await this.request(signIn.settings).catch((err: unknown) => {
-      this.setStatus({ state: 'failing', reason: `The token endpoint could not be reached: ${errorMessage(err)}`, ...this.lastRefresh() });
+      this.setStatus({
+        state: 'failing',
+        reason: `The token endpoint could not be reached: ${errorMessage(err)}`,
+        ...this.lastRefresh(),
+      });
       throw err;
     });
     if (result.kind === 'refused') throw this.refused(result, settings, signIn.settings.flow);
@@ -134,11 +151,16 @@ export class OAuthClient extends EventEmitter<OAuthClientEvents> implements Acce
     const context = this.context();
     if (settings.flow === 'client_credentials') return clientCredentials(context);
     const refreshToken = await this.storedRefreshToken();
-    if (!refreshToken) return { kind: 'refused', error: 'not_signed_in', description: '', status: 0 };
+    if (!refreshToken)
+      return { kind: 'refused', error: 'not_signed_in', description: '', status: 0 };
     return refresh(context, refreshToken);
   }
 
-  private refused(result: Extract<TokenResult, { kind: 'refused' }>, settings: string, flow: OAuthSettings['flow']): RelayError {
+  private refused(
+    result: Extract<TokenResult, { kind: 'refused' }>,
+    settings: string,
+    flow: OAuthSettings['flow'],
+  ): RelayError {
     const needsAdmin = ADMIN_ERRORS.has(result.error) || result.error === 'not_signed_in';
     const reason = explain(result, flow);
     if (needsAdmin) {
@@ -153,14 +175,22 @@ export class OAuthClient extends EventEmitter<OAuthClientEvents> implements Acce
 
   private remember(value: string, expiresInS: number, settings: string): string {
     const lifetimeMs = expiresInS * 1000;
-    this.cached = { value, useUntil: Date.now() + lifetimeMs - Math.min(MAX_MARGIN_MS, lifetimeMs / 2), settings };
+    this.cached = {
+      value,
+      useUntil: Date.now() + lifetimeMs - Math.min(MAX_MARGIN_MS, lifetimeMs / 2),
+      settings,
+    };
     this.setStatus({ state: 'ok', lastRefresh: new Date().toISOString() });
     return value;
   }
 
   private async signedIn(result: Extract<TokenResult, { kind: 'token' }>): Promise<void> {
     const settings = this.settingsKey();
-    if (!result.refreshToken) throw new RelayError('The sign-in returned no refresh token: is "offline_access" in the scope?', { kind: 'temporary' });
+    if (!result.refreshToken)
+      throw new RelayError(
+        'The sign-in returned no refresh token: is "offline_access" in the scope?',
+        { kind: 'temporary' },
+      );
     await this.saveGrant(result.refreshToken);
     this.blockedFor = undefined;
     this.remember(result.accessToken, result.expiresInS, settings);
@@ -169,7 +199,12 @@ export class OAuthClient extends EventEmitter<OAuthClientEvents> implements Acce
 
   private saveGrant(refreshToken: string): Promise<void> {
     const oauth2 = activeSignIn(this.options.config()).settings;
-    return this.vault.save({ refreshToken, clientId: oauth2.clientId, tokenUrl: endpoints(oauth2).tokenUrl, savedAt: new Date().toISOString() });
+    return this.vault.save({
+      refreshToken,
+      clientId: oauth2.clientId,
+      tokenUrl: endpoints(oauth2).tokenUrl,
+      savedAt: new Date().toISOString(),
+    });
   }
 
   /**
@@ -181,19 +216,31 @@ export class OAuthClient extends EventEmitter<OAuthClientEvents> implements Acce
     const grant = await this.vault.load();
     const oauth2 = activeSignIn(this.options.config()).settings;
     const tokenUrl = endpoints(oauth2).tokenUrl;
-    return grant && grant.clientId === oauth2.clientId && (grant.tokenUrl ?? tokenUrl) === tokenUrl ? grant.refreshToken : undefined;
+    return grant && grant.clientId === oauth2.clientId && (grant.tokenUrl ?? tokenUrl) === tokenUrl
+      ? grant.refreshToken
+      : undefined;
   }
 
   private context(): GrantContext {
     const config = this.options.config();
     const { tls } = config.delivery;
-    return { settings: activeSignIn(config).settings, http: { caFile: tls.caFile || undefined, verify: tls.verify } };
+    return {
+      settings: activeSignIn(config).settings,
+      http: { caFile: tls.caFile || undefined, verify: tls.verify },
+    };
   }
 
   /** Everything that decides which token we get; the secret is compared, never stored elsewhere */
   private settingsKey(): string {
     const oauth2 = activeSignIn(this.options.config()).settings;
-    return JSON.stringify([oauth2.provider, oauth2.flow, oauth2.tenant, oauth2.clientId, oauth2.clientSecret, endpoints(oauth2)]);
+    return JSON.stringify([
+      oauth2.provider,
+      oauth2.flow,
+      oauth2.tenant,
+      oauth2.clientId,
+      oauth2.clientSecret,
+      endpoints(oauth2),
+    ]);
   }
 
   private lastRefresh(): Pick<OAuthStatus, 'lastRefresh'> {
@@ -204,15 +251,23 @@ export class OAuthClient extends EventEmitter<OAuthClientEvents> implements Acce
     const changed = next.state !== this.known.state || next.reason !== this.known.reason;
     this.known = next;
     if (!changed) return;
-    if (next.state === 'needs-consent' || next.state === 'failing') this.options.log.warn({ oauth: next.state, reason: next.reason }, `OAuth2 ${next.state === 'needs-consent' ? 'needs an admin' : 'token refresh failing'}`);
+    if (next.state === 'needs-consent' || next.state === 'failing')
+      this.options.log.warn(
+        { oauth: next.state, reason: next.reason },
+        `OAuth2 ${next.state === 'needs-consent' ? 'needs an admin' : 'token refresh failing'}`,
+      );
     this.emit('status', this.status());
   }
 }
 
-const NOT_SIGNED_IN = 'Nobody has signed in yet: start the sign-in on the Sender page of the admin web page';
+const NOT_SIGNED_IN =
+  'Nobody has signed in yet: start the sign-in on the Sender page of the admin web page';
 
 /** Plain-language reason for a refused token request */
-function explain(result: Extract<TokenResult, { kind: 'refused' }>, flow: Config['delivery']['oauth2']['flow']): string {
+function explain(
+  result: Extract<TokenResult, { kind: 'refused' }>,
+  flow: Config['delivery']['oauth2']['flow'],
+): string {
   const detail = result.description ? ` (${result.description})` : '';
   switch (result.error) {
     case 'not_signed_in':
@@ -223,7 +278,8 @@ function explain(result: Extract<TokenResult, { kind: 'refused' }>, flow: Config
         : `The token endpoint refused the grant (invalid_grant)${detail}`;
     case 'invalid_client':
     case 'unauthorized_client':
-      if (/AADSTS7000222/.test(result.description)) return `The client secret has expired (AADSTS7000222): make a new one in Entra ID (App registrations > your app > Certificates & secrets) and enter it in the settings${detail}`;
+      if (/AADSTS7000222/.test(result.description))
+        return `The client secret has expired (AADSTS7000222): make a new one in Entra ID (App registrations > your app > Certificates & secrets) and enter it in the settings${detail}`;
       return `The token endpoint refused the app (${result.error}): check the client id and secret (a client secret expires)${detail}`;
     case 'consent_required':
     case 'interaction_required':

@@ -15,17 +15,28 @@ export interface Endpoints {
 }
 
 /** Delegated (device sign-in) and app-only (client credentials) scopes differ at Microsoft */
-const MICROSOFT_SCOPE = { device: 'https://outlook.office365.com/SMTP.Send offline_access', client_credentials: 'https://outlook.office365.com/.default' } as const;
+const MICROSOFT_SCOPE = {
+  device: 'https://outlook.office365.com/SMTP.Send offline_access',
+  client_credentials: 'https://outlook.office365.com/.default',
+} as const;
 
 function providerEndpoints(settings: OAuthSettings): Endpoints {
   switch (settings.provider) {
     case 'microsoft': {
       // "organizations" lets any work account sign in when no tenant is set; app-only needs the tenant
       const base = `https://login.microsoftonline.com/${encodeURIComponent(settings.tenant || 'organizations')}/oauth2/v2.0`;
-      return { tokenUrl: `${base}/token`, deviceUrl: `${base}/devicecode`, scope: MICROSOFT_SCOPE[settings.flow] };
+      return {
+        tokenUrl: `${base}/token`,
+        deviceUrl: `${base}/devicecode`,
+        scope: MICROSOFT_SCOPE[settings.flow],
+      };
     }
     case 'google':
-      return { tokenUrl: 'https://oauth2.googleapis.com/token', deviceUrl: 'https://oauth2.googleapis.com/device/code', scope: 'https://mail.google.com/' };
+      return {
+        tokenUrl: 'https://oauth2.googleapis.com/token',
+        deviceUrl: 'https://oauth2.googleapis.com/device/code',
+        scope: 'https://mail.google.com/',
+      };
     case 'generic':
       return { tokenUrl: '', deviceUrl: '', scope: '' };
   }
@@ -33,7 +44,11 @@ function providerEndpoints(settings: OAuthSettings): Endpoints {
 
 export function endpoints(settings: OAuthSettings): Endpoints {
   const base = providerEndpoints(settings);
-  return { tokenUrl: settings.tokenUrl || base.tokenUrl, deviceUrl: settings.deviceUrl || base.deviceUrl, scope: settings.scope || base.scope };
+  return {
+    tokenUrl: settings.tokenUrl || base.tokenUrl,
+    deviceUrl: settings.deviceUrl || base.deviceUrl,
+    scope: settings.scope || base.scope,
+  };
 }
 
 /** The upstream each provider expects, for the settings page to pre-fill */
@@ -70,13 +85,19 @@ export const PROVIDER_PACING: Readonly<Record<string, ProviderPacing>> = {
 /** Which provider's account the upstream is ('graph' or the smarthost's name), to notice when the admin picks another */
 export function upstreamProvider(config: Pick<Config, 'delivery'>): string {
   const { mode, smarthost } = config.delivery;
-  return mode === 'graph' ? 'graph' : mode === 'smarthost' ? smarthost.host.trim().toLowerCase() : '';
+  return mode === 'graph'
+    ? 'graph'
+    : mode === 'smarthost'
+      ? smarthost.host.trim().toLowerCase()
+      : '';
 }
 
 /** The provider's published limits for the upstream, if it is one we know */
 export function providerPacing(config: Pick<Config, 'delivery'>): ProviderPacing | undefined {
   const provider = upstreamProvider(config);
-  return provider === 'graph' ? PROVIDER_PACING[PROVIDER_SMARTHOST.microsoft.host] : PROVIDER_PACING[provider];
+  return provider === 'graph'
+    ? PROVIDER_PACING[PROVIDER_SMARTHOST.microsoft.host]
+    : PROVIDER_PACING[provider];
 }
 
 /** App-only access to Microsoft Graph: whatever application permissions (Mail.Send) the admin granted */
@@ -94,21 +115,43 @@ export interface SignIn {
 export function activeSignIn(config: Config): SignIn {
   const { mode, smarthost, oauth2, graph } = config.delivery;
   if (mode === 'graph') {
-    const settings: OAuthSettings = { provider: 'microsoft', flow: 'client_credentials', tenant: graph.tenant, clientId: graph.clientId, clientSecret: graph.clientSecret, tokenUrl: graph.tokenUrl, deviceUrl: '', scope: GRAPH_SCOPE };
+    const settings: OAuthSettings = {
+      provider: 'microsoft',
+      flow: 'client_credentials',
+      tenant: graph.tenant,
+      clientId: graph.clientId,
+      clientSecret: graph.clientSecret,
+      tokenUrl: graph.tokenUrl,
+      deviceUrl: '',
+      scope: GRAPH_SCOPE,
+    };
     return { settings, section: 'delivery.graph' };
   }
-  const unused = smarthost.auth !== 'oauth2' ? 'The smarthost does not use OAuth2 (delivery.smarthost.auth)' : undefined;
+  const unused =
+    smarthost.auth !== 'oauth2'
+      ? 'The smarthost does not use OAuth2 (delivery.smarthost.auth)'
+      : undefined;
   return { settings: oauth2, section: 'delivery.oauth2', ...(unused ? { unused } : {}) };
 }
 
 /** What is missing before tokens can be fetched, or null when the settings are complete */
-export function missingSetting(settings: OAuthSettings, section: SignIn['section'] = 'delivery.oauth2'): string | null {
+export function missingSetting(
+  settings: OAuthSettings,
+  section: SignIn['section'] = 'delivery.oauth2',
+): string | null {
   const ends = endpoints(settings);
   if (!settings.clientId) return `${section}.clientId is empty`;
   if (!ends.tokenUrl) return `${section}.tokenUrl is empty (needed for provider "generic")`;
   if (!ends.scope) return `${section}.scope is empty (needed for provider "generic")`;
-  if (settings.flow === 'client_credentials' && !settings.clientSecret) return `${section}.clientSecret is empty (needed for ${section === 'delivery.graph' ? 'Microsoft Graph' : 'flow "client_credentials"'})`;
-  if (settings.flow === 'client_credentials' && settings.provider === 'microsoft' && !settings.tenant) return `${section}.tenant is empty (needed for Microsoft app-only sign-in)`;
-  if (settings.flow === 'device' && !ends.deviceUrl) return `${section}.deviceUrl is empty (needed for flow "device")`;
+  if (settings.flow === 'client_credentials' && !settings.clientSecret)
+    return `${section}.clientSecret is empty (needed for ${section === 'delivery.graph' ? 'Microsoft Graph' : 'flow "client_credentials"'})`;
+  if (
+    settings.flow === 'client_credentials' &&
+    settings.provider === 'microsoft' &&
+    !settings.tenant
+  )
+    return `${section}.tenant is empty (needed for Microsoft app-only sign-in)`;
+  if (settings.flow === 'device' && !ends.deviceUrl)
+    return `${section}.deviceUrl is empty (needed for flow "device")`;
   return null;
 }

@@ -43,7 +43,12 @@ export class TokenVault {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', key, iv);
     const data = Buffer.concat([cipher.update(JSON.stringify(grant), 'utf8'), cipher.final()]);
-    const sealed: Sealed = { v: 1, iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), data: data.toString('base64') };
+    const sealed: Sealed = {
+      v: 1,
+      iv: iv.toString('base64'),
+      tag: cipher.getAuthTag().toString('base64'),
+      data: data.toString('base64'),
+    };
     await writeFileAtomic(this.tokenFile, JSON.stringify(sealed), 0o600);
   }
 
@@ -56,7 +61,10 @@ export class TokenVault {
     try {
       const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(sealed.iv, 'base64'));
       decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
-      const text = Buffer.concat([decipher.update(Buffer.from(sealed.data, 'base64')), decipher.final()]).toString('utf8');
+      const text = Buffer.concat([
+        decipher.update(Buffer.from(sealed.data, 'base64')),
+        decipher.final(),
+      ]).toString('utf8');
       return JSON.parse(text) as StoredGrant;
     } catch {
       return undefined;

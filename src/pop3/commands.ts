@@ -50,14 +50,24 @@ export interface Command {
   run(ctx: CommandContext, state: SessionState, args: string): Promise<void> | null;
 }
 
-function command<S extends StateName>(states: readonly S[], handler: (ctx: CommandContext, state: StateOf<S>, args: string) => Promise<void>, { progress = false } = {}): Command {
-  const allowed = (state: SessionState): state is StateOf<S> => (states as readonly StateName[]).includes(state.name);
-  return { states, progress, run: (ctx, state, args) => (allowed(state) ? handler(ctx, state, args) : null) };
+function command<S extends StateName>(
+  states: readonly S[],
+  handler: (ctx: CommandContext, state: StateOf<S>, args: string) => Promise<void>,
+  { progress = false } = {},
+): Command {
+  const allowed = (state: SessionState): state is StateOf<S> =>
+    (states as readonly StateName[]).includes(state.name);
+  return {
+    states,
+    progress,
+    run: (ctx, state, args) => (allowed(state) ? handler(ctx, state, args) : null),
+  };
 }
 
 const PROGRESS = { progress: true } as const;
 
-const LOGIN_NEEDS_TLS = '[SYS/PERM] Log in only over an encrypted connection: send STLS first, or use the POP3S port';
+const LOGIN_NEEDS_TLS =
+  '[SYS/PERM] Log in only over an encrypted connection: send STLS first, or use the POP3S port';
 const TOP_LINES = /^[0-9]{1,9}$/;
 
 const summary = (maildrop: Maildrop) => {
@@ -66,7 +76,10 @@ const summary = (maildrop: Maildrop) => {
 };
 
 /** RFC 2449 capabilities; USER, SASL and STLS only where they can be used */
-export function capabilities(ctx: Pick<CommandContext, 'secure' | 'loginAllowed'>, state: SessionState): string[] {
+export function capabilities(
+  ctx: Pick<CommandContext, 'secure' | 'loginAllowed'>,
+  state: SessionState,
+): string[] {
   const before = state.name === 'authorization';
   return [
     'TOP',
@@ -99,7 +112,11 @@ const maildropCommands: [string, Command][] = [
   [
     'LIST',
     command(['transaction'], async (ctx, { maildrop }, args) => {
-      if (!args.trim()) return ctx.multiline(summary(maildrop), maildrop.visible().map(({ number, message }) => `${number} ${message.size}`));
+      if (!args.trim())
+        return ctx.multiline(
+          summary(maildrop),
+          maildrop.visible().map(({ number, message }) => `${number} ${message.size}`),
+        );
       const found = maildrop.lookup(args);
       return found.ok ? ctx.ok(`${found.number} ${found.message.size}`) : ctx.err(found.error);
     }),
@@ -107,35 +124,54 @@ const maildropCommands: [string, Command][] = [
   [
     'UIDL',
     command(['transaction'], async (ctx, { maildrop }, args) => {
-      if (!args.trim()) return ctx.multiline('Unique ids follow', maildrop.visible().map(({ number, message }) => `${number} ${message.uid}`));
+      if (!args.trim())
+        return ctx.multiline(
+          'Unique ids follow',
+          maildrop.visible().map(({ number, message }) => `${number} ${message.uid}`),
+        );
       const found = maildrop.lookup(args);
       return found.ok ? ctx.ok(`${found.number} ${found.message.uid}`) : ctx.err(found.error);
     }),
   ],
   [
     'RETR',
-    command(['transaction'], async (ctx, { maildrop }, args) => {
-      const found = maildrop.lookup(args);
-      return found.ok ? ctx.send(maildrop.mailbox, found.message) : ctx.err(found.error);
-    }, PROGRESS),
+    command(
+      ['transaction'],
+      async (ctx, { maildrop }, args) => {
+        const found = maildrop.lookup(args);
+        return found.ok ? ctx.send(maildrop.mailbox, found.message) : ctx.err(found.error);
+      },
+      PROGRESS,
+    ),
   ],
   [
     'TOP',
-    command(['transaction'], async (ctx, { maildrop }, args) => {
-      const [number, lines = '', ...rest] = args.trim().split(/ +/);
-      if (!TOP_LINES.test(lines) || rest.length) return ctx.err(`Use TOP <message> <lines>, not "TOP ${printable(args)}"`);
-      const found = maildrop.lookup(number);
-      return found.ok ? ctx.send(maildrop.mailbox, found.message, Number(lines)) : ctx.err(found.error);
-    }, PROGRESS),
+    command(
+      ['transaction'],
+      async (ctx, { maildrop }, args) => {
+        const [number, lines = '', ...rest] = args.trim().split(/ +/);
+        if (!TOP_LINES.test(lines) || rest.length)
+          return ctx.err(`Use TOP <message> <lines>, not "TOP ${printable(args)}"`);
+        const found = maildrop.lookup(number);
+        return found.ok
+          ? ctx.send(maildrop.mailbox, found.message, Number(lines))
+          : ctx.err(found.error);
+      },
+      PROGRESS,
+    ),
   ],
   [
     'DELE',
-    command(['transaction'], async (ctx, { maildrop }, args) => {
-      const found = maildrop.lookup(args);
-      if (!found.ok) return ctx.err(found.error);
-      maildrop.markDeleted(found.number);
-      return ctx.ok(`Message ${found.number} marked for deletion at QUIT`);
-    }, PROGRESS),
+    command(
+      ['transaction'],
+      async (ctx, { maildrop }, args) => {
+        const found = maildrop.lookup(args);
+        if (!found.ok) return ctx.err(found.error);
+        maildrop.markDeleted(found.number);
+        return ctx.ok(`Message ${found.number} marked for deletion at QUIT`);
+      },
+      PROGRESS,
+    ),
   ],
   [
     'RSET',
@@ -175,7 +211,8 @@ const loginCommands: [string, Command][] = [
       // A bare AUTH lists the mechanisms (what Outlook and others probe with)
       if (!mechanism) return ctx.multiline('Mechanisms follow', ctx.loginAllowed ? ['PLAIN'] : []);
       if (!ctx.loginAllowed) return ctx.err(LOGIN_NEEDS_TLS);
-      if (mechanism.toUpperCase() !== 'PLAIN' || rest.length) return ctx.err(`Unsupported SASL mechanism "${printable(mechanism, 20)}"; use PLAIN`);
+      if (mechanism.toUpperCase() !== 'PLAIN' || rest.length)
+        return ctx.err(`Unsupported SASL mechanism "${printable(mechanism, 20)}"; use PLAIN`);
       return authPlain(ctx, initial);
     }),
   ],
@@ -191,6 +228,11 @@ const loginCommands: [string, Command][] = [
 export const COMMANDS: ReadonlyMap<string, Command> = new Map<string, Command>([
   ...loginCommands,
   ...maildropCommands,
-  ['CAPA', command(['authorization', 'transaction'], (ctx, state) => ctx.multiline('Capability list follows', capabilities(ctx, state)))],
+  [
+    'CAPA',
+    command(['authorization', 'transaction'], (ctx, state) =>
+      ctx.multiline('Capability list follows', capabilities(ctx, state)),
+    ),
+  ],
   ['QUIT', command(['authorization', 'transaction'], (ctx) => ctx.quit())],
 ]);

@@ -62,7 +62,8 @@ export class LineReader {
 
   /** The next line, or null once the client is gone */
   async next(): Promise<Line | null> {
-    while (this.queue.length === 0 && !this.ended) await new Promise<void>((resolve) => (this.wake = resolve));
+    while (this.queue.length === 0 && !this.ended)
+      await new Promise<void>((resolve) => (this.wake = resolve));
     const line = this.queue.shift() ?? null;
     if (this.queue.length < MAX_QUEUED && this.source?.isPaused()) this.source.resume();
     return line;
@@ -103,7 +104,11 @@ export class LineReader {
     const length = bytes.at(-1) === CR ? bytes.length - 1 : bytes.length;
     this.pending = [];
     this.pendingBytes = 0;
-    this.queue.push(length > this.maxLength ? { kind: 'too-long' } : { kind: 'line', text: bytes.subarray(0, length).toString('utf8') });
+    this.queue.push(
+      length > this.maxLength
+        ? { kind: 'too-long' }
+        : { kind: 'line', text: bytes.subarray(0, length).toString('utf8') },
+    );
   }
 
   private notify(): void {

@@ -5,7 +5,9 @@
 import type { StoredMessage } from './backend.js';
 import { printable } from './text.js';
 
-export type Lookup = { ok: true; number: number; message: StoredMessage } | { ok: false; error: string };
+export type Lookup =
+  | { ok: true; number: number; message: StoredMessage }
+  | { ok: false; error: string };
 
 const NUMBER = /^[1-9][0-9]{0,9}$/;
 
@@ -21,22 +23,30 @@ export class Maildrop {
   lookup(raw: string | undefined): Lookup {
     const text = raw?.trim();
     if (!text) return { ok: false, error: 'A message number is needed' };
-    if (!NUMBER.test(text)) return { ok: false, error: `Not a message number: "${printable(text, 20)}"` };
+    if (!NUMBER.test(text))
+      return { ok: false, error: `Not a message number: "${printable(text, 20)}"` };
     const number = Number(text);
     const message = this.messages[number - 1];
-    if (!message) return { ok: false, error: `No message ${number}; there are ${this.messages.length}` };
-    if (this.deleted.has(number)) return { ok: false, error: `Message ${number} is already deleted` };
+    if (!message)
+      return { ok: false, error: `No message ${number}; there are ${this.messages.length}` };
+    if (this.deleted.has(number))
+      return { ok: false, error: `Message ${number} is already deleted` };
     return { ok: true, number, message };
   }
 
   /** Messages not marked deleted, with their numbers */
   visible(): { number: number; message: StoredMessage }[] {
-    return this.messages.flatMap((message, index) => (this.deleted.has(index + 1) ? [] : [{ number: index + 1, message }]));
+    return this.messages.flatMap((message, index) =>
+      this.deleted.has(index + 1) ? [] : [{ number: index + 1, message }],
+    );
   }
 
   stat(): { count: number; bytes: number } {
     const visible = this.visible();
-    return { count: visible.length, bytes: visible.reduce((sum, { message }) => sum + message.size, 0) };
+    return {
+      count: visible.length,
+      bytes: visible.reduce((sum, { message }) => sum + message.size, 0),
+    };
   }
 
   markDeleted(number: number): void {
@@ -50,6 +60,9 @@ export class Maildrop {
 
   /** What UPDATE removes */
   deletedUids(): string[] {
-    return [...this.deleted].sort((a, b) => a - b).map((number) => this.messages[number - 1]?.uid ?? '').filter(Boolean);
+    return [...this.deleted]
+      .sort((a, b) => a - b)
+      .map((number) => this.messages[number - 1]?.uid ?? '')
+      .filter(Boolean);
   }
 }

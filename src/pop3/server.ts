@@ -47,7 +47,12 @@ const DEFAULT_IDLE_MS = 10 * 60_000;
  * and per mailbox (0.5 s, 1 s, 2 s ... 30 s). A turn more than 5 s away, or
  * behind 5 others, is refused at once, so guessers hold few connections
  */
-const THROTTLE = { perClient: { baseMs: 500, maxMs: 30_000 }, perAccount: { baseMs: 500, maxMs: 30_000 }, maxWaitMs: 5_000, maxWaiting: 5 } as const;
+const THROTTLE = {
+  perClient: { baseMs: 500, maxMs: 30_000 },
+  perAccount: { baseMs: 500, maxMs: 30_000 },
+  maxWaitMs: 5_000,
+  maxWaiting: 5,
+} as const;
 /** The share of connection slots that only addresses without recent failed logins may take */
 const CLEAN_SHARE = 0.2;
 /**
@@ -73,7 +78,11 @@ export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
     hostname: config().hostname,
     log,
   });
-  const tlsOptions = { key: certificate.key, cert: certificate.cert, minVersion: 'TLSv1.2' } as const;
+  const tlsOptions = {
+    key: certificate.key,
+    cert: certificate.cert,
+    minVersion: 'TLSv1.2',
+  } as const;
   const secureContext = tls.createSecureContext(tlsOptions);
   const locks = options.locks ?? new MailboxLocks();
   const backend = mailboxBackend(options.mailboxes, locks);
@@ -94,9 +103,17 @@ export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
     const suspect = throttle.suspect(socket.remoteAddress ?? 'unknown');
     const limit = connectionLimit(current.maxConnections, suspect);
     if (sessions.size >= limit && (suspect || !makeRoom())) {
-      log.warn({ client: socket.remoteAddress, limit, suspect }, 'POP3 connection refused: too many connections');
-      const why = suspect ? `; after failed logins from your address only ${limit} may be open` : '';
-      hangUp(socket, `-ERR [SYS/TEMP] Too many POP3 connections (limit ${current.maxConnections}${why}), try again later\r\n`);
+      log.warn(
+        { client: socket.remoteAddress, limit, suspect },
+        'POP3 connection refused: too many connections',
+      );
+      const why = suspect
+        ? `; after failed logins from your address only ${limit} may be open`
+        : '';
+      hangUp(
+        socket,
+        `-ERR [SYS/TEMP] Too many POP3 connections (limit ${current.maxConnections}${why}), try again later\r\n`,
+      );
       return;
     }
     const session = new Session({
@@ -133,7 +150,9 @@ export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
   if (settings.tls.port) {
     const server = tls.createServer(tlsOptions, (socket) => accept(socket, true));
     server.on('connection', track);
-    server.on('tlsClientError', (err, socket) => log.info({ client: socket.remoteAddress, err: errorMessage(err) }, 'POP3S handshake failed'));
+    server.on('tlsClientError', (err, socket) =>
+      log.info({ client: socket.remoteAddress, err: errorMessage(err) }, 'POP3S handshake failed'),
+    );
     servers.push(server);
     pop3s = await listen(server, settings.tls.port, settings.host);
   }
@@ -143,7 +162,9 @@ export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
     locks,
     events,
     async stop() {
-      const closed = servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+      const closed = servers.map(
+        (server) => new Promise<void>((resolve) => server.close(() => resolve())),
+      );
       for (const session of sessions.keys()) session.shutdown();
       const grace = new Promise<void>((resolve) => setTimeout(resolve, STOP_GRACE_MS).unref());
       await Promise.race([Promise.all(sessions.values()), grace]);

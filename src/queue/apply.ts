@@ -18,7 +18,13 @@ export interface AppliedAttempt {
   finished: boolean;
 }
 
-export function applyOutcomes(arrival: Arrival, state: DeliveryState, outcomes: readonly RecipientOutcome[], now: Date, policy: RetryPolicy): AppliedAttempt {
+export function applyOutcomes(
+  arrival: Arrival,
+  state: DeliveryState,
+  outcomes: readonly RecipientOutcome[],
+  now: Date,
+  policy: RetryPolicy,
+): AppliedAttempt {
   const byAddress = new Map(outcomes.map((o) => [o.address, o.outcome]));
   const expired = now.getTime() - Date.parse(arrival.receivedAt) >= policy.maxAgeMs;
   let waitMs = 0;
@@ -32,7 +38,12 @@ export function applyOutcomes(arrival: Arrival, state: DeliveryState, outcomes: 
       case 'local':
         return { address: recipient.address, status: outcome.status, detail: outcome.detail };
       case 'bounced': {
-        const done: RecipientState = { address: recipient.address, status: 'bounced', lastError: outcome.reason, dsnStatus: outcome.dsnStatus };
+        const done: RecipientState = {
+          address: recipient.address,
+          status: 'bounced',
+          lastError: outcome.reason,
+          dsnStatus: outcome.dsnStatus,
+        };
         bounced.push(done);
         return done;
       }
@@ -41,7 +52,12 @@ export function applyOutcomes(arrival: Arrival, state: DeliveryState, outcomes: 
         if (expired && !outcome.throttled) {
           // RFC 3463 4.4.7: delivery time expired
           const reason = `Gave up after ${formatDuration(policy.maxAgeMs)} in the queue; last error: ${outcome.reason}`;
-          const done: RecipientState = { address: recipient.address, status: 'bounced', lastError: reason, dsnStatus: '4.4.7' };
+          const done: RecipientState = {
+            address: recipient.address,
+            status: 'bounced',
+            lastError: reason,
+            dsnStatus: '4.4.7',
+          };
           bounced.push(done);
           return done;
         }
@@ -50,10 +66,18 @@ export function applyOutcomes(arrival: Arrival, state: DeliveryState, outcomes: 
       }
     }
   });
-  const throttledOnly = outcomes.every(({ outcome }) => outcome.status === 'deferred' && outcome.throttled);
+  const throttledOnly = outcomes.every(
+    ({ outcome }) => outcome.status === 'deferred' && outcome.throttled,
+  );
   const attempts = throttledOnly ? state.attempts : state.attempts + 1;
   const finished = recipients.every((r) => r.status !== 'queued' && r.status !== 'deferred');
-  const nextAttempt = new Date(now.getTime() + Math.max(delayAfter(attempts, policy), waitMs)).toISOString();
+  const nextAttempt = new Date(
+    now.getTime() + Math.max(delayAfter(attempts, policy), waitMs),
+  ).toISOString();
   const error = lastError ?? bounced.at(-1)?.lastError ?? null;
-  return { state: { ...state, attempts, recipients, lastError: error, nextAttempt }, bounced, finished };
+  return {
+    state: { ...state, attempts, recipients, lastError: error, nextAttempt },
+    bounced,
+    finished,
+  };
 }

@@ -8,7 +8,13 @@ import { RelayError, UsageError, errorMessage } from '../errors.js';
 import type { QueueId } from '../spool/ids.js';
 import { BusyError } from '../util/locks.js';
 import { plural } from '../util/plural.js';
-import { isFinished, toListItem, type DeliveryState, type QueueEntry, type QueueListItem } from '../spool/records.js';
+import {
+  isFinished,
+  toListItem,
+  type DeliveryState,
+  type QueueEntry,
+  type QueueListItem,
+} from '../spool/records.js';
 import type { Spool } from '../spool/spool.js';
 import type { QueueOps } from './control.js';
 
@@ -69,7 +75,10 @@ export class QueueCommands implements QueueOps {
     if (count) this.notify();
     if (failed.length) {
       const more = failed.length > MAX_NAMED ? `, and ${failed.length - MAX_NAMED} more` : '';
-      throw new RelayError(`Retried ${plural(count, 'message')}; ${failed.length} could not be changed: ${failed.slice(0, MAX_NAMED).join(', ')}${more}`, { kind: 'temporary' });
+      throw new RelayError(
+        `Retried ${plural(count, 'message')}; ${failed.length} could not be changed: ${failed.slice(0, MAX_NAMED).join(', ')}${more}`,
+        { kind: 'temporary' },
+      );
     }
     return count;
   }

@@ -21,7 +21,11 @@ export interface QueueOps {
   retryAll(): Promise<number>;
 }
 
-type Request = { op: 'list' } | { op: 'show'; id: QueueId } | { op: 'apply'; action: QueueAction; id: QueueId } | { op: 'retryAll' };
+type Request =
+  | { op: 'list' }
+  | { op: 'show'; id: QueueId }
+  | { op: 'apply'; action: QueueAction; id: QueueId }
+  | { op: 'retryAll' };
 type Reply = { ok: true; result: unknown } | { ok: false; error: string; kind: ErrorKind };
 
 const MAX_REQUEST_BYTES = 4096;
@@ -41,7 +45,11 @@ function run(ops: QueueOps, request: Request): Promise<unknown> {
 }
 
 /** Listens on `socketPath` (a stale socket from a crash is replaced) */
-export async function serveQueueControl(socketPath: string, ops: QueueOps, log: Logger): Promise<{ close(): Promise<void> }> {
+export async function serveQueueControl(
+  socketPath: string,
+  ops: QueueOps,
+  log: Logger,
+): Promise<{ close(): Promise<void> }> {
   await fs.rm(socketPath, { force: true });
   const server = net.createServer((socket) => {
     let text = '';
@@ -53,7 +61,9 @@ export async function serveQueueControl(socketPath: string, ops: QueueOps, log: 
       const end = text.indexOf('\n');
       if (end < 0) return;
       socket.removeAllListeners('data');
-      void answer(ops, text.slice(0, end)).then((reply) => socket.end(`${JSON.stringify(reply)}\n`));
+      void answer(ops, text.slice(0, end)).then((reply) =>
+        socket.end(`${JSON.stringify(reply)}\n`),
+      );
     });
   });
   await new Promise<void>((resolve, reject) => {
@@ -72,8 +82,13 @@ export async function serveQueueControl(socketPath: string, ops: QueueOps, log: 
     try {
       return { ok: true, result: await run(ops, JSON.parse(line) as Request) };
     } catch (err) {
-      if (!(err instanceof RelayError)) log.warn({ err: errorMessage(err) }, 'A queue request from the command line failed');
-      return { ok: false, error: errorMessage(err), kind: err instanceof RelayError ? err.kind : 'temporary' };
+      if (!(err instanceof RelayError))
+        log.warn({ err: errorMessage(err) }, 'A queue request from the command line failed');
+      return {
+        ok: false,
+        error: errorMessage(err),
+        kind: err instanceof RelayError ? err.kind : 'temporary',
+      };
     }
   }
 }
@@ -101,9 +116,13 @@ export async function connectQueueControl(socketPath: string): Promise<QueueOps 
 function requestOnce(socketPath: string, request: Request): Promise<unknown> {
   return new Promise((resolve, reject) => {
     let text = '';
-    const socket = net.connect({ path: socketPath }, () => socket.write(`${JSON.stringify(request)}\n`));
+    const socket = net.connect({ path: socketPath }, () =>
+      socket.write(`${JSON.stringify(request)}\n`),
+    );
     socket.setEncoding('utf8');
-    socket.setTimeout(REPLY_TIMEOUT_MS, () => socket.destroy(new Error('The running server did not answer in time')));
+    socket.setTimeout(REPLY_TIMEOUT_MS, () =>
+      socket.destroy(new Error('The running server did not answer in time')),
+    );
     socket.on('data', (chunk: string) => (text += chunk));
     socket.on('error', reject);
     socket.on('end', () => {
@@ -114,7 +133,12 @@ function requestOnce(socketPath: string, request: Request): Promise<unknown> {
         return reject(new RelayError('The running server gave no answer', { kind: 'temporary' }));
       }
       if (reply.ok) resolve(reply.result);
-      else reject(reply.kind === 'usage' ? new UsageError(reply.error) : new RelayError(reply.error, { kind: reply.kind }));
+      else
+        reject(
+          reply.kind === 'usage'
+            ? new UsageError(reply.error)
+            : new RelayError(reply.error, { kind: reply.kind }),
+        );
     });
   });
 }

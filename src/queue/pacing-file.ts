@@ -29,7 +29,10 @@ export class PacingFile {
       const saved = await readJsonFile<PacingSnapshot>(file);
       if (saved && typeof saved === 'object') pacer.restore(saved, Date.now());
     } catch (err) {
-      log.warn({ err: errorMessage(err), file }, 'The sending counts of the last day could not be read; counting starts again from zero');
+      log.warn(
+        { err: errorMessage(err), file },
+        'The sending counts of the last day could not be read; counting starts again from zero',
+      );
     }
     return new PacingFile(pacer, file, log);
   }
@@ -53,7 +56,10 @@ export class PacingFile {
       await writeFileAtomic(this.file, JSON.stringify(this.pacer.snapshot(Date.now())));
     } catch (err) {
       this.dirty = true;
-      this.log.warn({ err: errorMessage(err), file: this.file }, 'Could not save the sending counts; will try again');
+      this.log.warn(
+        { err: errorMessage(err), file: this.file },
+        'Could not save the sending counts; will try again',
+      );
     }
   }
 }

@@ -74,8 +74,16 @@ export class PacingGate {
       if (!limits) continue;
       const decision = this.pacer.check(key, limits, group.recipients.length, now);
       if (decision.go) continue;
-      const hold = { until: decision.until, reason: decision.reason, text: holdText(decision.reason, limits) };
-      if (this.holds.get(key)?.until !== hold.until) this.log.info({ upstream: key, until: new Date(hold.until).toISOString(), reason: hold.reason }, `Holding mail to ${labelOf(key)}: ${hold.text}`);
+      const hold = {
+        until: decision.until,
+        reason: decision.reason,
+        text: holdText(decision.reason, limits),
+      };
+      if (this.holds.get(key)?.until !== hold.until)
+        this.log.info(
+          { upstream: key, until: new Date(hold.until).toISOString(), reason: hold.reason },
+          `Holding mail to ${labelOf(key)}: ${hold.text}`,
+        );
       this.holds.set(key, hold);
       return hold;
     }
@@ -87,7 +95,8 @@ export class PacingGate {
     for (const group of groups) {
       const key = destinationKey(group.destination);
       const hold = this.holds.get(key);
-      if (hold && hold.until > now) return `Held back: ${labelOf(key)}: ${hold.text}; goes at ${new Date(hold.until).toISOString()}`;
+      if (hold && hold.until > now)
+        return `Held back: ${labelOf(key)}: ${hold.text}; goes at ${new Date(hold.until).toISOString()}`;
     }
     return undefined;
   }
@@ -105,19 +114,30 @@ export class PacingGate {
 
   /** The upstream of `group` asked us to slow down: nothing goes to it for the time it asked, or a default rest */
   answered(group: RouteGroup, outcomes: readonly RecipientOutcome[], now: number): void {
-    const throttled = outcomes.map(({ outcome }) => outcome).find((outcome): outcome is Deferred => outcome.status === 'deferred' && outcome.throttled === true);
+    const throttled = outcomes
+      .map(({ outcome }) => outcome)
+      .find(
+        (outcome): outcome is Deferred =>
+          outcome.status === 'deferred' && outcome.throttled === true,
+      );
     if (!throttled || group.destination.kind === 'local') return;
     const key = destinationKey(group.destination);
     const until = now + (throttled.retryAfterMs ?? restAfterThrottling(this.config()));
     this.pacer.throttle(key, until, now);
     this.file.changed();
-    this.log.warn({ upstream: key, until: new Date(until).toISOString(), reason: throttled.reason }, `${labelOf(key)} asked us to slow down: nothing goes to it until ${new Date(until).toISOString()}`);
+    this.log.warn(
+      { upstream: key, until: new Date(until).toISOString(), reason: throttled.reason },
+      `${labelOf(key)} asked us to slow down: nothing goes to it until ${new Date(until).toISOString()}`,
+    );
   }
 
   /** Every upstream with limits under the settings, or paused by its provider */
   status(now: number): UpstreamPace[] {
     const paced = pacedUpstreams(this.config());
-    const keys = new Set([...paced.keys(), ...this.pacer.upstreams().filter((key) => this.pacer.pausedUntil(key, now))]);
+    const keys = new Set([
+      ...paced.keys(),
+      ...this.pacer.upstreams().filter((key) => this.pacer.pausedUntil(key, now)),
+    ]);
     return [...keys].map((upstream) => {
       const limits = paced.get(upstream) ?? NO_LIMITS;
       const usage = this.pacer.usage(upstream, limits, now);
@@ -146,7 +166,8 @@ export class PacingGate {
   }
 }
 
-const hasLimits = (limits: PaceLimits | undefined): limits is PaceLimits => !!limits && (limits.messagesPerMinute > 0 || limits.recipientsPerDay > 0);
+const hasLimits = (limits: PaceLimits | undefined): limits is PaceLimits =>
+  !!limits && (limits.messagesPerMinute > 0 || limits.recipientsPerDay > 0);
 
 /**
  * The limits of the upstream a destination is: delivery.pacing for the
@@ -170,12 +191,27 @@ export function limitsFor(destination: Destination, config: Config): PaceLimits 
 function pacedUpstreams(config: Config): Map<string, PaceLimits> {
   const { delivery } = config;
   const paced = new Map<string, PaceLimits>();
-  const usesSmarthost = delivery.mode === 'smarthost' || Object.values(delivery.domains).some((d) => d.route === 'smarthost');
+  const usesSmarthost =
+    delivery.mode === 'smarthost' ||
+    Object.values(delivery.domains).some((d) => d.route === 'smarthost');
   if (hasLimits(delivery.pacing) && delivery.mode === 'graph') paced.set('graph', delivery.pacing);
-  if (hasLimits(delivery.pacing) && usesSmarthost && delivery.smarthost.host) paced.set(destinationKey({ kind: 'smarthost', host: delivery.smarthost.host, port: delivery.smarthost.port }), delivery.pacing);
+  if (hasLimits(delivery.pacing) && usesSmarthost && delivery.smarthost.host)
+    paced.set(
+      destinationKey({
+        kind: 'smarthost',
+        host: delivery.smarthost.host,
+        port: delivery.smarthost.port,
+      }),
+      delivery.pacing,
+    );
   for (const domain of Object.values(delivery.domains)) {
     if (domain.route !== 'host' || !domain.host || !hasLimits(domain.pacing)) continue;
-    const key = destinationKey({ kind: 'host', host: domain.host, port: domain.port ?? delivery.mx.port, tls: domain.tls ?? delivery.mx.tls });
+    const key = destinationKey({
+      kind: 'host',
+      host: domain.host,
+      port: domain.port ?? delivery.mx.port,
+      tls: domain.tls ?? delivery.mx.tls,
+    });
     if (!paced.has(key)) paced.set(key, domain.pacing);
   }
   return paced;

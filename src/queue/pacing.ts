@@ -52,7 +52,8 @@ export class Pacer {
   /** May a message with this many recipients go to the upstream now, and if not, until when must it wait? */
   check(upstream: string, limits: PaceLimits, recipients: number, now: number): PaceDecision {
     const ledger = this.ledger(upstream, now);
-    if (ledger.pausedUntil > now) return { go: false, until: ledger.pausedUntil, reason: 'throttled' };
+    if (ledger.pausedUntil > now)
+      return { go: false, until: ledger.pausedUntil, reason: 'throttled' };
     const minuteFree = freeForMinute(ledger, limits, now);
     if (minuteFree !== true) return { go: false, until: minuteFree, reason: 'minute' };
     const dayFree = freeForDay(ledger, limits, recipients);
@@ -99,7 +100,11 @@ export class Pacer {
     const snapshot: PacingSnapshot = {};
     for (const upstream of this.ledgers.keys()) {
       const ledger = this.ledger(upstream, now);
-      if (ledger.minutes.length || ledger.pausedUntil > now) snapshot[upstream] = { minutes: ledger.minutes.map(([m, r]) => [m, r]), pausedUntil: ledger.pausedUntil };
+      if (ledger.minutes.length || ledger.pausedUntil > now)
+        snapshot[upstream] = {
+          minutes: ledger.minutes.map(([m, r]) => [m, r]),
+          pausedUntil: ledger.pausedUntil,
+        };
     }
     return snapshot;
   }
@@ -107,8 +112,14 @@ export class Pacer {
   restore(snapshot: PacingSnapshot, now: number): void {
     for (const [upstream, saved] of Object.entries(snapshot)) {
       if (!Array.isArray(saved?.minutes)) continue;
-      const minutes = saved.minutes.filter((pair): pair is [number, number] => Array.isArray(pair) && pair.every(Number.isFinite));
-      this.ledgers.set(upstream, { recentSends: [], minutes, pausedUntil: Number.isFinite(saved.pausedUntil) ? saved.pausedUntil : 0 });
+      const minutes = saved.minutes.filter(
+        (pair): pair is [number, number] => Array.isArray(pair) && pair.every(Number.isFinite),
+      );
+      this.ledgers.set(upstream, {
+        recentSends: [],
+        minutes,
+        pausedUntil: Number.isFinite(saved.pausedUntil) ? saved.pausedUntil : 0,
+      });
       this.ledger(upstream, now);
     }
   }
@@ -120,16 +131,20 @@ export class Pacer {
       ledger = { recentSends: [], minutes: [], pausedUntil: 0 };
       this.ledgers.set(upstream, ledger);
     }
-    while (ledger.recentSends.length && (ledger.recentSends[0] ?? 0) <= now - MINUTE_MS) ledger.recentSends.shift();
+    while (ledger.recentSends.length && (ledger.recentSends[0] ?? 0) <= now - MINUTE_MS)
+      ledger.recentSends.shift();
     const oldestKept = minuteOf(now) - DAY_MINUTES + 1;
-    while (ledger.minutes.length && (ledger.minutes[0]?.[0] ?? 0) < oldestKept) ledger.minutes.shift();
+    while (ledger.minutes.length && (ledger.minutes[0]?.[0] ?? 0) < oldestKept)
+      ledger.minutes.shift();
     return ledger;
   }
 }
 
 function freeForMinute(ledger: Ledger, limits: PaceLimits, now: number): true | number {
-  if (!limits.messagesPerMinute || ledger.recentSends.length < limits.messagesPerMinute) return true;
-  const oldestInWindow = ledger.recentSends[ledger.recentSends.length - limits.messagesPerMinute] ?? now;
+  if (!limits.messagesPerMinute || ledger.recentSends.length < limits.messagesPerMinute)
+    return true;
+  const oldestInWindow =
+    ledger.recentSends[ledger.recentSends.length - limits.messagesPerMinute] ?? now;
   return oldestInWindow + MINUTE_MS;
 }
 
@@ -148,4 +163,5 @@ function freeForDay(ledger: Ledger, limits: PaceLimits, recipients: number): tru
   return true;
 }
 
-const sentInDay = (ledger: Ledger): number => ledger.minutes.reduce((sum, [, count]) => sum + count, 0);
+const sentInDay = (ledger: Ledger): number =>
+  ledger.minutes.reduce((sum, [, count]) => sum + count, 0);

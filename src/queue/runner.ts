@@ -14,7 +14,13 @@ import type { Logger } from '../log.js';
 import { destinationKey, groupByDestination, type RouteGroup } from '../route/router.js';
 import type { QueueId } from '../spool/ids.js';
 import { BusyError } from '../util/locks.js';
-import { isFinished, pendingRecipients, unreportedBounces, type DeliveryState, type QueueEntry } from '../spool/records.js';
+import {
+  isFinished,
+  pendingRecipients,
+  unreportedBounces,
+  type DeliveryState,
+  type QueueEntry,
+} from '../spool/records.js';
 import { parseDuration } from '../util/duration.js';
 import type { Spool } from '../spool/spool.js';
 import { applyOutcomes } from './apply.js';
@@ -51,7 +57,10 @@ const MAX_TIMER_MS = 60_000;
 const BUSY_RETRY_MS = 2_000;
 
 /** What an attempt leaves behind: the message's next phase, or nothing when it left the queue */
-type AfterAttempt = { next: 'wait'; recipients: readonly string[]; until: number } | { next: 'hold'; recipients: readonly string[] } | { next: 'leave' };
+type AfterAttempt =
+  | { next: 'wait'; recipients: readonly string[]; until: number }
+  | { next: 'hold'; recipients: readonly string[] }
+  | { next: 'leave' };
 
 /** Where the recipients go under the given settings: one group per destination */
 function routeRecipients(recipients: readonly string[], config: Config): Routing {
@@ -61,7 +70,9 @@ function routeRecipients(recipients: readonly string[], config: Config): Routing
 
 export class QueueRunner extends EventEmitter<RunnerEvents> {
   /** Every queued message and its phase (waiting, due, running, held) */
-  private readonly schedule = new Schedule<QueueId>((recipients) => routeRecipients(recipients, this.options.config()));
+  private readonly schedule = new Schedule<QueueId>((recipients) =>
+    routeRecipients(recipients, this.options.config()),
+  );
   /** The settings the due messages were routed with */
   private routedWith: Config | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -96,7 +107,8 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
       listed.add(entry.arrival.id);
       if (!keep(entry.arrival.id)) this.follow(entry);
     }
-    for (const id of this.schedule.ids()) if (!listed.has(id) && !keep(id)) this.schedule.forget(id);
+    for (const id of this.schedule.ids())
+      if (!listed.has(id) && !keep(id)) this.schedule.forget(id);
     this.pump();
   }
 
@@ -118,7 +130,9 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
   /** Why a due message is not started, when an upstream's pacing holds it back (for the queue listing) */
   heldBack(id: QueueId): string | undefined {
     const phase = this.schedule.get(id)?.phase;
-    return phase?.name === 'due' ? this.options.pacing?.heldText(phase.routing.groups, Date.now()) : undefined;
+    return phase?.name === 'due'
+      ? this.options.pacing?.heldText(phase.routing.groups, Date.now())
+      : undefined;
   }
 
   get inFlight(): number {
@@ -161,7 +175,8 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     const now = Date.now();
     const { concurrency, concurrencyPerDestination } = this.options.config().delivery;
     const running = this.schedule.runningPerDestination();
-    const hasRoom = (destinations: string[]) => destinations.every((key) => (running.get(key) ?? 0) < concurrencyPerDestination);
+    const hasRoom = (destinations: string[]) =>
+      destinations.every((key) => (running.get(key) ?? 0) < concurrencyPerDestination);
     // The earliest time held mail may go, should the pacing hold any back
     let heldUntil = Infinity;
     const mayStart = (destinations: string[], routing: Routing) => {
@@ -179,7 +194,10 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     }
     const next = Math.min(this.schedule.nextAt(now), heldUntil);
     if (Number.isFinite(next)) {
-      this.timer = setTimeout(() => this.pump(), Math.min(Math.max(next - Date.now(), 0), MAX_TIMER_MS));
+      this.timer = setTimeout(
+        () => this.pump(),
+        Math.min(Math.max(next - Date.now(), 0), MAX_TIMER_MS),
+      );
       this.timer.unref();
     }
   }
@@ -205,7 +223,11 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
 
   private async attempt(id: QueueId, routing: Routing): Promise<AfterAttempt> {
     const log = this.options.log.child({ queueId: id });
-    const again = (afterMs: number): AfterAttempt => ({ next: 'wait', recipients: this.schedule.get(id)?.recipients ?? [], until: Date.now() + afterMs });
+    const again = (afterMs: number): AfterAttempt => ({
+      next: 'wait',
+      recipients: this.schedule.get(id)?.recipients ?? [],
+      until: Date.now() + afterMs,
+    });
     try {
       return await this.options.spool.withLock(id, () => this.deliver(id, routing, log));
     } catch (err) {
@@ -220,7 +242,11 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
 
   private dueForDelayWarning(entry: QueueEntry, state: DeliveryState): boolean {
     const after = parseDuration(this.options.config().delivery.delayWarning);
-    return after !== null && !state.delayWarned && Date.now() - Date.parse(entry.arrival.receivedAt) >= after;
+    return (
+      after !== null &&
+      !state.delayWarned &&
+      Date.now() - Date.parse(entry.arrival.receivedAt) >= after
+    );
   }
 
   private async deliver(id: QueueId, routing: Routing, log: Logger): Promise<AfterAttempt> {
@@ -229,22 +255,46 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
     if (entry.state.held) return { next: 'hold', recipients: pendingAddresses(entry.state) };
     const started = Date.now();
     const pending = pendingAddresses(entry.state);
-    const outcomes = pending.length ? await this.deliverTo(id, entry, groupsStillPending(routing, pending)) : [];
+    const outcomes = pending.length
+      ? await this.deliverTo(id, entry, groupsStillPending(routing, pending))
+      : [];
     let state = entry.state;
     if (outcomes.length) {
-      const result = applyOutcomes(entry.arrival, entry.state, outcomes, new Date(), retryPolicy(this.options.config()));
+      const result = applyOutcomes(
+        entry.arrival,
+        entry.state,
+        outcomes,
+        new Date(),
+        retryPolicy(this.options.config()),
+      );
       this.logOutcomes(outcomes, log);
-      state = { ...result.state, unreported: [...(entry.state.unreported ?? []), ...result.bounced.map((r) => r.address)] };
+      state = {
+        ...result.state,
+        unreported: [...(entry.state.unreported ?? []), ...result.bounced.map((r) => r.address)],
+      };
       // The outcome is on disk before any report is written: a report that fails must not resend what was delivered
       await this.save(id, state, log);
     }
     state = await this.report(entry, state, log);
     const finished = isFinished(state);
-    this.emit('attempt', { id, from: entry.arrival.from, outcomes, finished, durationMs: Date.now() - started, receivedAt: entry.arrival.receivedAt });
-    return finished ? { next: 'leave' } : { next: 'wait', recipients: pendingAddresses(state), until: Date.parse(state.nextAttempt) };
+    this.emit('attempt', {
+      id,
+      from: entry.arrival.from,
+      outcomes,
+      finished,
+      durationMs: Date.now() - started,
+      receivedAt: entry.arrival.receivedAt,
+    });
+    return finished
+      ? { next: 'leave' }
+      : { next: 'wait', recipients: pendingAddresses(state), until: Date.parse(state.nextAttempt) };
   }
 
-  private async deliverTo(id: QueueId, entry: QueueEntry, groups: RouteGroup[]): Promise<RecipientOutcome[]> {
+  private async deliverTo(
+    id: QueueId,
+    entry: QueueEntry,
+    groups: RouteGroup[],
+  ): Promise<RecipientOutcome[]> {
     const { spool, deliverer, pacing } = this.options;
     const outcomes = await Promise.all(
       groups.map(async (group) => {
@@ -266,13 +316,25 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
 
   private logOutcomes(outcomes: RecipientOutcome[], log: Logger): void {
     for (const { address, outcome } of outcomes) {
-      if (outcome.status === 'deferred' || outcome.status === 'bounced') log.warn({ rcpt: address, status: outcome.status, error: outcome.reason }, `Recipient ${outcome.status}`);
-      else log.info({ rcpt: address, status: outcome.status, detail: outcome.detail }, `Recipient ${outcome.status}`);
+      if (outcome.status === 'deferred' || outcome.status === 'bounced')
+        log.warn(
+          { rcpt: address, status: outcome.status, error: outcome.reason },
+          `Recipient ${outcome.status}`,
+        );
+      else
+        log.info(
+          { rcpt: address, status: outcome.status, detail: outcome.detail },
+          `Recipient ${outcome.status}`,
+        );
     }
   }
 
   /** Queues the bounce report and the delay warning the state calls for, saving after each */
-  private async report(entry: QueueEntry, state: DeliveryState, log: Logger): Promise<DeliveryState> {
+  private async report(
+    entry: QueueEntry,
+    state: DeliveryState,
+    log: Logger,
+  ): Promise<DeliveryState> {
     const { bouncer } = this.options;
     const id = entry.arrival.id;
     const bounced = unreportedBounces(state);
@@ -296,12 +358,18 @@ export class QueueRunner extends EventEmitter<RunnerEvents> {
       log.info({ attempts: state.attempts }, 'Message done, removed from the queue');
     } else {
       await this.options.spool.saveState(id, state);
-      log.info({ attempts: state.attempts, nextAttempt: state.nextAttempt }, pendingRecipients(state).length ? 'Message deferred' : 'Message waits for its bounce report');
+      log.info(
+        { attempts: state.attempts, nextAttempt: state.nextAttempt },
+        pendingRecipients(state).length
+          ? 'Message deferred'
+          : 'Message waits for its bounce report',
+      );
     }
   }
 }
 
-const pendingAddresses = (state: DeliveryState): string[] => pendingRecipients(state).map((r) => r.address);
+const pendingAddresses = (state: DeliveryState): string[] =>
+  pendingRecipients(state).map((r) => r.address);
 
 /**
  * The routed groups, narrowed to the recipients the spool has as pending.
@@ -311,5 +379,7 @@ const pendingAddresses = (state: DeliveryState): string[] => pendingRecipients(s
  */
 function groupsStillPending(routing: Routing, pending: readonly string[]): RouteGroup[] {
   const still = new Set(pending);
-  return routing.groups.map((group) => ({ ...group, recipients: group.recipients.filter((r) => still.has(r)) })).filter((group) => group.recipients.length > 0);
+  return routing.groups
+    .map((group) => ({ ...group, recipients: group.recipients.filter((r) => still.has(r)) }))
+    .filter((group) => group.recipients.length > 0);
 }

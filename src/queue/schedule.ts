@@ -123,13 +123,21 @@ export class Schedule<Id extends string> {
    * asked: a later one to the same destinations never overtakes it.
    * Undefined when nothing can start now.
    */
-  startable(now: number, mayStart: (destinations: string[], routing: Routing) => boolean): { id: Id; routing: Routing } | undefined {
+  startable(
+    now: number,
+    mayStart: (destinations: string[], routing: Routing) => boolean,
+  ): { id: Id; routing: Routing } | undefined {
     if (this.earliest <= now) this.promote(now);
     for (const group of this.due.values()) {
       // Every id in a group is due: the first is the oldest
       const [oldest] = group.ids;
       const phase = oldest === undefined ? undefined : this.entries.get(oldest)?.phase;
-      if (oldest !== undefined && phase?.name === 'due' && mayStart(group.destinations, phase.routing)) return { id: oldest, routing: phase.routing };
+      if (
+        oldest !== undefined &&
+        phase?.name === 'due' &&
+        mayStart(group.destinations, phase.routing)
+      )
+        return { id: oldest, routing: phase.routing };
     }
     return undefined;
   }
@@ -139,14 +147,17 @@ export class Schedule<Id extends string> {
     const counts = new Map<string, number>();
     for (const id of this.running) {
       const phase = this.entries.get(id)!.phase;
-      if (phase.name === 'running') for (const key of phase.routing.destinations) counts.set(key, (counts.get(key) ?? 0) + 1);
+      if (phase.name === 'running')
+        for (const key of phase.routing.destinations) counts.set(key, (counts.get(key) ?? 0) + 1);
     }
     return counts;
   }
 
   /** Every attempt in progress */
   attempts(): Promise<void>[] {
-    return [...this.running].map((id) => (this.entries.get(id)!.phase as Extract<Phase, { name: 'running' }>).done);
+    return [...this.running].map(
+      (id) => (this.entries.get(id)!.phase as Extract<Phase, { name: 'running' }>).done,
+    );
   }
 
   /** When the next waiting message falls due, always after `now` (what is due by then becomes due); Infinity if none waits */
@@ -170,7 +181,8 @@ export class Schedule<Id extends string> {
       case 'due': {
         const key = phase.routing.destinations.join('\n');
         let group = this.due.get(key);
-        if (!group) this.due.set(key, (group = { destinations: phase.routing.destinations, ids: new Set() }));
+        if (!group)
+          this.due.set(key, (group = { destinations: phase.routing.destinations, ids: new Set() }));
         group.ids.add(id);
         break;
       }
@@ -217,4 +229,5 @@ export class Schedule<Id extends string> {
   }
 }
 
-const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((item, i) => item === b[i]);
+const sameList = (a: readonly string[], b: readonly string[]): boolean =>
+  a.length === b.length && a.every((item, i) => item === b[i]);

@@ -8,7 +8,8 @@ export interface Address {
 
 const DOT_ATOM = /^[A-Za-z0-9!#$&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$&'*+/=?^_`{|}~-]+)*$/;
 const QUOTED = /^"([\x20\x21\x23-\x5b\x5d-\x7e]|\\[\x20-\x7e])*"$/;
-const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
+const HOSTNAME =
+  /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
 const UTF8 = /[\u0080-\uffff]/;
 
 /**
@@ -16,7 +17,8 @@ const UTF8 = /[\u0080-\uffff]/;
  * relay hacks are not addresses here: they are refused, never interpreted.
  */
 export function parseAddress(text: string): Address | null {
-  if (text.length > 320 || text.startsWith('@') || text.includes(':') && !text.includes('[IPv6:')) return null;
+  if (text.length > 320 || text.startsWith('@') || (text.includes(':') && !text.includes('[IPv6:')))
+    return null;
   const at = text.lastIndexOf('@');
   if (at <= 0) return null;
   const local = text.slice(0, at);

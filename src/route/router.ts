@@ -26,7 +26,8 @@ export type UnroutableCause = 'bad-address' | 'setting';
 
 type DomainOverride = Config['delivery']['domains'][string];
 
-export const NO_UPSTREAM = 'No upstream configured: set delivery.smarthost.host (or delivery.mode "mx") in the settings';
+export const NO_UPSTREAM =
+  'No upstream configured: set delivery.smarthost.host (or delivery.mode "mx") in the settings';
 
 export function isLocalDomain(domain: string, config: Config): boolean {
   const wanted = domain.toLowerCase();
@@ -35,16 +36,32 @@ export function isLocalDomain(domain: string, config: Config): boolean {
 
 export function route(recipient: string, config: Config): Destination {
   const address = parseAddress(recipient);
-  if (!address) return { kind: 'unroutable', reason: `Bad recipient address "${recipient}"`, cause: 'bad-address' };
-  if (isLocalDomain(address.domain, config)) return { kind: 'local', mailbox: mailboxName(address.local) };
+  if (!address)
+    return {
+      kind: 'unroutable',
+      reason: `Bad recipient address "${recipient}"`,
+      cause: 'bad-address',
+    };
+  if (isLocalDomain(address.domain, config))
+    return { kind: 'local', mailbox: mailboxName(address.local) };
   const override = domainOverride(address.domain, config);
   const tls = override?.tls ?? config.delivery.mx.tls;
   switch (override?.route ?? config.delivery.mode) {
     case 'mx':
       return { kind: 'mx', domain: address.domain, tls };
     case 'host':
-      if (!override?.host) return { kind: 'unroutable', reason: `No host set for "${address.domain}" in delivery.domains`, cause: 'setting' };
-      return { kind: 'host', host: override.host, port: override.port ?? config.delivery.mx.port, tls };
+      if (!override?.host)
+        return {
+          kind: 'unroutable',
+          reason: `No host set for "${address.domain}" in delivery.domains`,
+          cause: 'setting',
+        };
+      return {
+        kind: 'host',
+        host: override.host,
+        port: override.port ?? config.delivery.mx.port,
+        tls,
+      };
     case 'smarthost':
       return smarthost(config);
     case 'graph':
@@ -54,7 +71,9 @@ export function route(recipient: string, config: Config): Destination {
 
 /** The override for a domain: exact name, case-insensitive */
 function domainOverride(domain: string, config: Config): DomainOverride | undefined {
-  const entry = Object.entries(config.delivery.domains).find(([name]) => name.toLowerCase() === domain);
+  const entry = Object.entries(config.delivery.domains).find(
+    ([name]) => name.toLowerCase() === domain,
+  );
   return entry?.[1];
 }
 

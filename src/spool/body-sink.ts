@@ -24,7 +24,9 @@ export class BodySink extends Writable {
   }
 
   get received(): ReceivedBody {
-    return this.handle ? { kind: 'file', size: this.size } : { kind: 'inline', bytes: Buffer.concat(this.chunks) };
+    return this.handle
+      ? { kind: 'file', size: this.size }
+      : { kind: 'inline', bytes: Buffer.concat(this.chunks) };
   }
 
   /** After a failed reception: the file, if one was started (or is being opened right now), goes */
@@ -35,7 +37,11 @@ export class BodySink extends Writable {
     await fs.rm(this.file, { force: true });
   }
 
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
+  override _write(
+    chunk: Buffer,
+    _encoding: BufferEncoding,
+    done: (err?: Error | null) => void,
+  ): void {
     this.size += chunk.length;
     if (!this.handle && this.size <= this.inlineMax) {
       this.chunks.push(chunk);

@@ -25,7 +25,11 @@ export class FreeSpace {
       const estimate = (await bytes) - takenSince;
       if (estimate > TRUST_ESTIMATE_ABOVE_BYTES) return estimate;
     }
-    const asked = { at: Date.now(), bytes: fs.statfs(this.dir).then((stats) => stats.bavail * stats.bsize), takenSince: 0 };
+    const asked = {
+      at: Date.now(),
+      bytes: fs.statfs(this.dir).then((stats) => stats.bavail * stats.bsize),
+      takenSince: 0,
+    };
     asked.bytes.catch(() => (this.last = undefined));
     this.last = asked;
     return asked.bytes;

@@ -68,7 +68,8 @@ interface Segment {
   failed?: unknown;
 }
 
-export const segmentFile = (dir: string, seq: number) => path.join(dir, `${String(seq).padStart(10, '0')}.seg`);
+export const segmentFile = (dir: string, seq: number) =>
+  path.join(dir, `${String(seq).padStart(10, '0')}.seg`);
 
 function checksum(seq: number, type: number, parts: readonly Buffer[]): number {
   const head = Buffer.alloc(5);
@@ -78,7 +79,10 @@ function checksum(seq: number, type: number, parts: readonly Buffer[]): number {
 }
 
 /** Every valid record of a segment, in order; stops at the first that is torn, stale or absent */
-export function parseSegment(seq: number, bytes: Buffer): { records: JournalRecord[]; end: number; torn: boolean } {
+export function parseSegment(
+  seq: number,
+  bytes: Buffer,
+): { records: JournalRecord[]; end: number; torn: boolean } {
   const records: JournalRecord[] = [];
   let at = 0;
   while (at + RECORD_HEADER_BYTES <= bytes.length) {
@@ -110,13 +114,20 @@ export class Journal {
   /** Flushes issued (for tests and `make bench`) */
   flushes = 0;
 
-  private constructor(readonly dir: string, private readonly log: Logger) {}
+  private constructor(
+    readonly dir: string,
+    private readonly log: Logger,
+  ) {}
 
   /**
    * Reads every segment, oldest first, through `onRecord`. The caller then
    * says which records are needed (hold, cancels) before `startWriting`.
    */
-  static async open(dir: string, log: Logger, onRecord: (record: JournalRecord) => void): Promise<{ journal: Journal; tornSegments: number }> {
+  static async open(
+    dir: string,
+    log: Logger,
+    onRecord: (record: JournalRecord) => void,
+  ): Promise<{ journal: Journal; tornSegments: number }> {
     const journal = new Journal(dir, log);
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     let torn = 0;
@@ -160,7 +171,8 @@ export class Journal {
 
   /** A removal record in `at` cancels an arrival in `arrivalSegment`: `at` is kept while that one exists */
   cancels(at: number, arrivalSegment: number): void {
-    if (at !== arrivalSegment && this.segments.has(arrivalSegment)) this.segments.get(at)?.cancels.add(arrivalSegment);
+    if (at !== arrivalSegment && this.segments.has(arrivalSegment))
+      this.segments.get(at)?.cancels.add(arrivalSegment);
   }
 
   /**
@@ -170,7 +182,8 @@ export class Journal {
   async append(type: RecordType, parts: readonly Buffer[], durable: boolean): Promise<Placement> {
     const length = parts.reduce((sum, part) => sum + part.length, 0);
     const total = RECORD_HEADER_BYTES + length;
-    if (total > SEGMENT_BYTES) throw new Error(`A spool record of ${total} bytes does not fit in a segment`);
+    if (total > SEGMENT_BYTES)
+      throw new Error(`A spool record of ${total} bytes does not fit in a segment`);
     const seg = await this.room(total);
     const at = seg.writeAt;
     seg.writeAt += total;
@@ -196,7 +209,8 @@ export class Journal {
     if (seg.failed) throw seg.failed;
     try {
       const written = writevSync(seg.handle!.fd, buffers, at);
-      if (written !== total) throw new Error(`Short write to a spool segment (${written} of ${total} bytes)`);
+      if (written !== total)
+        throw new Error(`Short write to a spool segment (${written} of ${total} bytes)`);
     } catch (err) {
       seg.failed = err;
       throw err;
@@ -279,7 +293,14 @@ export class Journal {
     else await writeZeroed(file, path.join(this.dir, `new-${seq}.tmp`));
     await this.giveToOwner(file);
     await fsyncDir(this.dir);
-    const seg: Segment = { seq, file, writeAt: 0, live: 0, cancels: new Set(), handle: await fs.open(file, 'r+') };
+    const seg: Segment = {
+      seq,
+      file,
+      writeAt: 0,
+      live: 0,
+      cancels: new Set(),
+      handle: await fs.open(file, 'r+'),
+    };
     this.segments.set(seq, seg);
     return seg;
   }
@@ -304,7 +325,9 @@ export class Journal {
     this.retiring.add(seq);
     void this.flush()
       .then(() => (this.isDone(seq) ? this.retire(seq) : undefined))
-      .catch((err: unknown) => this.log.warn({ segment: seq, err: errorMessage(err) }, 'Could not retire a spool segment'))
+      .catch((err: unknown) =>
+        this.log.warn({ segment: seq, err: errorMessage(err) }, 'Could not retire a spool segment'),
+      )
       .finally(() => this.retiring.delete(seq));
   }
 
@@ -325,14 +348,16 @@ export class Journal {
     } else {
       await unlinkIfThere(seg.file);
     }
-    for (const other of this.segments.keys()) if (this.segments.get(other)!.cancels.delete(seq)) this.retireWhenDone(other);
+    for (const other of this.segments.keys())
+      if (this.segments.get(other)!.cancels.delete(seq)) this.retireWhenDone(other);
   }
 }
 
 async function writeZeroed(file: string, temp: string): Promise<void> {
   const handle = await fs.open(temp, 'w', 0o600);
   try {
-    for (let at = 0; at < SEGMENT_BYTES; at += ZERO_CHUNK.length) await handle.write(ZERO_CHUNK, 0, ZERO_CHUNK.length, at);
+    for (let at = 0; at < SEGMENT_BYTES; at += ZERO_CHUNK.length)
+      await handle.write(ZERO_CHUNK, 0, ZERO_CHUNK.length, at);
     await handle.sync();
     await handle.close();
     await fs.rename(temp, file);
@@ -342,4 +367,3 @@ async function writeZeroed(file: string, temp: string): Promise<void> {
     throw err;
   }
 }
-

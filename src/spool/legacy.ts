@@ -11,15 +11,26 @@ import path from 'node:path';
 import { errnoCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isQueueId, type QueueId } from './ids.js';
-import { initialState, parseArrival, parseState, type Arrival, type DeliveryState } from './records.js';
+import {
+  initialState,
+  parseArrival,
+  parseState,
+  type Arrival,
+  type DeliveryState,
+} from './records.js';
 import type { Spool } from './spool.js';
 
 const MAX_ARRIVAL_LINE = 4 * 1024 * 1024;
 
-export async function migrateLegacySpool(spool: Spool, log: Logger): Promise<{ migrated: number; corrupt: number }> {
+export async function migrateLegacySpool(
+  spool: Spool,
+  log: Logger,
+): Promise<{ migrated: number; corrupt: number }> {
   const messagesDir = path.join(spool.root, 'messages');
   const stateDir = path.join(spool.root, 'state');
-  const names = await fs.readdir(messagesDir).catch((err) => (errnoCode(err) === 'ENOENT' ? [] : Promise.reject(err)));
+  const names = await fs
+    .readdir(messagesDir)
+    .catch((err) => (errnoCode(err) === 'ENOENT' ? [] : Promise.reject(err)));
   let migrated = 0;
   let corrupt = 0;
   for (const name of names) {
@@ -41,19 +52,32 @@ export async function migrateLegacySpool(spool: Spool, log: Logger): Promise<{ m
     }
     const state = await readLegacyState(spool, path.join(stateDir, `${id}.json`), head.arrival);
     if (state.damaged) corrupt++;
-    await spool.adopt({ arrival: head.arrival, file: path.join('messages', name), offset: head.offset, size: head.size }, state.state);
+    await spool.adopt(
+      {
+        arrival: head.arrival,
+        file: path.join('messages', name),
+        offset: head.offset,
+        size: head.size,
+      },
+      state.state,
+    );
     await fs.rm(path.join(stateDir, `${id}.json`), { force: true });
     migrated++;
   }
   // States of messages gone before the upgrade, and the per-message locks of the earlier layout
   await fs.rm(stateDir, { recursive: true, force: true });
   await fs.rm(path.join(spool.root, 'locks'), { recursive: true, force: true });
-  if (migrated) log.info({ migrated }, 'Moved queued messages from the earlier spool layout into the journal');
+  if (migrated)
+    log.info({ migrated }, 'Moved queued messages from the earlier spool layout into the journal');
   return { migrated, corrupt };
 }
 
 /** A damaged state file: a copy goes aside and the message waits for a person to decide */
-async function readLegacyState(spool: Spool, file: string, arrival: Arrival): Promise<{ state?: DeliveryState; damaged: boolean }> {
+async function readLegacyState(
+  spool: Spool,
+  file: string,
+  arrival: Arrival,
+): Promise<{ state?: DeliveryState; damaged: boolean }> {
   const text = await fs.readFile(file, 'utf8').catch(() => undefined);
   if (text === undefined) return { damaged: false };
   const state = parseState(text, arrival);
@@ -61,12 +85,16 @@ async function readLegacyState(spool: Spool, file: string, arrival: Arrival): Pr
   await spool.moveAside(file, 'damaged delivery state', arrival.id);
   const held = initialState(arrival);
   held.held = true;
-  held.lastError = 'Delivery state was damaged (copy in spool/corrupt); recipients may have been delivered already. Release to deliver again, or delete';
+  held.lastError =
+    'Delivery state was damaged (copy in spool/corrupt); recipients may have been delivered already. Release to deliver again, or delete';
   return { state: held, damaged: true };
 }
 
 /** The arrival record on a legacy message file's first line, and where the message bytes start */
-async function readArrival(file: string, id: QueueId): Promise<{ arrival: Arrival; offset: number; size: number }> {
+async function readArrival(
+  file: string,
+  id: QueueId,
+): Promise<{ arrival: Arrival; offset: number; size: number }> {
   const handle = await fs.open(file, 'r');
   try {
     const { size } = await handle.stat();

@@ -71,13 +71,15 @@ export function initialState(arrival: Arrival): DeliveryState {
   };
 }
 
-export const pendingRecipients = (state: DeliveryState): RecipientState[] => state.recipients.filter((r) => PENDING.has(r.status));
+export const pendingRecipients = (state: DeliveryState): RecipientState[] =>
+  state.recipients.filter((r) => PENDING.has(r.status));
 
 export const unreportedBounces = (state: DeliveryState): RecipientState[] =>
   state.recipients.filter((r) => r.status === 'bounced' && state.unreported?.includes(r.address));
 
 /** Nothing left to deliver and nothing left to report: the message can leave the queue */
-export const isFinished = (state: DeliveryState): boolean => pendingRecipients(state).length === 0 && unreportedBounces(state).length === 0;
+export const isFinished = (state: DeliveryState): boolean =>
+  pendingRecipients(state).length === 0 && unreportedBounces(state).length === 0;
 
 export function visibleStatus(state: DeliveryState, recipient: RecipientState): RecipientStatus {
   return state.held && PENDING.has(recipient.status) ? 'held' : recipient.status;
@@ -131,12 +133,26 @@ export function parseArrival(text: string): Arrival | null {
   }
   const a = data as Partial<Arrival>;
   const ok =
-    a.v === 1 && isString(a.id) && isString(a.from) && Array.isArray(a.to) && a.to.length > 0 && a.to.every(isString) &&
-    isString(a.receivedAt) && typeof a.client === 'object' && a.client !== null && isString(a.client.address);
+    a.v === 1 &&
+    isString(a.id) &&
+    isString(a.from) &&
+    Array.isArray(a.to) &&
+    a.to.length > 0 &&
+    a.to.every(isString) &&
+    isString(a.receivedAt) &&
+    typeof a.client === 'object' &&
+    a.client !== null &&
+    isString(a.client.address);
   return ok ? (a as Arrival) : null;
 }
 
-const STORED: ReadonlySet<string> = new Set(['queued', 'deferred', 'delivered', 'bounced', 'local']);
+const STORED: ReadonlySet<string> = new Set([
+  'queued',
+  'deferred',
+  'delivered',
+  'bounced',
+  'local',
+]);
 
 export function parseState(text: string, arrival: Arrival): DeliveryState | null {
   let data: unknown;
@@ -147,7 +163,10 @@ export function parseState(text: string, arrival: Arrival): DeliveryState | null
   }
   const s = data as Partial<DeliveryState>;
   const ok =
-    typeof s.attempts === 'number' && isString(s.nextAttempt) && typeof s.held === 'boolean' && Array.isArray(s.recipients) &&
+    typeof s.attempts === 'number' &&
+    isString(s.nextAttempt) &&
+    typeof s.held === 'boolean' &&
+    Array.isArray(s.recipients) &&
     s.recipients.length === arrival.to.length &&
     s.recipients.every((r) => isString(r?.address) && STORED.has(r.status)) &&
     (s.unreported === undefined || (Array.isArray(s.unreported) && s.unreported.every(isString)));

@@ -18,7 +18,8 @@ export type TlsPolicy = 'none' | 'may' | 'encrypt' | 'verify';
 const STRENGTH: readonly TlsPolicy[] = ['none', 'may', 'encrypt', 'verify'];
 
 /** The stricter of two policies */
-export const stricter = (a: TlsPolicy, b: TlsPolicy): TlsPolicy => (STRENGTH.indexOf(a) >= STRENGTH.indexOf(b) ? a : b);
+export const stricter = (a: TlsPolicy, b: TlsPolicy): TlsPolicy =>
+  STRENGTH.indexOf(a) >= STRENGTH.indexOf(b) ? a : b;
 
 export interface TlsSettings {
   security: TlsMode;

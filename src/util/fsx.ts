@@ -47,9 +47,16 @@ function advance(dir: string): void {
 }
 
 /** Write a whole file atomically: temp file in the same folder, fsync, rename, fsync folder */
-export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+export async function writeFileAtomic(
+  file: string,
+  data: string | Uint8Array,
+  mode = 0o600,
+): Promise<void> {
   const dir = path.dirname(file);
-  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+  const temp = path.join(
+    dir,
+    `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`,
+  );
   const handle = await fs.open(temp, 'w', mode);
   try {
     await handle.writeFile(data);

@@ -34,13 +34,18 @@ function probe(listener: Listener, source: string): Promise<void> {
       const where = `${listener.host}:${listener.port}`;
       const code = errnoCode(err);
       const text =
-        code === 'EADDRINUSE' ? `Port ${where} (${listener.key}) is already in use by another program (another edge-relay, or a mail or web server). Stop it, or set ${listener.key} to a free port in ${source}` :
-        code === 'EACCES' ? `Port ${where} (${listener.key}) needs privileges this process lacks (ports below 1024 need root or CAP_NET_BIND_SERVICE). Set ${listener.key} to a port above 1023 in ${source}` :
-        code === 'EADDRNOTAVAIL' ? `Address ${listener.host} (${listener.key.replace(/port$/, 'host')}) is not an address of this machine. Change it in ${source}` :
-        `Cannot listen on ${where} (${listener.key}): ${errorMessage(err)}`;
+        code === 'EADDRINUSE'
+          ? `Port ${where} (${listener.key}) is already in use by another program (another edge-relay, or a mail or web server). Stop it, or set ${listener.key} to a free port in ${source}`
+          : code === 'EACCES'
+            ? `Port ${where} (${listener.key}) needs privileges this process lacks (ports below 1024 need root or CAP_NET_BIND_SERVICE). Set ${listener.key} to a port above 1023 in ${source}`
+            : code === 'EADDRNOTAVAIL'
+              ? `Address ${listener.host} (${listener.key.replace(/port$/, 'host')}) is not an address of this machine. Change it in ${source}`
+              : `Cannot listen on ${where} (${listener.key}): ${errorMessage(err)}`;
       reject(new RelayError(text, { kind: 'temporary', cause: err }));
     });
-    server.listen({ host: listener.host, port: listener.port, exclusive: true }, () => server.close(() => resolve()));
+    server.listen({ host: listener.host, port: listener.port, exclusive: true }, () =>
+      server.close(() => resolve()),
+    );
   });
 }
 

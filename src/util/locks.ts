@@ -14,7 +14,13 @@ import path from 'node:path';
 import { RelayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { readJsonFile, unlinkIfThere, writeFileAtomic } from './fsx.js';
-import { SELF, formatIdentity, isRunning, parseIdentity, type ProcessIdentity } from './process-identity.js';
+import {
+  SELF,
+  formatIdentity,
+  isRunning,
+  parseIdentity,
+  type ProcessIdentity,
+} from './process-identity.js';
 
 /** How long a change to a shared JSON file waits for another process's change to finish */
 const JSON_LOCK_WAIT_MS = 5_000;
@@ -24,7 +30,11 @@ export type Release = () => Promise<void>;
 
 export class BusyError extends RelayError {
   constructor(what: string) {
-    super(`${what} is being worked on right now; try again in a moment`, { kind: 'temporary', smtpCode: 451, enhanced: '4.3.0' });
+    super(`${what} is being worked on right now; try again in a moment`, {
+      kind: 'temporary',
+      smtpCode: 451,
+      enhanced: '4.3.0',
+    });
     this.name = 'BusyError';
   }
 }
@@ -97,7 +107,11 @@ export class LockDir {
 
   private async discard(file: string, stale: Holder): Promise<void> {
     await fs.rm(file, { force: true });
-    if (stale.identity) this.log?.warn({ lock: file, holder: formatIdentity(stale.identity) }, 'Took over a lock whose holder no longer runs');
+    if (stale.identity)
+      this.log?.warn(
+        { lock: file, holder: formatIdentity(stale.identity) },
+        'Took over a lock whose holder no longer runs',
+      );
   }
 }
 
@@ -123,7 +137,11 @@ async function createLock(file: string): Promise<boolean> {
 }
 
 async function inspect(file: string): Promise<Holder & { running: boolean }> {
-  const record = await fs.readlink(file).catch((err: NodeJS.ErrnoException) => (err.code === 'EINVAL' ? fs.readFile(file, 'utf8').catch(() => '') : ''));
+  const record = await fs
+    .readlink(file)
+    .catch((err: NodeJS.ErrnoException) =>
+      err.code === 'EINVAL' ? fs.readFile(file, 'utf8').catch(() => '') : '',
+    );
   const identity = parseIdentity(record);
   return { identity, running: identity ? isRunning(identity) : await isFresh(file) };
 }
@@ -139,8 +157,15 @@ async function isFresh(file: string): Promise<boolean> {
  * process doing the same (the CLI beside the running server): without it,
  * two changes at once each write their own copy and one is lost.
  */
-export async function updateJsonFile<T, R>(file: string, empty: () => T, change: (data: T) => R | Promise<R>): Promise<R> {
-  const release = await new LockDir(path.dirname(file)).acquireWaiting(`.${path.basename(file)}.lock`, JSON_LOCK_WAIT_MS);
+export async function updateJsonFile<T, R>(
+  file: string,
+  empty: () => T,
+  change: (data: T) => R | Promise<R>,
+): Promise<R> {
+  const release = await new LockDir(path.dirname(file)).acquireWaiting(
+    `.${path.basename(file)}.lock`,
+    JSON_LOCK_WAIT_MS,
+  );
   try {
     const data = (await readJsonFile<T>(file)) ?? empty();
     const result = await change(data);

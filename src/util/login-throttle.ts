@@ -42,7 +42,9 @@ export interface LoginThrottleOptions {
 }
 
 /** Check the password now and say how it went; or come back after `retryAfterMs` */
-export type LoginTurn = { allowed: true; waitedMs: number; attempt: LoginAttempt } | { allowed: false; retryAfterMs: number };
+export type LoginTurn =
+  | { allowed: true; waitedMs: number; attempt: LoginAttempt }
+  | { allowed: false; retryAfterMs: number };
 
 /** Exactly one of these must be called once the password is checked: the keys stay busy until then */
 export interface LoginAttempt {
@@ -78,7 +80,8 @@ const DEFAULTS = {
 /** How often a waiting login looks whether a busy key is free again (a check takes tens of milliseconds) */
 const POLL_MS = 20;
 
-const gap = (backoff: Backoff, failures: number): number => Math.min(backoff.baseMs * 2 ** Math.min(Math.max(failures - 1, 0), 30), backoff.maxMs);
+const gap = (backoff: Backoff, failures: number): number =>
+  Math.min(backoff.baseMs * 2 ** Math.min(Math.max(failures - 1, 0), 30), backoff.maxMs);
 
 /** Stores as the newest (maps keep insertion order) and drops the oldest beyond `max` */
 function setNewest<T>(map: Map<string, T>, key: string, value: T, max: number): void {
@@ -92,7 +95,9 @@ export class LoginThrottle {
   private readonly entries = new Map<string, Entry>();
   private readonly trusted = new Map<string, number>();
 
-  constructor(options: Pick<LoginThrottleOptions, 'perClient' | 'maxWaitMs'> & Partial<LoginThrottleOptions>) {
+  constructor(
+    options: Pick<LoginThrottleOptions, 'perClient' | 'maxWaitMs'> & Partial<LoginThrottleOptions>,
+  ) {
     this.options = { ...DEFAULTS, ...options };
   }
 
@@ -108,7 +113,8 @@ export class LoginThrottle {
     const keys = this.keysFor(client, account, started);
     const far = this.readyAt(keys) - started;
     if (far > this.options.maxWaitMs) return this.refusal(keys, started);
-    if (keys.some(({ entry }) => entry.waiting >= this.options.maxWaiting)) return this.refusal(keys, started);
+    if (keys.some(({ entry }) => entry.waiting >= this.options.maxWaiting))
+      return this.refusal(keys, started);
     const deadline = started + this.options.maxWaitMs;
     for (const { entry } of keys) entry.waiting++;
     try {
@@ -117,7 +123,11 @@ export class LoginThrottle {
         const readyAt = this.readyAt(keys);
         if (now >= readyAt && keys.every(({ entry }) => !entry.checking)) break;
         if (readyAt > deadline || now >= deadline) return this.refusal(keys, now);
-        await sleep(Math.max(1, Math.min(now < readyAt ? readyAt - now : POLL_MS, deadline - now)), undefined, { signal: hungUp });
+        await sleep(
+          Math.max(1, Math.min(now < readyAt ? readyAt - now : POLL_MS, deadline - now)),
+          undefined,
+          { signal: hungUp },
+        );
       }
     } catch (err) {
       if (hungUp?.aborted) return null;
@@ -126,7 +136,11 @@ export class LoginThrottle {
       for (const { entry } of keys) entry.waiting--;
     }
     for (const { entry } of keys) entry.checking = true;
-    return { allowed: true, waitedMs: Date.now() - started, attempt: this.attempt(client, account, keys) };
+    return {
+      allowed: true,
+      waitedMs: Date.now() - started,
+      attempt: this.attempt(client, account, keys),
+    };
   }
 
   /** True when `client` failed recently: its connections are the first to be limited */
@@ -137,7 +151,10 @@ export class LoginThrottle {
 
   /** Come back when the wait would be short enough, and not sooner than a second */
   private refusal(keys: Key[], now: number): LoginTurn {
-    return { allowed: false, retryAfterMs: Math.max(this.readyAt(keys) - this.options.maxWaitMs - now, 1_000) };
+    return {
+      allowed: false,
+      retryAfterMs: Math.max(this.readyAt(keys) - this.options.maxWaitMs - now, 1_000),
+    };
   }
 
   private readyAt(keys: Key[]): number {
@@ -148,10 +165,16 @@ export class LoginThrottle {
     const { perClient, perAccount, overall } = this.options;
     const wanted: [Kind, string, Backoff | undefined][] = [
       ['client', `client:${client}`, perClient],
-      ['account', `account:${account}`, account !== undefined && !this.isTrusted(client, account, now) ? perAccount : undefined],
+      [
+        'account',
+        `account:${account}`,
+        account !== undefined && !this.isTrusted(client, account, now) ? perAccount : undefined,
+      ],
       ['overall', 'overall', overall],
     ];
-    return wanted.flatMap(([kind, name, backoff]) => (backoff ? [{ kind, name, backoff, entry: this.entry(name, now) }] : []));
+    return wanted.flatMap(([kind, name, backoff]) =>
+      backoff ? [{ kind, name, backoff, entry: this.entry(name, now) }] : [],
+    );
   }
 
   private attempt(client: string, account: string | undefined, keys: Key[]): LoginAttempt {
@@ -179,7 +202,8 @@ export class LoginThrottle {
           if (kind === 'client' && !entry.waiting) this.entries.delete(name);
           else if (kind === 'client') entry.failures = entry.readyAt = 0;
         });
-        if (account !== undefined) setNewest(this.trusted, `${account}\0${client}`, Date.now(), this.options.maxEntries);
+        if (account !== undefined)
+          setNewest(this.trusted, `${account}\0${client}`, Date.now(), this.options.maxEntries);
       },
     };
   }
@@ -192,7 +216,8 @@ export class LoginThrottle {
   /** The key's entry, kept in the map while logins use it; fresh when its failures are forgotten */
   private entry(name: string, now: number): Entry {
     const known = this.entries.get(name);
-    if (known && (known.checking || known.waiting || now - known.last < this.options.forgetAfterMs)) return known;
+    if (known && (known.checking || known.waiting || now - known.last < this.options.forgetAfterMs))
+      return known;
     const entry: Entry = { failures: 0, readyAt: 0, last: now, checking: false, waiting: 0 };
     setNewest(this.entries, name, entry, this.options.maxEntries);
     return entry;

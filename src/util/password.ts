@@ -5,7 +5,15 @@ const PARAMS = { N: 16384, r: 8, p: 1 } as const;
 const KEY_LENGTH = 32;
 
 function derive(password: string, salt: Buffer, options: ScryptOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) => scrypt(password.normalize('NFC'), salt, KEY_LENGTH, { ...options, maxmem: 64 * 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key))));
+  return new Promise((resolve, reject) =>
+    scrypt(
+      password.normalize('NFC'),
+      salt,
+      KEY_LENGTH,
+      { ...options, maxmem: 64 * 1024 * 1024 },
+      (err, key) => (err ? reject(err) : resolve(key)),
+    ),
+  );
 }
 
 export async function hashPassword(password: string): Promise<string> {
@@ -18,7 +26,11 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const [scheme, n, r, p, salt, hash] = stored.split('$');
   if (scheme !== 'scrypt' || !salt || !hash) return false;
   const expected = Buffer.from(hash, 'base64');
-  const key = await derive(password, Buffer.from(salt, 'base64'), { N: Number(n), r: Number(r), p: Number(p) });
+  const key = await derive(password, Buffer.from(salt, 'base64'), {
+    N: Number(n),
+    r: Number(r),
+    p: Number(p),
+  });
   return key.length === expected.length && timingSafeEqual(key, expected);
 }
 
@@ -27,7 +39,8 @@ export async function verifyPassword(password: string, stored: string): Promise<
  * Checking a login for a name that does not exist against it costs what a real check costs,
  * so the time of the answer does not tell which names exist
  */
-const NO_SUCH_USER = 'scrypt$16384$8$1$Z2hvc3Qtc2FsdC1lZGdlcg==$2P4UxK5bVvrvYk0q3b8J0m2xQ0c5h9lq0p0JmCqf9s0=';
+const NO_SUCH_USER =
+  'scrypt$16384$8$1$Z2hvc3Qtc2FsdC1lZGdlcg==$2P4UxK5bVvrvYk0q3b8J0m2xQ0c5h9lq0p0JmCqf9s0=';
 
 /** Spends the time of a real check on a login that cannot succeed; always false */
 export async function verifyNoSuchUser(password: string): Promise<false> {

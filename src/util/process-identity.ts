@@ -45,14 +45,19 @@ function readOwnIdentity(): ProcessIdentity {
   // /proc/self, not /proc/<pid>: in a pid namespace without its own /proc the two differ
   const ticks = Number(statFields('self')?.[START_TIME]);
   const bootId = readBootId();
-  return { pid: process.pid, ...(bootId && Number.isSafeInteger(ticks) && { started: { bootId, ticks } }) };
+  return {
+    pid: process.pid,
+    ...(bootId && Number.isSafeInteger(ticks) && { started: { bootId, ticks } }),
+  };
 }
 
 /** This process; it never changes while the process lives */
 export const SELF: Readonly<ProcessIdentity> = Object.freeze(readOwnIdentity());
 
 export function formatIdentity(identity: ProcessIdentity): string {
-  return identity.started ? `${identity.pid}:${identity.started.ticks}:${identity.started.bootId}` : String(identity.pid);
+  return identity.started
+    ? `${identity.pid}:${identity.started.ticks}:${identity.started.bootId}`
+    : String(identity.pid);
 }
 
 /** The holder a record names; undefined when it names none (empty, or being written) */

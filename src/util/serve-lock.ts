@@ -21,7 +21,9 @@ export async function claimDataDir(dataDir: string, log: Logger): Promise<Releas
   if ('holder' in taken) {
     const pid = taken.holder.identity ? ` (pid ${taken.holder.identity.pid})` : '';
     // Not exit 2 (bad configuration): once the other server stops, systemd's restart must bring this one up
-    throw new RelayError(`Another edge-relay${pid} is already serving ${path.resolve(dataDir)}`, { kind: 'temporary' });
+    throw new RelayError(`Another edge-relay${pid} is already serving ${path.resolve(dataDir)}`, {
+      kind: 'temporary',
+    });
   }
   await unlinkIfThere(path.join(dataDir, OLD_PID_FILE));
   return taken.release;

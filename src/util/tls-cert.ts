@@ -37,8 +37,15 @@ const VALID_YEARS = 10;
 export async function loadOrCreateCertificate(options: CertificateOptions): Promise<Certificate> {
   const { certFile, keyFile, name } = options;
   if (certFile || keyFile) {
-    if (!certFile || !keyFile) throw new ConfigError(`Give both a certificate and a key file for ${name} TLS (have cert "${certFile}", key "${keyFile}")`);
-    return { cert: await readPem(certFile, `${name} certificate`), key: await readPem(keyFile, `${name} key`), generated: false };
+    if (!certFile || !keyFile)
+      throw new ConfigError(
+        `Give both a certificate and a key file for ${name} TLS (have cert "${certFile}", key "${keyFile}")`,
+      );
+    return {
+      cert: await readPem(certFile, `${name} certificate`),
+      key: await readPem(keyFile, `${name} key`),
+      generated: false,
+    };
   }
   const dir = path.resolve(options.dataDir, 'tls');
   const files = { key: path.join(dir, `${name}.key`), cert: path.join(dir, `${name}.crt`) };
@@ -51,7 +58,14 @@ export async function loadOrCreateCertificate(options: CertificateOptions): Prom
   await writeFileAtomic(files.key, made.key, 0o600);
   await writeFileAtomic(files.cert, made.cert, 0o600);
   // SHA-256, as mail programs show it and as `openssl x509 -noout -fingerprint -sha256` prints it, so a person can compare
-  options.log.info({ listener: name, cert: files.cert, sha256Fingerprint: new X509Certificate(made.cert).fingerprint256 }, 'Generated a self-signed TLS certificate');
+  options.log.info(
+    {
+      listener: name,
+      cert: files.cert,
+      sha256Fingerprint: new X509Certificate(made.cert).fingerprint256,
+    },
+    'Generated a self-signed TLS certificate',
+  );
   return { key: made.key, cert: made.cert, generated: true };
 }
 
@@ -59,11 +73,17 @@ async function readPem(file: string, what: string): Promise<string> {
   try {
     return await fs.readFile(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`Cannot read the ${what} file "${file}": ${errnoCode(err) ?? String(err)}`, err);
+    throw new ConfigError(
+      `Cannot read the ${what} file "${file}": ${errnoCode(err) ?? String(err)}`,
+      err,
+    );
   }
 }
 
-async function readPair(keyFile: string, certFile: string): Promise<{ key: string; cert: string } | undefined> {
+async function readPair(
+  keyFile: string,
+  certFile: string,
+): Promise<{ key: string; cert: string } | undefined> {
   try {
     return { key: await fs.readFile(keyFile, 'utf8'), cert: await fs.readFile(certFile, 'utf8') };
   } catch (err) {
@@ -87,7 +107,15 @@ async function selfSigned(hostname: string): Promise<{ key: string; cert: string
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
       { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: hostname }, { type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] },
+      {
+        name: 'subjectAltName',
+        altNames: [
+          { type: 2, value: hostname },
+          { type: 2, value: 'localhost' },
+          { type: 7, ip: '127.0.0.1' },
+          { type: 7, ip: '::1' },
+        ],
+      },
     ],
   });
   return { key: pems.private, cert: pems.cert };

@@ -23,7 +23,11 @@ export class AdminCredentials {
   async set(password: string): Promise<void> {
     const problem = passwordProblem(password);
     if (problem) throw new UsageError(problem);
-    await writeFileAtomic(this.file, JSON.stringify({ hash: await hashPassword(password), changedAt: new Date().toISOString() }), 0o600);
+    await writeFileAtomic(
+      this.file,
+      JSON.stringify({ hash: await hashPassword(password), changedAt: new Date().toISOString() }),
+      0o600,
+    );
   }
 
   async verify(password: string): Promise<boolean> {

@@ -39,11 +39,14 @@ interface StoredToken extends Omit<TokenInfo, 'scope'> {
   scope?: string;
 }
 
-const isScope = (text: string): text is TokenScope => (TOKEN_SCOPES as readonly string[]).includes(text);
+const isScope = (text: string): text is TokenScope =>
+  (TOKEN_SCOPES as readonly string[]).includes(text);
 
 export function parseScope(text: string): TokenScope {
   if (isScope(text)) return text;
-  throw new UsageError(`Unknown token scope "${text.slice(0, 20)}"; use ${TOKEN_SCOPES.join(', ')}`);
+  throw new UsageError(
+    `Unknown token scope "${text.slice(0, 20)}"; use ${TOKEN_SCOPES.join(', ')}`,
+  );
 }
 
 /** Whether a token of scope `have` may do what needs `need` */
@@ -51,7 +54,12 @@ export function scopeCovers(have: TokenScope, need: TokenScope): boolean {
   return TOKEN_SCOPES.indexOf(have) >= TOKEN_SCOPES.indexOf(need);
 }
 
-const infoOf = ({ id, label, scope, createdAt }: StoredToken): TokenInfo => ({ id, label, scope: scope !== undefined && isScope(scope) ? scope : UNSCOPED, createdAt });
+const infoOf = ({ id, label, scope, createdAt }: StoredToken): TokenInfo => ({
+  id,
+  label,
+  scope: scope !== undefined && isScope(scope) ? scope : UNSCOPED,
+  createdAt,
+});
 
 const TOKEN = /^er_([0-9a-f]{8})_([A-Za-z0-9_-]{43})$/;
 const MAX_LABEL = 60;
@@ -70,22 +78,36 @@ export class ApiTokens {
   }
 
   /** Returns the token text: the only time it exists outside the caller's hands */
-  async create(labelText: string, scope: TokenScope = DEFAULT_SCOPE): Promise<{ info: TokenInfo; token: string }> {
+  async create(
+    labelText: string,
+    scope: TokenScope = DEFAULT_SCOPE,
+  ): Promise<{ info: TokenInfo; token: string }> {
     const label = labelText.trim();
-    if (!label || label.length > MAX_LABEL) throw new UsageError(`Give the token a name of 1 to ${MAX_LABEL} characters (got "${label.slice(0, 20)}")`);
+    if (!label || label.length > MAX_LABEL)
+      throw new UsageError(
+        `Give the token a name of 1 to ${MAX_LABEL} characters (got "${label.slice(0, 20)}")`,
+      );
     const id = randomBytes(4).toString('hex');
     const secret = randomBytes(32).toString('base64url');
     const info: TokenInfo = { id, label, scope, createdAt: new Date().toISOString() };
-    await updateJsonFile<StoredToken[], void>(this.file, () => [], (tokens) => void tokens.push({ ...info, hash: digest(secret) }));
+    await updateJsonFile<StoredToken[], void>(
+      this.file,
+      () => [],
+      (tokens) => void tokens.push({ ...info, hash: digest(secret) }),
+    );
     return { info, token: `er_${id}_${secret}` };
   }
 
   async revoke(id: string): Promise<void> {
-    await updateJsonFile<StoredToken[], void>(this.file, () => [], (tokens) => {
-      const at = tokens.findIndex((t) => t.id === id);
-      if (at < 0) throw new UsageError(`No token with id "${id}"`);
-      tokens.splice(at, 1);
-    });
+    await updateJsonFile<StoredToken[], void>(
+      this.file,
+      () => [],
+      (tokens) => {
+        const at = tokens.findIndex((t) => t.id === id);
+        if (at < 0) throw new UsageError(`No token with id "${id}"`);
+        tokens.splice(at, 1);
+      },
+    );
   }
 
   async verify(token: string): Promise<TokenInfo | undefined> {

@@ -36,17 +36,42 @@ function errorStatus(err: unknown): 400 | 503 | 500 {
 export function buildApp(state: WebState): Hono<WebEnv> {
   const app = new Hono<WebEnv>();
   app.use('*', securityHeaders(state.https));
-  app.use('*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => (c.req.path.startsWith('/api/') ? c.json({ error: TOO_LARGE }, 413) : c.text(TOO_LARGE, 413)) }));
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) =>
+        c.req.path.startsWith('/api/') ? c.json({ error: TOO_LARGE }, 413) : c.text(TOO_LARGE, 413),
+    }),
+  );
   publicRoutes(app, state);
   authRoutes(app, state);
   app.use('*', requireLogin(state));
   logoutRoute(app, state);
-  for (const routes of [dashboardRoutes, queueRoutes, settingsRoutes, mailboxRoutes, deviceRoutes, senderRoutes, testMailRoutes, tokenRoutes, metricsRoutes]) routes(app, state);
-  app.notFound((c) => (c.req.path.startsWith('/api/') ? c.json({ error: `No such API route "${c.req.path}"` }, 404) : c.text('Not found', 404)));
+  for (const routes of [
+    dashboardRoutes,
+    queueRoutes,
+    settingsRoutes,
+    mailboxRoutes,
+    deviceRoutes,
+    senderRoutes,
+    testMailRoutes,
+    tokenRoutes,
+    metricsRoutes,
+  ])
+    routes(app, state);
+  app.notFound((c) =>
+    c.req.path.startsWith('/api/')
+      ? c.json({ error: `No such API route "${c.req.path}"` }, 404)
+      : c.text('Not found', 404),
+  );
   app.onError((err, c) => {
     const status = errorStatus(err);
-    if (status === 500) state.log.error({ err: errorMessage(err), path: c.req.path }, 'Web request failed');
-    return c.req.path.startsWith('/api/') ? c.json({ error: errorMessage(err) }, status) : c.text(errorMessage(err), status);
+    if (status === 500)
+      state.log.error({ err: errorMessage(err), path: c.req.path }, 'Web request failed');
+    return c.req.path.startsWith('/api/')
+      ? c.json({ error: errorMessage(err) }, status)
+      : c.text(errorMessage(err), status);
   });
   return app;
 }

@@ -19,7 +19,10 @@ import { SESSION_COOKIE, type Session } from './sessions.js';
 import { loginPage, problemPage, setupPage } from './views/auth-pages.js';
 
 /** What sign-in uses: the admin's credentials, sessions and the guessing brake */
-export type AuthServices = Pick<WebState, 'store' | 'log' | 'credentials' | 'setup' | 'tokens' | 'sessions' | 'throttle' | 'https'>;
+export type AuthServices = Pick<
+  WebState,
+  'store' | 'log' | 'credentials' | 'setup' | 'tokens' | 'sessions' | 'throttle' | 'https'
+>;
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const CSRF_REFUSED = 'Missing or wrong CSRF token (the form is from an old page or another site)';
@@ -27,7 +30,8 @@ const DEFAULT_TTL_MS = 12 * 3_600_000;
 
 const clientOf = (c: Context): string => getConnInfo(c).remote.address ?? 'unknown';
 
-const wantsJson = (path: string): boolean => path.startsWith('/api/') || path === '/api' || path === '/metrics';
+const wantsJson = (path: string): boolean =>
+  path.startsWith('/api/') || path === '/api' || path === '/metrics';
 
 /** The least scope a bearer token needs for a request: reading metrics, reading anything, or changing something */
 function scopeNeeded(method: string, path: string): TokenScope {
@@ -56,7 +60,11 @@ function currentOrAnonymous(c: Context, state: AuthServices): Session {
 
 async function formField(c: Context, name: string): Promise<string> {
   const type = c.req.header('content-type') ?? '';
-  if (!type.startsWith('application/x-www-form-urlencoded') && !type.startsWith('multipart/form-data')) return '';
+  if (
+    !type.startsWith('application/x-www-form-urlencoded') &&
+    !type.startsWith('multipart/form-data')
+  )
+    return '';
   const value = (await formBody(c))[name];
   return typeof value === 'string' ? value : '';
 }
@@ -73,34 +81,56 @@ type Refuse = (error: string, status: 429) => Response | Promise<Response>;
  * Waits the client's turn to have a password checked; or, when that turn is
  * too far away, answers 429 at once with how long to wait
  */
-async function loginTurn(c: Context, state: AuthServices, refuse: Refuse): Promise<{ attempt: LoginAttempt } | { refused: Response }> {
+async function loginTurn(
+  c: Context,
+  state: AuthServices,
+  refuse: Refuse,
+): Promise<{ attempt: LoginAttempt } | { refused: Response }> {
   const client = clientOf(c);
   const turn = await state.throttle.take(client);
   if (!turn.allowed) {
     const seconds = Math.max(1, Math.ceil(turn.retryAfterMs / 1000));
-    state.log.warn({ client, retryAfterSeconds: seconds }, 'Web login refused unchecked: too many attempts');
+    state.log.warn(
+      { client, retryAfterSeconds: seconds },
+      'Web login refused unchecked: too many attempts',
+    );
     c.header('Retry-After', String(seconds));
     const text = `Too many login attempts: wait ${seconds} seconds, then try again`;
     const json = (c.req.header('accept') ?? '').includes('application/json');
-    return { refused: json ? c.json({ error: text, retryAfterSeconds: seconds }, 429) : await refuse(text, 429) };
+    return {
+      refused: json
+        ? c.json({ error: text, retryAfterSeconds: seconds }, 429)
+        : await refuse(text, 429),
+    };
   }
   return { attempt: turn.attempt };
 }
 
-const sessionTtl = (state: AuthServices): number => parseDuration(state.store.config.web.sessionTtl) ?? DEFAULT_TTL_MS;
+const sessionTtl = (state: AuthServices): number =>
+  parseDuration(state.store.config.web.sessionTtl) ?? DEFAULT_TTL_MS;
 
 export function authRoutes(app: WebApp, state: AuthServices): void {
   const frame = () => ({ hostname: state.store.config.hostname, version: VERSION });
 
   app.get('/setup', async (c) => {
     if (await state.credentials.isSet()) return c.redirect('/login', 303);
-    return c.html(setupPage({ ...frame(), csrf: currentOrAnonymous(c, state).csrf, tokenFile: state.setup.file }));
+    return c.html(
+      setupPage({
+        ...frame(),
+        csrf: currentOrAnonymous(c, state).csrf,
+        tokenFile: state.setup.file,
+      }),
+    );
   });
 
   app.post('/setup', async (c) => {
     if (await state.credentials.isSet()) return c.redirect('/login', 303);
     const session = currentOrAnonymous(c, state);
-    const show = (error: string, status: 400 | 401 | 403 | 429) => c.html(setupPage({ ...frame(), csrf: session.csrf, tokenFile: state.setup.file, error }), status);
+    const show = (error: string, status: 400 | 401 | 403 | 429) =>
+      c.html(
+        setupPage({ ...frame(), csrf: session.csrf, tokenFile: state.setup.file, error }),
+        status,
+      );
     if (!(await csrfValid(c, session))) return show('The form expired; please try again', 403);
     const turn = await loginTurn(c, state, show);
     if ('refused' in turn) return turn.refused;
@@ -108,10 +138,15 @@ export function authRoutes(app: WebApp, state: AuthServices): void {
       turn.attempt.failed();
       throw err;
     });
-    const [token, password, confirm] = ['token', 'password', 'confirm'].map((key) => String(body[key] ?? ''));
+    const [token, password, confirm] = ['token', 'password', 'confirm'].map((key) =>
+      String(body[key] ?? ''),
+    );
     if (!state.setup.matches(token ?? '')) {
       turn.attempt.failed();
-      return show('That setup token is not right. Copy it from the log or the setup-token file', 401);
+      return show(
+        'That setup token is not right. Copy it from the log or the setup-token file',
+        401,
+      );
     }
     // The token was right: a password the form refuses is no guess
     turn.attempt.succeeded();
@@ -125,7 +160,10 @@ export function authRoutes(app: WebApp, state: AuthServices): void {
     await state.setup.retire();
     state.sessions.endAll();
     const authenticated = state.sessions.authenticate(undefined, sessionTtl(state));
-    authenticated.flash = { kind: 'ok', text: 'Admin password set. Next step: enter your upstream under Settings, then send a test mail' };
+    authenticated.flash = {
+      kind: 'ok',
+      text: 'Admin password set. Next step: enter your upstream under Settings, then send a test mail',
+    };
     setSessionCookie(c, state, authenticated);
     state.log.info('Admin password set through the web page');
     return c.redirect('/', 303);
@@ -140,7 +178,8 @@ export function authRoutes(app: WebApp, state: AuthServices): void {
 
   app.post('/login', async (c) => {
     const session = currentOrAnonymous(c, state);
-    const show = (error: string, status: 401 | 403 | 429) => c.html(loginPage({ ...frame(), csrf: session.csrf, error }), status);
+    const show = (error: string, status: 401 | 403 | 429) =>
+      c.html(loginPage({ ...frame(), csrf: session.csrf, error }), status);
     if (!(await csrfValid(c, session))) return show('The form expired; please try again', 403);
     const turn = await loginTurn(c, state, show);
     if ('refused' in turn) return turn.refused;
@@ -177,13 +216,23 @@ export function requireLogin(state: AuthServices): MiddlewareHandler {
     }
     const session = state.sessions.get(getCookie(c, SESSION_COOKIE));
     if (!session?.authenticated) {
-      if (wantsJson(c.req.path)) return c.json({ error: 'Log in or send "Authorization: Bearer <API token>"' }, 401);
+      if (wantsJson(c.req.path))
+        return c.json({ error: 'Log in or send "Authorization: Bearer <API token>"' }, 401);
       return c.redirect((await state.credentials.isSet()) ? '/login' : '/setup', 303);
     }
     if (!SAFE_METHODS.has(c.req.method) && !(await csrfValid(c, session))) {
-      if (wantsJson(c.req.path)) return c.json({ error: `${CSRF_REFUSED}: send the session's token in X-CSRF-Token` }, 403);
+      if (wantsJson(c.req.path))
+        return c.json({ error: `${CSRF_REFUSED}: send the session's token in X-CSRF-Token` }, 403);
       // A person clicked a stale or forged form: a page, not JSON
-      return c.html(problemPage({ hostname: state.store.config.hostname, version: VERSION, title: 'Form expired', text: `${CSRF_REFUSED}: go back, reload the page and try again` }), 403);
+      return c.html(
+        problemPage({
+          hostname: state.store.config.hostname,
+          version: VERSION,
+          title: 'Form expired',
+          text: `${CSRF_REFUSED}: go back, reload the page and try again`,
+        }),
+        403,
+      );
     }
     c.set('principal', { kind: 'session', session });
     return next();

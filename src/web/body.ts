@@ -13,14 +13,18 @@ export async function formBody(c: Context, options: { all?: boolean } = {}): Pro
   try {
     return await c.req.parseBody({ all: options.all ?? false });
   } catch (err) {
-    throw new UsageError(`Cannot read the form sent as "${(c.req.header('content-type') ?? '').slice(0, 80)}": ${errorMessage(err)}`);
+    throw new UsageError(
+      `Cannot read the form sent as "${(c.req.header('content-type') ?? '').slice(0, 80)}": ${errorMessage(err)}`,
+    );
   }
 }
 
 /** A JSON body's fields; a body that is not a JSON object reads as no fields (the handler then says what is missing) */
 export async function jsonFields(c: Context): Promise<Record<string, unknown>> {
   const body: unknown = await c.req.json().catch(() => undefined);
-  return body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+  return body !== null && typeof body === 'object' && !Array.isArray(body)
+    ? (body as Record<string, unknown>)
+    : {};
 }
 
 /** A JSON field as text: strings and numbers as given, anything else (objects, arrays, null) as "" */

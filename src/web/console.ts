@@ -28,10 +28,20 @@ export async function startWebConsole(services: WebConsoleServices): Promise<Web
   const setup = new SetupToken(dataDir);
   if (!(await credentials.isSet())) {
     const setupToken = await setup.issue();
-    log.warn({ setupToken, file: setup.file }, 'Admin password not set: open the web page and enter this setup token (or run "edge-relay admin password --password-stdin")');
+    log.warn(
+      { setupToken, file: setup.file },
+      'Admin password not set: open the web page and enter this setup token (or run "edge-relay admin password --password-stdin")',
+    );
   }
   const tls = webConfig.tls.enabled
-    ? await loadOrCreateCertificate({ dataDir, name: 'web', certFile: webConfig.tls.certFile, keyFile: webConfig.tls.keyFile, hostname, log })
+    ? await loadOrCreateCertificate({
+        dataDir,
+        name: 'web',
+        certFile: webConfig.tls.certFile,
+        keyFile: webConfig.tls.keyFile,
+        hostname,
+        log,
+      })
     : undefined;
   const web = await startWeb({
     ...services,

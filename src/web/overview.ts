@@ -18,7 +18,12 @@ export interface Overview {
   version: string;
   hostname: string;
   uptimeSeconds: number;
-  upstream: HealthSnapshot & { mode: Config['delivery']['mode']; target: string; signIn: OAuthStatus | null; sizeLimit: UpstreamLimit | null };
+  upstream: HealthSnapshot & {
+    mode: Config['delivery']['mode'];
+    target: string;
+    signIn: OAuthStatus | null;
+    sizeLimit: UpstreamLimit | null;
+  };
   /** Each paced upstream: sent in the last 24 hours against its limit, and whether mail is held back */
   pacing: UpstreamPace[];
   queue: QueueCounts;
@@ -34,7 +39,19 @@ export interface Overview {
 }
 
 /** What the dashboard reads */
-export type OverviewServices = Pick<WebServices, 'store' | 'dataDir' | 'startedAt' | 'health' | 'oauth' | 'spool' | 'activity' | 'alerter' | 'intake' | 'pacing'>;
+export type OverviewServices = Pick<
+  WebServices,
+  | 'store'
+  | 'dataDir'
+  | 'startedAt'
+  | 'health'
+  | 'oauth'
+  | 'spool'
+  | 'activity'
+  | 'alerter'
+  | 'intake'
+  | 'pacing'
+>;
 
 export async function overview(services: OverviewServices, now = new Date()): Promise<Overview> {
   const config = services.store.config;
@@ -47,15 +64,30 @@ export async function overview(services: OverviewServices, now = new Date()): Pr
     upstream: {
       ...services.health.snapshot(),
       mode: config.delivery.mode,
-      target: config.delivery.mode === 'graph' ? graphTarget(config) : config.delivery.mode === 'mx' ? 'direct to each domain\'s MX hosts' : smarthost.host ? `${smarthost.host}:${smarthost.port} (${smarthost.security})` : '',
-      signIn: config.delivery.mode === 'graph' || (config.delivery.mode === 'smarthost' && smarthost.auth === 'oauth2') ? services.oauth.status() : null,
+      target:
+        config.delivery.mode === 'graph'
+          ? graphTarget(config)
+          : config.delivery.mode === 'mx'
+            ? "direct to each domain's MX hosts"
+            : smarthost.host
+              ? `${smarthost.host}:${smarthost.port} (${smarthost.security})`
+              : '',
+      signIn:
+        config.delivery.mode === 'graph' ||
+        (config.delivery.mode === 'smarthost' && smarthost.auth === 'oauth2')
+          ? services.oauth.status()
+          : null,
       sizeLimit: services.intake.mainUpstreamLimit() ?? null,
     },
     pacing: services.pacing.status(now.getTime()),
     queue: await queueCounts(services.spool),
     today: services.activity.today(now),
     recent: services.activity.recent(),
-    disk: { path: services.dataDir, freeBytes: stats.bavail * stats.bsize, totalBytes: stats.blocks * stats.bsize },
+    disk: {
+      path: services.dataDir,
+      freeBytes: stats.bavail * stats.bsize,
+      totalBytes: stats.blocks * stats.bsize,
+    },
     alerts: services.alerter.current(),
     configPersistent: services.store.persistent,
     wideNetworks: wideNetworks(config.smtp.allowNetworks),

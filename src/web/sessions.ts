@@ -38,13 +38,23 @@ export class SessionStore {
   }
 
   anonymous(now = Date.now()): Session {
-    return this.add({ id: randomToken(), csrf: randomToken(), authenticated: false, expires: now + ANONYMOUS_TTL_MS });
+    return this.add({
+      id: randomToken(),
+      csrf: randomToken(),
+      authenticated: false,
+      expires: now + ANONYMOUS_TTL_MS,
+    });
   }
 
   /** Logs in: the old session (if any) ends and a new id is issued */
   authenticate(previous: Session | undefined, ttlMs: number, now = Date.now()): Session {
     if (previous) this.sessions.delete(previous.id);
-    return this.add({ id: randomToken(), csrf: randomToken(), authenticated: true, expires: now + ttlMs });
+    return this.add({
+      id: randomToken(),
+      csrf: randomToken(),
+      authenticated: true,
+      expires: now + ttlMs,
+    });
   }
 
   end(session: Session): void {
@@ -59,7 +69,9 @@ export class SessionStore {
   private add(session: Session): Session {
     if (this.sessions.size >= MAX_SESSIONS) {
       // Drop anonymous sessions first, then the oldest
-      const victim = [...this.sessions.values()].find((s) => !s.authenticated) ?? this.sessions.values().next().value;
+      const victim =
+        [...this.sessions.values()].find((s) => !s.authenticated) ??
+        this.sessions.values().next().value;
       if (victim) this.sessions.delete(victim.id);
     }
     this.sessions.set(session.id, session);

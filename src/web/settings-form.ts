@@ -20,7 +20,9 @@ interface FieldBase {
 }
 
 /** A secret is write-only: never shown; empty keeps the stored one; its `clear` checkbox removes it */
-export type FieldSpec = (FieldBase & { kind: ValueKind }) | (FieldBase & { kind: 'secret'; clear: string });
+export type FieldSpec =
+  | (FieldBase & { kind: ValueKind })
+  | (FieldBase & { kind: 'secret'; clear: string });
 
 export const FIELDS: readonly FieldSpec[] = [
   { name: 'mode', key: ['delivery', 'mode'], kind: 'text' },
@@ -29,7 +31,12 @@ export const FIELDS: readonly FieldSpec[] = [
   { name: 'security', key: ['delivery', 'smarthost', 'security'], kind: 'text' },
   { name: 'auth', key: ['delivery', 'smarthost', 'auth'], kind: 'text' },
   { name: 'user', key: ['delivery', 'smarthost', 'user'], kind: 'text' },
-  { name: 'password', key: ['delivery', 'smarthost', 'password'], kind: 'secret', clear: 'clearPassword' },
+  {
+    name: 'password',
+    key: ['delivery', 'smarthost', 'password'],
+    kind: 'secret',
+    clear: 'clearPassword',
+  },
   { name: 'verify', key: ['delivery', 'tls', 'verify'], kind: 'checkbox' },
   { name: 'pacingPerMinute', key: ['delivery', 'pacing', 'messagesPerMinute'], kind: 'number' },
   { name: 'pacingPerDay', key: ['delivery', 'pacing', 'recipientsPerDay'], kind: 'number' },
@@ -37,10 +44,20 @@ export const FIELDS: readonly FieldSpec[] = [
   { name: 'oauthFlow', key: ['delivery', 'oauth2', 'flow'], kind: 'text' },
   { name: 'oauthTenant', key: ['delivery', 'oauth2', 'tenant'], kind: 'text' },
   { name: 'oauthClientId', key: ['delivery', 'oauth2', 'clientId'], kind: 'text' },
-  { name: 'oauthClientSecret', key: ['delivery', 'oauth2', 'clientSecret'], kind: 'secret', clear: 'clearOauthClientSecret' },
+  {
+    name: 'oauthClientSecret',
+    key: ['delivery', 'oauth2', 'clientSecret'],
+    kind: 'secret',
+    clear: 'clearOauthClientSecret',
+  },
   { name: 'graphTenant', key: ['delivery', 'graph', 'tenant'], kind: 'text' },
   { name: 'graphClientId', key: ['delivery', 'graph', 'clientId'], kind: 'text' },
-  { name: 'graphClientSecret', key: ['delivery', 'graph', 'clientSecret'], kind: 'secret', clear: 'clearGraphClientSecret' },
+  {
+    name: 'graphClientSecret',
+    key: ['delivery', 'graph', 'clientSecret'],
+    kind: 'secret',
+    clear: 'clearGraphClientSecret',
+  },
   { name: 'graphSender', key: ['delivery', 'graph', 'sender'], kind: 'text' },
   { name: 'graphMailbox', key: ['delivery', 'graph', 'mailbox'], kind: 'text' },
   { name: 'rewriteEnvelopeFrom', key: ['delivery', 'rewrite', 'envelopeFrom'], kind: 'text' },
@@ -69,7 +86,12 @@ const SECRETS = FIELDS.filter((spec): spec is SecretSpec => spec.kind === 'secre
 
 /** Per secret field: its "remove" checkbox, and whether a value is stored (all the page may know of it) */
 export function secretStates(config: Config): Record<string, { clear: string; stored: boolean }> {
-  return Object.fromEntries(SECRETS.map((spec) => [spec.name, { clear: spec.clear, stored: valueAt(config, spec.key) !== '' }]));
+  return Object.fromEntries(
+    SECRETS.map((spec) => [
+      spec.name,
+      { clear: spec.clear, stored: valueAt(config, spec.key) !== '' },
+    ]),
+  );
 }
 
 /** The hidden field listing the checkboxes a page showed: an unticked box is absent from a posted form */
@@ -88,12 +110,19 @@ export function formValues(config: Config): FormValues {
   for (const spec of FIELDS) {
     const value = valueAt(config, spec.key);
     values[spec.name] =
-      spec.kind === 'secret' ? '' :
-      spec.kind === 'checkbox' ? (value ? 'on' : '') :
-      spec.kind === 'megabytes' ? String(Math.round(((value as number) / MB) * 10) / 10) :
-      spec.kind === 'lines' ? (value as string[]).join('\n') :
-      spec.kind === 'words' ? (value as string[]).join(', ') :
-      String(value);
+      spec.kind === 'secret'
+        ? ''
+        : spec.kind === 'checkbox'
+          ? value
+            ? 'on'
+            : ''
+          : spec.kind === 'megabytes'
+            ? String(Math.round(((value as number) / MB) * 10) / 10)
+            : spec.kind === 'lines'
+              ? (value as string[]).join('\n')
+              : spec.kind === 'words'
+                ? (value as string[]).join(', ')
+                : String(value);
   }
   return values;
 }
@@ -118,7 +147,10 @@ function parseField(kind: ValueKind, text: string): unknown {
     case 'megabytes':
       return Math.round(Number(text) * MB);
     case 'lines':
-      return text.split(/\r?\n/).map((line) => line.trim()).filter(Boolean);
+      return text
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter(Boolean);
     case 'words':
       return text.split(/[\s,]+/).filter(Boolean);
     case 'checkbox':
@@ -157,7 +189,8 @@ export function withProviderPacing(config: Config, patch: JsonObject): JsonObjec
   if (!parsed.success) return patch;
   const next = parsed.data;
   const preset = providerPacing(next);
-  const unlimited = next.delivery.pacing.messagesPerMinute === 0 && next.delivery.pacing.recipientsPerDay === 0;
+  const unlimited =
+    next.delivery.pacing.messagesPerMinute === 0 && next.delivery.pacing.recipientsPerDay === 0;
   if (!preset || !unlimited || upstreamProvider(next) === upstreamProvider(config)) return patch;
   return deepMerge(patch, patchAt(['delivery', 'pacing'], { ...preset })) as JsonObject;
 }
@@ -171,12 +204,19 @@ const FILE_ONLY_FLAGS: readonly (readonly string[])[] = [['smtp', 'allowWideNetw
 
 /** Why `patch` may not be applied at all, whatever its other values */
 function refusal(config: Config, patch: JsonObject): string | undefined {
-  const turnedOn = FILE_ONLY_FLAGS.find((key) => valueAt(patch, key) === true && valueAt(config, key) !== true);
-  return turnedOn ? `Config key "${turnedOn.join('.')}" can be turned on only in the config file` : prototypeKeyProblem(patch);
+  const turnedOn = FILE_ONLY_FLAGS.find(
+    (key) => valueAt(patch, key) === true && valueAt(config, key) !== true,
+  );
+  return turnedOn
+    ? `Config key "${turnedOn.join('.')}" can be turned on only in the config file`
+    : prototypeKeyProblem(patch);
 }
 
 /** Field name -> what is wrong, checked with the config schema over the current config */
-export function validatePatch(config: Config, patch: JsonObject): { errors: FieldErrors; other: string[] } {
+export function validatePatch(
+  config: Config,
+  patch: JsonObject,
+): { errors: FieldErrors; other: string[] } {
   const errors: FieldErrors = {};
   const refused = refusal(config, patch);
   if (refused) return { errors, other: [refused] };
@@ -188,7 +228,8 @@ export function validatePatch(config: Config, patch: JsonObject): { errors: Fiel
     const spec = FIELDS.find((f) => f.key.every((part, i) => path[i] === part));
     const index = spec && path.length > spec.key.length ? Number(path[spec.key.length]) : undefined;
     const sentence = issueSentence(issue);
-    const text = index !== undefined && Number.isInteger(index) ? `Entry ${index + 1}: ${sentence}` : sentence;
+    const text =
+      index !== undefined && Number.isInteger(index) ? `Entry ${index + 1}: ${sentence}` : sentence;
     if (spec) errors[spec.name] ??= text;
     else other.push(`${path.join('.')}: ${sentence}`);
   }

@@ -23,7 +23,11 @@ export type TestMailResult =
 /** Through Microsoft Graph the From chooses the sending mailbox: the one devices' mail goes out as */
 function testSender(config: Config): string {
   const { mode, graph, rewrite } = config.delivery;
-  if (mode === 'graph') return (graph.sender === 'mailbox' ? graph.mailbox : rewrite.headerFrom) || `postmaster@${config.hostname}`;
+  if (mode === 'graph')
+    return (
+      (graph.sender === 'mailbox' ? graph.mailbox : rewrite.headerFrom) ||
+      `postmaster@${config.hostname}`
+    );
   return `postmaster@${config.hostname}`;
 }
 
@@ -55,7 +59,11 @@ export interface TestMailDeps {
 /** The page stands in for a device on this box: per-device sender rewriting treats it as one */
 const PAGE_CLIENT = { address: '127.0.0.1', helo: 'edge-relay-admin-page' };
 
-export async function sendTestMail({ config, spool, health, deliverer }: TestMailDeps, toText: string, now = new Date()): Promise<TestMailResult> {
+export async function sendTestMail(
+  { config, spool, health, deliverer }: TestMailDeps,
+  toText: string,
+  now = new Date(),
+): Promise<TestMailResult> {
   const address = parseAddress(toText.trim());
   if (!address) return { kind: 'refused', to: toText, reason: `Not an email address: "${toText}"` };
   const to = formatAddress(address);
@@ -68,7 +76,14 @@ export async function sendTestMail({ config, spool, health, deliverer }: TestMai
     case 'graph': {
       // Through Graph the From chooses the sending mailbox: the page sends as devices' mail goes out
       const openBody = async () => Readable.from([testMessage(config, to, now)]);
-      const [result] = await deliverer.deliver({ queueId: newQueueId(), from, recipients: [to], destination, openBody, client: PAGE_CLIENT });
+      const [result] = await deliverer.deliver({
+        queueId: newQueueId(),
+        from,
+        recipients: [to],
+        destination,
+        openBody,
+        client: PAGE_CLIENT,
+      });
       const outcome = result?.outcome ?? deferred('No result from the upstream');
       if (outcome.status === 'delivered' || outcome.status === 'local') {
         health.success(outcome.detail);
@@ -81,7 +96,12 @@ export async function sendTestMail({ config, spool, health, deliverer }: TestMai
     case 'mx':
     case 'host': {
       const message = { id: newQueueId(), from, to: [to], client: PAGE_CLIENT };
-      const { id } = await spool.accept(message, Readable.from([testMessage(config, to, now)]), [], now);
+      const { id } = await spool.accept(
+        message,
+        Readable.from([testMessage(config, to, now)]),
+        [],
+        now,
+      );
       return { kind: 'queued', to, id, route: destination.kind };
     }
   }

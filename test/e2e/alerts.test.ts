@@ -40,11 +40,16 @@ describe('upstream alerts', () => {
   let port: number;
   let token = '';
 
-  const hooksOf = (kind: Hook['kind'], state?: Hook['state']) => hooks.filter((h) => h.kind === kind && (!state || h.state === state));
+  const hooksOf = (kind: Hook['kind'], state?: Hook['state']) =>
+    hooks.filter((h) => h.kind === kind && (!state || h.state === state));
   const upstreamUp = async (): Promise<number> => {
     // A metrics token, made the way a monitoring admin would (not in before(): the clock of the threshold runs from the start)
-    token ||= /^er_\S+$/m.exec((await relay.cli(['admin', 'token', 'create', 'monitoring'])).stdout)?.[0] ?? '';
-    const response = await fetch(`http://127.0.0.1:${relay.webPort}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+    token ||=
+      /^er_\S+$/m.exec((await relay.cli(['admin', 'token', 'create', 'monitoring'])).stdout)?.[0] ??
+      '';
+    const response = await fetch(`http://127.0.0.1:${relay.webPort}/metrics`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     assert.equal(response.status, 200);
     return Number(/^edge_relay_upstream_up (-?\d+)$/m.exec(await response.text())?.[1]);
   };
@@ -71,8 +76,15 @@ describe('upstream alerts', () => {
     await probe.close();
     relay = await launchRelay({
       config: {
-        delivery: { smarthost: { host: '127.0.0.1', port, security: 'starttls' }, tls: { verify: true, caFile: makeCerts().caFile } },
-        alerts: { upstreamFailingFor: '3s', queueThreshold: 2, webhook: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook` },
+        delivery: {
+          smarthost: { host: '127.0.0.1', port, security: 'starttls' },
+          tls: { verify: true, caFile: makeCerts().caFile },
+        },
+        alerts: {
+          upstreamFailingFor: '3s',
+          queueThreshold: 2,
+          webhook: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
+        },
       },
     });
   });
@@ -84,17 +96,35 @@ describe('upstream alerts', () => {
 
   test('one alert after the threshold, none before, no repeats', async () => {
     const started = Date.now();
-    await smtplibSend(relay.smtpPort, 'nas@office.test', ['ops@example.com'], 'Subject: backup done\r\n\r\nok\r\n');
+    await smtplibSend(
+      relay.smtpPort,
+      'nas@office.test',
+      ['ops@example.com'],
+      'Subject: backup done\r\n\r\nok\r\n',
+    );
     await eventually('the alert webhook', () => hooks[0], ALERT_WAIT);
-    assert.ok(Date.now() - started >= 2_500, `not before the threshold (${Date.now() - started} ms)`);
+    assert.ok(
+      Date.now() - started >= 2_500,
+      `not before the threshold (${Date.now() - started} ms)`,
+    );
     const hook = hooks[0];
     assert.equal(hook?.state, 'firing');
     assert.equal(hook.kind, 'upstream');
     assert.equal(hook.title, '[edge-relay] Upstream failing for more than 3s');
-    assert.match(hook.message, /^edge-relay on relay\.test has not been able to deliver to the upstream since \d{4}-\d\d-\d\dT/);
+    assert.match(
+      hook.message,
+      /^edge-relay on relay\.test has not been able to deliver to the upstream since \d{4}-\d\d-\d\dT/,
+    );
     assert.match(hook.message, /Messages wait safely in the queue \(1 now\)/);
-    assert.match(hook.message, new RegExp(`\\nLast error \\(\\d{4}-.*\\): .*ECONNREFUSED 127\\.0\\.0\\.1:${port}`));
-    assert.equal(hook.text, `${hook.title}\n${hook.message}`, 'text: title and message for Teams-style receivers');
+    assert.match(
+      hook.message,
+      new RegExp(`\\nLast error \\(\\d{4}-.*\\): .*ECONNREFUSED 127\\.0\\.0\\.1:${port}`),
+    );
+    assert.equal(
+      hook.text,
+      `${hook.title}\n${hook.message}`,
+      'text: title and message for Teams-style receivers',
+    );
     assert.equal(hook.host, 'relay.test');
     assert.ok(Math.abs(Date.parse(hook.at) - Date.now()) < 60_000);
     assert.equal(await upstreamUp(), 0, 'edge_relay_upstream_up is 0 while the upstream is down');
@@ -110,25 +140,47 @@ describe('upstream alerts', () => {
   });
 
   test('the queue growing past its threshold (2) sends one queue alert', async () => {
-    for (const n of [2, 3]) await smtplibSend(relay.smtpPort, 'nas@office.test', ['ops@example.com'], `Subject: backup ${n}\r\n\r\nok\r\n`);
+    for (const n of [2, 3])
+      await smtplibSend(
+        relay.smtpPort,
+        'nas@office.test',
+        ['ops@example.com'],
+        `Subject: backup ${n}\r\n\r\nok\r\n`,
+      );
     const hook = await eventually('the queue webhook', () => hooksOf('queue')[0], ALERT_WAIT);
     assert.equal(hook.state, 'firing');
     assert.equal(hook.title, '[edge-relay] Queue above 2 messages');
     assert.match(hook.message, /has 3 messages waiting \(alert threshold 2\)/);
     // No repeats: the last test counts every call after a quiet spell
     assert.equal(hooksOf('upstream').length, 1);
-    assert.ok((await postmasterMail()).some((m) => /^Subject: \[edge-relay\] Queue above 2 messages\r$/m.test(m)));
+    assert.ok(
+      (await postmasterMail()).some((m) =>
+        /^Subject: \[edge-relay\] Queue above 2 messages\r$/m.test(m),
+      ),
+    );
   });
 
   test('one "recovered" notice of each when the upstream is back, then quiet', async () => {
     upstream = await startUpstream({ port, requireTls: true });
     await upstream.waitFor(3, 30_000);
-    const recovered = await eventually('the recovered webhook', () => hooksOf('upstream', 'recovered')[0], ALERT_WAIT);
+    const recovered = await eventually(
+      'the recovered webhook',
+      () => hooksOf('upstream', 'recovered')[0],
+      ALERT_WAIT,
+    );
     assert.match(recovered.message, /^edge-relay on relay\.test reached the upstream again at /);
-    await eventually('the queue recovered webhook', () => hooksOf('queue', 'recovered')[0], ALERT_WAIT);
+    await eventually(
+      'the queue recovered webhook',
+      () => hooksOf('queue', 'recovered')[0],
+      ALERT_WAIT,
+    );
     assert.equal(await upstreamUp(), 1, 'edge_relay_upstream_up is 1 again');
     await sleep(3_000);
-    assert.equal(hooks.length, 4, 'one firing and one recovered for the upstream and for the queue');
+    assert.equal(
+      hooks.length,
+      4,
+      'one firing and one recovered for the upstream and for the queue',
+    );
     const mail = await postmasterMail();
     assert.equal(mail.length, 4);
     assert.ok(mail.some((m) => /^Subject: \[edge-relay\] Upstream recovered\r$/m.test(m)));

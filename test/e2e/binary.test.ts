@@ -7,7 +7,16 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
@@ -16,7 +25,9 @@ import { smtplibSend } from '../support/clients.js';
 import { ROOT, serveUntilRunning, testConfig } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
-const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+const VERSION = (
+  JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }
+).version;
 const QEMU_LD_PREFIX = '/usr/aarch64-linux-gnu';
 
 interface Target {
@@ -37,7 +48,11 @@ after(() => temps.forEach((dir) => rmSync(dir, { recursive: true, force: true })
 
 const TARGETS: Target[] = [
   { arch: 'x64', command: (exe) => [exe], env: {} },
-  { arch: 'arm64', command: (exe) => ['/usr/bin/qemu-aarch64-static', exe], env: { QEMU_LD_PREFIX } },
+  {
+    arch: 'arm64',
+    command: (exe) => ['/usr/bin/qemu-aarch64-static', exe],
+    env: { QEMU_LD_PREFIX },
+  },
 ];
 
 /**
@@ -46,7 +61,11 @@ const TARGETS: Target[] = [
  */
 function ensureBuilt(): void {
   mkdirSync(path.join(ROOT, 'dist'), { recursive: true });
-  execFileSync('flock', ['dist/.make.lock', 'make', '--no-print-directory', 'binary'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 });
+  execFileSync('flock', ['dist/.make.lock', 'make', '--no-print-directory', 'binary'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    timeout: 600_000,
+  });
 }
 
 /** Puts the executable alone in an empty directory: a hard link, or a copy across file systems */
@@ -62,10 +81,20 @@ function isolate(arch: string): { dir: string; exe: string } {
   return { dir, exe };
 }
 
-function runOnce(argv: string[], env: NodeJS.ProcessEnv, cwd: string): { status: number | null; stdout: string; stderr: string } {
+function runOnce(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): { status: number | null; stdout: string; stderr: string } {
   const [command, ...args] = argv as [string, ...string[]];
   try {
-    const stdout = execFileSync(command, args, { cwd, env, encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdout = execFileSync(command, args, {
+      cwd,
+      env,
+      encoding: 'utf8',
+      timeout: 60_000,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     return { status: 0, stdout, stderr: '' };
   } catch (err) {
     const e = err as { status: number | null; stdout: string; stderr: string };
@@ -117,7 +146,11 @@ for (const target of TARGETS) {
 
     test('config check accepts the appliance config and names its ports', () => {
       const config = path.join(ROOT, 'image/config.json');
-      const result = runOnce([...target.command(exe), 'config', 'check', '--config', config], env, dir);
+      const result = runOnce(
+        [...target.command(exe), 'config', 'check', '--config', config],
+        env,
+        dir,
+      );
       assert.equal(result.status, 0, result.stderr);
       assert.match(result.stdout, /0\.0\.0\.0:25\b/);
       assert.match(result.stdout, /\/var\/lib\/edge-relay/);
@@ -126,7 +159,11 @@ for (const target of TARGETS) {
     test('a bad config exits 2 and names the key', () => {
       const bad = path.join(dir, 'bad.json');
       writeFileSync(bad, JSON.stringify({ smtp: { port: 'twenty-five' } }));
-      const result = runOnce([...target.command(exe), 'config', 'check', '--config', bad], env, dir);
+      const result = runOnce(
+        [...target.command(exe), 'config', 'check', '--config', bad],
+        env,
+        dir,
+      );
       assert.equal(result.status, 2);
       assert.match(result.stderr, /smtp\.port/);
     });
@@ -134,17 +171,37 @@ for (const target of TARGETS) {
     test('serve relays a message over verified STARTTLS and stops cleanly on SIGTERM', async (t: TestContext) => {
       const configFile = path.join(dir, 'config.json');
       const smarthost = { host: '127.0.0.1', port: upstream.port, security: 'starttls' };
-      const config = testConfig(path.join(dir, 'data'), { delivery: { mode: 'smarthost', smarthost, tls: { verify: true, caFile: makeCerts().caFile } } });
+      const config = testConfig(path.join(dir, 'data'), {
+        delivery: {
+          mode: 'smarthost',
+          smarthost,
+          tls: { verify: true, caFile: makeCerts().caFile },
+        },
+      });
       writeFileSync(configFile, JSON.stringify(config));
-      const relay = await serveUntilRunning([...target.command(exe), 'serve', '--config', configFile], { env, cwd: dir, timeoutMs: 30_000 });
+      const relay = await serveUntilRunning(
+        [...target.command(exe), 'serve', '--config', configFile],
+        { env, cwd: dir, timeoutMs: 30_000 },
+      );
       try {
-        t.diagnostic(`linux-${target.arch}: listening after ${Math.round(relay.startupMs)} ms, RSS ${rssMb(relay.child.pid ?? 0)} MB`);
-        const reply = await smtplibSend(relay.smtpPort, 'scanner@office.test', ['boss@example.com'], MESSAGE);
+        t.diagnostic(
+          `linux-${target.arch}: listening after ${Math.round(relay.startupMs)} ms, RSS ${rssMb(relay.child.pid ?? 0)} MB`,
+        );
+        const reply = await smtplibSend(
+          relay.smtpPort,
+          'scanner@office.test',
+          ['boss@example.com'],
+          MESSAGE,
+        );
         assert.match(reply, /^250 .*queued as [0-9A-Z]+/);
         const [message] = await upstream.waitFor(1, 30_000);
         assert.equal(message?.secure, true, 'delivered over TLS');
         const raw = message?.raw.toString() ?? '';
-        assert.equal(raw.slice(raw.indexOf('From: scanner')), MESSAGE, 'message bytes arrive unchanged');
+        assert.equal(
+          raw.slice(raw.indexOf('From: scanner')),
+          MESSAGE,
+          'message bytes arrive unchanged',
+        );
         relay.child.kill('SIGTERM');
         assert.equal(await relay.exited, 0, relay.output());
       } finally {

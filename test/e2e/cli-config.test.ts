@@ -5,7 +5,15 @@
  * the service's user, so the service can still read what it wrote.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,7 +26,10 @@ test('where the configuration comes from, in order', () => {
   const none = () => false;
   assert.equal(locateConfig('/x.json', { [CONFIG_ENV]: '/y.json' }, () => true).file, '/x.json');
   assert.equal(locateConfig(undefined, { [CONFIG_ENV]: '/y.json' }, () => true).file, '/y.json');
-  assert.equal(locateConfig(undefined, {}, (file) => file === SERVICE_CONFIG_FILE).file, SERVICE_CONFIG_FILE);
+  assert.equal(
+    locateConfig(undefined, {}, (file) => file === SERVICE_CONFIG_FILE).file,
+    SERVICE_CONFIG_FILE,
+  );
   const defaults = locateConfig(undefined, {}, none);
   assert.equal(defaults.file, undefined);
   assert.match(defaults.origin, /embedded defaults/);
@@ -32,38 +43,60 @@ describe('a command without --config on a running relay', () => {
   after(() => relay.stop());
 
   test('finds the queue through EDGE_RELAY_CONFIG and names the data folder', async () => {
-    await smtplibSend(relay.smtpPort, 'scanner@office.test', ['boss@example.com'], 'Subject: waits\r\n\r\nno upstream yet\r\n');
+    await smtplibSend(
+      relay.smtpPort,
+      'scanner@office.test',
+      ['boss@example.com'],
+      'Subject: waits\r\n\r\nno upstream yet\r\n',
+    );
     const env = { ...process.env, [CONFIG_ENV]: relay.configFile };
     const listed = await runCli(['queue', 'list', '--json'], { cwd: tmpdir(), env });
     assert.equal(listed.code, 0, listed.stderr);
     const items = JSON.parse(listed.stdout) as { from: string }[];
-    assert.deepEqual(items.map((item) => item.from), ['scanner@office.test'], 'stdout is the JSON alone');
-    assert.match(listed.stderr, new RegExp(`Using ${relay.configFile} \\(${CONFIG_ENV}\\); data folder ${relay.dataDir}`));
+    assert.deepEqual(
+      items.map((item) => item.from),
+      ['scanner@office.test'],
+      'stdout is the JSON alone',
+    );
+    assert.match(
+      listed.stderr,
+      new RegExp(`Using ${relay.configFile} \\(${CONFIG_ENV}\\); data folder ${relay.dataDir}`),
+    );
   });
 });
 
-describe('root acting on the service folder', { skip: process.getuid?.() !== 0 && 'needs root to change owners' }, () => {
-  const NOBODY = 65534;
-  let dir: string;
-  let configFile: string;
-  before(() => {
-    dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-owner-'));
-    chmodSync(dir, 0o755);
-    const dataDir = path.join(dir, 'data');
-    mkdirSync(dataDir);
-    chownSync(dataDir, NOBODY, NOBODY);
-    configFile = path.join(dir, 'config.json');
-    writeFileSync(configFile, JSON.stringify(testConfig(dataDir)));
-  });
+describe(
+  'root acting on the service folder',
+  { skip: process.getuid?.() !== 0 && 'needs root to change owners' },
+  () => {
+    const NOBODY = 65534;
+    let dir: string;
+    let configFile: string;
+    before(() => {
+      dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-owner-'));
+      chmodSync(dir, 0o755);
+      const dataDir = path.join(dir, 'data');
+      mkdirSync(dataDir);
+      chownSync(dataDir, NOBODY, NOBODY);
+      configFile = path.join(dir, 'config.json');
+      writeFileSync(configFile, JSON.stringify(testConfig(dataDir)));
+    });
 
-  test('writes as the folder owner, so the service can read it', async () => {
-    const added = await runCli(['mailbox', 'add', 'scans', '--password-stdin', '--config', configFile], { stdin: 'a-long-password\n', cwd: dir });
-    assert.equal(added.code, 0, added.stderr);
-    for (const made of [path.join(dir, 'data', 'mailboxes'), path.join(dir, 'data', 'mailboxes', 'scans')]) {
-      assert.equal(statSync(made).uid, NOBODY, `${made} belongs to the service's user`);
-    }
-  });
-});
+    test('writes as the folder owner, so the service can read it', async () => {
+      const added = await runCli(
+        ['mailbox', 'add', 'scans', '--password-stdin', '--config', configFile],
+        { stdin: 'a-long-password\n', cwd: dir },
+      );
+      assert.equal(added.code, 0, added.stderr);
+      for (const made of [
+        path.join(dir, 'data', 'mailboxes'),
+        path.join(dir, 'data', 'mailboxes', 'scans'),
+      ]) {
+        assert.equal(statSync(made).uid, NOBODY, `${made} belongs to the service's user`);
+      }
+    });
+  },
+);
 
 test('a port in use is named with its setting, before anything is created', async () => {
   const busy = net.createServer();
@@ -76,8 +109,17 @@ test('a port in use is named with its setting, before anything is created', asyn
     writeFileSync(configFile, JSON.stringify(testConfig(dataDir, { pop3: { port } })));
     const served = await runCli(['serve', '--config', configFile], { cwd: dir });
     assert.equal(served.code, 1, 'a temporary failure: systemd may try again');
-    assert.match(served.stderr, new RegExp(`Port 127\\.0\\.0\\.1:${port} \\(pop3\\.port\\) is already in use .* set pop3\\.port to a free port in ${configFile}`));
-    assert.equal(existsSync(dataDir), false, 'no data folder, pid file or postmaster mailbox was made');
+    assert.match(
+      served.stderr,
+      new RegExp(
+        `Port 127\\.0\\.0\\.1:${port} \\(pop3\\.port\\) is already in use .* set pop3\\.port to a free port in ${configFile}`,
+      ),
+    );
+    assert.equal(
+      existsSync(dataDir),
+      false,
+      'no data folder, pid file or postmaster mailbox was made',
+    );
   } finally {
     busy.close();
   }

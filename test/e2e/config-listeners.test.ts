@@ -49,7 +49,10 @@ test('a stopped relay has removed every config listener it added', async () => {
     return tracked;
   };
   const relay = await startRelay(store, silentLogger());
-  assert.ok(added.size >= 3, `the runner, the upstream health and the digest listen (${added.size} listeners)`);
+  assert.ok(
+    added.size >= 3,
+    `the runner, the upstream health and the digest listen (${added.size} listeners)`,
+  );
   await relay.stop();
   assert.equal(added.size, 0, 'every listener was removed on stop');
 });

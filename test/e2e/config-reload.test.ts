@@ -11,7 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import { setupAdminOf, type WebClient } from '../support/browser.js';
 import { launchRelay, type LogLine, type RunningRelay } from '../support/relay.js';
 
-const fileOf = (relay: RunningRelay): Record<string, unknown> => JSON.parse(readFileSync(relay.configFile, 'utf8')) as Record<string, unknown>;
+const fileOf = (relay: RunningRelay): Record<string, unknown> =>
+  JSON.parse(readFileSync(relay.configFile, 'utf8')) as Record<string, unknown>;
 
 function handEdit(relay: RunningRelay, change: (config: Record<string, unknown>) => void): void {
   const config = fileOf(relay);
@@ -23,8 +24,10 @@ describe('config file reload', () => {
   let relay: RunningRelay;
   let admin: WebClient;
   const logsSoFar = () => relay.logs.length;
-  const logAfter = (from: number, match: (line: LogLine) => boolean) => relay.waitForLog((line) => relay.logs.indexOf(line) >= from && match(line));
-  const threshold = async () => ((await admin.get('/api/settings')).text.match(/"queueThreshold":(\d+)/) ?? [])[1];
+  const logAfter = (from: number, match: (line: LogLine) => boolean) =>
+    relay.waitForLog((line) => relay.logs.indexOf(line) >= from && match(line));
+  const threshold = async () =>
+    ((await admin.get('/api/settings')).text.match(/"queueThreshold":(\d+)/) ?? [])[1];
 
   before(async () => {
     relay = await launchRelay();
@@ -35,7 +38,10 @@ describe('config file reload', () => {
   test('a hand edit is used as soon as the file changes', async () => {
     const from = logsSoFar();
     handEdit(relay, (config) => (config.alerts = { queueThreshold: 77 }));
-    const line = await logAfter(from, (l) => l.msg === 'Config file read again: its settings are in use');
+    const line = await logAfter(
+      from,
+      (l) => l.msg === 'Config file read again: its settings are in use',
+    );
     assert.equal(line.reason, 'the file changed');
     assert.equal(await threshold(), '77');
   });
@@ -45,7 +51,10 @@ describe('config file reload', () => {
     handEdit(relay, (config) => (config.alerts = { queueThreshold: 78 }));
     const reloaded = await relay.cli(['config', 'reload']);
     assert.equal(reloaded.code, 0, reloaded.stderr);
-    assert.match(reloaded.stdout, new RegExp(`^Asked edge-relay \\(pid ${relay.process.pid}\\) to read`));
+    assert.match(
+      reloaded.stdout,
+      new RegExp(`^Asked edge-relay \\(pid ${relay.process.pid}\\) to read`),
+    );
     await logAfter(from, (l) => l.msg === 'Config file read again: its settings are in use');
     assert.equal(await threshold(), '78');
     assert.equal(relay.process.exitCode, null, 'still running');
@@ -55,13 +64,23 @@ describe('config file reload', () => {
   test('a broken edit is logged and the settings in use stay', async () => {
     const from = logsSoFar();
     handEdit(relay, (config) => (config.alerts = { queueThreshold: 'many' }));
-    const line = await logAfter(from, (l) => l.msg === 'Config file has an error: still using the previous settings');
+    const line = await logAfter(
+      from,
+      (l) => l.msg === 'Config file has an error: still using the previous settings',
+    );
     assert.match(String(line.err), /alerts\.queueThreshold/);
     assert.equal(await threshold(), '78');
-    const refused = await admin.request('PATCH', '/api/settings', { json: { alerts: { queueThreshold: 5 } }, headers: { 'x-csrf-token': admin.csrf } });
+    const refused = await admin.request('PATCH', '/api/settings', {
+      json: { alerts: { queueThreshold: 5 } },
+      headers: { 'x-csrf-token': admin.csrf },
+    });
     assert.equal(refused.status, 409, 'a save does not write over the broken file');
     assert.match(refused.text, /alerts\.queueThreshold/);
-    assert.match(readFileSync(relay.configFile, 'utf8'), /"many"/, 'the admin\'s edit is still there to fix');
+    assert.match(
+      readFileSync(relay.configFile, 'utf8'),
+      /"many"/,
+      "the admin's edit is still there to fix",
+    );
     const fixed = logsSoFar();
     handEdit(relay, (config) => (config.alerts = { queueThreshold: 79 }));
     await logAfter(fixed, (l) => l.msg === 'Config file read again: its settings are in use');
@@ -78,7 +97,11 @@ describe('config file reload', () => {
     const stale = await admin.post('/settings', { _revision: revision, queueThreshold: '5' });
     assert.equal(stale.status, 409);
     assert.match(stale.text, /was changed outside this page since you opened it/);
-    assert.match(stale.text, /id="queueThreshold" name="queueThreshold" value="80"/, 'the page now shows the file');
+    assert.match(
+      stale.text,
+      /id="queueThreshold" name="queueThreshold" value="80"/,
+      'the page now shows the file',
+    );
     assert.equal((fileOf(relay).alerts as { queueThreshold: number }).queueThreshold, 80);
     const fresh = /name="_revision" value="([^"]+)"/.exec(stale.text)?.[1];
     const saved = await admin.post('/settings', { _revision: fresh ?? '', queueThreshold: '6' });
@@ -88,16 +111,38 @@ describe('config file reload', () => {
 
   test('a page save writes only what differs from the defaults', async () => {
     const page = await admin.get('/settings');
-    const form = Object.fromEntries([...page.text.matchAll(/<input type="(?:text|number|hidden)" (?:id="[^"]*" )?name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1] ?? '', m[2] ?? '']));
-    const textareas = Object.fromEntries([...page.text.matchAll(/<textarea id="[^"]*" name="([^"]+)">([^<]*)<\/textarea>/g)].map((m) => [m[1] ?? '', m[2] ?? '']));
-    const ticked = Object.fromEntries([...page.text.matchAll(/<input type="checkbox" id="[^"]*" name="([^"]+)" checked>/g)].map((m) => [m[1] ?? '', 'on']));
+    const form = Object.fromEntries(
+      [
+        ...page.text.matchAll(
+          /<input type="(?:text|number|hidden)" (?:id="[^"]*" )?name="([^"]+)" value="([^"]*)"/g,
+        ),
+      ].map((m) => [m[1] ?? '', m[2] ?? '']),
+    );
+    const textareas = Object.fromEntries(
+      [...page.text.matchAll(/<textarea id="[^"]*" name="([^"]+)">([^<]*)<\/textarea>/g)].map(
+        (m) => [m[1] ?? '', m[2] ?? ''],
+      ),
+    );
+    const ticked = Object.fromEntries(
+      [...page.text.matchAll(/<input type="checkbox" id="[^"]*" name="([^"]+)" checked>/g)].map(
+        (m) => [m[1] ?? '', 'on'],
+      ),
+    );
     assert.ok('verify' in ticked, 'certificate checks are on');
-    const saved = await admin.post('/settings', { ...form, ...textareas, ...ticked, host: 'smtp.example.net' });
+    const saved = await admin.post('/settings', {
+      ...form,
+      ...textareas,
+      ...ticked,
+      host: 'smtp.example.net',
+    });
     assert.equal(saved.status, 303, saved.text.slice(0, 300));
     const file = fileOf(relay);
-    assert.deepEqual((file.delivery as { smarthost: unknown }).smarthost, { host: 'smtp.example.net' });
+    assert.deepEqual((file.delivery as { smarthost: unknown }).smarthost, {
+      host: 'smtp.example.net',
+    });
     const text = readFileSync(relay.configFile, 'utf8');
-    for (const key of ['maxRecipients', 'allowNetworks', 'maxAge', 'verify']) assert.ok(!text.includes(key), `${key} (a default) is not written`);
+    for (const key of ['maxRecipients', 'allowNetworks', 'maxAge', 'verify'])
+      assert.ok(!text.includes(key), `${key} (a default) is not written`);
     assert.ok(text.split('\n').length < 40, `a short file (${text.split('\n').length} lines)`);
   });
 });

@@ -5,7 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -42,24 +50,36 @@ test('the core runs mailbox retention with the web module never loaded', async (
   utimesSync(old, twoDaysAgo, twoDaysAgo);
 
   const moduleLog = path.join(dir, 'modules.log');
-  const child = spawn(process.execPath, ['--import', moduleUrl('test/support/module-log.mjs'), '--input-type=module', '-e', CORE_ONLY], {
-    cwd: dir,
-    env: { ...process.env, CONFIG: configFile, EDGE_RELAY_MODULE_LOG: moduleLog },
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', moduleUrl('test/support/module-log.mjs'), '--input-type=module', '-e', CORE_ONLY],
+    {
+      cwd: dir,
+      env: { ...process.env, CONFIG: configFile, EDGE_RELAY_MODULE_LOG: moduleLog },
+    },
+  );
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   try {
-    await eventually('retention to run', () => output.includes('Removed a message older than 1d'), { timeoutMs: 15_000 });
+    await eventually('retention to run', () => output.includes('Removed a message older than 1d'), {
+      timeoutMs: 15_000,
+    });
     assert.equal(existsSync(old), false, 'the old message is gone from the mailbox');
   } finally {
     child.kill('SIGTERM');
   }
   assert.equal(await exited, 0, output);
   const loaded = readFileSync(moduleLog, 'utf8').split('\n');
-  assert.ok(loaded.some((url) => url.endsWith('/build/core.js')), 'the module log works');
-  assert.ok(loaded.some((url) => url.endsWith('/build/jobs/housekeeping.js')), 'the jobs are part of the core');
+  assert.ok(
+    loaded.some((url) => url.endsWith('/build/core.js')),
+    'the module log works',
+  );
+  assert.ok(
+    loaded.some((url) => url.endsWith('/build/jobs/housekeeping.js')),
+    'the jobs are part of the core',
+  );
   assert.deepEqual(
     loaded.filter((url) => url.includes('/build/web/') || url.includes('/node_modules/hono/')),
     [],

@@ -37,7 +37,17 @@ describe('an exception during a delivery', () => {
   const attempts: AttemptReport[] = [];
 
   const withMaxAge = (maxAge: string): Config =>
-    resolveConfig({ dataDir, hostname: 'relay.test', ...viaSmarthost(upstream, { retry: { delays: ['1h'], maxAge }, bounce: { notifySender: true } }) }, 'test');
+    resolveConfig(
+      {
+        dataDir,
+        hostname: 'relay.test',
+        ...viaSmarthost(upstream, {
+          retry: { delays: ['1h'], maxAge },
+          bounce: { notifySender: true },
+        }),
+      },
+      'test',
+    );
 
   before(async () => {
     upstream = await startUpstream();
@@ -76,17 +86,33 @@ describe('an exception during a delivery', () => {
   test('is deferred and counted as an attempt; past the maximum queue age the message bounces and the report goes out', async () => {
     const id = newQueueId();
     const arrived = new Date(Date.now() - 30 * MINUTE);
-    const message = { id, from: 'scanner@office.test', to: ['archive@example.com'], client: { address: DEVICE, helo: 'mfp' } };
-    await spool.accept(message, Readable.from([Buffer.from('From: scanner@office.test\r\nSubject: scan\r\n\r\nbody\r\n')]), [], arrived);
+    const message = {
+      id,
+      from: 'scanner@office.test',
+      to: ['archive@example.com'],
+      client: { address: DEVICE, helo: 'mfp' },
+    };
+    await spool.accept(
+      message,
+      Readable.from([Buffer.from('From: scanner@office.test\r\nSubject: scan\r\n\r\nbody\r\n')]),
+      [],
+      arrived,
+    );
 
     const first = await attemptOf(id, 1);
     assert.deepEqual(first.outcomes, [
-      { address: 'archive@example.com', outcome: { status: 'deferred', reason: 'The device inventory is broken (on this box)' } },
+      {
+        address: 'archive@example.com',
+        outcome: { status: 'deferred', reason: 'The device inventory is broken (on this box)' },
+      },
     ]);
     const deferred = await spool.get(id);
     assert.equal(deferred?.state.attempts, 1, 'the exception counted as an attempt');
     assert.equal(deferred?.state.recipients[0]?.status, 'deferred');
-    assert.ok(Date.parse(deferred?.state.nextAttempt ?? '') > Date.now() + 50 * MINUTE, 'retried on the backoff schedule, not in a loop');
+    assert.ok(
+      Date.parse(deferred?.state.nextAttempt ?? '') > Date.now() + 50 * MINUTE,
+      'retried on the backoff schedule, not in a loop',
+    );
     assert.equal(upstream.messages.length, 0);
 
     // Half an hour in the queue: a maximum age of 10 minutes has passed
@@ -99,7 +125,10 @@ describe('an exception during a delivery', () => {
     assert.deepEqual(report?.to, ['scanner@office.test']);
     const raw = report?.raw.toString('latin1') ?? '';
     assert.match(raw, /Action: failed\r\nStatus: 4\.4\.7\r\n/);
-    assert.match(raw, /Gave up after 10m in the queue; last error: The device inventory is broken \(on this box\)/);
+    assert.match(
+      raw,
+      /Gave up after 10m in the queue; last error: The device inventory is broken \(on this box\)/,
+    );
     assert.equal(await spool.get(id), undefined, 'the message has left the queue');
   });
 });

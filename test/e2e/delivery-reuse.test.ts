@@ -11,7 +11,12 @@ import { after, describe, test } from 'node:test';
 import { RawSmtp } from '../support/clients.js';
 import { freePortOn, startDnsServer, type DnsServer } from '../support/dns-server.js';
 import { launchRelay, type RunningRelay } from '../support/relay.js';
-import { startUpstream, viaSmarthost, type ReceivedMessage, type Upstream } from '../support/upstream.js';
+import {
+  startUpstream,
+  viaSmarthost,
+  type ReceivedMessage,
+  type Upstream,
+} from '../support/upstream.js';
 import { eventually } from '../support/wait.js';
 
 const AUTH = { user: 'scanner@office.test', pass: 'upstream secret' };
@@ -27,7 +32,12 @@ async function sendBurst(port: number, recipients: string[], tag: string): Promi
       assert.match(await client.command('MAIL FROM:<copier@office.test>\r\n'), /^250/);
       assert.match(await client.command(`RCPT TO:<${to}>\r\n`), /^250/);
       assert.match(await client.command('DATA\r\n'), /^354/);
-      assert.match(await client.command(`From: copier@office.test\r\nSubject: ${tag} ${n}\r\n\r\nScan ${n}\r\n.\r\n`), /^250/);
+      assert.match(
+        await client.command(
+          `From: copier@office.test\r\nSubject: ${tag} ${n}\r\n\r\nScan ${n}\r\n.\r\n`,
+        ),
+        /^250/,
+      );
     }
     await client.command('QUIT\r\n');
   } finally {
@@ -35,8 +45,10 @@ async function sendBurst(port: number, recipients: string[], tag: string): Promi
   }
 }
 
-const subjects = (messages: ReceivedMessage[]): string[] => messages.map((m) => /^Subject: (.*)$/m.exec(m.raw.toString())?.[1]?.trim() ?? '?').sort();
-const expected = (tag: string, count: number): string[] => Array.from({ length: count }, (_, n) => `${tag} ${n}`).sort();
+const subjects = (messages: ReceivedMessage[]): string[] =>
+  messages.map((m) => /^Subject: (.*)$/m.exec(m.raw.toString())?.[1]?.trim() ?? '?').sort();
+const expected = (tag: string, count: number): string[] =>
+  Array.from({ length: count }, (_, n) => `${tag} ${n}`).sort();
 
 describe('delivery: connection reuse and per-destination limits', () => {
   const stops: (() => Promise<unknown>)[] = [];
@@ -44,8 +56,13 @@ describe('delivery: connection reuse and per-destination limits', () => {
     for (const stop of stops.reverse()) await stop();
   });
 
-  async function smarthostRelay(upstream: Upstream, smarthost: Record<string, unknown> = {}): Promise<RunningRelay> {
-    const relay = await launchRelay({ config: viaSmarthost(upstream, { retry: { delays: ['1s'], maxAge: '1h' } }, smarthost) });
+  async function smarthostRelay(
+    upstream: Upstream,
+    smarthost: Record<string, unknown> = {},
+  ): Promise<RunningRelay> {
+    const relay = await launchRelay({
+      config: viaSmarthost(upstream, { retry: { delays: ['1s'], maxAge: '1h' } }, smarthost),
+    });
     stops.push(() => relay.stop());
     return relay;
   }
@@ -54,10 +71,17 @@ describe('delivery: connection reuse and per-destination limits', () => {
     const upstream = await startUpstream({ requireTls: true, auth: AUTH, recordCommands: true });
     stops.push(() => upstream.close());
     const relay = await smarthostRelay(upstream, { user: AUTH.user, password: AUTH.pass });
-    await sendBurst(relay.smtpPort, Array.from({ length: 20 }, (_, n) => `user${n}@example.test`), 'burst');
+    await sendBurst(
+      relay.smtpPort,
+      Array.from({ length: 20 }, (_, n) => `user${n}@example.test`),
+      'burst',
+    );
     const received = await upstream.waitFor(20);
     assert.deepEqual(subjects(received), expected('burst', 20), 'each message exactly once');
-    assert.ok(received.every((m) => m.secure && m.user === AUTH.user), 'over STARTTLS, authenticated');
+    assert.ok(
+      received.every((m) => m.secure && m.user === AUTH.user),
+      'over STARTTLS, authenticated',
+    );
     const count = (verb: string) => upstream.commands.filter((c) => c === verb).length;
     // Each connection that carried mail logged in once. The others are the relay's upstream probe (a second
     // after start, and every 5 minutes): EHLO, STARTTLS, QUIT, no login
@@ -65,8 +89,14 @@ describe('delivery: connection reuse and per-destination limits', () => {
     const probes = upstream.connections - logins;
     assert.ok(logins < 20, `${logins} connections for 20 messages`);
     const handshakes = count('STARTTLS');
-    assert.ok(handshakes >= logins && handshakes <= upstream.connections, `one TLS handshake per connection: ${handshakes} for ${upstream.connections}`);
-    assert.ok(upstream.peakConnections <= 4 + probes, `at most concurrencyPerDestination (4) at once besides the probe, saw ${upstream.peakConnections}`);
+    assert.ok(
+      handshakes >= logins && handshakes <= upstream.connections,
+      `one TLS handshake per connection: ${handshakes} for ${upstream.connections}`,
+    );
+    assert.ok(
+      upstream.peakConnections <= 4 + probes,
+      `at most concurrencyPerDestination (4) at once besides the probe, saw ${upstream.peakConnections}`,
+    );
     // Every message after the first on a connection is preceded by RSET
     assert.equal(count('RSET'), 20 - logins);
     assert.equal(count('MAIL'), 20);
@@ -76,13 +106,27 @@ describe('delivery: connection reuse and per-destination limits', () => {
     const upstream = await startUpstream({ closeAfterData: (attempt) => attempt % 3 === 0 });
     stops.push(() => upstream.close());
     const relay = await smarthostRelay(upstream);
-    await sendBurst(relay.smtpPort, Array.from({ length: 12 }, (_, n) => `user${n}@example.test`), 'dropped');
+    await sendBurst(
+      relay.smtpPort,
+      Array.from({ length: 12 }, (_, n) => `user${n}@example.test`),
+      'dropped',
+    );
     const received = await upstream.waitFor(12);
     assert.deepEqual(subjects(received), expected('dropped', 12));
     assert.equal(upstream.dataAttempts, 12, 'no message went twice');
-    assert.ok(upstream.connections >= 4 && upstream.connections < 12, `a new connection after each close, reuse otherwise: saw ${upstream.connections}`);
-    assert.ok(!relay.logs.some((l) => l.msg === 'Recipient deferred'), 'a dropped idle connection is not a failed delivery');
-    await eventually('queue empty', async () => (await relay.cli(['queue', 'list', '--json'])).stdout.trim() === '[]', { timeoutMs: 5_000 });
+    assert.ok(
+      upstream.connections >= 4 && upstream.connections < 12,
+      `a new connection after each close, reuse otherwise: saw ${upstream.connections}`,
+    );
+    assert.ok(
+      !relay.logs.some((l) => l.msg === 'Recipient deferred'),
+      'a dropped idle connection is not a failed delivery',
+    );
+    await eventually(
+      'queue empty',
+      async () => (await relay.cli(['queue', 'list', '--json'])).stdout.trim() === '[]',
+      { timeoutMs: 5_000 },
+    );
   });
 
   describe('per-destination concurrency (MX)', () => {
@@ -99,12 +143,28 @@ describe('delivery: connection reuse and per-destination limits', () => {
         'fast.test': [{ type: 'MX', preference: 10, exchange: 'mx.fast.test' }],
         'mx.fast.test': [{ type: 'A', address: HOSTS.fast }],
       });
-      stops.push(() => slow.close(), () => fast.close(), () => dns.close());
+      stops.push(
+        () => slow.close(),
+        () => fast.close(),
+        () => dns.close(),
+      );
       const relay = await launchRelay({
-        config: { delivery: { mode: 'mx', mx: { port, tls: 'none' }, dns: { servers: [dns.address], timeout: '2s' }, concurrency: 4, concurrencyPerDestination: 2 } },
+        config: {
+          delivery: {
+            mode: 'mx',
+            mx: { port, tls: 'none' },
+            dns: { servers: [dns.address], timeout: '2s' },
+            concurrency: 4,
+            concurrencyPerDestination: 2,
+          },
+        },
       });
       stops.push(() => relay.stop());
-      await sendBurst(relay.smtpPort, Array.from({ length: 10 }, (_, n) => `ops${n}@slow.test`), 'slow');
+      await sendBurst(
+        relay.smtpPort,
+        Array.from({ length: 10 }, (_, n) => `ops${n}@slow.test`),
+        'slow',
+      );
       const sentAt = Date.now();
       await sendBurst(relay.smtpPort, ['a@fast.test', 'b@fast.test', 'c@fast.test'], 'fast');
       await fast.waitFor(3, 10_000);
@@ -113,7 +173,10 @@ describe('delivery: connection reuse and per-destination limits', () => {
       assert.ok(slowDone <= 6, `fast.test delivered while slow.test had only ${slowDone} of 10`);
       assert.ok(Date.now() - sentAt < 3_000, 'fast.test did not wait for slow.test');
       assert.deepEqual(subjects(await slow.waitFor(10, 15_000)), expected('slow', 10));
-      assert.ok(slow.peakConnections <= 2, `slow.test saw ${slow.peakConnections} connections at once`);
+      assert.ok(
+        slow.peakConnections <= 2,
+        `slow.test saw ${slow.peakConnections} connections at once`,
+      );
       assert.ok(slow.connections < 10, `connections reused for slow.test: ${slow.connections}`);
     });
   });

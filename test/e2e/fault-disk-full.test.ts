@@ -45,10 +45,14 @@ interface Sent {
 async function sendMany(port: number, count: number, size: number): Promise<Sent[]> {
   const result = await python(SEND_MANY, [String(port), String(count), String(size)]);
   assert.equal(result.code, 0, result.stderr);
-  return result.stdout.trim().split('\n').map((line) => ({ code: Number(line.slice(0, 3)), text: line.slice(4) }));
+  return result.stdout
+    .trim()
+    .split('\n')
+    .map((line) => ({ code: Number(line.slice(0, 3)), text: line.slice(4) }));
 }
 
-const idsOf = (sent: Sent[]) => sent.flatMap((s) => /queued as ([0-9A-Z]+)/.exec(s.text)?.[1] ?? []);
+const idsOf = (sent: Sent[]) =>
+  sent.flatMap((s) => /queued as ([0-9A-Z]+)/.exec(s.text)?.[1] ?? []);
 
 /** A device that does not declare SIZE: the disk fills up during DATA */
 async function sendUndeclared(port: number, bytes: number): Promise<string> {
@@ -60,7 +64,9 @@ async function sendUndeclared(port: number, bytes: number): Promise<string> {
     await smtp.command('RCPT TO:<archive@example.com>\r\n');
     assert.match(await smtp.command('DATA\r\n'), /^354/);
     const line = `${'y'.repeat(998)}\r\n`;
-    return await smtp.command(`Subject: big scan\r\n\r\n${line.repeat(Math.ceil(bytes / line.length))}.\r\n`);
+    return await smtp.command(
+      `Subject: big scan\r\n\r\n${line.repeat(Math.ceil(bytes / line.length))}.\r\n`,
+    );
   } finally {
     smtp.close();
   }
@@ -80,8 +86,16 @@ describe('disk full (4 MB tmpfs data dir)', () => {
     dataDir = path.join(dir, 'data');
     mkdirSync(dataDir);
     mountTmpfs(dataDir, '4m');
-    upstream = await startUpstream({ offerTls: false, rcptReply: () => (upstreamDown ? [451, '4.3.0 Upstream is down for this test'] : undefined) });
-    relay = await launchRelay({ dir, config: { delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' } } } });
+    upstream = await startUpstream({
+      offerTls: false,
+      rcptReply: () => (upstreamDown ? [451, '4.3.0 Upstream is down for this test'] : undefined),
+    });
+    relay = await launchRelay({
+      dir,
+      config: {
+        delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' } },
+      },
+    });
   });
   after(async () => {
     await relay?.stop();
@@ -96,11 +110,18 @@ describe('disk full (4 MB tmpfs data dir)', () => {
     const sent = await sendMany(relay.smtpPort, 12, 300 * 1024);
     acknowledged.push(...idsOf(sent));
     console.log(`fault-disk-full: ${sent.map((s) => s.code).join(' ')}`);
-    assert.deepEqual(sent.filter((s) => s.code !== 250 && s.code !== 452), [], 'only 250 or 452');
+    assert.deepEqual(
+      sent.filter((s) => s.code !== 250 && s.code !== 452),
+      [],
+      'only 250 or 452',
+    );
     assert.ok(acknowledged.length >= 1, 'some were accepted before the disk filled');
     const refused = sent.filter((s) => s.code === 452);
     assert.ok(refused.length >= 1, 'the full disk was noticed');
-    assert.ok(refused.every((s) => s.text.startsWith('at MAIL')), 'refused at MAIL, before the data was sent');
+    assert.ok(
+      refused.every((s) => s.text.startsWith('at MAIL')),
+      'refused at MAIL, before the data was sent',
+    );
   });
 
   test('a device that does not declare SIZE gets 452 at the end of DATA, and no partial file is left', async () => {
@@ -114,20 +135,31 @@ describe('disk full (4 MB tmpfs data dir)', () => {
   test('once space is back and the upstream is up, every acknowledged message is delivered once', async () => {
     rmSync(filler());
     const more = await sendMany(relay.smtpPort, 3, 300 * 1024);
-    assert.deepEqual(more.map((s) => s.code), [250, 250, 250]);
+    assert.deepEqual(
+      more.map((s) => s.code),
+      [250, 250, 250],
+    );
     acknowledged.push(...idsOf(more));
     upstreamDown = false;
-    const delivered = await eventually('every acknowledged message at the upstream', () => {
-      const counts = deliveriesById(upstream.messages);
-      return acknowledged.every((id) => counts.has(id)) ? counts : undefined;
-    }, { timeoutMs: 30_000 });
+    const delivered = await eventually(
+      'every acknowledged message at the upstream',
+      () => {
+        const counts = deliveriesById(upstream.messages);
+        return acknowledged.every((id) => counts.has(id)) ? counts : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
     const duplicates = acknowledged.filter((id) => (delivered.get(id) ?? 0) > 1);
     assert.deepEqual(duplicates, []);
-    console.log(`fault-disk-full: ${acknowledged.length} acknowledged, ${acknowledged.length} delivered, 0 lost, 0 duplicates`);
+    console.log(
+      `fault-disk-full: ${acknowledged.length} acknowledged, ${acknowledged.length} delivered, 0 lost, 0 duplicates`,
+    );
   });
 
   test('nothing in the spool is corrupt and the queue drains', async () => {
-    await eventually('an empty queue', async () => ((await queueList(relay)).length === 0 ? true : undefined));
+    await eventually('an empty queue', async () =>
+      (await queueList(relay)).length === 0 ? true : undefined,
+    );
     assert.deepEqual(readdirSync(path.join(dataDir, 'spool', 'corrupt')), []);
     assert.deepEqual(readdirSync(path.join(dataDir, 'spool', 'tmp')), []);
     assert.equal(relay.process.exitCode, null, 'the relay kept running');

@@ -12,7 +12,12 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { everyAcknowledgedDelivered, queueList, sendUntilPowerCut, startCountingUpstream } from '../support/faults.js';
+import {
+  everyAcknowledgedDelivered,
+  queueList,
+  sendUntilPowerCut,
+  startCountingUpstream,
+} from '../support/faults.js';
 import { eventually } from '../support/wait.js';
 import { Rng } from '../support/fuzz.js';
 import { launchRelay, type RunningRelay } from '../support/relay.js';
@@ -27,7 +32,10 @@ describe(`power cut (kill -9) at random moments, ${CUTS} times`, () => {
   const acked: string[] = [];
   const config = () => ({
     smtp: { maxMessagesPerMinute: 1_000_000, maxConnectionsPerClient: 1000 },
-    delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' }, retry: { delays: ['1s'], maxAge: '5d' } },
+    delivery: {
+      smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' },
+      retry: { delays: ['1s'], maxAge: '5d' },
+    },
   });
 
   before(async () => {
@@ -37,7 +45,9 @@ describe(`power cut (kill -9) at random moments, ${CUTS} times`, () => {
     for (let cut = 0; cut < CUTS; cut++) {
       relay = await launchRelay({ config: config(), dir });
       dir = relay.dir;
-      const devices = Array.from({ length: DEVICES }, (_, d) => sendUntilPowerCut(relay.smtpPort, `device${d}-cut${cut}`, acked));
+      const devices = Array.from({ length: DEVICES }, (_, d) =>
+        sendUntilPowerCut(relay.smtpPort, `device${d}-cut${cut}`, acked),
+      );
       await new Promise((resolve) => setTimeout(resolve, 50 + rng.int(600)));
       await relay.kill();
       await Promise.all(devices);
@@ -50,7 +60,10 @@ describe(`power cut (kill -9) at random moments, ${CUTS} times`, () => {
   });
 
   test('every message that got 250 is delivered', async () => {
-    assert.ok(acked.length >= CUTS, `devices got through between cuts (${acked.length} acknowledged)`);
+    assert.ok(
+      acked.length >= CUTS,
+      `devices got through between cuts (${acked.length} acknowledged)`,
+    );
     const { duplicates, unacknowledged } = await everyAcknowledgedDelivered(upstream, acked);
     console.log(
       `fault-power-cut: ${CUTS} power cuts, ${acked.length} acknowledged, ${acked.length} delivered, 0 lost, ${duplicates} duplicates, ` +
@@ -59,7 +72,11 @@ describe(`power cut (kill -9) at random moments, ${CUTS} times`, () => {
   });
 
   test('the spool is consistent: nothing corrupt, no temp files, the queue drains', async () => {
-    await eventually('an empty queue', async () => ((await queueList(relay)).length === 0 ? true : undefined), { timeoutMs: 30_000 });
+    await eventually(
+      'an empty queue',
+      async () => ((await queueList(relay)).length === 0 ? true : undefined),
+      { timeoutMs: 30_000 },
+    );
     const spool = path.join(relay.dataDir, 'spool');
     assert.deepEqual(readdirSync(path.join(spool, 'corrupt')), []);
     assert.deepEqual(readdirSync(path.join(spool, 'tmp')), []);

@@ -7,7 +7,13 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { makeCerts } from '../support/certs.js';
 import { smtplibSend } from '../support/clients.js';
-import { queueList, refusedPort, startBadUpstream, type BadBehaviour, type QueueItem } from '../support/faults.js';
+import {
+  queueList,
+  refusedPort,
+  startBadUpstream,
+  type BadBehaviour,
+  type QueueItem,
+} from '../support/faults.js';
 import { eventually } from '../support/wait.js';
 import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream } from '../support/upstream.js';
@@ -32,7 +38,12 @@ async function relayTo(port: number, security: Security): Promise<RunningRelay> 
 }
 
 async function sendOne(relay: RunningRelay, subject: string): Promise<string> {
-  const reply = await smtplibSend(relay.smtpPort, 'ups@office.test', ['ops@example.com'], `Subject: ${subject}\r\n\r\nbody\r\n`);
+  const reply = await smtplibSend(
+    relay.smtpPort,
+    'ups@office.test',
+    ['ops@example.com'],
+    `Subject: ${subject}\r\n\r\nbody\r\n`,
+  );
   const id = /queued as ([0-9A-Z]+)/.exec(reply)?.[1];
   assert.ok(id, reply);
   return id;
@@ -40,15 +51,23 @@ async function sendOne(relay: RunningRelay, subject: string): Promise<string> {
 
 /** Waits until the message has been tried and deferred; returns its queue entry */
 async function deferred(relay: RunningRelay, id: string, timeoutMs = 20_000): Promise<QueueItem> {
-  return eventually(`message ${id} deferred with a lastError`, async () => {
-    const item = (await queueList(relay)).find((i) => i.id === id);
-    return item && item.attempts >= 1 && item.lastError ? item : undefined;
-  }, { timeoutMs, everyMs: 250 });
+  return eventually(
+    `message ${id} deferred with a lastError`,
+    async () => {
+      const item = (await queueList(relay)).find((i) => i.id === id);
+      return item && item.attempts >= 1 && item.lastError ? item : undefined;
+    },
+    { timeoutMs, everyMs: 250 },
+  );
 }
 
 function assertDeferred(item: QueueItem, expected: RegExp): void {
   console.log(`fault-upstream: lastError ${JSON.stringify(item.lastError)}`);
-  assert.deepEqual(item.recipients.map((r) => r.status), ['deferred'], JSON.stringify(item));
+  assert.deepEqual(
+    item.recipients.map((r) => r.status),
+    ['deferred'],
+    JSON.stringify(item),
+  );
   assert.match(item.lastError ?? '', expected);
   assert.match(item.lastError ?? '', /127\.0\.0\.1:\d+/, 'lastError names the upstream');
 }
@@ -58,8 +77,16 @@ const socketFaults: [string, BadBehaviour, RegExp][] = [
   ['answers 421 at the greeting', 'greet421', /^421 /],
   // Postfix defers a 5xx greeting too (smtp_skip_5xx_greeting): it says nothing about the message
   ['answers 554 at the greeting', 'greet554', /^554 5\.3\.2 /],
-  ['drops the connection in the middle of DATA', 'dropMidData', /closed|ECONNRESET|ESOCKET|EPIPE|unexpected/i],
-  ['takes the whole message, then never answers the final dot', 'hangAfterData', /timed? ?out|ETIMEDOUT/i],
+  [
+    'drops the connection in the middle of DATA',
+    'dropMidData',
+    /closed|ECONNRESET|ESOCKET|EPIPE|unexpected/i,
+  ],
+  [
+    'takes the whole message, then never answers the final dot',
+    'hangAfterData',
+    /timed? ?out|ETIMEDOUT/i,
+  ],
 ];
 
 describe('upstream faults are deferrals with a clear lastError', { concurrency: 3 }, () => {
@@ -102,7 +129,11 @@ describe('upstream faults are deferrals with a clear lastError', { concurrency: 
       started.push(upstream);
       const relay = await relayTo(upstream.port, 'starttls');
       const item = await deferred(relay, await sendOne(relay, certificate));
-      const reason = { selfsigned: /self[- ]signed|unable to verify|certificate/i, expired: /expired/i, wrongname: /altnames|hostname|does not match|not-this-host/i }[certificate];
+      const reason = {
+        selfsigned: /self[- ]signed|unable to verify|certificate/i,
+        expired: /expired/i,
+        wrongname: /altnames|hostname|does not match|not-this-host/i,
+      }[certificate];
       assertDeferred(item, reason);
       assert.equal(upstream.messages.length, 0, 'no message went to an unverified upstream');
     });
@@ -113,7 +144,9 @@ describe('upstream faults are deferrals with a clear lastError', { concurrency: 
     started.push(upstream);
     const relay = await relayTo(upstream.port, 'none');
     const id = await sendOne(relay, 'once');
-    await eventually('the queue to be empty', async () => ((await queueList(relay)).length === 0 ? true : undefined));
+    await eventually('the queue to be empty', async () =>
+      (await queueList(relay)).length === 0 ? true : undefined,
+    );
     // Retry delay is 1 s: give a wrongly kept message three chances to go again
     await new Promise((resolve) => setTimeout(resolve, 3500));
     assert.equal(upstream.accepted, 1, `message ${id} was accepted ${upstream.accepted} times`);

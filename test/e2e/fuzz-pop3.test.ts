@@ -16,7 +16,12 @@ import { rssKb } from '../support/faults.js';
 import { eventually } from '../support/wait.js';
 import { Rng, assertSurvived, play, reportIfExited } from '../support/fuzz.js';
 import { RawPop3 } from '../support/pop3.js';
-import { pop3Session, readPop3Replies, type Pop3Account, type Pop3Targets } from '../support/pop3-fuzz.js';
+import {
+  pop3Session,
+  readPop3Replies,
+  type Pop3Account,
+  type Pop3Targets,
+} from '../support/pop3-fuzz.js';
 import { launchRelay, type RunningRelay } from '../support/relay.js';
 
 const SESSIONS = Number(process.env.FUZZ_POP3_SESSIONS ?? process.env.FUZZ_SESSIONS ?? 2000);
@@ -37,10 +42,16 @@ const ALL = [...TARGETS.quitting, ...TARGETS.dropping, TARGETS.locked];
 
 /** Small, big (still streaming when the client hangs up) and dotted (dot-stuffing) messages */
 function messagesFor(name: string): string[] {
-  const small = (i: number) => `Subject: ${name} message ${i}\r\n\r\nHello ${i} from the fuzz setup\r\n`;
-  if (!name.startsWith('keep-')) return Array.from({ length: name === 'locked' ? 2 : 12 }, (_, i) => small(i + 1));
+  const small = (i: number) =>
+    `Subject: ${name} message ${i}\r\n\r\nHello ${i} from the fuzz setup\r\n`;
+  if (!name.startsWith('keep-'))
+    return Array.from({ length: name === 'locked' ? 2 : 12 }, (_, i) => small(i + 1));
   const line = `${'x'.repeat(76)}\r\n`;
-  return [small(1), `Subject: big\r\n\r\n${line.repeat(Math.ceil(BIG / line.length))}`, 'Subject: dots\r\n\r\n.\r\n..\r\n.hidden\r\n+OK not a reply\r\n-ERR not either\r\nend\r\n'];
+  return [
+    small(1),
+    `Subject: big\r\n\r\n${line.repeat(Math.ceil(BIG / line.length))}`,
+    'Subject: dots\r\n\r\n.\r\n..\r\n.hidden\r\n+OK not a reply\r\n-ERR not either\r\nend\r\n',
+  ];
 }
 
 /** Every message in one SMTP session (smtplib): [rcpt, message] pairs as JSON on stdin */
@@ -87,15 +98,20 @@ function useCheapHashes(relay: RunningRelay, accounts: readonly Pop3Account[]): 
   for (const { name, password } of accounts) {
     const salt = randomBytes(16);
     const key = scryptSync(password.normalize('NFC'), salt, 32, { N: 256, r: 8, p: 1 });
-    users[name] = { ...users[name], hash: `scrypt$256$8$1$${salt.toString('base64')}$${key.toString('base64')}` };
+    users[name] = {
+      ...users[name],
+      hash: `scrypt$256$8$1$${salt.toString('base64')}$${key.toString('base64')}`,
+    };
   }
   writeFileSync(file, JSON.stringify(users, null, 2), { mode: 0o600 });
 }
 
-const uidsOnDisk = (relay: RunningRelay, name: string): string[] => readdirSync(path.join(relay.dataDir, 'mailboxes', name, 'new')).sort();
+const uidsOnDisk = (relay: RunningRelay, name: string): string[] =>
+  readdirSync(path.join(relay.dataDir, 'mailboxes', name, 'new')).sort();
 
 /** A distinct loopback source address per session, so one session's failed logins never slow another (the throttle is per address) */
-const sourceAddress = (index: number) => `127.${1 + Math.floor(index / 62_500)}.${Math.floor(index / 250) % 250}.${1 + (index % 250)}`;
+const sourceAddress = (index: number) =>
+  `127.${1 + Math.floor(index / 62_500)}.${Math.floor(index / 250) % 250}.${1 + (index % 250)}`;
 
 interface Tally {
   sessions: number;
@@ -114,7 +130,11 @@ async function storm(port: number, tally: Tally): Promise<void> {
       const index = next++;
       const plan = pop3Session(new Rng(SEED + index), TARGETS, { hugeLine: 0.01 });
       const dropAfterMs = plan.ending.kind === 'drop' ? plan.ending.afterMs : undefined;
-      const result = await play(port, plan.chunks, { closeWaitMs: 15_000, localAddress: sourceAddress(index), ...(dropAfterMs === undefined ? {} : { dropAfterMs }) });
+      const result = await play(port, plan.chunks, {
+        closeWaitMs: 15_000,
+        localAddress: sourceAddress(index),
+        ...(dropAfterMs === undefined ? {} : { dropAfterMs }),
+      });
       const reading = readPop3Replies(result.raw);
       tally.sessions++;
       tally.lines += reading.lines;
@@ -125,11 +145,17 @@ async function storm(port: number, tally: Tally): Promise<void> {
       if (plan.ending.kind === 'quit') {
         if (result.hung) {
           tally.hung++;
-          if (tally.problems.length < 20) tally.problems.push(`session ${index}: still open 15 s after QUIT; the last it heard: ${JSON.stringify(result.raw.subarray(-300).toString('latin1'))}`);
+          if (tally.problems.length < 20)
+            tally.problems.push(
+              `session ${index}: still open 15 s after QUIT; the last it heard: ${JSON.stringify(result.raw.subarray(-300).toString('latin1'))}`,
+            );
         }
-        if (!reading.complete) problems.push('a reply was cut off although the client waited for the server to close');
+        if (!reading.complete)
+          problems.push('a reply was cut off although the client waited for the server to close');
       }
-      for (const problem of problems) if (tally.problems.length < 20) tally.problems.push(`session ${index} (seed ${SEED + index}): ${problem}`);
+      for (const problem of problems)
+        if (tally.problems.length < 20)
+          tally.problems.push(`session ${index} (seed ${SEED + index}): ${problem}`);
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
@@ -141,17 +167,30 @@ describe(`POP3 fuzzing: ${SESSIONS} hostile sessions (seed ${SEED})`, () => {
   let keepAlive: NodeJS.Timeout | undefined;
   let lastKeepAlive: Promise<unknown> = Promise.resolve();
   const before_ = new Map<string, string[]>();
-  const tally: Tally = { sessions: 0, lines: 0, hung: 0, inUse: 0, lockedLogins: 0, problems: [], deleted: new Map() };
+  const tally: Tally = {
+    sessions: 0,
+    lines: 0,
+    hung: 0,
+    inUse: 0,
+    lockedLogins: 0,
+    problems: [],
+    deleted: new Map(),
+  };
   let baselineKb = 0;
 
   before(async () => {
     relay = await launchRelay({ config: { pop3: { maxConnections: 200, idleTimeout: '10s' } } });
     for (const who of [...ALL, TARGETS.decoy]) {
-      const added = await relay.cli(['mailbox', 'add', who.name, '--password-stdin'], `${who.password}\n`);
+      const added = await relay.cli(
+        ['mailbox', 'add', who.name, '--password-stdin'],
+        `${who.password}\n`,
+      );
       assert.equal(added.code, 0, added.stderr);
     }
     useCheapHashes(relay, [...ALL, TARGETS.decoy]);
-    const items = ALL.flatMap((who) => messagesFor(who.name).map((message) => [`${who.name}@relay.test`, message]));
+    const items = ALL.flatMap((who) =>
+      messagesFor(who.name).map((message) => [`${who.name}@relay.test`, message]),
+    );
     const sent = await python(SEND_MANY, [String(relay.smtpPort)], JSON.stringify(items));
     assert.equal(sent.code, 0, sent.stderr);
     for (const who of ALL) {
@@ -164,13 +203,23 @@ describe(`POP3 fuzzing: ${SESSIONS} hostile sessions (seed ${SEED})`, () => {
     // Warm up every path once so the baseline includes what any served session loads
     for (const who of TARGETS.dropping) await poplibRead(relay.pop3Port!, who);
     // A name that does not exist costs a full-strength scrypt (so its timing tells nothing), on every worker thread at once
-    await Promise.all(Array.from({ length: 8 }, (_, i) => play(relay.pop3Port!, [Buffer.from(`USER nobody-${i}\r\nPASS x\r\nQUIT\r\n`)], { closeWaitMs: 15_000, localAddress: `127.254.0.${i + 1}` })));
+    await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        play(relay.pop3Port!, [Buffer.from(`USER nobody-${i}\r\nPASS x\r\nQUIT\r\n`)], {
+          closeWaitMs: 15_000,
+          localAddress: `127.254.0.${i + 1}`,
+        }),
+      ),
+    );
     holder = await RawPop3.connect(relay.pop3Port!);
     await holder.line();
     assert.match(await holder.command(`USER ${TARGETS.locked.name}`), /^\+OK/);
     assert.match(await holder.command(`PASS ${TARGETS.locked.password}`), /^\+OK Mailbox locked/);
     // Fetching keeps a session open (NOOP alone would not, for longer than pop3.idleTimeout)
-    keepAlive = setInterval(() => (lastKeepAlive = holder.multiCommand('TOP 1 0').catch((err: Error) => err)), 3_000);
+    keepAlive = setInterval(
+      () => (lastKeepAlive = holder.multiCommand('TOP 1 0').catch((err: Error) => err)),
+      3_000,
+    );
     baselineKb = rssKb(relay.process.pid!);
     const started = Date.now();
     await storm(relay.pop3Port!, tally);
@@ -205,12 +254,21 @@ describe(`POP3 fuzzing: ${SESSIONS} hostile sessions (seed ${SEED})`, () => {
   });
 
   test('nothing was lost: sessions that hung up deleted nothing; the others deleted only what they reported at QUIT', () => {
-    for (const who of [...TARGETS.dropping, TARGETS.locked]) assert.deepEqual(uidsOnDisk(relay, who.name), before_.get(who.name), who.name);
+    for (const who of [...TARGETS.dropping, TARGETS.locked])
+      assert.deepEqual(uidsOnDisk(relay, who.name), before_.get(who.name), who.name);
     for (const who of TARGETS.quitting) {
       const now = uidsOnDisk(relay, who.name);
       const initial = before_.get(who.name) ?? [];
-      assert.equal(now.length, initial.length - (tally.deleted.get(who.name) ?? 0), `${who.name}: ${initial.length} before, ${tally.deleted.get(who.name)} deleted at QUIT`);
-      assert.deepEqual(now.filter((uid) => !initial.includes(uid)), [], `${who.name} has no message it did not have`);
+      assert.equal(
+        now.length,
+        initial.length - (tally.deleted.get(who.name) ?? 0),
+        `${who.name}: ${initial.length} before, ${tally.deleted.get(who.name)} deleted at QUIT`,
+      );
+      assert.deepEqual(
+        now.filter((uid) => !initial.includes(uid)),
+        [],
+        `${who.name} has no message it did not have`,
+      );
     }
     const deleted = [...tally.deleted.values()].reduce((a, b) => a + b, 0);
     console.log(`fuzz-pop3: ${deleted} messages deleted by sessions that said QUIT, 0 lost`);
@@ -218,17 +276,26 @@ describe(`POP3 fuzzing: ${SESSIONS} hostile sessions (seed ${SEED})`, () => {
 
   test('memory is back near the warmed-up baseline', async () => {
     const pid = relay.process.pid!;
-    const settledKb = await eventually(`RSS within ${RSS_SLACK_KB} kB of ${baselineKb} kB`, () => {
-      const now = rssKb(pid);
-      return now <= baselineKb + RSS_SLACK_KB ? now : undefined;
-    }, { timeoutMs: 30_000, everyMs: 1000 }).catch((err: Error) => assert.fail(`${err.message}; RSS is ${rssKb(pid)} kB`));
-    console.log(`fuzz-pop3: RSS ${baselineKb} kB baseline, ${settledKb} kB after the storm settled`);
+    const settledKb = await eventually(
+      `RSS within ${RSS_SLACK_KB} kB of ${baselineKb} kB`,
+      () => {
+        const now = rssKb(pid);
+        return now <= baselineKb + RSS_SLACK_KB ? now : undefined;
+      },
+      { timeoutMs: 30_000, everyMs: 1000 },
+    ).catch((err: Error) => assert.fail(`${err.message}; RSS is ${rssKb(pid)} kB`));
+    console.log(
+      `fuzz-pop3: RSS ${baselineKb} kB baseline, ${settledKb} kB after the storm settled`,
+    );
   });
 
   test('poplib still logs in and reads every message, also in the mailbox that was locked', async () => {
     clearInterval(keepAlive);
     await lastKeepAlive;
-    assert.match(await holder.command('QUIT'), /^\+OK edge-relay signing off \(0 messages deleted\)/);
+    assert.match(
+      await holder.command('QUIT'),
+      /^\+OK edge-relay signing off \(0 messages deleted\)/,
+    );
     for (const who of [...TARGETS.dropping, TARGETS.locked]) {
       const read = await poplibRead(relay.pop3Port!, who);
       assert.deepEqual([...read.uids].sort(), before_.get(who.name), who.name);
@@ -244,38 +311,71 @@ describe('POP3 regressions found by fuzzing', () => {
 
   before(async () => {
     relay = await launchRelay({ config: { pop3: { idleTimeout: '30s' } } });
-    const added = await relay.cli(['mailbox', 'add', who.name, '--password-stdin'], `${who.password}\n`);
+    const added = await relay.cli(
+      ['mailbox', 'add', who.name, '--password-stdin'],
+      `${who.password}\n`,
+    );
     assert.equal(added.code, 0, added.stderr);
-    const sent = await python(SEND_MANY, [String(relay.smtpPort)], JSON.stringify([[`${who.name}@relay.test`, `Subject: big\r\n\r\n${'x'.repeat(76)}\r\n`.repeat(10_000)]]));
+    const sent = await python(
+      SEND_MANY,
+      [String(relay.smtpPort)],
+      JSON.stringify([
+        [`${who.name}@relay.test`, `Subject: big\r\n\r\n${'x'.repeat(76)}\r\n`.repeat(10_000)],
+      ]),
+    );
     assert.equal(sent.code, 0, sent.stderr);
-    await eventually('the message delivered', () => uidsOnDisk(relay, who.name).length === 1 || undefined);
+    await eventually(
+      'the message delivered',
+      () => uidsOnDisk(relay, who.name).length === 1 || undefined,
+    );
   });
   after(() => relay?.stop());
 
   test('a RETR of a big message still queued when the client hangs up does not leave the mailbox locked', async () => {
     // The failed login makes the next one wait for its turn; the client is gone before it, so neither that login nor the RETR behind it runs
     const pipelined = `USER ${who.name}\r\nPASS wrong-password\r\nUSER ${who.name}\r\nPASS ${who.password}\r\nRETR 1\r\n`;
-    const result = await play(relay.pop3Port!, [Buffer.from(pipelined)], { closeWaitMs: 5_000, localAddress: '127.3.0.1', dropAfterMs: 50 });
+    const result = await play(relay.pop3Port!, [Buffer.from(pipelined)], {
+      closeWaitMs: 5_000,
+      localAddress: '127.3.0.1',
+      dropAfterMs: 50,
+    });
     assert.match(result.replies[0] ?? '', /^\+OK/);
-    await relay.waitForLog((l) => l.msg === 'POP3 client hung up while its login waited; nothing was checked' && l.client === '127.3.0.1');
+    await relay.waitForLog(
+      (l) =>
+        l.msg === 'POP3 client hung up while its login waited; nothing was checked' &&
+        l.client === '127.3.0.1',
+    );
     const read = await poplibRead(relay.pop3Port!, who);
     assert.equal(read.uids.length, 1, 'the mailbox opens again and still has its message');
   });
 
   test('client text echoed in a reply is printable ASCII: no CR, NUL or UTF-8 bytes inside a status line', async () => {
-    const text = 'USER a\rb\u0000\u00fc\r\nAUTH \u00e9\u0001\r\nTOP 1 \r\u0002\r\nRETR \u00ff\r\nQUIT\r\n';
-    const result = await play(relay.pop3Port!, [Buffer.from(text, 'utf8')], { closeWaitMs: 5_000, localAddress: '127.3.0.2' });
+    const text =
+      'USER a\rb\u0000\u00fc\r\nAUTH \u00e9\u0001\r\nTOP 1 \r\u0002\r\nRETR \u00ff\r\nQUIT\r\n';
+    const result = await play(relay.pop3Port!, [Buffer.from(text, 'utf8')], {
+      closeWaitMs: 5_000,
+      localAddress: '127.3.0.2',
+    });
     const reading = readPop3Replies(result.raw);
     assert.deepEqual(reading.problems, []);
     assert.ok(reading.complete);
-    assert.deepEqual(result.replies.slice(1, 3), ['+OK Send the password of a?b??', '-ERR Unsupported SASL mechanism "??"; use PLAIN']);
+    assert.deepEqual(result.replies.slice(1, 3), [
+      '+OK Send the password of a?b??',
+      '-ERR Unsupported SASL mechanism "??"; use PLAIN',
+    ]);
   });
 
   test('plain text after STLS (no TLS handshake) is dropped and the connection closed soon, not left open', async () => {
     const started = Date.now();
-    const result = await play(relay.pop3Port!, [Buffer.from('STLS\r\nUSER x\r\nQUIT\r\n')], { closeWaitMs: 15_000, localAddress: '127.3.0.3' });
+    const result = await play(relay.pop3Port!, [Buffer.from('STLS\r\nUSER x\r\nQUIT\r\n')], {
+      closeWaitMs: 15_000,
+      localAddress: '127.3.0.3',
+    });
     assert.equal(result.hung, false);
-    assert.ok(Date.now() - started < 12_000, `closed after ${Date.now() - started} ms, not at the 30 s idle timeout`);
+    assert.ok(
+      Date.now() - started < 12_000,
+      `closed after ${Date.now() - started} ms, not at the 30 s idle timeout`,
+    );
     assert.deepEqual(result.replies.slice(1), ['+OK Begin TLS negotiation']);
   });
 });

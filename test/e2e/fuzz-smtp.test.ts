@@ -10,7 +10,16 @@ import { after, before, describe, test } from 'node:test';
 import { smtplibSend } from '../support/clients.js';
 import { deliveriesById, queueList, rssKb } from '../support/faults.js';
 import { eventually } from '../support/wait.js';
-import { Rng, assertSurvived, badReplyLines, play, queuedIds, reportIfExited, session, type FuzzProfile } from '../support/fuzz.js';
+import {
+  Rng,
+  assertSurvived,
+  badReplyLines,
+  play,
+  queuedIds,
+  reportIfExited,
+  session,
+  type FuzzProfile,
+} from '../support/fuzz.js';
 import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
@@ -34,7 +43,11 @@ interface Tally {
 function finishedElsewhere(relay: RunningRelay, id: string): boolean {
   const lines = relay.logs.filter((l) => l.queueId === id);
   const outcomes = lines.filter((l) => typeof l.rcpt === 'string').map((l) => l.status);
-  return lines.some((l) => l.msg === 'Message done, removed from the queue') && outcomes.length > 0 && outcomes.every((s) => s === 'local' || s === 'bounced');
+  return (
+    lines.some((l) => l.msg === 'Message done, removed from the queue') &&
+    outcomes.length > 0 &&
+    outcomes.every((s) => s === 'local' || s === 'bounced')
+  );
 }
 
 async function storm(port: number, tally: Tally): Promise<void> {
@@ -48,7 +61,8 @@ async function storm(port: number, tally: Tally): Promise<void> {
       tally.replies += result.replies.length;
       if (result.hung) tally.hung++;
       if (result.error) tally.resets++;
-      for (const line of badReplyLines(result)) if (tally.bad.length < 20) tally.bad.push(`session ${index}: ${line}`);
+      for (const line of badReplyLines(result))
+        if (tally.bad.length < 20) tally.bad.push(`session ${index}: ${line}`);
       tally.queued.push(...queuedIds(result));
     }
   };
@@ -65,13 +79,31 @@ describe(`SMTP fuzzing: ${SESSIONS} hostile sessions (seed ${SEED})`, () => {
     upstream = await startUpstream({ offerTls: false });
     relay = await launchRelay({
       config: {
-        smtp: { maxConnectionsPerClient: 1000, maxMessagesPerMinute: 1_000_000, maxConnections: 200, idleTimeout: '10s', maxMessageSize: 1024 * 1024 },
-        delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' }, concurrency: 8 },
+        smtp: {
+          maxConnectionsPerClient: 1000,
+          maxMessagesPerMinute: 1_000_000,
+          maxConnections: 200,
+          idleTimeout: '10s',
+          maxMessageSize: 1024 * 1024,
+        },
+        delivery: {
+          smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' },
+          concurrency: 8,
+        },
       },
     });
     // Warm up so the baseline includes what any served session loads once
-    for (let i = 0; i < 5; i++) await smtplibSend(relay.smtpPort, 'warm@example.com', ['someone@example.com'], 'Subject: warm-up\r\n\r\nhello\r\n');
-    await upstream.waitFor(5).catch((err) => { console.log(relay.output().slice(-3000)); throw err; });
+    for (let i = 0; i < 5; i++)
+      await smtplibSend(
+        relay.smtpPort,
+        'warm@example.com',
+        ['someone@example.com'],
+        'Subject: warm-up\r\n\r\nhello\r\n',
+      );
+    await upstream.waitFor(5).catch((err) => {
+      console.log(relay.output().slice(-3000));
+      throw err;
+    });
     baselineKb = rssKb(relay.process.pid!);
     const started = Date.now();
     await storm(relay.smtpPort, tally);
@@ -103,31 +135,56 @@ describe(`SMTP fuzzing: ${SESSIONS} hostile sessions (seed ${SEED})`, () => {
   test('every acknowledged message reached the upstream exactly once, or is still queued', async () => {
     const queued = new Set(tally.queued);
     let lastMissing: string[] = [];
-    const settled = await eventually('fuzzed messages delivered or deferred', async () => {
-      const delivered = deliveriesById(upstream.messages);
-      const waiting = new Set((await queueList(relay)).map((item) => item.id));
-      const missing = [...queued].filter((id) => !delivered.has(id) && !waiting.has(id) && !finishedElsewhere(relay, id));
-      if (missing.length) lastMissing = missing;
-      return missing.length === 0 ? { delivered, waiting } : undefined;
-    }, { timeoutMs: 60_000, everyMs: 500 }).catch((err: Error) => assert.fail(`${err.message}; missing ${lastMissing.join(' ')}; their log: ${JSON.stringify(relay.logs.filter((l) => lastMissing.includes(String(l.queueId))).slice(0, 10))}`));
+    const settled = await eventually(
+      'fuzzed messages delivered or deferred',
+      async () => {
+        const delivered = deliveriesById(upstream.messages);
+        const waiting = new Set((await queueList(relay)).map((item) => item.id));
+        const missing = [...queued].filter(
+          (id) => !delivered.has(id) && !waiting.has(id) && !finishedElsewhere(relay, id),
+        );
+        if (missing.length) lastMissing = missing;
+        return missing.length === 0 ? { delivered, waiting } : undefined;
+      },
+      { timeoutMs: 60_000, everyMs: 500 },
+    ).catch((err: Error) =>
+      assert.fail(
+        `${err.message}; missing ${lastMissing.join(' ')}; their log: ${JSON.stringify(relay.logs.filter((l) => lastMissing.includes(String(l.queueId))).slice(0, 10))}`,
+      ),
+    );
     const twice = [...settled.delivered].filter(([id, n]) => queued.has(id) && n > 1);
     assert.deepEqual(twice, [], 'no duplicates');
-    console.log(`fuzz-smtp: ${queued.size} accepted, ${queued.size - settled.waiting.size} delivered, ${settled.waiting.size} still queued, 0 lost, ${twice.length} duplicates`);
+    console.log(
+      `fuzz-smtp: ${queued.size} accepted, ${queued.size - settled.waiting.size} delivered, ${settled.waiting.size} still queued, 0 lost, ${twice.length} duplicates`,
+    );
   });
 
   test('memory is back near the warmed-up baseline', async () => {
     const pid = relay.process.pid!;
-    const settledKb = await eventually(`RSS within ${RSS_SLACK_KB} kB of ${baselineKb} kB`, () => {
-      const now = rssKb(pid);
-      return now <= baselineKb + RSS_SLACK_KB ? now : undefined;
-    }, { timeoutMs: 30_000, everyMs: 1000 }).catch((err: Error) => assert.fail(`${err.message}; RSS is ${rssKb(pid)} kB`));
-    console.log(`fuzz-smtp: RSS ${baselineKb} kB baseline, ${settledKb} kB after the storm settled`);
+    const settledKb = await eventually(
+      `RSS within ${RSS_SLACK_KB} kB of ${baselineKb} kB`,
+      () => {
+        const now = rssKb(pid);
+        return now <= baselineKb + RSS_SLACK_KB ? now : undefined;
+      },
+      { timeoutMs: 30_000, everyMs: 1000 },
+    ).catch((err: Error) => assert.fail(`${err.message}; RSS is ${rssKb(pid)} kB`));
+    console.log(
+      `fuzz-smtp: RSS ${baselineKb} kB baseline, ${settledKb} kB after the storm settled`,
+    );
   });
 
   test('a normal device (smtplib) still relays', async () => {
     const before = upstream.messages.length;
-    const reply = await smtplibSend(relay.smtpPort, 'printer@office.test', ['boss@example.com'], 'Subject: after the storm\r\n\r\nstill here\r\n');
+    const reply = await smtplibSend(
+      relay.smtpPort,
+      'printer@office.test',
+      ['boss@example.com'],
+      'Subject: after the storm\r\n\r\nstill here\r\n',
+    );
     assert.match(reply, /^250 .*queued as/);
-    await eventually('the device message at the upstream', () => upstream.messages.slice(before).find((m) => m.raw.includes('after the storm')));
+    await eventually('the device message at the upstream', () =>
+      upstream.messages.slice(before).find((m) => m.raw.includes('after the storm')),
+    );
   });
 });

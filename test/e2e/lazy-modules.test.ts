@@ -20,17 +20,26 @@ after(async () => {
 });
 
 const loaded = (log: string) => readFileSync(log, 'utf8').split('\n');
-const webModules = (urls: string[]) => urls.filter((url) => url.includes('/node_modules/hono/') || url.endsWith('/build/web/app.js'));
+const webModules = (urls: string[]) =>
+  urls.filter((url) => url.includes('/node_modules/hono/') || url.endsWith('/build/web/app.js'));
 
 test('the admin page modules load on the first web request, not at start', async () => {
   const preload = pathToFileURL(path.join(ROOT, 'test/support/module-log.mjs')).href;
   const log = path.join(logDir, 'modules.log');
-  relay = await launchRelay({ env: { NODE_OPTIONS: `--import ${preload}`, EDGE_RELAY_MODULE_LOG: log } });
+  relay = await launchRelay({
+    env: { NODE_OPTIONS: `--import ${preload}`, EDGE_RELAY_MODULE_LOG: log },
+  });
   const atStart = loaded(log);
-  assert.ok(atStart.some((url) => url.endsWith('/build/main.js')), 'the module log works');
+  assert.ok(
+    atStart.some((url) => url.endsWith('/build/main.js')),
+    'the module log works',
+  );
   assert.deepEqual(webModules(atStart), [], 'no admin page module at start');
 
   const res = await fetch(`http://127.0.0.1:${relay.webPort}/healthz`);
   assert.equal(res.status, 200);
-  assert.ok(webModules(loaded(log)).some((url) => url.endsWith('/build/web/app.js')), 'the first request loaded the admin page');
+  assert.ok(
+    webModules(loaded(log)).some((url) => url.endsWith('/build/web/app.js')),
+    'the first request loaded the admin page',
+  );
 });

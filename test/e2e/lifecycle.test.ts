@@ -36,7 +36,12 @@ test('a second server on the same data dir refuses to start', async () => {
     const second = await runCli(['serve', '--config', relay.configFile]);
     // 1, not 2 (bad configuration): under systemd the relay must come up once the other one stops
     assert.equal(second.code, 1);
-    assert.ok(second.stderr.includes(`Another edge-relay (pid ${relay.process.pid}) is already serving ${relay.dataDir}`), second.stderr);
+    assert.ok(
+      second.stderr.includes(
+        `Another edge-relay (pid ${relay.process.pid}) is already serving ${relay.dataDir}`,
+      ),
+      second.stderr,
+    );
   } finally {
     await relay.stop();
   }
@@ -50,7 +55,14 @@ test('serve without --config uses the embedded defaults and ./data', async () =>
   assert.match(check.stdout, /upstream +none yet/);
   const help = await runCli(['--help']);
   assert.equal(help.code, 0);
-  for (const command of ['serve', 'queue list', 'mailbox add NAME --password-stdin', 'admin password', 'config check']) assert.ok(help.stdout.includes(command), command);
+  for (const command of [
+    'serve',
+    'queue list',
+    'mailbox add NAME --password-stdin',
+    'admin password',
+    'config check',
+  ])
+    assert.ok(help.stdout.includes(command), command);
   const unknown = await runCli(['frobnicate']);
   assert.equal(unknown.code, 2);
 });

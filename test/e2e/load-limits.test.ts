@@ -80,14 +80,17 @@ describe('per-client connection and message-rate limits', () => {
       assert.match(await connect(), /^421 /, 'the client is at its limit');
       open.shift()!.close();
       // The relay sees the close in its own time: the slot is free once a newcomer is greeted
-      await eventually('a greeting in the freed slot', async () => /^220 /.test(await connect()), { timeoutMs: 5_000 });
+      await eventually('a greeting in the freed slot', async () => /^220 /.test(await connect()), {
+        timeoutMs: 5_000,
+      });
     } finally {
       open.forEach((s) => s.close());
     }
   });
 
   test(`message ${MAX_PER_MINUTE + 1} in a minute from one client gets 450/451 at MAIL; another client still sends`, async () => {
-    for (let i = 0; i < MAX_PER_MINUTE; i++) assert.match(await sendMessage(relay.smtpPort, '127.0.0.7'), /^250 .*queued as/);
+    for (let i = 0; i < MAX_PER_MINUTE; i++)
+      assert.match(await sendMessage(relay.smtpPort, '127.0.0.7'), /^250 .*queued as/);
     const over = await sendMessage(relay.smtpPort, '127.0.0.7');
     assert.match(over, /^45[01] /);
     assert.match(await sendMessage(relay.smtpPort, '127.0.0.8'), /^250 .*queued as/);

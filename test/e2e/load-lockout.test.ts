@@ -35,7 +35,13 @@ async function deviceSends(port: number, subject: string): Promise<Served> {
   try {
     const greeting = await smtp.reply();
     if (!greeting.startsWith('220')) return { greeting, data: '', ms: Date.now() - began };
-    for (const line of ['EHLO printer.lan', 'MAIL FROM:<printer@office.test>', 'RCPT TO:<boss@example.com>', 'DATA']) await smtp.command(`${line}\r\n`);
+    for (const line of [
+      'EHLO printer.lan',
+      'MAIL FROM:<printer@office.test>',
+      'RCPT TO:<boss@example.com>',
+      'DATA',
+    ])
+      await smtp.command(`${line}\r\n`);
     const data = await smtp.command(`Subject: ${subject}\r\n\r\nhello\r\n.\r\n`);
     return { greeting, data, ms: Date.now() - began };
   } finally {
@@ -44,7 +50,8 @@ async function deviceSends(port: number, subject: string): Promise<Served> {
 }
 
 /** Every flood connection has heard from the relay: greeted, or greeted and closed to make room */
-const everyoneAnswered = (flood: Probe[]) => (flood.every((p) => p.received.length > 0) ? true : undefined);
+const everyoneAnswered = (flood: Probe[]) =>
+  flood.every((p) => p.received.length > 0) ? true : undefined;
 
 describe(`lock-out at the shipped defaults (${maxConnections} connections, ${DEFAULT_CONFIG.smtp.maxConnectionsPerClient} per client, idle ${DEFAULT_CONFIG.smtp.idleTimeout})`, () => {
   let upstream: Upstream;
@@ -55,7 +62,11 @@ describe(`lock-out at the shipped defaults (${maxConnections} connections, ${DEF
 
   before(async () => {
     upstream = await startUpstream({ offerTls: false });
-    relay = await launchRelay({ config: { delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' } } } });
+    relay = await launchRelay({
+      config: {
+        delivery: { smarthost: { host: '127.0.0.1', port: upstream.port, security: 'none' } },
+      },
+    });
   });
   after(async () => {
     timers.forEach(clearInterval);
@@ -67,12 +78,17 @@ describe(`lock-out at the shipped defaults (${maxConnections} connections, ${DEF
   test(`${FLOOD_HOSTS.length * PER_HOST} silent connections from ${FLOOD_HOSTS.length} hosts: a device on an 11th host is served within ${SERVED_WITHIN_MS} ms`, async () => {
     const flood = await openFlood(relay.smtpPort, FLOOD_HOSTS, PER_HOST);
     floods.push(flood);
-    await eventually('every flood connection answered', () => everyoneAnswered(flood), { timeoutMs: 10_000, everyMs: 20 });
+    await eventually('every flood connection answered', () => everyoneAnswered(flood), {
+      timeoutMs: 10_000,
+      everyMs: 20,
+    });
     const served = await deviceSends(relay.smtpPort, 'during a silent flood');
     assert.match(served.greeting, /^220 /);
     assert.match(served.data, /^250 .*queued as/);
     const open = flood.filter((p) => p.closedAt === undefined).length;
-    console.log(`load-lockout: device on ${DEVICE} served in ${served.ms} ms with ${open} silent flood connections still open (${flood.length - open} closed with "${lastReply(flood.find((p) => p.closedAt) ?? flood[0]!)}")`);
+    console.log(
+      `load-lockout: device on ${DEVICE} served in ${served.ms} ms with ${open} silent flood connections still open (${flood.length - open} closed with "${lastReply(flood.find((p) => p.closedAt) ?? flood[0]!)}")`,
+    );
     assert.ok(served.ms < SERVED_WITHIN_MS, `served in ${served.ms} ms`);
     await upstream.waitFor(++delivered);
   });
@@ -83,8 +99,16 @@ describe(`lock-out at the shipped defaults (${maxConnections} connections, ${DEF
     floods.push(flood);
     const began = Math.min(...flood.map((p) => p.openedAt));
     flood.forEach((p) => p.socket.write('EHLO flood.example\r\n'));
-    timers.push(setInterval(() => flood.forEach((p) => p.closedAt === undefined && p.socket.write('NOOP\r\n')), 500));
-    await eventually('every flood connection answered', () => everyoneAnswered(flood), { timeoutMs: 10_000, everyMs: 20 });
+    timers.push(
+      setInterval(
+        () => flood.forEach((p) => p.closedAt === undefined && p.socket.write('NOOP\r\n')),
+        500,
+      ),
+    );
+    await eventually('every flood connection answered', () => everyoneAnswered(flood), {
+      timeoutMs: 10_000,
+      everyMs: 20,
+    });
     const served = await deviceSends(relay.smtpPort, 'during a NOOP flood');
     assert.match(served.greeting, /^220 /);
     assert.match(served.data, /^250 .*queued as/);
@@ -92,9 +116,18 @@ describe(`lock-out at the shipped defaults (${maxConnections} connections, ${DEF
     await upstream.waitFor(++delivered);
     // Near the limit a session that sends no mail gets the stress timeout, NOOP or not
     const belowStress = Math.floor(maxConnections * 0.8);
-    await eventually(`at most ${belowStress} NOOP-ers left`, () => (flood.filter((p) => p.closedAt === undefined).length <= belowStress ? true : undefined), { timeoutMs: 20_000 });
-    const reclaimed = flood.filter((p) => p.closedAt !== undefined && /^421 4\.4\.2 .*no mail/i.test(lastReply(p)));
-    console.log(`load-lockout: NOOP flood: device served in ${served.ms} ms; ${reclaimed.length} NOOP-ing sessions closed for making no progress, the last ${Math.max(...reclaimed.map((p) => p.closedAt!)) - began} ms after the flood began`);
+    await eventually(
+      `at most ${belowStress} NOOP-ers left`,
+      () =>
+        flood.filter((p) => p.closedAt === undefined).length <= belowStress ? true : undefined,
+      { timeoutMs: 20_000 },
+    );
+    const reclaimed = flood.filter(
+      (p) => p.closedAt !== undefined && /^421 4\.4\.2 .*no mail/i.test(lastReply(p)),
+    );
+    console.log(
+      `load-lockout: NOOP flood: device served in ${served.ms} ms; ${reclaimed.length} NOOP-ing sessions closed for making no progress, the last ${Math.max(...reclaimed.map((p) => p.closedAt!)) - began} ms after the flood began`,
+    );
     assert.ok(reclaimed.length > 0, 'closed with a 421 that says why');
   });
 
@@ -102,7 +135,23 @@ describe(`lock-out at the shipped defaults (${maxConnections} connections, ${DEF
     timers.forEach(clearInterval);
     floods.flat().forEach((p) => p.socket.destroy());
     const messages = 300;
-    const result = await run('smtp-source', ['-s', String(PER_HOST), '-m', String(messages), '-l', '1000', '-f', 'scanner@office.test', '-t', 'ops@example.com', `127.0.0.1:${relay.smtpPort}`], { timeoutMs: 60_000 });
+    const result = await run(
+      'smtp-source',
+      [
+        '-s',
+        String(PER_HOST),
+        '-m',
+        String(messages),
+        '-l',
+        '1000',
+        '-f',
+        'scanner@office.test',
+        '-t',
+        'ops@example.com',
+        `127.0.0.1:${relay.smtpPort}`,
+      ],
+      { timeoutMs: 60_000 },
+    );
     assert.equal(result.stderr, '');
     assert.equal(result.code, 0);
     delivered += messages;
@@ -125,12 +174,18 @@ describe('a session that only ever says NOOP is closed after smtp.idleTimeout, e
     let said = 0;
     const timer = setInterval(() => probe!.socket.write(chatter[said++ % chatter.length]!), 300);
     try {
-      await eventually('closed by the relay', () => (probe!.closedAt !== undefined ? true : undefined), { timeoutMs: 10_000, everyMs: 50 });
+      await eventually(
+        'closed by the relay',
+        () => (probe!.closedAt !== undefined ? true : undefined),
+        { timeoutMs: 10_000, everyMs: 50 },
+      );
     } finally {
       clearInterval(timer);
     }
     const lasted = probe!.closedAt! - probe!.openedAt;
-    console.log(`load-lockout: a NOOP/RSET/EHLO-only session was closed after ${lasted} ms (idleTimeout 2s); ${said} commands sent`);
+    console.log(
+      `load-lockout: a NOOP/RSET/EHLO-only session was closed after ${lasted} ms (idleTimeout 2s); ${said} commands sent`,
+    );
     assert.match(lastReply(probe!), /^421 4\.4\.2 .*no mail/i);
     assert.ok(lasted >= 2000 && lasted < 4000, `closed after ${lasted} ms`);
   });
@@ -156,7 +211,13 @@ describe('a session that only ever says NOOP is closed after smtp.idleTimeout, e
     const smtp = await RawSmtp.connect(relay.smtpPort, { localAddress: '127.0.0.3' });
     const began = Date.now();
     await smtp.reply();
-    for (const line of ['EHLO loris.example', 'MAIL FROM:<loris@office.test>', 'RCPT TO:<ops@example.com>', 'DATA']) await smtp.command(`${line}\r\n`);
+    for (const line of [
+      'EHLO loris.example',
+      'MAIL FROM:<loris@office.test>',
+      'RCPT TO:<ops@example.com>',
+      'DATA',
+    ])
+      await smtp.command(`${line}\r\n`);
     const body = 'Subject: trickle\r\n\r\n' + 'x'.repeat(100);
     let sent = 0;
     const timer = setInterval(() => smtp.socket.write(body[sent++ % body.length]!), 200);
@@ -166,7 +227,9 @@ describe('a session that only ever says NOOP is closed after smtp.idleTimeout, e
       clearInterval(timer);
       smtp.close();
     }
-    console.log(`load-lockout: a DATA trickle (5 bytes/s) was closed ${Date.now() - began} ms after connect (idleTimeout 2s)`);
+    console.log(
+      `load-lockout: a DATA trickle (5 bytes/s) was closed ${Date.now() - began} ms after connect (idleTimeout 2s)`,
+    );
     assert.deepEqual(await queueList(relay), []);
   });
 
@@ -174,7 +237,13 @@ describe('a session that only ever says NOOP is closed after smtp.idleTimeout, e
     const smtp = await RawSmtp.connect(relay.smtpPort);
     try {
       await smtp.reply();
-      for (const line of ['EHLO scanner.lan', 'MAIL FROM:<scanner@office.test>', 'RCPT TO:<ops@example.com>', 'DATA']) await smtp.command(`${line}\r\n`);
+      for (const line of [
+        'EHLO scanner.lan',
+        'MAIL FROM:<scanner@office.test>',
+        'RCPT TO:<ops@example.com>',
+        'DATA',
+      ])
+        await smtp.command(`${line}\r\n`);
       smtp.socket.write('Subject: slow scan\r\n\r\n');
       // 8 KB every 250 ms (32 KB/s) for 3 s, past the 2 s deadline
       for (let i = 0; i < 12; i++) {
@@ -191,26 +260,62 @@ describe('a session that only ever says NOOP is closed after smtp.idleTimeout, e
 describe('a full listener makes room only for a client it admits', () => {
   let relay: RunningRelay;
   before(async () => {
-    relay = await launchRelay({ config: { smtp: { maxConnections: 5, maxConnectionsPerClient: 3, allowNetworks: ['127.0.0.1/32', '127.0.0.2/32'] } } });
+    relay = await launchRelay({
+      config: {
+        smtp: {
+          maxConnections: 5,
+          maxConnectionsPerClient: 3,
+          allowNetworks: ['127.0.0.1/32', '127.0.0.2/32'],
+        },
+      },
+    });
   });
   after(async () => {
     await relay?.stop();
   });
 
-  test('an outsider or a client at its limit is refused and closes nobody; an admitted newcomer replaces the biggest holder\'s idle session', async () => {
-    const holders = [...(await openFlood(relay.smtpPort, ['127.0.0.1'], 3)), ...(await openFlood(relay.smtpPort, ['127.0.0.2'], 2))];
-    const knockers = [...(await openFlood(relay.smtpPort, ['127.0.0.3'], 5)), ...(await openFlood(relay.smtpPort, ['127.0.0.1'], 5))];
+  test("an outsider or a client at its limit is refused and closes nobody; an admitted newcomer replaces the biggest holder's idle session", async () => {
+    const holders = [
+      ...(await openFlood(relay.smtpPort, ['127.0.0.1'], 3)),
+      ...(await openFlood(relay.smtpPort, ['127.0.0.2'], 2)),
+    ];
+    const knockers = [
+      ...(await openFlood(relay.smtpPort, ['127.0.0.3'], 5)),
+      ...(await openFlood(relay.smtpPort, ['127.0.0.1'], 5)),
+    ];
     try {
-      await eventually('every knocker refused', () => (knockers.every((p) => p.closedAt !== undefined) ? true : undefined), { timeoutMs: 10_000, everyMs: 20 });
-      assert.deepEqual(new Set(knockers.map(lastReply)), new Set(['421 relay.test Too many connected clients, try again in a moment']));
-      assert.deepEqual(holders.map((p) => p.received.slice(0, 4)), Array(5).fill('220 '), 'no holder was closed for them');
+      await eventually(
+        'every knocker refused',
+        () => (knockers.every((p) => p.closedAt !== undefined) ? true : undefined),
+        { timeoutMs: 10_000, everyMs: 20 },
+      );
+      assert.deepEqual(
+        new Set(knockers.map(lastReply)),
+        new Set(['421 relay.test Too many connected clients, try again in a moment']),
+      );
+      assert.deepEqual(
+        holders.map((p) => p.received.slice(0, 4)),
+        Array(5).fill('220 '),
+        'no holder was closed for them',
+      );
       const [newcomer] = await openFlood(relay.smtpPort, ['127.0.0.2'], 1);
       holders.push(newcomer!);
-      await eventually('the newcomer greeted', () => (newcomer!.received.startsWith('220 ') ? true : undefined), { timeoutMs: 10_000, everyMs: 20 });
-      await eventually('one holder closed', () => holders.find((p) => p.closedAt !== undefined), { timeoutMs: 10_000, everyMs: 20 });
+      await eventually(
+        'the newcomer greeted',
+        () => (newcomer!.received.startsWith('220 ') ? true : undefined),
+        { timeoutMs: 10_000, everyMs: 20 },
+      );
+      await eventually('one holder closed', () => holders.find((p) => p.closedAt !== undefined), {
+        timeoutMs: 10_000,
+        everyMs: 20,
+      });
       const closed = holders.filter((p) => p.closedAt !== undefined);
       assert.equal(closed.length, 1);
-      assert.equal(closed[0], holders[0], '127.0.0.1 held the most; its longest-idle session gave way');
+      assert.equal(
+        closed[0],
+        holders[0],
+        '127.0.0.1 held the most; its longest-idle session gave way',
+      );
       assert.match(lastReply(closed[0]!), /^421 4\.4\.2 .*the relay is full/);
     } finally {
       [...holders, ...knockers].forEach((p) => p.socket.destroy());

@@ -63,7 +63,9 @@ describe('open-relay probes from outside the allowed networks', () => {
 
   test('a host outside gets 554 5.7.1 in place of the greeting, even when it pipelines a whole message at once', async () => {
     const smtp = await RawSmtp.connect(relay.smtpPort, { localAddress: '127.0.0.3' });
-    smtp.socket.write('EHLO x\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<victim@example.com>\r\nDATA\r\nSubject: spam\r\n\r\nbuy\r\n.\r\nQUIT\r\n');
+    smtp.socket.write(
+      'EHLO x\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<victim@example.com>\r\nDATA\r\nSubject: spam\r\n\r\nbuy\r\n.\r\nQUIT\r\n',
+    );
     const replies: string[] = [];
     for (;;) {
       const reply = await smtp.reply().catch(() => undefined);
@@ -71,7 +73,11 @@ describe('open-relay probes from outside the allowed networks', () => {
       replies.push(reply);
     }
     smtp.close();
-    assert.deepEqual(replies, ['554 5.7.1 Access denied: client 127.0.0.3 is not in the allowed networks of this relay'], 'refused, then disconnected');
+    assert.deepEqual(
+      replies,
+      ['554 5.7.1 Access denied: client 127.0.0.3 is not in the allowed networks of this relay'],
+      'refused, then disconnected',
+    );
   });
 
   test(`${PROBES.length} relay tricks on a session whose host was just taken out of allowNetworks are each refused with 5xx, and DATA never starts`, async () => {
@@ -80,7 +86,10 @@ describe('open-relay probes from outside the allowed networks', () => {
     try {
       assert.match(await smtp.reply(), /^220 /);
       await smtp.command('EHLO relay-tester.example\r\n');
-      const patched = await admin.request('PATCH', '/api/settings', { json: { smtp: { allowNetworks: ['127.0.0.1/32'] } }, headers: { 'x-csrf-token': admin.csrf } });
+      const patched = await admin.request('PATCH', '/api/settings', {
+        json: { smtp: { allowNetworks: ['127.0.0.1/32'] } },
+        headers: { 'x-csrf-token': admin.csrf },
+      });
       assert.equal(patched.status, 200, patched.text);
       for (const sender of ['<>', '<spammer@example.net>', '<postmaster@relay.test>']) {
         const mail = await smtp.command(`MAIL FROM:${sender}\r\n`);
@@ -88,7 +97,8 @@ describe('open-relay probes from outside the allowed networks', () => {
           replies.push([`MAIL FROM:${sender}`, mail]);
           continue;
         }
-        for (const probe of PROBES) replies.push([probe, await smtp.command(`RCPT TO:<${probe}>\r\n`)]);
+        for (const probe of PROBES)
+          replies.push([probe, await smtp.command(`RCPT TO:<${probe}>\r\n`)]);
         const data = await smtp.command('DATA\r\n');
         assert.match(data, /^5\d\d /, `DATA after refused recipients: ${data}`);
         await smtp.command('RSET\r\n');
@@ -98,7 +108,9 @@ describe('open-relay probes from outside the allowed networks', () => {
     }
     const accepted = replies.filter(([, reply]) => !/^5\d\d /.test(reply));
     assert.deepEqual(accepted, [], 'every probe refused with 5xx');
-    console.log(`load-open-relay: ${replies.length} probes from 127.0.0.2, all refused with 5xx (${[...new Set(replies.map(([, r]) => r.slice(0, 3)))].join(', ')})`);
+    console.log(
+      `load-open-relay: ${replies.length} probes from 127.0.0.2, all refused with 5xx (${[...new Set(replies.map(([, r]) => r.slice(0, 3)))].join(', ')})`,
+    );
   });
 
   test('the host taken out of allowNetworks is refused at connect from its next connection, without a restart', async () => {
@@ -120,13 +132,25 @@ describe('open-relay probes from outside the allowed networks', () => {
     await smtp.command('EHLO printer.lan\r\n');
     await smtp.command('MAIL FROM:<printer@office.test>\r\n');
     const replies: [string, string][] = [];
-    for (const t of ['victim%example.com@relay.test', 'example.com!victim@relay.test', 'victim@[203.0.113.5]']) replies.push([t, await smtp.command(`RCPT TO:<${t}>\r\n`)]);
-    assert.deepEqual(replies.filter(([, r]) => !/^5\d\d /.test(r)), []);
+    for (const t of [
+      'victim%example.com@relay.test',
+      'example.com!victim@relay.test',
+      'victim@[203.0.113.5]',
+    ])
+      replies.push([t, await smtp.command(`RCPT TO:<${t}>\r\n`)]);
+    assert.deepEqual(
+      replies.filter(([, r]) => !/^5\d\d /.test(r)),
+      [],
+    );
     assert.match(await smtp.command('RCPT TO:<@relay.test:ops@example.com>\r\n'), /^250 /);
     await smtp.command('DATA\r\n');
     assert.match(await smtp.command('Subject: source route\r\n\r\nhello\r\n.\r\n'), /^250 /);
     smtp.close();
     const [message] = await upstream.waitFor(1);
-    assert.deepEqual(message?.to, ['ops@example.com'], 'delivered to the mailbox, not via the route');
+    assert.deepEqual(
+      message?.to,
+      ['ops@example.com'],
+      'delivered to the mailbox, not via the route',
+    );
   });
 });

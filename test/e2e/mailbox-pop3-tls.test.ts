@@ -37,12 +37,28 @@ describe("POP3 TLS with the admin's own certificate", () => {
   before(async () => {
     pop3s = await freePort();
     relay = await launchRelay({
-      config: { pop3: { tls: { port: pop3s, certFile: path.join(certs.dir, 'server.crt'), keyFile: path.join(certs.dir, 'server.key') }, requireTlsForLogin: true } },
+      config: {
+        pop3: {
+          tls: {
+            port: pop3s,
+            certFile: path.join(certs.dir, 'server.crt'),
+            keyFile: path.join(certs.dir, 'server.key'),
+          },
+          requireTlsForLogin: true,
+        },
+      },
     });
-    const added = await relay.cli(['mailbox', 'add', 'erin', '--password-stdin'], 'erin-secret-55\n');
+    const added = await relay.cli(
+      ['mailbox', 'add', 'erin', '--password-stdin'],
+      'erin-secret-55\n',
+    );
     assert.equal(added.code, 0, added.stderr);
-    const message = 'From: scanner@office.test\r\nTo: erin@relay.test\r\nSubject: Over TLS\r\n\r\nsecret scan\r\n';
-    assert.match(await smtplibSend(relay.smtpPort, 'scanner@office.test', ['erin@relay.test'], message), /^250 /);
+    const message =
+      'From: scanner@office.test\r\nTo: erin@relay.test\r\nSubject: Over TLS\r\n\r\nsecret scan\r\n';
+    assert.match(
+      await smtplibSend(relay.smtpPort, 'scanner@office.test', ['erin@relay.test'], message),
+      /^250 /,
+    );
     await relay.waitForLog((l) => l.msg === 'Recipient local' && l.rcpt === 'erin@relay.test');
   });
   after(async () => {
@@ -51,11 +67,19 @@ describe("POP3 TLS with the admin's own certificate", () => {
 
   for (const mode of ['implicit', 'stls'] as const) {
     test(`${mode === 'implicit' ? 'the implicit-TLS port' : 'STLS on the plain port'} presents the configured certificate; poplib verifies it with the CA and reads the mailbox`, async () => {
-      const result = await python(TLS_LOGIN, [mode, String(mode === 'implicit' ? pop3s : relay.pop3Port), certs.caFile]);
+      const result = await python(TLS_LOGIN, [
+        mode,
+        String(mode === 'implicit' ? pop3s : relay.pop3Port),
+        certs.caFile,
+      ]);
       assert.equal(result.code, 0, result.stderr);
       const seen = JSON.parse(result.stdout) as { version: string; cn: string; stat: number[] };
       assert.match(seen.version, /^TLSv1\.[23]$/);
-      assert.equal(seen.cn, 'server', 'the certificate from pop3.tls.certFile, not a generated one');
+      assert.equal(
+        seen.cn,
+        'server',
+        'the certificate from pop3.tls.certFile, not a generated one',
+      );
       assert.equal(seen.stat[0], 1);
     });
   }
@@ -64,10 +88,18 @@ describe("POP3 TLS with the admin's own certificate", () => {
     const pop = await RawPop3.connect(relay.pop3Port!);
     try {
       await pop.line();
-      assert.equal(await pop.command('USER erin'), '-ERR [SYS/PERM] Log in only over an encrypted connection: send STLS first, or use the POP3S port');
+      assert.equal(
+        await pop.command('USER erin'),
+        '-ERR [SYS/PERM] Log in only over an encrypted connection: send STLS first, or use the POP3S port',
+      );
     } finally {
       pop.close();
     }
-    assert.equal(relay.logs.filter((l) => l.msg === 'Generated a self-signed TLS certificate' && l.listener === 'pop3').length, 0);
+    assert.equal(
+      relay.logs.filter(
+        (l) => l.msg === 'Generated a self-signed TLS certificate' && l.listener === 'pop3',
+      ).length,
+      0,
+    );
   });
 });

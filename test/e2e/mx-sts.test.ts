@@ -13,18 +13,30 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeCerts } from '../support/certs.js';
 import { smtplibSend } from '../support/clients.js';
-import { freePortOn, startDnsServer, type DnsEntry, type DnsServer } from '../support/dns-server.js';
+import {
+  freePortOn,
+  startDnsServer,
+  type DnsEntry,
+  type DnsServer,
+} from '../support/dns-server.js';
 import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { eventually } from '../support/wait.js';
 
 const POLICY_HOST = '127.0.0.20';
-const MX = { good: '127.0.0.30', mismatch: '127.0.0.31', badcert: '127.0.0.32', testing: '127.0.0.33' } as const;
+const MX = {
+  good: '127.0.0.30',
+  mismatch: '127.0.0.31',
+  badcert: '127.0.0.32',
+  testing: '127.0.0.33',
+} as const;
 
 const POLICIES: Record<string, string> = {
   'sts-good.test': 'version: STSv1\r\nmode: enforce\r\nmx: *.sts-good.test\r\nmax_age: 86400\r\n',
-  'sts-mismatch.test': 'version: STSv1\r\nmode: enforce\r\nmx: mail.sts-mismatch.test\r\nmax_age: 86400\r\n',
-  'sts-badcert.test': 'version: STSv1\r\nmode: enforce\r\nmx: mx.sts-badcert.test\r\nmax_age: 86400\r\n',
+  'sts-mismatch.test':
+    'version: STSv1\r\nmode: enforce\r\nmx: mail.sts-mismatch.test\r\nmax_age: 86400\r\n',
+  'sts-badcert.test':
+    'version: STSv1\r\nmode: enforce\r\nmx: mx.sts-badcert.test\r\nmax_age: 86400\r\n',
   'sts-testing.test': 'version: STSv1\nmode: testing\nmx: mail.sts-testing.test\nmax_age: 86400\n',
 };
 
@@ -32,10 +44,43 @@ const POLICIES: Record<string, string> = {
 function issue(file: string, names: string[]): { key: string; cert: string } {
   const { dir } = makeCerts();
   const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${file}.key`, '-out', `${file}.csr`, '-subj', `/CN=${names[0]}`]);
-  writeFileSync(path.join(dir, `${file}.ext`), `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\nextendedKeyUsage=serverAuth\n`);
-  run(['x509', '-req', '-in', `${file}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${file}.crt`, '-days', '2', '-extfile', `${file}.ext`]);
-  return { key: readFileSync(path.join(dir, `${file}.key`), 'utf8'), cert: readFileSync(path.join(dir, `${file}.crt`), 'utf8') };
+  run([
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    `${file}.key`,
+    '-out',
+    `${file}.csr`,
+    '-subj',
+    `/CN=${names[0]}`,
+  ]);
+  writeFileSync(
+    path.join(dir, `${file}.ext`),
+    `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\nextendedKeyUsage=serverAuth\n`,
+  );
+  run([
+    'x509',
+    '-req',
+    '-in',
+    `${file}.csr`,
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    `${file}.crt`,
+    '-days',
+    '2',
+    '-extfile',
+    `${file}.ext`,
+  ]);
+  return {
+    key: readFileSync(path.join(dir, `${file}.key`), 'utf8'),
+    cert: readFileSync(path.join(dir, `${file}.crt`), 'utf8'),
+  };
 }
 
 interface PolicyServer {
@@ -46,15 +91,25 @@ interface PolicyServer {
 
 async function startPolicyServer(): Promise<PolicyServer> {
   const requests: string[] = [];
-  const server = https.createServer(issue('mta-sts', Object.keys(POLICIES).map((d) => `mta-sts.${d}`)), (req, res) => {
-    const domain = String(req.headers.host ?? '').replace(/^mta-sts\./, '');
-    requests.push(`${req.headers.host}${req.url}`);
-    const policy = POLICIES[domain];
-    if (req.url !== '/.well-known/mta-sts.txt' || !policy) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': 'text/plain' }).end(policy);
-  });
+  const server = https.createServer(
+    issue(
+      'mta-sts',
+      Object.keys(POLICIES).map((d) => `mta-sts.${d}`),
+    ),
+    (req, res) => {
+      const domain = String(req.headers.host ?? '').replace(/^mta-sts\./, '');
+      requests.push(`${req.headers.host}${req.url}`);
+      const policy = POLICIES[domain];
+      if (req.url !== '/.well-known/mta-sts.txt' || !policy) return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(policy);
+    },
+  );
   await new Promise<void>((resolve) => server.listen(0, POLICY_HOST, resolve));
-  return { port: (server.address() as AddressInfo).port, requests, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    port: (server.address() as AddressInfo).port,
+    requests,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
 function zone(): Record<string, DnsEntry> {
@@ -81,7 +136,8 @@ interface Item {
   lastError: string | null;
 }
 
-const message = (subject: string) => `From: nas@office.test\r\nSubject: ${subject}\r\n\r\nBackup finished\r\n`;
+const message = (subject: string) =>
+  `From: nas@office.test\r\nSubject: ${subject}\r\n\r\nBackup finished\r\n`;
 
 describe('MTA-STS on direct MX delivery', () => {
   let dns: DnsServer;
@@ -92,9 +148,17 @@ describe('MTA-STS on direct MX delivery', () => {
   before(async () => {
     const mxPort = await freePortOn(Object.values(MX));
     const certFor = (name: string) => ({ extra: issue(name, [name]) });
-    upstreams.good = await startUpstream({ host: MX.good, port: mxPort, ...certFor('mx.sts-good.test') });
+    upstreams.good = await startUpstream({
+      host: MX.good,
+      port: mxPort,
+      ...certFor('mx.sts-good.test'),
+    });
     // A valid certificate for its own name: only the policy's mx list keeps mail away from it
-    upstreams.mismatch = await startUpstream({ host: MX.mismatch, port: mxPort, ...certFor('rogue.sts-mismatch.test') });
+    upstreams.mismatch = await startUpstream({
+      host: MX.mismatch,
+      port: mxPort,
+      ...certFor('rogue.sts-mismatch.test'),
+    });
     // The test CA's certificate for 127.0.0.1/localhost: wrong for mx.sts-badcert.test
     upstreams.badcert = await startUpstream({ host: MX.badcert, port: mxPort });
     upstreams.testing = await startUpstream({ host: MX.testing, port: mxPort });
@@ -137,20 +201,34 @@ describe('MTA-STS on direct MX delivery', () => {
     await send('b@sts-good.test');
     const received = await upstreams.good!.waitFor(2);
     assert.ok(received.every((m) => m.secure));
-    assert.equal(policies.requests.filter((r) => r === 'mta-sts.sts-good.test/.well-known/mta-sts.txt').length, 1);
+    assert.equal(
+      policies.requests.filter((r) => r === 'mta-sts.sts-good.test/.well-known/mta-sts.txt').length,
+      1,
+    );
   });
 
   test('enforce, MX not in the policy: not delivered there, deferred', async () => {
     const id = await send('ops@sts-mismatch.test');
-    const item = await eventually('attempted', async () => ((await queueItem(id))?.attempts ?? 0) >= 1 && queueItem(id), { timeoutMs: 15_000 });
+    const item = await eventually(
+      'attempted',
+      async () => ((await queueItem(id))?.attempts ?? 0) >= 1 && queueItem(id),
+      { timeoutMs: 15_000 },
+    );
     assert.equal(item?.recipients[0]?.status, 'deferred');
-    assert.match(item?.lastError ?? '', /MTA-STS policy of "sts-mismatch\.test" allows none of its MX hosts \(rogue\.sts-mismatch\.test\)/);
+    assert.match(
+      item?.lastError ?? '',
+      /MTA-STS policy of "sts-mismatch\.test" allows none of its MX hosts \(rogue\.sts-mismatch\.test\)/,
+    );
     assert.equal(upstreams.mismatch!.messages.length, 0);
   });
 
   test('enforce, listed MX with a certificate for another name: not delivered there, deferred', async () => {
     const id = await send('ops@sts-badcert.test');
-    const item = await eventually('attempted', async () => ((await queueItem(id))?.attempts ?? 0) >= 1 && queueItem(id), { timeoutMs: 15_000 });
+    const item = await eventually(
+      'attempted',
+      async () => ((await queueItem(id))?.attempts ?? 0) >= 1 && queueItem(id),
+      { timeoutMs: 15_000 },
+    );
     assert.equal(item?.recipients[0]?.status, 'deferred');
     assert.match(item?.lastError ?? '', /mx\.sts-badcert\.test:\d+/);
     assert.match(item?.lastError ?? '', /altnames|certificate/i);
@@ -162,15 +240,22 @@ describe('MTA-STS on direct MX delivery', () => {
     await send('ops@sts-testing.test');
     const [received] = await upstreams.testing!.waitFor(1);
     assert.deepEqual(received?.to, ['ops@sts-testing.test']);
-    await relay.waitForLog((l) => /MTA-STS: MX hosts not in the policy/.test(l.msg) && l.mode === 'testing');
+    await relay.waitForLog(
+      (l) => /MTA-STS: MX hosts not in the policy/.test(l.msg) && l.mode === 'testing',
+    );
     await relay.waitForLog((l) => /MTA-STS \(testing mode\): TLS check failed/.test(l.msg));
   });
 
   // Last: it restarts the relay and takes the policy host down
   test('the cached policy survives a restart: with the policy host down, an MX outside the policy still gets nothing', async () => {
-    const cache = JSON.parse(readFileSync(path.join(relay.dataDir, 'mta-sts-policies.json'), 'utf8')) as { policies: Record<string, { id: string; expiresAt: number }> };
+    const cache = JSON.parse(
+      readFileSync(path.join(relay.dataDir, 'mta-sts-policies.json'), 'utf8'),
+    ) as { policies: Record<string, { id: string; expiresAt: number }> };
     assert.equal(cache.policies['sts-good.test']?.id, '20260101T000000');
-    assert.ok((cache.policies['sts-good.test']?.expiresAt ?? 0) > Date.now() + 86_000_000, 'kept for max_age (86400 s)');
+    assert.ok(
+      (cache.policies['sts-good.test']?.expiresAt ?? 0) > Date.now() + 86_000_000,
+      'kept for max_age (86400 s)',
+    );
     const config = JSON.parse(readFileSync(relay.configFile, 'utf8')) as Record<string, unknown>;
     await relay.stop();
     await policies.close();
@@ -179,9 +264,20 @@ describe('MTA-STS on direct MX delivery', () => {
     relay = await launchRelay({ dir: relay.dir, config });
     const before = upstreams.mismatch!.dataAttempts;
     const id = await send('after-restart@sts-good.test');
-    const item = await eventually('attempted', async () => ((await queueItem(id))?.attempts ?? 0) >= 1 && queueItem(id), { timeoutMs: 15_000 });
+    const item = await eventually(
+      'attempted',
+      async () => ((await queueItem(id))?.attempts ?? 0) >= 1 && queueItem(id),
+      { timeoutMs: 15_000 },
+    );
     assert.equal(item?.recipients[0]?.status, 'deferred');
-    assert.match(item?.lastError ?? '', /MTA-STS policy of "sts-good\.test" allows none of its MX hosts \(rogue\.sts-mismatch\.test\)/);
-    assert.equal(upstreams.mismatch!.dataAttempts, before, 'nothing sent to the MX outside the policy');
+    assert.match(
+      item?.lastError ?? '',
+      /MTA-STS policy of "sts-good\.test" allows none of its MX hosts \(rogue\.sts-mismatch\.test\)/,
+    );
+    assert.equal(
+      upstreams.mismatch!.dataAttempts,
+      before,
+      'nothing sent to the MX outside the policy',
+    );
   });
 });

@@ -21,7 +21,8 @@ interface Item {
   lastError: string | null;
 }
 
-const message = (subject: string) => `From: ups@office.test\r\nSubject: ${subject}\r\n\r\nOn battery\r\n`;
+const message = (subject: string) =>
+  `From: ups@office.test\r\nSubject: ${subject}\r\n\r\nOn battery\r\n`;
 
 describe('MX delivery: STARTTLS handshake fails', () => {
   let dns: DnsServer;
@@ -31,7 +32,11 @@ describe('MX delivery: STARTTLS handshake fails', () => {
   before(async () => {
     const port = await freePortOn([OLD_MX]);
     // TLS 1.0 only (and the old ciphers that needs): our client insists on TLS 1.2 or later
-    oldMx = await startUpstream({ host: OLD_MX, port, extra: { minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' } });
+    oldMx = await startUpstream({
+      host: OLD_MX,
+      port,
+      extra: { minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' },
+    });
     dns = await startDnsServer({
       'old.test': [{ type: 'MX', preference: 10, exchange: 'mx.old.test' }],
       'strict.test': [{ type: 'MX', preference: 10, exchange: 'mx.old.test' }],
@@ -61,22 +66,38 @@ describe('MX delivery: STARTTLS handshake fails', () => {
     const [received] = await oldMx.waitFor(1);
     assert.deepEqual(received?.to, ['ops@old.test']);
     assert.equal(received?.secure, false, 'plain text after the failed handshake');
-    const line = await relay.waitForLog((l) => l.msg === 'STARTTLS failed under TLS policy "may"; retrying this host without TLS');
+    const line = await relay.waitForLog(
+      (l) => l.msg === 'STARTTLS failed under TLS policy "may"; retrying this host without TLS',
+    );
     assert.equal(line.mx, 'mx.old.test');
   });
 
   test('policy "encrypt": no plain-text fallback, the message waits with the TLS error', async () => {
-    const reply = await smtplibSend(relay.smtpPort, 'ups@office.test', ['ops@strict.test'], message('encrypt'));
+    const reply = await smtplibSend(
+      relay.smtpPort,
+      'ups@office.test',
+      ['ops@strict.test'],
+      message('encrypt'),
+    );
     const id = /queued as ([0-9A-Z]+)/.exec(reply)?.[1];
     assert.ok(id, reply);
-    const item = await eventually('a failed attempt', async () => {
-      const items = JSON.parse((await relay.cli(['queue', 'list', '--json'])).stdout) as Item[];
-      return items.find((i) => i.id === id && i.attempts >= 1);
-    }, { timeoutMs: 15_000 });
+    const item = await eventually(
+      'a failed attempt',
+      async () => {
+        const items = JSON.parse((await relay.cli(['queue', 'list', '--json'])).stdout) as Item[];
+        return items.find((i) => i.id === id && i.attempts >= 1);
+      },
+      { timeoutMs: 15_000 },
+    );
     assert.equal(item.recipients[0]?.status, 'deferred');
     assert.match(item.lastError ?? '', /mx\.old\.test/);
     assert.match(item.lastError ?? '', /ETLS|TLS|SSL|protocol/i);
     assert.equal(oldMx.messages.length, 1, 'only the "may" message arrived');
-    assert.equal(relay.logs.filter((l) => l.msg === 'STARTTLS failed under TLS policy "may"; retrying this host without TLS').length, 1);
+    assert.equal(
+      relay.logs.filter(
+        (l) => l.msg === 'STARTTLS failed under TLS policy "may"; retrying this host without TLS',
+      ).length,
+      1,
+    );
   });
 });

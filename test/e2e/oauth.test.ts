@@ -28,35 +28,69 @@ interface AuthLog {
 }
 
 /** An upstream that takes XOAUTH2 only; a bad token gets a plain 535 (Microsoft) or the error challenge (Google) */
-async function xoauthUpstream(oauth: OAuthServer, style: 'plain535' | 'challenge', log: AuthLog): Promise<Upstream> {
+async function xoauthUpstream(
+  oauth: OAuthServer,
+  style: 'plain535' | 'challenge',
+  log: AuthLog,
+): Promise<Upstream> {
   return startUpstream({
     requireTls: true,
     auth: { user: MAILBOX, pass: 'unused' },
     extra: {
       authMethods: ['XOAUTH2'],
       onAuth(auth, _session, callback) {
-        const accepted = auth.method === 'XOAUTH2' && auth.username === MAILBOX && oauth.isValid(auth.accessToken ?? '');
+        const accepted =
+          auth.method === 'XOAUTH2' &&
+          auth.username === MAILBOX &&
+          oauth.isValid(auth.accessToken ?? '');
         log.seen.push({ token: auth.accessToken ?? '', accepted });
         if (accepted) return callback(null, { user: MAILBOX });
-        if (style === 'challenge') return callback(null, { data: { status: '401', schemes: 'bearer', scope: 'https://mail.google.com/' } });
-        callback(Object.assign(new Error('5.7.3 Authentication unsuccessful'), { responseCode: 535 }));
+        if (style === 'challenge')
+          return callback(null, {
+            data: { status: '401', schemes: 'bearer', scope: 'https://mail.google.com/' },
+          });
+        callback(
+          Object.assign(new Error('5.7.3 Authentication unsuccessful'), { responseCode: 535 }),
+        );
       },
     },
   });
 }
 
-function relayConfig(upstream: Upstream, oauth: OAuthServer, flow: 'device' | 'client_credentials', oauth2: Record<string, unknown> = {}) {
+function relayConfig(
+  upstream: Upstream,
+  oauth: OAuthServer,
+  flow: 'device' | 'client_credentials',
+  oauth2: Record<string, unknown> = {},
+) {
   return {
     delivery: {
-      smarthost: { host: '127.0.0.1', port: upstream.port, security: 'starttls', user: MAILBOX, auth: 'oauth2' },
-      oauth2: { provider: 'generic', flow, clientId: oauth.clientId, clientSecret: flow === 'client_credentials' ? oauth.clientSecret : '', tokenUrl: oauth.tokenUrl, deviceUrl: oauth.deviceUrl, scope: 'smtp offline_access', ...oauth2 },
+      smarthost: {
+        host: '127.0.0.1',
+        port: upstream.port,
+        security: 'starttls',
+        user: MAILBOX,
+        auth: 'oauth2',
+      },
+      oauth2: {
+        provider: 'generic',
+        flow,
+        clientId: oauth.clientId,
+        clientSecret: flow === 'client_credentials' ? oauth.clientSecret : '',
+        tokenUrl: oauth.tokenUrl,
+        deviceUrl: oauth.deviceUrl,
+        scope: 'smtp offline_access',
+        ...oauth2,
+      },
       tls: { verify: true, caFile: makeCerts().caFile },
     },
   };
 }
 
 /** An HTTPS hop in front of the token server that keeps every form the relay sends (the server itself keeps only grant types) */
-async function recordingHop(target: OAuthServer): Promise<{ tokenUrl: string; forms: URLSearchParams[]; close(): Promise<void> }> {
+async function recordingHop(
+  target: OAuthServer,
+): Promise<{ tokenUrl: string; forms: URLSearchParams[]; close(): Promise<void> }> {
   const certs = makeCerts();
   const forms: URLSearchParams[] = [];
   const server = https.createServer({ key: certs.key, cert: certs.cert }, (request, response) => {
@@ -65,10 +99,18 @@ async function recordingHop(target: OAuthServer): Promise<{ tokenUrl: string; fo
     request.on('end', () => {
       const body = Buffer.concat(chunks);
       forms.push(new URLSearchParams(body.toString('utf8')));
-      const onward = https.request(`${target.url}${request.url ?? ''}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, ca: certs.ca }, (reply) => {
-        response.writeHead(reply.statusCode ?? 502, { 'content-type': 'application/json' });
-        reply.pipe(response);
-      });
+      const onward = https.request(
+        `${target.url}${request.url ?? ''}`,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          ca: certs.ca,
+        },
+        (reply) => {
+          response.writeHead(reply.statusCode ?? 502, { 'content-type': 'application/json' });
+          reply.pipe(response);
+        },
+      );
       onward.on('error', () => response.destroy());
       onward.end(body);
     });
@@ -81,7 +123,8 @@ async function recordingHop(target: OAuthServer): Promise<{ tokenUrl: string; fo
   };
 }
 
-const mail = (subject: string) => `From: scanner@office.test\r\nTo: boss@example.com\r\nSubject: ${subject}\r\n\r\nscan attached\r\n`;
+const mail = (subject: string) =>
+  `From: scanner@office.test\r\nTo: boss@example.com\r\nSubject: ${subject}\r\n\r\nscan attached\r\n`;
 
 /** The log line of the `count`-th message done */
 const doneAttempts = async (relay: RunningRelay, count: number) => {
@@ -92,7 +135,11 @@ const doneAttempts = async (relay: RunningRelay, count: number) => {
 
 function assertNoSecrets(relay: RunningRelay, oauth: OAuthServer): void {
   const output = relay.output();
-  for (const secret of oauth.secrets()) assert.ok(!output.includes(secret), `a token or secret (${secret.slice(0, 8)}...) appeared in the log`);
+  for (const secret of oauth.secrets())
+    assert.ok(
+      !output.includes(secret),
+      `a token or secret (${secret.slice(0, 8)}...) appeared in the log`,
+    );
 }
 
 describe('XOAUTH2 with client credentials (Microsoft-style 535)', () => {
@@ -135,7 +182,10 @@ describe('XOAUTH2 with client credentials (Microsoft-style 535)', () => {
     await upstream.waitFor(2);
     assert.deepEqual(oauth.requests, ['client_credentials', 'client_credentials']);
     assert.notEqual(authLog.seen[1]?.token, authLog.seen[0]?.token);
-    assert.ok(authLog.seen.every((s) => s.accepted), 'the stale token was never offered');
+    assert.ok(
+      authLog.seen.every((s) => s.accepted),
+      'the stale token was never offered',
+    );
   });
 
   test('a 535 for a revoked token: a fresh token, retried in the same attempt', async () => {
@@ -148,7 +198,11 @@ describe('XOAUTH2 with client credentials (Microsoft-style 535)', () => {
     await smtplibSend(relay.smtpPort, 'scanner@office.test', ['boss@example.com'], mail('four'));
     await upstream.waitFor(2);
     const tries = authLog.seen.slice(seenBefore);
-    assert.deepEqual(tries.map((t) => t.accepted), [false, true], 'refused once, then accepted');
+    assert.deepEqual(
+      tries.map((t) => t.accepted),
+      [false, true],
+      'refused once, then accepted',
+    );
     assert.equal(tries[0]?.token, current);
     const done = await doneAttempts(relay, 2);
     assert.equal(done.attempts, 1, 'delivered in the first attempt, not after a deferral');
@@ -167,7 +221,15 @@ describe('provider "microsoft", app-only (client credentials), endpoints pointed
     hop = await recordingHop(oauth);
     upstream = await xoauthUpstream(oauth, 'plain535', authLog);
     // No scope set: the Microsoft provider's own app-only scope is used
-    relay = await launchRelay({ config: relayConfig(upstream, oauth, 'client_credentials', { provider: 'microsoft', tenant: 'contoso.test', tokenUrl: hop.tokenUrl, deviceUrl: '', scope: '' }) });
+    relay = await launchRelay({
+      config: relayConfig(upstream, oauth, 'client_credentials', {
+        provider: 'microsoft',
+        tenant: 'contoso.test',
+        tokenUrl: hop.tokenUrl,
+        deviceUrl: '',
+        scope: '',
+      }),
+    });
   });
   after(async () => {
     await relay.stop();
@@ -177,7 +239,12 @@ describe('provider "microsoft", app-only (client credentials), endpoints pointed
   });
 
   test('the token request carries the .default scope and the secret; the message goes out with XOAUTH2', async () => {
-    await smtplibSend(relay.smtpPort, 'scanner@office.test', ['boss@example.com'], mail('microsoft'));
+    await smtplibSend(
+      relay.smtpPort,
+      'scanner@office.test',
+      ['boss@example.com'],
+      mail('microsoft'),
+    );
     const [message] = await upstream.waitFor(1);
     assert.equal(message?.user, MAILBOX);
     assert.equal(hop.forms.length, 1);
@@ -204,11 +271,22 @@ describe('XOAUTH2 with a device sign-in (Google-style challenge), then revoked',
     upstream = await xoauthUpstream(oauth, 'challenge', authLog);
     // The admin signs in once (what the web page does), into the data dir the relay will use
     const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-test-'));
-    const config = resolveConfig({ ...relayConfig(upstream, oauth, 'device'), dataDir: path.join(dir, 'data') }, 'test');
-    const client = await OAuthClient.open({ config: () => config, dataDir: config.dataDir, log: silentLogger() });
+    const config = resolveConfig(
+      { ...relayConfig(upstream, oauth, 'device'), dataDir: path.join(dir, 'data') },
+      'test',
+    );
+    const client = await OAuthClient.open({
+      config: () => config,
+      dataDir: config.dataDir,
+      log: silentLogger(),
+    });
     const code = await client.startDeviceLogin();
     oauth.approve(code.userCode);
-    await eventually(`the device sign-in (${JSON.stringify(client.deviceLoginState())})`, () => client.deviceLoginState().state === 'done', { timeoutMs: 10_000 });
+    await eventually(
+      `the device sign-in (${JSON.stringify(client.deviceLoginState())})`,
+      () => client.deviceLoginState().state === 'done',
+      { timeoutMs: 10_000 },
+    );
     relay = await launchRelay({ dir, config: relayConfig(upstream, oauth, 'device') });
     admin = await setupAdminOf(relay);
   });
@@ -219,45 +297,83 @@ describe('XOAUTH2 with a device sign-in (Google-style challenge), then revoked',
   });
 
   test('the stored refresh token gets an access token; delivered', async () => {
-    await smtplibSend(relay.smtpPort, 'scanner@office.test', ['boss@example.com'], mail('device one'));
+    await smtplibSend(
+      relay.smtpPort,
+      'scanner@office.test',
+      ['boss@example.com'],
+      mail('device one'),
+    );
     await upstream.waitFor(1);
-    assert.deepEqual(oauth.requests, ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token']);
+    assert.deepEqual(oauth.requests, [
+      'urn:ietf:params:oauth:grant-type:device_code',
+      'refresh_token',
+    ]);
   });
 
   test('the error challenge for a revoked access token: refreshed and retried on the same connection', async () => {
     oauth.revokeAccessToken(authLog.seen.at(-1)?.token ?? '');
     const seenBefore = authLog.seen.length;
-    await smtplibSend(relay.smtpPort, 'scanner@office.test', ['boss@example.com'], mail('device two'));
+    await smtplibSend(
+      relay.smtpPort,
+      'scanner@office.test',
+      ['boss@example.com'],
+      mail('device two'),
+    );
     await upstream.waitFor(2);
-    assert.deepEqual(authLog.seen.slice(seenBefore).map((t) => t.accepted), [false, true]);
+    assert.deepEqual(
+      authLog.seen.slice(seenBefore).map((t) => t.accepted),
+      [false, true],
+    );
     assert.equal((await doneAttempts(relay, 2)).attempts, 1);
   });
 
   test('revoked sign-in: deferred, lastError says re-consent is needed, needs-consent logged', async () => {
     oauth.revokeRefreshTokens();
     oauth.revokeAccessToken(authLog.seen.at(-1)?.token ?? '');
-    const reply = await smtplibSend(relay.smtpPort, 'scanner@office.test', ['boss@example.com'], mail('device three'));
+    const reply = await smtplibSend(
+      relay.smtpPort,
+      'scanner@office.test',
+      ['boss@example.com'],
+      mail('device three'),
+    );
     const id = /queued as ([0-9A-Z]+)/.exec(reply)?.[1];
     const warning = await relay.waitForLog((l) => l.oauth === 'needs-consent');
     assert.match(String(warning.reason), /invalid_grant.*sign in again/);
-    const item = await eventually('the deferred message', async () => {
-      const list = JSON.parse((await relay.cli(['queue', 'list', '--json'])).stdout) as { id: string; lastError: string | null; recipients: { status: string }[] }[];
-      return list.find((entry) => entry.id === id && entry.lastError);
-    }, { timeoutMs: 15_000 });
+    const item = await eventually(
+      'the deferred message',
+      async () => {
+        const list = JSON.parse((await relay.cli(['queue', 'list', '--json'])).stdout) as {
+          id: string;
+          lastError: string | null;
+          recipients: { status: string }[];
+        }[];
+        return list.find((entry) => entry.id === id && entry.lastError);
+      },
+      { timeoutMs: 15_000 },
+    );
     assert.equal(item.recipients[0]?.status, 'deferred');
     assert.match(item.lastError ?? '', /re-consent is needed/);
     assert.equal(upstream.messages.length, 2, 'nothing more delivered');
-    const alerts = await eventually('the re-consent alert in the postmaster mailbox', () => {
-      const found = newMail(relay, 'postmaster').filter((m) => m.includes('Sign-in to the upstream needed'));
-      return found.length ? found : undefined;
-    }, { timeoutMs: 10_000 });
+    const alerts = await eventually(
+      'the re-consent alert in the postmaster mailbox',
+      () => {
+        const found = newMail(relay, 'postmaster').filter((m) =>
+          m.includes('Sign-in to the upstream needed'),
+        );
+        return found.length ? found : undefined;
+      },
+      { timeoutMs: 10_000 },
+    );
     assert.equal(alerts.length, 1, 'one alert, no storm');
     assert.match(alerts[0] ?? '', /Sender page/);
   });
 
   test('the dashboard says why: the revoked sign-in (invalid_grant) and that re-consent is needed', async () => {
     const page = (await admin.get('/')).text;
-    assert.match(page, /<dd id="sign-in"><span class="pill[^"]*">needs-consent<\/span> <span class="muted">The sign-in was revoked or has expired \(invalid_grant\): re-consent is needed, sign in again on the Sender page \(AADSTS50173[^<]*<\/span> <a href="\/sender">Sign in<\/a>/);
+    assert.match(
+      page,
+      /<dd id="sign-in"><span class="pill[^"]*">needs-consent<\/span> <span class="muted">The sign-in was revoked or has expired \(invalid_grant\): re-consent is needed, sign in again on the Sender page \(AADSTS50173[^<]*<\/span> <a href="\/sender">Sign in<\/a>/,
+    );
   });
 
   test('no token in any log line', () => assertNoSecrets(relay, oauth));

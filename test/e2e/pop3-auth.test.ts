@@ -13,7 +13,13 @@ import { launchRelay, type RunningRelay } from '../support/relay.js';
 const PASSWORD = 'the-right-password-1';
 
 /** One login from `localAddress`: the reply to PASS (or the refusal at connect) and how long PASS took */
-async function tryLogin(port: number, localAddress: string, user: string, password: string, hangUpAfterMs = 15_000): Promise<{ reply: string; ms: number }> {
+async function tryLogin(
+  port: number,
+  localAddress: string,
+  user: string,
+  password: string,
+  hangUpAfterMs = 15_000,
+): Promise<{ reply: string; ms: number }> {
   const client = await RawPop3.connect(port, { localAddress });
   try {
     const greeting = await client.line();
@@ -27,17 +33,26 @@ async function tryLogin(port: number, localAddress: string, user: string, passwo
   }
 }
 
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
+const median = (values: number[]): number =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
 
 describe('POP3 login throttling', () => {
   let relay: RunningRelay;
   let port: number;
-  const failedChecks = (user: string) => relay.logs.filter((l) => l.msg === 'POP3 login failed' && l.user === user).length;
+  const failedChecks = (user: string) =>
+    relay.logs.filter((l) => l.msg === 'POP3 login failed' && l.user === user).length;
 
   before(async () => {
     relay = await launchRelay();
     port = relay.pop3Port ?? 0;
-    const names = ['alice', 'bob', 'carol', 'dave', 'erin', ...Array.from({ length: 7 }, (_, i) => `timing${i}`)];
+    const names = [
+      'alice',
+      'bob',
+      'carol',
+      'dave',
+      'erin',
+      ...Array.from({ length: 7 }, (_, i) => `timing${i}`),
+    ];
     // Sequential: each is one CLI process, and they share the users file
     for (const name of names) {
       const added = await relay.cli(['mailbox', 'add', name, '--password-stdin'], `${PASSWORD}\n`);
@@ -67,21 +82,47 @@ describe('POP3 login throttling', () => {
     };
     await Promise.all([hangUp(), patient()]);
     const [hungUpChecks, patientChecks] = [failedChecks('alice'), failedChecks('bob')];
-    console.log(`pop3-auth: guesses checked in 3 s from 12 addresses at one mailbox: ${hungUpChecks} hanging up after 150 ms, ${patientChecks} waiting for each answer`);
-    assert.ok(hungUpChecks <= patientChecks + 1, `checked in 3 s: ${hungUpChecks} guesses hanging up early, ${patientChecks} waiting`);
+    console.log(
+      `pop3-auth: guesses checked in 3 s from 12 addresses at one mailbox: ${hungUpChecks} hanging up after 150 ms, ${patientChecks} waiting for each answer`,
+    );
+    assert.ok(
+      hungUpChecks <= patientChecks + 1,
+      `checked in 3 s: ${hungUpChecks} guesses hanging up early, ${patientChecks} waiting`,
+    );
     assert.ok(patientChecks <= 4, `a patient guesser got ${patientChecks} guesses checked in 3 s`);
   });
 
   test('failures count per mailbox across many source addresses; the owner is not locked out', async () => {
-    assert.match((await tryLogin(port, '127.0.0.1', 'erin', PASSWORD)).reply, /^\+OK/, 'erin reads her mail from 127.0.0.1');
+    assert.match(
+      (await tryLogin(port, '127.0.0.1', 'erin', PASSWORD)).reply,
+      /^\+OK/,
+      'erin reads her mail from 127.0.0.1',
+    );
     const started = performance.now();
-    const guesses = await Promise.all(Array.from({ length: 6 }, (_, i) => tryLogin(port, `127.0.0.${60 + i}`, 'erin', `wrong-${i}`)));
-    const refused = guesses.filter((g) => /^-ERR \[SYS\/TEMP\] Too many logins from this address or to this mailbox; try again in \d+ seconds$/.test(g.reply));
+    const guesses = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        tryLogin(port, `127.0.0.${60 + i}`, 'erin', `wrong-${i}`),
+      ),
+    );
+    const refused = guesses.filter((g) =>
+      /^-ERR \[SYS\/TEMP\] Too many logins from this address or to this mailbox; try again in \d+ seconds$/.test(
+        g.reply,
+      ),
+    );
     const checked = guesses.filter((g) => g.reply === '-ERR [AUTH] Wrong mailbox name or password');
-    assert.ok(refused.length >= 2, `six addresses at once: ${refused.length} refused unchecked (${guesses.map((g) => g.reply).join(' | ')})`);
-    assert.ok(refused.every((g) => g.ms < 5_500), 'a refusal comes within the 5 s anyone waits');
+    assert.ok(
+      refused.length >= 2,
+      `six addresses at once: ${refused.length} refused unchecked (${guesses.map((g) => g.reply).join(' | ')})`,
+    );
+    assert.ok(
+      refused.every((g) => g.ms < 5_500),
+      'a refusal comes within the 5 s anyone waits',
+    );
     assert.equal(checked.length + refused.length, 6);
-    assert.ok(Math.max(...checked.map((g) => g.ms)) >= 1_400, 'the checked guesses were spaced out, though each came from a new address');
+    assert.ok(
+      Math.max(...checked.map((g) => g.ms)) >= 1_400,
+      'the checked guesses were spaced out, though each came from a new address',
+    );
     assert.ok(performance.now() - started < 6_000);
     const owner = await tryLogin(port, '127.0.0.1', 'erin', PASSWORD);
     assert.match(owner.reply, /^\+OK Mailbox erin/);
@@ -94,7 +135,9 @@ describe('POP3 login throttling', () => {
     const badClient = async (address: string) => {
       // Bounded: stops when told, and each round is bounded by the client's timeouts
       while (!stop) {
-        const { reply } = await tryLogin(port, address, 'carol', `guess-${seen.guesses++}`).catch(() => ({ reply: 'connect failed' }));
+        const { reply } = await tryLogin(port, address, 'carol', `guess-${seen.guesses++}`).catch(
+          () => ({ reply: 'connect failed' }),
+        );
         if (reply.includes('Too many POP3 connections')) seen.refusedAtConnect++;
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
@@ -102,10 +145,16 @@ describe('POP3 login throttling', () => {
     const flood = Array.from({ length: 60 }, (_, i) => badClient(`127.0.0.${100 + (i % 10)}`));
     try {
       await new Promise((resolve) => setTimeout(resolve, 1_500));
-      console.log(`pop3-auth: flood of 60 bad clients from 10 hosts: ${seen.refusedAtConnect} connections refused, ${seen.guesses} guesses sent in 1.5 s`);
+      console.log(
+        `pop3-auth: flood of 60 bad clients from 10 hosts: ${seen.refusedAtConnect} connections refused, ${seen.guesses} guesses sent in 1.5 s`,
+      );
       for (let round = 0; round < 3; round++) {
         const good = await tryLogin(port, '127.0.0.1', 'dave', PASSWORD);
-        assert.match(good.reply, /^\+OK Mailbox dave/, `round ${round}: the good client got in (${seen.refusedAtConnect} bad connections refused, ${seen.guesses} guesses)`);
+        assert.match(
+          good.reply,
+          /^\+OK Mailbox dave/,
+          `round ${round}: the good client got in (${seen.refusedAtConnect} bad connections refused, ${seen.guesses} guesses)`,
+        );
         assert.ok(good.ms < 1_000, `and at once (${good.ms} ms)`);
       }
     } finally {
@@ -115,16 +164,26 @@ describe('POP3 login throttling', () => {
   });
 
   test('50 silent connections from 10 hosts take every slot; a client that logs in still gets in, in place of the oldest', async () => {
-    const silent = await Promise.all(Array.from({ length: 50 }, (_, i) => RawPop3.connect(port, { localAddress: `127.0.0.${200 + (i % 10)}` })));
+    const silent = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        RawPop3.connect(port, { localAddress: `127.0.0.${200 + (i % 10)}` }),
+      ),
+    );
     try {
       const greetings = await Promise.all(silent.map((c) => c.line()));
-      assert.ok(greetings.every((g) => g.startsWith('+OK')), 'all 50 slots taken');
+      assert.ok(
+        greetings.every((g) => g.startsWith('+OK')),
+        'all 50 slots taken',
+      );
       // A real client logs in within milliseconds; these have not, for longer than the 2 s grace
       await new Promise((resolve) => setTimeout(resolve, 2_100));
       const good = await tryLogin(port, '127.0.0.1', 'dave', PASSWORD);
       assert.match(good.reply, /^\+OK Mailbox dave/);
       const told = await Promise.any(silent.map((c) => c.line(5_000)));
-      assert.equal(told, '-ERR [SYS/TEMP] The server is full and this connection has not logged in; closing it');
+      assert.equal(
+        told,
+        '-ERR [SYS/TEMP] The server is full and this connection has not logged in; closing it',
+      );
     } finally {
       silent.forEach((c) => c.close());
     }
@@ -150,7 +209,12 @@ describe('POP3 login throttling', () => {
       missing.push(ghost.ms);
     }
     const gap = Math.abs(median(real) - median(missing));
-    console.log(`pop3-auth: median answer ${median(real).toFixed(1)} ms for a wrong password, ${median(missing).toFixed(1)} ms for a missing mailbox (one scrypt: ${scryptMs.toFixed(1)} ms)`);
-    assert.ok(gap < scryptMs / 2, `median ${median(real).toFixed(1)} ms for a wrong password, ${median(missing).toFixed(1)} ms for a missing mailbox; one scrypt takes ${scryptMs.toFixed(1)} ms`);
+    console.log(
+      `pop3-auth: median answer ${median(real).toFixed(1)} ms for a wrong password, ${median(missing).toFixed(1)} ms for a missing mailbox (one scrypt: ${scryptMs.toFixed(1)} ms)`,
+    );
+    assert.ok(
+      gap < scryptMs / 2,
+      `median ${median(real).toFixed(1)} ms for a wrong password, ${median(missing).toFixed(1)} ms for a missing mailbox; one scrypt takes ${scryptMs.toFixed(1)} ms`,
+    );
   });
 });

@@ -4,7 +4,14 @@
  * pop3:// and fetchmail (STLS, verifying the generated certificate).
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -55,18 +62,30 @@ print(json.dumps(out))
 
 type PopResult = string | string[] | number[] | { error: string };
 
-async function poplib(port: number, user: string, password: string, ops: string[]): Promise<PopResult[]> {
+async function poplib(
+  port: number,
+  user: string,
+  password: string,
+  ops: string[],
+): Promise<PopResult[]> {
   const result = await python(POPLIB, [String(port), user, password, ...ops]);
   assert.equal(result.code, 0, `poplib failed: ${result.stderr}`);
   return JSON.parse(result.stdout) as PopResult[];
 }
 
 /** Sends a message over SMTP to a local mailbox and waits until it is in the mailbox */
-async function deliverLocal(relay: RunningRelay, to: string, subject: string, body: string): Promise<void> {
+async function deliverLocal(
+  relay: RunningRelay,
+  to: string,
+  subject: string,
+  body: string,
+): Promise<void> {
   const already = relay.logs.filter((l) => l.msg === 'Recipient local' && l.rcpt === to).length;
   const message = `From: scanner@office.test\r\nTo: ${to}\r\nSubject: ${subject}\r\n\r\n${body}`;
   assert.match(await smtplibSend(relay.smtpPort, 'scanner@office.test', [to], message), /^250 /);
-  await relay.waitForLog(() => relay.logs.filter((l) => l.msg === 'Recipient local' && l.rcpt === to).length > already);
+  await relay.waitForLog(
+    () => relay.logs.filter((l) => l.msg === 'Recipient local' && l.rcpt === to).length > already,
+  );
 }
 
 async function addMailbox(relay: RunningRelay, name: string, password: string): Promise<void> {
@@ -95,8 +114,16 @@ function fetchmailSetup(relay: RunningRelay, user: string, password: string, opt
     ].join('\n'),
   );
   chmodSync(rc, 0o600);
-  const fetched = () => readdirSync(outDir).map((file) => readFileSync(path.join(outDir, file), 'utf8'));
-  return { fetched, run: () => run('fetchmail', ['-f', rc, '-N', '-v'], { env: { ...process.env, FETCHMAILHOME: home }, timeoutMs: 60_000 }) };
+  const fetched = () =>
+    readdirSync(outDir).map((file) => readFileSync(path.join(outDir, file), 'utf8'));
+  return {
+    fetched,
+    run: () =>
+      run('fetchmail', ['-f', rc, '-N', '-v'], {
+        env: { ...process.env, FETCHMAILHOME: home },
+        timeoutMs: 60_000,
+      }),
+  };
 }
 
 /** The relay process's peak resident memory so far (VmHWM) */
@@ -118,7 +145,13 @@ describe('POP3 with real clients', () => {
 
   before(async () => {
     relay = await launchRelay();
-    for (const [name, password] of [['alice', 'alice-secret-1'], ['bob', 'bob-secret-22'], ['carol', 'carol-secret-3'], ['dave', 'dave-secret-44']] as const) await addMailbox(relay, name, password);
+    for (const [name, password] of [
+      ['alice', 'alice-secret-1'],
+      ['bob', 'bob-secret-22'],
+      ['carol', 'carol-secret-3'],
+      ['dave', 'dave-secret-44'],
+    ] as const)
+      await addMailbox(relay, name, password);
   });
   after(async () => {
     await relay.stop();
@@ -131,26 +164,48 @@ describe('POP3 with real clients', () => {
   test('poplib: logs in, lists, fetches, reads TOP, deletes at QUIT; UIDL is stable across sessions', async () => {
     await deliverLocal(relay, 'alice@relay.test', 'Scan 1', BODY);
     await deliverLocal(relay, 'Alice+scans@relay.test', 'Scan 2', BODY);
-    const [login, stat, list, uidl, retr, top, dele, quit] = await poplib(relay.pop3Port!, 'alice', 'alice-secret-1', ['login', 'stat', 'list', 'uidl', 'retr|1', 'top|2|1', 'dele|1', 'quit']);
+    const [login, stat, list, uidl, retr, top, dele, quit] = await poplib(
+      relay.pop3Port!,
+      'alice',
+      'alice-secret-1',
+      ['login', 'stat', 'list', 'uidl', 'retr|1', 'top|2|1', 'dele|1', 'quit'],
+    );
     assert.match(String(login), /^\+OK Mailbox alice has 2 messages/);
     const sizes = (list as string[]).map((line) => Number(line.split(' ')[1]));
     assert.deepEqual(stat, [2, sizes[0]! + sizes[1]!]);
     assert.equal((uidl as string[]).length, 2);
     assert.match(String(retr), /^Received: from .+\n\tby relay\.test \(edge-relay\)/);
     assert.match(String(retr), /\nSubject: Scan 1\n/);
-    assert.ok(String(retr).endsWith('\n\nScan attached.\n.leading dot line\nsecond line\nthird line'), `body unstuffed by the client: ${String(retr)}`);
+    assert.ok(
+      String(retr).endsWith('\n\nScan attached.\n.leading dot line\nsecond line\nthird line'),
+      `body unstuffed by the client: ${String(retr)}`,
+    );
     const topLines = top as string[];
     assert.ok(topLines.includes('Subject: Scan 2'));
-    assert.deepEqual(topLines.slice(topLines.indexOf('')), ['', 'Scan attached.'], 'the header, the blank line and 1 body line');
+    assert.deepEqual(
+      topLines.slice(topLines.indexOf('')),
+      ['', 'Scan attached.'],
+      'the header, the blank line and 1 body line',
+    );
     assert.match(String(dele), /^\+OK/);
     assert.match(String(quit), /^\+OK .*1 messages deleted/);
-    const [, statAfter, uidlAfter] = await poplib(relay.pop3Port!, 'alice', 'alice-secret-1', ['login', 'stat', 'uidl', 'quit']);
+    const [, statAfter, uidlAfter] = await poplib(relay.pop3Port!, 'alice', 'alice-secret-1', [
+      'login',
+      'stat',
+      'uidl',
+      'quit',
+    ]);
     assert.deepEqual((statAfter as number[])[0], 1);
     assert.deepEqual(uidlAfter, [(uidl as string[])[1]], 'the remaining message keeps its UIDL');
   });
 
   test('curl pop3://: lists, fetches and deletes', async () => {
-    await deliverLocal(relay, 'bob@relay.test', 'UPS alarm', 'On battery since 10:02\r\n..two dots\r\n');
+    await deliverLocal(
+      relay,
+      'bob@relay.test',
+      'UPS alarm',
+      'On battery since 10:02\r\n..two dots\r\n',
+    );
     const url = `pop3://127.0.0.1:${relay.pop3Port}`;
     const auth = ['-sS', '--max-time', '20', '-u', 'bob:bob-secret-22'];
     const listing = await run('curl', [...auth, `${url}/`]);
@@ -159,7 +214,10 @@ describe('POP3 with real clients', () => {
     const fetched = await run('curl', [...auth, `${url}/1`]);
     assert.equal(fetched.code, 0, fetched.stderr);
     assert.match(fetched.stdout, /\r\nSubject: UPS alarm\r\n/);
-    assert.ok(fetched.stdout.endsWith('\r\n\r\nOn battery since 10:02\r\n..two dots\r\n'), fetched.stdout);
+    assert.ok(
+      fetched.stdout.endsWith('\r\n\r\nOn battery since 10:02\r\n..two dots\r\n'),
+      fetched.stdout,
+    );
     const deleted = await run('curl', [...auth, `${url}/1`, '-X', 'DELE', '-I']);
     assert.equal(deleted.code, 0, deleted.stderr);
     const after = await run('curl', [...auth, `${url}/`]);
@@ -180,7 +238,11 @@ describe('POP3 with real clients', () => {
     assert.equal(bodies.length, 2);
     assert.ok(bodies.some((b) => b.includes('Subject: Alert 1') && b.includes('Toner low')));
     assert.ok(bodies.some((b) => b.includes('Subject: Alert 2') && b.includes('Paper jam')));
-    const [, stat] = await poplib(relay.pop3Port!, 'carol', 'carol-secret-3', ['login', 'stat', 'quit']);
+    const [, stat] = await poplib(relay.pop3Port!, 'carol', 'carol-secret-3', [
+      'login',
+      'stat',
+      'quit',
+    ]);
     assert.deepEqual(stat, [0, 0], 'fetchmail deleted what it fetched');
   });
 
@@ -200,14 +262,27 @@ describe('POP3 with real clients', () => {
     const bodies = fetchmail.fetched();
     assert.equal(bodies.length, 3);
     assert.equal(bodies.filter((b) => b.includes('Subject: Kept 3')).length, 1);
-    const [, stat] = await poplib(relay.pop3Port!, 'carol', 'carol-secret-3', ['login', 'stat', 'quit']);
+    const [, stat] = await poplib(relay.pop3Port!, 'carol', 'carol-secret-3', [
+      'login',
+      'stat',
+      'quit',
+    ]);
     assert.equal((stat as number[])[0], 3, 'keep left every message on the server');
   });
 
   test('DELE without QUIT keeps the message', async () => {
-    const [, before] = await poplib(relay.pop3Port!, 'alice', 'alice-secret-1', ['login', 'stat', 'dele|1', 'drop']);
+    const [, before] = await poplib(relay.pop3Port!, 'alice', 'alice-secret-1', [
+      'login',
+      'stat',
+      'dele|1',
+      'drop',
+    ]);
     assert.equal((before as number[])[0], 1);
-    const [, after] = await poplib(relay.pop3Port!, 'alice', 'alice-secret-1', ['login', 'stat', 'quit']);
+    const [, after] = await poplib(relay.pop3Port!, 'alice', 'alice-secret-1', [
+      'login',
+      'stat',
+      'quit',
+    ]);
     assert.deepEqual(after, before);
   });
 
@@ -228,13 +303,26 @@ second.user('alice'); print(second.pass_('alice-secret-1').decode()); second.qui
       [String(relay.pop3Port)],
     );
     const [refused, later] = result.stdout.trim().split('\n');
-    assert.match(refused ?? '', /^-ERR \[IN-USE\] Mailbox "alice" is open in another session/, result.stderr);
-    assert.match(later ?? '', /^\+OK Mailbox alice has 1 messages/, 'after the first session ends the mailbox opens');
+    assert.match(
+      refused ?? '',
+      /^-ERR \[IN-USE\] Mailbox "alice" is open in another session/,
+      result.stderr,
+    );
+    assert.match(
+      later ?? '',
+      /^\+OK Mailbox alice has 1 messages/,
+      'after the first session ends the mailbox opens',
+    );
   });
 
   test('STLS upgrades (certificate verified with the generated cert) and the session continues', async () => {
     const cafile = path.join(relay.dataDir, 'tls/pop3.crt');
-    const [tls, login, stat] = await poplib(relay.pop3Port!, 'alice', 'alice-secret-1', [`stls|${cafile}`, 'login', 'stat', 'quit']);
+    const [tls, login, stat] = await poplib(relay.pop3Port!, 'alice', 'alice-secret-1', [
+      `stls|${cafile}`,
+      'login',
+      'stat',
+      'quit',
+    ]);
     assert.match(String(tls), /^TLSv1\.[23]$/);
     assert.match(String(login), /^\+OK Mailbox alice/);
     assert.equal((stat as number[])[0], 1);
@@ -285,7 +373,7 @@ p.dele(1); p.quit()
     assert.equal(count, 2 + 100 * 1_000);
   });
 
-  test('RETR of a 100 MB message streams: the relay\'s peak memory grows by far less than the message', async (t) => {
+  test("RETR of a 100 MB message streams: the relay's peak memory grows by far less than the message", async (t) => {
     const blocks = 10_000;
     const body = bigMessage(blocks);
     writeFileSync(path.join(relay.dataDir, 'mailboxes/dave/new', 'zzzzzzzz.big100mb'), body);
@@ -296,7 +384,8 @@ p.dele(1); p.quit()
       `+OK Mailbox dave has 1 messages (${body.length} octets)\r\n`,
       `+OK ${body.length} octets\r\n`,
     ].join('');
-    const trailer = '.\r\n+OK Message 1 marked for deletion at QUIT\r\n+OK edge-relay signing off (1 messages deleted)\r\n';
+    const trailer =
+      '.\r\n+OK Message 1 marked for deletion at QUIT\r\n+OK edge-relay signing off (1 messages deleted)\r\n';
     const received = await new Promise<{ bytes: number; tail: string }>((resolve, reject) => {
       const socket = net.connect(relay.pop3Port!, '127.0.0.1');
       let bytes = 0;
@@ -310,21 +399,43 @@ p.dele(1); p.quit()
       socket.setTimeout(60_000, () => socket.destroy(new Error('RETR took over 60 s')));
       socket.write('USER dave\r\nPASS dave-secret-44\r\nRETR 1\r\nDELE 1\r\nQUIT\r\n');
     });
-    assert.equal(received.bytes, expected.length + body.length + blocks + trailer.length, 'every byte, one stuffed dot per dotted line, then the terminator');
+    assert.equal(
+      received.bytes,
+      expected.length + body.length + blocks + trailer.length,
+      'every byte, one stuffed dot per dotted line, then the terminator',
+    );
     assert.ok(received.tail.endsWith(`x\r\n${trailer}`), received.tail);
     const grown = peakRssBytes(relay) - peakBefore;
-    t.diagnostic(`relay peak RSS grew by ${(grown / 1048576).toFixed(1)} MB during RETR of ${(body.length / 1048576).toFixed(1)} MB`);
-    assert.ok(grown < body.length / 2, `peak RSS grew by ${(grown / 1048576).toFixed(1)} MB for a ${(body.length / 1048576).toFixed(0)} MB message`);
+    t.diagnostic(
+      `relay peak RSS grew by ${(grown / 1048576).toFixed(1)} MB during RETR of ${(body.length / 1048576).toFixed(1)} MB`,
+    );
+    assert.ok(
+      grown < body.length / 2,
+      `peak RSS grew by ${(grown / 1048576).toFixed(1)} MB for a ${(body.length / 1048576).toFixed(0)} MB message`,
+    );
   });
 
   test('UIDLs and messages survive a relay restart', async () => {
-    const [, before] = await poplib(relay.pop3Port!, 'alice', 'alice-secret-1', ['login', 'uidl', 'quit']);
+    const [, before] = await poplib(relay.pop3Port!, 'alice', 'alice-secret-1', [
+      'login',
+      'uidl',
+      'quit',
+    ]);
     assert.equal(await relay.stop(), 0);
     relay = await launchRelay({ dir: relay.dir });
-    const [, after, retr] = await poplib(relay.pop3Port!, 'alice', 'alice-secret-1', ['login', 'uidl', 'retr|1', 'quit']);
+    const [, after, retr] = await poplib(relay.pop3Port!, 'alice', 'alice-secret-1', [
+      'login',
+      'uidl',
+      'retr|1',
+      'quit',
+    ]);
     assert.deepEqual(after, before);
     assert.match(String(retr), /Subject: Scan 2/);
-    assert.equal(relay.logs.filter((l) => l.msg === 'Generated a self-signed TLS certificate').length, 0, 'the certificate was reused');
+    assert.equal(
+      relay.logs.filter((l) => l.msg === 'Generated a self-signed TLS certificate').length,
+      0,
+      'the certificate was reused',
+    );
   });
 });
 
@@ -333,11 +444,25 @@ describe('bounces in the postmaster mailbox', () => {
   let relay: RunningRelay;
 
   before(async () => {
-    upstream = await startUpstream({ rcptReply: (address) => (address === 'nobody@example.com' ? [550, '5.1.1 <nobody@example.com>: No such user here'] : undefined) });
-    relay = await launchRelay({
-      config: { delivery: { mode: 'smarthost', smarthost: { host: '127.0.0.1', port: upstream.port, security: 'starttls' }, tls: { verify: true, caFile: makeCerts().caFile } } },
+    upstream = await startUpstream({
+      rcptReply: (address) =>
+        address === 'nobody@example.com'
+          ? [550, '5.1.1 <nobody@example.com>: No such user here']
+          : undefined,
     });
-    const result = await relay.cli(['mailbox', 'password', 'postmaster', '--password-stdin'], 'postmaster-pw-9\n');
+    relay = await launchRelay({
+      config: {
+        delivery: {
+          mode: 'smarthost',
+          smarthost: { host: '127.0.0.1', port: upstream.port, security: 'starttls' },
+          tls: { verify: true, caFile: makeCerts().caFile },
+        },
+      },
+    });
+    const result = await relay.cli(
+      ['mailbox', 'password', 'postmaster', '--password-stdin'],
+      'postmaster-pw-9\n',
+    );
     assert.equal(result.code, 0, result.stderr);
   });
   after(async () => {
@@ -346,10 +471,21 @@ describe('bounces in the postmaster mailbox', () => {
   });
 
   test('a recipient the smarthost rejects with 550 produces a bounce readable over POP3', async () => {
-    const message = 'From: copier@office.test\r\nTo: nobody@example.com\r\nSubject: Scan for nobody\r\n\r\nhello\r\n';
-    assert.match(await smtplibSend(relay.smtpPort, 'copier@office.test', ['nobody@example.com'], message), /^250 /);
-    await relay.waitForLog((l) => l.msg === 'Recipient local' && l.rcpt === 'postmaster@relay.test', 30_000);
-    const [login, retr] = await poplib(relay.pop3Port!, 'postmaster', 'postmaster-pw-9', ['login', 'retr|1', 'quit']);
+    const message =
+      'From: copier@office.test\r\nTo: nobody@example.com\r\nSubject: Scan for nobody\r\n\r\nhello\r\n';
+    assert.match(
+      await smtplibSend(relay.smtpPort, 'copier@office.test', ['nobody@example.com'], message),
+      /^250 /,
+    );
+    await relay.waitForLog(
+      (l) => l.msg === 'Recipient local' && l.rcpt === 'postmaster@relay.test',
+      30_000,
+    );
+    const [login, retr] = await poplib(relay.pop3Port!, 'postmaster', 'postmaster-pw-9', [
+      'login',
+      'retr|1',
+      'quit',
+    ]);
     assert.match(String(login), /^\+OK Mailbox postmaster has 1 messages/);
     const report = String(retr);
     assert.match(report, /nobody@example\.com/);

@@ -13,8 +13,13 @@ describe('temporary failure, then recovery', () => {
   let upstream: Upstream;
   let relay: RunningRelay;
   before(async () => {
-    upstream = await startUpstream({ requireTls: true, dataReply: (attempt) => (attempt === 1 ? [451, '4.3.0 Upstream busy, try later'] : undefined) });
-    relay = await launchRelay({ config: viaSmarthost(upstream, { retry: { delays: ['5s'], maxAge: '5d' } }) });
+    upstream = await startUpstream({
+      requireTls: true,
+      dataReply: (attempt) => (attempt === 1 ? [451, '4.3.0 Upstream busy, try later'] : undefined),
+    });
+    relay = await launchRelay({
+      config: viaSmarthost(upstream, { retry: { delays: ['5s'], maxAge: '5d' } }),
+    });
   });
   after(async () => {
     await relay.stop();
@@ -24,13 +29,19 @@ describe('temporary failure, then recovery', () => {
   test('a 451 defers with the reply as lastError, then the retry delivers it', async () => {
     await smtplibSend(relay.smtpPort, 'dev@office.test', ['a@example.com'], message('retry me'));
     // The retry comes 5 s later: room for a slow `queue list` on a busy machine to see the message waiting
-    const deferred = await eventually('a deferred message', async () => (await queueList(relay)).find((i) => i.attempts === 1), { timeoutMs: 10_000 });
+    const deferred = await eventually(
+      'a deferred message',
+      async () => (await queueList(relay)).find((i) => i.attempts === 1),
+      { timeoutMs: 10_000 },
+    );
     assert.equal(deferred.recipients[0]?.status, 'deferred');
     assert.match(deferred.lastError ?? '', /^451 .*Upstream busy, try later \(127\.0\.0\.1:\d+/);
     assert.ok(deferred.nextAttempt && Date.parse(deferred.nextAttempt) > Date.now() - 1000);
     await upstream.waitFor(1, 20_000);
     assert.equal(upstream.dataAttempts, 2, 'exactly one retry');
-    await eventually('an empty queue', async () => (await queueList(relay)).length === 0, { timeoutMs: 5000 });
+    await eventually('an empty queue', async () => (await queueList(relay)).length === 0, {
+      timeoutMs: 5000,
+    });
   });
 });
 
@@ -38,7 +49,10 @@ describe('permanent failure for one recipient', () => {
   let upstream: Upstream;
   let relay: RunningRelay;
   before(async () => {
-    upstream = await startUpstream({ rcptReply: (address) => (address.startsWith('nobody@') ? [550, '5.1.1 No such user here'] : undefined) });
+    upstream = await startUpstream({
+      rcptReply: (address) =>
+        address.startsWith('nobody@') ? [550, '5.1.1 No such user here'] : undefined,
+    });
     relay = await launchRelay({ config: viaSmarthost(upstream) });
   });
   after(async () => {
@@ -47,14 +61,29 @@ describe('permanent failure for one recipient', () => {
   });
 
   test('the rejected recipient bounces to postmaster, the other is delivered', async () => {
-    await smtplibSend(relay.smtpPort, 'scanner@office.test', ['nobody@example.com', 'boss@example.com'], message('partial'));
+    await smtplibSend(
+      relay.smtpPort,
+      'scanner@office.test',
+      ['nobody@example.com', 'boss@example.com'],
+      message('partial'),
+    );
     const [delivered] = await upstream.waitFor(1);
     assert.deepEqual(delivered?.to, ['boss@example.com']);
-    const bounce = await eventually('a bounce report', () => newMail(relay, 'postmaster').find((m) => m.includes('multipart/report')), { timeoutMs: 10_000 });
+    const bounce = await eventually(
+      'a bounce report',
+      () => newMail(relay, 'postmaster').find((m) => m.includes('multipart/report')),
+      { timeoutMs: 10_000 },
+    );
     assert.match(bounce, /report-type=delivery-status/);
-    assert.match(bounce, /Final-Recipient: rfc822; nobody@example\.com\r\nAction: failed\r\nStatus: 5\.1\.1/);
+    assert.match(
+      bounce,
+      /Final-Recipient: rfc822; nobody@example\.com\r\nAction: failed\r\nStatus: 5\.1\.1/,
+    );
     assert.match(bounce, /550 5\.1\.1 No such user here/);
-    assert.ok(!bounce.includes('Final-Recipient: rfc822; boss@example.com'), 'the bounce names only the rejected recipient');
+    assert.ok(
+      !bounce.includes('Final-Recipient: rfc822; boss@example.com'),
+      'the bounce names only the rejected recipient',
+    );
     assert.match(bounce, /Content-Type: text\/rfc822-headers\r\n\r\nReceived: from printer\.lan/);
     assert.match(bounce, /Subject: partial/);
     assert.equal((await queueList(relay)).length, 0);
@@ -65,7 +94,14 @@ describe('queue commands while the upstream is unreachable', () => {
   let relay: RunningRelay;
   before(async () => {
     // Nothing listens on port 9 of 127.0.0.1: every attempt is refused
-    relay = await launchRelay({ config: { delivery: { smarthost: { host: '127.0.0.1', port: 9, security: 'none' }, retry: { delays: ['1h'], maxAge: '5d' } } } });
+    relay = await launchRelay({
+      config: {
+        delivery: {
+          smarthost: { host: '127.0.0.1', port: 9, security: 'none' },
+          retry: { delays: ['1h'], maxAge: '5d' },
+        },
+      },
+    });
   });
   after(async () => {
     await relay.stop();
@@ -93,12 +129,20 @@ describe('queue commands while the upstream is unreachable', () => {
     assert.equal(held?.nextAttempt, null);
     const released = await relay.cli(['queue', 'release', item.id]);
     assert.equal(released.code, 0, released.stderr);
-    await eventually('a second attempt after release', async () => (await queueList(relay))[0]?.attempts === 2, { timeoutMs: 10_000 });
+    await eventually(
+      'a second attempt after release',
+      async () => (await queueList(relay))[0]?.attempts === 2,
+      { timeoutMs: 10_000 },
+    );
     [held] = await queueList(relay);
     assert.equal(held?.recipients[0]?.status, 'deferred');
     const retry = await relay.cli(['queue', 'retry', '--all']);
     assert.match(retry.stdout, /Retrying 1 message/);
-    await eventually('a third attempt after retry --all', async () => (await queueList(relay))[0]?.attempts === 3, { timeoutMs: 10_000 });
+    await eventually(
+      'a third attempt after retry --all',
+      async () => (await queueList(relay))[0]?.attempts === 3,
+      { timeoutMs: 10_000 },
+    );
     const show = await relay.cli(['queue', 'show', item.id]);
     assert.match(show.stdout, /Subject: queued/);
     assert.equal((await relay.cli(['queue', 'delete', item.id])).code, 0);
@@ -119,29 +163,53 @@ describe('intake policy and limits', () => {
   let relay: RunningRelay;
   before(async () => {
     relay = await launchRelay({
-      config: { smtp: { allowNetworks: ['127.0.0.1/32'], maxMessageSize: 10_000, maxConnectionsPerClient: 3 }, mailbox: { copies: [{ mailbox: 'archive' }] } },
+      config: {
+        smtp: {
+          allowNetworks: ['127.0.0.1/32'],
+          maxMessageSize: 10_000,
+          maxConnectionsPerClient: 3,
+        },
+        mailbox: { copies: [{ mailbox: 'archive' }] },
+      },
     });
-    assert.equal((await relay.cli(['mailbox', 'add', 'archive', '--password-stdin'], 'archive-pass-1\n')).code, 0);
+    assert.equal(
+      (await relay.cli(['mailbox', 'add', 'archive', '--password-stdin'], 'archive-pass-1\n')).code,
+      0,
+    );
   });
   after(async () => {
     await relay.stop();
   });
 
   test('no upstream configured: accepted, then deferred with what to do', async () => {
-    await smtplibSend(relay.smtpPort, 'cam@office.test', ['sec@example.com'], message('no upstream'));
-    const item = await eventually('the message tried once', async () => (await queueList(relay)).find((i) => i.attempts >= 1 && i.from === 'cam@office.test'));
+    await smtplibSend(
+      relay.smtpPort,
+      'cam@office.test',
+      ['sec@example.com'],
+      message('no upstream'),
+    );
+    const item = await eventually('the message tried once', async () =>
+      (await queueList(relay)).find((i) => i.attempts >= 1 && i.from === 'cam@office.test'),
+    );
     const remote = item.recipients.find((r) => r.address === 'sec@example.com');
     assert.equal(remote?.status, 'deferred');
     assert.match(item.lastError ?? '', /No upstream configured/);
   });
 
   test('a copy rule keeps relayed mail in the archive mailbox', async () => {
-    await eventually('the archived copy', () => newMail(relay, 'archive').some((text) => text.includes('Subject: no upstream')), { timeoutMs: 10_000 });
+    await eventually(
+      'the archived copy',
+      () => newMail(relay, 'archive').some((text) => text.includes('Subject: no upstream')),
+      { timeoutMs: 10_000 },
+    );
   });
 
   test('a client outside allowNetworks is refused at connect: 554 5.7.1 instead of the greeting, then the connection closes', async () => {
     const smtp = await RawSmtp.connect(relay.smtpPort, { localAddress: '127.0.0.2' });
-    assert.match(await smtp.reply(), /^554 5\.7\.1 Access denied: client 127\.0\.0\.2 is not in the allowed networks/);
+    assert.match(
+      await smtp.reply(),
+      /^554 5\.7\.1 Access denied: client 127\.0\.0\.2 is not in the allowed networks/,
+    );
     await assert.rejects(smtp.reply(), /Connection closed/);
   });
 
@@ -150,8 +218,15 @@ describe('intake policy and limits', () => {
     await smtp.reply();
     await smtp.command('HELO printer\r\n');
     await smtp.command('MAIL FROM:<p@office.test>\r\n');
-    assert.match(await smtp.command('RCPT TO:<nosuchuser@relay.test>\r\n'), /^550 5\.1\.1 No such mailbox here/);
-    assert.match(await smtp.command('RCPT TO:<Archive+scans@RELAY.test>\r\n'), /^250/, 'case and +tag map to the mailbox');
+    assert.match(
+      await smtp.command('RCPT TO:<nosuchuser@relay.test>\r\n'),
+      /^550 5\.1\.1 No such mailbox here/,
+    );
+    assert.match(
+      await smtp.command('RCPT TO:<Archive+scans@RELAY.test>\r\n'),
+      /^250/,
+      'case and +tag map to the mailbox',
+    );
     smtp.close();
   });
 
@@ -163,8 +238,15 @@ describe('intake policy and limits', () => {
     await smtp.command('MAIL FROM:<p@office.test>\r\n');
     await smtp.command('RCPT TO:<x@example.com>\r\n');
     assert.match(await smtp.command('DATA\r\n'), /^354/);
-    assert.match(await smtp.command(`Subject: big\r\n\r\n${'x'.repeat(998)}\r\n`.repeat(20) + '.\r\n'), /^552 5\.3\.4 Message is \d+ KB; this relay accepts at most \d+ KB\. Scan at a lower resolution or fewer pages/);
-    assert.match(await smtp.command('MAIL FROM:<p@office.test>\r\n'), /^250/, 'the session goes on');
+    assert.match(
+      await smtp.command(`Subject: big\r\n\r\n${'x'.repeat(998)}\r\n`.repeat(20) + '.\r\n'),
+      /^552 5\.3\.4 Message is \d+ KB; this relay accepts at most \d+ KB\. Scan at a lower resolution or fewer pages/,
+    );
+    assert.match(
+      await smtp.command('MAIL FROM:<p@office.test>\r\n'),
+      /^250/,
+      'the session goes on',
+    );
     smtp.close();
     assert.equal((await queueList(relay)).length, before);
   });
@@ -190,7 +272,15 @@ describe('intake policy and limits', () => {
 describe('delay warnings', () => {
   let relay: RunningRelay;
   before(async () => {
-    relay = await launchRelay({ config: { delivery: { smarthost: { host: '127.0.0.1', port: 9, security: 'none' }, retry: { delays: ['1s'], maxAge: '5d' }, delayWarning: '2s' } } });
+    relay = await launchRelay({
+      config: {
+        delivery: {
+          smarthost: { host: '127.0.0.1', port: 9, security: 'none' },
+          retry: { delays: ['1s'], maxAge: '5d' },
+          delayWarning: '2s',
+        },
+      },
+    });
   });
   after(async () => {
     await relay.stop();
@@ -198,19 +288,41 @@ describe('delay warnings', () => {
 
   test('one "still trying" notice reaches postmaster once the message waited past delivery.delayWarning', async () => {
     await smtplibSend(relay.smtpPort, 'ups@office.test', ['ops@example.com'], message('slow'));
-    const warning = await eventually('a delay warning', () => newMail(relay, 'postmaster').find((m) => m.includes('Action: delayed')), { timeoutMs: 15_000 });
+    const warning = await eventually(
+      'a delay warning',
+      () => newMail(relay, 'postmaster').find((m) => m.includes('Action: delayed')),
+      { timeoutMs: 15_000 },
+    );
     assert.match(warning, /Subject: Delayed Mail \(still being retried\)/);
     assert.match(warning, /Final-Recipient: rfc822; ops@example\.com/);
-    await eventually('more attempts', async () => ((await queueList(relay))[0]?.attempts ?? 0) >= 5, { timeoutMs: 15_000 });
-    assert.equal(newMail(relay, 'postmaster').filter((m) => m.includes('Action: delayed')).length, 1, 'no warning storm');
-    assert.equal((await queueList(relay)).filter((i) => i.from === 'ups@office.test').length, 1, 'still queued');
+    await eventually(
+      'more attempts',
+      async () => ((await queueList(relay))[0]?.attempts ?? 0) >= 5,
+      { timeoutMs: 15_000 },
+    );
+    assert.equal(
+      newMail(relay, 'postmaster').filter((m) => m.includes('Action: delayed')).length,
+      1,
+      'no warning storm',
+    );
+    assert.equal(
+      (await queueList(relay)).filter((i) => i.from === 'ups@office.test').length,
+      1,
+      'still queued',
+    );
   });
 });
 
 describe('per-device policy', () => {
   let relay: RunningRelay;
   before(async () => {
-    relay = await launchRelay({ config: { smtp: { devices: { '127.0.0.3': { allowDomains: ['contoso.test'], maxMessagesPerMinute: 2 } } } } });
+    relay = await launchRelay({
+      config: {
+        smtp: {
+          devices: { '127.0.0.3': { allowDomains: ['contoso.test'], maxMessagesPerMinute: 2 } },
+        },
+      },
+    });
   });
   after(async () => {
     await relay.stop();
@@ -221,12 +333,18 @@ describe('per-device policy', () => {
     await device.reply();
     await device.command('HELO mfp\r\n');
     assert.match(await device.command('MAIL FROM:<mfp@contoso.test>\r\n'), /^250/);
-    assert.match(await device.command('RCPT TO:<someone@gmail.test>\r\n'), /^550 5\.7\.1 This device may only send to contoso\.test/);
+    assert.match(
+      await device.command('RCPT TO:<someone@gmail.test>\r\n'),
+      /^550 5\.7\.1 This device may only send to contoso\.test/,
+    );
     assert.match(await device.command('RCPT TO:<boss@contoso.test>\r\n'), /^250/);
     await device.command('RSET\r\n');
     assert.match(await device.command('MAIL FROM:<mfp@contoso.test>\r\n'), /^250/);
     await device.command('RSET\r\n');
-    assert.match(await device.command('MAIL FROM:<mfp@contoso.test>\r\n'), /^450 4\.7\.1 Too many messages from 127\.0\.0\.3 \(limit 2 a minute\)/);
+    assert.match(
+      await device.command('MAIL FROM:<mfp@contoso.test>\r\n'),
+      /^450 4\.7\.1 Too many messages from 127\.0\.0\.3 \(limit 2 a minute\)/,
+    );
     device.close();
     const other = await RawSmtp.connect(relay.smtpPort, { localAddress: '127.0.0.4' });
     await other.reply();

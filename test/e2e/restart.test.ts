@@ -7,25 +7,56 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { smtplibSend } from '../support/clients.js';
 import { queueList } from '../support/faults.js';
 import { freePort } from '../support/ports.js';
-import { BIN, runCli, serveUntilRunning, launchRelay, testConfig, type ServedProcess } from '../support/relay.js';
+import {
+  BIN,
+  runCli,
+  serveUntilRunning,
+  launchRelay,
+  testConfig,
+  type ServedProcess,
+} from '../support/relay.js';
 import { startUpstream } from '../support/upstream.js';
 import { eventually } from '../support/wait.js';
 
 /** Mail for the smarthost at `port`, which is down until a test starts it */
 const upstreamDownAt = (port: number, delay: string) => ({
-  delivery: { smarthost: { host: '127.0.0.1', port, security: 'none' }, retry: { delays: [delay], maxAge: '5d' } },
+  delivery: {
+    smarthost: { host: '127.0.0.1', port, security: 'none' },
+    retry: { delays: [delay], maxAge: '5d' },
+  },
 });
 
-async function queueOneMessage(relay: { smtpPort: number; cli: (args: string[]) => ReturnType<typeof runCli> }): Promise<string> {
-  await smtplibSend(relay.smtpPort, 'ups@office.test', ['ops@example.com'], 'Subject: after the power cut\r\n\r\nOn battery\r\n');
-  const item = await eventually('a deferred message', async () => (await queueList(relay)).find((i) => i.attempts >= 1), { timeoutMs: 15_000 });
+async function queueOneMessage(relay: {
+  smtpPort: number;
+  cli: (args: string[]) => ReturnType<typeof runCli>;
+}): Promise<string> {
+  await smtplibSend(
+    relay.smtpPort,
+    'ups@office.test',
+    ['ops@example.com'],
+    'Subject: after the power cut\r\n\r\nOn battery\r\n',
+  );
+  const item = await eventually(
+    'a deferred message',
+    async () => (await queueList(relay)).find((i) => i.attempts >= 1),
+    { timeoutMs: 15_000 },
+  );
   return item.id;
 }
 
@@ -70,15 +101,23 @@ test('after a power cut a pid now held by another process neither stops serve no
 
     const second = await launchRelay({ config, dir: first.dir });
     try {
-      const takeover = await second.waitForLog((l) => l.msg === 'Took over a lock whose holder no longer runs');
+      const takeover = await second.waitForLog(
+        (l) => l.msg === 'Took over a lock whose holder no longer runs',
+      );
       assert.equal(takeover.lock, serveLock);
       assert.equal(readlinkSync(serveLock).split(':')[0], String(second.process.pid));
       assert.equal(existsSync(oldPidFile), false, "an earlier version's pid file is removed");
       const attempts = async () => (await queueList(second))[0]?.attempts;
-      await eventually('the attempt asked for while the relay was down', async () => (await attempts()) === 2, { timeoutMs: 10_000 });
+      await eventually(
+        'the attempt asked for while the relay was down',
+        async () => (await attempts()) === 2,
+        { timeoutMs: 10_000 },
+      );
       // The CLI still finds the real server: a retry is tried at once, not in an hour
       assert.equal((await second.cli(['queue', 'retry', id])).code, 0);
-      await eventually('an attempt after the nudge', async () => (await attempts()) === 3, { timeoutMs: 10_000 });
+      await eventually('an attempt after the nudge', async () => (await attempts()) === 3, {
+        timeoutMs: 10_000,
+      });
     } finally {
       assert.equal(await second.stop(), 0);
     }
@@ -91,7 +130,11 @@ test('after a power cut a pid now held by another process neither stops serve no
 
 /** The relay's pid outside its namespace: unshare's only child (unshare itself holds SIGTERM back while it waits) */
 function relayPid(unshare: ChildProcess): number {
-  const pid = Number(readFileSync(`/proc/${unshare.pid}/task/${unshare.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+  const pid = Number(
+    readFileSync(`/proc/${unshare.pid}/task/${unshare.pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)[0],
+  );
   // Never 0 or 1: kill(0) would signal this test's own process group
   if (!(pid > 1)) throw new Error(`No relay found under unshare (pid ${unshare.pid})`);
   return pid;
@@ -103,7 +146,9 @@ async function exitOf(served: ServedProcess, ms = 20_000): Promise<number | null
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       served.child.kill('SIGKILL');
-      reject(new Error(`Still running ${ms} ms after the signal:\n${served.output().slice(-3000)}`));
+      reject(
+        new Error(`Still running ${ms} ms after the signal:\n${served.output().slice(-3000)}`),
+      );
     }, ms);
   });
   try {
@@ -113,36 +158,65 @@ async function exitOf(served: ServedProcess, ms = 20_000): Promise<number | null
   }
 }
 
-const canUnshare = spawnSync('unshare', ['--user', '--map-root-user', '--pid', '--fork', '--mount-proc', 'true']).status === 0;
+const canUnshare =
+  spawnSync('unshare', ['--user', '--map-root-user', '--pid', '--fork', '--mount-proc', 'true'])
+    .status === 0;
 
-test('as pid 1 in a container: killed with -9 mid-delivery, it starts again as pid 1 and delivers', { skip: !canUnshare && 'needs unprivileged user and pid namespaces (unshare)' }, async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-test-'));
-  const dataDir = path.join(dir, 'data');
-  const configFile = path.join(dir, 'config.json');
-  const upstreamPort = await freePort();
-  writeFileSync(configFile, JSON.stringify(testConfig(dataDir, upstreamDownAt(upstreamPort, '1s'))));
-  mkdirSync(dataDir);
-  const container = ['unshare', '--user', '--map-root-user', '--pid', '--fork', '--mount-proc', '--kill-child', process.execPath, BIN, 'serve', '--config', configFile];
-  const cli = (args: string[]) => runCli([...args, '--config', configFile]);
+test(
+  'as pid 1 in a container: killed with -9 mid-delivery, it starts again as pid 1 and delivers',
+  { skip: !canUnshare && 'needs unprivileged user and pid namespaces (unshare)' },
+  async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-test-'));
+    const dataDir = path.join(dir, 'data');
+    const configFile = path.join(dir, 'config.json');
+    const upstreamPort = await freePort();
+    writeFileSync(
+      configFile,
+      JSON.stringify(testConfig(dataDir, upstreamDownAt(upstreamPort, '1s'))),
+    );
+    mkdirSync(dataDir);
+    const container = [
+      'unshare',
+      '--user',
+      '--map-root-user',
+      '--pid',
+      '--fork',
+      '--mount-proc',
+      '--kill-child',
+      process.execPath,
+      BIN,
+      'serve',
+      '--config',
+      configFile,
+    ];
+    const cli = (args: string[]) => runCli([...args, '--config', configFile]);
 
-  const first = await serveUntilRunning(container, { cwd: dir, timeoutMs: 20_000 });
-  await queueOneMessage({ smtpPort: first.smtpPort, cli });
-  const record = readlinkSync(path.join(dataDir, 'serve.lock'));
-  assert.match(record, /^1:\d+:[0-9a-f-]+$/, 'the relay is pid 1 in its namespace');
-  // kill -9 the relay itself, mid-delivery; message locks live in the server's memory, so only serve.lock stays behind
-  process.kill(relayPid(first.child), 'SIGKILL');
-  await exitOf(first);
+    const first = await serveUntilRunning(container, { cwd: dir, timeoutMs: 20_000 });
+    await queueOneMessage({ smtpPort: first.smtpPort, cli });
+    const record = readlinkSync(path.join(dataDir, 'serve.lock'));
+    assert.match(record, /^1:\d+:[0-9a-f-]+$/, 'the relay is pid 1 in its namespace');
+    // kill -9 the relay itself, mid-delivery; message locks live in the server's memory, so only serve.lock stays behind
+    process.kill(relayPid(first.child), 'SIGKILL');
+    await exitOf(first);
 
-  const upstream = await startUpstream({ port: upstreamPort });
-  const second = await serveUntilRunning(container, { cwd: dir, timeoutMs: 20_000 });
-  try {
-    await upstream.waitFor(1, 15_000);
-    const takeover = second.output().split('\n').find((line) => line.includes('Took over a lock whose holder no longer runs'));
-    assert.ok(takeover?.includes(`"holder":"${record}"`), second.output());
-    assert.notEqual(readlinkSync(path.join(dataDir, 'serve.lock')), record, 'pid 1 again, another start time');
-  } finally {
-    process.kill(relayPid(second.child), 'SIGTERM');
-    assert.equal(await exitOf(second), 0);
-    await upstream.close();
-  }
-});
+    const upstream = await startUpstream({ port: upstreamPort });
+    const second = await serveUntilRunning(container, { cwd: dir, timeoutMs: 20_000 });
+    try {
+      await upstream.waitFor(1, 15_000);
+      const takeover = second
+        .output()
+        .split('\n')
+        .find((line) => line.includes('Took over a lock whose holder no longer runs'));
+      assert.ok(takeover?.includes(`"holder":"${record}"`), second.output());
+      assert.notEqual(
+        readlinkSync(path.join(dataDir, 'serve.lock')),
+        record,
+        'pid 1 again, another start time',
+      );
+    } finally {
+      process.kill(relayPid(second.child), 'SIGTERM');
+      assert.equal(await exitOf(second), 0);
+      await upstream.close();
+    }
+  },
+);

@@ -11,7 +11,6 @@ import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.
 
 const AUTH = { user: 'relay@contoso.test', pass: 'upstream-Secret-42' };
 
-
 const MESSAGE = [
   'From: Printer <printer@office.test>',
   'To: someone@example.com',
@@ -33,7 +32,9 @@ describe('relay to a smarthost over verified STARTTLS with AUTH', () => {
 
   before(async () => {
     upstream = await startUpstream({ requireTls: true, auth: AUTH });
-    relay = await launchRelay({ config: viaSmarthost(upstream, {}, { user: AUTH.user, password: AUTH.pass }) });
+    relay = await launchRelay({
+      config: viaSmarthost(upstream, {}, { user: AUTH.user, password: AUTH.pass }),
+    });
   });
   after(async () => {
     await relay.stop();
@@ -41,7 +42,12 @@ describe('relay to a smarthost over verified STARTTLS with AUTH', () => {
   });
 
   test('smtplib: the upstream receives the exact bytes, with our Received header first', async () => {
-    const reply = await smtplibSend(relay.smtpPort, 'printer@office.test', ['someone@example.com'], Buffer.from(MESSAGE, 'latin1'));
+    const reply = await smtplibSend(
+      relay.smtpPort,
+      'printer@office.test',
+      ['someone@example.com'],
+      Buffer.from(MESSAGE, 'latin1'),
+    );
     const id = /queued as ([0-9A-Z]+)/.exec(reply)?.[1];
     assert.ok(id, `250 reply names the queue id: ${reply}`);
     const [message] = await upstream.waitFor(1);
@@ -50,14 +56,35 @@ describe('relay to a smarthost over verified STARTTLS with AUTH', () => {
     assert.equal(message.user, AUTH.user, 'authenticated to the upstream');
     assert.deepEqual(message.to, ['someone@example.com']);
     const raw = message.raw.toString('latin1');
-    assert.match(raw, /^Received: from printer\.lan \(\[127\.0\.0\.1\]\)\r\n\tby relay\.test \(edge-relay\) with ESMTP id [0-9A-Z]+\r\n\tfor <someone@example\.com>;\r\n\t.+\r\n/);
+    assert.match(
+      raw,
+      /^Received: from printer\.lan \(\[127\.0\.0\.1\]\)\r\n\tby relay\.test \(edge-relay\) with ESMTP id [0-9A-Z]+\r\n\tfor <someone@example\.com>;\r\n\t.+\r\n/,
+    );
     assert.ok(raw.includes(`id ${id}`), 'Received header carries the queue id');
-    assert.equal(raw.slice(raw.indexOf('From: Printer')), MESSAGE, 'message bytes unchanged (8-bit and dot line included)');
+    assert.equal(
+      raw.slice(raw.indexOf('From: Printer')),
+      MESSAGE,
+      'message bytes unchanged (8-bit and dot line included)',
+    );
   });
 
   test('curl smtp:// with upload-file is relayed', async () => {
-    const body = 'From: ups@office.test\r\nTo: ops@example.com\r\nSubject: UPS on battery\r\n\r\nPower failure at 10:02\r\n';
-    const result = await run('curl', ['-sS', `smtp://127.0.0.1:${relay.smtpPort}`, '--mail-from', 'ups@office.test', '--mail-rcpt', 'ops@example.com', '--upload-file', '-'], { input: body });
+    const body =
+      'From: ups@office.test\r\nTo: ops@example.com\r\nSubject: UPS on battery\r\n\r\nPower failure at 10:02\r\n';
+    const result = await run(
+      'curl',
+      [
+        '-sS',
+        `smtp://127.0.0.1:${relay.smtpPort}`,
+        '--mail-from',
+        'ups@office.test',
+        '--mail-rcpt',
+        'ops@example.com',
+        '--upload-file',
+        '-',
+      ],
+      { input: body },
+    );
     assert.equal(result.code, 0, result.stderr);
     const messages = await upstream.waitFor(2);
     const raw = messages[1]?.raw.toString() ?? '';
@@ -67,8 +94,19 @@ describe('relay to a smarthost over verified STARTTLS with AUTH', () => {
   });
 
   test('nodemailer as a device client is relayed, with AUTH offered and accepted', async () => {
-    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: relay.smtpPort, secure: false, ignoreTLS: true, auth: { user: 'scanner', pass: 'whatever' } });
-    const info = await transport.sendMail({ from: 'nas@office.test', to: 'admin@example.com', subject: 'RAID degraded', text: 'Disk 2 failed' });
+    const transport = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: relay.smtpPort,
+      secure: false,
+      ignoreTLS: true,
+      auth: { user: 'scanner', pass: 'whatever' },
+    });
+    const info = await transport.sendMail({
+      from: 'nas@office.test',
+      to: 'admin@example.com',
+      subject: 'RAID degraded',
+      text: 'Disk 2 failed',
+    });
     assert.match(info.response, /^250 .*queued as [0-9A-Z]+/);
     const messages = await upstream.waitFor(3);
     assert.ok(messages[2]?.raw.toString().includes('Disk 2 failed'));
@@ -81,15 +119,24 @@ describe('relay to a smarthost over verified STARTTLS with AUTH', () => {
     assert.match(await smtp.command('MAIL FROM:<copier@office.test>\n'), /^250/);
     assert.match(await smtp.command('RCPT TO:<boss@example.com>\n'), /^250/);
     assert.match(await smtp.command('DATA\n'), /^354/);
-    const reply = await smtp.command('Subject: bare LF\n\nline one\n..dot stuffed\nline three\n.\n');
+    const reply = await smtp.command(
+      'Subject: bare LF\n\nline one\n..dot stuffed\nline three\n.\n',
+    );
     assert.match(reply, /^250 .*queued as/);
     assert.match(await smtp.command('QUIT\n'), /^221/);
     smtp.close();
     const messages = await upstream.waitFor(4);
     const raw = messages[3]?.raw.toString() ?? '';
     const [head, body] = raw.split('\r\n\r\n');
-    assert.equal(body, 'line one\r\n.dot stuffed\r\nline three\r\n', 'body with CRLF and dot-stuffing undone');
-    assert.match(head ?? '', /\r\nSubject: bare LF\r\nDate: [^\r\n]+\r\nMessage-ID: <[0-9A-Z]+@relay\.test>$/);
+    assert.equal(
+      body,
+      'line one\r\n.dot stuffed\r\nline three\r\n',
+      'body with CRLF and dot-stuffing undone',
+    );
+    assert.match(
+      head ?? '',
+      /\r\nSubject: bare LF\r\nDate: [^\r\n]+\r\nMessage-ID: <[0-9A-Z]+@relay\.test>$/,
+    );
     assert.ok(!/[^\r]\n/.test(raw), 'no bare LF reaches the upstream');
   });
 

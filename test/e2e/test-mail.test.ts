@@ -19,7 +19,11 @@ describe('the test mail from the admin page', () => {
     upstream = await startUpstream({ requireTls: true });
     relay = await launchRelay({
       config: viaSmarthost(upstream, {
-        rewrite: { envelopeFrom: 'relay@contoso.test', headerFrom: 'relay@contoso.test', useDeviceName: false },
+        rewrite: {
+          envelopeFrom: 'relay@contoso.test',
+          headerFrom: 'relay@contoso.test',
+          useDeviceName: false,
+        },
         dkim: { enabled: true, domain: 'contoso.test', selector: 'relay1' },
       }),
     });

@@ -30,11 +30,20 @@ describe('admin web page over HTTP', () => {
   let admin: WebClient;
 
   before(async () => {
-    upstream = await startUpstream({ requireTls: true, auth: { user: 'relay@contoso.test', pass: SECRET } });
+    upstream = await startUpstream({
+      requireTls: true,
+      auth: { user: 'relay@contoso.test', pass: SECRET },
+    });
     relay = await launchRelay({
       config: {
         delivery: {
-          smarthost: { host: '127.0.0.1', port: upstream.port, security: 'starttls', user: 'relay@contoso.test', password: SECRET },
+          smarthost: {
+            host: '127.0.0.1',
+            port: upstream.port,
+            security: 'starttls',
+            user: 'relay@contoso.test',
+            password: SECRET,
+          },
           tls: { verify: true, caFile: makeCerts().caFile },
         },
       },
@@ -58,15 +67,27 @@ describe('admin web page over HTTP', () => {
     await anonymous.get('/setup');
     for (const _csrf of [undefined, 'forged-token']) {
       const form = { token, password: ADMIN, confirm: ADMIN, ...(_csrf ? { _csrf } : {}) };
-      assert.equal((await anonymous.request('POST', '/setup', { form })).status, 403, `the right setup token without a valid CSRF token (${_csrf ?? 'missing'})`);
+      assert.equal(
+        (await anonymous.request('POST', '/setup', { form })).status,
+        403,
+        `the right setup token without a valid CSRF token (${_csrf ?? 'missing'})`,
+      );
     }
     assert.equal((await anonymous.get('/setup')).status, 200, 'still in setup');
-    const wrong = await anonymous.post('/setup', { token: 'not-the-token', password: ADMIN, confirm: ADMIN });
+    const wrong = await anonymous.post('/setup', {
+      token: 'not-the-token',
+      password: ADMIN,
+      confirm: ADMIN,
+    });
     assert.equal(wrong.status, 401);
     assert.match(wrong.text, /setup token is not right/);
     admin = await setupAdmin(base, token, ADMIN);
     await assert.rejects(fs.stat(file), 'the used token file is gone');
-    assert.equal((await new WebClient(base).get('/setup')).location, '/login', 'setup is closed once a password exists');
+    assert.equal(
+      (await new WebClient(base).get('/setup')).location,
+      '/login',
+      'setup is closed once a password exists',
+    );
   });
 
   test('the session cookie is HttpOnly and SameSite=Strict (no Secure over plain HTTP)', async () => {
@@ -79,10 +100,25 @@ describe('admin web page over HTTP', () => {
   });
 
   test('every response carries the CSP and security headers', async () => {
-    for (const [client, route] of [[new WebClient(base), '/healthz'], [new WebClient(base), '/login'], [admin, '/'], [admin, '/nope'], [admin, '/api/status'], [new WebClient(base), '/metrics']] as const) {
+    for (const [client, route] of [
+      [new WebClient(base), '/healthz'],
+      [new WebClient(base), '/login'],
+      [admin, '/'],
+      [admin, '/nope'],
+      [admin, '/api/status'],
+      [new WebClient(base), '/metrics'],
+    ] as const) {
       const response = await client.get(route);
-      assert.match(response.headers.get('content-security-policy') ?? '', /default-src 'none'/, route);
-      assert.match(response.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/, route);
+      assert.match(
+        response.headers.get('content-security-policy') ?? '',
+        /default-src 'none'/,
+        route,
+      );
+      assert.match(
+        response.headers.get('content-security-policy') ?? '',
+        /frame-ancestors 'none'/,
+        route,
+      );
       assert.equal(response.headers.get('x-content-type-options'), 'nosniff', route);
       assert.equal(response.headers.get('x-frame-options'), 'DENY', route);
     }
@@ -96,7 +132,10 @@ describe('admin web page over HTTP', () => {
     assert.match(first.text, /Wrong password/);
     const started = Date.now();
     assert.equal((await client.post('/login', { password: 'wrong-password-2' })).status, 401);
-    assert.ok(Date.now() - started >= 450, `second failure was delayed (${Date.now() - started} ms)`);
+    assert.ok(
+      Date.now() - started >= 450,
+      `second failure was delayed (${Date.now() - started} ms)`,
+    );
     const ok = await client.post('/login', { password: ADMIN });
     assert.equal(ok.status, 303);
     assert.equal((await client.get('/')).status, 200);
@@ -108,11 +147,29 @@ describe('admin web page over HTTP', () => {
     const routes = stateChangingRoutes();
     const checked = new Set(routes.map((r) => `${r.method} ${r.path}`));
     const queued = '/api/queue/0000000000000000000A';
-    for (const required of ['POST /setup', 'POST /login', 'POST /logout', 'POST /sender/preflight', `POST ${queued}/retry`, `POST ${queued}/hold`, `POST ${queued}/release`, 'PATCH /api/settings']) {
+    for (const required of [
+      'POST /setup',
+      'POST /login',
+      'POST /logout',
+      'POST /sender/preflight',
+      `POST ${queued}/retry`,
+      `POST ${queued}/hold`,
+      `POST ${queued}/release`,
+      'PATCH /api/settings',
+    ]) {
       assert.ok(checked.has(required), `${required} is among the routes checked`);
     }
     assert.ok(routes.length >= 25, `${routes.length} state-changing routes found`);
-    const form: Record<string, string> = { name: 'evil', password: 'evil-password-1', to: 'victim@example.com', label: 'evil', do: 'retry-all', host: 'evil.example', address: '127.0.0.1', id: 'abcdef01' };
+    const form: Record<string, string> = {
+      name: 'evil',
+      password: 'evil-password-1',
+      to: 'victim@example.com',
+      label: 'evil',
+      do: 'retry-all',
+      host: 'evil.example',
+      address: '127.0.0.1',
+      id: 'abcdef01',
+    };
     const json = { ...form, smtp: { maxMessageSize: 1 } };
     for (const { method, path: route } of routes) {
       const attempts = [
@@ -124,13 +181,19 @@ describe('admin web page over HTTP', () => {
       for (const [what, options] of attempts) {
         const response = await admin.request(method, route, options);
         // Setup is closed once a password exists (its CSRF check before that is in the first test)
-        if (route === '/setup') assert.equal(response.location, '/login', `${method} ${route}: ${what}`);
-        else assert.equal(response.status, 403, `${method} ${route}: ${what} got ${response.status}`);
+        if (route === '/setup')
+          assert.equal(response.location, '/login', `${method} ${route}: ${what}`);
+        else
+          assert.equal(response.status, 403, `${method} ${route}: ${what} got ${response.status}`);
       }
     }
     const login = new WebClient(base);
     await login.get('/login');
-    assert.equal((await login.request('POST', '/login', { form: { password: ADMIN } })).status, 403, 'login form without its CSRF token');
+    assert.equal(
+      (await login.request('POST', '/login', { form: { password: ADMIN } })).status,
+      403,
+      'login form without its CSRF token',
+    );
     // Nothing happened: the session still works, no mailbox "evil", no token, settings unchanged
     const mailboxes = await admin.get('/api/mailboxes');
     assert.equal(mailboxes.status, 200);
@@ -150,25 +213,78 @@ describe('admin web page over HTTP', () => {
     smtp.close();
     await upstream.waitFor(1);
     await admin.get('/devices');
-    const named = await admin.post('/devices/name', { address: '127.0.0.1', name: '<b onmouseover=alert(3)>copier</b>' });
+    const named = await admin.post('/devices/name', {
+      address: '127.0.0.1',
+      name: '<b onmouseover=alert(3)>copier</b>',
+    });
     assert.equal(named.status, 303);
     const page = await waitForPage(admin, '/devices', /onmouseover/);
-    assert.doesNotMatch(page, /<script>alert|<b onmouseover/, 'no live markup from the HELO or the name');
+    assert.doesNotMatch(
+      page,
+      /<script>alert|<b onmouseover/,
+      'no live markup from the HELO or the name',
+    );
     assert.match(page, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/, 'the HELO is shown as text');
     assert.match(page, /&lt;b onmouseover=alert\(3\)&gt;copier/, 'the name is shown as text');
-    assert.match(await waitForPage(admin, '/', /neil/), /o&#39;neil&amp;co@evil\.test/, 'the sender address is escaped in recent deliveries');
+    assert.match(
+      await waitForPage(admin, '/', /neil/),
+      /o&#39;neil&amp;co@evil\.test/,
+      'the sender address is escaped in recent deliveries',
+    );
   });
 
   test('no page or API response contains the upstream password', async () => {
     await admin.get('/settings');
-    const saved = await admin.post('/settings', { mode: 'smarthost', host: '127.0.0.1', port: String(upstream.port), security: 'starttls', user: 'relay@contoso.test', password: '', verify: 'on', allowNetworks: '127.0.0.0/8', localDomains: 'relay.test', maxMessageSize: '50', retryDelays: '1s', maxAge: '5d', upstreamFailingFor: '15m', queueThreshold: '100', webhook: '', digestTo: '' });
+    const saved = await admin.post('/settings', {
+      mode: 'smarthost',
+      host: '127.0.0.1',
+      port: String(upstream.port),
+      security: 'starttls',
+      user: 'relay@contoso.test',
+      password: '',
+      verify: 'on',
+      allowNetworks: '127.0.0.0/8',
+      localDomains: 'relay.test',
+      maxMessageSize: '50',
+      retryDelays: '1s',
+      maxAge: '5d',
+      upstreamFailingFor: '15m',
+      queueThreshold: '100',
+      webhook: '',
+      digestTo: '',
+    });
     assert.equal(saved.status, 303, 'saved with an empty password field');
-    assert.match(await fs.readFile(relay.configFile, 'utf8'), new RegExp(SECRET), 'the stored password was kept');
-    const bad = await admin.post('/settings', { host: '127.0.0.1', port: '99999', allowNetworks: '10.0.0.0/33', password: '' });
+    assert.match(
+      await fs.readFile(relay.configFile, 'utf8'),
+      new RegExp(SECRET),
+      'the stored password was kept',
+    );
+    const bad = await admin.post('/settings', {
+      host: '127.0.0.1',
+      port: '99999',
+      allowNetworks: '10.0.0.0/33',
+      password: '',
+    });
     assert.equal(bad.status, 400);
     const sent = await admin.post('/test-mail', { to: 'check@example.com' });
     assert.match(sent.text, /Accepted by the upstream/);
-    const pages = ['/', '/queue', '/settings', '/mailboxes', '/devices', '/test-mail', '/tokens', '/api/status', '/api/settings', '/api/queue', '/api/devices', '/api/mailboxes', '/api/tokens', '/metrics', '/healthz'];
+    const pages = [
+      '/',
+      '/queue',
+      '/settings',
+      '/mailboxes',
+      '/devices',
+      '/test-mail',
+      '/tokens',
+      '/api/status',
+      '/api/settings',
+      '/api/queue',
+      '/api/devices',
+      '/api/mailboxes',
+      '/api/tokens',
+      '/metrics',
+      '/healthz',
+    ];
     for (const route of pages) {
       const response = await admin.get(route);
       assert.equal(response.status, 200, route);
@@ -182,10 +298,28 @@ describe('admin web page over HTTP', () => {
   test('settings errors are shown next to the field and nothing is saved', async () => {
     await admin.get('/settings');
     const before = await fs.readFile(relay.configFile, 'utf8');
-    const bad = await admin.post('/settings', { mode: 'smarthost', host: '127.0.0.1', port: '587', security: 'starttls', allowNetworks: '127.0.0.0/8\n10.0.0.0/33', localDomains: 'relay.test', maxMessageSize: '50', retryDelays: '1m, soon', maxAge: '5d', upstreamFailingFor: '15m', queueThreshold: '100' });
+    const bad = await admin.post('/settings', {
+      mode: 'smarthost',
+      host: '127.0.0.1',
+      port: '587',
+      security: 'starttls',
+      allowNetworks: '127.0.0.0/8\n10.0.0.0/33',
+      localDomains: 'relay.test',
+      maxMessageSize: '50',
+      retryDelays: '1m, soon',
+      maxAge: '5d',
+      upstreamFailingFor: '15m',
+      queueThreshold: '100',
+    });
     assert.equal(bad.status, 400);
-    assert.match(bad.text, /<div class="field-error" id="allowNetworks-error">Entry 2: Expected a network/);
-    assert.match(bad.text, /<div class="field-error" id="retryDelays-error">Entry 2: Expected a duration/);
+    assert.match(
+      bad.text,
+      /<div class="field-error" id="allowNetworks-error">Entry 2: Expected a network/,
+    );
+    assert.match(
+      bad.text,
+      /<div class="field-error" id="retryDelays-error">Entry 2: Expected a duration/,
+    );
     assert.match(bad.text, /10\.0\.0\.0\/33/, 'what was typed is kept in the form');
     assert.equal(await fs.readFile(relay.configFile, 'utf8'), before);
   });
@@ -193,26 +327,59 @@ describe('admin web page over HTTP', () => {
   test('API tokens: /metrics and /api need a session or a token; a revoked token stops working', async () => {
     assert.equal((await new WebClient(base).get('/metrics')).status, 401);
     assert.equal((await new WebClient(base).get('/api/status')).status, 401);
-    const created = await admin.request('POST', '/api/tokens', { json: { label: 'Deploy script', scope: 'admin' }, headers: { 'x-csrf-token': admin.csrf } });
+    const created = await admin.request('POST', '/api/tokens', {
+      json: { label: 'Deploy script', scope: 'admin' },
+      headers: { 'x-csrf-token': admin.csrf },
+    });
     assert.equal(created.status, 201);
     const { token, id } = JSON.parse(created.text) as { token: string; id: string };
     const bot = new WebClient(base);
     const metrics = await bot.get('/metrics', { authorization: `Bearer ${token}` });
     assert.equal(metrics.status, 200);
     assert.match(metrics.text, /^edge_relay_messages_accepted_total [1-9]/m);
-    assert.match(metrics.text, /^edge_relay_recipients_total\{status="delivered",reason="ok"\} [1-9]/m);
+    assert.match(
+      metrics.text,
+      /^edge_relay_recipients_total\{status="delivered",reason="ok"\} [1-9]/m,
+    );
     assert.match(metrics.text, /^edge_relay_queue_messages\{state="deferred"\} \d+/m);
     assert.match(metrics.text, /^edge_relay_delivery_duration_seconds_bucket/m);
-    const retried = await bot.request('POST', '/api/queue/retry-all', { headers: { authorization: `Bearer ${token}` } });
-    assert.equal(retried.status, 200, 'a token needs no CSRF token (browsers never send it by themselves)');
-    assert.equal((await bot.get('/', { authorization: `Bearer ${token}` })).location, '/login', 'a token does not open the pages');
-    assert.equal((await admin.request('DELETE', `/api/tokens/${id}`, { headers: { 'x-csrf-token': admin.csrf } })).status, 200);
+    const retried = await bot.request('POST', '/api/queue/retry-all', {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(
+      retried.status,
+      200,
+      'a token needs no CSRF token (browsers never send it by themselves)',
+    );
+    assert.equal(
+      (await bot.get('/', { authorization: `Bearer ${token}` })).location,
+      '/login',
+      'a token does not open the pages',
+    );
+    assert.equal(
+      (
+        await admin.request('DELETE', `/api/tokens/${id}`, {
+          headers: { 'x-csrf-token': admin.csrf },
+        })
+      ).status,
+      200,
+    );
     assert.equal((await bot.get('/metrics', { authorization: `Bearer ${token}` })).status, 401);
-    assert.ok(!(await fs.readFile(path.join(relay.dataDir, 'api-tokens.json'), 'utf8')).includes(token.split('_')[2] ?? 'x'), 'only a hash is stored');
+    assert.ok(
+      !(await fs.readFile(path.join(relay.dataDir, 'api-tokens.json'), 'utf8')).includes(
+        token.split('_')[2] ?? 'x',
+      ),
+      'only a hash is stored',
+    );
   });
 
   test('/healthz: 200 JSON without login, 503 when the spool is not writable', async () => {
-    await smtplibSend(relay.smtpPort, 'ups@office.test', ['ops@example.com'], 'Subject: x\r\n\r\ny\r\n');
+    await smtplibSend(
+      relay.smtpPort,
+      'ups@office.test',
+      ['ops@example.com'],
+      'Subject: x\r\n\r\ny\r\n',
+    );
     const healthy = await new WebClient(base).get('/healthz');
     assert.equal(healthy.status, 200);
     const body = JSON.parse(healthy.text) as { status: string; queue: { depth: number } };
@@ -234,17 +401,28 @@ describe('admin web page over HTTP', () => {
 });
 
 /** Example values for route parameters; a route with a parameter not named here fails the test until one is added */
-const ROUTE_PARAMS: Record<string, string[]> = { id: ['0000000000000000000A'], action: ['retry', 'hold', 'release', 'delete'], name: ['postmaster'], address: ['127.0.0.1'] };
+const ROUTE_PARAMS: Record<string, string[]> = {
+  id: ['0000000000000000000A'],
+  action: ['retry', 'hold', 'release', 'delete'],
+  name: ['postmaster'],
+  address: ['127.0.0.1'],
+};
 
 /** Every POST, PUT, PATCH and DELETE route the web app has, with its parameters filled in */
 function stateChangingRoutes(): { method: string; template: string; path: string }[] {
-  const app = buildApp({ https: false, store: { config: resolveConfig({}, 'routes') } } as unknown as WebState);
+  const app = buildApp({
+    https: false,
+    store: { config: resolveConfig({}, 'routes') },
+  } as unknown as WebState);
   const routes = app.routes.filter((r) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(r.method));
   return routes.flatMap(({ method, path: template }) => {
     let paths = [template];
     for (const [, param = ''] of template.matchAll(/:(\w+)/g)) {
       const values = ROUTE_PARAMS[param];
-      assert.ok(values, `${method} ${template}: add an example value for ":${param}" to ROUTE_PARAMS`);
+      assert.ok(
+        values,
+        `${method} ${template}: add an example value for ":${param}" to ROUTE_PARAMS`,
+      );
       paths = paths.flatMap((p) => values.map((v) => p.replace(`:${param}`, v)));
     }
     return paths.map((p) => ({ method, template, path: p }));
@@ -253,10 +431,14 @@ function stateChangingRoutes(): { method: string; template: string; path: string
 
 /** The inventory and recent list fill in as events arrive */
 const waitForPage = (client: WebClient, route: string, pattern: RegExp): Promise<string> =>
-  eventually(`${route} to match ${pattern}`, async () => {
-    const page = await client.get(route);
-    return pattern.test(page.text) && page.text;
-  }, { timeoutMs: 5_000 });
+  eventually(
+    `${route} to match ${pattern}`,
+    async () => {
+      const page = await client.get(route);
+      return pattern.test(page.text) && page.text;
+    },
+    { timeoutMs: 5_000 },
+  );
 
 describe('admin web page over HTTPS', () => {
   test('a self-signed certificate is generated; cookies are Secure; HSTS is sent', async () => {
@@ -265,7 +447,18 @@ describe('admin web page over HTTPS', () => {
       const cert = await fs.readFile(path.join(relay.dataDir, 'tls', 'web.crt'), 'utf8');
       const response = await new Promise<IncomingMessage>((resolve, reject) => {
         // Trust exactly the generated certificate; its name is the relay's hostname, not 127.0.0.1
-        https.get({ host: '127.0.0.1', port: relay.webPort, path: '/setup', ca: cert, checkServerIdentity: () => undefined }, resolve).on('error', reject);
+        https
+          .get(
+            {
+              host: '127.0.0.1',
+              port: relay.webPort,
+              path: '/setup',
+              ca: cert,
+              checkServerIdentity: () => undefined,
+            },
+            resolve,
+          )
+          .on('error', reject);
       });
       response.resume();
       assert.equal(response.statusCode, 200);
@@ -278,34 +471,72 @@ describe('admin web page over HTTPS', () => {
 
   test('an admin-supplied certificate is served (curl verifies it); "admin password --password-stdin" ends setup and its password logs in', async () => {
     const certs = makeCerts();
-    const relay = await launchRelay({ config: { web: { tls: { enabled: true, certFile: path.join(certs.dir, 'server.crt'), keyFile: path.join(certs.dir, 'server.key') } } } });
+    const relay = await launchRelay({
+      config: {
+        web: {
+          tls: {
+            enabled: true,
+            certFile: path.join(certs.dir, 'server.crt'),
+            keyFile: path.join(certs.dir, 'server.key'),
+          },
+        },
+      },
+    });
     try {
       const base = `https://127.0.0.1:${relay.webPort}`;
       const jar = path.join(relay.dir, 'cookies.txt');
       const curl = async (route: string, form?: Record<string, string>) => {
-        const args = ['-sS', '-i', '--cacert', certs.caFile, '-b', jar, '-c', jar, ...(form ? ['--data', new URLSearchParams(form).toString()] : []), `${base}${route}`];
+        const args = [
+          '-sS',
+          '-i',
+          '--cacert',
+          certs.caFile,
+          '-b',
+          jar,
+          '-c',
+          jar,
+          ...(form ? ['--data', new URLSearchParams(form).toString()] : []),
+          `${base}${route}`,
+        ];
         const result = await run('curl', args);
         assert.equal(result.code, 0, `curl ${route}: ${result.stderr}`);
         const [head = '', ...body] = result.stdout.split('\r\n\r\n');
-        return { status: Number(/^HTTP\/\S+ (\d+)/.exec(head)?.[1]), head, body: body.join('\r\n\r\n') };
+        return {
+          status: Number(/^HTTP\/\S+ (\d+)/.exec(head)?.[1]),
+          head,
+          body: body.join('\r\n\r\n'),
+        };
       };
       const setupFile = path.join(relay.dataDir, 'setup-token');
       await relay.waitForLog((l) => typeof l.setupToken === 'string');
       const setup = await curl('/setup');
       assert.equal(setup.status, 200, 'verified against the test CA');
-      assert.match(setup.head, /^set-cookie: edge_relay_session=[^;]+;.*HttpOnly; Secure; SameSite=Strict/im);
+      assert.match(
+        setup.head,
+        /^set-cookie: edge_relay_session=[^;]+;.*HttpOnly; Secure; SameSite=Strict/im,
+      );
       const untrusted = await run('curl', ['-sS', `${base}/setup`]);
-      assert.equal(untrusted.code, 60, 'without the CA the certificate is not trusted: it is ours, not a public one');
+      assert.equal(
+        untrusted.code,
+        60,
+        'without the CA the certificate is not trusted: it is ours, not a public one',
+      );
       assert.ok(statSync(setupFile).isFile());
 
       const set = await relay.cli(['admin', 'password', '--password-stdin'], `${ADMIN}\n`);
       assert.equal(set.code, 0, set.stderr);
-      await assert.rejects(fs.stat(setupFile), 'the setup token file is gone with the password set');
+      await assert.rejects(
+        fs.stat(setupFile),
+        'the setup token file is gone with the password set',
+      );
       assert.match((await curl('/setup')).head, /^location: \/login\r?$/im, 'setup is closed');
 
       const login = await curl('/login');
       const csrf = /name="_csrf" value="([^"]+)"/.exec(login.body)?.[1] ?? '';
-      assert.equal((await curl('/login', { _csrf: csrf, password: 'not the password' })).status, 401);
+      assert.equal(
+        (await curl('/login', { _csrf: csrf, password: 'not the password' })).status,
+        401,
+      );
       const ok = await curl('/login', { _csrf: csrf, password: ADMIN });
       assert.equal(ok.status, 303);
       assert.match(ok.head, /^location: \/\r?$/im);

@@ -38,7 +38,10 @@ export interface SntpServer {
 
 export async function startSntp(host = '127.0.0.1', port = 123): Promise<SntpServer> {
   const socket = dgram.createSocket('udp4');
-  const server: SntpServer = { answered: 0, close: () => new Promise((resolve) => socket.close(() => resolve())) };
+  const server: SntpServer = {
+    answered: 0,
+    close: () => new Promise((resolve) => socket.close(() => resolve())),
+  };
   socket.on('message', (request, from) => {
     if (request.length < PACKET_BYTES) return;
     socket.send(reply(request), from.port, from.address);

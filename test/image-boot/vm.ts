@@ -34,7 +34,10 @@ export function bootFilesOf(image: string, bootOffset: number, dir: string): Boo
   ok('mcopy', ['-o', '-n', '-i', boot, `::/${kernel}`, `${dir}/kernel`]);
   ok('mcopy', ['-o', '-n', '-i', boot, `::/${initrd}`, `${dir}/initrd`]);
   const cmdline = ok('mtype', ['-i', boot, '::/cmdline.txt']).trim();
-  const append = [...cmdline.split(/\s+/).filter((word) => !word.startsWith('console=')), 'console=ttyAMA0,115200'].join(' ');
+  const append = [
+    ...cmdline.split(/\s+/).filter((word) => !word.startsWith('console=')),
+    'console=ttyAMA0,115200',
+  ].join(' ');
   return { kernel: `${dir}/kernel`, initrd: `${dir}/initrd`, append };
 }
 
@@ -47,16 +50,45 @@ export class Vm {
   private readonly listeners = new Set<() => void>();
   private commands = 0;
 
-  constructor(image: string, files: BootFiles, forwards: readonly Forward[], private readonly monitorSocket: string) {
+  constructor(
+    image: string,
+    files: BootFiles,
+    forwards: readonly Forward[],
+    private readonly monitorSocket: string,
+  ) {
     const hostfwd = forwards.map((f) => `hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`).join(',');
     this.child = spawn('qemu-system-aarch64', [
-      '-M', 'virt', '-cpu', 'cortex-a53', '-m', '1024', '-smp', '2',
-      '-nodefaults', '-display', 'none', '-serial', 'stdio', '-monitor', `unix:${monitorSocket},server=on,wait=off`,
-      '-kernel', files.kernel, '-initrd', files.initrd, '-append', files.append,
-      '-drive', `file=${image},format=raw,if=none,id=card`, '-device', 'virtio-blk-pci,drive=card',
-      '-netdev', `user,id=lan,${hostfwd}`, // No option ROM: QEMU's network boot firmware is not needed (and not installed)
-      '-device', 'virtio-net-pci,netdev=lan,romfile=',
-      '-device', 'virtio-rng-pci',
+      '-M',
+      'virt',
+      '-cpu',
+      'cortex-a53',
+      '-m',
+      '1024',
+      '-smp',
+      '2',
+      '-nodefaults',
+      '-display',
+      'none',
+      '-serial',
+      'stdio',
+      '-monitor',
+      `unix:${monitorSocket},server=on,wait=off`,
+      '-kernel',
+      files.kernel,
+      '-initrd',
+      files.initrd,
+      '-append',
+      files.append,
+      '-drive',
+      `file=${image},format=raw,if=none,id=card`,
+      '-device',
+      'virtio-blk-pci,drive=card',
+      '-netdev',
+      `user,id=lan,${hostfwd}`, // No option ROM: QEMU's network boot firmware is not needed (and not installed)
+      '-device',
+      'virtio-net-pci,netdev=lan,romfile=',
+      '-device',
+      'virtio-rng-pci',
     ]);
     this.child.stdout.on('data', (chunk: Buffer) => this.take(chunk));
     this.child.stderr.on('data', (chunk: Buffer) => this.take(chunk));
@@ -81,11 +113,19 @@ export class Vm {
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`No ${pattern} on the console within ${timeoutMs / 1000} s; its end:\n${this.console.slice(-3000)}`));
+        reject(
+          new Error(
+            `No ${pattern} on the console within ${timeoutMs / 1000} s; its end:\n${this.console.slice(-3000)}`,
+          ),
+        );
       }, timeoutMs);
       const exited = () => {
         done();
-        reject(new Error(`QEMU exited while waiting for ${pattern}; console end:\n${this.console.slice(-3000)}`));
+        reject(
+          new Error(
+            `QEMU exited while waiting for ${pattern}; console end:\n${this.console.slice(-3000)}`,
+          ),
+        );
       };
       const done = () => {
         clearTimeout(timer);
@@ -140,7 +180,10 @@ export class Vm {
     const verdict = await this.waitFor(/(Login incorrect|# $)/, 60_000, afterPassword);
     const said = this.console.slice(afterPassword, verdict.index + verdict[0].length);
     // A plain shell for the test: no echo, no line editing, no prompt, no kernel chatter, no pager
-    if (verdict[1] !== 'Login incorrect') await this.sh('stty -echo; set +o emacs +o vi; PS1=; PS2=; dmesg -n 1; export SYSTEMD_PAGER= SYSTEMD_COLORS=0 PAGER=cat');
+    if (verdict[1] !== 'Login incorrect')
+      await this.sh(
+        'stty -echo; set +o emacs +o vi; PS1=; PS2=; dmesg -n 1; export SYSTEMD_PAGER= SYSTEMD_COLORS=0 PAGER=cat',
+      );
     return said;
   }
 
@@ -152,7 +195,11 @@ export class Vm {
     this.type(`${command}; echo "@@$((${n} * 1)):$?@@"\n`);
     const end = await this.waitFor(new RegExp(`@@${n}:(\\d+)@@\\n`), timeoutMs, from);
     // Kernel and journal lines on the console ("[   97.44] welcome[556]: ...") are not the command's
-    const out = this.console.slice(from, end.index).split('\n').filter((line) => !/^\[ *\d+\.\d+\] /.test(line)).join('\n');
+    const out = this.console
+      .slice(from, end.index)
+      .split('\n')
+      .filter((line) => !/^\[ *\d+\.\d+\] /.test(line))
+      .join('\n');
     return { out, code: Number(end[1]) };
   }
 
@@ -177,7 +224,9 @@ export async function secondsToSmtp(vm: Vm, port: number, timeoutMs: number): Pr
     if (await greets(port)) return (performance.now() - vm.startedAt) / 1000;
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
-  throw new Error(`No SMTP greeting on the forward within ${timeoutMs / 1000} s; console end:\n${vm.console.slice(-3000)}`);
+  throw new Error(
+    `No SMTP greeting on the forward within ${timeoutMs / 1000} s; console end:\n${vm.console.slice(-3000)}`,
+  );
 }
 
 /** QEMU's forward accepts at once even while nothing listens in the guest: only a 220 counts */

@@ -6,7 +6,16 @@
 import { chromium, type Browser } from 'playwright-core';
 import type { RunningRelay } from './relay.js';
 
-export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 export function launchBrowser(): Promise<Browser> {
   return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
@@ -26,20 +35,35 @@ export class WebClient {
 
   constructor(readonly base: string) {}
 
-  async request(method: string, path: string, options: { form?: Record<string, string | string[]>; json?: unknown; headers?: Record<string, string> } = {}): Promise<WebResponse> {
+  async request(
+    method: string,
+    path: string,
+    options: {
+      form?: Record<string, string | string[]>;
+      json?: unknown;
+      headers?: Record<string, string>;
+    } = {},
+  ): Promise<WebResponse> {
     const headers: Record<string, string> = { ...options.headers };
     if (this.cookie) headers.cookie = this.cookie;
     let body: string | undefined;
     if (options.form) {
       const params = new URLSearchParams();
-      for (const [key, value] of Object.entries(options.form)) for (const v of Array.isArray(value) ? value : [value]) params.append(key, v);
+      for (const [key, value] of Object.entries(options.form))
+        for (const v of Array.isArray(value) ? value : [value]) params.append(key, v);
       body = params.toString();
       headers['content-type'] = 'application/x-www-form-urlencoded';
     } else if (options.json !== undefined) {
       body = JSON.stringify(options.json);
       headers['content-type'] = 'application/json';
     }
-    const response = await fetch(`${this.base}${path}`, { method, headers, body, redirect: 'manual', signal: AbortSignal.timeout(30_000) });
+    const response = await fetch(`${this.base}${path}`, {
+      method,
+      headers,
+      body,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(30_000),
+    });
     const setCookie = response.headers.get('set-cookie');
     if (setCookie) {
       const pair = setCookie.split(';')[0] ?? '';
@@ -48,7 +72,12 @@ export class WebClient {
     const text = await response.text();
     const csrf = /name="_csrf" value="([^"]+)"/.exec(text)?.[1];
     if (csrf) this.csrf = csrf;
-    return { status: response.status, headers: response.headers, text, location: response.headers.get('location') };
+    return {
+      status: response.status,
+      headers: response.headers,
+      text,
+      location: response.headers.get('location'),
+    };
   }
 
   get(path: string, headers?: Record<string, string>): Promise<WebResponse> {
@@ -63,16 +92,24 @@ export class WebClient {
 
 /** Sets the admin password through the setup page with the token from the log; returns a logged-in client */
 /** The admin of a relay just started: its setup token from the log, then `password` */
-export async function setupAdminOf(relay: RunningRelay, password = 'correct horse battery'): Promise<WebClient> {
+export async function setupAdminOf(
+  relay: RunningRelay,
+  password = 'correct horse battery',
+): Promise<WebClient> {
   const line = await relay.waitForLog((l) => typeof l.setupToken === 'string');
   return setupAdmin(`http://127.0.0.1:${relay.webPort}`, String(line.setupToken), password);
 }
 
-export async function setupAdmin(base: string, token: string, password: string): Promise<WebClient> {
+export async function setupAdmin(
+  base: string,
+  token: string,
+  password: string,
+): Promise<WebClient> {
   const client = new WebClient(base);
   await client.get('/setup');
   const done = await client.post('/setup', { token, password, confirm: password });
-  if (done.status !== 303 || done.location !== '/') throw new Error(`Setup failed (${done.status}): ${done.text.slice(0, 500)}`);
+  if (done.status !== 303 || done.location !== '/')
+    throw new Error(`Setup failed (${done.status}): ${done.text.slice(0, 500)}`);
   await client.get('/');
   return client;
 }

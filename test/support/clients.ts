@@ -8,12 +8,30 @@ export interface ProcessResult {
   stderr: string;
 }
 
-export function run(command: string, args: string[], options: { input?: string | Buffer; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<ProcessResult> {
+export function run(
+  command: string,
+  args: string[],
+  options: { input?: string | Buffer; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<ProcessResult> {
   return new Promise((resolve) => {
-    const child = execFile(command, args, { timeout: options.timeoutMs ?? 30_000, maxBuffer: 64 * 1024 * 1024, env: options.env ?? process.env, encoding: 'buffer' }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as NodeJS.ErrnoException & { code?: unknown }).code === 'number' ? ((err as unknown as { code: number }).code) : (child.exitCode ?? 1)) : 0;
-      resolve({ code, stdout: stdout.toString(), stderr: stderr.toString() });
-    });
+    const child = execFile(
+      command,
+      args,
+      {
+        timeout: options.timeoutMs ?? 30_000,
+        maxBuffer: 64 * 1024 * 1024,
+        env: options.env ?? process.env,
+        encoding: 'buffer',
+      },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as NodeJS.ErrnoException & { code?: unknown }).code === 'number'
+            ? (err as unknown as { code: number }).code
+            : (child.exitCode ?? 1)
+          : 0;
+        resolve({ code, stdout: stdout.toString(), stderr: stderr.toString() });
+      },
+    );
     // A child that exits before reading its input must not crash the test with EPIPE
     child.stdin?.on('error', () => undefined);
     child.stdin?.end(options.input ?? '');
@@ -21,7 +39,8 @@ export function run(command: string, args: string[], options: { input?: string |
 }
 
 /** Runs a Python snippet; `args` arrive as sys.argv[1:] */
-export const python = (code: string, args: string[] = [], input?: string | Buffer) => run('python3', ['-c', code, ...args], { input });
+export const python = (code: string, args: string[] = [], input?: string | Buffer) =>
+  run('python3', ['-c', code, ...args], { input });
 
 /** Sends one message with smtplib; prints the DATA reply ("code text") on stdout */
 const POPLIB_LOGIN = `
@@ -54,9 +73,15 @@ print(code, text.decode())
 s.quit()
 `;
 
-export async function smtplibSend(port: number, from: string, to: string[], data: string | Buffer): Promise<string> {
+export async function smtplibSend(
+  port: number,
+  from: string,
+  to: string[],
+  data: string | Buffer,
+): Promise<string> {
   const result = await python(SMTPLIB_SEND, [String(port), from, to.join(',')], data);
-  if (result.code !== 0) throw new Error(`smtplib failed (${result.code}): ${result.stdout} ${result.stderr}`);
+  if (result.code !== 0)
+    throw new Error(`smtplib failed (${result.code}): ${result.stdout} ${result.stderr}`);
   return result.stdout.trim();
 }
 
@@ -80,9 +105,15 @@ export class RawSmtp {
     socket.on('error', () => undefined);
   }
 
-  static connect(port: number, options: { host?: string; localAddress?: string } = {}): Promise<RawSmtp> {
+  static connect(
+    port: number,
+    options: { host?: string; localAddress?: string } = {},
+  ): Promise<RawSmtp> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ port, host: options.host ?? '127.0.0.1', localAddress: options.localAddress }, () => resolve(new RawSmtp(socket)));
+      const socket = net.connect(
+        { port, host: options.host ?? '127.0.0.1', localAddress: options.localAddress },
+        () => resolve(new RawSmtp(socket)),
+      );
       socket.once('error', reject);
     });
   }
@@ -90,7 +121,13 @@ export class RawSmtp {
   /** Waits for one complete reply (the last line has "NNN "), returns it */
   reply(timeoutMs = 10_000): Promise<string> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`No SMTP reply in ${timeoutMs} ms; have: ${JSON.stringify(this.buffer)}`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(`No SMTP reply in ${timeoutMs} ms; have: ${JSON.stringify(this.buffer)}`),
+          ),
+        timeoutMs,
+      );
       const check = () => {
         const match = /^(?:\d{3}-[^\n]*\n)*\d{3}(?: [^\n]*)?\r?\n/.exec(this.buffer);
         if (match) {
@@ -116,7 +153,16 @@ export class RawSmtp {
   }
 
   /** One message the way a simple device sends it (HELO, no pipelining); resolves with the reply to the data, after QUIT */
-  static async send(port: number, message: { helo: string; from: string; to: string; data: string | Buffer; localAddress?: string }): Promise<string> {
+  static async send(
+    port: number,
+    message: {
+      helo: string;
+      from: string;
+      to: string;
+      data: string | Buffer;
+      localAddress?: string;
+    },
+  ): Promise<string> {
     const smtp = await RawSmtp.connect(port, { localAddress: message.localAddress });
     try {
       await smtp.reply();

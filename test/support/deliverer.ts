@@ -13,11 +13,25 @@ import { MailboxStore } from '../../src/mailbox/store.js';
 
 const NO_TOKENS = { accessToken: () => Promise.reject(new Error('No OAuth2 in this test')) };
 
-export async function testDeliverer(config: () => Config, overrides: Partial<DelivererOptions> = {}): Promise<Deliverer> {
+export async function testDeliverer(
+  config: () => Config,
+  overrides: Partial<DelivererOptions> = {},
+): Promise<Deliverer> {
   const log = overrides.log ?? silentLogger();
   const pool = new SmtpPool();
   const mailboxes = overrides.mailboxes ?? (await MailboxStore.open(config().dataDir, log));
   const mx = new MxDelivery({ config, log, pool });
   const limits = overrides.limits ?? (await UpstreamLimits.open(config().dataDir, log));
-  return new Deliverer({ config, mailboxes, mx, log, dkim: new DkimSigner(config().dataDir), tokens: NO_TOKENS, pool, deviceName: () => undefined, ...overrides, limits });
+  return new Deliverer({
+    config,
+    mailboxes,
+    mx,
+    log,
+    dkim: new DkimSigner(config().dataDir),
+    tokens: NO_TOKENS,
+    pool,
+    deviceName: () => undefined,
+    ...overrides,
+    limits,
+  });
 }

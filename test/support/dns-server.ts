@@ -28,14 +28,21 @@ export interface DnsServer {
 }
 
 const TYPE_CODES = { A: 1, MX: 15, TXT: 16, AAAA: 28 } as const;
-const TYPE_NAMES = new Map<number, string>(Object.entries(TYPE_CODES).map(([name, code]) => [code, name]));
+const TYPE_NAMES = new Map<number, string>(
+  Object.entries(TYPE_CODES).map(([name, code]) => [code, name]),
+);
 const RCODE = { ok: 0, servfail: 2, nxdomain: 3 } as const;
 
 const normalise = (name: string): string => name.toLowerCase().replace(/\.$/, '');
 
 function encodeName(name: string): Buffer {
   const labels = normalise(name).split('.').filter(Boolean);
-  return Buffer.concat([...labels.map((label) => Buffer.concat([Buffer.from([label.length]), Buffer.from(label, 'ascii')])), Buffer.from([0])]);
+  return Buffer.concat([
+    ...labels.map((label) =>
+      Buffer.concat([Buffer.from([label.length]), Buffer.from(label, 'ascii')]),
+    ),
+    Buffer.from([0]),
+  ]);
 }
 
 function u16(value: number): Buffer {
@@ -48,7 +55,9 @@ function ipv6Bytes(address: string): Buffer {
   const [head = '', tail = ''] = address.split('::');
   const groups = (part: string) => (part ? part.split(':') : []);
   const missing = 8 - groups(head).length - groups(tail).length;
-  const all = address.includes('::') ? [...groups(head), ...Array<string>(missing).fill('0'), ...groups(tail)] : groups(head);
+  const all = address.includes('::')
+    ? [...groups(head), ...Array<string>(missing).fill('0'), ...groups(tail)]
+    : groups(head);
   return Buffer.concat(all.map((group) => u16(parseInt(group, 16))));
 }
 
@@ -78,7 +87,14 @@ function answer(record: DnsRecord): Buffer {
   const ttl = Buffer.alloc(4);
   ttl.writeUInt32BE(60);
   // 0xc00c: a pointer to the name in the question
-  return Buffer.concat([u16(0xc00c), u16(TYPE_CODES[record.type]), u16(1), ttl, u16(data.length), data]);
+  return Buffer.concat([
+    u16(0xc00c),
+    u16(TYPE_CODES[record.type]),
+    u16(1),
+    ttl,
+    u16(data.length),
+    data,
+  ]);
 }
 
 interface Question {
@@ -103,16 +119,33 @@ function parseQuestion(packet: Buffer): Question | null {
     at += length;
   }
   if (at + 4 > packet.length) return null;
-  return { id: packet.readUInt16BE(0), rd: ((packet[2] ?? 0) & 1) === 1, name: normalise(labels.join('.')), type: packet.readUInt16BE(at), raw: packet.subarray(12, at + 4) };
+  return {
+    id: packet.readUInt16BE(0),
+    rd: ((packet[2] ?? 0) & 1) === 1,
+    name: normalise(labels.join('.')),
+    type: packet.readUInt16BE(at),
+    raw: packet.subarray(12, at + 4),
+  };
 }
 
 function response(question: Question, rcode: number, answers: Buffer[]): Buffer {
   const flags = 0x8000 | 0x0400 | (question.rd ? 0x0100 : 0) | 0x0080 | rcode;
-  return Buffer.concat([u16(question.id), u16(flags), u16(1), u16(answers.length), u16(0), u16(0), question.raw, ...answers]);
+  return Buffer.concat([
+    u16(question.id),
+    u16(flags),
+    u16(1),
+    u16(answers.length),
+    u16(0),
+    u16(0),
+    question.raw,
+    ...answers,
+  ]);
 }
 
 export async function startDnsServer(zone: Record<string, DnsEntry> = {}): Promise<DnsServer> {
-  const entries = new Map<string, DnsEntry>(Object.entries(zone).map(([name, entry]) => [normalise(name), entry]));
+  const entries = new Map<string, DnsEntry>(
+    Object.entries(zone).map(([name, entry]) => [normalise(name), entry]),
+  );
   const queries: string[] = [];
   const socket = dgram.createSocket('udp4');
   socket.on('message', (packet, peer) => {
@@ -160,7 +193,9 @@ export async function freePortOn(hosts: readonly string[]): Promise<number> {
     const port = (first.address() as AddressInfo).port;
     const rest = await Promise.all(hosts.slice(1).map((host) => listen(host, port)));
     const all = [first, ...rest];
-    await Promise.all(all.map((server) => server && new Promise((resolve) => server.close(resolve))));
+    await Promise.all(
+      all.map((server) => server && new Promise((resolve) => server.close(resolve))),
+    );
     if (rest.every(Boolean)) return port;
   }
   throw new Error(`No port free on all of ${hosts.join(', ')}`);

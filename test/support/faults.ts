@@ -16,7 +16,12 @@ import { eventually } from './wait.js';
  * A device that sends one message per connection until the relay goes away
  * (a power cut); the queue ids that got 250 are pushed onto `acked`
  */
-export async function sendUntilPowerCut(port: number, name: string, acked: string[], body: (n: number) => string = () => 'scan data '.repeat(200)): Promise<void> {
+export async function sendUntilPowerCut(
+  port: number,
+  name: string,
+  acked: string[],
+  body: (n: number) => string = () => 'scan data '.repeat(200),
+): Promise<void> {
   for (let n = 0; n < 10_000; n++) {
     const smtp = await RawSmtp.connect(port).catch(() => undefined);
     if (!smtp) return;
@@ -43,17 +48,27 @@ export async function sendUntilPowerCut(port: number, name: string, acked: strin
  * resend) and how many arrived that no device heard 250 for (durable, the
  * reply lost in the cut).
  */
-export async function everyAcknowledgedDelivered(upstream: { messages: Pick<ReceivedMessage, 'raw'>[] }, acked: readonly string[]): Promise<{ duplicates: number; unacknowledged: number }> {
+export async function everyAcknowledgedDelivered(
+  upstream: { messages: Pick<ReceivedMessage, 'raw'>[] },
+  acked: readonly string[],
+): Promise<{ duplicates: number; unacknowledged: number }> {
   let missing: string[] = [];
-  const counts = await eventually('every acknowledged message at the upstream', () => {
-    const seen = deliveriesById(upstream.messages);
-    missing = acked.filter((id) => !seen.has(id));
-    return missing.length === 0 ? seen : undefined;
-  }, { timeoutMs: 60_000 }).catch((err: Error) => {
+  const counts = await eventually(
+    'every acknowledged message at the upstream',
+    () => {
+      const seen = deliveriesById(upstream.messages);
+      missing = acked.filter((id) => !seen.has(id));
+      return missing.length === 0 ? seen : undefined;
+    },
+    { timeoutMs: 60_000 },
+  ).catch((err: Error) => {
     throw new Error(`${err.message}; ${missing.length} missing: ${missing.slice(0, 10).join(' ')}`);
   });
   const duplicates = [...counts.values()].reduce((sum, n) => sum + n - 1, 0);
-  return { duplicates, unacknowledged: [...counts.keys()].filter((id) => !acked.includes(id)).length };
+  return {
+    duplicates,
+    unacknowledged: [...counts.keys()].filter((id) => !acked.includes(id)).length,
+  };
 }
 
 /** Resident set size of a process in KiB, from /proc/<pid>/status */
@@ -110,7 +125,9 @@ export function relayQueueId(message: Pick<ReceivedMessage, 'raw'>): string | un
 }
 
 /** How often each queue id reached the upstream */
-export function deliveriesById(messages: readonly Pick<ReceivedMessage, 'raw'>[]): Map<string, number> {
+export function deliveriesById(
+  messages: readonly Pick<ReceivedMessage, 'raw'>[],
+): Map<string, number> {
   const counts = new Map<string, number>();
   for (const message of messages) {
     const id = relayQueueId(message) ?? '?';
@@ -159,7 +176,10 @@ export interface BadUpstream {
   close(): Promise<void>;
 }
 
-export async function startBadUpstream(behaviour: BadBehaviour, options: { slowMs?: number } = {}): Promise<BadUpstream> {
+export async function startBadUpstream(
+  behaviour: BadBehaviour,
+  options: { slowMs?: number } = {},
+): Promise<BadUpstream> {
   const sockets = new Set<net.Socket>();
   const stats = { connections: 0, dataStarts: 0, accepted: 0 };
   const server = net.createServer((socket) => {
@@ -189,7 +209,12 @@ export async function startBadUpstream(behaviour: BadBehaviour, options: { slowM
   };
 }
 
-function converse(socket: net.Socket, behaviour: BadBehaviour, slowMs: number, stats: { dataStarts: number; accepted: number }): void {
+function converse(
+  socket: net.Socket,
+  behaviour: BadBehaviour,
+  slowMs: number,
+  stats: { dataStarts: number; accepted: number },
+): void {
   if (behaviour === 'silent') return;
   if (behaviour === 'greet421') {
     socket.end('421 4.3.2 upstream.test Service not available, closing channel\r\n');
@@ -201,7 +226,8 @@ function converse(socket: net.Socket, behaviour: BadBehaviour, slowMs: number, s
     return;
   }
   socket.write('220 upstream.test ESMTP\r\n');
-  const say = behaviour === 'slow' ? slowWriter(socket, slowMs) : (text: string) => void socket.write(text);
+  const say =
+    behaviour === 'slow' ? slowWriter(socket, slowMs) : (text: string) => void socket.write(text);
   let inData = false;
   let buffer = '';
   socket.on('data', (chunk: Buffer) => {
@@ -260,7 +286,11 @@ function slowWriter(socket: net.Socket, delayMs: number): (text: string) => void
  * (the shared test upstream has no listener for the connection resets a
  * kill -9 causes). Records only what the power-cut tests need.
  */
-export async function startCountingUpstream(): Promise<{ port: number; messages: Pick<ReceivedMessage, 'raw'>[]; close(): Promise<void> }> {
+export async function startCountingUpstream(): Promise<{
+  port: number;
+  messages: Pick<ReceivedMessage, 'raw'>[];
+  close(): Promise<void>;
+}> {
   const messages: Pick<ReceivedMessage, 'raw'>[] = [];
   const server = new SMTPServer({
     authOptional: true,

@@ -23,12 +23,20 @@ export function openProbe(port: number, localAddress: string): Promise<Probe> {
 }
 
 /** `perHost` connections from each of `hosts`, opened 50 at a time */
-export async function openFlood(port: number, hosts: readonly string[], perHost: number): Promise<Probe[]> {
+export async function openFlood(
+  port: number,
+  hosts: readonly string[],
+  perHost: number,
+): Promise<Probe[]> {
   const sources = hosts.flatMap((host) => Array.from({ length: perHost }, () => host));
   const probes: Probe[] = [];
-  for (let i = 0; i < sources.length; i += 50) probes.push(...(await Promise.all(sources.slice(i, i + 50).map((host) => openProbe(port, host)))));
+  for (let i = 0; i < sources.length; i += 50)
+    probes.push(
+      ...(await Promise.all(sources.slice(i, i + 50).map((host) => openProbe(port, host)))),
+    );
   return probes;
 }
 
 /** The last reply the relay sent before it closed the connection, e.g. "421 4.4.2 ..." */
-export const lastReply = (probe: Probe): string => probe.received.trimEnd().split('\r\n').at(-1) ?? '';
+export const lastReply = (probe: Probe): string =>
+  probe.received.trimEnd().split('\r\n').at(-1) ?? '';

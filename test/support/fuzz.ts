@@ -55,9 +55,50 @@ export interface FuzzProfile {
 }
 
 const CRLF = '\r\n';
-const VERBS = ['HELO', 'EHLO', 'MAIL FROM:', 'RCPT TO:', 'DATA', 'RSET', 'NOOP', 'VRFY', 'EXPN', 'HELP', 'AUTH', 'STARTTLS', 'BDAT', 'ETRN', 'TURN', 'XCLIENT', 'XFORWARD'];
-const HOSTS = ['printer.lan', 'x', '[127.0.0.1]', '[IPv6:::1]', '', 'a'.repeat(300), 'héllo.lan', '<script>alert(1)</script>', '-', '...'];
-const SIZES = ['0', '1', '-1', '99999999999999999999999', 'NaN', '1e309', '0x10', ' ', '52428801', '9007199254740993', 'abc'];
+const VERBS = [
+  'HELO',
+  'EHLO',
+  'MAIL FROM:',
+  'RCPT TO:',
+  'DATA',
+  'RSET',
+  'NOOP',
+  'VRFY',
+  'EXPN',
+  'HELP',
+  'AUTH',
+  'STARTTLS',
+  'BDAT',
+  'ETRN',
+  'TURN',
+  'XCLIENT',
+  'XFORWARD',
+];
+const HOSTS = [
+  'printer.lan',
+  'x',
+  '[127.0.0.1]',
+  '[IPv6:::1]',
+  '',
+  'a'.repeat(300),
+  'héllo.lan',
+  '<script>alert(1)</script>',
+  '-',
+  '...',
+];
+const SIZES = [
+  '0',
+  '1',
+  '-1',
+  '99999999999999999999999',
+  'NaN',
+  '1e309',
+  '0x10',
+  ' ',
+  '52428801',
+  '9007199254740993',
+  'abc',
+];
 
 /** Addresses a device, a broken device or an attacker might put in MAIL or RCPT */
 function address(rng: Rng, profile: FuzzProfile): string {
@@ -89,7 +130,16 @@ function address(rng: Rng, profile: FuzzProfile): string {
 
 /** Strings that are not valid SASL responses: bad padding, bad alphabet, binary, cancel, empty */
 export function base64Junk(rng: Rng): string {
-  return rng.pick(['====', 'AGZvbwBiYXI', '%%%%', Buffer.from('\0\0\0').toString('base64'), 'dGVzdA==extra', rng.bytes(20).toString('latin1'), '*', '']);
+  return rng.pick([
+    '====',
+    'AGZvbwBiYXI',
+    '%%%%',
+    Buffer.from('\0\0\0').toString('base64'),
+    'dGVzdA==extra',
+    rng.bytes(20).toString('latin1'),
+    '*',
+    '',
+  ]);
 }
 
 /** One protocol step: the text of zero or more command lines */
@@ -99,7 +149,11 @@ function step(rng: Rng, profile: FuzzProfile): string | Buffer {
       return `${rng.pick(['EHLO', 'HELO', 'ehlo', 'HeLo'])} ${rng.pick(HOSTS)}${CRLF}`;
     case 1:
     case 2: {
-      const params = rng.chance(0.4) ? ` SIZE=${rng.pick(SIZES)}` : rng.chance(0.2) ? ` BODY=${rng.pick(['8BITMIME', 'BINARYMIME', 'x'])} AUTH=<> RET=HDRS` : '';
+      const params = rng.chance(0.4)
+        ? ` SIZE=${rng.pick(SIZES)}`
+        : rng.chance(0.2)
+          ? ` BODY=${rng.pick(['8BITMIME', 'BINARYMIME', 'x'])} AUTH=<> RET=HDRS`
+          : '';
       return `${rng.pick(['MAIL FROM:', 'mail from:', 'MAIL FROM: ', 'MAIL FROM'])}<${address(rng, profile)}>${params}${CRLF}`;
     }
     case 3:
@@ -115,7 +169,12 @@ function step(rng: Rng, profile: FuzzProfile): string | Buffer {
       return `${rng.pick(['AUTH CRAM-MD5', 'AUTH XOAUTH2 x', 'AUTH', 'AUTH GSSAPI'])}${CRLF}*${CRLF}`;
     case 9:
       // STARTTLS is off on intake; what follows it is a raw TLS hello or garbage
-      return Buffer.concat([Buffer.from(`STARTTLS${CRLF}`), Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5, 0x01]), rng.bytes(rng.int(200)), Buffer.from(CRLF)]);
+      return Buffer.concat([
+        Buffer.from(`STARTTLS${CRLF}`),
+        Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5, 0x01]),
+        rng.bytes(rng.int(200)),
+        Buffer.from(CRLF),
+      ]);
     case 10:
       return Buffer.concat([rng.bytes(1 + rng.int(2000)), Buffer.from(CRLF)]);
     case 11:
@@ -128,13 +187,33 @@ function step(rng: Rng, profile: FuzzProfile): string | Buffer {
       return `${rng.pick(['RSET', 'NOOP', 'VRFY postmaster', 'EXPN all', 'HELP', 'TURN', 'ETRN x', 'XCLIENT ADDR=1.2.3.4', 'QUIT '])}${CRLF}`;
     default:
       // Pipelined junk: many short lines at once
-      return Array.from({ length: 1 + rng.int(60) }, () => rng.pick(VERBS) + ' ' + rng.bytes(rng.int(30)).toString('latin1').replace(/[\r\n]/g, '')).join(CRLF) + CRLF;
+      return (
+        Array.from(
+          { length: 1 + rng.int(60) },
+          () =>
+            rng.pick(VERBS) +
+            ' ' +
+            rng
+              .bytes(rng.int(30))
+              .toString('latin1')
+              .replace(/[\r\n]/g, ''),
+        ).join(CRLF) + CRLF
+      );
   }
 }
 
 function body(rng: Rng): string {
   const lines = Array.from({ length: rng.int(20) }, () =>
-    rng.pick(['Subject: fuzz', '.', '..', '.\r', 'From: <x@y>', '', 'a'.repeat(rng.int(3000)), rng.bytes(rng.int(100)).toString('latin1').replace(/\n/g, '')]),
+    rng.pick([
+      'Subject: fuzz',
+      '.',
+      '..',
+      '.\r',
+      'From: <x@y>',
+      '',
+      'a'.repeat(rng.int(3000)),
+      rng.bytes(rng.int(100)).toString('latin1').replace(/\n/g, ''),
+    ]),
   );
   return lines.join(rng.chance(0.3) ? '\n' : CRLF);
 }
@@ -143,7 +222,10 @@ function body(rng: Rng): string {
 export function session(rng: Rng, profile: FuzzProfile): Buffer[] {
   const chunks: Buffer[] = [];
   if (rng.chance(0.7)) chunks.push(Buffer.from(`EHLO fuzz${CRLF}`));
-  if (rng.chance(0.5)) chunks.push(Buffer.from(`MAIL FROM:<fuzz@example.com>${CRLF}RCPT TO:<someone@example.com>${CRLF}`));
+  if (rng.chance(0.5))
+    chunks.push(
+      Buffer.from(`MAIL FROM:<fuzz@example.com>${CRLF}RCPT TO:<someone@example.com>${CRLF}`),
+    );
   const count = 1 + rng.int(12);
   for (let i = 0; i < count; i++) {
     const s = step(rng, profile);
@@ -209,7 +291,8 @@ export function play(port: number, chunks: Buffer[], options: PlayOptions): Prom
 async function writeAll(socket: net.Socket, chunks: Buffer[]): Promise<void> {
   for (const chunk of chunks) {
     if (socket.destroyed) return;
-    if (!socket.write(chunk)) await new Promise((resolve) => socket.once('drain', resolve).once('close', resolve));
+    if (!socket.write(chunk))
+      await new Promise((resolve) => socket.once('drain', resolve).once('close', resolve));
   }
 }
 
@@ -219,7 +302,9 @@ const REPLY_LINE = /^[2-5][0-5]\d([ -][\t\x20-\x7e]*)?$/;
 export function badReplyLines(result: SessionResult): string[] {
   const bad = result.replies.filter((line) => !REPLY_LINE.test(line) || line.length > 510);
   if (result.trailing) bad.push(`(cut off) ${result.trailing}`);
-  return bad.map((line) => JSON.stringify(line.length > 200 ? `${line.slice(0, 200)}... (${line.length} chars)` : line));
+  return bad.map((line) =>
+    JSON.stringify(line.length > 200 ? `${line.slice(0, 200)}... (${line.length} chars)` : line),
+  );
 }
 
 /** Queue ids from "250 ... queued as ID" replies */
@@ -227,13 +312,23 @@ export const queuedIds = (result: SessionResult): string[] =>
   result.replies.flatMap((line) => /^250 .*queued as ([0-9A-Z]+)/.exec(line)?.[1] ?? []);
 
 /** What every fuzzer checks first: all sessions were played and the relay is still the same running process */
-export function assertSurvived(relay: Pick<RunningRelay, 'process'>, played: number, planned: number): void {
+export function assertSurvived(
+  relay: Pick<RunningRelay, 'process'>,
+  played: number,
+  planned: number,
+): void {
   assert.equal(played, planned);
   assert.ok(isAlive(relay.process.pid!), 'relay still running');
   assert.equal(relay.process.exitCode, null);
 }
 
 /** After a run: if the relay died, its last words belong in the test output */
-export function reportIfExited(name: string, relay: Pick<RunningRelay, 'process' | 'output'> | undefined): void {
-  if (relay && relay.process.exitCode !== null) console.log(`${name}: the relay exited with ${relay.process.exitCode}:\n${relay.output().slice(-4000)}`);
+export function reportIfExited(
+  name: string,
+  relay: Pick<RunningRelay, 'process' | 'output'> | undefined,
+): void {
+  if (relay && relay.process.exitCode !== null)
+    console.log(
+      `${name}: the relay exited with ${relay.process.exitCode}:\n${relay.output().slice(-4000)}`,
+    );
 }

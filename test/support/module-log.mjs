@@ -5,4 +5,7 @@
  */
 import { register } from 'node:module';
 
-register('./module-log-hooks.mjs', { parentURL: import.meta.url, data: { file: process.env.EDGE_RELAY_MODULE_LOG } });
+register('./module-log-hooks.mjs', {
+  parentURL: import.meta.url,
+  data: { file: process.env.EDGE_RELAY_MODULE_LOG },
+});

@@ -57,7 +57,11 @@ export async function startOAuthServer(options: OAuthServerOptions = {}): Promis
     const accessToken = token('access');
     access.set(accessToken, Date.now() + state.expiresIn * 1000);
     issuedAccess.push(accessToken);
-    const reply: Record<string, unknown> = { token_type: 'Bearer', access_token: accessToken, expires_in: state.expiresIn };
+    const reply: Record<string, unknown> = {
+      token_type: 'Bearer',
+      access_token: accessToken,
+      expires_in: state.expiresIn,
+    };
     if (withRefresh) {
       const refreshToken = token('refresh');
       refreshTokens.add(refreshToken);
@@ -70,14 +74,24 @@ export async function startOAuthServer(options: OAuthServerOptions = {}): Promis
   const handleToken = (form: URLSearchParams): [number, Record<string, unknown>] => {
     const grant = form.get('grant_type') ?? '';
     requests.push(grant);
-    if (form.get('client_id') !== clientId) return [400, { error: 'invalid_client', error_description: 'Unknown client' }];
+    if (form.get('client_id') !== clientId)
+      return [400, { error: 'invalid_client', error_description: 'Unknown client' }];
     switch (grant) {
       case 'client_credentials':
-        if (form.get('client_secret') !== clientSecret) return [401, { error: 'invalid_client', error_description: 'Bad secret' }];
+        if (form.get('client_secret') !== clientSecret)
+          return [401, { error: 'invalid_client', error_description: 'Bad secret' }];
         return [200, issue(false)];
       case 'refresh_token': {
         const presented = form.get('refresh_token') ?? '';
-        if (!refreshTokens.has(presented)) return [400, { error: 'invalid_grant', error_description: 'AADSTS50173: The provided grant has expired due to it being revoked' }];
+        if (!refreshTokens.has(presented))
+          return [
+            400,
+            {
+              error: 'invalid_grant',
+              error_description:
+                'AADSTS50173: The provided grant has expired due to it being revoked',
+            },
+          ];
         // Rotation, as Microsoft does: the old refresh token is spent
         refreshTokens.delete(presented);
         return [200, issue(true)];
@@ -99,7 +113,16 @@ export async function startOAuthServer(options: OAuthServerOptions = {}): Promis
     const deviceCode = token('device');
     const userCode = randomBytes(4).toString('hex').toUpperCase();
     devices.set(deviceCode, { userCode, approved: false });
-    return [200, { device_code: deviceCode, user_code: userCode, verification_uri: 'https://login.example.test/device', expires_in: 600, interval: options.interval ?? 1 }];
+    return [
+      200,
+      {
+        device_code: deviceCode,
+        user_code: userCode,
+        verification_uri: 'https://login.example.test/device',
+        expires_in: 600,
+        interval: options.interval ?? 1,
+      },
+    ];
   };
 
   const server = https.createServer({ key: certs.key, cert: certs.cert }, (request, response) => {
@@ -107,7 +130,14 @@ export async function startOAuthServer(options: OAuthServerOptions = {}): Promis
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
       const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
-      const [status, body] = request.method !== 'POST' ? [405, { error: 'method' }] : request.url === '/token' ? handleToken(form) : request.url === '/devicecode' ? handleDevice(form) : [404, { error: 'not_found' }];
+      const [status, body] =
+        request.method !== 'POST'
+          ? [405, { error: 'method' }]
+          : request.url === '/token'
+            ? handleToken(form)
+            : request.url === '/devicecode'
+              ? handleDevice(form)
+              : [404, { error: 'not_found' }];
       response.writeHead(status, { 'content-type': 'application/json' });
       response.end(JSON.stringify(body));
     });
@@ -126,7 +156,8 @@ export async function startOAuthServer(options: OAuthServerOptions = {}): Promis
     revokeAccessToken: (accessToken) => void access.delete(accessToken),
     revokeRefreshTokens: () => refreshTokens.clear(),
     approve(userCode) {
-      for (const device of devices.values()) if (device.userCode === userCode) device.approved = true;
+      for (const device of devices.values())
+        if (device.userCode === userCode) device.approved = true;
     },
     lastUserCode: () => [...devices.values()].at(-1)?.userCode,
     setExpiresIn(seconds) {

@@ -40,13 +40,61 @@ export interface Pop3Plan {
 }
 
 const CRLF = '\r\n';
-const NUMBERS = ['1', '2', '3', '4', '0', '-1', '99999999999999999999', '4294967297', 'x', '', ' 1', '1 2', '+1', '01', '1e3', '\uff11', '1\u0000'];
+const NUMBERS = [
+  '1',
+  '2',
+  '3',
+  '4',
+  '0',
+  '-1',
+  '99999999999999999999',
+  '4294967297',
+  'x',
+  '',
+  ' 1',
+  '1 2',
+  '+1',
+  '01',
+  '1e3',
+  '\uff11',
+  '1\u0000',
+];
 const LINE_COUNTS = ['0', '1', '5', '-1', 'x', '999999999', '99999999999', '', '1 1'];
 /** Verbs for junk lines; never QUIT (a dropping session must not commit), PASS (no extra failed logins) or STLS (it ends the session) */
-const JUNK_VERBS = ['STAT', 'LIST', 'UIDL', 'RETR', 'TOP', 'DELE', 'RSET', 'NOOP', 'CAPA', 'USER', 'AUTH', 'APOP', 'LAST', 'XTND', 'HELO', 'MAIL FROM:', ''];
-const WEIRD_USERS = ['', ' ', 'a\rb', 'nul\u0000user', '../../etc/passwd', 'üser', 'x'.repeat(300), '<script>alert(1)</script>', 'ROOT', '%s%n'];
+const JUNK_VERBS = [
+  'STAT',
+  'LIST',
+  'UIDL',
+  'RETR',
+  'TOP',
+  'DELE',
+  'RSET',
+  'NOOP',
+  'CAPA',
+  'USER',
+  'AUTH',
+  'APOP',
+  'LAST',
+  'XTND',
+  'HELO',
+  'MAIL FROM:',
+  '',
+];
+const WEIRD_USERS = [
+  '',
+  ' ',
+  'a\rb',
+  'nul\u0000user',
+  '../../etc/passwd',
+  'üser',
+  'x'.repeat(300),
+  '<script>alert(1)</script>',
+  'ROOT',
+  '%s%n',
+];
 
-const plainResponse = (user: string, password: string, authorize = '') => Buffer.from(`${authorize}\0${user}\0${password}`).toString('base64');
+const plainResponse = (user: string, password: string, authorize = '') =>
+  Buffer.from(`${authorize}\0${user}\0${password}`).toString('base64');
 
 function goodLogin(rng: Rng, account: Pop3Account): string {
   const { name, password } = account;
@@ -117,7 +165,16 @@ function junk(rng: Rng): string | Buffer {
       return `${rng.pick(JUNK_VERBS)} ${'A'.repeat(1 + rng.int(40_000))}${CRLF}`;
     case 3:
       // Pipelined junk: many short lines at once
-      return Array.from({ length: 1 + rng.int(60) }, () => `${rng.pick(JUNK_VERBS)} ${rng.bytes(rng.int(30)).toString('latin1').replace(/[\r\n]/g, '')}`).join(CRLF) + CRLF;
+      return (
+        Array.from(
+          { length: 1 + rng.int(60) },
+          () =>
+            `${rng.pick(JUNK_VERBS)} ${rng
+              .bytes(rng.int(30))
+              .toString('latin1')
+              .replace(/[\r\n]/g, '')}`,
+        ).join(CRLF) + CRLF
+      );
     default:
       return `PASS ${rng.pick(['secret', '', 'a b c'])}${CRLF}`;
   }
@@ -125,16 +182,40 @@ function junk(rng: Rng): string | Buffer {
 
 /** STLS then no TLS at all: a TLS record header followed by noise, or plain text */
 const stlsGarbage = (rng: Rng): Buffer =>
-  Buffer.concat([Buffer.from(`STLS${CRLF}`), rng.chance(0.5) ? Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5, 0x01]) : Buffer.from(`USER x${CRLF}`), rng.bytes(rng.int(200)), Buffer.from(CRLF)]);
+  Buffer.concat([
+    Buffer.from(`STLS${CRLF}`),
+    rng.chance(0.5)
+      ? Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5, 0x01])
+      : Buffer.from(`USER x${CRLF}`),
+    rng.bytes(rng.int(200)),
+    Buffer.from(CRLF),
+  ]);
 
 /** What a hanging-up session does last: a fetch that is still streaming, or an AUTH waiting for its response */
 function lastWords(rng: Rng): string {
-  return rng.pick([`RETR ${1 + rng.int(3)}${CRLF}`, `TOP ${1 + rng.int(3)} 1000${CRLF}`, `AUTH PLAIN${CRLF}`, `LIST${CRLF}UIDL${CRLF}RETR 3${CRLF}`, 'RETR 3']);
+  return rng.pick([
+    `RETR ${1 + rng.int(3)}${CRLF}`,
+    `TOP ${1 + rng.int(3)} 1000${CRLF}`,
+    `AUTH PLAIN${CRLF}`,
+    `LIST${CRLF}UIDL${CRLF}RETR 3${CRLF}`,
+    'RETR 3',
+  ]);
 }
 
-export function pop3Session(rng: Rng, targets: Pop3Targets, options: { hugeLine: number }): Pop3Plan {
-  const ending: Ending = rng.chance(0.4) ? { kind: 'drop', afterMs: rng.int(40) } : { kind: 'quit' };
-  const account = ending.kind === 'drop' ? rng.pick(targets.dropping) : rng.chance(0.1) ? targets.locked : rng.pick(targets.quitting);
+export function pop3Session(
+  rng: Rng,
+  targets: Pop3Targets,
+  options: { hugeLine: number },
+): Pop3Plan {
+  const ending: Ending = rng.chance(0.4)
+    ? { kind: 'drop', afterMs: rng.int(40) }
+    : { kind: 'quit' };
+  const account =
+    ending.kind === 'drop'
+      ? rng.pick(targets.dropping)
+      : rng.chance(0.1)
+        ? targets.locked
+        : rng.pick(targets.quitting);
   const steps: (string | Buffer)[] = [];
   if (rng.chance(0.5)) steps.push(goodLogin(rng, account));
   let badLogins = 0;
@@ -151,7 +232,11 @@ export function pop3Session(rng: Rng, targets: Pop3Targets, options: { hugeLine:
   if (rng.chance(options.hugeLine)) steps.push(Buffer.alloc(2 * 1024 * 1024, 'Z'));
   // Hang up mid-command; or cancel any AUTH still waiting for a response, then say goodbye
   steps.push(ending.kind === 'drop' ? lastWords(rng) : `${CRLF}*${CRLF}QUIT${CRLF}`);
-  return { chunks: steps.map((s) => (typeof s === 'string' ? Buffer.from(s, 'latin1') : s)), mailbox: account.name, ending };
+  return {
+    chunks: steps.map((s) => (typeof s === 'string' ? Buffer.from(s, 'latin1') : s)),
+    mailbox: account.name,
+    ending,
+  };
 }
 
 /** What a session's replies say, and what was wrong with them */
@@ -169,14 +254,21 @@ export interface Pop3Reading {
 /** "+OK"/"-ERR" with printable text, or a SASL "+ " continuation; at most 512 octets with CRLF (RFC 2449 §4) */
 const STATUS = /^(?:\+OK|-ERR)(?: [\x20-\x7e]*)?$|^\+ [\x20-\x7e]*$/;
 /** The first lines of our multi-line responses: RETR (with its size), TOP, CAPA, AUTH, UIDL, LIST */
-const MULTI = /^\+OK (?:(\d+) octets|Header and \d+ body lines follow|Capability list follows|Mechanisms follow|Unique ids follow|\d+ messages \(\d+ octets\))$/;
+const MULTI =
+  /^\+OK (?:(\d+) octets|Header and \d+ body lines follow|Capability list follows|Mechanisms follow|Unique ids follow|\d+ messages \(\d+ octets\))$/;
 const PRINTABLE = /^[\x20-\x7e]*$/;
 const DOT = 0x2e;
 
-const show = (text: string) => JSON.stringify(text.length > 120 ? `${text.slice(0, 120)}... (${text.length} chars)` : text);
+const show = (text: string) =>
+  JSON.stringify(text.length > 120 ? `${text.slice(0, 120)}... (${text.length} chars)` : text);
 
 /** Reads one multi-line body from `pos`; null when it is cut off */
-function readBody(raw: Buffer, pos: number, problems: string[], printableOnly: boolean): { pos: number; octets: number } | null {
+function readBody(
+  raw: Buffer,
+  pos: number,
+  problems: string[],
+  printableOnly: boolean,
+): { pos: number; octets: number } | null {
   let octets = 0;
   for (;;) {
     const end = raw.indexOf(CRLF, pos);
@@ -188,13 +280,21 @@ function readBody(raw: Buffer, pos: number, problems: string[], printableOnly: b
       if (line[1] !== DOT) problems.push(`line not dot-stuffed: ${show(line.toString('latin1'))}`);
       line = line.subarray(1);
     }
-    if (printableOnly && !PRINTABLE.test(line.toString('latin1'))) problems.push(`unprintable list line: ${show(line.toString('latin1'))}`);
+    if (printableOnly && !PRINTABLE.test(line.toString('latin1')))
+      problems.push(`unprintable list line: ${show(line.toString('latin1'))}`);
     octets += line.length + 2;
   }
 }
 
 export function readPop3Replies(raw: Buffer): Pop3Reading {
-  const reading: Pop3Reading = { lines: 0, problems: [], deleted: 0, inUse: 0, logins: 0, complete: false };
+  const reading: Pop3Reading = {
+    lines: 0,
+    problems: [],
+    deleted: 0,
+    inUse: 0,
+    logins: 0,
+    complete: false,
+  };
   let pos = 0;
   while (pos < raw.length) {
     const end = raw.indexOf(CRLF, pos);
@@ -210,13 +310,21 @@ export function readPop3Replies(raw: Buffer): Pop3Reading {
     if (line === '+OK Begin TLS negotiation') return { ...reading, complete: true };
     if (line.startsWith('-ERR [IN-USE]')) reading.inUse++;
     if (/^\+OK Mailbox \S+ has \d+ messages/.test(line)) reading.logins++;
-    reading.deleted += Number(/^\+OK edge-relay signing off \((\d+) messages deleted\)$/.exec(line)?.[1] ?? 0);
+    reading.deleted += Number(
+      /^\+OK edge-relay signing off \((\d+) messages deleted\)$/.exec(line)?.[1] ?? 0,
+    );
     const multi = MULTI.exec(line);
     if (!multi) continue;
     const size = multi[1];
-    const body = readBody(raw, pos, reading.problems, !line.startsWith('+OK Header') && size === undefined);
+    const body = readBody(
+      raw,
+      pos,
+      reading.problems,
+      !line.startsWith('+OK Header') && size === undefined,
+    );
     if (!body) return reading;
-    if (size !== undefined && body.octets !== Number(size)) reading.problems.push(`RETR announced ${size} octets and sent ${body.octets}`);
+    if (size !== undefined && body.octets !== Number(size))
+      reading.problems.push(`RETR announced ${size} octets and sent ${body.octets}`);
     pos = body.pos;
   }
   return { ...reading, complete: true };

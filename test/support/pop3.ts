@@ -12,11 +12,16 @@ export class RawPop3 {
   }
 
   /** `localAddress` (127.0.0.2 ...) stands for another host on the LAN (plain connections) */
-  static connect(port: number, options: { host?: string; tls?: boolean; localAddress?: string } = {}): Promise<RawPop3> {
+  static connect(
+    port: number,
+    options: { host?: string; tls?: boolean; localAddress?: string } = {},
+  ): Promise<RawPop3> {
     return new Promise((resolve, reject) => {
       const host = options.host ?? '127.0.0.1';
       const { localAddress } = options;
-      const socket = options.tls ? tls.connect({ port, host, rejectUnauthorized: false }, () => resolve(new RawPop3(socket))) : net.connect({ port, host, localAddress }, () => resolve(new RawPop3(socket)));
+      const socket = options.tls
+        ? tls.connect({ port, host, rejectUnauthorized: false }, () => resolve(new RawPop3(socket)))
+        : net.connect({ port, host, localAddress }, () => resolve(new RawPop3(socket)));
       socket.once('error', reject);
     });
   }
@@ -36,7 +41,15 @@ export class RawPop3 {
   /** Waits until `find` locates a complete reply in the buffer; returns it and consumes it */
   private take(find: (buffer: Buffer) => number, timeoutMs: number): Promise<string> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`No POP3 reply in ${timeoutMs} ms; have: ${JSON.stringify(this.buffer.toString('latin1'))}`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `No POP3 reply in ${timeoutMs} ms; have: ${JSON.stringify(this.buffer.toString('latin1'))}`,
+            ),
+          ),
+        timeoutMs,
+      );
       const check = () => {
         const end = find(this.buffer);
         if (end >= 0) {
@@ -46,7 +59,9 @@ export class RawPop3 {
           resolve(text);
         } else if (this.closed) {
           clearTimeout(timer);
-          reject(new Error(`Connection closed; have: ${JSON.stringify(this.buffer.toString('latin1'))}`));
+          reject(
+            new Error(`Connection closed; have: ${JSON.stringify(this.buffer.toString('latin1'))}`),
+          );
         } else this.waiters.push(check);
       };
       check();
@@ -64,7 +79,8 @@ export class RawPop3 {
   /** A multi-line reply up to and including the "." line, exactly as sent */
   multi(timeoutMs = 10_000): Promise<string> {
     return this.take((b) => {
-      if (b.subarray(0, 4).toString() === '-ERR') return b.indexOf('\r\n') < 0 ? -1 : b.indexOf('\r\n') + 2;
+      if (b.subarray(0, 4).toString() === '-ERR')
+        return b.indexOf('\r\n') < 0 ? -1 : b.indexOf('\r\n') + 2;
       const i = b.indexOf('\r\n.\r\n');
       return i < 0 ? -1 : i + 5;
     }, timeoutMs);
@@ -90,7 +106,10 @@ export class RawPop3 {
     plain.removeAllListeners('data');
     plain.removeAllListeners('close');
     const secure = await new Promise<tls.TLSSocket>((resolve, reject) => {
-      const s = tls.connect({ socket: plain, rejectUnauthorized: false, servername: 'localhost' }, () => resolve(s));
+      const s = tls.connect(
+        { socket: plain, rejectUnauthorized: false, servername: 'localhost' },
+        () => resolve(s),
+      );
       s.once('error', reject);
     });
     this.socket = secure;
@@ -102,7 +121,10 @@ export class RawPop3 {
   /** Resolves when the server has closed the connection */
   waitClosed(timeoutMs = 10_000): Promise<void> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`Connection still open after ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`Connection still open after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       const check = () => {
         if (this.closed) {
           clearTimeout(timer);

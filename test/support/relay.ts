@@ -41,7 +41,10 @@ export interface CliResult {
 }
 
 /** Base test config: every listener on loopback, port 0; deep-merged with `overrides` by the product */
-export function testConfig(dataDir: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+export function testConfig(
+  dataDir: string,
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
   const base = {
     hostname: 'relay.test',
     dataDir,
@@ -58,14 +61,28 @@ function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<s
   const out: Record<string, unknown> = { ...a };
   for (const [k, v] of Object.entries(b)) {
     const prev = out[k];
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && prev && typeof prev === 'object' && !Array.isArray(prev) ? merge(prev as Record<string, unknown>, v as Record<string, unknown>) : v;
+    out[k] =
+      v &&
+      typeof v === 'object' &&
+      !Array.isArray(v) &&
+      prev &&
+      typeof prev === 'object' &&
+      !Array.isArray(prev)
+        ? merge(prev as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
   }
   return out;
 }
 
-export function runCli(args: string[], options: { stdin?: string; cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  options: { stdin?: string; cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? ROOT, env: options.env ?? process.env });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: options.cwd ?? ROOT,
+      env: options.env ?? process.env,
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -93,7 +110,10 @@ export async function launchRelay(options: LaunchOptions = {}): Promise<RunningR
   const dataDir = path.join(dir, 'data');
   const configFile = path.join(dir, 'config.json');
   writeFileSync(configFile, JSON.stringify(testConfig(dataDir, options.config), null, 2));
-  const child = spawn(options.node ?? process.execPath, [BIN, 'serve', '--config', configFile], { cwd: dir, env: { ...process.env, ...options.env } });
+  const child = spawn(options.node ?? process.execPath, [BIN, 'serve', '--config', configFile], {
+    cwd: dir,
+    env: { ...process.env, ...options.env },
+  });
   const logs: LogLine[] = [];
   const waiters: (() => void)[] = [];
   let raw = '';
@@ -120,7 +140,11 @@ export async function launchRelay(options: LaunchOptions = {}): Promise<RunningR
 
   const waitForLog = (match: (line: LogLine) => boolean, timeoutMs = 15_000) =>
     new Promise<LogLine>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`Log line not seen in ${timeoutMs} ms. Output:\n${raw.slice(-4000)}`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          reject(new Error(`Log line not seen in ${timeoutMs} ms. Output:\n${raw.slice(-4000)}`)),
+        timeoutMs,
+      );
       const check = () => {
         const found = logs.find(match);
         if (found) {
@@ -138,7 +162,8 @@ export async function launchRelay(options: LaunchOptions = {}): Promise<RunningR
     });
 
   const ready = await waitForLog((l) => l.msg === 'edge-relay is running');
-  const portOf = (value: unknown) => (typeof value === 'string' ? Number(value.split(':').pop()) : undefined);
+  const portOf = (value: unknown) =>
+    typeof value === 'string' ? Number(value.split(':').pop()) : undefined;
   return {
     dir,
     configFile,
@@ -183,14 +208,24 @@ export interface ServedProcess {
  * Starts a command that runs the relay (a single executable, a chroot, an
  * emulator) and resolves once it logs that it is running.
  */
-export function serveUntilRunning(argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs: number }): Promise<ServedProcess> {
+export function serveUntilRunning(
+  argv: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs: number },
+): Promise<ServedProcess> {
   const [command, ...args] = argv as [string, ...string[]];
   const started = performance.now();
-  const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let raw = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Not running after ${options.timeoutMs} ms:\n${raw}`)), options.timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`Not running after ${options.timeoutMs} ms:\n${raw}`)),
+      options.timeoutMs,
+    );
     void exited.then((code) => reject(new Error(`Exited with ${code} before running:\n${raw}`)));
     const onData = (d: Buffer) => {
       raw += d.toString();
@@ -199,7 +234,14 @@ export function serveUntilRunning(argv: string[], options: { cwd?: string; env?:
       clearTimeout(timer);
       const running = JSON.parse(line) as Record<string, unknown>;
       const smtpPort = Number(String(running.smtp).split(':').pop());
-      resolve({ child, running, smtpPort, startupMs: performance.now() - started, output: () => raw, exited });
+      resolve({
+        child,
+        running,
+        smtpPort,
+        startupMs: performance.now() - started,
+        output: () => raw,
+        exited,
+      });
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);

@@ -64,7 +64,11 @@ export interface Upstream {
  * Relay settings that send through `upstream` as the smarthost over verified
  * STARTTLS (trusting the test CA); `delivery` adds or replaces delivery keys.
  */
-export function viaSmarthost(upstream: Pick<Upstream, 'port'>, delivery: Record<string, unknown> = {}, smarthost: Record<string, unknown> = {}) {
+export function viaSmarthost(
+  upstream: Pick<Upstream, 'port'>,
+  delivery: Record<string, unknown> = {},
+  smarthost: Record<string, unknown> = {},
+) {
   return {
     delivery: {
       smarthost: { host: '127.0.0.1', port: upstream.port, security: 'starttls', ...smarthost },
@@ -75,9 +79,11 @@ export function viaSmarthost(upstream: Pick<Upstream, 'port'>, delivery: Record<
 }
 
 /** smtp-server's open sessions (not in its typings): each has the session id and close() */
-const connectionsOf = (server: SMTPServer): Set<{ id: string; close(): void }> => (server as unknown as { connections: Set<{ id: string; close(): void }> }).connections;
+const connectionsOf = (server: SMTPServer): Set<{ id: string; close(): void }> =>
+  (server as unknown as { connections: Set<{ id: string; close(): void }> }).connections;
 
-const reject = ([code, text]: Reply): Error => Object.assign(new Error(text), { responseCode: code });
+const reject = ([code, text]: Reply): Error =>
+  Object.assign(new Error(text), { responseCode: code });
 
 export async function startUpstream(options: UpstreamOptions = {}): Promise<Upstream> {
   const certs = makeCerts();
@@ -91,23 +97,40 @@ export async function startUpstream(options: UpstreamOptions = {}): Promise<Upst
   const waiters: (() => void)[] = [];
   const state = { dataAttempts: 0, connections: 0, open: 0, peakConnections: 0 };
   const commands: string[] = [];
-  const recordCommands = { debug: (entry: { tnx?: string; command?: string }) => void (entry.tnx === 'command' && entry.command && commands.push(entry.command)), info: () => undefined, warn: () => undefined, error: () => undefined };
+  const recordCommands = {
+    debug: (entry: { tnx?: string; command?: string }) =>
+      void (entry.tnx === 'command' && entry.command && commands.push(entry.command)),
+    info: () => undefined,
+    warn: () => undefined,
+    error: () => undefined,
+  };
   const server = new SMTPServer({
     key: pair[0],
     cert: pair[1],
     secure: options.implicitTls ?? false,
     hideSTARTTLS: options.offerTls === false,
-    disabledCommands: [...(options.auth ? [] : ['AUTH']), ...(options.offerTls === false ? ['STARTTLS'] : [])],
+    disabledCommands: [
+      ...(options.auth ? [] : ['AUTH']),
+      ...(options.offerTls === false ? ['STARTTLS'] : []),
+    ],
     authOptional: !options.auth,
     authMethods: ['PLAIN', 'LOGIN'],
-    logger: options.recordCommands ? (recordCommands as unknown as SMTPServerOptions['logger']) : false,
+    logger: options.recordCommands
+      ? (recordCommands as unknown as SMTPServerOptions['logger'])
+      : false,
     disableReverseLookup: true,
     onAuth(auth, _session, callback) {
-      if (options.auth && auth.username === options.auth.user && auth.password === options.auth.pass) return callback(null, { user: auth.username });
+      if (
+        options.auth &&
+        auth.username === options.auth.user &&
+        auth.password === options.auth.pass
+      )
+        return callback(null, { user: auth.username });
       callback(reject([535, '5.7.8 Authentication credentials invalid']));
     },
     onMailFrom(_address, session: SMTPServerSession, callback) {
-      if (options.requireTls && !session.secure) return callback(reject([530, '5.7.0 Must issue a STARTTLS command first']));
+      if (options.requireTls && !session.secure)
+        return callback(reject([530, '5.7.0 Must issue a STARTTLS command first']));
       callback();
     },
     onRcptTo(address, _session, callback) {
@@ -136,7 +159,10 @@ export async function startUpstream(options: UpstreamOptions = {}): Promise<Upst
             callback(null, 'Ok: accepted by test upstream');
           }
           // After the reply is written: the client has its answer, then loses the connection
-          if (options.closeAfterData?.(attempt)) setImmediate(() => [...connectionsOf(server)].find((c) => c.id === session.id)?.close());
+          if (options.closeAfterData?.(attempt))
+            setImmediate(() =>
+              [...connectionsOf(server)].find((c) => c.id === session.id)?.close(),
+            );
         };
         if (options.dataDelayMs) setTimeout(answer, options.dataDelayMs);
         else answer();
@@ -177,7 +203,13 @@ export async function startUpstream(options: UpstreamOptions = {}): Promise<Upst
     commands,
     waitFor(count, timeoutMs = 15_000) {
       return new Promise((resolve, rejectWait) => {
-        const timer = setTimeout(() => rejectWait(new Error(`Upstream got ${messages.length} of ${count} messages in ${timeoutMs} ms`)), timeoutMs);
+        const timer = setTimeout(
+          () =>
+            rejectWait(
+              new Error(`Upstream got ${messages.length} of ${count} messages in ${timeoutMs} ms`),
+            ),
+          timeoutMs,
+        );
         const check = () => {
           if (messages.length >= count) {
             clearTimeout(timer);

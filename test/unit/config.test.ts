@@ -24,7 +24,10 @@ test('the defaults are valid and match CONTRACT.md', () => {
 });
 
 test('overrides deep-merge; arrays replace', () => {
-  const config = resolveConfig({ smtp: { allowNetworks: ['10.1.0.0/16'] }, delivery: { retry: { maxAge: '1d' } } }, 'test');
+  const config = resolveConfig(
+    { smtp: { allowNetworks: ['10.1.0.0/16'] }, delivery: { retry: { maxAge: '1d' } } },
+    'test',
+  );
   assert.deepEqual(config.smtp.allowNetworks, ['10.1.0.0/16']);
   assert.equal(config.delivery.retry.maxAge, '1d');
   assert.deepEqual(config.delivery.retry.delays, DEFAULT_CONFIG.delivery.retry.delays);
@@ -33,15 +36,38 @@ test('overrides deep-merge; arrays replace', () => {
 const bad: [string, unknown, RegExp][] = [
   ['unknown key', { smtp: { portt: 25 } }, /Unknown config key "smtp\.portt"/],
   ['wrong type', { smtp: { port: '25' } }, /Config key "smtp\.port": Must be a number/],
-  ['bad CIDR', { smtp: { allowNetworks: ['10.0.0.0/8', '300.1.1.1/8'] } }, /Config key "smtp\.allowNetworks\[1\]"/],
-  ['bad duration', { delivery: { retry: { maxAge: '5 days' } } }, /Config key "delivery\.retry\.maxAge": Expected a duration/],
-  ['bad enum', { delivery: { smarthost: { security: 'ssl' } } }, /Config key "delivery\.smarthost\.security"/],
-  ['bad resolver', { delivery: { dns: { servers: ['dns.google'] } } }, /Config key "delivery\.dns\.servers\[0\]"/],
-  ['a sign-in Google does not offer', { delivery: { oauth2: { provider: 'google', flow: 'client_credentials' } } }, /Config key "delivery\.oauth2\.flow": Google does not offer app-only sign-in/],
+  [
+    'bad CIDR',
+    { smtp: { allowNetworks: ['10.0.0.0/8', '300.1.1.1/8'] } },
+    /Config key "smtp\.allowNetworks\[1\]"/,
+  ],
+  [
+    'bad duration',
+    { delivery: { retry: { maxAge: '5 days' } } },
+    /Config key "delivery\.retry\.maxAge": Expected a duration/,
+  ],
+  [
+    'bad enum',
+    { delivery: { smarthost: { security: 'ssl' } } },
+    /Config key "delivery\.smarthost\.security"/,
+  ],
+  [
+    'bad resolver',
+    { delivery: { dns: { servers: ['dns.google'] } } },
+    /Config key "delivery\.dns\.servers\[0\]"/,
+  ],
+  [
+    'a sign-in Google does not offer',
+    { delivery: { oauth2: { provider: 'google', flow: 'client_credentials' } } },
+    /Config key "delivery\.oauth2\.flow": Google does not offer app-only sign-in/,
+  ],
 ];
 for (const [name, overrides, message] of bad) {
   test(`invalid config (${name}) names the key`, () => {
-    assert.throws(() => resolveConfig(overrides, 'x.json'), (err: unknown) => err instanceof ConfigError && message.test(err.message));
+    assert.throws(
+      () => resolveConfig(overrides, 'x.json'),
+      (err: unknown) => err instanceof ConfigError && message.test(err.message),
+    );
   });
 }
 
@@ -69,10 +95,14 @@ test('the store saves atomically with mode 0600 and refuses a bad patch without 
   const store = await ConfigStore.open(file);
   let changed = 0;
   store.onChange(() => changed++);
-  await store.update({ delivery: { smarthost: { host: 'smtp.example.test', password: 's3cret' } } });
+  await store.update({
+    delivery: { smarthost: { host: 'smtp.example.test', password: 's3cret' } },
+  });
   assert.equal(store.config.delivery.smarthost.host, 'smtp.example.test');
   assert.equal(statSync(file).mode & 0o777, 0o600);
-  assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { delivery: { smarthost: { host: 'smtp.example.test', password: 's3cret' } } });
+  assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), {
+    delivery: { smarthost: { host: 'smtp.example.test', password: 's3cret' } },
+  });
   await assert.rejects(store.update({ smtp: { port: -1 } }), /smtp\.port/);
   assert.equal(store.config.smtp.port, 2525);
   assert.equal(changed, 1);
@@ -81,13 +111,17 @@ test('the store saves atomically with mode 0600 and refuses a bad patch without 
 
 test("src/version.ts and bin/edge-relay --version give package.json's version", async () => {
   const { VERSION } = await import('../../src/version.js');
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   assert.equal(VERSION, pkg.version);
   assert.equal((await runCli(['--version'])).stdout.trim(), pkg.version);
 });
 
 test('config/default.json is the embedded default, and config/example.json (with // comments) is valid', async () => {
-  const shipped = JSON.parse(readFileSync(new URL('../../config/default.json', import.meta.url), 'utf8')) as unknown;
+  const shipped = JSON.parse(
+    readFileSync(new URL('../../config/default.json', import.meta.url), 'utf8'),
+  ) as unknown;
   assert.deepEqual(shipped, JSON.parse(JSON.stringify(DEFAULT_CONFIG)));
   const example = new URL('../../config/example.json', import.meta.url).pathname;
   const result = await runCli(['config', 'check', '--config', example]);
@@ -96,8 +130,13 @@ test('config/default.json is the embedded default, and config/example.json (with
 });
 
 test('a settings patch with __proto__ or constructor keys changes no prototype', () => {
-  const patch = JSON.parse('{"__proto__": {"polluted": true}, "constructor": {"prototype": {"polluted": true}}, "smtp": {"port": 2525}}') as unknown;
-  const merged = deepMerge({ smtp: { port: 25, host: '0.0.0.0' } }, patch) as Record<string, unknown>;
+  const patch = JSON.parse(
+    '{"__proto__": {"polluted": true}, "constructor": {"prototype": {"polluted": true}}, "smtp": {"port": 2525}}',
+  ) as unknown;
+  const merged = deepMerge({ smtp: { port: 25, host: '0.0.0.0' } }, patch) as Record<
+    string,
+    unknown
+  >;
   assert.deepEqual(merged, { smtp: { port: 2525, host: '0.0.0.0' } });
   assert.equal(Object.getPrototypeOf(merged), Object.prototype);
   assert.equal(({} as Record<string, unknown>).polluted, undefined);

@@ -31,7 +31,8 @@ function filesUnder(dir: string, suffix: string): string[] {
 const markdownFiles = (): string[] => ['README.md', ...filesUnder('docs', '.md')];
 
 /** Fenced code blocks are examples, not links or headings */
-const withoutFences = (text: string): string => text.replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '');
+const withoutFences = (text: string): string =>
+  text.replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '');
 const withoutCodeSpans = (text: string): string => text.replace(/`[^`\n]*`/g, '');
 
 /** GitHub's anchor for a heading: the rendered text, lowercased, punctuation dropped, spaces to hyphens */
@@ -40,7 +41,11 @@ function slugOf(heading: string): string {
     .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1')
     .replace(/[`*]/g, '')
     .replace(/<[^>]+>/g, '');
-  return rendered.trim().toLowerCase().replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '').replace(/ /g, '-');
+  return rendered
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '')
+    .replace(/ /g, '-');
 }
 
 /** Every anchor a page offers: heading slugs (repeats get -1, -2 ...) and explicit id/name attributes */
@@ -60,7 +65,9 @@ function anchorsOf(text: string): Set<string> {
 /** Targets of inline links and images, and of reference definitions */
 function linksOf(text: string): string[] {
   const prose = withoutCodeSpans(withoutFences(text));
-  const inline = [...prose.matchAll(/\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)].map((match) => match[1]!);
+  const inline = [...prose.matchAll(/\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)].map(
+    (match) => match[1]!,
+  );
   const references = [...prose.matchAll(/^\s*\[[^\]]+\]:\s*(\S+)/gm)].map((match) => match[1]!);
   return [...inline, ...references];
 }
@@ -70,21 +77,35 @@ const isExternal = (target: string): boolean => /^[a-z][a-z0-9+.-]*:/i.test(targ
 /** Why `target`, linked from `from`, does not resolve; undefined when it does */
 function brokenLink(from: string, target: string): string | undefined {
   const [file = '', anchor] = target.split('#', 2);
-  const resolved = file ? path.posix.normalize(path.posix.join(path.posix.dirname(from), decodeURIComponent(file))) : from;
+  const resolved = file
+    ? path.posix.normalize(path.posix.join(path.posix.dirname(from), decodeURIComponent(file)))
+    : from;
   if (resolved.startsWith('..')) return `points outside the repository (${resolved})`;
   if (!existsSync(path.join(ROOT, resolved))) return `no file "${resolved}"`;
   if (anchor === undefined) return undefined;
-  if (!resolved.endsWith('.md') || statSync(path.join(ROOT, resolved)).isDirectory()) return `an anchor into "${resolved}", which is not a Markdown page`;
-  return anchorsOf(read(resolved)).has(anchor) ? undefined : `no heading with anchor "#${anchor}" in ${resolved}`;
+  if (!resolved.endsWith('.md') || statSync(path.join(ROOT, resolved)).isDirectory())
+    return `an anchor into "${resolved}", which is not a Markdown page`;
+  return anchorsOf(read(resolved)).has(anchor)
+    ? undefined
+    : `no heading with anchor "#${anchor}" in ${resolved}`;
 }
 
 describe('links and anchors', () => {
   test('GitHub heading anchors', () => {
-    assert.equal(slugOf('When a device "can\'t send": read its transcript'), 'when-a-device-cant-send-read-its-transcript');
+    assert.equal(
+      slugOf('When a device "can\'t send": read its transcript'),
+      'when-a-device-cant-send-read-its-transcript',
+    );
     assert.equal(slugOf('`smtp`: devices sending to the box'), 'smtp-devices-sending-to-the-box');
     assert.equal(slugOf('2. App password on `smtp.gmail.com`'), '2-app-password-on-smtpgmailcom');
-    assert.equal(slugOf('Google Workspace / Gmail with an app password'), 'google-workspace--gmail-with-an-app-password');
-    assert.deepEqual([...anchorsOf('# A\n## Ports\n```\n# not a heading\n```\n## Ports\n')], ['a', 'ports', 'ports-1']);
+    assert.equal(
+      slugOf('Google Workspace / Gmail with an app password'),
+      'google-workspace--gmail-with-an-app-password',
+    );
+    assert.deepEqual(
+      [...anchorsOf('# A\n## Ports\n```\n# not a heading\n```\n## Ports\n')],
+      ['a', 'ports', 'ports-1'],
+    );
   });
 
   test('every relative link and #anchor in README.md and docs/ resolves', () => {
@@ -111,7 +132,10 @@ describe('links and anchors', () => {
 });
 
 describe('ports', () => {
-  const appliance = JSON.parse(read('image/config.json')) as Record<'smtp' | 'pop3' | 'web', { port: number }>;
+  const appliance = JSON.parse(read('image/config.json')) as Record<
+    'smtp' | 'pop3' | 'web',
+    { port: number }
+  >;
   const LISTENERS = ['smtp', 'pop3', 'web'] as const;
   /** A ports table row: | ... (`smtp.port`) ... | appliance | make run | */
   const PORT_ROW = /^\|[^|\n]*\(`(smtp|pop3|web)\.port`\)[^|\n]*\|\s*(\d+)\s*\|\s*(\d+)\s*\|\s*$/gm;
@@ -123,7 +147,11 @@ describe('ports', () => {
         const key = listener as (typeof LISTENERS)[number];
         const want = [appliance[key].port, DEFAULT_CONFIG[key].port];
         const got = [Number(onAppliance), Number(onMakeRun)];
-        return got.join() === want.join() ? [] : [`${file}: ${key}.port is ${got.join(' / ')} (appliance / make run), the configs say ${want.join(' / ')}`];
+        return got.join() === want.join()
+          ? []
+          : [
+              `${file}: ${key}.port is ${got.join(' / ')} (appliance / make run), the configs say ${want.join(' / ')}`,
+            ];
       }),
     );
     assert.deepEqual(problems, []);
@@ -132,18 +160,32 @@ describe('ports', () => {
   test('every page states the ports of the appliance and of make run', () => {
     const problems = pages().flatMap((file) => {
       const stated = new Set([...read(file).matchAll(PORT_ROW)].map((match) => match[1]));
-      return LISTENERS.filter((key) => !stated.has(key)).map((key) => `${file}: no ports table row for ${key}.port (appliance and make run)`);
+      return LISTENERS.filter((key) => !stated.has(key)).map(
+        (key) => `${file}: no ports table row for ${key}.port (appliance and make run)`,
+      );
     });
     assert.deepEqual(problems, []);
   });
 });
 
 interface SchemaNode {
-  _zod: { def: { type: string; shape?: Record<string, SchemaNode>; valueType?: SchemaNode; element?: SchemaNode; innerType?: SchemaNode } };
+  _zod: {
+    def: {
+      type: string;
+      shape?: Record<string, SchemaNode>;
+      valueType?: SchemaNode;
+      element?: SchemaNode;
+      innerType?: SchemaNode;
+    };
+  };
 }
 
 /** Every key path of the schema: "*" stands for a record's keys, "[]" for a list's items */
-function schemaKeys(node: SchemaNode, at: string, out: Map<string, 'leaf' | 'group'>): Map<string, 'leaf' | 'group'> {
+function schemaKeys(
+  node: SchemaNode,
+  at: string,
+  out: Map<string, 'leaf' | 'group'>,
+): Map<string, 'leaf' | 'group'> {
   const def = node._zod.def;
   const child = (suffix: string) => (at ? `${at}${suffix}` : suffix.replace(/^\./, ''));
   if (def.type === 'optional' && def.innerType) return schemaKeys(def.innerType, at, out);
@@ -153,7 +195,11 @@ function schemaKeys(node: SchemaNode, at: string, out: Map<string, 'leaf' | 'gro
   } else if (def.type === 'record' && def.valueType) {
     out.set(at, 'group');
     schemaKeys(def.valueType, child('.*'), out);
-  } else if (def.type === 'array' && def.element && ['object', 'record'].includes(def.element._zod.def.type)) {
+  } else if (
+    def.type === 'array' &&
+    def.element &&
+    ['object', 'record'].includes(def.element._zod.def.type)
+  ) {
     out.set(at, 'group');
     schemaKeys(def.element, child('[]'), out);
   } else {
@@ -181,7 +227,12 @@ function referenceRows(text: string): { key: string; defaultCell: string }[] {
 const schemaFormOf = (key: string): string => key.replace(/<[^>]+>/g, '*');
 
 function defaultAt(key: string): unknown {
-  return key.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], DEFAULT_CONFIG);
+  return key
+    .split('.')
+    .reduce<unknown>(
+      (node, part) => (node as Record<string, unknown> | undefined)?.[part],
+      DEFAULT_CONFIG,
+    );
 }
 
 /** The first `code span` of a Default cell, read as JSON where it parses, else as text */
@@ -208,10 +259,16 @@ describe('configuration reference', () => {
   });
 
   test(`every key in ${REFERENCE} exists in src/config/schema.ts`, () => {
-    const problems = rows.filter((row) => !keys.has(schemaFormOf(row.key))).map((row) => `${REFERENCE}: "${row.key}" is not a key of the config schema`);
+    const problems = rows
+      .filter((row) => !keys.has(schemaFormOf(row.key)))
+      .map((row) => `${REFERENCE}: "${row.key}" is not a key of the config schema`);
     const counts = new Map<string, number>();
     for (const row of rows) counts.set(row.key, (counts.get(row.key) ?? 0) + 1);
-    problems.push(...[...counts].filter(([, count]) => count > 1).map(([key]) => `${REFERENCE}: "${key}" has more than one row`));
+    problems.push(
+      ...[...counts]
+        .filter(([, count]) => count > 1)
+        .map(([key]) => `${REFERENCE}: "${key}" has more than one row`),
+    );
     assert.deepEqual(problems, []);
   });
 
@@ -219,7 +276,10 @@ describe('configuration reference', () => {
     const documented = new Set(rows.map((row) => schemaFormOf(row.key)));
     const problems = [...keys]
       .filter(([key, kind]) => kind === 'leaf' && !documented.has(key))
-      .map(([key]) => `${REFERENCE}: no row for config key "${key.replaceAll('*', '<name>')}" (add it to the table of its section)`);
+      .map(
+        ([key]) =>
+          `${REFERENCE}: no row for config key "${key.replaceAll('*', '<name>')}" (add it to the table of its section)`,
+      );
     assert.deepEqual(problems, []);
   });
 
@@ -228,9 +288,16 @@ describe('configuration reference', () => {
       const want = defaultAt(key);
       if (want === undefined || key.includes('<')) return [];
       const got = documentedDefault(defaultCell);
-      if (!got) return [`${REFERENCE}: "${key}" gives no default in \`code\`; the default is ${JSON.stringify(want)}`];
+      if (!got)
+        return [
+          `${REFERENCE}: "${key}" gives no default in \`code\`; the default is ${JSON.stringify(want)}`,
+        ];
       const same = JSON.stringify(got.value) === JSON.stringify(want);
-      return same ? [] : [`${REFERENCE}: "${key}" says the default is ${JSON.stringify(got.value)}; it is ${JSON.stringify(want)}`];
+      return same
+        ? []
+        : [
+            `${REFERENCE}: "${key}" says the default is ${JSON.stringify(got.value)}; it is ${JSON.stringify(want)}`,
+          ];
     });
     assert.deepEqual(problems, []);
   });

@@ -23,7 +23,8 @@ const arrival: Arrival = {
   client: { address: '10.0.0.5', helo: 'mfp' },
 };
 const at = (minutes: number) => new Date(Date.parse(arrival.receivedAt) + minutes * 60_000);
-const apply = (outcome: Outcome, minutes: number, state = initialState(arrival)) => applyOutcomes(arrival, state, [{ address: 'a@example.com', outcome }], at(minutes), policy);
+const apply = (outcome: Outcome, minutes: number, state = initialState(arrival)) =>
+  applyOutcomes(arrival, state, [{ address: 'a@example.com', outcome }], at(minutes), policy);
 
 test('a throttled deferral past the maximum age is not expired and not counted; an ordinary one is', () => {
   const slowDown = deferred('450 4.5.127 Excessive message rate (up:587)', { throttled: true });
@@ -33,18 +34,27 @@ test('a throttled deferral past the maximum age is not expired and not counted; 
   assert.deepEqual(throttled.bounced, []);
   const ordinary = apply(deferred('451 4.3.0 Try later (up:587)'), 90);
   assert.equal(ordinary.state.attempts, 1);
-  assert.deepEqual(ordinary.bounced.map((r) => [r.status, r.dsnStatus]), [['bounced', '4.4.7']]);
+  assert.deepEqual(
+    ordinary.bounced.map((r) => [r.status, r.dsnStatus]),
+    [['bounced', '4.4.7']],
+  );
 });
 
 test('a wait the upstream asked for is honoured when longer than the backoff, never shortened', () => {
-  const asked = apply(deferred('HTTP 429 (graph)', { retryAfterMs: 20 * 60_000, throttled: true }), 1);
+  const asked = apply(
+    deferred('HTTP 429 (graph)', { retryAfterMs: 20 * 60_000, throttled: true }),
+    1,
+  );
   assert.equal(asked.state.nextAttempt, at(21).toISOString());
   const shorter = apply(deferred('HTTP 503 (graph)', { retryAfterMs: 1_000 }), 1);
   assert.equal(shorter.state.nextAttempt, at(2).toISOString(), 'the 1 minute backoff');
 });
 
 test("a bounce keeps the policy's DSN status, which the report uses even when the text has none", () => {
-  const result = apply(fromDns('null-mx', 'Domain "example.com" does not accept mail (null MX, RFC 7505)'), 1);
+  const result = apply(
+    fromDns('null-mx', 'Domain "example.com" does not accept mail (null MX, RFC 7505)'),
+    1,
+  );
   const [recipient] = result.bounced;
   assert.equal(recipient?.dsnStatus, '5.1.10');
   const report = buildDsn({
@@ -53,11 +63,20 @@ test("a bounce keeps the policy's DSN status, which the report uses even when th
     queueId: arrival.id,
     arrivalDate: arrival.receivedAt,
     originalSender: arrival.from,
-    failed: [{ address: 'a@example.com', error: recipient?.lastError ?? '', dsnStatus: recipient?.dsnStatus }],
+    failed: [
+      {
+        address: 'a@example.com',
+        error: recipient?.lastError ?? '',
+        dsnStatus: recipient?.dsnStatus,
+      },
+    ],
     originalHeaders: 'Subject: scan\r\n',
     to: arrival.from,
     date: at(1),
   });
   assert.match(report, /Action: failed\r\nStatus: 5\.1\.10\r\n/);
-  assert.equal(apply(bounced('550 5.7.1 Relaying denied (up:25)', '5.7.1'), 1).bounced[0]?.dsnStatus, '5.7.1');
+  assert.equal(
+    apply(bounced('550 5.7.1 Relaying denied (up:25)', '5.7.1'), 1).bounced[0]?.dsnStatus,
+    '5.7.1',
+  );
 });

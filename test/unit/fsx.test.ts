@@ -9,7 +9,10 @@ test('group-committed folder fsyncs: every caller resolves, errors reach their c
   const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-fsx-'));
   await Promise.all(Array.from({ length: 50 }, () => fsyncDir(dir)));
   await fsyncDir(dir);
-  await assert.rejects(Promise.all([fsyncDir(path.join(dir, 'missing')), fsyncDir(path.join(dir, 'missing'))]), /ENOENT/);
+  await assert.rejects(
+    Promise.all([fsyncDir(path.join(dir, 'missing')), fsyncDir(path.join(dir, 'missing'))]),
+    /ENOENT/,
+  );
   await fsyncDir(dir);
 });
 

@@ -22,12 +22,24 @@ const dataDir = mkdtempSync(path.join(tmpdir(), 'edge-relay-probe-'));
 after(() => rmSync(dataDir, { recursive: true, force: true }));
 
 const smarthost = (port: number, security = 'starttls') =>
-  resolveConfig({ dataDir, delivery: { smarthost: { host: '127.0.0.1', port, security }, tls: { verify: true, caFile: makeCerts().caFile } } }, 'test');
+  resolveConfig(
+    {
+      dataDir,
+      delivery: {
+        smarthost: { host: '127.0.0.1', port, security },
+        tls: { verify: true, caFile: makeCerts().caFile },
+      },
+    },
+    'test',
+  );
 
 const probe = async (config: Config) => probeUpstream(config, await testDeliverer(() => config));
 
 before(async () => {
-  [good, wrongName] = await Promise.all([startUpstream({ requireTls: true }), startUpstream({ requireTls: true, certificate: 'wrongname' })]);
+  [good, wrongName] = await Promise.all([
+    startUpstream({ requireTls: true }),
+    startUpstream({ requireTls: true, certificate: 'wrongname' }),
+  ]);
 });
 after(async () => {
   await Promise.all([good.close(), wrongName.close()]);
@@ -52,10 +64,19 @@ test('a closed port is a failure naming the upstream and the reason', async () =
 test('a certificate for another name fails the probe, as it would fail delivery', async () => {
   const result = await probe(smarthost(wrongName.port));
   assert.equal(result.ok, false);
-  assert.match(result.text, new RegExp(`^127\\.0\\.0\\.1:${wrongName.port}: .*does not match certificate`));
+  assert.match(
+    result.text,
+    new RegExp(`^127\\.0\\.0\\.1:${wrongName.port}: .*does not match certificate`),
+  );
 });
 
 test('nothing to probe: no upstream configured, or direct MX delivery', async () => {
-  assert.deepEqual(await probe(resolveConfig({ dataDir }, 'test')), { ok: null, text: 'No upstream configured' });
-  assert.equal((await probe(resolveConfig({ dataDir, delivery: { mode: 'mx' } }, 'test'))).ok, null);
+  assert.deepEqual(await probe(resolveConfig({ dataDir }, 'test')), {
+    ok: null,
+    text: 'No upstream configured',
+  });
+  assert.equal(
+    (await probe(resolveConfig({ dataDir, delivery: { mode: 'mx' } }, 'test'))).ok,
+    null,
+  );
 });

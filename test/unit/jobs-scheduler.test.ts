@@ -22,7 +22,8 @@ function capture(): { lines: Line[]; log: ReturnType<typeof createLogger> } {
   const lines: Line[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      for (const text of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(text) as Line);
+      for (const text of chunk.toString().split('\n').filter(Boolean))
+        lines.push(JSON.parse(text) as Line);
       done();
     },
   });
@@ -69,7 +70,11 @@ test('an invalid schedule is refused with a warning naming it; set() replaces a 
   assert.equal(warning?.level, 40);
   assert.equal(warning?.msg, 'Job "broken" has an invalid schedule "every tuesday"; not scheduled');
   scheduler.set({ name: 'digest', schedule: 'nonsense', run: idle });
-  assert.deepEqual(scheduler.names(), [], 'a bad new schedule removes the old one rather than keeping a stale time');
+  assert.deepEqual(
+    scheduler.names(),
+    [],
+    'a bad new schedule removes the old one rather than keeping a stale time',
+  );
   await scheduler.stop();
 });
 
@@ -96,7 +101,11 @@ test('runSoon runs a job once ahead of its schedule, never beside a run still go
   t.mock.timers.tick(50);
   assert.equal(runs, 1, 'the second start found the first still running');
   finish();
-  await eventually('the failed job logged as an error', () => lines.some((l) => l.job === 'limits' && l.level === 50), { timeoutMs: 2_000 });
+  await eventually(
+    'the failed job logged as an error',
+    () => lines.some((l) => l.job === 'limits' && l.level === 50),
+    { timeoutMs: 2_000 },
+  );
   scheduler.runSoon('limits', 50);
   await scheduler.stop();
   t.mock.timers.tick(1_000);
@@ -116,7 +125,11 @@ test('after stop() nothing is scheduled: set() and runSoon() are refused, and a 
         resolve();
         await new Promise<void>((end) => (finish = end));
         // What a config listener or a job's own follow-up does once the run ends
-        rearmed = scheduler.set({ name: 'slow-follow-up', schedule: '* * * * * *', run: async () => undefined });
+        rearmed = scheduler.set({
+          name: 'slow-follow-up',
+          schedule: '* * * * * *',
+          run: async () => undefined,
+        });
       },
     });
   });
@@ -132,7 +145,10 @@ test('after stop() nothing is scheduled: set() and runSoon() are refused, and a 
     clearInterval(alive);
   }
   assert.equal(rearmed, false, 'the late run was refused a new job');
-  assert.equal(scheduler.set({ name: 'after-stop', schedule: '* * * * * *', run: async () => undefined }), false);
+  assert.equal(
+    scheduler.set({ name: 'after-stop', schedule: '* * * * * *', run: async () => undefined }),
+    false,
+  );
   assert.equal(scheduler.runSoon('slow', 0), false);
   assert.deepEqual(scheduler.names(), [], 'no job is scheduled after stop()');
 });

@@ -25,10 +25,17 @@ test('removes files and folders untouched for more than a day; keeps newer ones 
   assert.equal(await cleanSpoolTemp(dir, now), 2);
   assert.deepEqual((await fs.readdir(dir)).sort(), ['in-progress.eml', 'yesterday-morning.eml']);
   assert.equal(await cleanSpoolTemp(dir, now), 0, 'a second run finds nothing');
-  assert.equal(await cleanSpoolTemp(dir, now + 2 * HOUR_MS), 1, 'a day later the 23-hour-old file goes too');
+  assert.equal(
+    await cleanSpoolTemp(dir, now + 2 * HOUR_MS),
+    1,
+    'a day later the 23-hour-old file goes too',
+  );
   assert.deepEqual(await fs.readdir(dir), ['in-progress.eml']);
 });
 
 test('an empty folder is nothing to do', async () => {
-  assert.equal(await cleanSpoolTemp(await fs.mkdtemp(path.join(tmpdir(), 'edge-relay-jobs-tmp-'))), 0);
+  assert.equal(
+    await cleanSpoolTemp(await fs.mkdtemp(path.join(tmpdir(), 'edge-relay-jobs-tmp-'))),
+    0,
+  );
 });

@@ -13,7 +13,11 @@ import { LegacySMTPServer, crlfNormalize } from '../../src/intake/legacy-server.
 test('guard: the library still has the 100 ms greeting wait we replace', () => {
   const init = SMTPConnection.prototype.init.toString();
   assert.match(init, /_setListeners\(/, 'init() sets up listeners first');
-  assert.match(init, /setTimeout\(\(\) => this\.connectionReady\(\), 100\)/, 'the early-talker wait we remove');
+  assert.match(
+    init,
+    /setTimeout\(\(\) => this\.connectionReady\(\), 100\)/,
+    'the early-talker wait we remove',
+  );
   assert.match(init, /maxClients/, 'the connection limit check we keep');
 });
 
@@ -27,28 +31,57 @@ test('guard: the library still builds its parser in _createParser and connection
   assert.equal(typeof SMTPStream.prototype._write, 'function');
 });
 
-test('guard: a connection leaves the server\'s set when the server closes it, and a 421 closes it (the per-client count and room-making rely on both)', () => {
-  assert.match(SMTPConnection.prototype.close.toString(), /this\._server\.connections\.delete\(this\)/, 'close() (QUIT, 421) releases the slot at once');
-  assert.match(SMTPConnection.prototype.send.toString(), /code === 421[\s\S]*this\.close\(\)/, 'send(421) closes');
-  assert.match(SMTPConnection.prototype._resetSession.toString(), /session\.envelope = \{\s*mailFrom: false/, 'RSET/EHLO clear the envelope we read for "message in progress"');
+test("guard: a connection leaves the server's set when the server closes it, and a 421 closes it (the per-client count and room-making rely on both)", () => {
+  assert.match(
+    SMTPConnection.prototype.close.toString(),
+    /this\._server\.connections\.delete\(this\)/,
+    'close() (QUIT, 421) releases the slot at once',
+  );
+  assert.match(
+    SMTPConnection.prototype.send.toString(),
+    /code === 421[\s\S]*this\.close\(\)/,
+    'send(421) closes',
+  );
+  assert.match(
+    SMTPConnection.prototype._resetSession.toString(),
+    /session\.envelope = \{\s*mailFrom: false/,
+    'RSET/EHLO clear the envelope we read for "message in progress"',
+  );
 });
 
 test('guard: MAIL judges SIZE= in _validateMailParams, before onMailFrom, against the advertised size (our override leaves the limit to the hooks)', () => {
-  assert.match(SMTPConnection.prototype._validateMailParams.toString(), /Number\(args\.SIZE\) > this\._server\.options\.size/);
-  assert.match(SMTPConnection.prototype.handler_MAIL.toString(), /this\._validateMailParams\(parsed\)[\s\S]*this\._server\.onMailFrom\(/);
+  assert.match(
+    SMTPConnection.prototype._validateMailParams.toString(),
+    /Number\(args\.SIZE\) > this\._server\.options\.size/,
+  );
+  assert.match(
+    SMTPConnection.prototype.handler_MAIL.toString(),
+    /this\._validateMailParams\(parsed\)[\s\S]*this\._server\.onMailFrom\(/,
+  );
 });
 
 test('crlfNormalize adds CR only where it is missing, across chunk boundaries', () => {
   assert.equal(crlfNormalize(Buffer.from('a\nb\r\nc\n'), -1).toString(), 'a\r\nb\r\nc\r\n');
-  assert.equal(crlfNormalize(Buffer.from('\nx'), 0x0d).toString(), '\nx', 'CR ended the previous chunk');
+  assert.equal(
+    crlfNormalize(Buffer.from('\nx'), 0x0d).toString(),
+    '\nx',
+    'CR ended the previous chunk',
+  );
   assert.equal(crlfNormalize(Buffer.from('\nx'), 0x61).toString(), '\r\nx');
   const same = Buffer.from('no newline');
   assert.equal(crlfNormalize(same, -1), same, 'untouched chunks are not copied');
   const binary = Buffer.from([0xff, 0x00, 0x0a, 0x80]);
-  assert.deepEqual([...crlfNormalize(binary, -1)], [0xff, 0x00, 0x0d, 0x0a, 0x80], '8-bit bytes pass untouched');
+  assert.deepEqual(
+    [...crlfNormalize(binary, -1)],
+    [0xff, 0x00, 0x0d, 0x0a, 0x80],
+    '8-bit bytes pass untouched',
+  );
 });
 
-async function withServer(onMessage: (body: string) => void, run: (port: number) => Promise<void>): Promise<void> {
+async function withServer(
+  onMessage: (body: string) => void,
+  run: (port: number) => Promise<void>,
+): Promise<void> {
   const server = new LegacySMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
@@ -72,7 +105,11 @@ async function withServer(onMessage: (body: string) => void, run: (port: number)
 }
 
 /** Sends `input` in pieces of `size` bytes and collects everything the server says until it closes */
-function converse(port: number, input: string, size: number): Promise<{ replies: string; greetingMs: number }> {
+function converse(
+  port: number,
+  input: string,
+  size: number,
+): Promise<{ replies: string; greetingMs: number }> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     let greetingMs = -1;
@@ -92,33 +129,50 @@ function converse(port: number, input: string, size: number): Promise<{ replies:
 }
 
 test('greets at once (no 100 ms wait)', async () => {
-  await withServer(() => undefined, async (port) => {
-    const times: number[] = [];
-    for (let i = 0; i < 4; i++) {
-      const { greetingMs, replies } = await converse(port, 'QUIT\r\n', 100);
-      assert.match(replies, /^220 /);
-      times.push(greetingMs);
-    }
-    // The first connection pays for lazy loading; the stock library never greets in under 100 ms
-    assert.ok(Math.min(...times) < 50, `greeting took ${times.join(', ')} ms`);
-  });
+  await withServer(
+    () => undefined,
+    async (port) => {
+      const times: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const { greetingMs, replies } = await converse(port, 'QUIT\r\n', 100);
+        assert.match(replies, /^220 /);
+        times.push(greetingMs);
+      }
+      // The first connection pays for lazy loading; the stock library never greets in under 100 ms
+      assert.ok(Math.min(...times) < 50, `greeting took ${times.join(', ')} ms`);
+    },
+  );
 });
 
 for (const size of [1, 2, 3, 7, 1000]) {
   test(`bare-LF session including "\\n.\\n" ends DATA, in ${size}-byte pieces`, async () => {
     const bodies: string[] = [];
-    await withServer((b) => bodies.push(b), async (port) => {
-      const { replies } = await converse(port, 'HELO x\nMAIL FROM:<a@b.test>\nRCPT TO:<c@d.test>\nDATA\nSubject: t\n\n..dot\n.\nQUIT\n', size);
-      assert.match(replies, /250 ok\r\n221 /);
-    });
+    await withServer(
+      (b) => bodies.push(b),
+      async (port) => {
+        const { replies } = await converse(
+          port,
+          'HELO x\nMAIL FROM:<a@b.test>\nRCPT TO:<c@d.test>\nDATA\nSubject: t\n\n..dot\n.\nQUIT\n',
+          size,
+        );
+        assert.match(replies, /250 ok\r\n221 /);
+      },
+    );
     assert.deepEqual(bodies, ['Subject: t\r\n\r\n.dot\r\n']);
   });
 }
 
 test('a CRLF session is unchanged, dot-stuffing undone', async () => {
   const bodies: string[] = [];
-  await withServer((b) => bodies.push(b), async (port) => {
-    await converse(port, 'EHLO x\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\nA: b\r\n\r\n..x\r\n...\r\n.\r\nQUIT\r\n', 5);
-  });
+  await withServer(
+    (b) => bodies.push(b),
+    async (port) => {
+      await converse(
+        port,
+        'EHLO x\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\nA: b\r\n\r\n..x\r\n...\r\n.\r\nQUIT\r\n',
+        5,
+      );
+    },
+  );
   assert.deepEqual(bodies, ['A: b\r\n\r\n.x\r\n..\r\n']);
 });

@@ -13,7 +13,14 @@ import { LineFixer, lineFixPlan, MAX_LINE } from '../../src/deliver/line-safety.
 import { decodeMessage, lineTrouble } from '../support/mime.js';
 
 /** The message in chunks of `chunk` bytes (so lines and CRLFs straddle chunks) */
-const opener = (raw: Buffer, chunk = 7_001) => async () => Readable.from(Array.from({ length: Math.ceil(raw.length / chunk) }, (_, i) => raw.subarray(i * chunk, (i + 1) * chunk)));
+const opener =
+  (raw: Buffer, chunk = 7_001) =>
+  async () =>
+    Readable.from(
+      Array.from({ length: Math.ceil(raw.length / chunk) }, (_, i) =>
+        raw.subarray(i * chunk, (i + 1) * chunk),
+      ),
+    );
 
 async function makeSafe(raw: Buffer, chunk?: number): Promise<Buffer> {
   const open = opener(raw, chunk);
@@ -63,11 +70,18 @@ test('valid mail passes byte for byte (a DKIM signature on it survives)', async 
 
 test('a plain message with a 5 MB line and NUL bytes is re-encoded quoted-printable and decodes back to the same', async () => {
   const line = Buffer.alloc(5 * 1024 * 1024, 'abc def\0=\xe9 ');
-  const raw = Buffer.concat([crlf('From: a@example.com', 'Subject: big', ''), line, Buffer.from('\r\nlast line \r\n')]);
+  const raw = Buffer.concat([
+    crlf('From: a@example.com', 'Subject: big', ''),
+    line,
+    Buffer.from('\r\nlast line \r\n'),
+  ]);
   const safe = await makeSafe(raw, 65_536);
   assertSafe(safe);
   const head = safe.subarray(0, safe.indexOf('\r\n\r\n') + 2).toString('latin1');
-  assert.equal(head, 'From: a@example.com\r\nSubject: big\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: quoted-printable\r\n');
+  assert.equal(
+    head,
+    'From: a@example.com\r\nSubject: big\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: quoted-printable\r\n',
+  );
   await assertSameContent(raw, safe);
 });
 
@@ -109,21 +123,39 @@ test('in a multipart only the part that needs it changes: text re-encoded, base6
   const out = safe.toString('latin1');
   assert.ok(out.includes('\r\na bare=0DCR\r\n'), 'the bare CR is kept as data');
   // Python reads the original's bare CR as a line break; compare the rest
-  await assertSameContent(Buffer.from(raw.toString('latin1').replace('bare\rCR', 'bare\nCR'), 'latin1'), Buffer.from(out.replace('bare=0DCR', 'bare=0ACR'), 'latin1'));
-  assert.match(out, /Content-Type: text\/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n/);
+  await assertSameContent(
+    Buffer.from(raw.toString('latin1').replace('bare\rCR', 'bare\nCR'), 'latin1'),
+    Buffer.from(out.replace('bare=0DCR', 'bare=0ACR'), 'latin1'),
+  );
+  assert.match(
+    out,
+    /Content-Type: text\/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n/,
+  );
   assert.ok(!/Content-Transfer-Encoding: 8bit/.test(out), 'the old encoding field is gone');
-  assert.ok(out.includes('\r\nContent-Type: text/plain\r\n\r\nuntouched\r\n--outer--\r\n'), 'a part that was fine is left as it was');
+  assert.ok(
+    out.includes('\r\nContent-Type: text/plain\r\n\r\nuntouched\r\n--outer--\r\n'),
+    'a part that was fine is left as it was',
+  );
   assert.equal((out.match(/MIME-Version/g) ?? []).length, 1);
 });
 
 test('long header lines are folded at white space, or broken with a folding space; NUL and bare CR become spaces', async () => {
   const subject = Array.from({ length: 300 }, (_, i) => `w${i}`).join(' ');
   const token = 't'.repeat(2500);
-  const raw = crlf('From: a@example.com', `Subject: ${subject}`, `X-Token: ${token}`, 'X-Inj: a\rBcc: x@evil.test', 'X-Nul: a\0b', '', 'body');
+  const raw = crlf(
+    'From: a@example.com',
+    `Subject: ${subject}`,
+    `X-Token: ${token}`,
+    'X-Inj: a\rBcc: x@evil.test',
+    'X-Nul: a\0b',
+    '',
+    'body',
+  );
   const safe = await makeSafe(raw);
   assertSafe(safe);
   const decoded = await decodeMessage(safe);
-  const field = (name: string) => decoded.headers.find(([key]) => key === name)?.[1].replace(/\r?\n/g, '');
+  const field = (name: string) =>
+    decoded.headers.find(([key]) => key === name)?.[1].replace(/\r?\n/g, '');
   assert.equal(field('Subject'), subject, 'folding at white space keeps the value');
   assert.equal(field('X-Token')?.replace(/ /g, ''), token, 'only folding spaces were added');
   assert.equal(field('X-Inj'), 'a Bcc: x@evil.test');
@@ -133,8 +165,20 @@ test('long header lines are folded at white space, or broken with a folding spac
 });
 
 test('many small parts: exactly the ones that need it are re-encoded', async () => {
-  const parts = Array.from({ length: 5_000 }, (_, i) => ['--b', 'Content-Type: text/plain', '', i % 2 ? `odd ${i}\0` : `even ${i}`]).flat();
-  const raw = crlf('From: a@example.com', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary=b', '', ...parts, '--b--');
+  const parts = Array.from({ length: 5_000 }, (_, i) => [
+    '--b',
+    'Content-Type: text/plain',
+    '',
+    i % 2 ? `odd ${i}\0` : `even ${i}`,
+  ]).flat();
+  const raw = crlf(
+    'From: a@example.com',
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/mixed; boundary=b',
+    '',
+    ...parts,
+    '--b--',
+  );
   const safe = await makeSafe(raw);
   assertSafe(safe);
   await assertSameContent(raw, safe);
@@ -142,24 +186,39 @@ test('many small parts: exactly the ones that need it are re-encoded', async () 
 });
 
 /** Quoted-printable decoding, written here from RFC 2045 (not the encoder's code) */
-const decodeQuotedPrintable = (text: string): string => text.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+const decodeQuotedPrintable = (text: string): string =>
+  text
+    .replace(/=\r\n/g, '')
+    .replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 
 test('any plain body, in any chunking: the result is safe and decodes to the same bytes', async () => {
-  const shortLine = fc.uint8Array({ maxLength: 2_500 }).map((bytes) => Buffer.from(bytes.filter((b) => b !== 0x0a)).toString('latin1'));
+  const shortLine = fc
+    .uint8Array({ maxLength: 2_500 })
+    .map((bytes) => Buffer.from(bytes.filter((b) => b !== 0x0a)).toString('latin1'));
   // Longer than a line piece (64 KB), so the line is fixed piece by piece; ending in white space or CR
-  const pieceLine = fc.tuple(fc.integer({ min: 65_000, max: 140_000 }), fc.constantFrom(' ', 'a', '\0', '=', '\xff'), fc.constantFrom(' ', '\t', '\r', 'z')).map(([length, fill, end]) => fill.repeat(length) + end);
+  const pieceLine = fc
+    .tuple(
+      fc.integer({ min: 65_000, max: 140_000 }),
+      fc.constantFrom(' ', 'a', '\0', '=', '\xff'),
+      fc.constantFrom(' ', '\t', '\r', 'z'),
+    )
+    .map(([length, fill, end]) => fill.repeat(length) + end);
   const line = fc.oneof({ arbitrary: shortLine, weight: 9 }, { arbitrary: pieceLine, weight: 1 });
   await fc.assert(
-    fc.asyncProperty(fc.array(line, { minLength: 1, maxLength: 6 }), fc.integer({ min: 7, max: 70_000 }), async (lines, chunk) => {
-      const body = lines.map((l) => `${l}\r\n`).join('');
-      const raw = Buffer.from(`Subject: p\r\n\r\n${body}`, 'latin1');
-      const safe = await makeSafe(raw, chunk);
-      assertSafe(safe);
-      const text = safe.toString('latin1');
-      const split = text.indexOf('\r\n\r\n') + 4;
-      const encoded = /quoted-printable/.test(text.slice(0, split));
-      assert.equal(encoded ? decodeQuotedPrintable(text.slice(split)) : text.slice(split), body);
-    }),
+    fc.asyncProperty(
+      fc.array(line, { minLength: 1, maxLength: 6 }),
+      fc.integer({ min: 7, max: 70_000 }),
+      async (lines, chunk) => {
+        const body = lines.map((l) => `${l}\r\n`).join('');
+        const raw = Buffer.from(`Subject: p\r\n\r\n${body}`, 'latin1');
+        const safe = await makeSafe(raw, chunk);
+        assertSafe(safe);
+        const text = safe.toString('latin1');
+        const split = text.indexOf('\r\n\r\n') + 4;
+        const encoded = /quoted-printable/.test(text.slice(0, split));
+        assert.equal(encoded ? decodeQuotedPrintable(text.slice(split)) : text.slice(split), body);
+      },
+    ),
     { numRuns: 60 },
   );
 });

@@ -6,7 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,10 +30,14 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Adds `count` entries, each change slow enough that unguarded writers would overlap */
 async function addEntries(file: string, who: string, count: number): Promise<void> {
   for (let n = 0; n < count; n++) {
-    await updateJsonFile<string[], void>(file, () => [], async (list) => {
-      await pause(5);
-      list.push(`${who}-${n}`);
-    });
+    await updateJsonFile<string[], void>(
+      file,
+      () => [],
+      async (list) => {
+        await pause(5);
+        list.push(`${who}-${n}`);
+      },
+    );
   }
 }
 
@@ -46,7 +58,12 @@ test('changes at once from four processes (the CLI beside the server): every one
     }`;
   const run = (who: string) =>
     new Promise<void>((resolve, reject) =>
-      execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child, file, who], { timeout: 60_000 }, (err, _out, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve())),
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', '--input-type=module', '-e', child, file, who],
+        { timeout: 60_000 },
+        (err, _out, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve()),
+      ),
     );
   await Promise.all(['p1', 'p2', 'p3', 'p4'].map(run));
   const entries = JSON.parse(readFileSync(file, 'utf8')) as string[];
@@ -60,13 +77,23 @@ function staleRecordsWithOurPid(): string[] {
   return [
     String(SELF.pid),
     formatIdentity({ pid: SELF.pid, started: { ...started, ticks: started.ticks - 1 } }),
-    formatIdentity({ pid: SELF.pid, started: { ...started, bootId: '00000000-0000-4000-8000-000000000000' } }),
+    formatIdentity({
+      pid: SELF.pid,
+      started: { ...started, bootId: '00000000-0000-4000-8000-000000000000' },
+    }),
   ];
 }
 
 function capturedLog(): { lines: string[]; log: ReturnType<typeof createLogger> } {
   const lines: string[] = [];
-  return { lines, log: createLogger({ destination: new Writable({ write: (chunk, _e, done) => (lines.push(String(chunk)), done()) }) }) };
+  return {
+    lines,
+    log: createLogger({
+      destination: new Writable({
+        write: (chunk, _e, done) => (lines.push(String(chunk)), done()),
+      }),
+    }),
+  };
 }
 
 test('a lock left by an earlier process with our pid is taken over and logged; the one we hold is not', async () => {
@@ -78,9 +105,20 @@ test('a lock left by an earlier process with our pid is taken over and logged; t
     symlinkSync(stale, file);
     const release = await locks.acquire('message');
     assert.equal(readlinkSync(file), formatIdentity(SELF));
-    await assert.rejects(locks.acquire('message'), BusyError, 'held by this very process: never stale to itself');
+    await assert.rejects(
+      locks.acquire('message'),
+      BusyError,
+      'held by this very process: never stale to itself',
+    );
     await release();
-    assert.ok(lines.some((line) => line.includes('Took over a lock whose holder no longer runs') && line.includes(`"holder":"${stale}"`)), `logged: ${lines.join('')}`);
+    assert.ok(
+      lines.some(
+        (line) =>
+          line.includes('Took over a lock whose holder no longer runs') &&
+          line.includes(`"holder":"${stale}"`),
+      ),
+      `logged: ${lines.join('')}`,
+    );
   }
 });
 

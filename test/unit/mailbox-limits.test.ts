@@ -13,11 +13,21 @@ import { MailboxStore } from '../../src/mailbox/store.js';
 
 const DAY = 86_400_000;
 const NOW = new Date('2026-11-26T12:00:00Z');
-const msg = (uid: string, daysOld: number, size: number) => ({ uid, size, deliveredAt: new Date(NOW.getTime() - daysOld * DAY) });
+const msg = (uid: string, daysOld: number, size: number) => ({
+  uid,
+  size,
+  deliveredAt: new Date(NOW.getTime() - daysOld * DAY),
+});
 
 describe('planRemovals', () => {
   test('removes what is past retention, then the oldest until under quota', () => {
-    const messages = [msg('a.1', 40, 10), msg('b.2', 31, 10), msg('c.3', 5, 50), msg('d.4', 2, 50), msg('e.5', 1, 50)];
+    const messages = [
+      msg('a.1', 40, 10),
+      msg('b.2', 31, 10),
+      msg('c.3', 5, 50),
+      msg('d.4', 2, 50),
+      msg('e.5', 1, 50),
+    ];
     assert.deepEqual(planRemovals(messages, { retentionMs: 30 * DAY, quotaBytes: 100, now: NOW }), [
       { uid: 'a.1', size: 10, reason: 'retention' },
       { uid: 'b.2', size: 10, reason: 'retention' },
@@ -26,8 +36,22 @@ describe('planRemovals', () => {
   });
 
   test('removes nothing from a mailbox within both limits, whatever the input order', () => {
-    assert.deepEqual(planRemovals([msg('b.2', 1, 10), msg('a.1', 29, 10)], { retentionMs: 30 * DAY, quotaBytes: 20, now: NOW }), []);
-    assert.deepEqual(planRemovals([msg('b.2', 1, 10), msg('a.1', 29, 10)], { retentionMs: 30 * DAY, quotaBytes: 15, now: NOW }), [{ uid: 'a.1', size: 10, reason: 'quota' }]);
+    assert.deepEqual(
+      planRemovals([msg('b.2', 1, 10), msg('a.1', 29, 10)], {
+        retentionMs: 30 * DAY,
+        quotaBytes: 20,
+        now: NOW,
+      }),
+      [],
+    );
+    assert.deepEqual(
+      planRemovals([msg('b.2', 1, 10), msg('a.1', 29, 10)], {
+        retentionMs: 30 * DAY,
+        quotaBytes: 15,
+        now: NOW,
+      }),
+      [{ uid: 'a.1', size: 10, reason: 'quota' }],
+    );
   });
 });
 
@@ -36,7 +60,13 @@ describe('enforceMailboxLimits', () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'edge-relay-limits-'));
     const lines: Record<string, unknown>[] = [];
     const destination = new PassThrough();
-    destination.on('data', (d: Buffer) => d.toString().split('\n').filter(Boolean).forEach((l) => lines.push(JSON.parse(l) as Record<string, unknown>)));
+    destination.on('data', (d: Buffer) =>
+      d
+        .toString()
+        .split('\n')
+        .filter(Boolean)
+        .forEach((l) => lines.push(JSON.parse(l) as Record<string, unknown>)),
+    );
     const log = createLogger({ destination });
     const store = await MailboxStore.open(dataDir, log);
     const locks = new MailboxLocks();
@@ -48,7 +78,13 @@ describe('enforceMailboxLimits', () => {
       await fs.utimes(path.join(dataDir, 'mailboxes', name, 'new', uid), when, when);
       return uid;
     };
-    return { store, locks, lines, deliver, options: { mailboxes: store, locks, config: () => config, log, now: () => NOW } };
+    return {
+      store,
+      locks,
+      lines,
+      deliver,
+      options: { mailboxes: store, locks, config: () => config, log, now: () => NOW },
+    };
   }
 
   test('applies retention and quota to every mailbox, logging each removal', async () => {
@@ -61,9 +97,17 @@ describe('enforceMailboxLimits', () => {
     const bobs = await deliver('bob', 10, 20);
     const report = await enforceMailboxLimits(options);
     assert.deepEqual(report, { removed: 2, bytes: 90, busy: [] });
-    assert.deepEqual((await store.list('alice')).map((m) => m.uid), [kept]);
-    assert.deepEqual((await store.list('bob')).map((m) => m.uid), [bobs]);
-    const removals = lines.filter((l) => l.mailbox === 'alice' && typeof l.reason === 'string').map((l) => [l.uid, l.reason]);
+    assert.deepEqual(
+      (await store.list('alice')).map((m) => m.uid),
+      [kept],
+    );
+    assert.deepEqual(
+      (await store.list('bob')).map((m) => m.uid),
+      [bobs],
+    );
+    const removals = lines
+      .filter((l) => l.mailbox === 'alice' && typeof l.reason === 'string')
+      .map((l) => [l.uid, l.reason]);
     assert.deepEqual(removals, [
       [old, 'retention'],
       [big, 'quota'],
@@ -78,10 +122,18 @@ describe('enforceMailboxLimits', () => {
     await deliver('bob', 45, 10);
     const release = locks.tryAcquire('alice', 'POP3 session test');
     assert.ok(release);
-    assert.deepEqual(await enforceMailboxLimits(options), { removed: 1, bytes: 10, busy: ['alice'] });
+    assert.deepEqual(await enforceMailboxLimits(options), {
+      removed: 1,
+      bytes: 10,
+      busy: ['alice'],
+    });
     assert.equal((await store.list('alice')).length, 1);
     release();
-    assert.deepEqual(await enforceMailboxLimits(options, 'alice'), { removed: 1, bytes: 10, busy: [] });
+    assert.deepEqual(await enforceMailboxLimits(options, 'alice'), {
+      removed: 1,
+      bytes: 10,
+      busy: [],
+    });
     assert.equal(locks.holder('alice'), undefined, 'housekeeping gave the lock back');
   });
 });
@@ -96,7 +148,11 @@ describe('MailboxLocks', () => {
     release();
     const again = locks.tryAcquire('alice', 'third');
     release();
-    assert.equal(locks.holder('alice'), 'third', 'a second release of the first holder does not free the new holder');
+    assert.equal(
+      locks.holder('alice'),
+      'third',
+      'a second release of the first holder does not free the new holder',
+    );
     again?.();
   });
 });

@@ -12,23 +12,38 @@ import { authorizeDevice, clientCredentials, type GrantContext } from '../../src
 import { endpoints, missingSetting, type OAuthSettings } from '../../src/oauth/providers.js';
 import { makeCerts } from '../support/certs.js';
 
-const settings = (oauth2: Partial<OAuthSettings>): OAuthSettings => resolveConfig({ delivery: { oauth2 } }, 'test').delivery.oauth2;
+const settings = (oauth2: Partial<OAuthSettings>): OAuthSettings =>
+  resolveConfig({ delivery: { oauth2 } }, 'test').delivery.oauth2;
 
 const SMTP_SEND = 'https://outlook.office365.com/SMTP.Send offline_access';
 const APP_ONLY = 'https://outlook.office365.com/.default';
 
 describe('provider endpoints and scopes', () => {
   test('Microsoft, device sign-in: any work account ("organizations"), delegated SMTP.Send with offline_access', () => {
-    assert.deepEqual(endpoints(settings({ provider: 'microsoft', flow: 'device', clientId: 'app' })), {
-      tokenUrl: 'https://login.microsoftonline.com/organizations/oauth2/v2.0/token',
-      deviceUrl: 'https://login.microsoftonline.com/organizations/oauth2/v2.0/devicecode',
-      scope: SMTP_SEND,
-    });
+    assert.deepEqual(
+      endpoints(settings({ provider: 'microsoft', flow: 'device', clientId: 'app' })),
+      {
+        tokenUrl: 'https://login.microsoftonline.com/organizations/oauth2/v2.0/token',
+        deviceUrl: 'https://login.microsoftonline.com/organizations/oauth2/v2.0/devicecode',
+        scope: SMTP_SEND,
+      },
+    );
   });
 
   test('Microsoft, app-only: the tenant in the URL and the .default scope', () => {
-    const ends = endpoints(settings({ provider: 'microsoft', flow: 'client_credentials', tenant: 'contoso.onmicrosoft.com', clientId: 'app', clientSecret: 's' }));
-    assert.equal(ends.tokenUrl, 'https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token');
+    const ends = endpoints(
+      settings({
+        provider: 'microsoft',
+        flow: 'client_credentials',
+        tenant: 'contoso.onmicrosoft.com',
+        clientId: 'app',
+        clientSecret: 's',
+      }),
+    );
+    assert.equal(
+      ends.tokenUrl,
+      'https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token',
+    );
     assert.equal(ends.scope, APP_ONLY);
   });
 
@@ -41,31 +56,107 @@ describe('provider endpoints and scopes', () => {
   });
 
   test("the settings' URLs and scope override the provider's (how tests and odd tenants work)", () => {
-    const ends = endpoints(settings({ provider: 'microsoft', flow: 'device', clientId: 'app', tokenUrl: 'https://127.0.0.1:1/token', deviceUrl: 'https://127.0.0.1:1/devicecode' }));
-    assert.deepEqual(ends, { tokenUrl: 'https://127.0.0.1:1/token', deviceUrl: 'https://127.0.0.1:1/devicecode', scope: SMTP_SEND });
+    const ends = endpoints(
+      settings({
+        provider: 'microsoft',
+        flow: 'device',
+        clientId: 'app',
+        tokenUrl: 'https://127.0.0.1:1/token',
+        deviceUrl: 'https://127.0.0.1:1/devicecode',
+      }),
+    );
+    assert.deepEqual(ends, {
+      tokenUrl: 'https://127.0.0.1:1/token',
+      deviceUrl: 'https://127.0.0.1:1/devicecode',
+      scope: SMTP_SEND,
+    });
   });
 });
 
 describe('what is missing before tokens can be fetched', () => {
   test('complete settings: nothing', () => {
-    assert.equal(missingSetting(settings({ provider: 'microsoft', flow: 'device', clientId: 'app' })), null);
-    assert.equal(missingSetting(settings({ provider: 'microsoft', flow: 'client_credentials', tenant: 'contoso.test', clientId: 'app', clientSecret: 's' })), null);
-    assert.equal(missingSetting(settings({ provider: 'google', flow: 'device', clientId: 'app' })), null);
+    assert.equal(
+      missingSetting(settings({ provider: 'microsoft', flow: 'device', clientId: 'app' })),
+      null,
+    );
+    assert.equal(
+      missingSetting(
+        settings({
+          provider: 'microsoft',
+          flow: 'client_credentials',
+          tenant: 'contoso.test',
+          clientId: 'app',
+          clientSecret: 's',
+        }),
+      ),
+      null,
+    );
+    assert.equal(
+      missingSetting(settings({ provider: 'google', flow: 'device', clientId: 'app' })),
+      null,
+    );
   });
 
   test('the client ID first', () => {
-    assert.match(missingSetting(settings({ provider: 'microsoft', flow: 'device' })) ?? '', /clientId is empty/);
+    assert.match(
+      missingSetting(settings({ provider: 'microsoft', flow: 'device' })) ?? '',
+      /clientId is empty/,
+    );
   });
 
   test('Microsoft app-only needs the secret and the tenant', () => {
-    assert.match(missingSetting(settings({ provider: 'microsoft', flow: 'client_credentials', tenant: 'contoso.test', clientId: 'app' })) ?? '', /clientSecret is empty/);
-    assert.match(missingSetting(settings({ provider: 'microsoft', flow: 'client_credentials', clientId: 'app', clientSecret: 's' })) ?? '', /tenant is empty \(needed for Microsoft app-only sign-in\)/);
+    assert.match(
+      missingSetting(
+        settings({
+          provider: 'microsoft',
+          flow: 'client_credentials',
+          tenant: 'contoso.test',
+          clientId: 'app',
+        }),
+      ) ?? '',
+      /clientSecret is empty/,
+    );
+    assert.match(
+      missingSetting(
+        settings({
+          provider: 'microsoft',
+          flow: 'client_credentials',
+          clientId: 'app',
+          clientSecret: 's',
+        }),
+      ) ?? '',
+      /tenant is empty \(needed for Microsoft app-only sign-in\)/,
+    );
   });
 
   test('generic needs its token URL and scope', () => {
-    assert.match(missingSetting(settings({ provider: 'generic', flow: 'device', clientId: 'app' })) ?? '', /tokenUrl is empty/);
-    assert.match(missingSetting(settings({ provider: 'generic', flow: 'device', clientId: 'app', tokenUrl: 'https://127.0.0.1:1/t' })) ?? '', /scope is empty/);
-    assert.match(missingSetting(settings({ provider: 'generic', flow: 'device', clientId: 'app', tokenUrl: 'https://127.0.0.1:1/t', scope: 'smtp' })) ?? '', /deviceUrl is empty/);
+    assert.match(
+      missingSetting(settings({ provider: 'generic', flow: 'device', clientId: 'app' })) ?? '',
+      /tokenUrl is empty/,
+    );
+    assert.match(
+      missingSetting(
+        settings({
+          provider: 'generic',
+          flow: 'device',
+          clientId: 'app',
+          tokenUrl: 'https://127.0.0.1:1/t',
+        }),
+      ) ?? '',
+      /scope is empty/,
+    );
+    assert.match(
+      missingSetting(
+        settings({
+          provider: 'generic',
+          flow: 'device',
+          clientId: 'app',
+          tokenUrl: 'https://127.0.0.1:1/t',
+          scope: 'smtp',
+        }),
+      ) ?? '',
+      /deviceUrl is empty/,
+    );
   });
 });
 
@@ -76,8 +167,21 @@ describe('what is sent to a provider, and read back', () => {
   const replies: Record<string, object> = {
     '/token': { token_type: 'Bearer', access_token: 'access-1', expires_in: 3599 },
     // Google's device endpoint says verification_url, not RFC 8628's verification_uri
-    '/google/device': { device_code: 'dc-1', user_code: 'GQVQ-JKEC', verification_url: 'https://www.google.com/device', expires_in: 1800, interval: 5 },
-    '/microsoft/devicecode': { device_code: 'dc-2', user_code: 'F7XK2LQ9P', verification_uri: 'https://microsoft.com/devicelogin', expires_in: 900, interval: 5, message: 'To sign in, use a web browser' },
+    '/google/device': {
+      device_code: 'dc-1',
+      user_code: 'GQVQ-JKEC',
+      verification_url: 'https://www.google.com/device',
+      expires_in: 1800,
+      interval: 5,
+    },
+    '/microsoft/devicecode': {
+      device_code: 'dc-2',
+      user_code: 'F7XK2LQ9P',
+      verification_uri: 'https://microsoft.com/devicelogin',
+      expires_in: 900,
+      interval: 5,
+      message: 'To sign in, use a web browser',
+    },
   };
   let server: https.Server;
   let base = '';
@@ -87,7 +191,10 @@ describe('what is sent to a provider, and read back', () => {
       const chunks: Buffer[] = [];
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {
-        forms.push({ path: request.url ?? '', form: new URLSearchParams(Buffer.concat(chunks).toString('utf8')) });
+        forms.push({
+          path: request.url ?? '',
+          form: new URLSearchParams(Buffer.concat(chunks).toString('utf8')),
+        });
         const reply = replies[request.url ?? ''];
         response.writeHead(reply ? 200 : 404, { 'content-type': 'application/json' });
         response.end(JSON.stringify(reply ?? { error: 'not_found' }));
@@ -98,10 +205,20 @@ describe('what is sent to a provider, and read back', () => {
   });
   after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  const context = (oauth2: Partial<OAuthSettings>): GrantContext => ({ settings: settings(oauth2), http: { verify: true, caFile: certs.caFile, timeoutMs: 5_000 } });
+  const context = (oauth2: Partial<OAuthSettings>): GrantContext => ({
+    settings: settings(oauth2),
+    http: { verify: true, caFile: certs.caFile, timeoutMs: 5_000 },
+  });
 
   test('Microsoft device sign-in asks for SMTP.Send and offline_access (so a refresh token comes back)', async () => {
-    const code = await authorizeDevice(context({ provider: 'microsoft', flow: 'device', clientId: 'app-ms', deviceUrl: `${base}/microsoft/devicecode` }));
+    const code = await authorizeDevice(
+      context({
+        provider: 'microsoft',
+        flow: 'device',
+        clientId: 'app-ms',
+        deviceUrl: `${base}/microsoft/devicecode`,
+      }),
+    );
     assert.equal(code.verificationUri, 'https://microsoft.com/devicelogin');
     assert.equal(code.message, 'To sign in, use a web browser');
     const sent = forms.at(-1);
@@ -111,7 +228,16 @@ describe('what is sent to a provider, and read back', () => {
   });
 
   test('Microsoft app-only sends the .default scope with the client secret', async () => {
-    const result = await clientCredentials(context({ provider: 'microsoft', flow: 'client_credentials', tenant: 'contoso.test', clientId: 'app-ms', clientSecret: 'secret-ms', tokenUrl: `${base}/token` }));
+    const result = await clientCredentials(
+      context({
+        provider: 'microsoft',
+        flow: 'client_credentials',
+        tenant: 'contoso.test',
+        clientId: 'app-ms',
+        clientSecret: 'secret-ms',
+        tokenUrl: `${base}/token`,
+      }),
+    );
     assert.deepEqual(result, { kind: 'token', accessToken: 'access-1', expiresInS: 3599 });
     const sent = forms.at(-1)?.form;
     assert.equal(sent?.get('grant_type'), 'client_credentials');
@@ -120,8 +246,21 @@ describe('what is sent to a provider, and read back', () => {
   });
 
   test("Google's device sign-in: its verification_url is the address shown, the scope is mail.google.com", async () => {
-    const code = await authorizeDevice(context({ provider: 'google', flow: 'device', clientId: 'app-g', deviceUrl: `${base}/google/device` }));
-    assert.deepEqual(code, { deviceCode: 'dc-1', userCode: 'GQVQ-JKEC', verificationUri: 'https://www.google.com/device', expiresInS: 1800, intervalS: 5 });
+    const code = await authorizeDevice(
+      context({
+        provider: 'google',
+        flow: 'device',
+        clientId: 'app-g',
+        deviceUrl: `${base}/google/device`,
+      }),
+    );
+    assert.deepEqual(code, {
+      deviceCode: 'dc-1',
+      userCode: 'GQVQ-JKEC',
+      verificationUri: 'https://www.google.com/device',
+      expiresInS: 1800,
+      intervalS: 5,
+    });
     assert.equal(forms.at(-1)?.form.get('scope'), 'https://mail.google.com/');
   });
 });

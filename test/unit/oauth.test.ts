@@ -24,14 +24,24 @@ function setup(server: OAuthServer, flow: 'device' | 'client_credentials') {
       dataDir,
       delivery: {
         smarthost: { host: 'smtp.example.test', user: 'scanner@contoso.test', auth: 'oauth2' },
-        oauth2: { provider: 'generic', flow, clientId: server.clientId, clientSecret: flow === 'client_credentials' ? server.clientSecret : '', tokenUrl: server.tokenUrl, deviceUrl: server.deviceUrl, scope: 'smtp offline_access' },
+        oauth2: {
+          provider: 'generic',
+          flow,
+          clientId: server.clientId,
+          clientSecret: flow === 'client_credentials' ? server.clientSecret : '',
+          tokenUrl: server.tokenUrl,
+          deviceUrl: server.deviceUrl,
+          scope: 'smtp offline_access',
+        },
         tls: { verify: true, caFile: makeCerts().caFile },
       },
     },
     'test',
   );
   let logged = '';
-  const log = createLogger({ destination: new Writable({ write: (chunk, _e, done) => ((logged += String(chunk)), done()) }) });
+  const log = createLogger({
+    destination: new Writable({ write: (chunk, _e, done) => ((logged += String(chunk)), done()) }),
+  });
   return { dataDir, config, log, output: () => logged };
 }
 
@@ -53,13 +63,21 @@ describe('OAuth2 client', () => {
     assert.equal(await client.accessToken({ force: false }), first, 'cached while fresh');
     assert.equal(server.requests.length - before, 1);
     t.mock.timers.tick(999);
-    assert.equal(await client.accessToken({ force: false }), first, 'still cached just before half its life');
+    assert.equal(
+      await client.accessToken({ force: false }),
+      first,
+      'still cached just before half its life',
+    );
     t.mock.timers.tick(2);
     const second = await client.accessToken({ force: false });
     assert.notEqual(second, first, 'renewed before expiry (2 s token, margin 1 s)');
     const third = await client.accessToken({ force: true });
     assert.notEqual(third, second);
-    assert.deepEqual(server.requests.slice(before), ['client_credentials', 'client_credentials', 'client_credentials']);
+    assert.deepEqual(server.requests.slice(before), [
+      'client_credentials',
+      'client_credentials',
+      'client_credentials',
+    ]);
     const status = client.status();
     assert.equal(status.state, 'ok');
     assert.ok(status.lastRefresh && Date.parse(status.lastRefresh) > Date.now() - 5_000);
@@ -69,16 +87,27 @@ describe('OAuth2 client', () => {
     const { config, dataDir, log } = setup(server, 'client_credentials');
     const client = await OAuthClient.open({ config: () => config, dataDir, log });
     const before = server.requests.length;
-    const tokens = await Promise.all(Array.from({ length: 8 }, () => client.accessToken({ force: false })));
+    const tokens = await Promise.all(
+      Array.from({ length: 8 }, () => client.accessToken({ force: false })),
+    );
     assert.equal(new Set(tokens).size, 1);
     assert.equal(server.requests.length - before, 1);
   });
 
   test('a wrong client secret is an admin problem, said in plain words without the secret', async () => {
     const { config, dataDir, log, output } = setup(server, 'client_credentials');
-    const wrong = { ...config, delivery: { ...config.delivery, oauth2: { ...config.delivery.oauth2, clientSecret: 'not-the-secret-123' } } };
+    const wrong = {
+      ...config,
+      delivery: {
+        ...config.delivery,
+        oauth2: { ...config.delivery.oauth2, clientSecret: 'not-the-secret-123' },
+      },
+    };
     const client = await OAuthClient.open({ config: () => wrong, dataDir, log });
-    await assert.rejects(client.accessToken({ force: false }), /invalid_client.*check the client id and secret/);
+    await assert.rejects(
+      client.accessToken({ force: false }),
+      /invalid_client.*check the client id and secret/,
+    );
     assert.equal(client.status().state, 'needs-consent');
     assert.ok(!output().includes('not-the-secret-123'));
   });
@@ -96,11 +125,18 @@ describe('OAuth2 client', () => {
     assert.equal(client.deviceLoginState().state, 'waiting');
     const polls = () => server.requests.filter((grant) => grant.endsWith(':device_code')).length;
     await eventually('the first poll answered "authorization_pending"', () => polls() === 1);
-    assert.equal(client.deviceLoginState().state, 'waiting', 'still pending before the user approves');
+    assert.equal(
+      client.deviceLoginState().state,
+      'waiting',
+      'still pending before the user approves',
+    );
     server.approve(code.userCode);
     await eventually('the sign-in to complete', () => client.deviceLoginState().state === 'done');
     assert.equal(client.status().state, 'ok');
-    assert.deepEqual(statuses.map((s) => s.state), ['ok']);
+    assert.deepEqual(
+      statuses.map((s) => s.state),
+      ['ok'],
+    );
 
     const keyFile = path.join(dataDir, 'oauth.key');
     const tokenFile = path.join(dataDir, 'oauth-token.json');
@@ -110,7 +146,10 @@ describe('OAuth2 client', () => {
     const grant = await new TokenVault(dataDir).load();
     assert.ok(grant, 'a grant is stored');
     assert.ok(grant.refreshToken.startsWith('refresh-'));
-    assert.ok(!stored.includes(grant.refreshToken), 'the refresh token is not in the file in clear');
+    assert.ok(
+      !stored.includes(grant.refreshToken),
+      'the refresh token is not in the file in clear',
+    );
     assert.ok(!stored.includes('refresh-'));
 
     // A new process (new client) uses the stored refresh token; the server rotates it
@@ -119,8 +158,13 @@ describe('OAuth2 client', () => {
     const token = await restarted.accessToken({ force: false });
     assert.ok(server.isValid(token));
     const rotated = await new TokenVault(dataDir).load();
-    assert.notEqual(rotated?.refreshToken, grant.refreshToken, 'the rotated refresh token replaced the spent one');
-    for (const secret of server.secrets()) assert.ok(!output().includes(secret), 'no token in the log');
+    assert.notEqual(
+      rotated?.refreshToken,
+      grant.refreshToken,
+      'the rotated refresh token replaced the spent one',
+    );
+    for (const secret of server.secrets())
+      assert.ok(!output().includes(secret), 'no token in the log');
   });
 
   test('revoked sign-in: invalid_grant -> needs-consent with a reason, an event, and no further requests', async () => {
@@ -133,7 +177,10 @@ describe('OAuth2 client', () => {
     const events: OAuthStatus[] = [];
     client.on('status', (status) => events.push(status));
     const before = server.requests.length;
-    await assert.rejects(client.accessToken({ force: true }), /re-consent is needed, sign in again/);
+    await assert.rejects(
+      client.accessToken({ force: true }),
+      /re-consent is needed, sign in again/,
+    );
     assert.equal(client.status().state, 'needs-consent');
     assert.match(client.status().reason ?? '', /invalid_grant/);
     assert.equal(events.length, 1);
@@ -155,28 +202,53 @@ describe('OAuth2 client', () => {
     await eventually('the sign-in to complete', () => client.deviceLoginState().state === 'done');
     const elsewhere = await startOAuthServer();
     try {
-      const repointed = { ...config, delivery: { ...config.delivery, oauth2: { ...config.delivery.oauth2, tokenUrl: elsewhere.tokenUrl } } };
+      const repointed = {
+        ...config,
+        delivery: {
+          ...config.delivery,
+          oauth2: { ...config.delivery.oauth2, tokenUrl: elsewhere.tokenUrl },
+        },
+      };
       const moved = await OAuthClient.open({ config: () => repointed, dataDir, log });
       assert.equal(moved.status().state, 'needs-consent');
       await assert.rejects(moved.accessToken({ force: false }), /Nobody has signed in yet/);
-      assert.deepEqual(elsewhere.requests, [], 'the refresh token was not sent to the other endpoint');
+      assert.deepEqual(
+        elsewhere.requests,
+        [],
+        'the refresh token was not sent to the other endpoint',
+      );
     } finally {
       await elsewhere.close();
     }
     const back = await OAuthClient.open({ config: () => config, dataDir, log });
-    assert.ok(server.isValid(await back.accessToken({ force: false })), 'still signed in with the endpoint that issued it');
+    assert.ok(
+      server.isValid(await back.accessToken({ force: false })),
+      'still signed in with the endpoint that issued it',
+    );
   });
 
   test('not configured: the smarthost uses passwords', async () => {
     const { config, dataDir, log } = setup(server, 'client_credentials');
-    const password = { ...config, delivery: { ...config.delivery, smarthost: { ...config.delivery.smarthost, auth: 'password' as const } } };
+    const password = {
+      ...config,
+      delivery: {
+        ...config.delivery,
+        smarthost: { ...config.delivery.smarthost, auth: 'password' as const },
+      },
+    };
     const client = await OAuthClient.open({ config: () => password, dataDir, log });
     assert.equal(client.status().state, 'not-configured');
   });
 
   test('a token endpoint over plain http is refused', async () => {
     const { config, dataDir, log } = setup(server, 'client_credentials');
-    const plain = { ...config, delivery: { ...config.delivery, oauth2: { ...config.delivery.oauth2, tokenUrl: 'http://127.0.0.1:9/token' } } };
+    const plain = {
+      ...config,
+      delivery: {
+        ...config.delivery,
+        oauth2: { ...config.delivery.oauth2, tokenUrl: 'http://127.0.0.1:9/token' },
+      },
+    };
     const client = await OAuthClient.open({ config: () => plain, dataDir, log });
     await assert.rejects(client.accessToken({ force: false }), /must use https/);
     assert.equal(client.status().state, 'failing');

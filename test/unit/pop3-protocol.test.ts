@@ -17,7 +17,13 @@ async function through(chunks: Buffer[], bodyLines?: number): Promise<string> {
     for await (const chunk of source) out.push(chunk);
   };
   if (bodyLines === undefined) await pipeline(Readable.from(chunks), new DotStuffer(), sink);
-  else await pipeline(Readable.from(chunks), (s: AsyncIterable<Buffer>) => headerAndLines(s, bodyLines), new DotStuffer(), sink);
+  else
+    await pipeline(
+      Readable.from(chunks),
+      (s: AsyncIterable<Buffer>) => headerAndLines(s, bodyLines),
+      new DotStuffer(),
+      sink,
+    );
   return Buffer.concat(out).toString('latin1');
 }
 
@@ -34,11 +40,14 @@ const split = (text: string, cuts: number[]) => {
 };
 
 /** The obvious whole-string reference for dot-stuffing */
-const stuffed = (text: string) => `${text.replace(/(^|\n)\./g, '$1..')}${text === '' || text.endsWith('\n') ? '' : '\r\n'}.\r\n`;
+const stuffed = (text: string) =>
+  `${text.replace(/(^|\n)\./g, '$1..')}${text === '' || text.endsWith('\n') ? '' : '\r\n'}.\r\n`;
 
 describe('command table', () => {
   test('every RFC 1939/2449/2595/5034 command is listed with its states', () => {
-    const states = Object.fromEntries([...COMMANDS].map(([verb, c]) => [verb, [...c.states].sort().join(',')]));
+    const states = Object.fromEntries(
+      [...COMMANDS].map(([verb, c]) => [verb, [...c.states].sort().join(',')]),
+    );
     assert.deepEqual(states, {
       USER: 'authorization',
       PASS: 'authorization',
@@ -59,23 +68,58 @@ describe('command table', () => {
 
   test('a command refuses to run outside its states and runs inside them', async () => {
     const replies: string[] = [];
-    const ctx = { ok: async (t: string) => void replies.push(`+OK ${t}`), err: async (t: string) => void replies.push(`-ERR ${t}`) } as never;
+    const ctx = {
+      ok: async (t: string) => void replies.push(`+OK ${t}`),
+      err: async (t: string) => void replies.push(`-ERR ${t}`),
+    } as never;
     const authorization: SessionState = { name: 'authorization', user: null };
-    const transaction: SessionState = { name: 'transaction', maildrop: new Maildrop('alice', [{ uid: 'a.1', size: 10 }]), release: () => undefined };
+    const transaction: SessionState = {
+      name: 'transaction',
+      maildrop: new Maildrop('alice', [{ uid: 'a.1', size: 10 }]),
+      release: () => undefined,
+    };
     assert.equal(COMMANDS.get('STAT')?.run(ctx, authorization, ''), null);
     assert.equal(COMMANDS.get('USER')?.run(ctx, transaction, 'bob'), null);
     assert.equal(COMMANDS.get('STAT')?.run(ctx, { name: 'update' }, ''), null);
     await COMMANDS.get('STAT')?.run(ctx, transaction, '');
-    await COMMANDS.get('USER')?.run({ ...(ctx as object), loginAllowed: true } as never, authorization, ' alice ');
+    await COMMANDS.get('USER')?.run(
+      { ...(ctx as object), loginAllowed: true } as never,
+      authorization,
+      ' alice ',
+    );
     assert.deepEqual(replies, ['+OK 1 10', '+OK Send the password of alice']);
     assert.equal(authorization.name === 'authorization' && authorization.user, 'alice');
   });
 
   test('capabilities hide USER and SASL when login needs TLS, and STLS once encrypted', () => {
     const auth: SessionState = { name: 'authorization', user: null };
-    assert.deepEqual(capabilities({ secure: false, loginAllowed: true }, auth), ['TOP', 'UIDL', 'RESP-CODES', 'AUTH-RESP-CODE', 'USER', 'SASL PLAIN', 'STLS', 'IMPLEMENTATION edge-relay']);
-    assert.deepEqual(capabilities({ secure: false, loginAllowed: false }, auth), ['TOP', 'UIDL', 'RESP-CODES', 'AUTH-RESP-CODE', 'STLS', 'IMPLEMENTATION edge-relay']);
-    assert.deepEqual(capabilities({ secure: true, loginAllowed: true }, auth), ['TOP', 'UIDL', 'RESP-CODES', 'AUTH-RESP-CODE', 'USER', 'SASL PLAIN', 'IMPLEMENTATION edge-relay']);
+    assert.deepEqual(capabilities({ secure: false, loginAllowed: true }, auth), [
+      'TOP',
+      'UIDL',
+      'RESP-CODES',
+      'AUTH-RESP-CODE',
+      'USER',
+      'SASL PLAIN',
+      'STLS',
+      'IMPLEMENTATION edge-relay',
+    ]);
+    assert.deepEqual(capabilities({ secure: false, loginAllowed: false }, auth), [
+      'TOP',
+      'UIDL',
+      'RESP-CODES',
+      'AUTH-RESP-CODE',
+      'STLS',
+      'IMPLEMENTATION edge-relay',
+    ]);
+    assert.deepEqual(capabilities({ secure: true, loginAllowed: true }, auth), [
+      'TOP',
+      'UIDL',
+      'RESP-CODES',
+      'AUTH-RESP-CODE',
+      'USER',
+      'SASL PLAIN',
+      'IMPLEMENTATION edge-relay',
+    ]);
   });
 });
 
@@ -102,7 +146,10 @@ describe('maildrop', () => {
     m.markDeleted(1);
     assert.deepEqual(m.stat(), { count: 1, bytes: 200 });
     assert.deepEqual(m.lookup('1'), { ok: false, error: 'Message 1 is already deleted' });
-    assert.deepEqual(m.visible().map((v) => v.number), [2]);
+    assert.deepEqual(
+      m.visible().map((v) => v.number),
+      [2],
+    );
     assert.deepEqual(m.deletedUids(), ['a.1', 'c.3']);
     m.reset();
     assert.deepEqual(m.stat(), { count: 3, bytes: 600 });
@@ -113,7 +160,10 @@ describe('maildrop', () => {
 describe('SASL PLAIN', () => {
   const b64 = (text: string) => Buffer.from(text).toString('base64');
   test('decodes authcid and password, with or without an equal authzid', () => {
-    assert.deepEqual(decodePlain(b64('\0alice\0secret pass')), { user: 'alice', password: 'secret pass' });
+    assert.deepEqual(decodePlain(b64('\0alice\0secret pass')), {
+      user: 'alice',
+      password: 'secret pass',
+    });
     assert.deepEqual(decodePlain(b64('alice\0alice\0pw')), { user: 'alice', password: 'pw' });
   });
   test('refuses other authzids, missing parts and non-base64', () => {
@@ -128,17 +178,26 @@ describe('SASL PLAIN', () => {
 describe('dot-stuffing', () => {
   test('stuffs dots at line starts and ends with the terminator', async () => {
     assert.equal(await through([Buffer.from('.a\r\nb.\r\n..c\r\n')]), '..a\r\nb.\r\n...c\r\n.\r\n');
-    assert.equal(await through([Buffer.from('x\r\n.')]), 'x\r\n..\r\n.\r\n', 'no final line break: one is added');
+    assert.equal(
+      await through([Buffer.from('x\r\n.')]),
+      'x\r\n..\r\n.\r\n',
+      'no final line break: one is added',
+    );
     assert.equal(await through([]), '.\r\n', 'empty message');
   });
 
   test('a dot right after a chunk boundary is stuffed too', async () => {
     assert.equal(await through([Buffer.from('a\r\n'), Buffer.from('.b\r\n')]), 'a\r\n..b\r\n.\r\n');
-    assert.equal(await through([Buffer.from('a\r'), Buffer.from('\n.'), Buffer.from('b\r\n')]), 'a\r\n..b\r\n.\r\n');
+    assert.equal(
+      await through([Buffer.from('a\r'), Buffer.from('\n.'), Buffer.from('b\r\n')]),
+      'a\r\n..b\r\n.\r\n',
+    );
   });
 
   test('equals the whole-string reference however the input is chunked', async () => {
-    const text = fc.array(fc.constantFrom('.', 'a', '\r\n', '\n', '\r', ' '), { maxLength: 60 }).map((parts) => parts.join(''));
+    const text = fc
+      .array(fc.constantFrom('.', 'a', '\r\n', '\n', '\r', ' '), { maxLength: 60 })
+      .map((parts) => parts.join(''));
     await fc.assert(
       fc.asyncProperty(text, fc.array(fc.nat(), { maxLength: 6 }), async (message, cuts) => {
         assert.equal(await through(split(message, cuts)), stuffed(message));
@@ -152,16 +211,28 @@ describe('TOP', () => {
   const message = 'Subject: hi\r\nFrom: a@b\r\n\r\nline 1\r\n.line 2\r\nline 3\r\n';
   test('returns the header, the blank line and n body lines, dot-stuffed', async () => {
     assert.equal(await through([Buffer.from(message)], 0), 'Subject: hi\r\nFrom: a@b\r\n\r\n.\r\n');
-    assert.equal(await through([Buffer.from(message)], 2), 'Subject: hi\r\nFrom: a@b\r\n\r\nline 1\r\n..line 2\r\n.\r\n');
-    assert.equal(await through([Buffer.from(message)], 99), `${message.replace('.line', '..line')}.\r\n`);
+    assert.equal(
+      await through([Buffer.from(message)], 2),
+      'Subject: hi\r\nFrom: a@b\r\n\r\nline 1\r\n..line 2\r\n.\r\n',
+    );
+    assert.equal(
+      await through([Buffer.from(message)], 99),
+      `${message.replace('.line', '..line')}.\r\n`,
+    );
   });
 
   test('finds the blank line across any chunking', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.nat(), { maxLength: 8 }), fc.integer({ min: 0, max: 4 }), async (cuts, n) => {
-        const expected = ['Subject: hi', 'From: a@b', '', 'line 1', '..line 2', 'line 3'].slice(0, 3 + n).join('\r\n');
-        assert.equal(await through(split(message, cuts), n), `${expected}\r\n.\r\n`);
-      }),
+      fc.asyncProperty(
+        fc.array(fc.nat(), { maxLength: 8 }),
+        fc.integer({ min: 0, max: 4 }),
+        async (cuts, n) => {
+          const expected = ['Subject: hi', 'From: a@b', '', 'line 1', '..line 2', 'line 3']
+            .slice(0, 3 + n)
+            .join('\r\n');
+          assert.equal(await through(split(message, cuts), n), `${expected}\r\n.\r\n`);
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -174,7 +245,10 @@ describe('TOP', () => {
     }
     const out: Buffer[] = [];
     for await (const chunk of headerAndLines(endless(), 3)) out.push(chunk);
-    assert.equal(Buffer.concat(out).toString(), 'Subject: x\r\n\r\nbody line\r\nbody line\r\nbody line\r\n');
+    assert.equal(
+      Buffer.concat(out).toString(),
+      'Subject: x\r\n\r\nbody line\r\nbody line\r\nbody line\r\n',
+    );
     assert.ok(produced < 10, `read only what it needed (${produced} lines)`);
   });
 });

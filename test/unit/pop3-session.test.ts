@@ -18,7 +18,8 @@ import { startPop3, type Pop3Server } from '../../src/pop3/server.js';
 import { RawPop3 } from '../support/pop3.js';
 
 const PASSWORD = 'alice-pass-1';
-const FIRST = 'Subject: first\r\nFrom: printer@office.test\r\n\r\nhello\r\n.dotted line\r\n..two dots\r\nlast\r\n';
+const FIRST =
+  'Subject: first\r\nFrom: printer@office.test\r\n\r\nhello\r\n.dotted line\r\n..two dots\r\nlast\r\n';
 const SECOND = 'Subject: second\r\n\r\nbody\r\n';
 
 interface Fixture {
@@ -93,7 +94,10 @@ describe('POP3 session: states and commands', () => {
     assert.equal(await c.command(''), '-ERR Empty command line');
     assert.equal(await c.command('PASS x'), '-ERR Send USER first');
     const capa = await c.multiCommand('CAPA');
-    assert.equal(capa, '+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nUSER\r\nSASL PLAIN\r\nSTLS\r\nIMPLEMENTATION edge-relay\r\n.\r\n');
+    assert.equal(
+      capa,
+      '+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nUSER\r\nSASL PLAIN\r\nSTLS\r\nIMPLEMENTATION edge-relay\r\n.\r\n',
+    );
     await f.login(c);
     assert.equal(await c.command('USER bob'), '-ERR USER is not valid after logging in');
     assert.equal(await c.command('STLS'), '-ERR STLS is not valid after logging in');
@@ -107,10 +111,16 @@ describe('POP3 session: states and commands', () => {
     const uids = (await f.store.list('alice')).map((m) => m.uid);
     const sizes = [Buffer.byteLength(FIRST), Buffer.byteLength(SECOND)];
     assert.equal(await c.command('STAT'), `+OK 2 ${sizes[0]! + sizes[1]!}`);
-    assert.equal(await c.multiCommand('LIST'), `+OK 2 messages (${sizes[0]! + sizes[1]!} octets)\r\n1 ${sizes[0]}\r\n2 ${sizes[1]}\r\n.\r\n`);
+    assert.equal(
+      await c.multiCommand('LIST'),
+      `+OK 2 messages (${sizes[0]! + sizes[1]!} octets)\r\n1 ${sizes[0]}\r\n2 ${sizes[1]}\r\n.\r\n`,
+    );
     assert.equal(await c.command('LIST 2'), `+OK 2 ${sizes[1]}`);
     assert.equal(await c.command('LIST 3'), '-ERR No message 3; there are 2');
-    assert.equal(await c.multiCommand('UIDL'), `+OK Unique ids follow\r\n1 ${uids[0]}\r\n2 ${uids[1]}\r\n.\r\n`);
+    assert.equal(
+      await c.multiCommand('UIDL'),
+      `+OK Unique ids follow\r\n1 ${uids[0]}\r\n2 ${uids[1]}\r\n.\r\n`,
+    );
     assert.equal(await c.command('UIDL 1'), `+OK 1 ${uids[0]}`);
   });
 
@@ -118,9 +128,18 @@ describe('POP3 session: states and commands', () => {
     const f = await setup();
     const c = await f.login();
     const retr = await c.multiCommand('RETR 1');
-    assert.equal(retr, `+OK ${Buffer.byteLength(FIRST)} octets\r\n${FIRST.replace('\r\n.dotted', '\r\n..dotted').replace('\r\n..two', '\r\n...two')}.\r\n`);
-    assert.equal(await c.multiCommand('TOP 1 2'), '+OK Header and 2 body lines follow\r\nSubject: first\r\nFrom: printer@office.test\r\n\r\nhello\r\n..dotted line\r\n.\r\n');
-    assert.equal(await c.multiCommand('TOP 2 0'), '+OK Header and 0 body lines follow\r\nSubject: second\r\n\r\n.\r\n');
+    assert.equal(
+      retr,
+      `+OK ${Buffer.byteLength(FIRST)} octets\r\n${FIRST.replace('\r\n.dotted', '\r\n..dotted').replace('\r\n..two', '\r\n...two')}.\r\n`,
+    );
+    assert.equal(
+      await c.multiCommand('TOP 1 2'),
+      '+OK Header and 2 body lines follow\r\nSubject: first\r\nFrom: printer@office.test\r\n\r\nhello\r\n..dotted line\r\n.\r\n',
+    );
+    assert.equal(
+      await c.multiCommand('TOP 2 0'),
+      '+OK Header and 0 body lines follow\r\nSubject: second\r\n\r\n.\r\n',
+    );
     assert.equal(await c.command('TOP 1'), '-ERR Use TOP <message> <lines>, not "TOP 1"');
     assert.equal(await c.command('RETR abc'), '-ERR Not a message number: "abc"');
   });
@@ -134,7 +153,10 @@ describe('POP3 session: states and commands', () => {
     assert.equal(await a.line(), '.');
     assert.equal(await a.command('AUTH PLAIN'), '+ ');
     assert.equal(await a.command('*'), '-ERR Authentication cancelled');
-    assert.equal(await a.command('AUTH CRAM-MD5'), '-ERR Unsupported SASL mechanism "CRAM-MD5"; use PLAIN');
+    assert.equal(
+      await a.command('AUTH CRAM-MD5'),
+      '-ERR Unsupported SASL mechanism "CRAM-MD5"; use PLAIN',
+    );
     assert.equal(await a.command('AUTH PLAIN'), '+ ');
     assert.match(await a.command(plain), /^\+OK Mailbox alice has 2 messages/);
     assert.match(await a.command('QUIT'), /^\+OK/);
@@ -157,9 +179,16 @@ describe('POP3 session: states and commands', () => {
     assert.match(await c.command('USER alice'), /^\+OK/);
     const third = await timed('PASS wrong-guess-3');
     assert.equal(first.reply, '-ERR [AUTH] Wrong mailbox name or password');
-    assert.equal(second.reply, '-ERR [AUTH] Wrong mailbox name or password', 'unknown user: the same answer');
+    assert.equal(
+      second.reply,
+      '-ERR [AUTH] Wrong mailbox name or password',
+      'unknown user: the same answer',
+    );
     assert.ok(second.ms >= 450, `the second try waited (${second.ms} ms)`);
-    assert.ok(third.ms >= 950 && third.ms > second.ms, `the third waited longer (${second.ms} -> ${third.ms} ms)`);
+    assert.ok(
+      third.ms >= 950 && third.ms > second.ms,
+      `the third waited longer (${second.ms} -> ${third.ms} ms)`,
+    );
     await f.login(c);
     const text = JSON.stringify(f.logs());
     assert.ok(!text.includes('wrong-guess') && !text.includes(PASSWORD), 'no password in the log');
@@ -171,7 +200,10 @@ describe('POP3 session: states and commands', () => {
     const first = await f.login();
     const second = await f.connect();
     assert.match(await second.command('USER alice'), /^\+OK/);
-    assert.match(await second.command(`PASS ${PASSWORD}`), /^-ERR \[IN-USE\] Mailbox "alice" is open in another session/);
+    assert.match(
+      await second.command(`PASS ${PASSWORD}`),
+      /^-ERR \[IN-USE\] Mailbox "alice" is open in another session/,
+    );
     assert.match(await first.command('QUIT'), /^\+OK/);
     await f.login(second);
   });
@@ -203,8 +235,17 @@ describe('POP3 session: states and commands', () => {
     assert.match(await b.command('DELE 1'), /^\+OK/);
     assert.equal(await b.command('QUIT'), '+OK edge-relay signing off (1 messages deleted)');
     await b.waitClosed();
-    assert.deepEqual((await f.store.list('alice')).map((m) => m.uid), [uids[1]]);
-    assert.ok(f.logs().some((l) => l.msg === 'POP3 session ended without QUIT; nothing deleted' && l.marked === 1));
+    assert.deepEqual(
+      (await f.store.list('alice')).map((m) => m.uid),
+      [uids[1]],
+    );
+    assert.ok(
+      f
+        .logs()
+        .some(
+          (l) => l.msg === 'POP3 session ended without QUIT; nothing deleted' && l.marked === 1,
+        ),
+    );
   });
 });
 
@@ -213,7 +254,10 @@ describe('POP3 session: bad input, limits and timeouts', () => {
     const f = await setup();
     const c = await f.connect();
     assert.equal(await c.command('X'.repeat(100_000)), '-ERR Line longer than 4096 octets ignored');
-    assert.match(await c.command(Buffer.from([0, 1, 2, 0xff, 0xfe, 0x80, 0x41]).toString('latin1')), /^-ERR Unknown command "\?+/);
+    assert.match(
+      await c.command(Buffer.from([0, 1, 2, 0xff, 0xfe, 0x80, 0x41]).toString('latin1')),
+      /^-ERR Unknown command "\?+/,
+    );
     c.write(Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x0d, 0x0a]));
     assert.match(await c.line(), /^-ERR Unknown command/);
     await f.login(c);
@@ -269,7 +313,11 @@ describe('POP3 session: bad input, limits and timeouts', () => {
     const reader = await f.login();
     assert.match(await reader.command('STAT'), /^\+OK 2/, 'the lock was released');
     for (let round = 0; round < 6; round++) {
-      assert.match((await reader.multiCommand('RETR 1')).split('\r\n')[0] ?? '', /^\+OK/, 'fetching mail is activity');
+      assert.match(
+        (await reader.multiCommand('RETR 1')).split('\r\n')[0] ?? '',
+        /^\+OK/,
+        'fetching mail is activity',
+      );
       await new Promise((resolve) => setTimeout(resolve, 300));
     }
     assert.match(await reader.command('QUIT'), /^\+OK/);
@@ -281,7 +329,10 @@ describe('POP3 session: bad input, limits and timeouts', () => {
     await f.connect();
     const third = await RawPop3.connect(f.port);
     f.clients.push(third);
-    assert.equal(await third.line(), '-ERR [SYS/TEMP] Too many POP3 connections (limit 2), try again later');
+    assert.equal(
+      await third.line(),
+      '-ERR [SYS/TEMP] Too many POP3 connections (limit 2), try again later',
+    );
     await third.waitClosed();
   });
 
@@ -290,7 +341,10 @@ describe('POP3 session: bad input, limits and timeouts', () => {
     const c = await f.login();
     assert.match(await c.command('DELE 1'), /^\+OK/);
     await f.server.stop();
-    assert.equal(await c.line(), '-ERR [SYS/TEMP] edge-relay is shutting down, try again in a minute');
+    assert.equal(
+      await c.line(),
+      '-ERR [SYS/TEMP] edge-relay is shutting down, try again in a minute',
+    );
     await c.waitClosed();
     assert.equal((await f.store.list('alice')).length, 2);
     running = undefined;
@@ -308,7 +362,11 @@ describe('POP3 session: TLS', () => {
     assert.match(String(secure.getPeerCertificate().subject?.CN), /edge-relay\.lan/);
     const capa = await c.multiCommand('CAPA');
     assert.ok(!capa.includes('STLS'), 'STLS no longer offered');
-    assert.equal(await c.command('PASS x'), '-ERR Send USER first', 'the injected USER was dropped');
+    assert.equal(
+      await c.command('PASS x'),
+      '-ERR Send USER first',
+      'the injected USER was dropped',
+    );
     await f.login(c);
     assert.match(await c.multiCommand('RETR 2'), /^\+OK \d+ octets\r\nSubject: second/);
   });
@@ -317,7 +375,10 @@ describe('POP3 session: TLS', () => {
     const f = await setup({ requireTlsForLogin: true });
     const c = await f.connect();
     assert.ok(!(await c.multiCommand('CAPA')).includes('USER'));
-    assert.match(await c.command('USER alice'), /^-ERR \[SYS\/PERM\] Log in only over an encrypted connection/);
+    assert.match(
+      await c.command('USER alice'),
+      /^-ERR \[SYS\/PERM\] Log in only over an encrypted connection/,
+    );
     assert.match(await c.command('PASS x'), /^-ERR \[SYS\/PERM\]/);
     assert.match(await c.command('AUTH PLAIN abcd'), /^-ERR \[SYS\/PERM\]/);
     assert.match(await c.command('STLS'), /^\+OK/);
@@ -340,7 +401,10 @@ describe('POP3 session: TLS', () => {
     silent.on('error', () => undefined);
     await new Promise((resolve) => silent.once('connect', resolve));
     running = undefined;
-    const outcome = await Promise.race([f.server.stop().then(() => 'stopped'), new Promise((resolve) => setTimeout(resolve, 6_000, 'still waiting after 6 s'))]);
+    const outcome = await Promise.race([
+      f.server.stop().then(() => 'stopped'),
+      new Promise((resolve) => setTimeout(resolve, 6_000, 'still waiting after 6 s')),
+    ]);
     silent.destroy();
     assert.equal(outcome, 'stopped');
   });
@@ -350,7 +414,13 @@ describe('mailbox limits and POP3 locks', () => {
   test('housekeeping leaves a mailbox alone while a session has it open', async () => {
     const f = await setup();
     const c = await f.login();
-    const limits = { mailboxes: f.store, locks: f.server.locks, config: () => resolveConfig({ mailbox: { retention: '1s' } }, 'test'), log: createLogger({ level: 'silent' }), now: () => new Date(Date.now() + 60_000) };
+    const limits = {
+      mailboxes: f.store,
+      locks: f.server.locks,
+      config: () => resolveConfig({ mailbox: { retention: '1s' } }, 'test'),
+      log: createLogger({ level: 'silent' }),
+      now: () => new Date(Date.now() + 60_000),
+    };
     assert.deepEqual(await enforceMailboxLimits(limits), { removed: 0, bytes: 0, busy: ['alice'] });
     assert.match(await c.command('QUIT'), /^\+OK/);
     await c.waitClosed();

@@ -15,7 +15,11 @@ describe('pacing', () => {
       assert.deepEqual(pacer.check('m365', M365, 1, T0 + i * 100), { go: true });
       pacer.record('m365', 1, T0 + i * 100);
     }
-    assert.deepEqual(pacer.check('m365', M365, 1, T0 + 3_000), { go: false, until: T0 + MINUTE, reason: 'minute' });
+    assert.deepEqual(pacer.check('m365', M365, 1, T0 + 3_000), {
+      go: false,
+      until: T0 + MINUTE,
+      reason: 'minute',
+    });
     assert.deepEqual(pacer.check('m365', M365, 1, T0 + MINUTE), { go: true });
   });
 
@@ -43,7 +47,11 @@ describe('pacing', () => {
   it('honours a provider pause, and upstreams do not share counts', () => {
     const pacer = new Pacer();
     pacer.throttle('m365', T0 + 5 * MINUTE, T0);
-    assert.deepEqual(pacer.check('m365', NONE, 1, T0 + MINUTE), { go: false, until: T0 + 5 * MINUTE, reason: 'throttled' });
+    assert.deepEqual(pacer.check('m365', NONE, 1, T0 + MINUTE), {
+      go: false,
+      until: T0 + 5 * MINUTE,
+      reason: 'throttled',
+    });
     assert.deepEqual(pacer.check('other', NONE, 1, T0 + MINUTE), { go: true });
     assert.equal(pacer.usage('m365', NONE, T0).pausedUntil, T0 + 5 * MINUTE);
     assert.deepEqual(pacer.check('m365', NONE, 1, T0 + 5 * MINUTE), { go: true });
@@ -55,8 +63,19 @@ describe('pacing', () => {
     pacer.throttle('m365', T0 + 10 * MINUTE, T0);
     const saved = JSON.parse(JSON.stringify(pacer.snapshot(T0 + 1)));
     const restarted = new Pacer();
-    restarted.restore({ ...saved, broken: { minutes: 'x' } as never, odd: { minutes: [[1, 'a']], pausedUntil: 0 } as never }, T0 + 2 * MINUTE);
-    assert.deepEqual(restarted.usage('m365', M365, T0 + 2 * MINUTE), { sentToday: 40, dayLimit: 10_000, pausedUntil: T0 + 10 * MINUTE });
+    restarted.restore(
+      {
+        ...saved,
+        broken: { minutes: 'x' } as never,
+        odd: { minutes: [[1, 'a']], pausedUntil: 0 } as never,
+      },
+      T0 + 2 * MINUTE,
+    );
+    assert.deepEqual(restarted.usage('m365', M365, T0 + 2 * MINUTE), {
+      sentToday: 40,
+      dayLimit: 10_000,
+      pausedUntil: T0 + 10 * MINUTE,
+    });
     assert.deepEqual(restarted.upstreams().sort(), ['m365', 'odd']);
     assert.equal(restarted.usage('odd', M365, T0).sentToday, 0);
   });

@@ -22,7 +22,17 @@ import { eventually } from '../support/wait.js';
 const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-runner-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const config = resolveConfig({ dataDir: dir, delivery: { concurrency: 1, retry: { delays: ['1m'], maxAge: '1d' }, smarthost: { host: '127.0.0.1', port: 25, security: 'none' } } }, 'test');
+const config = resolveConfig(
+  {
+    dataDir: dir,
+    delivery: {
+      concurrency: 1,
+      retry: { delays: ['1m'], maxAge: '1d' },
+      smarthost: { host: '127.0.0.1', port: 25, security: 'none' },
+    },
+  },
+  'test',
+);
 
 /**
  * Delivers (records) each message once `release(id)` is called; `delivered`
@@ -41,7 +51,8 @@ function heldDeliverer(defer = new Set<string>()) {
     async deliver(job: DeliveryJob) {
       started.push(job.queueId);
       await gate(job.queueId);
-      if (defer.has(job.queueId)) return allRecipients(job.recipients, { status: 'deferred', reason: '451 4.3.0 try later' });
+      if (defer.has(job.queueId))
+        return allRecipients(job.recipients, { status: 'deferred', reason: '451 4.3.0 try later' });
       delivered.push(job.queueId);
       return allRecipients(job.recipients, { status: 'delivered', detail: 'recorded' });
     },
@@ -50,7 +61,15 @@ function heldDeliverer(defer = new Set<string>()) {
 }
 
 const send = (spool: Spool, id: QueueId) =>
-  spool.accept({ id, from: 'scanner@office.test', to: ['archive@example.com'], client: { address: '10.0.0.5', helo: 'mfp' } }, Readable.from([Buffer.from('Subject: scan\r\n\r\nbody\r\n')]));
+  spool.accept(
+    {
+      id,
+      from: 'scanner@office.test',
+      to: ['archive@example.com'],
+      client: { address: '10.0.0.5', helo: 'mfp' },
+    },
+    Readable.from([Buffer.from('Subject: scan\r\n\r\nbody\r\n')]),
+  );
 
 /** Makes the next rescan wait, after reading the spool, until `apply()` */
 function holdRescan(spool: Spool) {
@@ -70,7 +89,13 @@ function holdRescan(spool: Spool) {
 
 async function runnerWith(deliverer: Deliverer) {
   const spool = await Spool.open(dir, silentLogger());
-  const runner = new QueueRunner({ spool, deliverer, bouncer: {} as Bouncer, config: () => config, log: silentLogger() });
+  const runner = new QueueRunner({
+    spool,
+    deliverer,
+    bouncer: {} as Bouncer,
+    config: () => config,
+    log: silentLogger(),
+  });
   await runner.start();
   return { spool, runner };
 }
@@ -122,9 +147,16 @@ test('a deferral made while a rescan reads the spool keeps its backoff (the olde
     rescan.apply();
     await scan;
     await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.equal(started.filter((id) => id === message).length, 1, 'tried again at once instead of after the 1 minute retry delay');
+    assert.equal(
+      started.filter((id) => id === message).length,
+      1,
+      'tried again at once instead of after the 1 minute retry delay',
+    );
     const entry = (await spool.list()).find((e) => e.arrival.id === message);
-    assert.ok(entry && Date.parse(entry.state.nextAttempt) > Date.now() + 50_000, 'the deferral is on disk');
+    assert.ok(
+      entry && Date.parse(entry.state.nextAttempt) > Date.now() + 50_000,
+      'the deferral is on disk',
+    );
   } finally {
     await runner.stop(1_000);
     for (const id of await spool.ids()) await spool.remove(id);
@@ -134,12 +166,27 @@ test('a deferral made while a rescan reads the spool keeps its backoff (the olde
 
 test('a bounce report that cannot be queued is retried, and the delivered recipient is not sent a second copy', async () => {
   const reportDir = mkdtempSync(path.join(tmpdir(), 'edge-relay-runner-report-'));
-  const quickRetry = resolveConfig({ ...config, dataDir: reportDir, delivery: { ...config.delivery, retry: { delays: ['1s'], maxAge: '1d' } } }, 'test');
+  const quickRetry = resolveConfig(
+    {
+      ...config,
+      dataDir: reportDir,
+      delivery: { ...config.delivery, retry: { delays: ['1s'], maxAge: '1d' } },
+    },
+    'test',
+  );
   const delivered: string[] = [];
   const deliverer = {
     async deliver(job: DeliveryJob) {
       return job.recipients.map((address) => {
-        if (address.startsWith('nobody@')) return { address, outcome: { status: 'bounced', reason: '550 5.1.1 No such user here', dsnStatus: '5.1.1' } };
+        if (address.startsWith('nobody@'))
+          return {
+            address,
+            outcome: {
+              status: 'bounced',
+              reason: '550 5.1.1 No such user here',
+              dsnStatus: '5.1.1',
+            },
+          };
         delivered.push(address);
         return { address, outcome: { status: 'delivered', detail: 'recorded' } };
       });
@@ -149,18 +196,39 @@ test('a bounce report that cannot be queued is retried, and the delivered recipi
   const reports: string[][] = [];
   const bouncer = {
     async report(_entry: unknown, failed: { address: string }[]) {
-      if (failures-- > 0) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      if (failures-- > 0)
+        throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
       reports.push(failed.map((r) => r.address));
     },
   } as unknown as Bouncer;
   const spool = await Spool.open(reportDir, silentLogger());
-  const runner = new QueueRunner({ spool, deliverer, bouncer, config: () => quickRetry, log: silentLogger() });
+  const runner = new QueueRunner({
+    spool,
+    deliverer,
+    bouncer,
+    config: () => quickRetry,
+    log: silentLogger(),
+  });
   await runner.start();
   try {
     const id = newQueueId();
-    await spool.accept({ id, from: 'scanner@office.test', to: ['nobody@example.com', 'boss@example.com'], client: { address: '10.0.0.5', helo: 'mfp' } }, Readable.from([Buffer.from('Subject: partial\r\n\r\nbody\r\n')]));
-    await eventually('the report is queued after two failures', () => reports.length === 1, { timeoutMs: 10_000 });
-    await eventually('the message leaves the queue', () => runner.inFlight === 0 && !spool.has(id), { timeoutMs: 5_000 });
+    await spool.accept(
+      {
+        id,
+        from: 'scanner@office.test',
+        to: ['nobody@example.com', 'boss@example.com'],
+        client: { address: '10.0.0.5', helo: 'mfp' },
+      },
+      Readable.from([Buffer.from('Subject: partial\r\n\r\nbody\r\n')]),
+    );
+    await eventually('the report is queued after two failures', () => reports.length === 1, {
+      timeoutMs: 10_000,
+    });
+    await eventually(
+      'the message leaves the queue',
+      () => runner.inFlight === 0 && !spool.has(id),
+      { timeoutMs: 5_000 },
+    );
     assert.deepEqual(delivered, ['boss@example.com'], 'boss@ got exactly one copy');
     assert.deepEqual(reports, [['nobody@example.com']]);
   } finally {
@@ -170,11 +238,18 @@ test('a bounce report that cannot be queued is retried, and the delivered recipi
   }
 });
 
-
 test('an attempt routes its recipients once: the same routing picks its slot and goes to the deliverer', async () => {
   let routed = 0;
   // Routing a recipient asks whether its domain is local: count those questions
-  const counting: typeof config = { ...config, mailbox: { ...config.mailbox, get localDomains() { return (routed++, config.mailbox.localDomains); } } };
+  const counting: typeof config = {
+    ...config,
+    mailbox: {
+      ...config.mailbox,
+      get localDomains() {
+        return (routed++, config.mailbox.localDomains);
+      },
+    },
+  };
   const destinations: string[] = [];
   const deliverer = {
     async deliver(job: DeliveryJob) {
@@ -183,12 +258,21 @@ test('an attempt routes its recipients once: the same routing picks its slot and
     },
   } as unknown as Deliverer;
   const spool = await Spool.open(dir, silentLogger());
-  const runner = new QueueRunner({ spool, deliverer, bouncer: {} as Bouncer, config: () => counting, log: silentLogger() });
+  const runner = new QueueRunner({
+    spool,
+    deliverer,
+    bouncer: {} as Bouncer,
+    config: () => counting,
+    log: silentLogger(),
+  });
   await runner.start();
   try {
     const id = newQueueId();
     await send(spool, id);
-    await eventually('the message is delivered and removed', () => destinations.length === 1 && runner.inFlight === 0 && !spool.has(id));
+    await eventually(
+      'the message is delivered and removed',
+      () => destinations.length === 1 && runner.inFlight === 0 && !spool.has(id),
+    );
     assert.deepEqual(destinations, ['smarthost']);
     assert.equal(routed, 1, 'one recipient, one attempt: routed once');
   } finally {

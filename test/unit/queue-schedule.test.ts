@@ -20,7 +20,11 @@ function scheduleWith(routes: Map<string, string[]> = new Map()) {
 const always = () => true;
 
 /** Starts every message that may start, in order; each attempt stays running */
-function drain(schedule: Schedule<string>, now = NOW, hasRoom: (d: string[]) => boolean = always): string[] {
+function drain(
+  schedule: Schedule<string>,
+  now = NOW,
+  hasRoom: (d: string[]) => boolean = always,
+): string[] {
   const order: string[] = [];
   for (let next = schedule.startable(now, hasRoom); next; next = schedule.startable(now, hasRoom)) {
     schedule.start(next.id, Promise.resolve());
@@ -38,7 +42,10 @@ test('due messages start oldest first; waiting ones only once their time has com
   assert.equal(schedule.nextAt(NOW), NOW + 5_000);
   assert.deepEqual(drain(schedule), ['a', 'b']);
   assert.equal(schedule.startable(NOW + 4_999, always), undefined);
-  assert.deepEqual(schedule.startable(NOW + 5_000, always), { id: 'later', routing: { groups: [], destinations: ['smarthost'] } });
+  assert.deepEqual(schedule.startable(NOW + 5_000, always), {
+    id: 'later',
+    routing: { groups: [], destinations: ['smarthost'] },
+  });
   assert.equal(schedule.get('later')?.phase.name, 'due');
   assert.equal(schedule.nextAt(NOW), Infinity);
 });
@@ -55,7 +62,13 @@ test('each message is in one phase; running ones count per destination and are n
     ['slow', 'held', 'next'].map((id) => schedule.get(id)?.phase.name),
     ['running', 'held', 'running'],
   );
-  assert.deepEqual([...schedule.runningPerDestination()], [['mx:slow.example', 1], ['smarthost', 1]]);
+  assert.deepEqual(
+    [...schedule.runningPerDestination()],
+    [
+      ['mx:slow.example', 1],
+      ['smarthost', 1],
+    ],
+  );
   assert.equal(schedule.inFlight, 2);
   assert.equal(schedule.attempts().length, 2);
   // The attempt is over: it waits for its next try, and its slot is free
@@ -138,7 +151,10 @@ test('reroute routes every due message again; a message already due to the same 
   assert.equal(asked(), 1, 'due again (a rescan) without a new route');
   routes.set('a', ['mx:example.com']);
   schedule.reroute();
-  assert.deepEqual(schedule.startable(NOW, always), { id: 'a', routing: { groups: [], destinations: ['mx:example.com'] } });
+  assert.deepEqual(schedule.startable(NOW, always), {
+    id: 'a',
+    routing: { groups: [], destinations: ['mx:example.com'] },
+  });
 });
 
 test('with 20,000 messages for a full destination, finding the one that may start costs a step per destination', () => {

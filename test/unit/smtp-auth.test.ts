@@ -14,17 +14,41 @@ import { eventually } from '../support/wait.js';
 let upstream: Upstream;
 
 before(async () => {
-  upstream = await startUpstream({ offerTls: false, auth: { user: 'relay@contoso.test', pass: 'secret' }, recordCommands: true, extra: { allowInsecureAuth: true } });
+  upstream = await startUpstream({
+    offerTls: false,
+    auth: { user: 'relay@contoso.test', pass: 'secret' },
+    recordCommands: true,
+    extra: { allowInsecureAuth: true },
+  });
 });
 after(() => upstream.close());
 
 test('credentials on a connection without TLS: nothing sent, the message deferred naming the setting', async () => {
-  const target: SmtpTarget = { host: '127.0.0.1', port: upstream.port, security: 'none', verify: false, name: 'relay.test', timeoutMs: 5_000, auth: { method: 'password', user: 'relay@contoso.test', pass: 'secret' } };
-  const [result] = await sendOne(target, { from: 'a@office.test', to: ['b@example.com'] }, async () => Readable.from(['Subject: x\r\n\r\nx\r\n']), new SmtpPool());
+  const target: SmtpTarget = {
+    host: '127.0.0.1',
+    port: upstream.port,
+    security: 'none',
+    verify: false,
+    name: 'relay.test',
+    timeoutMs: 5_000,
+    auth: { method: 'password', user: 'relay@contoso.test', pass: 'secret' },
+  };
+  const [result] = await sendOne(
+    target,
+    { from: 'a@office.test', to: ['b@example.com'] },
+    async () => Readable.from(['Subject: x\r\n\r\nx\r\n']),
+    new SmtpPool(),
+  );
   assert.equal(result?.outcome.status, 'deferred');
-  assert.match(result?.outcome.status === 'deferred' ? result.outcome.reason : '', /^EAUTH: Not sending the user name and password over a connection without TLS: set delivery\.smarthost\.security to "starttls" or "tls" \(127\.0\.0\.1:\d+\)$/);
+  assert.match(
+    result?.outcome.status === 'deferred' ? result.outcome.reason : '',
+    /^EAUTH: Not sending the user name and password over a connection without TLS: set delivery\.smarthost\.security to "starttls" or "tls" \(127\.0\.0\.1:\d+\)$/,
+  );
   // The client says goodbye after giving up: every command it sent before is recorded by then
   await eventually('QUIT', () => upstream.commands.includes('QUIT'), { timeoutMs: 5_000 });
-  assert.deepEqual(upstream.commands.filter((verb) => verb === 'AUTH' || verb === 'MAIL'), []);
+  assert.deepEqual(
+    upstream.commands.filter((verb) => verb === 'AUTH' || verb === 'MAIL'),
+    [],
+  );
   assert.equal(upstream.messages.length, 0);
 });

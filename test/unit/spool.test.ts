@@ -1,6 +1,18 @@
 /** The spool over real files: the journal, group commit, restart, torn tails, segment reuse, the earlier layout */
 import assert from 'node:assert/strict';
-import { chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  chownSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -14,7 +26,12 @@ import { INLINE_MAX, Spool } from '../../src/spool/spool.js';
 
 const newDataDir = () => mkdtempSync(path.join(tmpdir(), 'edge-relay-spool-'));
 const open = async (dataDir = newDataDir()) => Spool.open(dataDir, silentLogger());
-const meta = (id: QueueId) => ({ id, from: 'a@office.test', to: ['b@example.com'], client: { address: '10.0.0.1', helo: 'mfp' } });
+const meta = (id: QueueId) => ({
+  id,
+  from: 'a@office.test',
+  to: ['b@example.com'],
+  client: { address: '10.0.0.1', helo: 'mfp' },
+});
 const dataDirOf = (spool: Spool) => path.dirname(spool.root);
 
 async function bodyOf(spool: Spool, id: QueueId): Promise<Buffer> {
@@ -29,7 +46,10 @@ async function acceptBytes(spool: Spool, body: Buffer | string): Promise<QueueId
   return id;
 }
 
-const segments = (spool: Spool) => readdirSync(spool.dir('journal')).filter((name) => /^\d+\.seg$/.test(name)).sort();
+const segments = (spool: Spool) =>
+  readdirSync(spool.dir('journal'))
+    .filter((name) => /^\d+\.seg$/.test(name))
+    .sort();
 
 test('accept: a small message goes into the journal, a large one into a file of its own; exact bytes, mode 0600', async () => {
   const spool = await open();
@@ -41,7 +61,8 @@ test('accept: a small message goes into the journal, a large one into a file of 
   assert.deepEqual(await bodyOf(spool, largeId), large);
   assert.deepEqual(readdirSync(spool.dir('files')), [`${largeId}.eml`]);
   assert.equal(statSync(path.join(spool.dir('files'), `${largeId}.eml`)).mode & 0o777, 0o600);
-  for (const name of segments(spool)) assert.equal(statSync(path.join(spool.dir('journal'), name)).mode & 0o777, 0o600);
+  for (const name of segments(spool))
+    assert.equal(statSync(path.join(spool.dir('journal'), name)).mode & 0o777, 0o600);
   await spool.close();
 });
 
@@ -63,7 +84,11 @@ test('a failing stream leaves nothing behind, small or large', async () => {
 test('group commit: messages arriving together share flushes, and each is durable when accept resolves', async () => {
   const spool = await open();
   const before = spool.flushes;
-  const ids = await Promise.all(Array.from({ length: 40 }, (_, n) => acceptBytes(spool, `Subject: ${n}\r\n\r\n${'x'.repeat(2000)}\r\n`)));
+  const ids = await Promise.all(
+    Array.from({ length: 40 }, (_, n) =>
+      acceptBytes(spool, `Subject: ${n}\r\n\r\n${'x'.repeat(2000)}\r\n`),
+    ),
+  );
   const flushes = spool.flushes - before;
   assert.ok(flushes >= 1 && flushes < 40, `40 messages took ${flushes} flushes`);
   // Read the journal back as a restart would, without closing (nothing more is flushed)
@@ -118,11 +143,15 @@ test('segments: a full one is followed by the next; once all its messages are do
   const spool = await open();
   const body = Buffer.alloc(100 * 1024, 'z');
   const ids: QueueId[] = [];
-  for (let n = 0; n < Math.ceil((2.5 * SEGMENT_BYTES) / body.length); n++) ids.push(await acceptBytes(spool, body));
+  for (let n = 0; n < Math.ceil((2.5 * SEGMENT_BYTES) / body.length); n++)
+    ids.push(await acceptBytes(spool, body));
   assert.ok(segments(spool).length >= 3, `${segments(spool).length} segments`);
   const survivor = ids[0]!;
   for (const id of ids.slice(1)) await spool.remove(id);
-  await spool.saveState(survivor, { ...initialState((await spool.get(survivor))!.arrival), attempts: 1 });
+  await spool.saveState(survivor, {
+    ...initialState((await spool.get(survivor))!.arrival),
+    attempts: 1,
+  });
   await spool.close();
   const again = await open(dataDirOf(spool));
   assert.deepEqual(await again.ids(), [survivor]);
@@ -132,24 +161,44 @@ test('segments: a full one is followed by the next; once all its messages are do
   const third = await open(dataDirOf(spool));
   assert.deepEqual(await third.ids(), []);
   assert.ok(segments(third).length <= 2, `done segments go: ${segments(third).join(' ')}`);
-  assert.ok(readdirSync(third.dir('journal')).some((name) => name.startsWith('spare-')), 'and are kept for reuse');
+  assert.ok(
+    readdirSync(third.dir('journal')).some((name) => name.startsWith('spare-')),
+    'and are kept for reuse',
+  );
   await third.close();
 });
 
 test('upgrade: messages and states in the earlier layout are all kept; damaged files go aside', async () => {
   const dataDir = newDataDir();
   const root = path.join(dataDir, 'spool');
-  for (const dir of ['messages', 'state', 'tmp', 'locks', 'corrupt']) mkdirSync(path.join(root, dir), { recursive: true });
+  for (const dir of ['messages', 'state', 'tmp', 'locks', 'corrupt'])
+    mkdirSync(path.join(root, dir), { recursive: true });
   const legacy = (id: QueueId, body: string) => {
-    const arrival = { v: 1, id, from: 'old@office.test', to: ['x@example.com', 'y@example.com'], receivedAt: new Date().toISOString(), client: { address: '10.0.0.9', helo: 'old' } };
-    writeFileSync(path.join(root, 'messages', `${id}.eml`), `${JSON.stringify(arrival)}\n${body}`, { mode: 0o600 });
+    const arrival = {
+      v: 1,
+      id,
+      from: 'old@office.test',
+      to: ['x@example.com', 'y@example.com'],
+      receivedAt: new Date().toISOString(),
+      client: { address: '10.0.0.9', helo: 'old' },
+    };
+    writeFileSync(path.join(root, 'messages', `${id}.eml`), `${JSON.stringify(arrival)}\n${body}`, {
+      mode: 0o600,
+    });
     return arrival;
   };
   const fresh = newQueueId();
   legacy(fresh, 'Subject: never tried\r\n\r\nbody\r\n');
   const tried = newQueueId();
   const arrival = legacy(tried, 'Subject: tried\r\n\r\nbody\r\n');
-  const state = { ...initialState(arrival as never), attempts: 2, recipients: [{ address: 'x@example.com', status: 'delivered' }, { address: 'y@example.com', status: 'deferred', lastError: '451 later' }] };
+  const state = {
+    ...initialState(arrival as never),
+    attempts: 2,
+    recipients: [
+      { address: 'x@example.com', status: 'delivered' },
+      { address: 'y@example.com', status: 'deferred', lastError: '451 later' },
+    ],
+  };
   writeFileSync(path.join(root, 'state', `${tried}.json`), JSON.stringify(state));
   const badState = newQueueId();
   legacy(badState, 'Subject: bad state\r\n\r\nbody\r\n');
@@ -167,17 +216,28 @@ test('upgrade: messages and states in the earlier layout are all kept; damaged f
   assert.deepEqual(await bodyOf(spool, tried), Buffer.from('Subject: tried\r\n\r\nbody\r\n'));
   assert.equal((await spool.get(tried))?.state.attempts, 2);
   assert.equal((await spool.get(tried))?.state.recipients[0]?.status, 'delivered');
-  assert.equal((await spool.get(badState))?.state.held, true, 'a message whose state was damaged waits for a person');
+  assert.equal(
+    (await spool.get(badState))?.state.held,
+    true,
+    'a message whose state was damaged waits for a person',
+  );
   assert.ok(readdirSync(spool.dir('corrupt')).some((f) => f.startsWith(`${damaged}.eml`)));
   assert.ok(!existsSync(path.join(root, 'state')) && !existsSync(path.join(root, 'locks')));
   await spool.close();
 
   const again = await open(dataDir);
   await again.recover();
-  assert.deepEqual(await again.ids(), [fresh, tried, badState].sort(), 'taken in once, kept over a restart');
+  assert.deepEqual(
+    await again.ids(),
+    [fresh, tried, badState].sort(),
+    'taken in once, kept over a restart',
+  );
   await again.remove(fresh);
   await again.close();
-  assert.ok(!existsSync(path.join(root, 'messages', `${fresh}.eml`)), 'its file goes once it is done');
+  assert.ok(
+    !existsSync(path.join(root, 'messages', `${fresh}.eml`)),
+    'its file goes once it is done',
+  );
 });
 
 test('locks: one holder per message; one writer per spool, readers beside it', async () => {
@@ -186,7 +246,9 @@ test('locks: one holder per message; one writer per spool, readers beside it', a
   const release = await spool.lock(id);
   await assert.rejects(spool.lock(id), BusyError);
   await release();
-  await (await spool.lock(id))();
+  await (
+    await spool.lock(id)
+  )();
   await assert.rejects(Spool.open(dataDirOf(spool), silentLogger()), BusyError);
   const reader = await Spool.open(dataDirOf(spool), silentLogger(), { writable: false });
   assert.deepEqual(await reader.ids(), [id]);
@@ -208,18 +270,25 @@ test('get: the state as it is now, and nothing once the message is gone', async 
   await spool.close();
 });
 
-test('a segment made by root (the command line with the service stopped) belongs to the service user who owns the spool', { skip: process.getuid?.() !== 0 && 'needs root' }, async () => {
-  const dataDir = newDataDir();
-  mkdirSync(path.join(dataDir, 'spool', 'journal'), { recursive: true });
-  chownSync(path.join(dataDir, 'spool', 'journal'), 4321, 4321);
-  const spool = await open(dataDir);
-  await spool.close();
-  for (const name of segments(spool)) assert.equal(statSync(path.join(spool.dir('journal'), name)).uid, 4321);
-});
+test(
+  'a segment made by root (the command line with the service stopped) belongs to the service user who owns the spool',
+  { skip: process.getuid?.() !== 0 && 'needs root' },
+  async () => {
+    const dataDir = newDataDir();
+    mkdirSync(path.join(dataDir, 'spool', 'journal'), { recursive: true });
+    chownSync(path.join(dataDir, 'spool', 'journal'), 4321, 4321);
+    const spool = await open(dataDir);
+    await spool.close();
+    for (const name of segments(spool))
+      assert.equal(statSync(path.join(spool.dir('journal'), name)).uid, 4321);
+  },
+);
 
 test('the bodies taken in last are sent from memory, within a bound; older ones are read from the journal', async () => {
   const spool = await open();
-  const body = Buffer.from('Subject: recent\r\n\r\nkept in memory for the delivery that follows\r\n');
+  const body = Buffer.from(
+    'Subject: recent\r\n\r\nkept in memory for the delivery that follows\r\n',
+  );
   const id = await acceptBytes(spool, body);
   // Change the bytes on disk behind the spool's back: what comes out shows where it was read from
   const [segment] = segments(spool);

@@ -9,7 +9,14 @@ import { ConfigError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { loadOrCreateCertificate } from '../../src/util/tls-cert.js';
 
-const base = (dataDir: string) => ({ dataDir, name: 'pop3', certFile: '', keyFile: '', hostname: 'mail.office.test', log: silentLogger() });
+const base = (dataDir: string) => ({
+  dataDir,
+  name: 'pop3',
+  certFile: '',
+  keyFile: '',
+  hostname: 'mail.office.test',
+  log: silentLogger(),
+});
 
 describe('loadOrCreateCertificate', () => {
   test('generates a self-signed certificate once (mode 0600) and reuses it on later starts', async () => {
@@ -19,9 +26,13 @@ describe('loadOrCreateCertificate', () => {
     const x509 = new X509Certificate(first.cert);
     assert.match(x509.subject, /CN=mail\.office\.test/);
     assert.match(x509.subjectAltName ?? '', /DNS:mail\.office\.test/);
-    assert.ok(new Date(x509.validTo).getTime() > Date.now() + 5 * 365 * 86_400_000, 'valid for years');
+    assert.ok(
+      new Date(x509.validTo).getTime() > Date.now() + 5 * 365 * 86_400_000,
+      'valid for years',
+    );
     assert.ok(x509.checkPrivateKey(createPrivateKey(first.key)));
-    for (const file of ['pop3.key', 'pop3.crt']) assert.equal(statSync(path.join(dataDir, 'tls', file)).mode & 0o777, 0o600);
+    for (const file of ['pop3.key', 'pop3.crt'])
+      assert.equal(statSync(path.join(dataDir, 'tls', file)).mode & 0o777, 0o600);
     const second = await loadOrCreateCertificate(base(dataDir));
     assert.deepEqual(second, { key: first.key, cert: first.cert, generated: false });
   });
@@ -33,8 +44,20 @@ describe('loadOrCreateCertificate', () => {
     const keyFile = path.join(dataDir, 'admin.key');
     writeFileSync(certFile, made.cert);
     writeFileSync(keyFile, made.key);
-    assert.deepEqual(await loadOrCreateCertificate({ ...base(dataDir), certFile, keyFile }), { key: made.key, cert: made.cert, generated: false });
-    await assert.rejects(loadOrCreateCertificate({ ...base(dataDir), certFile, keyFile: '' }), (err) => err instanceof ConfigError && /Give both a certificate and a key file for pop3 TLS/.test(err.message));
-    await assert.rejects(loadOrCreateCertificate({ ...base(dataDir), certFile: '/nonexistent/x.crt', keyFile }), (err) => err instanceof ConfigError && err.message.includes('"/nonexistent/x.crt": ENOENT'));
+    assert.deepEqual(await loadOrCreateCertificate({ ...base(dataDir), certFile, keyFile }), {
+      key: made.key,
+      cert: made.cert,
+      generated: false,
+    });
+    await assert.rejects(
+      loadOrCreateCertificate({ ...base(dataDir), certFile, keyFile: '' }),
+      (err) =>
+        err instanceof ConfigError &&
+        /Give both a certificate and a key file for pop3 TLS/.test(err.message),
+    );
+    await assert.rejects(
+      loadOrCreateCertificate({ ...base(dataDir), certFile: '/nonexistent/x.crt', keyFile }),
+      (err) => err instanceof ConfigError && err.message.includes('"/nonexistent/x.crt": ENOENT'),
+    );
   });
 });

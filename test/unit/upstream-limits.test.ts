@@ -6,15 +6,45 @@ import path from 'node:path';
 import { test } from 'node:test';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { resolveConfig } from '../../src/config/validate.js';
-import { LIMITS_FILE, UpstreamLimits, ehloSize, upstreamKey } from '../../src/deliver/upstream-limits.js';
-import { OUTBOUND_HEADROOM, advertisedSize, formatSize, messageRule, ownRule, recipientRule, type UpstreamSizes } from '../../src/intake/size-limits.js';
+import {
+  LIMITS_FILE,
+  UpstreamLimits,
+  ehloSize,
+  upstreamKey,
+} from '../../src/deliver/upstream-limits.js';
+import {
+  OUTBOUND_HEADROOM,
+  advertisedSize,
+  formatSize,
+  messageRule,
+  ownRule,
+  recipientRule,
+  type UpstreamSizes,
+} from '../../src/intake/size-limits.js';
 import { silentLogger } from '../../src/log.js';
 
 const MB = 1024 * 1024;
-const smarthostConfig = resolveConfig({ smtp: { maxMessageSize: 50 * MB }, mailbox: { localDomains: ['box.lan'] }, delivery: { smarthost: { host: 'smtp.example.net', port: 587 } } }, 'test');
-const mxConfig = resolveConfig({ smtp: { maxMessageSize: 50 * MB }, mailbox: { localDomains: ['box.lan'] }, delivery: { mode: 'mx' } }, 'test');
+const smarthostConfig = resolveConfig(
+  {
+    smtp: { maxMessageSize: 50 * MB },
+    mailbox: { localDomains: ['box.lan'] },
+    delivery: { smarthost: { host: 'smtp.example.net', port: 587 } },
+  },
+  'test',
+);
+const mxConfig = resolveConfig(
+  {
+    smtp: { maxMessageSize: 50 * MB },
+    mailbox: { localDomains: ['box.lan'] },
+    delivery: { mode: 'mx' },
+  },
+  'test',
+);
 
-const known = (limits: Record<string, number>): UpstreamSizes => ({ limitOf: (key) => (key && key in limits ? { bytes: limits[key] as number, name: key } : undefined) });
+const known = (limits: Record<string, number>): UpstreamSizes => ({
+  limitOf: (key) =>
+    key && key in limits ? { bytes: limits[key] as number, name: key } : undefined,
+});
 
 test('formatSize: KB below a megabyte, one decimal above', () => {
   assert.equal(formatSize(100_000), '98 KB');
@@ -24,29 +54,59 @@ test('formatSize: KB below a megabyte, one decimal above', () => {
 });
 
 test('a refusal never shows a message just over the limit as the same size', () => {
-  assert.equal(ownRule(smarthostConfig).refusal(50 * MB + 10).message, `Message is ${50 * MB + 10} bytes; this relay accepts at most ${50 * MB} bytes. Scan at a lower resolution or fewer pages`);
+  assert.equal(
+    ownRule(smarthostConfig).refusal(50 * MB + 10).message,
+    `Message is ${50 * MB + 10} bytes; this relay accepts at most ${50 * MB} bytes. Scan at a lower resolution or fewer pages`,
+  );
   const refusal = ownRule(smarthostConfig).refusal(60 * MB);
-  assert.equal(refusal.toReply(), '552 5.3.4 Message is 60 MB; this relay accepts at most 50 MB. Scan at a lower resolution or fewer pages');
+  assert.equal(
+    refusal.toReply(),
+    '552 5.3.4 Message is 60 MB; this relay accepts at most 50 MB. Scan at a lower resolution or fewer pages',
+  );
 });
 
-test('a local mailbox meets only our own limit; a remote recipient the smaller of ours and its upstream\'s', () => {
+test("a local mailbox meets only our own limit; a remote recipient the smaller of ours and its upstream's", () => {
   const upstreams = known({ 'smarthost smtp.example.net:587': 25 * MB });
   assert.equal(recipientRule('alice@box.lan', smarthostConfig, upstreams).bytes, 50 * MB);
-  assert.equal(recipientRule('bob@example.com', smarthostConfig, upstreams).bytes, 25 * MB - OUTBOUND_HEADROOM);
-  assert.match(recipientRule('bob@example.com', smarthostConfig, upstreams).refusal(30 * MB).message, /the upstream smarthost smtp\.example\.net:587 accepts at most 25 MB/);
-  assert.equal(recipientRule('bob@example.com', smarthostConfig, known({ 'smarthost smtp.example.net:587': 150 * MB })).bytes, 50 * MB, 'a larger upstream limit does not raise ours');
-  assert.equal(recipientRule('bob@example.com', smarthostConfig, known({})).bytes, 50 * MB, 'not known yet: ours');
+  assert.equal(
+    recipientRule('bob@example.com', smarthostConfig, upstreams).bytes,
+    25 * MB - OUTBOUND_HEADROOM,
+  );
+  assert.match(
+    recipientRule('bob@example.com', smarthostConfig, upstreams).refusal(30 * MB).message,
+    /the upstream smarthost smtp\.example\.net:587 accepts at most 25 MB/,
+  );
+  assert.equal(
+    recipientRule(
+      'bob@example.com',
+      smarthostConfig,
+      known({ 'smarthost smtp.example.net:587': 150 * MB }),
+    ).bytes,
+    50 * MB,
+    'a larger upstream limit does not raise ours',
+  );
+  assert.equal(
+    recipientRule('bob@example.com', smarthostConfig, known({})).bytes,
+    50 * MB,
+    'not known yet: ours',
+  );
 });
 
 test('a message meets the smallest limit of its recipients', () => {
   const upstreams = known({ 'mx small.test': 10 * MB, 'mx mid.test': 20 * MB });
   assert.equal(messageRule(['a@box.lan'], mxConfig, upstreams).bytes, 50 * MB);
-  assert.equal(messageRule(['a@box.lan', 'b@mid.test', 'c@small.test'], mxConfig, upstreams).bytes, 10 * MB - OUTBOUND_HEADROOM);
+  assert.equal(
+    messageRule(['a@box.lan', 'b@mid.test', 'c@small.test'], mxConfig, upstreams).bytes,
+    10 * MB - OUTBOUND_HEADROOM,
+  );
 });
 
-test('EHLO advertises the smarthost\'s limit in smarthost mode, our own in MX mode', () => {
+test("EHLO advertises the smarthost's limit in smarthost mode, our own in MX mode", () => {
   assert.equal(advertisedSize(smarthostConfig, known({})), 50 * MB);
-  assert.equal(advertisedSize(smarthostConfig, known({ 'smarthost smtp.example.net:587': 25 * MB })), 25 * MB - OUTBOUND_HEADROOM);
+  assert.equal(
+    advertisedSize(smarthostConfig, known({ 'smarthost smtp.example.net:587': 25 * MB })),
+    25 * MB - OUTBOUND_HEADROOM,
+  );
   assert.equal(advertisedSize(mxConfig, known({ 'mx small.test': 10 * MB })), 50 * MB);
 });
 
@@ -69,12 +129,23 @@ test('learned limits are written once when they change, and read back after a re
   const first = statSync(fileOf(dir)).ino;
   heard(25 * MB, 'mx1.example.com');
   await limits.flush();
-  assert.equal(statSync(fileOf(dir)).ino, first, 'the same limit again: no write (the rename would give a new inode)');
+  assert.equal(
+    statSync(fileOf(dir)).ino,
+    first,
+    'the same limit again: no write (the rename would give a new inode)',
+  );
   const reopened = await UpstreamLimits.open(dir, silentLogger());
-  assert.deepEqual(reopened.limitOf('mx example.com'), { bytes: 25 * MB, name: 'mx1.example.com for example.com' });
+  assert.deepEqual(reopened.limitOf('mx example.com'), {
+    bytes: 25 * MB,
+    name: 'mx1.example.com for example.com',
+  });
   heard(null, 'mx1.example.com');
   await limits.flush();
-  assert.equal((await UpstreamLimits.open(dir, silentLogger())).limitOf('mx example.com'), undefined, 'an upstream that stops advertising SIZE has no limit any more');
+  assert.equal(
+    (await UpstreamLimits.open(dir, silentLogger())).limitOf('mx example.com'),
+    undefined,
+    'an upstream that stops advertising SIZE has no limit any more',
+  );
 });
 
 test('a burst of changes costs at most two writes, and a damaged file means nothing known', async () => {
@@ -90,7 +161,10 @@ test('a burst of changes costs at most two writes, and a damaged file means noth
 });
 
 test('a fixed limit (Graph) is known without EHLO and wins over a learned one', async () => {
-  const limits = await UpstreamLimits.open(mkdtempSync(path.join(tmpdir(), 'upstream-limits-')), silentLogger());
+  const limits = await UpstreamLimits.open(
+    mkdtempSync(path.join(tmpdir(), 'upstream-limits-')),
+    silentLogger(),
+  );
   assert.deepEqual(limits.limitOf('graph'), { bytes: 35 * MB, name: 'Microsoft Graph' });
   limits.heard('graph', 'somewhere', 10);
   assert.equal(limits.limitOf('graph')?.bytes, 35 * MB);
@@ -99,7 +173,9 @@ test('a fixed limit (Graph) is known without EHLO and wins over a learned one', 
 
 test('guard: nodemailer still keeps the EHLO SIZE where ehloSize reads it', () => {
   const connection = new SMTPConnection({});
-  const parse = (connection as unknown as { _parseEhloExtensions(text: string): void })._parseEhloExtensions.bind(connection);
+  const parse = (
+    connection as unknown as { _parseEhloExtensions(text: string): void }
+  )._parseEhloExtensions.bind(connection);
   assert.equal(ehloSize(connection), null);
   parse('250-mx.example.com\r\n250-PIPELINING\r\n250 SIZE 36700160');
   assert.equal(ehloSize(connection), 36_700_160);

@@ -10,13 +10,25 @@ import type { SettingsModel } from '../../src/web/views/settings-controls.js';
 const config = resolveConfig({}, 'test');
 
 test('schema complaints read as sentences about the field, not the schema library', () => {
-  const values = { ...formValues(config), port: '70000', tlsPort: 'abc', security: 'ssl', digestTo: 'not an address @', maxAge: '' };
+  const values = {
+    ...formValues(config),
+    port: '70000',
+    tlsPort: 'abc',
+    security: 'ssl',
+    digestTo: 'not an address @',
+    maxAge: '',
+  };
   const { errors } = validatePatch(config, formPatch(values));
   assert.equal(errors.port, 'Must be at most 65535');
   assert.equal(errors.tlsPort, 'Must be a number');
   assert.equal(errors.security, 'Must be one of: starttls, tls, none');
   assert.match(errors.maxAge ?? '', /^Expected a duration/);
-  for (const text of Object.values(errors)) assert.doesNotMatch(text, /expected (number|string|int|one of)|Invalid input|Too (big|small)/, text);
+  for (const text of Object.values(errors))
+    assert.doesNotMatch(
+      text,
+      /expected (number|string|int|one of)|Invalid input|Too (big|small)/,
+      text,
+    );
 });
 
 test('counts take the right noun', () => {
@@ -27,7 +39,17 @@ test('counts take the right noun', () => {
 });
 
 async function renderSettings(model: Partial<SettingsModel>): Promise<string> {
-  const base: SettingsModel = { values: formValues(config), errors: {}, other: [], persistent: true, source: '/etc/edge-relay/config.json', secrets: secretStates(config), ports: { smtp: 25, pop3: 110, web: 80 }, restartKeys: [], revision: 'r1' };
+  const base: SettingsModel = {
+    values: formValues(config),
+    errors: {},
+    other: [],
+    persistent: true,
+    source: '/etc/edge-relay/config.json',
+    secrets: secretStates(config),
+    ports: { smtp: 25, pop3: 110, web: 80 },
+    restartKeys: [],
+    revision: 'r1',
+  };
   return String(await settingsView({ ...base, ...model }, 'csrf'));
 }
 

@@ -31,20 +31,41 @@ export interface GraphReply {
 
 const MAX_REPLY_BYTES = 256 * 1024;
 
-export async function graphRequest(request: GraphRequest, http: TokenHttpOptions): Promise<GraphReply> {
+export async function graphRequest(
+  request: GraphRequest,
+  http: TokenHttpOptions,
+): Promise<GraphReply> {
   const target = new URL(request.url);
-  if (target.protocol !== 'https:') throw new RelayError(`Microsoft Graph must be reached over https: "${target.origin}"`, { kind: 'temporary' });
+  if (target.protocol !== 'https:')
+    throw new RelayError(`Microsoft Graph must be reached over https: "${target.origin}"`, {
+      kind: 'temporary',
+    });
   const json = request.body === undefined ? undefined : Buffer.from(JSON.stringify(request.body));
-  const headers: Record<string, string | number> = { accept: 'application/json', ...request.headers };
+  const headers: Record<string, string | number> = {
+    accept: 'application/json',
+    ...request.headers,
+  };
   if (request.token) headers.authorization = `Bearer ${request.token}`;
-  if (json) Object.assign(headers, { 'content-type': 'application/json', 'content-length': json.length });
-  if (request.stream) Object.assign(headers, { 'content-type': request.stream.contentType, 'content-length': request.stream.length });
+  if (json)
+    Object.assign(headers, { 'content-type': 'application/json', 'content-length': json.length });
+  if (request.stream)
+    Object.assign(headers, {
+      'content-type': request.stream.contentType,
+      'content-length': request.stream.length,
+    });
   if (!json && !request.stream && request.method !== 'GET') headers['content-length'] = 0;
   const source = request.stream ? await request.stream.open() : undefined;
   return new Promise<GraphReply>((resolve, reject) => {
     const outgoing = https.request(
       target,
-      { method: request.method, headers, ca: trustStore(http.caFile), rejectUnauthorized: http.verify, minVersion: 'TLSv1.2', timeout: http.timeoutMs },
+      {
+        method: request.method,
+        headers,
+        ca: trustStore(http.caFile),
+        rejectUnauthorized: http.verify,
+        minVersion: 'TLSv1.2',
+        timeout: http.timeoutMs,
+      },
       (response) => {
         const chunks: Buffer[] = [];
         let size = 0;
@@ -54,7 +75,11 @@ export async function graphRequest(request: GraphRequest, http: TokenHttpOptions
         });
         response.on('end', () => {
           const wait = parseRetryAfter(response.headers['retry-after'], new Date());
-          resolve({ status: response.statusCode ?? 0, ...(wait === undefined ? {} : { retryAfterMs: wait }), body: parseJson(Buffer.concat(chunks).toString('utf8')) });
+          resolve({
+            status: response.statusCode ?? 0,
+            ...(wait === undefined ? {} : { retryAfterMs: wait }),
+            body: parseJson(Buffer.concat(chunks).toString('utf8')),
+          });
         });
         response.on('error', reject);
       },
@@ -62,7 +87,12 @@ export async function graphRequest(request: GraphRequest, http: TokenHttpOptions
     outgoing.on('timeout', () => outgoing.destroy(new Error('Timed out')));
     outgoing.on('error', (err) => {
       source?.destroy();
-      reject(new RelayError(`Microsoft Graph (${target.host}) unreachable: ${errorMessage(err)}`, { kind: 'temporary', cause: err }));
+      reject(
+        new RelayError(`Microsoft Graph (${target.host}) unreachable: ${errorMessage(err)}`, {
+          kind: 'temporary',
+          cause: err,
+        }),
+      );
     });
     if (!source) return void outgoing.end(json);
     source.once('error', (err) => outgoing.destroy(err));

@@ -24,9 +24,10 @@ export interface GraphContext {
 
 /** Graph's own error code and first sentence, e.g. "ErrorAccessDenied: Access is denied" */
 export function graphError(body: Record<string, unknown>): { code: string; message: string } {
-  const error = body.error && typeof body.error === 'object' ? (body.error as Record<string, unknown>) : {};
+  const error =
+    body.error && typeof body.error === 'object' ? (body.error as Record<string, unknown>) : {};
   const code = typeof error.code === 'string' ? error.code : '';
-  const message = typeof error.message === 'string' ? error.message.split(/\r?\n/)[0] ?? '' : '';
+  const message = typeof error.message === 'string' ? (error.message.split(/\r?\n/)[0] ?? '') : '';
   return { code, message };
 }
 
@@ -36,21 +37,44 @@ export const consentLink = (tenant: string, clientId: string): string =>
 /** The sentence for an admin whose app may not send as the mailbox */
 export function permissionSentence(context: GraphContext): string {
   // Only sendMail itself gets by with Mail.Send; a draft and its uploads are writes to the mailbox
-  const permission = context.step === 'sendMail' ? 'the application permission Mail.Send' : 'the application permissions Mail.Send and Mail.ReadWrite (a message over 3 MB goes as a draft)';
+  const permission =
+    context.step === 'sendMail'
+      ? 'the application permission Mail.Send'
+      : 'the application permissions Mail.Send and Mail.ReadWrite (a message over 3 MB goes as a draft)';
   return `The app may not send as ${context.mailbox}: it needs ${permission} (Microsoft Graph > Application permissions) with admin consent, and no application access policy that leaves ${context.mailbox} out. Grant consent at ${consentLink(context.tenant, context.clientId)}`;
 }
 
-const SENDER_CODES = new Set(['ErrorInvalidUser', 'MailboxNotEnabledForRESTAPI', 'ResourceNotFound', 'ErrorSendAsDenied', 'ErrorNonExistentMailbox']);
+const SENDER_CODES = new Set([
+  'ErrorInvalidUser',
+  'MailboxNotEnabledForRESTAPI',
+  'ResourceNotFound',
+  'ErrorSendAsDenied',
+  'ErrorNonExistentMailbox',
+]);
 
 export function graphOutcome(reply: GraphReply, context: GraphContext): Outcome {
   const { code, message } = graphError(reply.body);
   const said = `HTTP ${reply.status}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}`;
   const where = `Microsoft Graph ${context.step} as ${context.mailbox}`;
   const wait = reply.retryAfterMs === undefined ? {} : { retryAfterMs: reply.retryAfterMs };
-  if (reply.status === 429) return deferred(`${where}: throttled (${said}); waiting ${Math.ceil((reply.retryAfterMs ?? 0) / 1000)}s as asked`, { ...wait, throttled: true });
-  if (reply.status >= 500 || reply.status === 0) return deferred(`${where}: the service is in trouble (${said})`, wait);
-  if (reply.status === 401 || (reply.status === 403 && !SENDER_CODES.has(code))) return deferred(`${where} was refused (${said}). ${permissionSentence(context)}`);
-  if (reply.status === 404 || SENDER_CODES.has(code)) return bounced(`${where} was refused (${said}): ${context.mailbox} is not a mailbox in the tenant that Microsoft Graph can send from, or the app may not send as that address`, '5.7.1');
-  if (reply.status === 413 || code === 'ErrorMessageSizeExceeded') return bounced(`${where} was refused: the message is too large for Microsoft 365 (${said})`, '5.3.4');
+  if (reply.status === 429)
+    return deferred(
+      `${where}: throttled (${said}); waiting ${Math.ceil((reply.retryAfterMs ?? 0) / 1000)}s as asked`,
+      { ...wait, throttled: true },
+    );
+  if (reply.status >= 500 || reply.status === 0)
+    return deferred(`${where}: the service is in trouble (${said})`, wait);
+  if (reply.status === 401 || (reply.status === 403 && !SENDER_CODES.has(code)))
+    return deferred(`${where} was refused (${said}). ${permissionSentence(context)}`);
+  if (reply.status === 404 || SENDER_CODES.has(code))
+    return bounced(
+      `${where} was refused (${said}): ${context.mailbox} is not a mailbox in the tenant that Microsoft Graph can send from, or the app may not send as that address`,
+      '5.7.1',
+    );
+  if (reply.status === 413 || code === 'ErrorMessageSizeExceeded')
+    return bounced(
+      `${where} was refused: the message is too large for Microsoft 365 (${said})`,
+      '5.3.4',
+    );
   return bounced(`${where} was refused (${said})`, '5.0.0');
 }

@@ -22,13 +22,21 @@ export class GraphSession {
 
   private http() {
     const { tls, timeout } = this.config.delivery;
-    return { caFile: tls.caFile || undefined, verify: tls.verify, timeoutMs: parseDuration(timeout) ?? 120_000 };
+    return {
+      caFile: tls.caFile || undefined,
+      verify: tls.verify,
+      timeoutMs: parseDuration(timeout) ?? 120_000,
+    };
   }
 
   /** `path` below /users/{mailbox}, with the bearer token */
   async call(request: Omit<GraphRequest, 'url' | 'token'> & { path: string }): Promise<GraphReply> {
     const { path, ...rest } = request;
-    const send = async (force: boolean) => graphRequest({ ...rest, url: `${this.base}${path}`, token: await this.tokens.accessToken({ force }) }, this.http());
+    const send = async (force: boolean) =>
+      graphRequest(
+        { ...rest, url: `${this.base}${path}`, token: await this.tokens.accessToken({ force }) },
+        this.http(),
+      );
     const reply = await send(false);
     return reply.status === 401 ? send(true) : reply;
   }

@@ -79,7 +79,8 @@ function describePart(index: number, fields: Map<string, string>, size: number):
 }
 
 /** Decoded size of base64 text: 3 bytes per 4 characters, less the padding */
-const decodedSize = (chars: number, padding: number): number => Math.floor((chars * 3) / 4) - padding;
+const decodedSize = (chars: number, padding: number): number =>
+  Math.floor((chars * 3) / 4) - padding;
 
 /** The message's size and its base64 leaf parts (not the message itself) of at least `minimum` decoded bytes */
 export async function surveyParts(open: OpenMessage, minimum: number): Promise<Survey> {
@@ -90,10 +91,17 @@ export async function surveyParts(open: OpenMessage, minimum: number): Promise<S
       const kept = fields.get(section.part.index) ?? new Map<string, string>();
       const line = piece.bytes.toString('latin1');
       const startsField = piece.first && !/^[ \t]/.test(line);
-      kept.set(section.field, ((startsField ? '' : (kept.get(section.field) ?? '')) + (startsField ? line.slice(line.indexOf(':') + 1) : line)).slice(0, MAX_KEPT));
+      kept.set(
+        section.field,
+        (
+          (startsField ? '' : (kept.get(section.field) ?? '')) +
+          (startsField ? line.slice(line.indexOf(':') + 1) : line)
+        ).slice(0, MAX_KEPT),
+      );
       fields.set(section.part.index, kept);
     }
-    if (section.kind !== 'body' || section.part.encoding !== 'base64' || section.part.index === 0) return;
+    if (section.kind !== 'body' || section.part.encoding !== 'base64' || section.part.index === 0)
+      return;
     const count = base64.get(section.part.index) ?? { chars: 0, padding: 0 };
     const text = piece.bytes.toString('latin1').replace(/[^A-Za-z0-9+/=]/g, '');
     count.chars += text.length;
@@ -102,12 +110,15 @@ export async function surveyParts(open: OpenMessage, minimum: number): Promise<S
     base64.set(section.part.index, count);
   });
   const large = [...base64.entries()]
-    .map(([index, count]) => describePart(index, fields.get(index) ?? new Map(), decodedSize(count.chars, count.padding)))
+    .map(([index, count]) =>
+      describePart(index, fields.get(index) ?? new Map(), decodedSize(count.chars, count.padding)),
+    )
     .filter((part) => part.size >= minimum);
   return { size, large };
 }
 
-const partOf = (section: Section): number | undefined => (section.kind === 'structure' ? undefined : section.part.index);
+const partOf = (section: Section): number | undefined =>
+  section.kind === 'structure' ? undefined : section.part.index;
 
 /**
  * The message without the parts in `dropped`: their header, body and the
@@ -127,7 +138,8 @@ export function withoutParts(open: OpenMessage, dropped: ReadonlySet<number>): R
       }
       if (held) out.push(held);
       held = undefined;
-      if (section.kind === 'structure' && piece.first && piece.last && piece.bytes[0] === 0x2d) held = bytes;
+      if (section.kind === 'structure' && piece.first && piece.last && piece.bytes[0] === 0x2d)
+        held = bytes;
       else out.push(bytes);
     };
     const walker = new MimeWalker(handler);

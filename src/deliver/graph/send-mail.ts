@@ -41,35 +41,64 @@ export class GraphSender {
     const config = this.options.config();
     const seen = { from: '' };
     const open: OpenMessage = async () =>
-      through(await openBody(), new HeaderSectionEditor((headers) => {
-        const edited = graphHeaders(headers, envelope.to);
-        seen.from = edited.from;
-        return edited.headers;
-      }));
+      through(
+        await openBody(),
+        new HeaderSectionEditor((headers) => {
+          const edited = graphHeaders(headers, envelope.to);
+          seen.from = edited.from;
+          return edited.headers;
+        }),
+      );
     try {
       const size = await measure(open);
       const sender = senderMailbox(config, seen.from);
       if ('problem' in sender) return bounced(sender.problem, '5.7.1');
       const waitUntil = this.notBefore.get(sender.mailbox) ?? 0;
-      if (Date.now() < waitUntil) return deferred(`Microsoft Graph asked to wait before sending as ${sender.mailbox} again (Retry-After): not before ${new Date(waitUntil).toISOString()}`, { retryAfterMs: waitUntil - Date.now(), throttled: true });
+      if (Date.now() < waitUntil)
+        return deferred(
+          `Microsoft Graph asked to wait before sending as ${sender.mailbox} again (Retry-After): not before ${new Date(waitUntil).toISOString()}`,
+          { retryAfterMs: waitUntil - Date.now(), throttled: true },
+        );
       const session = new GraphSession(config, this.options.tokens, sender.mailbox);
-      const result = size <= DIRECT_LIMIT_BYTES ? await sendDirect(session, open, size) : await sendLarge(session, open, DIRECT_LIMIT_BYTES);
-      return result.ok ? { status: 'delivered', detail: result.detail } : this.refused(config, session.mailbox, result);
+      const result =
+        size <= DIRECT_LIMIT_BYTES
+          ? await sendDirect(session, open, size)
+          : await sendLarge(session, open, DIRECT_LIMIT_BYTES);
+      return result.ok
+        ? { status: 'delivered', detail: result.detail }
+        : this.refused(config, session.mailbox, result);
     } catch (err) {
       return fromException(err, 'Microsoft Graph');
     }
   }
 
-  private refused(config: Config, mailbox: string, result: Extract<StepResult, { ok: false }>): Outcome {
+  private refused(
+    config: Config,
+    mailbox: string,
+    result: Extract<StepResult, { ok: false }>,
+  ): Outcome {
     const { tenant, clientId } = config.delivery.graph;
     const outcome = graphOutcome(result.reply, { mailbox, tenant, clientId, step: result.step });
-    if (outcome.status === 'deferred' && outcome.retryAfterMs !== undefined) this.notBefore.set(mailbox, Date.now() + outcome.retryAfterMs);
+    if (outcome.status === 'deferred' && outcome.retryAfterMs !== undefined)
+      this.notBefore.set(mailbox, Date.now() + outcome.retryAfterMs);
     return outcome;
   }
 }
 
-async function sendDirect(session: GraphSession, open: OpenMessage, size: number): Promise<StepResult> {
-  const reply = await session.call({ method: 'POST', path: '/sendMail', stream: mimeBody(open, size) });
-  if (reply.status === 202) return { ok: true, detail: `Microsoft Graph accepted it for sending as ${session.mailbox} (sendMail, 202)` };
+async function sendDirect(
+  session: GraphSession,
+  open: OpenMessage,
+  size: number,
+): Promise<StepResult> {
+  const reply = await session.call({
+    method: 'POST',
+    path: '/sendMail',
+    stream: mimeBody(open, size),
+  });
+  if (reply.status === 202)
+    return {
+      ok: true,
+      detail: `Microsoft Graph accepted it for sending as ${session.mailbox} (sendMail, 202)`,
+    };
   return { ok: false, step: 'sendMail', reply };
 }

@@ -10,7 +10,8 @@ import { fieldValue, isField, joinFields, splitFields } from '../header-section.
 
 export const DEFAULT_GRAPH_BASE = 'https://graph.microsoft.com/v1.0';
 
-export const graphBase = (config: Config): string => (config.delivery.graph.baseUrl || DEFAULT_GRAPH_BASE).replace(/\/+$/, '');
+export const graphBase = (config: Config): string =>
+  (config.delivery.graph.baseUrl || DEFAULT_GRAPH_BASE).replace(/\/+$/, '');
 
 /** For the dashboard: where mail goes */
 export function graphTarget(config: Config): string {
@@ -19,7 +20,10 @@ export function graphTarget(config: Config): string {
   return `Microsoft Graph (${new URL(graphBase(config)).host}) ${who}`;
 }
 
-const addressesOf = (value: string): string[] => addressparser(value, { flatten: true }).map((a) => a.address.toLowerCase()).filter(Boolean);
+const addressesOf = (value: string): string[] =>
+  addressparser(value, { flatten: true })
+    .map((a) => a.address.toLowerCase())
+    .filter(Boolean);
 
 export interface GraphHeaders {
   headers: string;
@@ -31,16 +35,30 @@ export interface GraphHeaders {
 export function graphHeaders(headers: string, recipients: readonly string[]): GraphHeaders {
   const fields = splitFields(headers);
   const from = fields.find((f) => isField(f, 'From'));
-  const listed = new Set(fields.filter((f) => ['To', 'Cc', 'Bcc'].some((name) => isField(f, name))).flatMap((f) => addressesOf(fieldValue(f))));
+  const listed = new Set(
+    fields
+      .filter((f) => ['To', 'Cc', 'Bcc'].some((name) => isField(f, name)))
+      .flatMap((f) => addressesOf(fieldValue(f))),
+  );
   const missing = recipients.filter((r) => !listed.has(r.toLowerCase()));
-  if (missing.length) fields.push({ name: 'Bcc', raw: ` ${missing.map((r) => `<${r}>`).join(',\r\n ')}\r\n` });
-  return { headers: missing.length ? joinFields(fields) : headers, from: from ? (addressesOf(fieldValue(from))[0] ?? '') : '' };
+  if (missing.length)
+    fields.push({ name: 'Bcc', raw: ` ${missing.map((r) => `<${r}>`).join(',\r\n ')}\r\n` });
+  return {
+    headers: missing.length ? joinFields(fields) : headers,
+    from: from ? (addressesOf(fieldValue(from))[0] ?? '') : '',
+  };
 }
 
 /** The mailbox to send from, or why there is none */
-export function senderMailbox(config: Config, from: string): { mailbox: string } | { problem: string } {
+export function senderMailbox(
+  config: Config,
+  from: string,
+): { mailbox: string } | { problem: string } {
   const { graph } = config.delivery;
   if (graph.sender === 'mailbox') return { mailbox: graph.mailbox };
   if (from) return { mailbox: from };
-  return { problem: 'The message has no From address to choose the sending mailbox by: set sender alignment (a From address) or delivery.graph.sender "mailbox"' };
+  return {
+    problem:
+      'The message has no From address to choose the sending mailbox by: set sender alignment (a From address) or delivery.graph.sender "mailbox"',
+  };
 }

@@ -9,36 +9,80 @@ import { Readable } from 'node:stream';
 import { RelayError } from '../../errors.js';
 import type { GraphReply } from './graph-http.js';
 import type { GraphSession } from './graph-session.js';
-import { base64Length, base64Of, decodedPart, measure, surveyParts, withoutParts, type LargePart, type OpenMessage } from './mime-parts.js';
+import {
+  base64Length,
+  base64Of,
+  decodedPart,
+  measure,
+  surveyParts,
+  withoutParts,
+  type LargePart,
+  type OpenMessage,
+} from './mime-parts.js';
 
 /** Graph's documented lower bound for upload sessions; smaller parts stay in the draft */
 export const UPLOAD_MIN_BYTES = 3 * 1024 * 1024;
 /** Upload ranges are multiples of 320 KiB and at most 4 MB: 12 x 320 KiB */
 export const CHUNK_BYTES = 12 * 320 * 1024;
 
-export type StepResult = { ok: true; detail: string } | { ok: false; step: string; reply: GraphReply };
+export type StepResult =
+  | { ok: true; detail: string }
+  | { ok: false; step: string; reply: GraphReply };
 
 const failed = (step: string, reply: GraphReply): StepResult => ({ ok: false, step, reply });
 
 /** A MIME message (at most `limit` bytes raw) as Graph's text/plain base64 body */
-export const mimeBody = (open: OpenMessage, size: number) => ({ open: async () => base64Of(await open()), length: base64Length(size), contentType: 'text/plain' });
+export const mimeBody = (open: OpenMessage, size: number) => ({
+  open: async () => base64Of(await open()),
+  length: base64Length(size),
+  contentType: 'text/plain',
+});
 
-async function uploadChunk(session: GraphSession, url: string, part: LargePart, offset: number, bytes: Buffer): Promise<GraphReply> {
+async function uploadChunk(
+  session: GraphSession,
+  url: string,
+  part: LargePart,
+  offset: number,
+  bytes: Buffer,
+): Promise<GraphReply> {
   return session.upload({
     method: 'PUT',
     url,
     headers: { 'content-range': `bytes ${offset}-${offset + bytes.length - 1}/${part.size}` },
-    stream: { open: () => Readable.from([bytes]), length: bytes.length, contentType: 'application/octet-stream' },
+    stream: {
+      open: () => Readable.from([bytes]),
+      length: bytes.length,
+      contentType: 'application/octet-stream',
+    },
   });
 }
 
-async function uploadPart(session: GraphSession, messageId: string, open: OpenMessage, part: LargePart): Promise<StepResult | undefined> {
+async function uploadPart(
+  session: GraphSession,
+  messageId: string,
+  open: OpenMessage,
+  part: LargePart,
+): Promise<StepResult | undefined> {
   const step = `upload of "${part.name}"`;
-  const attachmentItem = { attachmentType: 'file', name: part.name, size: part.size, contentType: part.contentType, isInline: part.inline, ...(part.contentId ? { contentId: part.contentId } : {}) };
-  const created = await session.call({ method: 'POST', path: `/messages/${encodeURIComponent(messageId)}/attachments/createUploadSession`, body: { AttachmentItem: attachmentItem } });
+  const attachmentItem = {
+    attachmentType: 'file',
+    name: part.name,
+    size: part.size,
+    contentType: part.contentType,
+    isInline: part.inline,
+    ...(part.contentId ? { contentId: part.contentId } : {}),
+  };
+  const created = await session.call({
+    method: 'POST',
+    path: `/messages/${encodeURIComponent(messageId)}/attachments/createUploadSession`,
+    body: { AttachmentItem: attachmentItem },
+  });
   const url = created.body.uploadUrl;
   if (created.status !== 201 && created.status !== 200) return failed(step, created);
-  if (typeof url !== 'string') throw new RelayError(`Microsoft Graph gave no upload URL for "${part.name}"`, { kind: 'temporary' });
+  if (typeof url !== 'string')
+    throw new RelayError(`Microsoft Graph gave no upload URL for "${part.name}"`, {
+      kind: 'temporary',
+    });
   // Decoded pieces gather until a chunk is full: one copy per chunk, at most a chunk and a piece held
   let held: Buffer[] = [];
   let heldBytes = 0;
@@ -58,22 +102,41 @@ async function uploadPart(session: GraphSession, messageId: string, open: OpenMe
     heldBytes = pending.length;
   }
   const pending = Buffer.concat(held, heldBytes);
-  if (offset + pending.length !== part.size) throw new RelayError(`The attachment "${part.name}" decoded to ${offset + pending.length} bytes, not ${part.size}`, { kind: 'permanent' });
+  if (offset + pending.length !== part.size)
+    throw new RelayError(
+      `The attachment "${part.name}" decoded to ${offset + pending.length} bytes, not ${part.size}`,
+      { kind: 'permanent' },
+    );
   if (pending.length === 0) return undefined;
   const last = await uploadChunk(session, url, part, offset, pending);
   return last.status >= 300 ? failed(step, last) : undefined;
 }
 
-export async function sendLarge(session: GraphSession, open: OpenMessage, limit: number): Promise<StepResult> {
+export async function sendLarge(
+  session: GraphSession,
+  open: OpenMessage,
+  limit: number,
+): Promise<StepResult> {
   const survey = await surveyParts(open, UPLOAD_MIN_BYTES);
   const dropped = new Set(survey.large.map((part) => part.index));
   const draft = async () => withoutParts(open, dropped);
   const draftSize = await measure(draft);
-  if (draftSize > limit) throw new RelayError(`The message (${survey.size} bytes) is too large for Microsoft Graph: without its attachments of 3 MB and more it is still ${draftSize} bytes, over the ${limit} bytes one request may carry`, { kind: 'permanent' });
-  const created = await session.call({ method: 'POST', path: '/messages', stream: mimeBody(draft, draftSize) });
+  if (draftSize > limit)
+    throw new RelayError(
+      `The message (${survey.size} bytes) is too large for Microsoft Graph: without its attachments of 3 MB and more it is still ${draftSize} bytes, over the ${limit} bytes one request may carry`,
+      { kind: 'permanent' },
+    );
+  const created = await session.call({
+    method: 'POST',
+    path: '/messages',
+    stream: mimeBody(draft, draftSize),
+  });
   const id = created.body.id;
   if (created.status !== 201 || typeof id !== 'string') return failed('draft', created);
-  const removeDraft = () => session.call({ method: 'DELETE', path: `/messages/${encodeURIComponent(id)}` }).catch(() => undefined);
+  const removeDraft = () =>
+    session
+      .call({ method: 'DELETE', path: `/messages/${encodeURIComponent(id)}` })
+      .catch(() => undefined);
   try {
     for (const part of survey.large) {
       const trouble = await uploadPart(session, id, open, part);
@@ -86,10 +149,16 @@ export async function sendLarge(session: GraphSession, open: OpenMessage, limit:
     await removeDraft();
     throw err;
   }
-  const sent = await session.call({ method: 'POST', path: `/messages/${encodeURIComponent(id)}/send` });
+  const sent = await session.call({
+    method: 'POST',
+    path: `/messages/${encodeURIComponent(id)}/send`,
+  });
   if (sent.status !== 202) {
     await removeDraft();
     return failed('send of the draft', sent);
   }
-  return { ok: true, detail: `Microsoft Graph accepted it for sending as ${session.mailbox} (draft with ${survey.large.length} attachment${survey.large.length === 1 ? '' : 's'} uploaded, 202)` };
+  return {
+    ok: true,
+    detail: `Microsoft Graph accepted it for sending as ${session.mailbox} (draft with ${survey.large.length} attachment${survey.large.length === 1 ? '' : 's'} uploaded, 202)`,
+  };
 }

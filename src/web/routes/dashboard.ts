@@ -9,7 +9,18 @@ export function dashboardRoutes(app: WebApp, state: OverviewServices): void {
   app.get('/', async (c) => {
     const session = sessionOf(c);
     const facts = await overview(state);
-    return c.html(page({ title: 'Dashboard', hostname: facts.hostname, version: VERSION, nav: { active: 'dashboard', csrf: session.csrf }, flash: takeFlash(session) }, dashboardView(facts)));
+    return c.html(
+      page(
+        {
+          title: 'Dashboard',
+          hostname: facts.hostname,
+          version: VERSION,
+          nav: { active: 'dashboard', csrf: session.csrf },
+          flash: takeFlash(session),
+        },
+        dashboardView(facts),
+      ),
+    );
   });
   app.get('/api/status', async (c) => c.json(await overview(state)));
 }

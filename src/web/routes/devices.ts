@@ -12,20 +12,28 @@ export function deviceRoutes(app: WebApp, state: DeviceServices): void {
   app.get('/devices', (c) => {
     const devices = state.devices.list();
     const rules = state.store.config.smtp.devices;
-    return render(c, state, 'devices', 'Devices', (csrf) => devicesView(devices, (address) => rules[address], csrf));
+    return render(c, state, 'devices', 'Devices', (csrf) =>
+      devicesView(devices, (address) => rules[address], csrf),
+    );
   });
   app.post('/devices/name', async (c) => {
     try {
       const device = await state.devices.rename(await field(c, 'address'), await field(c, 'name'));
-      return redirectWith(c, '/devices', { kind: 'ok', text: `Saved the name of ${device.address}` });
+      return redirectWith(c, '/devices', {
+        kind: 'ok',
+        text: `Saved the name of ${device.address}`,
+      });
     } catch (err) {
-      if (err instanceof UsageError) return redirectWith(c, '/devices', { kind: 'error', text: err.message });
+      if (err instanceof UsageError)
+        return redirectWith(c, '/devices', { kind: 'error', text: err.message });
       throw err;
     }
   });
 
   app.get('/api/devices', (c) => c.json(state.devices.list()));
   app.post('/api/devices/:address/name', async (c) => {
-    return c.json(await state.devices.rename(c.req.param('address'), textField(await jsonFields(c), 'name')));
+    return c.json(
+      await state.devices.rename(c.req.param('address'), textField(await jsonFields(c), 'name')),
+    );
   });
 }

@@ -9,17 +9,25 @@ import { field, redirectWith, render } from './render.js';
 export type MailboxServices = Pick<WebServices, 'store' | 'mailboxes'>;
 
 export function mailboxRoutes(app: WebApp, state: MailboxServices): void {
-  const rows = async (): Promise<MailboxRow[]> => Promise.all((await state.mailboxes.names()).map(async (name) => ({ name, ...(await state.mailboxes.usage(name)) })));
+  const rows = async (): Promise<MailboxRow[]> =>
+    Promise.all(
+      (await state.mailboxes.names()).map(async (name) => ({
+        name,
+        ...(await state.mailboxes.usage(name)),
+      })),
+    );
 
   /** The store refuses to remove the postmaster mailbox: it is told which one that is */
-  const remove = (name: string) => state.mailboxes.remove(name, state.store.config.mailbox.postmaster);
+  const remove = (name: string) =>
+    state.mailboxes.remove(name, state.store.config.mailbox.postmaster);
 
   /** Runs a form action; a UsageError (bad name, weak password) becomes a message on the page */
   const act = async (c: WebContext, work: () => Promise<string>) => {
     try {
       return redirectWith(c, '/mailboxes', { kind: 'ok', text: await work() });
     } catch (err) {
-      if (err instanceof UsageError) return redirectWith(c, '/mailboxes', { kind: 'error', text: err.message });
+      if (err instanceof UsageError)
+        return redirectWith(c, '/mailboxes', { kind: 'error', text: err.message });
       throw err;
     }
   };
@@ -27,7 +35,9 @@ export function mailboxRoutes(app: WebApp, state: MailboxServices): void {
   app.get('/mailboxes', async (c) => {
     const list = await rows();
     const config = state.store.config;
-    return render(c, state, 'mailboxes', 'Mailboxes', (csrf) => mailboxesView(list, config.mailbox.postmaster, config.pop3.port, csrf));
+    return render(c, state, 'mailboxes', 'Mailboxes', (csrf) =>
+      mailboxesView(list, config.mailbox.postmaster, config.pop3.port, csrf),
+    );
   });
   app.post('/mailboxes', (c) =>
     act(c, async () => {
@@ -62,7 +72,10 @@ export function mailboxRoutes(app: WebApp, state: MailboxServices): void {
     return c.json({ ok: true });
   });
   app.post('/api/mailboxes/:name/password', async (c) => {
-    await state.mailboxes.setPassword(c.req.param('name'), textField(await jsonFields(c), 'password'));
+    await state.mailboxes.setPassword(
+      c.req.param('name'),
+      textField(await jsonFields(c), 'password'),
+    );
     return c.json({ ok: true });
   });
 }

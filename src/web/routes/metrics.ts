@@ -5,5 +5,7 @@ import type { WebApp, WebServices } from '../context.js';
 export type MetricsServices = Pick<WebServices, 'metrics'>;
 
 export function metricsRoutes(app: WebApp, state: MetricsServices): void {
-  app.get('/metrics', async (c) => c.body(await state.metrics.text(), 200, { 'Content-Type': state.metrics.contentType }));
+  app.get('/metrics', async (c) =>
+    c.body(await state.metrics.text(), 200, { 'Content-Type': state.metrics.contentType }),
+  );
 }

@@ -24,9 +24,18 @@ async function spoolWritable(tmpDir: string): Promise<boolean> {
 
 export function publicRoutes(app: WebApp, state: PublicServices): void {
   app.get('/healthz', async (c) => {
-    const [writable, ids] = await Promise.all([spoolWritable(state.spool.dir('tmp')), state.spool.ids().catch(() => undefined)]);
+    const [writable, ids] = await Promise.all([
+      spoolWritable(state.spool.dir('tmp')),
+      state.spool.ids().catch(() => undefined),
+    ]);
     const ok = writable && ids !== undefined;
-    const body = { status: ok ? 'ok' : 'unavailable', version: VERSION, spoolWritable: writable, queue: { depth: ids?.length ?? null }, upstream: state.health.snapshot().reachability };
+    const body = {
+      status: ok ? 'ok' : 'unavailable',
+      version: VERSION,
+      spoolWritable: writable,
+      queue: { depth: ids?.length ?? null },
+      upstream: state.health.snapshot().reachability,
+    };
     return c.json(body, ok ? 200 : 503);
   });
   app.get('/assets/app.css', (c) => {

@@ -33,7 +33,12 @@ async function whenFree(work: () => Promise<void>): Promise<void> {
 const BUSY_RETRIES = 10;
 const BUSY_WAIT_MS = 250;
 
-const PAST: Record<QueueAction, string> = { retry: 'will be retried now', hold: 'put on hold', release: 'released', delete: 'deleted' };
+const PAST: Record<QueueAction, string> = {
+  retry: 'will be retried now',
+  hold: 'put on hold',
+  release: 'released',
+  delete: 'deleted',
+};
 
 export function queueRoutes(app: WebApp, state: QueueServices): void {
   const apply = async (action: QueueAction, ids: string[]): Promise<number> => {
@@ -48,27 +53,43 @@ export function queueRoutes(app: WebApp, state: QueueServices): void {
 
   app.get('/queue/:id', async (c) => {
     const { item, headers } = await state.queue.show(parseQueueId(c.req.param('id')));
-    return render(c, state, 'queue', `Message ${item.id}`, (csrf) => messageView(item, headers, csrf));
+    return render(c, state, 'queue', `Message ${item.id}`, (csrf) =>
+      messageView(item, headers, csrf),
+    );
   });
 
   app.post('/queue', async (c) => {
     const command = await field(c, 'do');
     try {
-      if (command === 'retry-all') return redirectWith(c, '/queue', { kind: 'ok', text: `${plural(await state.queue.retryAll(), 'message')} will be retried now` });
+      if (command === 'retry-all')
+        return redirectWith(c, '/queue', {
+          kind: 'ok',
+          text: `${plural(await state.queue.retryAll(), 'message')} will be retried now`,
+        });
       const [actionText = '', single] = command.split(':');
       const action = parseAction(actionText);
       const ids = single ? [single] : await fields(c, 'ids');
-      if (ids.length === 0) return redirectWith(c, '/queue', { kind: 'error', text: 'Select one or more messages first' });
+      if (ids.length === 0)
+        return redirectWith(c, '/queue', {
+          kind: 'error',
+          text: 'Select one or more messages first',
+        });
       const count = await apply(action, ids);
-      return redirectWith(c, '/queue', { kind: 'ok', text: `${plural(count, 'message')} ${PAST[action]}` });
+      return redirectWith(c, '/queue', {
+        kind: 'ok',
+        text: `${plural(count, 'message')} ${PAST[action]}`,
+      });
     } catch (err) {
-      if (err instanceof UsageError || err instanceof BusyError) return redirectWith(c, '/queue', { kind: 'error', text: err.message });
+      if (err instanceof UsageError || err instanceof BusyError)
+        return redirectWith(c, '/queue', { kind: 'error', text: err.message });
       throw err;
     }
   });
 
   app.get('/api/queue', async (c) => c.json(await state.queue.list()));
-  app.get('/api/queue/:id', async (c) => c.json(await state.queue.show(parseQueueId(c.req.param('id')))));
+  app.get('/api/queue/:id', async (c) =>
+    c.json(await state.queue.show(parseQueueId(c.req.param('id')))),
+  );
   app.post('/api/queue/retry-all', async (c) => c.json({ retried: await state.queue.retryAll() }));
   app.post('/api/queue/:id/:action', async (c) => {
     await apply(parseAction(c.req.param('action')), [c.req.param('id')]);

@@ -8,9 +8,22 @@ import { page, type Html, type NavKey } from '../views/layout.js';
 /** A page's frame shows the relay's hostname */
 export type PageServices = Pick<WebServices, 'store'>;
 
-export function render(c: WebContext, state: PageServices, active: NavKey, title: string, body: (csrf: string) => Html, status: 200 | 400 | 404 | 409 = 200) {
+export function render(
+  c: WebContext,
+  state: PageServices,
+  active: NavKey,
+  title: string,
+  body: (csrf: string) => Html,
+  status: 200 | 400 | 404 | 409 = 200,
+) {
   const session = sessionOf(c);
-  const frame = { title, hostname: state.store.config.hostname, version: VERSION, nav: { active, csrf: session.csrf }, flash: takeFlash(session) };
+  const frame = {
+    title,
+    hostname: state.store.config.hostname,
+    version: VERSION,
+    nav: { active, csrf: session.csrf },
+    flash: takeFlash(session),
+  };
   return c.html(page(frame, body(session.csrf)), status);
 }
 

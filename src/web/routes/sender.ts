@@ -15,24 +15,40 @@ export type SenderServices = Pick<WebServices, 'store' | 'dkim' | 'oauth' | 'int
 async function dkimRecord(state: SenderServices): Promise<SenderPage['dkim']> {
   const { dkim } = state.store.config.delivery;
   if (!dkim.enabled || !dkim.domain) return undefined;
-  return state.dkim.record(dkim.domain, dkim.selector).catch((err: unknown) => ({ error: errorMessage(err) }));
+  return state.dkim
+    .record(dkim.domain, dkim.selector)
+    .catch((err: unknown) => ({ error: errorMessage(err) }));
 }
 
 /** The domain the rewritten From uses: what an admin most likely wants to check */
-const alignedDomain = (state: SenderServices): string => parseAddress(state.store.config.delivery.rewrite.headerFrom)?.domain ?? '';
+const alignedDomain = (state: SenderServices): string =>
+  parseAddress(state.store.config.delivery.rewrite.headerFrom)?.domain ?? '';
 
 /** `domain`: the one to check now ("" = no check; the box shows the aligned sender's domain) */
 async function senderPage(state: SenderServices, domain: string): Promise<SenderPage> {
   const config = state.store.config;
   const dkim = await dkimRecord(state);
-  const expected = dkim && !('error' in dkim) ? { selector: config.delivery.dkim.selector, publicKey: dkim.publicKey } : undefined;
+  const expected =
+    dkim && !('error' in dkim)
+      ? { selector: config.delivery.dkim.selector, publicKey: dkim.publicKey }
+      : undefined;
   return {
     oauthEnabled: config.delivery.mode === 'graph' || config.delivery.smarthost.auth === 'oauth2',
     flow: activeSignIn(config).settings.flow,
     oauth: state.oauth.status(),
     login: state.oauth.deviceLoginState(),
     dkim,
-    preflight: domain ? await preflight(new Dns(() => state.store.config), config, domain, expected, config.delivery.mode === 'graph' ? (name) => graphCheck(config, state.oauth, name) : undefined) : undefined,
+    preflight: domain
+      ? await preflight(
+          new Dns(() => state.store.config),
+          config,
+          domain,
+          expected,
+          config.delivery.mode === 'graph'
+            ? (name) => graphCheck(config, state.oauth, name)
+            : undefined,
+        )
+      : undefined,
     domain: domain || alignedDomain(state),
   };
 }
@@ -49,22 +65,33 @@ export function senderRoutes(app: WebApp, state: SenderServices): void {
   app.post('/sender/oauth/start', async (c) => {
     try {
       await state.oauth.startDeviceLogin();
-      return redirectWith(c, '/sender', { kind: 'ok', text: 'Sign-in started: enter the code shown below' });
+      return redirectWith(c, '/sender', {
+        kind: 'ok',
+        text: 'Sign-in started: enter the code shown below',
+      });
     } catch (err) {
-      if (err instanceof RelayError) return redirectWith(c, '/sender', { kind: 'error', text: err.message });
+      if (err instanceof RelayError)
+        return redirectWith(c, '/sender', { kind: 'error', text: err.message });
       throw err;
     }
   });
   app.post('/sender/oauth/signout', async (c) => {
     await state.oauth.signOut();
-    return redirectWith(c, '/sender', { kind: 'ok', text: 'Signed out: mail to the upstream waits until someone signs in again' });
+    return redirectWith(c, '/sender', {
+      kind: 'ok',
+      text: 'Signed out: mail to the upstream waits until someone signs in again',
+    });
   });
   app.get('/devices/:address/transcripts', (c) => {
     const address = c.req.param('address');
-    return render(c, state, 'devices', 'Transcripts', () => transcriptsView(address, state.intake.transcripts.forClient(address)));
+    return render(c, state, 'devices', 'Transcripts', () =>
+      transcriptsView(address, state.intake.transcripts.forClient(address)),
+    );
   });
 
   app.get('/api/sender', async (c) => c.json(await senderPage(state, c.req.query('domain') ?? '')));
   app.post('/api/sender/oauth/start', async (c) => c.json(await state.oauth.startDeviceLogin()));
-  app.get('/api/devices/:address/transcripts', (c) => c.json(state.intake.transcripts.forClient(c.req.param('address'))));
+  app.get('/api/devices/:address/transcripts', (c) =>
+    c.json(state.intake.transcripts.forClient(c.req.param('address'))),
+  );
 }

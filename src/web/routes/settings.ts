@@ -6,7 +6,17 @@ import { formBody } from '../body.js';
 import type { WebApp, WebContext, WebServices } from '../context.js';
 import { ConfigChangedError } from '../../config/store.js';
 import { ConfigError } from '../../errors.js';
-import { REVISION_FIELD, withProviderPacing, formPatch, formValues, postedForm, secretStates, validatePatch, type FieldErrors, type FormValues } from '../settings-form.js';
+import {
+  REVISION_FIELD,
+  withProviderPacing,
+  formPatch,
+  formValues,
+  postedForm,
+  secretStates,
+  validatePatch,
+  type FieldErrors,
+  type FormValues,
+} from '../settings-form.js';
 import { settingsView } from '../views/settings.js';
 import { redirectWith, render } from './render.js';
 
@@ -35,11 +45,24 @@ function redact(node: unknown): unknown {
 export const redactedConfig = (config: Config): JsonObject => redact(config) as JsonObject;
 
 /** Read once when the listeners start: changing them takes a restart */
-const LISTENER_KEYS = [['smtp', 'host'], ['smtp', 'port'], ['smtp', 'tls'], ['pop3', 'host'], ['pop3', 'port'], ['pop3', 'tls'], ['web', 'host'], ['web', 'port'], ['web', 'tls'], ['dataDir']] as const;
+const LISTENER_KEYS = [
+  ['smtp', 'host'],
+  ['smtp', 'port'],
+  ['smtp', 'tls'],
+  ['pop3', 'host'],
+  ['pop3', 'port'],
+  ['pop3', 'tls'],
+  ['web', 'host'],
+  ['web', 'port'],
+  ['web', 'tls'],
+  ['dataDir'],
+] as const;
 
 /** The listener keys whose value differs from what the running listeners were started with */
 function restartKeys(running: Config, current: Config): string[] {
-  return LISTENER_KEYS.filter((key) => JSON.stringify(valueAt(running, key)) !== JSON.stringify(valueAt(current, key))).map((key) => key.join('.'));
+  return LISTENER_KEYS.filter(
+    (key) => JSON.stringify(valueAt(running, key)) !== JSON.stringify(valueAt(current, key)),
+  ).map((key) => key.join('.'));
 }
 
 export function settingsRoutes(app: WebApp, state: SettingsServices): void {
@@ -47,7 +70,13 @@ export function settingsRoutes(app: WebApp, state: SettingsServices): void {
   const running = state.store.config;
   const pending = () => restartKeys(running, state.store.config);
 
-  const show = (c: WebContext, values: FormValues, errors: FieldErrors, other: string[], status?: 409) => {
+  const show = (
+    c: WebContext,
+    values: FormValues,
+    errors: FieldErrors,
+    other: string[],
+    status?: 409,
+  ) => {
     const config = state.store.config;
     const model = {
       values,
@@ -60,23 +89,50 @@ export function settingsRoutes(app: WebApp, state: SettingsServices): void {
       restartKeys: pending(),
       revision: state.store.revision,
     };
-    return render(c, state, 'settings', 'Settings', (csrf) => settingsView(model, csrf), status ?? (Object.keys(errors).length || other.length ? 400 : 200));
+    return render(
+      c,
+      state,
+      'settings',
+      'Settings',
+      (csrf) => settingsView(model, csrf),
+      status ?? (Object.keys(errors).length || other.length ? 400 : 200),
+    );
   };
 
   /** A change that points a stored secret at another server forgets it (unless it gives it again); the rest is validated as a whole */
-  const save = async (requested: JsonObject, basedOn?: string): Promise<{ problems: { errors: FieldErrors; other: string[] } } | { forgotten: ForgottenSecret[] }> => {
-    const { patch, forgotten } = forgetMovedSecrets(state.store.config, withProviderPacing(state.store.config, requested));
+  const save = async (
+    requested: JsonObject,
+    basedOn?: string,
+  ): Promise<
+    { problems: { errors: FieldErrors; other: string[] } } | { forgotten: ForgottenSecret[] }
+  > => {
+    const { patch, forgotten } = forgetMovedSecrets(
+      state.store.config,
+      withProviderPacing(state.store.config, requested),
+    );
     const problems = validatePatch(state.store.config, patch);
     if (Object.keys(problems.errors).length || problems.other.length) return { problems };
     await state.store.update(patch, basedOn);
-    state.log.info({ keys: Object.keys(patch), forgotten: forgotten.map((secret) => secret.key) }, 'Settings changed on the web page');
+    state.log.info(
+      { keys: Object.keys(patch), forgotten: forgotten.map((secret) => secret.key) },
+      'Settings changed on the web page',
+    );
     return { forgotten };
   };
 
   const savedText = (forgotten: ForgottenSecret[]) => {
     const restart = pending();
-    const saved = restart.length ? `Settings saved. Restart needed: the relay still listens with the old ${restart.join(', ')}` : state.store.persistent ? 'Settings saved and in use' : 'Settings in use until the relay restarts (no config file)';
-    const removed = forgotten.map((secret) => `. The stored ${secret.label} was removed because it belongs to the server it was given for: enter it again to use it with the new one`).join('');
+    const saved = restart.length
+      ? `Settings saved. Restart needed: the relay still listens with the old ${restart.join(', ')}`
+      : state.store.persistent
+        ? 'Settings saved and in use'
+        : 'Settings in use until the relay restarts (no config file)';
+    const removed = forgotten
+      .map(
+        (secret) =>
+          `. The stored ${secret.label} was removed because it belongs to the server it was given for: enter it again to use it with the new one`,
+      )
+      .join('');
     return saved + removed;
   };
 
@@ -91,21 +147,40 @@ export function settingsRoutes(app: WebApp, state: SettingsServices): void {
       result = await save(formPatch(form), typeof revision === 'string' ? revision : undefined);
     } catch (err) {
       // Changed or broken under the page: show the file as it is now, with why nothing was saved
-      if (err instanceof ConfigChangedError || err instanceof ConfigError) return show(c, formValues(state.store.config), {}, [err.message], 409);
+      if (err instanceof ConfigChangedError || err instanceof ConfigError)
+        return show(c, formValues(state.store.config), {}, [err.message], 409);
       throw err;
     }
-    if ('problems' in result) return show(c, { ...formValues(state.store.config), ...form, password: '', oauthClientSecret: '', graphClientSecret: '' }, result.problems.errors, result.problems.other);
+    if ('problems' in result)
+      return show(
+        c,
+        {
+          ...formValues(state.store.config),
+          ...form,
+          password: '',
+          oauthClientSecret: '',
+          graphClientSecret: '',
+        },
+        result.problems.errors,
+        result.problems.other,
+      );
     return redirectWith(c, '/settings', { kind: 'ok', text: savedText(result.forgotten) });
   });
 
-  const current = () => ({ persistent: state.store.persistent, restartNeeded: pending().length > 0, restartKeys: pending(), config: redactedConfig(state.store.config) });
+  const current = () => ({
+    persistent: state.store.persistent,
+    restartNeeded: pending().length > 0,
+    restartKeys: pending(),
+    config: redactedConfig(state.store.config),
+  });
 
   app.get('/api/settings', (c) => c.json(current()));
 
   /** Body: a partial config, e.g. {"delivery": {"smarthost": {"host": "smtp.example.com"}}} */
   app.patch('/api/settings', async (c) => {
     const patch: unknown = await c.req.json().catch(() => undefined);
-    if (!isPlainObject(patch)) return c.json({ error: 'Send a JSON object with the keys to change' }, 400);
+    if (!isPlainObject(patch))
+      return c.json({ error: 'Send a JSON object with the keys to change' }, 400);
     let result;
     try {
       result = await save(patch);
@@ -113,7 +188,11 @@ export function settingsRoutes(app: WebApp, state: SettingsServices): void {
       if (err instanceof ConfigError) return c.json({ error: err.message }, 409);
       throw err;
     }
-    if ('problems' in result) return c.json({ error: 'Invalid settings', fields: result.problems.errors, other: result.problems.other }, 400);
+    if ('problems' in result)
+      return c.json(
+        { error: 'Invalid settings', fields: result.problems.errors, other: result.problems.other },
+        400,
+      );
     return c.json({ ...current(), forgottenSecrets: result.forgotten.map((secret) => secret.key) });
   });
 }

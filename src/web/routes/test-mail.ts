@@ -9,13 +9,26 @@ import { field, render } from './render.js';
 export type TestMailServices = Pick<WebServices, 'store' | 'spool' | 'health' | 'deliverer'>;
 
 export function testMailRoutes(app: WebApp, state: TestMailServices): void {
-  const send = (to: string) => sendTestMail({ config: state.store.config, spool: state.spool, health: state.health, deliverer: state.deliverer }, to);
+  const send = (to: string) =>
+    sendTestMail(
+      {
+        config: state.store.config,
+        spool: state.spool,
+        health: state.health,
+        deliverer: state.deliverer,
+      },
+      to,
+    );
 
-  app.get('/test-mail', (c) => render(c, state, 'test-mail', 'Send a test mail', (csrf) => testMailView(csrf, '')));
+  app.get('/test-mail', (c) =>
+    render(c, state, 'test-mail', 'Send a test mail', (csrf) => testMailView(csrf, '')),
+  );
   app.post('/test-mail', async (c) => {
     const to = await field(c, 'to');
     const result = await send(to);
-    return render(c, state, 'test-mail', 'Send a test mail', (csrf) => testMailView(csrf, to, result));
+    return render(c, state, 'test-mail', 'Send a test mail', (csrf) =>
+      testMailView(csrf, to, result),
+    );
   });
 
   app.post('/api/test-mail', async (c) => {

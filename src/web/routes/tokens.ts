@@ -16,11 +16,17 @@ export function tokenRoutes(app: WebApp, state: TokenServices): void {
   });
   app.post('/tokens', async (c) => {
     try {
-      const created = await state.tokens.create(await field(c, 'label'), parseScope((await field(c, 'scope')) || DEFAULT_SCOPE));
+      const created = await state.tokens.create(
+        await field(c, 'label'),
+        parseScope((await field(c, 'scope')) || DEFAULT_SCOPE),
+      );
       const tokens = await state.tokens.list();
-      return render(c, state, 'tokens', 'API tokens', (csrf) => tokensView(tokens, csrf, { label: created.info.label, token: created.token }));
+      return render(c, state, 'tokens', 'API tokens', (csrf) =>
+        tokensView(tokens, csrf, { label: created.info.label, token: created.token }),
+      );
     } catch (err) {
-      if (err instanceof UsageError) return redirectWith(c, '/tokens', { kind: 'error', text: err.message });
+      if (err instanceof UsageError)
+        return redirectWith(c, '/tokens', { kind: 'error', text: err.message });
       throw err;
     }
   });
@@ -32,7 +38,10 @@ export function tokenRoutes(app: WebApp, state: TokenServices): void {
   app.get('/api/tokens', async (c) => c.json(await state.tokens.list()));
   app.post('/api/tokens', async (c) => {
     const body = await jsonFields(c);
-    const created = await state.tokens.create(textField(body, 'label'), parseScope(textField(body, 'scope') || DEFAULT_SCOPE));
+    const created = await state.tokens.create(
+      textField(body, 'label'),
+      parseScope(textField(body, 'scope') || DEFAULT_SCOPE),
+    );
     return c.json({ ...created.info, token: created.token }, 201);
   });
   app.delete('/api/tokens/:id', async (c) => {
