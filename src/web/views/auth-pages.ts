@@ -15,38 +15,17 @@ const problem = (error: string | undefined): Html =>
 export function setupPage(options: AuthPageOptions & { tokenFile: string }): Html {
   return page(
     { title: 'First start', hostname: options.hostname, version: options.version },
-    html`<div class="login card">
-      <h1>Welcome to edge-relay</h1>
-      <p>
-        Choose the admin password for this page. To prove you run this box, enter the
-        <strong>setup token</strong>: it is printed in the service log (line "Admin password not
-        set") and stored in ${pathCode(options.tokenFile)}.
-      </p>
-      ${problem(options.error)}
-      <form method="post" action="/setup" class="stack">
-        ${csrfField(options.csrf)} <label for="token">Setup token</label
-        ><input type="text" id="token" name="token" autocomplete="off" required />
-        <label for="password"
-          >New admin password <span class="hint">(at least 8 characters)</span></label
-        >
-        <input
-          type="password"
-          id="password"
-          name="password"
-          autocomplete="new-password"
-          required
-          minlength="8"
-        />
-        <label for="confirm">Repeat the password</label
-        ><input type="password" id="confirm" name="confirm" autocomplete="new-password" required />
-        <div class="actions">
-          <button type="submit" class="primary">Set password and continue</button>
-        </div>
-      </form>
-      <p class="muted small">
-        Or from a shell on the box: <code>edge-relay admin password --password-stdin</code>
-      </p>
-    </div>`,
+    html`<div class="login card"><h1>Welcome to edge-relay</h1>
+<p>Choose the admin password for this page. To prove you run this box, enter the <strong>setup token</strong>:
+it is printed in the service log (line "Admin password not set") and stored in ${pathCode(options.tokenFile)}.</p>
+${problem(options.error)}
+<form method="post" action="/setup" class="stack">${csrfField(options.csrf)}
+<label for="token">Setup token</label><input type="text" id="token" name="token" autocomplete="off" required>
+<label for="password">New admin password <span class="hint">(at least 8 characters)</span></label>
+<input type="password" id="password" name="password" autocomplete="new-password" required minlength="8">
+<label for="confirm">Repeat the password</label><input type="password" id="confirm" name="confirm" autocomplete="new-password" required>
+<div class="actions"><button type="submit" class="primary">Set password and continue</button></div></form>
+<p class="muted small">Or from a shell on the box: <code>edge-relay admin password --password-stdin</code></p></div>`,
   );
 }
 
@@ -59,35 +38,17 @@ export function problemPage(options: {
 }): Html {
   return page(
     { title: options.title, hostname: options.hostname, version: options.version },
-    html`<div class="login card">
-      <h1>${options.title}</h1>
-      ${problem(options.text)}
-      <p><a href="/">Back to the dashboard</a></p>
-    </div>`,
+    html`<div class="login card"><h1>${options.title}</h1>${problem(options.text)}<p><a href="/">Back to the dashboard</a></p></div>`,
   );
 }
 
 export function loginPage(options: AuthPageOptions): Html {
   return page(
     { title: 'Log in', hostname: options.hostname, version: options.version },
-    html`<div class="login card">
-      <h1>Log in</h1>
-      ${problem(options.error)}
-      <form method="post" action="/login" class="stack">
-        ${csrfField(options.csrf)} <label for="password">Admin password</label
-        ><input
-          type="password"
-          id="password"
-          name="password"
-          autocomplete="current-password"
-          required
-          autofocus
-        />
-        <div class="actions"><button type="submit" class="primary">Log in</button></div>
-      </form>
-      <p class="muted small">
-        Forgot it? On the box run <code>edge-relay admin password --password-stdin</code>.
-      </p>
-    </div>`,
+    html`<div class="login card"><h1>Log in</h1>${problem(options.error)}
+<form method="post" action="/login" class="stack">${csrfField(options.csrf)}
+<label for="password">Admin password</label><input type="password" id="password" name="password" autocomplete="current-password" required autofocus>
+<div class="actions"><button type="submit" class="primary">Log in</button></div></form>
+<p class="muted small">Forgot it? On the box run <code>edge-relay admin password --password-stdin</code>.</p></div>`,
   );
 }

@@ -36,53 +36,29 @@ export interface PageFrame {
 }
 
 export const csrfField = (csrf: string): Html =>
-  html`<input type="hidden" name="_csrf" value="${csrf}" />`;
+  html`<input type="hidden" name="_csrf" value="${csrf}">`;
 
 export function page(frame: PageFrame, body: Html): Html {
   const nav = frame.nav;
   return html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <title>${frame.title} · edge-relay</title>
-        <link rel="stylesheet" href="/assets/app.css" />
-      </head>
-      <body>
-        <header>
-          <div class="bar">
-            <span class="brand">edge-relay<span class="host">${frame.hostname}</span></span>
-            ${nav
-              ? html`<nav>
-                    ${NAV.map(
-                      ([key, href, label]) =>
-                        html`<a href="${href}" class="${key === nav.active ? 'active' : ''}"
-                          >${label}</a
-                        >`,
-                    )}
-                  </nav>
-                  <form method="post" action="/logout">
-                    ${csrfField(nav.csrf)}<button type="submit" class="small">Log out</button>
-                  </form>`
-              : ''}
-          </div>
-        </header>
-        <main>
-          ${frame.flash
-            ? html`<div class="notice ${frame.flash.kind}" role="status">${frame.flash.text}</div>`
-            : ''}${body}
-        </main>
-        <footer>edge-relay ${frame.version}</footer>
-      </body>
-    </html>`;
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${frame.title} · edge-relay</title><link rel="stylesheet" href="/assets/app.css"></head>
+<body><header><div class="bar"><span class="brand">edge-relay<span class="host">${frame.hostname}</span></span>
+${
+  nav
+    ? html`<nav>${NAV.map(([key, href, label]) => html`<a href="${href}" class="${key === nav.active ? 'active' : ''}">${label}</a>`)}</nav>
+<form method="post" action="/logout">${csrfField(nav.csrf)}<button type="submit" class="small">Log out</button></form>`
+    : ''
+}
+</div></header>
+<main>${frame.flash ? html`<div class="notice ${frame.flash.kind}" role="status">${frame.flash.text}</div>` : ''}${body}</main>
+<footer>edge-relay ${frame.version}</footer></body></html>`;
 }
 
 /** A file or folder path that may wrap after a slash but never inside a name (a hyphen is no place to break a path) */
 export function pathCode(path: string): Html {
   const parts = path.split(/(?<=\/)/);
-  return html`<code class="path"
-    >${parts.map((part, i) => html`${i ? html`<wbr />` : ''}<span>${part}</span>`)}</code
-  >`;
+  return html`<code class="path">${parts.map((part, i) => html`${i ? html`<wbr>` : ''}<span>${part}</span>`)}</code>`;
 }
 
 export function formatBytes(bytes: number): string {
@@ -111,9 +87,7 @@ export function when(at: Date | string | null | undefined, now = Date.now()): Ht
         : ago < 172_800
           ? `${Math.round(ago / 3600)} h`
           : `${Math.round(ago / 86_400)} days`;
-  return html`<span class="when" title="${date.toISOString()}"
-    >${seconds >= 0 ? `${text} ago` : `in ${text}`}</span
-  >`;
+  return html`<span class="when" title="${date.toISOString()}">${seconds >= 0 ? `${text} ago` : `in ${text}`}</span>`;
 }
 
 const TONE: Record<string, 'ok' | 'warn' | 'bad' | ''> = {
