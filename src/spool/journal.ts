@@ -111,6 +111,7 @@ export class Journal {
   private flushing: Promise<void> | undefined;
   private queuedFlush: Promise<void> | undefined;
   private retiring = new Set<number>();
+  private flushStartListeners: Array<() => void> = [];
   /** Flushes issued (for tests and `make bench`) */
   flushes = 0;
 
@@ -248,7 +249,15 @@ export class Journal {
       },
     );
     this.flushing = run;
+    const listeners = this.flushStartListeners;
+    this.flushStartListeners = [];
+    listeners.forEach((listener) => listener());
     return run;
+  }
+
+  /** Calls `listener` once, when the next flush has been issued (the device is busy with it) */
+  onNextFlush(listener: () => void): void {
+    this.flushStartListeners.push(listener);
   }
 
   async close(): Promise<void> {

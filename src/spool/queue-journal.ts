@@ -48,6 +48,11 @@ export class QueueJournal {
     return this.journal.flushes;
   }
 
+  /** Calls `listener` once, when the next flush has been issued */
+  onNextFlush(listener: () => void): void {
+    this.journal.onNextFlush(listener);
+  }
+
   /** Flushes what is pending and closes the journal */
   close(): Promise<void> {
     return this.journal.close();

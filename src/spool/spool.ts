@@ -31,6 +31,7 @@ import { BodySink } from './body-sink.js';
 import type { QueueId } from './ids.js';
 import { FreeSpace } from './free-space.js';
 import { RecentBodies } from './recent-bodies.js';
+import { DeliveryHandoff } from './handoff.js';
 import { migrateLegacySpool } from './legacy.js';
 import { QueueJournal } from './queue-journal.js';
 import { readBody, type FileArrivalRecord, type Stored } from './replay.js';
@@ -40,6 +41,8 @@ import type { Arrival, ClientInfo, DeliveryState, QueueEntry } from './records.j
 export const INLINE_MAX = 128 * 1024;
 /** Memory for the bodies of the messages taken in last (see recent-bodies.ts) */
 const RECENT_BODIES_BYTES = 1024 * 1024;
+/** The longest a new message waits for the card's next flush before going to delivery */
+const HANDOFF_MAX_WAIT_MS = 20;
 const SPOOL_DIRS = ['journal', 'files', 'tmp', 'corrupt'] as const;
 type SpoolDir = (typeof SPOOL_DIRS)[number];
 
@@ -78,6 +81,11 @@ export class Spool extends EventEmitter<SpoolEvents> {
   private releaseWriter: Release | undefined;
   private readonly free: FreeSpace;
   private readonly recent = new RecentBodies(RECENT_BODIES_BYTES);
+  private readonly handoff = new DeliveryHandoff<QueueEntry>(
+    (listener) => this.queue.onNextFlush(listener),
+    (entry) => this.announce(entry),
+    HANDOFF_MAX_WAIT_MS,
+  );
 
   private constructor(
     root: string,
@@ -117,6 +125,7 @@ export class Spool extends EventEmitter<SpoolEvents> {
 
   /** Flushes what is pending and lets go of the journal */
   async close(): Promise<void> {
+    this.handoff.stop();
     await this.queue.close();
     await this.releaseWriter?.();
     this.releaseWriter = undefined;
@@ -162,8 +171,8 @@ export class Spool extends EventEmitter<SpoolEvents> {
       throw storageError(err);
     }
     this.free.took(stored.entry.size);
-    // After the device has heard 250: scheduling the delivery must not delay it
-    setImmediate(() => this.announce(stored.entry));
+    // After the device has heard 250, with the card's next flush (handoff.ts)
+    this.handoff.add(stored.entry);
     return { id, size: stored.entry.size };
   }
 

@@ -23,6 +23,7 @@ import { SEGMENT_BYTES } from '../../src/spool/journal.js';
 import { initialState } from '../../src/spool/records.js';
 import { BusyError } from '../../src/util/locks.js';
 import { INLINE_MAX, Spool } from '../../src/spool/spool.js';
+import { eventually } from '../support/wait.js';
 
 const newDataDir = () => mkdtempSync(path.join(tmpdir(), 'edge-relay-spool-'));
 const open = async (dataDir = newDataDir()) => Spool.open(dataDir, silentLogger());
@@ -302,5 +303,18 @@ test('the bodies taken in last are sent from memory, within a bound; older ones 
   // Later messages, together more than the bound (1 MiB), push it out
   for (let i = 0; i < 9; i++) await acceptBytes(spool, Buffer.alloc(120 * 1024, 'later '));
   assert.deepEqual(await bodyOf(spool, id), Buffer.alloc(body.length, 'x'));
+  await spool.close();
+});
+
+test('a new message goes to delivery soon after its 250 even when no other message follows', async () => {
+  const spool = await open();
+  const announced: QueueId[] = [];
+  spool.on('accepted', (entry) => announced.push(entry.arrival.id));
+  const id = await acceptBytes(spool, 'Subject: lone\r\n\r\nno flush follows\r\n');
+  const started = Date.now();
+  await eventually('the lone message goes to delivery', () => announced.includes(id), {
+    timeoutMs: 2_000,
+  });
+  assert.ok(Date.now() - started < 1_000, 'within the handoff bound, not at the next sweep');
   await spool.close();
 });
