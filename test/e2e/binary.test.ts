@@ -21,8 +21,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { makeCerts } from '../support/certs.js';
-import { smtplibSend } from '../support/clients.js';
 import { ROOT, serveUntilRunning, testConfig } from '../support/relay.js';
+import { assertRelaysScanAndStops } from '../support/served-relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
 const VERSION = (
@@ -187,23 +187,7 @@ for (const target of TARGETS) {
         t.diagnostic(
           `linux-${target.arch}: listening after ${Math.round(relay.startupMs)} ms, RSS ${rssMb(relay.child.pid ?? 0)} MB`,
         );
-        const reply = await smtplibSend(
-          relay.smtpPort,
-          'scanner@office.test',
-          ['boss@example.com'],
-          MESSAGE,
-        );
-        assert.match(reply, /^250 .*queued as [0-9A-Z]+/);
-        const [message] = await upstream.waitFor(1, 30_000);
-        assert.equal(message?.secure, true, 'delivered over TLS');
-        const raw = message?.raw.toString() ?? '';
-        assert.equal(
-          raw.slice(raw.indexOf('From: scanner')),
-          MESSAGE,
-          'message bytes arrive unchanged',
-        );
-        relay.child.kill('SIGTERM');
-        assert.equal(await relay.exited, 0, relay.output());
+        await assertRelaysScanAndStops(relay, upstream, MESSAGE, { timeoutMs: 30_000 });
       } finally {
         relay.child.kill('SIGKILL');
       }

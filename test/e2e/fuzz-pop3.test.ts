@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { python } from '../support/clients.js';
 import { rssKb } from '../support/faults.js';
 import { eventually } from '../support/wait.js';
+import { rssBackNearBaseline } from '../support/memory.js';
 import { Rng, assertSurvived, play, reportIfExited } from '../support/fuzz.js';
 import { RawPop3 } from '../support/pop3.js';
 import {
@@ -27,7 +28,6 @@ import { launchRelay, type RunningRelay } from '../support/relay.js';
 const SESSIONS = Number(process.env.FUZZ_POP3_SESSIONS ?? process.env.FUZZ_SESSIONS ?? 2000);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261127);
 const CONCURRENCY = 128;
-const RSS_SLACK_KB = 64 * 1024;
 const BIG = 1536 * 1024;
 
 const account = (name: string): Pop3Account => ({ name, password: `${name}-secret-pw` });
@@ -275,15 +275,7 @@ describe(`POP3 fuzzing: ${SESSIONS} hostile sessions (seed ${SEED})`, () => {
   });
 
   test('memory is back near the warmed-up baseline', async () => {
-    const pid = relay.process.pid!;
-    const settledKb = await eventually(
-      `RSS within ${RSS_SLACK_KB} kB of ${baselineKb} kB`,
-      () => {
-        const now = rssKb(pid);
-        return now <= baselineKb + RSS_SLACK_KB ? now : undefined;
-      },
-      { timeoutMs: 30_000, everyMs: 1000 },
-    ).catch((err: Error) => assert.fail(`${err.message}; RSS is ${rssKb(pid)} kB`));
+    const settledKb = await rssBackNearBaseline(relay.process.pid!, baselineKb);
     console.log(
       `fuzz-pop3: RSS ${baselineKb} kB baseline, ${settledKb} kB after the storm settled`,
     );

@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { smtplibSend } from '../support/clients.js';
 import { deliveriesById, queueList, rssKb } from '../support/faults.js';
 import { eventually } from '../support/wait.js';
+import { rssBackNearBaseline } from '../support/memory.js';
 import {
   Rng,
   assertSurvived,
@@ -27,8 +28,6 @@ const SESSIONS = Number(process.env.FUZZ_SESSIONS ?? 2500);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261126);
 const CONCURRENCY = 24;
 const PROFILE: FuzzProfile = { hugeLine: 0.01, hugeAddress: 0.02 };
-/** Allowed growth of RSS over the warmed-up baseline once the storm is over */
-const RSS_SLACK_KB = 64 * 1024;
 
 interface Tally {
   sessions: number;
@@ -160,15 +159,7 @@ describe(`SMTP fuzzing: ${SESSIONS} hostile sessions (seed ${SEED})`, () => {
   });
 
   test('memory is back near the warmed-up baseline', async () => {
-    const pid = relay.process.pid!;
-    const settledKb = await eventually(
-      `RSS within ${RSS_SLACK_KB} kB of ${baselineKb} kB`,
-      () => {
-        const now = rssKb(pid);
-        return now <= baselineKb + RSS_SLACK_KB ? now : undefined;
-      },
-      { timeoutMs: 30_000, everyMs: 1000 },
-    ).catch((err: Error) => assert.fail(`${err.message}; RSS is ${rssKb(pid)} kB`));
+    const settledKb = await rssBackNearBaseline(relay.process.pid!, baselineKb);
     console.log(
       `fuzz-smtp: RSS ${baselineKb} kB baseline, ${settledKb} kB after the storm settled`,
     );

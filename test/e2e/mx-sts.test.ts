@@ -19,9 +19,9 @@ import {
   type DnsEntry,
   type DnsServer,
 } from '../support/dns-server.js';
+import { queuedId, triedOnce } from '../support/queued.js';
 import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
-import { eventually } from '../support/wait.js';
 
 const POLICY_HOST = '127.0.0.20';
 const MX = {
@@ -129,13 +129,6 @@ function zone(): Record<string, DnsEntry> {
   return entries;
 }
 
-interface Item {
-  id: string;
-  recipients: { address: string; status: string }[];
-  attempts: number;
-  lastError: string | null;
-}
-
 const message = (subject: string) =>
   `From: nas@office.test\r\nSubject: ${subject}\r\n\r\nBackup finished\r\n`;
 
@@ -184,17 +177,8 @@ describe('MTA-STS on direct MX delivery', () => {
     await dns?.close();
   });
 
-  const queueItem = async (id: string): Promise<Item | undefined> => {
-    const result = await relay.cli(['queue', 'list', '--json']);
-    return (JSON.parse(result.stdout) as Item[]).find((item) => item.id === id);
-  };
-
-  const send = async (to: string): Promise<string> => {
-    const reply = await smtplibSend(relay.smtpPort, 'nas@office.test', [to], message(to));
-    const id = /queued as ([0-9A-Z]+)/.exec(reply)?.[1];
-    assert.ok(id, reply);
-    return id;
-  };
+  const send = async (to: string): Promise<string> =>
+    queuedId(await smtplibSend(relay.smtpPort, 'nas@office.test', [to], message(to)));
 
   test('enforce, listed MX with a valid certificate: delivered over verified TLS; the policy is fetched once and cached', async () => {
     await send('a@sts-good.test');
@@ -209,14 +193,10 @@ describe('MTA-STS on direct MX delivery', () => {
 
   test('enforce, MX not in the policy: not delivered there, deferred', async () => {
     const id = await send('ops@sts-mismatch.test');
-    const item = await eventually(
-      'attempted',
-      async () => ((await queueItem(id))?.attempts ?? 0) >= 1 && queueItem(id),
-      { timeoutMs: 15_000 },
-    );
-    assert.equal(item?.recipients[0]?.status, 'deferred');
+    const item = await triedOnce(relay, id);
+    assert.equal(item.recipients[0]?.status, 'deferred');
     assert.match(
-      item?.lastError ?? '',
+      item.lastError ?? '',
       /MTA-STS policy of "sts-mismatch\.test" allows none of its MX hosts \(rogue\.sts-mismatch\.test\)/,
     );
     assert.equal(upstreams.mismatch!.messages.length, 0);
@@ -224,14 +204,10 @@ describe('MTA-STS on direct MX delivery', () => {
 
   test('enforce, listed MX with a certificate for another name: not delivered there, deferred', async () => {
     const id = await send('ops@sts-badcert.test');
-    const item = await eventually(
-      'attempted',
-      async () => ((await queueItem(id))?.attempts ?? 0) >= 1 && queueItem(id),
-      { timeoutMs: 15_000 },
-    );
-    assert.equal(item?.recipients[0]?.status, 'deferred');
-    assert.match(item?.lastError ?? '', /mx\.sts-badcert\.test:\d+/);
-    assert.match(item?.lastError ?? '', /altnames|certificate/i);
+    const item = await triedOnce(relay, id);
+    assert.equal(item.recipients[0]?.status, 'deferred');
+    assert.match(item.lastError ?? '', /mx\.sts-badcert\.test:\d+/);
+    assert.match(item.lastError ?? '', /altnames|certificate/i);
     assert.equal(upstreams.badcert!.messages.length, 0);
     assert.equal(upstreams.badcert!.dataAttempts, 0, 'never reached DATA');
   });
@@ -264,14 +240,10 @@ describe('MTA-STS on direct MX delivery', () => {
     relay = await launchRelay({ dir: relay.dir, config });
     const before = upstreams.mismatch!.dataAttempts;
     const id = await send('after-restart@sts-good.test');
-    const item = await eventually(
-      'attempted',
-      async () => ((await queueItem(id))?.attempts ?? 0) >= 1 && queueItem(id),
-      { timeoutMs: 15_000 },
-    );
-    assert.equal(item?.recipients[0]?.status, 'deferred');
+    const item = await triedOnce(relay, id);
+    assert.equal(item.recipients[0]?.status, 'deferred');
     assert.match(
-      item?.lastError ?? '',
+      item.lastError ?? '',
       /MTA-STS policy of "sts-good\.test" allows none of its MX hosts \(rogue\.sts-mismatch\.test\)/,
     );
     assert.equal(

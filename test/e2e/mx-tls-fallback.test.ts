@@ -8,18 +8,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { smtplibSend } from '../support/clients.js';
 import { freePortOn, startDnsServer, type DnsServer } from '../support/dns-server.js';
+import { queuedId, triedOnce } from '../support/queued.js';
 import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
-import { eventually } from '../support/wait.js';
 
 const OLD_MX = '127.0.0.60';
-
-interface Item {
-  id: string;
-  recipients: { address: string; status: string }[];
-  attempts: number;
-  lastError: string | null;
-}
 
 const message = (subject: string) =>
   `From: ups@office.test\r\nSubject: ${subject}\r\n\r\nOn battery\r\n`;
@@ -79,16 +72,7 @@ describe('MX delivery: STARTTLS handshake fails', () => {
       ['ops@strict.test'],
       message('encrypt'),
     );
-    const id = /queued as ([0-9A-Z]+)/.exec(reply)?.[1];
-    assert.ok(id, reply);
-    const item = await eventually(
-      'a failed attempt',
-      async () => {
-        const items = JSON.parse((await relay.cli(['queue', 'list', '--json'])).stdout) as Item[];
-        return items.find((i) => i.id === id && i.attempts >= 1);
-      },
-      { timeoutMs: 15_000 },
-    );
+    const item = await triedOnce(relay, queuedId(reply));
     assert.equal(item.recipients[0]?.status, 'deferred');
     assert.match(item.lastError ?? '', /mx\.old\.test/);
     assert.match(item.lastError ?? '', /ETLS|TLS|SSL|protocol/i);

@@ -9,6 +9,11 @@ import { eventually } from '../support/wait.js';
 
 const message = (subject: string) => `From: dev@office.test\r\nSubject: ${subject}\r\n\r\nbody\r\n`;
 
+/** Relay settings whose smarthost refuses every attempt: nothing listens on port 9 of 127.0.0.1 */
+const viaRefusingSmarthost = (delivery: Record<string, unknown>) => ({
+  delivery: { smarthost: { host: '127.0.0.1', port: 9, security: 'none' }, ...delivery },
+});
+
 describe('temporary failure, then recovery', () => {
   let upstream: Upstream;
   let relay: RunningRelay;
@@ -93,14 +98,8 @@ describe('permanent failure for one recipient', () => {
 describe('queue commands while the upstream is unreachable', () => {
   let relay: RunningRelay;
   before(async () => {
-    // Nothing listens on port 9 of 127.0.0.1: every attempt is refused
     relay = await launchRelay({
-      config: {
-        delivery: {
-          smarthost: { host: '127.0.0.1', port: 9, security: 'none' },
-          retry: { delays: ['1h'], maxAge: '5d' },
-        },
-      },
+      config: viaRefusingSmarthost({ retry: { delays: ['1h'], maxAge: '5d' } }),
     });
   });
   after(async () => {
@@ -273,13 +272,7 @@ describe('delay warnings', () => {
   let relay: RunningRelay;
   before(async () => {
     relay = await launchRelay({
-      config: {
-        delivery: {
-          smarthost: { host: '127.0.0.1', port: 9, security: 'none' },
-          retry: { delays: ['1s'], maxAge: '5d' },
-          delayWarning: '2s',
-        },
-      },
+      config: viaRefusingSmarthost({ retry: { delays: ['1s'], maxAge: '5d' }, delayWarning: '2s' }),
     });
   });
   after(async () => {

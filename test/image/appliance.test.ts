@@ -22,8 +22,8 @@ import {
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { makeCerts } from '../support/certs.js';
-import { smtplibSend } from '../support/clients.js';
 import { ROOT, serveUntilRunning } from '../support/relay.js';
+import { assertRelaysScanAndStops } from '../support/served-relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { SCRATCH, ensureImage, extractPartition, ok } from './image-files.js';
 
@@ -189,23 +189,7 @@ describe('the appliance root, under emulation', { timeout: 1_800_000 }, () => {
     try {
       t.diagnostic(`listening after ${Math.round(performance.now() - started)} ms under emulation`);
       assert.equal(relay.running.dataDir, '/var/lib/edge-relay');
-      const reply = await smtplibSend(
-        relay.smtpPort,
-        'scanner@office.test',
-        ['boss@example.com'],
-        MESSAGE,
-      );
-      assert.match(reply, /^250 .*queued as [0-9A-Z]+/);
-      const [message] = await upstream.waitFor(1, 60_000);
-      assert.equal(message?.secure, true, 'delivered over TLS');
-      const raw = message?.raw.toString() ?? '';
-      assert.equal(
-        raw.slice(raw.indexOf('From: scanner')),
-        MESSAGE,
-        'message bytes arrive unchanged',
-      );
-      relay.child.kill('SIGTERM');
-      assert.equal(await relay.exited, 0, relay.output());
+      await assertRelaysScanAndStops(relay, upstream, MESSAGE, { timeoutMs: 60_000 });
       relayLog = relay.output();
     } finally {
       relay.child.kill('SIGKILL');

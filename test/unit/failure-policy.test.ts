@@ -16,67 +16,37 @@ import {
 
 const where = 'mx1.example.test:2525';
 
+/** What the policy makes of nodemailer's error for the reply `response` to `command` */
+const smtpOutcome = (
+  code: string,
+  response: string,
+  command: string | undefined,
+  message: string,
+) =>
+  fromSmtpFailure(
+    { code, responseCode: Number(response.slice(0, 3)), response, command, message },
+    where,
+  );
+
 test('a 5xx reply to a recipient bounces, with the exact reply, host, command and its DSN status', () => {
   assert.deepEqual(
-    fromSmtpFailure(
-      {
-        code: 'EENVELOPE',
-        responseCode: 550,
-        response: '550 5.1.1 No such user',
-        command: 'RCPT TO',
-        message: 'Recipient command failed',
-      },
-      where,
-    ),
+    smtpOutcome('EENVELOPE', '550 5.1.1 No such user', 'RCPT TO', 'Recipient command failed'),
     {
       status: 'bounced',
       reason: '550 5.1.1 No such user (mx1.example.test:2525, after RCPT TO)',
       dsnStatus: '5.1.1',
     },
   );
-  assert.equal(
-    fromSmtpFailure(
-      {
-        code: 'EMESSAGE',
-        responseCode: 554,
-        response: '554 Rejected',
-        command: 'DATA',
-        message: 'Message failed',
-      },
-      where,
-    ).status,
-    'bounced',
-  );
-  const plain = fromSmtpFailure(
-    {
-      code: 'EMESSAGE',
-      responseCode: 554,
-      response: '554 Rejected',
-      command: 'DATA',
-      message: 'Message failed',
-    },
-    where,
-  );
+  const plain = smtpOutcome('EMESSAGE', '554 Rejected', 'DATA', 'Message failed');
+  assert.equal(plain.status, 'bounced');
   assert.equal(plain.status === 'bounced' && plain.dsnStatus, '5.0.0');
 });
 
 test('a 4xx reply is deferred', () => {
-  assert.deepEqual(
-    fromSmtpFailure(
-      {
-        code: 'EMESSAGE',
-        responseCode: 451,
-        response: '451 4.3.0 Try later',
-        command: 'DATA',
-        message: 'Message failed',
-      },
-      where,
-    ),
-    {
-      status: 'deferred',
-      reason: '451 4.3.0 Try later (mx1.example.test:2525, after DATA)',
-    },
-  );
+  assert.deepEqual(smtpOutcome('EMESSAGE', '451 4.3.0 Try later', 'DATA', 'Message failed'), {
+    status: 'deferred',
+    reason: '451 4.3.0 Try later (mx1.example.test:2525, after DATA)',
+  });
 });
 
 test('network and TLS failures are deferred, even with a 5xx reply to STARTTLS', () => {
@@ -90,105 +60,50 @@ test('network and TLS failures are deferred, even with a 5xx reply to STARTTLS',
     'deferred',
   );
   assert.equal(
-    fromSmtpFailure(
-      {
-        code: 'ETLS',
-        responseCode: 502,
-        response: '502 5.5.1 STARTTLS not supported',
-        command: 'STARTTLS',
-        message: 'Error upgrading connection with STARTTLS',
-      },
-      where,
+    smtpOutcome(
+      'ETLS',
+      '502 5.5.1 STARTTLS not supported',
+      'STARTTLS',
+      'Error upgrading connection with STARTTLS',
     ).status,
     'deferred',
   );
 });
 
 test('a 5xx greeting and authentication failures are always retried; a 5xx to a command after the greeting bounces', () => {
-  assert.deepEqual(
-    fromSmtpFailure(
-      {
-        code: 'EPROTOCOL',
-        responseCode: 554,
-        response: '554 5.3.2 No service',
-        command: 'CONN',
-        message: 'Invalid greeting',
-      },
-      where,
-    ),
-    {
-      status: 'deferred',
-      reason: '554 5.3.2 No service (mx1.example.test:2525, after CONN)',
-    },
-  );
+  assert.deepEqual(smtpOutcome('EPROTOCOL', '554 5.3.2 No service', 'CONN', 'Invalid greeting'), {
+    status: 'deferred',
+    reason: '554 5.3.2 No service (mx1.example.test:2525, after CONN)',
+  });
   assert.equal(
-    fromSmtpFailure(
-      {
-        code: 'EPROTOCOL',
-        responseCode: 554,
-        response: '554 5.5.1 Bad sequence',
-        command: 'DATA',
-        message: 'Invalid response',
-      },
-      where,
-    ).status,
+    smtpOutcome('EPROTOCOL', '554 5.5.1 Bad sequence', 'DATA', 'Invalid response').status,
     'bounced',
   );
   assert.equal(
-    fromSmtpFailure(
-      {
-        code: 'EAUTH',
-        responseCode: 535,
-        response: '535 5.7.8 Bad credentials',
-        message: 'Invalid login',
-      },
-      where,
-    ).status,
+    smtpOutcome('EAUTH', '535 5.7.8 Bad credentials', undefined, 'Invalid login').status,
     'deferred',
   );
 });
 
 test("providers' requests to slow down are throttled deferrals, even when they come as 5xx", () => {
   const replies = [
-    [450, '450 4.5.127 Excessive message rate from sender'],
-    [
-      554,
-      '554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process message',
-    ],
-    [
-      421,
-      '421 4.7.0 Try again later, closing connection. Our system has detected an unusual rate of unsolicited mail',
-    ],
-    [452, '452 4.5.3 Too many recipients'],
-  ] as const;
-  for (const [responseCode, response] of replies) {
-    const outcome = fromSmtpFailure(
-      { code: 'EENVELOPE', responseCode, response, command: 'DATA', message: 'x' },
-      where,
-    );
+    '450 4.5.127 Excessive message rate from sender',
+    '554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process message',
+    '421 4.7.0 Try again later, closing connection. Our system has detected an unusual rate of unsolicited mail',
+    '452 4.5.3 Too many recipients',
+  ];
+  for (const response of replies) {
     assert.deepEqual(
-      outcome,
+      smtpOutcome('EENVELOPE', response, 'DATA', 'x'),
       { status: 'deferred', reason: `${response} (${where}, after DATA)`, throttled: true },
       response,
     );
   }
   // A busy host that does not mention a rate is an ordinary deferral: it counts toward the maximum queue age
-  assert.deepEqual(
-    fromSmtpFailure(
-      {
-        code: 'EMESSAGE',
-        responseCode: 421,
-        response: '421 4.7.0 Too many connections',
-        command: 'DATA',
-        message: 'x',
-      },
-      where,
-    ),
-    {
-      status: 'deferred',
-      reason: `421 4.7.0 Too many connections (${where}, after DATA)`,
-    },
-  );
+  assert.deepEqual(smtpOutcome('EMESSAGE', '421 4.7.0 Too many connections', 'DATA', 'x'), {
+    status: 'deferred',
+    reason: `421 4.7.0 Too many connections (${where}, after DATA)`,
+  });
 });
 
 test('without a reply the description names the code once and the host', () => {

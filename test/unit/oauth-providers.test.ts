@@ -18,28 +18,36 @@ const settings = (oauth2: Partial<OAuthSettings>): OAuthSettings =>
 const SMTP_SEND = 'https://outlook.office365.com/SMTP.Send offline_access';
 const APP_ONLY = 'https://outlook.office365.com/.default';
 
+/** Complete settings, one set per provider and flow; a test takes keys away or adds some */
+const MICROSOFT_DEVICE: Partial<OAuthSettings> = {
+  provider: 'microsoft',
+  flow: 'device',
+  clientId: 'app',
+};
+const MICROSOFT_APP_ONLY: Partial<OAuthSettings> = {
+  provider: 'microsoft',
+  flow: 'client_credentials',
+  tenant: 'contoso.onmicrosoft.com',
+  clientId: 'app',
+  clientSecret: 's',
+};
+const GOOGLE_DEVICE: Partial<OAuthSettings> = {
+  provider: 'google',
+  flow: 'device',
+  clientId: 'app',
+};
+
 describe('provider endpoints and scopes', () => {
   test('Microsoft, device sign-in: any work account ("organizations"), delegated SMTP.Send with offline_access', () => {
-    assert.deepEqual(
-      endpoints(settings({ provider: 'microsoft', flow: 'device', clientId: 'app' })),
-      {
-        tokenUrl: 'https://login.microsoftonline.com/organizations/oauth2/v2.0/token',
-        deviceUrl: 'https://login.microsoftonline.com/organizations/oauth2/v2.0/devicecode',
-        scope: SMTP_SEND,
-      },
-    );
+    assert.deepEqual(endpoints(settings(MICROSOFT_DEVICE)), {
+      tokenUrl: 'https://login.microsoftonline.com/organizations/oauth2/v2.0/token',
+      deviceUrl: 'https://login.microsoftonline.com/organizations/oauth2/v2.0/devicecode',
+      scope: SMTP_SEND,
+    });
   });
 
   test('Microsoft, app-only: the tenant in the URL and the .default scope', () => {
-    const ends = endpoints(
-      settings({
-        provider: 'microsoft',
-        flow: 'client_credentials',
-        tenant: 'contoso.onmicrosoft.com',
-        clientId: 'app',
-        clientSecret: 's',
-      }),
-    );
+    const ends = endpoints(settings(MICROSOFT_APP_ONLY));
     assert.equal(
       ends.tokenUrl,
       'https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token',
@@ -48,7 +56,7 @@ describe('provider endpoints and scopes', () => {
   });
 
   test('Google: its token and device endpoints, the full-mail scope', () => {
-    assert.deepEqual(endpoints(settings({ provider: 'google', flow: 'device', clientId: 'app' })), {
+    assert.deepEqual(endpoints(settings(GOOGLE_DEVICE)), {
       tokenUrl: 'https://oauth2.googleapis.com/token',
       deviceUrl: 'https://oauth2.googleapis.com/device/code',
       scope: 'https://mail.google.com/',
@@ -58,9 +66,7 @@ describe('provider endpoints and scopes', () => {
   test("the settings' URLs and scope override the provider's (how tests and odd tenants work)", () => {
     const ends = endpoints(
       settings({
-        provider: 'microsoft',
-        flow: 'device',
-        clientId: 'app',
+        ...MICROSOFT_DEVICE,
         tokenUrl: 'https://127.0.0.1:1/token',
         deviceUrl: 'https://127.0.0.1:1/devicecode',
       }),
@@ -74,89 +80,41 @@ describe('provider endpoints and scopes', () => {
 });
 
 describe('what is missing before tokens can be fetched', () => {
+  /** The first missing setting, named; '' when nothing is missing */
+  const missing = (oauth2: Partial<OAuthSettings>): string =>
+    missingSetting(settings(oauth2)) ?? '';
+
   test('complete settings: nothing', () => {
-    assert.equal(
-      missingSetting(settings({ provider: 'microsoft', flow: 'device', clientId: 'app' })),
-      null,
-    );
-    assert.equal(
-      missingSetting(
-        settings({
-          provider: 'microsoft',
-          flow: 'client_credentials',
-          tenant: 'contoso.test',
-          clientId: 'app',
-          clientSecret: 's',
-        }),
-      ),
-      null,
-    );
-    assert.equal(
-      missingSetting(settings({ provider: 'google', flow: 'device', clientId: 'app' })),
-      null,
-    );
+    for (const complete of [MICROSOFT_DEVICE, MICROSOFT_APP_ONLY, GOOGLE_DEVICE])
+      assert.equal(
+        missingSetting(settings(complete)),
+        null,
+        `${complete.provider} ${complete.flow}`,
+      );
   });
 
   test('the client ID first', () => {
-    assert.match(
-      missingSetting(settings({ provider: 'microsoft', flow: 'device' })) ?? '',
-      /clientId is empty/,
-    );
+    assert.match(missing({ ...MICROSOFT_DEVICE, clientId: '' }), /clientId is empty/);
   });
 
   test('Microsoft app-only needs the secret and the tenant', () => {
+    assert.match(missing({ ...MICROSOFT_APP_ONLY, clientSecret: '' }), /clientSecret is empty/);
     assert.match(
-      missingSetting(
-        settings({
-          provider: 'microsoft',
-          flow: 'client_credentials',
-          tenant: 'contoso.test',
-          clientId: 'app',
-        }),
-      ) ?? '',
-      /clientSecret is empty/,
-    );
-    assert.match(
-      missingSetting(
-        settings({
-          provider: 'microsoft',
-          flow: 'client_credentials',
-          clientId: 'app',
-          clientSecret: 's',
-        }),
-      ) ?? '',
+      missing({ ...MICROSOFT_APP_ONLY, tenant: '' }),
       /tenant is empty \(needed for Microsoft app-only sign-in\)/,
     );
   });
 
   test('generic needs its token URL and scope', () => {
-    assert.match(
-      missingSetting(settings({ provider: 'generic', flow: 'device', clientId: 'app' })) ?? '',
-      /tokenUrl is empty/,
-    );
-    assert.match(
-      missingSetting(
-        settings({
-          provider: 'generic',
-          flow: 'device',
-          clientId: 'app',
-          tokenUrl: 'https://127.0.0.1:1/t',
-        }),
-      ) ?? '',
-      /scope is empty/,
-    );
-    assert.match(
-      missingSetting(
-        settings({
-          provider: 'generic',
-          flow: 'device',
-          clientId: 'app',
-          tokenUrl: 'https://127.0.0.1:1/t',
-          scope: 'smtp',
-        }),
-      ) ?? '',
-      /deviceUrl is empty/,
-    );
+    const generic: Partial<OAuthSettings> = {
+      provider: 'generic',
+      flow: 'device',
+      clientId: 'app',
+    };
+    assert.match(missing(generic), /tokenUrl is empty/);
+    const withTokenUrl = { ...generic, tokenUrl: 'https://127.0.0.1:1/t' };
+    assert.match(missing(withTokenUrl), /scope is empty/);
+    assert.match(missing({ ...withTokenUrl, scope: 'smtp' }), /deviceUrl is empty/);
   });
 });
 
