@@ -53,7 +53,11 @@ export async function startObservers(services: ObservedServices): Promise<Observ
     health.setConfigured(upstreamConfigured(next)),
   );
   const activity = new Activity();
-  const metrics = new RelayMetrics(services.spool, () => health.snapshot());
+  const metrics = new RelayMetrics(
+    services.spool,
+    () => health.snapshot(),
+    () => services.pacing.status(Date.now()),
+  );
   const dataDir = path.resolve(config().dataDir);
   const alerter = await Alerter.open({
     dataDir,

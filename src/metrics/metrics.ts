@@ -9,6 +9,7 @@ import type { AttemptReport } from '../queue/runner.js';
 import type { Spool } from '../spool/spool.js';
 import type { HealthSnapshot } from '../alerts/upstream-health.js';
 import type { Pop3LoginResult } from '../pop3/session.js';
+import type { UpstreamPace } from '../queue/pacing-gate.js';
 
 const POP3_RESULTS: readonly Pop3LoginResult[] = ['ok', 'failed', 'in_use', 'throttled'];
 
@@ -69,7 +70,7 @@ export class RelayMetrics {
     registers: [this.registry],
   });
 
-  constructor(spool: Spool, health: () => HealthSnapshot) {
+  constructor(spool: Spool, health: () => HealthSnapshot, paced: () => UpstreamPace[]) {
     // The event-loop lag sampler wakes the process at this interval: 10 ms (the default) is 100 wake-ups a second on an idle box
     collectDefaultMetrics({
       register: this.registry,
@@ -97,6 +98,42 @@ export class RelayMetrics {
         this.set(reachability === 'reachable' ? 1 : reachability === 'failing' ? 0 : -1);
       },
     });
+    this.pacingGauges(paced);
+  }
+
+  /** Gauges per paced upstream, read when scraped; an upstream no longer paced disappears */
+  private pacingGauges(paced: () => UpstreamPace[]): void {
+    const perUpstream = (
+      name: string,
+      help: string,
+      value: (pace: UpstreamPace, now: number) => number,
+    ) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['upstream'],
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          const now = Date.now();
+          for (const pace of paced()) this.set({ upstream: pace.label }, value(pace, now));
+        },
+      });
+    perUpstream(
+      'edge_relay_upstream_recipients_24h',
+      'Recipients sent to a paced upstream in the last 24 hours',
+      (pace) => pace.sentToday,
+    );
+    perUpstream(
+      'edge_relay_upstream_recipients_per_day_limit',
+      'The daily recipient limit set for the upstream (0: none)',
+      (pace) => pace.dayLimit,
+    );
+    perUpstream(
+      'edge_relay_upstream_holding',
+      '1 while mail to the upstream is held back (its limits reached, or its provider asked us to wait), else 0',
+      (pace, now) => Number((pace.held?.until ?? 0) > now || (pace.pausedUntil ?? 0) > now),
+    );
   }
 
   messageAccepted(): void {

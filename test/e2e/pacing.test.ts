@@ -106,6 +106,21 @@ describe('pacing to the upstream limits', () => {
       /class="small held-back">Held back: 127\.0\.0\.1:\d+: 2 recipients a day reached/,
     );
 
+    const metrics = await fetch(`http://127.0.0.1:${relay.webPort}/metrics`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(metrics.status, 200);
+    const scraped = await metrics.text();
+    const upstreamLabel = `upstream="127.0.0.1:${upstream.port}"`;
+    assert.ok(
+      scraped.includes(`edge_relay_upstream_recipients_24h{${upstreamLabel}} 2\n`),
+      scraped,
+    );
+    assert.ok(
+      scraped.includes(`edge_relay_upstream_recipients_per_day_limit{${upstreamLabel}} 2\n`),
+    );
+    assert.ok(scraped.includes(`edge_relay_upstream_holding{${upstreamLabel}} 1\n`));
+
     const dashboard = await admin.get('/');
     assert.match(dashboard.text, /sent 2 of 2 today/);
     assert.match(dashboard.text, /holding mail until \d\d:\d\d/);
