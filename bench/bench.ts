@@ -16,6 +16,7 @@ import {
   CARD_UNITS,
   cardFigures,
   edgeRelayOnCard,
+  floorOnCard,
   postfixOnCard,
   type CardFigures,
 } from './card.js';
@@ -27,6 +28,7 @@ import {
   smtpSource,
   startSink,
   treeRssKb,
+  waitListening,
   type Sink,
 } from './measure.js';
 
@@ -185,21 +187,6 @@ async function startSea(sink: Sink): Promise<Target> {
   };
 }
 
-async function waitListening(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(
-        { port, host: '127.0.0.1' },
-        () => (socket.destroy(), resolve(true)),
-      );
-      socket.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`Nothing listening on 127.0.0.1:${port}`);
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 type Figures = Map<string, [number, string]>;
 
@@ -338,13 +325,14 @@ function issueTable(results: Map<string, Figures>, card: Map<string, CardFigures
   const targets = ['postfix', 'floor', 'edge-relay', SEA_NAME];
   const cell = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(2));
   console.log(
-    '\nissue #13 (card figures: bin/edge-relay; the single executable runs the same code)',
+    '\nissue #13 (card figures: bin/edge-relay, the single executable runs the same code; on the card the floor stores each message in a pre-zeroed journal, elsewhere in a file each)',
   );
   printRows([
-    ['per relayed message', ...targets, 'edge/postfix', 'target'],
+    ['per relayed message', ...targets, 'floor/postfix', 'edge/postfix', 'target'],
     ...rows.map(([label, get, target]) => [
       label,
       ...targets.map((t) => cell(get(t))),
+      ratioOf(get('floor'), get('postfix')),
       ratioOf(get('edge-relay'), get('postfix')),
       target,
     ]),
@@ -354,11 +342,12 @@ function issueTable(results: Map<string, Figures>, card: Map<string, CardFigures
 const ratioOf = (value: number | undefined, base: number | undefined) =>
   value !== undefined && base ? `${(value / base).toFixed(2)}x` : '-';
 
-/** The queue as an SD card sees it (bench/card.ts), Postfix beside edge-relay */
+/** The queue as an SD card sees it (bench/card.ts): Postfix, the floor (journal store) and edge-relay */
 async function cardTable(sink: Sink): Promise<Map<string, CardFigures>> {
-  const figures: [string, CardFigures][] = [];
+  const figures = new Map<string, CardFigures>();
   for (const [name, target] of [
     ['postfix', postfixOnCard(freePort)],
+    ['floor', floorOnCard(freePort, process.execPath, serviceNodeOptions())],
     ['edge-relay', edgeRelayOnCard(path.join(HERE, '..'), serviceNodeOptions())],
   ] as const) {
     const result = await cardFigures(target, sink);
@@ -366,19 +355,31 @@ async function cardTable(sink: Sink): Promise<Map<string, CardFigures>> {
       console.log(
         `${name}.${figure} ${value.toFixed(2)} ${CARD_UNITS[figure as keyof CardFigures]}`,
       );
-    figures.push([name, result]);
+    figures.set(name, result);
   }
-  const [[, postfix], [, edge]] = figures as [[string, CardFigures], [string, CardFigures]];
-  console.log('');
-  console.log(
-    'card (loop-mounted ext4; slowsync: 4 ms per flush)  postfix  edge-relay  edge/postfix',
+  const [postfix, floor, edge] = (['postfix', 'floor', 'edge-relay'] as const).map(
+    (name) => figures.get(name)!,
   );
-  for (const key of Object.keys(CARD_UNITS) as (keyof CardFigures)[]) {
-    console.log(
-      `${`${key} (${CARD_UNITS[key]})`.padEnd(52)} ${postfix[key].toFixed(2).padStart(7)}  ${edge[key].toFixed(2).padStart(10)}  ${(edge[key] / postfix[key]).toFixed(2).padStart(12)}`,
-    );
-  }
-  return new Map(figures);
+  const ratio = (value: number, base: number) => (base ? (value / base).toFixed(2) : '-');
+  printRows([
+    [
+      'card (loop-mounted ext4; slowsync: 4 ms per flush)',
+      'postfix',
+      'floor',
+      'edge-relay',
+      'floor/postfix',
+      'edge/postfix',
+    ],
+    ...(Object.keys(CARD_UNITS) as (keyof CardFigures)[]).map((key) => [
+      `${key} (${CARD_UNITS[key]})`,
+      postfix![key].toFixed(2),
+      floor![key].toFixed(2),
+      edge![key].toFixed(2),
+      ratio(floor![key], postfix![key]),
+      ratio(edge![key], postfix![key]),
+    ]),
+  ]);
+  return figures;
 }
 
 async function main(): Promise<void> {

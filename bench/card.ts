@@ -7,10 +7,12 @@
  *
  *   node --import tsx bench/card.ts [CHECKOUT]   figures for edge-relay in CHECKOUT (default: this one)
  *   node --import tsx bench/card.ts postfix      figures for a private Postfix (bench/postfix.sh)
+ *   node --import tsx bench/card.ts floor        figures for the library floor (bench/floor.mjs journal;
+ *                                                 this checkout's build/ must be current)
  *
  * bench.ts uses `cardFigures` for its table beside Postfix and the floor.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -24,7 +26,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serveUntilRunning, testConfig } from '../test/support/relay.js';
-import { nowMs, smtpSource, startSink, type Sink } from './measure.js';
+import { nowMs, smtpSource, startSink, waitListening, type Sink } from './measure.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const MESSAGES = Number(process.env.CARD_MESSAGES ?? 1000);
@@ -240,6 +242,39 @@ export function postfixOnCard(port: () => Promise<number>): CardTarget {
   };
 }
 
+/**
+ * The library floor (bench/floor.mjs) storing each message the least costly
+ * durable way: appended to one pre-zeroed file, one fdatasync per batch
+ * (group commit), as edge-relay's journal does; `node` runs it, as bench.ts does
+ */
+export function floorOnCard(
+  port: () => Promise<number>,
+  node = process.execPath,
+  nodeOptions = '',
+): CardTarget {
+  return async (dir, sink, env) => {
+    const smtpPort = await port();
+    const child = spawn(
+      node,
+      [path.join(HERE, 'floor.mjs'), String(smtpPort), String(sink.port), dir, 'journal'],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+        env: { ...process.env, NODE_OPTIONS: nodeOptions, ...env },
+      },
+    );
+    await waitListening(smtpPort);
+    return {
+      port: smtpPort,
+      async stop() {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      },
+    };
+  };
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const which = process.argv[2] ?? path.join(HERE, '..');
   const sink = await startSink(
@@ -250,7 +285,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const [name, target] =
       which === 'postfix'
         ? ['postfix', postfixOnCard(randomPort)]
-        : ['edge-relay', edgeRelayOnCard(path.resolve(which))];
+        : which === 'floor'
+          ? ['floor', floorOnCard(randomPort)]
+          : ['edge-relay', edgeRelayOnCard(path.resolve(which))];
     const figures = await cardFigures(target, sink);
     for (const [figure, value] of Object.entries(figures))
       console.log(

@@ -5,6 +5,7 @@
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
+import net from 'node:net';
 
 /** Children of every pid in `roots`, recursively, from /proc */
 export function processTree(roots: number[]): number[] {
@@ -155,4 +156,20 @@ export const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 export function coldCache(file: string): void {
   execFileSync('sync', [file]);
   execFileSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
+}
+
+/** Resolves once something accepts connections on 127.0.0.1:`port` (tried for 10 s) */
+export async function waitListening(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(
+        { port, host: '127.0.0.1' },
+        () => (socket.destroy(), resolve(true)),
+      );
+      socket.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`Nothing listening on 127.0.0.1:${port}`);
 }
