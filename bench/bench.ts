@@ -48,6 +48,12 @@ process.once('exit', () => rmSync(NODE_DIR, { recursive: true, force: true }));
 const SEA = process.env.BENCH_SEA;
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 3000);
 const LATENCY_MESSAGES = 300;
+/**
+ * Idle memory is read this long after the start: in its first seconds V8
+ * still holds the start's garbage, and its memory reducer collects it within
+ * about ten (86 MB at 3 s, 80 MB at 12 s); a box then idles for hours
+ */
+const IDLE_SETTLE_MS = 12_000;
 const MB = 1024 * 1024;
 
 interface Target {
@@ -90,10 +96,12 @@ async function startPostfix(sink: Sink): Promise<Target> {
   };
 }
 
-/** The NODE_OPTIONS the systemd unit starts the relay with: the bench measures it as it runs */
-function serviceNodeOptions(): string {
+/** The environment the systemd unit starts the relay with (NODE_OPTIONS, MALLOC_ARENA_MAX): the bench measures it as it runs */
+function serviceEnv(): Record<string, string> {
   const unit = readFileSync(path.join(HERE, '..', 'image', 'edge-relay.service'), 'utf8');
-  return /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1] ?? '';
+  return Object.fromEntries(
+    [...unit.matchAll(/^Environment=([A-Z_]+)=(.*)$/gm)].map(([, name, value]) => [name!, value!]),
+  );
 }
 
 const relayConfig = (sink: Sink) => ({
@@ -109,7 +117,7 @@ const relayConfig = (sink: Sink) => ({
 async function startEdge(sink: Sink): Promise<Target> {
   const options = {
     node: NODE,
-    env: { NODE_OPTIONS: serviceNodeOptions() },
+    env: serviceEnv(),
     config: relayConfig(sink),
   };
   // Measured as a box runs it: started before, so its TLS certificates exist (only a first start makes them)
@@ -133,17 +141,10 @@ async function startFloor(sink: Sink): Promise<Target> {
   const dir = mkdtempSync(path.join(tmpdir(), 'edge-relay-bench-floor-'));
   const port = await freePort();
   coldCache(NODE);
-  const child = spawn(
-    NODE,
-    [
-      ...serviceNodeOptions().split(' ').filter(Boolean),
-      path.join(HERE, 'floor.mjs'),
-      String(port),
-      String(sink.port),
-      dir,
-    ],
-    { stdio: ['ignore', 'inherit', 'inherit'] },
-  );
+  const child = spawn(NODE, [path.join(HERE, 'floor.mjs'), String(port), String(sink.port), dir], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, ...serviceEnv() },
+  });
   await waitListening(port);
   return {
     name: 'floor',
@@ -166,7 +167,7 @@ async function startSea(sink: Sink): Promise<Target> {
   const serve = () =>
     serveUntilRunning([SEA!, 'serve', '--config', configFile], {
       cwd: dir,
-      env: { ...process.env, NODE_OPTIONS: serviceNodeOptions() },
+      env: { ...process.env, ...serviceEnv() },
       timeoutMs: 30_000,
     });
   const stop = async (served: Awaited<ReturnType<typeof serve>>) => {
@@ -196,7 +197,7 @@ async function measure(target: Target, sink: Sink): Promise<Figures> {
     figures.set(name, [value, unit]);
     console.log(`${target.name}.${name} ${Number(value.toFixed(2))} ${unit}`);
   };
-  await sleep(2000);
+  await sleep(IDLE_SETTLE_MS);
   put('idle_rss', treeRssKb(target.roots()) / 1024, 'MB');
 
   const warm = sink.count();
@@ -347,8 +348,8 @@ async function cardTable(sink: Sink): Promise<Map<string, CardFigures>> {
   const figures = new Map<string, CardFigures>();
   for (const [name, target] of [
     ['postfix', postfixOnCard(freePort)],
-    ['floor', floorOnCard(freePort, process.execPath, serviceNodeOptions())],
-    ['edge-relay', edgeRelayOnCard(path.join(HERE, '..'), serviceNodeOptions())],
+    ['floor', floorOnCard(freePort, process.execPath, serviceEnv())],
+    ['edge-relay', edgeRelayOnCard(path.join(HERE, '..'), serviceEnv())],
   ] as const) {
     const result = await cardFigures(target, sink);
     for (const [figure, value] of Object.entries(result))
