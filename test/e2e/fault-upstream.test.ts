@@ -144,11 +144,10 @@ describe('upstream faults are deferrals with a clear lastError', { concurrency: 
     started.push(upstream);
     const relay = await relayTo(upstream.port, 'none');
     const id = await sendOne(relay, 'once');
-    await eventually('the queue to be empty', async () =>
-      (await queueList(relay)).length === 0 ? true : undefined,
-    );
-    // Done in its first attempt: the 250 counted, the dropped connection did not turn it into a deferral
     const ofIt = (msg: string) => relay.logs.filter((l) => l.queueId === id && l.msg === msg);
+    await relay.waitForLog(() => ofIt('Message done, removed from the queue').length > 0);
+    assert.deepEqual(await queueList(relay), [], 'the queue is empty');
+    // Done in its first attempt: the 250 counted, the dropped connection did not turn it into a deferral
     assert.deepEqual(
       ofIt('Message done, removed from the queue').map((l) => l.attempts),
       [1],
