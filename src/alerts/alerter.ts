@@ -30,6 +30,10 @@ export interface AlerterOptions {
 const WEBHOOK_TIMEOUT_MS = 10_000;
 const MIN_CHECK_GAP_MS = 1_000;
 
+/** The alerts now firing, by kind */
+const firingKinds = (state: AlertState): string[] =>
+  Object.entries(state).flatMap(([kind, { firing }]) => (firing ? [kind] : []));
+
 export class Alerter {
   private state: AlertState = QUIET;
   /** Evaluations run one at a time, so two triggers can't both send the same notice */
@@ -68,7 +72,13 @@ export class Alerter {
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
         this.waiting = undefined;
         this.lastCheck = Date.now();
-        return this.evaluateOnce(new Date());
+        const now = new Date();
+        await this.evaluateOnce(now);
+        // For an admin (and the tests) at debug level: the moment the alerts were last judged, and how
+        this.options.log.debug(
+          { at: now.toISOString(), firing: firingKinds(this.state) },
+          'Alerts checked',
+        );
       })
       .catch((err) => this.options.log.error({ err: errorMessage(err) }, 'Alert check failed'));
     this.running = this.waiting;

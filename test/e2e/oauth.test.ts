@@ -176,7 +176,9 @@ describe('XOAUTH2 with client credentials (Microsoft-style 535)', () => {
     await launch(3);
     await smtplibSend(relay.smtpPort, 'scanner@office.test', ['boss@example.com'], mail('one'));
     await upstream.waitFor(1);
-    // The relay runs in its own process, on the real clock: let the 3 s token pass half its life
+    // The relay runs in its own process, on the real clock: let the 3 s token pass half its life. A sleep,
+    // as nothing happens then to wait for (the relay renews only when it next needs a token); counted from
+    // the delivery, which came after the relay got the token, so the 1.5 s are over whatever the load
     await new Promise((resolve) => setTimeout(resolve, 1_700));
     await smtplibSend(relay.smtpPort, 'scanner@office.test', ['boss@example.com'], mail('two'));
     await upstream.waitFor(2);

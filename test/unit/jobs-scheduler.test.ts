@@ -54,7 +54,18 @@ test('a job that throws is logged and runs again at its next turn; stop() ends i
   assert.equal(lines.filter((l) => l.job === 'flaky').length, 1, 'only the failed run is logged');
   assert.deepEqual(scheduler.names(), []);
   const stoppedAt = runs;
-  await new Promise((resolve) => setTimeout(resolve, 1_300));
+  // A witness on the same every-second schedule proves the stopped job's next turns have come and gone
+  const witness = new Scheduler(log);
+  let witnessRuns = 0;
+  witness.set({ name: 'witness', schedule: '* * * * * *', run: async () => void witnessRuns++ });
+  try {
+    await eventually('two turns of the schedule after stop()', () => witnessRuns >= 2, {
+      timeoutMs: 5_000,
+      everyMs: 20,
+    });
+  } finally {
+    await witness.stop();
+  }
   assert.equal(runs, stoppedAt, 'no run after stop()');
 });
 
