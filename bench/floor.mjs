@@ -7,6 +7,10 @@
  *   -> the message made durable (STORE below), then 250
  *   -> nodemailer's pooled SMTP transport to the sink (4 connections, as edge-relay)
  *
+ * At rest it holds what the design card's two other libraries cost a relay
+ * that idles: lowdb has read the settings, node-cron schedules a minute's
+ * queue sweep (it works out each next run with Intl, which loads ICU's data).
+ *
  * STORE, how a message is made durable before its 250:
  *   file     (default) streamed to a file of its own, fsynced, renamed, folder
  *            fsynced (2 flushes per message, as Postfix and a folder queue do);
@@ -30,6 +34,9 @@ import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
+import { Low } from 'lowdb';
+import { JSONFile } from 'lowdb/node';
+import cron from 'node-cron';
 import nodemailer from 'nodemailer';
 import { LegacySMTPServer } from '../build/intake/legacy-server.js';
 
@@ -190,5 +197,8 @@ const server = new LegacySMTPServer({
   size: 100 * 1024 * 1024,
   onData,
 });
+const settings = new Low(new JSONFile(path.join(dir, 'settings.json')), { sweep: '* * * * *' });
+await settings.read();
+cron.schedule(settings.data.sweep, () => {});
 server.listen(Number(port), '127.0.0.1');
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
