@@ -361,7 +361,6 @@ async function cardTable(sink: Sink): Promise<Map<string, CardFigures>> {
   const [postfix, floor, edge] = (['postfix', 'floor', 'edge-relay'] as const).map(
     (name) => figures.get(name)!,
   );
-  const ratio = (value: number, base: number) => (base ? (value / base).toFixed(2) : '-');
   printRows([
     [
       'card (loop-mounted ext4; slowsync: 4 ms per flush)',
@@ -376,8 +375,8 @@ async function cardTable(sink: Sink): Promise<Map<string, CardFigures>> {
       postfix![key].toFixed(2),
       floor![key].toFixed(2),
       edge![key].toFixed(2),
-      ratio(floor![key], postfix![key]),
-      ratio(edge![key], postfix![key]),
+      ratioOf(floor![key], postfix![key]),
+      ratioOf(edge![key], postfix![key]),
     ]),
   ]);
   return figures;

@@ -17,6 +17,7 @@ import {
 import { eventually } from '../support/wait.js';
 import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream } from '../support/upstream.js';
+import { queuedId } from '../support/queued.js';
 
 type Security = 'none' | 'starttls';
 
@@ -44,9 +45,7 @@ async function sendOne(relay: RunningRelay, subject: string): Promise<string> {
     ['ops@example.com'],
     `Subject: ${subject}\r\n\r\nbody\r\n`,
   );
-  const id = /queued as ([0-9A-Z]+)/.exec(reply)?.[1];
-  assert.ok(id, reply);
-  return id;
+  return queuedId(reply);
 }
 
 /** Waits until the message has been tried and deferred; returns its queue entry */

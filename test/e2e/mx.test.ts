@@ -13,6 +13,7 @@ import { freePortOn, startDnsServer, type DnsServer } from '../support/dns-serve
 import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { eventually } from '../support/wait.js';
+import { queuedId } from '../support/queued.js';
 
 interface Item {
   id: string;
@@ -39,12 +40,6 @@ async function queueList(relay: RunningRelay): Promise<Item[]> {
   assert.equal(result.code, 0, result.stderr);
   return JSON.parse(result.stdout) as Item[];
 }
-
-const queuedId = (reply: string): string => {
-  const id = /queued as ([0-9A-Z]+)/.exec(reply)?.[1];
-  assert.ok(id, `250 reply names the queue id: ${reply}`);
-  return id;
-};
 
 const waitForBounce = (relay: RunningRelay, address: string): Promise<string> =>
   eventually(`a bounce report naming ${address}`, () => bouncesFor(relay, address)[0], {

@@ -20,6 +20,7 @@ import { startOAuthServer, type OAuthServer } from '../support/oauth-server.js';
 import { newMail, launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { eventually } from '../support/wait.js';
+import { queuedId } from '../support/queued.js';
 
 const MAILBOX = 'scanner@contoso.test';
 
@@ -338,7 +339,7 @@ describe('XOAUTH2 with a device sign-in (Google-style challenge), then revoked',
       ['boss@example.com'],
       mail('device three'),
     );
-    const id = /queued as ([0-9A-Z]+)/.exec(reply)?.[1];
+    const id = queuedId(reply);
     const warning = await relay.waitForLog((l) => l.oauth === 'needs-consent');
     assert.match(String(warning.reason), /invalid_grant.*sign in again/);
     const item = await eventually(

@@ -8,6 +8,7 @@ import nodemailer from 'nodemailer';
 import { RawSmtp, run, smtplibSend } from '../support/clients.js';
 import { launchRelay, type RunningRelay } from '../support/relay.js';
 import { startUpstream, viaSmarthost, type Upstream } from '../support/upstream.js';
+import { queuedId } from '../support/queued.js';
 
 const AUTH = { user: 'relay@contoso.test', pass: 'upstream-Secret-42' };
 
@@ -48,8 +49,7 @@ describe('relay to a smarthost over verified STARTTLS with AUTH', () => {
       ['someone@example.com'],
       Buffer.from(MESSAGE, 'latin1'),
     );
-    const id = /queued as ([0-9A-Z]+)/.exec(reply)?.[1];
-    assert.ok(id, `250 reply names the queue id: ${reply}`);
+    const id = queuedId(reply);
     const [message] = await upstream.waitFor(1);
     assert.ok(message);
     assert.equal(message.secure, true, 'delivered over TLS');
