@@ -150,7 +150,11 @@ export class TranscriptLog {
     const transcript = entry.cid ? this.open.get(entry.cid) : undefined;
     if (!transcript || (entry.tnx !== 'command' && entry.tnx !== 'send' && entry.tnx !== 'data'))
       return;
-    const line = format(...args);
+    // Commands and replies come as ('C:' | 'S:', text) and need no formatting
+    const [prefix, text] = args;
+    const plain =
+      args.length === 2 && (prefix === 'C:' || prefix === 'S:') && typeof text === 'string';
+    const line = plain ? `${prefix} ${text}` : format(...args);
     const dir = line.startsWith('S:') ? 'S' : 'C';
     // A multi-line reply (EHLO's) reads best one line each, as on the wire
     for (const text of line

@@ -22,10 +22,10 @@ import { EventEmitter } from 'node:events';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Readable, type Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { RelayError, errorMessage, storageFailure } from '../errors.js';
 import type { Logger } from '../log.js';
 import { ensureDir, fsyncDir } from '../util/fsx.js';
+import { pipeThrough } from '../util/streams.js';
 import { BusyError, LockDir, type Release } from '../util/locks.js';
 import { BodySink } from './body-sink.js';
 import type { QueueId } from './ids.js';
@@ -160,7 +160,7 @@ export class Spool extends EventEmitter<SpoolEvents> {
     const sink = new BodySink(INLINE_MAX, temp);
     let stored: Stored;
     try {
-      await pipeline([source, ...transforms, sink]);
+      await pipeThrough(source, transforms, sink);
       const body = sink.received;
       stored =
         body.kind === 'inline'

@@ -139,6 +139,23 @@ test('client limits: messages per minute', () => {
   assert.ok(limits.takeMessage('a', 2, 60_500), 'the window slides');
 });
 
+test('message rate: a high limit over many minutes counts exactly, and idle clients are forgotten', () => {
+  const limits = new ClientLimits();
+  // 10 messages a second against a limit of 500 a minute: the first 50 s fill the window,
+  // after that one message leaves the window for each that enters it
+  let refused = 0;
+  for (let i = 0; i < 3000; i++) if (!limits.takeMessage('busy', 500, i * 100)) refused++;
+  assert.equal(refused, 5 * 100, 'in each of the five minutes, 500 taken and 100 refused');
+  limits.takeMessage('once', 5, 250_000);
+  limits.prune(299_999);
+  assert.equal(limits.clients, 2, 'the busy client sent within the minute');
+  limits.prune(300_000);
+  assert.equal(limits.clients, 2, 'swept at most once a second');
+  limits.prune(361_000);
+  assert.equal(limits.clients, 0, 'a client silent for a minute is forgotten');
+  assert.ok(limits.takeMessage('busy', 1, 361_000), 'and starts afresh');
+});
+
 test('copy rules match by sender and network, only for existing mailboxes, never twice', () => {
   const config = resolveConfig(
     {
