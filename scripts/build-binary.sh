@@ -75,6 +75,22 @@ bundle() {
     --define:EDGE_RELAY_VERSION="$version" \
     --define:import.meta.url=__edge_relay_import_meta_url \
     --banner:js='const __edge_relay_import_meta_url = require("node:url").pathToFileURL(__filename).href;'
+  one_byte_source "$WORK/edge-relay.cjs"
+}
+
+# V8 keeps the executable's whole script in memory as one string, and one
+# character above U+00FF makes all of it two bytes a character: 2 MB more,
+# idle or busy. esbuild escapes such characters in strings but not in
+# template literals (their raw text would change), so the web views write
+# HTML entities (&rarr;, &hellip;) instead, and this keeps it so.
+one_byte_source() {
+  local wide
+  wide=$(node -e '
+    const text = require("node:fs").readFileSync(process.argv[1], "utf8");
+    const found = [...new Set(text.match(/[^\u0000-\u00ff]/gu) ?? [])];
+    process.stdout.write(found.map((c) => `U+${c.codePointAt(0).toString(16).toUpperCase()} "${c}"`).join(", "));
+  ' "$1")
+  [ -z "$wide" ] || die "The bundle holds characters above U+00FF ($wide), which double the script's memory in the executable: write them as HTML entities or \\u escapes in the source"
 }
 
 # The blob must be made by the same Node version that will run it; without a

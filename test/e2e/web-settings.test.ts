@@ -104,7 +104,7 @@ describe('the Settings page: sign-in, sender alignment, device TLS, secrets, res
     assert.doesNotMatch(page, /id="restart-needed"/, 'nothing to restart yet');
     assert.match(
       (await admin.get('/sender')).text,
-      /href="\/settings#oauth"><em>Settings → Upstream → Authentication<\/em><\/a>/,
+      /href="\/settings#oauth"><em>Settings &rarr; Upstream &rarr; Authentication<\/em><\/a>/,
       'the Sender page points at a field that exists',
     );
   });

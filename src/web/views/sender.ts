@@ -27,7 +27,7 @@ const OAUTH_TONE: Record<OAuthStatus['state'], string> = {
 
 function oauthCard(p: SenderPage, csrf: string): Html {
   if (!p.oauthEnabled) {
-    return html`<div class="card"><h2>Sign-in to the upstream (OAuth2)</h2><p>Off: the smarthost uses a user name and password. Microsoft 365 and Google are retiring passwords for SMTP; set <a href="/settings#oauth"><em>Settings → Upstream → Authentication</em></a> to OAuth2 and fill in <em>Upstream sign-in (OAuth2)</em>, then come back here to sign in (step by step in the docs: docs/upstreams.md, "Microsoft 365" or "Google Workspace").</p></div>`;
+    return html`<div class="card"><h2>Sign-in to the upstream (OAuth2)</h2><p>Off: the smarthost uses a user name and password. Microsoft 365 and Google are retiring passwords for SMTP; set <a href="/settings#oauth"><em>Settings &rarr; Upstream &rarr; Authentication</em></a> to OAuth2 and fill in <em>Upstream sign-in (OAuth2)</em>, then come back here to sign in (step by step in the docs: docs/upstreams.md, "Microsoft 365" or "Google Workspace").</p></div>`;
   }
   const login = p.login;
   return html`<div class="card"><h2>Sign-in to the upstream (OAuth2)</h2>
@@ -50,7 +50,7 @@ ${
 
 function dkimCard(record: SenderPage['dkim']): Html {
   if (!record)
-    return html`<div class="card"><h2>DKIM</h2><p>Off. To sign relayed mail, tick <a href="/settings#dkim"><em>Settings → DKIM signing</em></a> and enter the domain and selector; this page then shows the DNS record to publish.</p></div>`;
+    return html`<div class="card"><h2>DKIM</h2><p>Off. To sign relayed mail, tick <a href="/settings#dkim"><em>Settings &rarr; DKIM signing</em></a> and enter the domain and selector; this page then shows the DNS record to publish.</p></div>`;
   if ('error' in record)
     return html`<div class="card"><h2>DKIM</h2><p>${pill('failing', 'problem')} ${record.error}</p></div>`;
   return html`<div class="card"><h2>DKIM</h2><p>Publish this TXT record in your DNS, then run the pre-flight check below.</p>

@@ -20,7 +20,7 @@ export function tokensView(
   created?: { label: string; token: string },
 ): Html {
   return html`<h1>API tokens</h1>
-<p class="lead">For scripts and monitoring: send <code>Authorization: Bearer &lt;token&gt;</code> to <code>/api/…</code> or <code>/metrics</code>. A token may do only what its scope allows.</p>
+<p class="lead">For scripts and monitoring: send <code>Authorization: Bearer &lt;token&gt;</code> to <code>/api/&hellip;</code> or <code>/metrics</code>. A token may do only what its scope allows.</p>
 ${created ? html`<div class="notice ok" role="status"><strong>Token "${created.label}" created.</strong> Copy it now; it is not shown again:<pre id="new-token">${created.token}</pre></div>` : ''}
 ${
   tokens.length
