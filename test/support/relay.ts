@@ -227,10 +227,15 @@ export function serveUntilRunning(
       options.timeoutMs,
     );
     void exited.then((code) => reject(new Error(`Exited with ${code} before running:\n${raw}`)));
+    let found = false;
     const onData = (d: Buffer) => {
       raw += d.toString();
+      // Once found, stop looking: searching the whole output again on every chunk grew with the
+      // square of what the relay logged, and took CPU from the relay under load in `make bench`
+      if (found) return;
       const line = raw.split('\n').find((l) => l.includes('"edge-relay is running"'));
       if (!line) return;
+      found = true;
       clearTimeout(timer);
       const running = JSON.parse(line) as Record<string, unknown>;
       const smtpPort = Number(String(running.smtp).split(':').pop());
