@@ -9,6 +9,18 @@ import { Writable } from 'node:stream';
 
 export type ReceivedBody = { kind: 'inline'; bytes: Buffer } | { kind: 'file'; size: number };
 
+/**
+ * The chunks joined in a buffer of their own. Buffer.concat takes a small
+ * result from Node's shared 8 KiB pool, and a kept body (recent-bodies.ts)
+ * would then hold its whole slab, up to four times its size.
+ */
+function ownBuffer(chunks: Buffer[], size: number): Buffer {
+  const bytes = Buffer.allocUnsafeSlow(size);
+  let at = 0;
+  for (const chunk of chunks) at += chunk.copy(bytes, at);
+  return bytes;
+}
+
 export class BodySink extends Writable {
   private chunks: Buffer[] = [];
   private size = 0;
@@ -26,7 +38,7 @@ export class BodySink extends Writable {
   get received(): ReceivedBody {
     return this.handle
       ? { kind: 'file', size: this.size }
-      : { kind: 'inline', bytes: Buffer.concat(this.chunks) };
+      : { kind: 'inline', bytes: ownBuffer(this.chunks, this.size) };
   }
 
   /** After a failed reception: the file, if one was started (or is being opened right now), goes */
