@@ -31,7 +31,7 @@ const CENSOR = '[redacted]';
  * logger's bindings are not passed through it (pino applies the bindings
  * formatter to the root only): bind ids, never credentials.
  */
-export function redactSecrets<T extends object>(value: T, depth = 1): T {
+function redactSecrets<T extends object>(value: T, depth = 1): T {
   let out = value;
   for (const key in value) {
     const field: unknown = value[key];

@@ -1,19 +1,10 @@
 import ipaddr from 'ipaddr.js';
-
-/** Spellings seen so far: a LAN has few devices, and parsing on every connection and delivery showed in profiles */
-const spellings = new Map<string, string>();
-const REMEMBERED_SPELLINGS = 1024;
+import { remembered } from './remembered.js';
 
 /** "::ffff:10.0.0.5" from a dual-stack listener is the device "10.0.0.5": one spelling per device */
-export function plainAddress(address: string): string {
-  let plain = spellings.get(address);
-  if (plain === undefined) {
-    plain = ipaddr.isValid(address) ? ipaddr.process(address).toString() : address;
-    if (spellings.size >= REMEMBERED_SPELLINGS) spellings.clear();
-    spellings.set(address, plain);
-  }
-  return plain;
-}
+export const plainAddress = remembered((address: string): string =>
+  ipaddr.isValid(address) ? ipaddr.process(address).toString() : address,
+);
 
 export type Network = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
