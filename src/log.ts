@@ -54,8 +54,14 @@ function copyOf<T extends object>(value: T): T {
     : { ...value };
 }
 
+/** Objects to look into; not arrays, nor a Buffer, whose every byte is an enumerable key */
 function isPlainRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    !ArrayBuffer.isView(value)
+  );
 }
 
 export interface LoggerOptions {

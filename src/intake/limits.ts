@@ -3,6 +3,8 @@
 const WINDOW_MS = 60_000;
 /** How often the map of clients is swept; a sweep walks every client, so not on every message */
 const PRUNE_EVERY_MS = 1_000;
+/** Expired times kept before a compaction is worth its copy */
+const COMPACT_AFTER = 64;
 
 /**
  * The times of one client's messages in the last minute, oldest first. Expired
@@ -10,13 +12,13 @@ const PRUNE_EVERY_MS = 1_000;
  * skipped part outweighs the live part, so a message costs O(1) however high
  * the limit is set.
  */
-interface Window {
+interface RecentTimes {
   times: number[];
   head: number;
 }
 
 export class ClientLimits {
-  private readonly recent = new Map<string, Window>();
+  private readonly recent = new Map<string, RecentTimes>();
   private lastPrune = -Infinity;
 
   /** Counts a message against the client's last minute; false when it is over `maxPerMinute` */
@@ -25,7 +27,7 @@ export class ClientLimits {
     if (!window) this.recent.set(client, (window = { times: [], head: 0 }));
     const { times } = window;
     while (window.head < times.length && now - times[window.head]! >= WINDOW_MS) window.head++;
-    if (window.head > 64 && window.head * 2 > times.length) {
+    if (window.head > COMPACT_AFTER && window.head * 2 > times.length) {
       times.splice(0, window.head);
       window.head = 0;
     }

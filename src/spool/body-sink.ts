@@ -14,8 +14,9 @@ export type ReceivedBody = { kind: 'inline'; bytes: Buffer } | { kind: 'file'; s
  * result from Node's shared 8 KiB pool, and a kept body (recent-bodies.ts)
  * would then hold its whole slab, up to four times its size.
  */
-function ownBuffer(chunks: Buffer[], size: number): Buffer {
-  const bytes = Buffer.allocUnsafeSlow(size);
+function ownBuffer(chunks: Buffer[]): Buffer {
+  // Sized from the chunks themselves: a byte not copied over would be another allocation's leftovers
+  const bytes = Buffer.allocUnsafeSlow(chunks.reduce((total, chunk) => total + chunk.length, 0));
   let at = 0;
   for (const chunk of chunks) at += chunk.copy(bytes, at);
   return bytes;
@@ -38,7 +39,7 @@ export class BodySink extends Writable {
   get received(): ReceivedBody {
     return this.handle
       ? { kind: 'file', size: this.size }
-      : { kind: 'inline', bytes: ownBuffer(this.chunks, this.size) };
+      : { kind: 'inline', bytes: ownBuffer(this.chunks) };
   }
 
   /** After a failed reception: the file, if one was started (or is being opened right now), goes */
